@@ -1,0 +1,464 @@
+/**
+ * The sans-I/O engine: bytes and time in; envelopes, events and state changes out.
+ *
+ * - `classify(bytes, now)` decodes any envelope into exactly one of Readable, BadlyFormed or
+ *   NotForMe. It never throws and never changes the engine: a Readable result carries the
+ *   `changes` to persist, and the caller adopts them with `commit(changes)` after its write.
+ * - `send`, `acceptInvitation` and `createInvitation` change the engine at once (the caller
+ *   persists the returned changes before it publishes anything; if that write fails it must
+ *   reopen the engine from its store).
+ */
+import type { CryptoProvider, KeyPair } from './crypto/provider.ts';
+import { toHex } from './bytes.ts';
+import { UmbraError } from './errors.ts';
+import { HintTable, diffSlots, hourOf, listenedSlots } from './hints.ts';
+import {
+  createInvitation,
+  inboxHint,
+  invitationText,
+  inboxRoute,
+  parseInvitation,
+  type CreateInvitationOptions,
+  type Inbox,
+  type ParsedInvitation,
+  type Presentation,
+} from './invitation.ts';
+import { LABEL_INITIAL_MESSAGE } from './labels.ts';
+import { initiatorAgree, responderAgree } from './pqxdh.ts';
+import { initInitiator, initResponder } from './ratchet.ts';
+import {
+  advanceHints,
+  buildFrame,
+  decryptFrame,
+  encryptFrame,
+  newConversation,
+  type FrameBody,
+  type PrivateConversation,
+  type ReliabilityFields,
+} from './private-v1.ts';
+import {
+  DeliveryEndpointSchema,
+  DoubleRatchetMessageSchema,
+  InboxHandshakeSchema,
+  InitialMessageSchema,
+  ParticleUpdateSchema,
+  PresentationSchema,
+  create,
+  decodeEncryptedPayload,
+  decodeEnvelope,
+  decodeInitialMessage,
+  encodeEncryptedPayload,
+  encodeEnvelope,
+  toBinary,
+  type DeliveryEndpoint,
+  type PrivateV1Frame,
+} from './wire/codec.ts';
+
+/** What a caller persists in one transaction: upserted records. */
+export interface StateChanges {
+  readonly conversations: readonly PrivateConversation[];
+  readonly inboxes: readonly Inbox[];
+}
+
+/** An envelope to publish to each of the peer's endpoints. */
+export interface Outgoing {
+  readonly conversationId: string;
+  readonly endpoints: readonly DeliveryEndpoint[];
+  readonly envelope: Uint8Array;
+  /** The frame's message id (16 bytes), for acks and dedupe. */
+  readonly messageId: Uint8Array;
+}
+
+export interface ConversationStarted {
+  readonly invitationId: Uint8Array;
+  readonly viaDefaultInbox: boolean;
+  readonly peerIdentity: Uint8Array;
+}
+
+export type ClassifyResult =
+  | {
+      readonly kind: 'readable';
+      readonly conversationId: string;
+      readonly frames: readonly PrivateV1Frame[];
+      /** Set when this envelope opened a new conversation (first contact). */
+      readonly started: ConversationStarted | null;
+      readonly changes: StateChanges;
+    }
+  | { readonly kind: 'badly-formed'; readonly reason: BadlyFormedReason }
+  | { readonly kind: 'not-for-me' };
+
+export type BadlyFormedReason =
+  | 'envelope-malformed'
+  | 'payload-malformed'
+  | 'plaintext-refused'
+  | 'wrong-encryption-for-destination'
+  | 'invitation-expired'
+  | 'handshake-undecryptable'
+  | 'handshake-malformed'
+  | 'prekey-unknown'
+  | 'prekey-already-used'
+  | 'handshake-replayed'
+  | 'header-undecryptable'
+  | 'replay'
+  | 'too-many-skipped'
+  | 'body-undecryptable'
+  | 'malformed'
+  | 'padding'
+  | 'frame-malformed'
+  | 'hint-slot';
+
+const NO_CHANGES: StateChanges = { conversations: [], inboxes: [] };
+
+export interface EngineSnapshot {
+  readonly account: KeyPair;
+  readonly inboxes: readonly Inbox[];
+  readonly conversations: readonly PrivateConversation[];
+}
+
+export class Engine {
+  readonly crypto: CryptoProvider;
+  readonly account: KeyPair;
+  private readonly inboxes = new Map<string, Inbox>(); // by invitation id (hex)
+  private readonly inboxByHint = new Map<string, string>(); // static inbox hint → invitation id
+  private readonly conversationsById = new Map<string, PrivateConversation>();
+  private readonly hints: HintTable<string>; // conversation hints → conversation id
+  private currentHour: number;
+
+  constructor(crypto: CryptoProvider, snapshot: EngineSnapshot, nowMs: number) {
+    this.crypto = crypto;
+    this.account = snapshot.account;
+    this.hints = new HintTable(crypto);
+    this.currentHour = hourOf(nowMs);
+    for (const inbox of snapshot.inboxes) this.putInbox(inbox);
+    for (const c of snapshot.conversations) this.putConversation(advanceHints(c, nowMs));
+  }
+
+  /** A new engine with a fresh account key (Ed25519). */
+  static create(crypto: CryptoProvider, nowMs: number): Engine {
+    return new Engine(crypto, { account: crypto.ed25519Generate(), inboxes: [], conversations: [] }, nowMs);
+  }
+
+  // ---- queries -------------------------------------------------------------------------
+
+  conversation(id: string): PrivateConversation | undefined {
+    return this.conversationsById.get(id);
+  }
+
+  conversations(): PrivateConversation[] {
+    return [...this.conversationsById.values()];
+  }
+
+  inbox(invitationId: Uint8Array): Inbox | undefined {
+    return this.inboxes.get(toHex(invitationId));
+  }
+
+  allInboxes(): Inbox[] {
+    return [...this.inboxes.values()];
+  }
+
+  /** The account's default inbox route: HASH(client address). */
+  defaultInboxRoute(): string {
+    return inboxRoute(this.crypto, this.account.publicKey);
+  }
+
+  /** Every route this engine expects envelopes on (inboxes and conversations). */
+  receiveRoutes(): string[] {
+    const routes = new Set<string>();
+    for (const inbox of this.inboxes.values()) routes.add(inboxRoute(this.crypto, inbox.identity.publicKey));
+    for (const c of this.conversationsById.values()) {
+      for (const e of c.ownEndpoints) if (e.endpoint.case === 'route') routes.add(e.endpoint.value);
+    }
+    return [...routes];
+  }
+
+  /** Number of entries in the hint lookup table (for memory measurements). */
+  hintTableSize(): number {
+    return this.hints.size;
+  }
+
+  // ---- invitations ---------------------------------------------------------------------
+
+  createInvitation(options: Omit<CreateInvitationOptions, 'identity' | 'isDefaultInbox'>): { text: string; inbox: Inbox; changes: StateChanges } {
+    const { inbox, text } = createInvitation(this.crypto, options);
+    this.putInbox(inbox);
+    return { text, inbox, changes: { conversations: [], inboxes: [inbox] } };
+  }
+
+  /**
+   * The default inbox (Conversations spec): a reusable bundle signed by the account key,
+   * reachable at HASH(client address). Created on first use.
+   */
+  defaultInbox(nowMs: number, presentation: Presentation): { text: string; inbox: Inbox; changes: StateChanges } {
+    const existing = [...this.inboxes.values()].find((i) => i.isDefaultInbox);
+    if (existing !== undefined) return { text: invitationText(existing.signedInvitation), inbox: existing, changes: NO_CHANGES };
+    const { inbox, text } = createInvitation(this.crypto, {
+      nowMs,
+      reusable: true,
+      ttlSeconds: 0,
+      presentation,
+      identity: this.account,
+      isDefaultInbox: true,
+    });
+    this.putInbox(inbox);
+    return { text, inbox, changes: { conversations: [], inboxes: [inbox] } };
+  }
+
+  parseInvitation(text: string, nowMs: number): ParsedInvitation {
+    return parseInvitation(this.crypto, text, nowMs);
+  }
+
+  /**
+   * Accept an invitation: PQXDH, then the first Double Ratchet message carrying our Particle
+   * (presentation and endpoints), sealed with HPKE to the invitation's signed prekey.
+   */
+  async acceptInvitation(
+    text: string,
+    options: { nowMs: number; presentation: Presentation; endpoints?: readonly DeliveryEndpoint[] },
+  ): Promise<{ conversation: PrivateConversation; outgoing: Outgoing; changes: StateChanges }> {
+    const inv = parseInvitation(this.crypto, text, options.nowMs);
+    const identity = this.crypto.ed25519Generate();
+    const handshake = initiatorAgree(this.crypto, identity, inv);
+    if (handshake === null) throw new UmbraError('invitation-malformed', 'the invitation keys are not usable');
+    const ownEndpoints = options.endpoints ?? [
+      create(DeliveryEndpointSchema, { endpoint: { case: 'route', value: inboxRoute(this.crypto, identity.publicKey) } }),
+    ];
+    const ratchet = initInitiator(this.crypto, handshake.keys.sharedSecret, inv.signedPrekey, handshake.keys.headerKeyA, handshake.keys.nextHeaderKeyB);
+    let conversation = newConversation({
+      keys: handshake.keys,
+      initiator: true,
+      identity,
+      peerIdentity: inv.identityKey,
+      invitationId: inv.invitationId,
+      viaDefaultInbox: false,
+      ratchet,
+      peerEndpoints: inv.endpoints,
+      ownEndpoints,
+      peerPresentation: inv.presentation,
+      nowMs: options.nowMs,
+    });
+    const frame = buildFrame(
+      this.crypto,
+      {
+        case: 'particleUpdate',
+        value: create(ParticleUpdateSchema, {
+          endpoints: [...ownEndpoints],
+          presentation: create(PresentationSchema, {
+            name: options.presentation.name,
+            avatar: options.presentation.avatar ?? new Uint8Array(0),
+          }),
+        }),
+      },
+      options.nowMs,
+    );
+    const encrypted = encryptFrame(this.crypto, conversation, frame, options.nowMs);
+    conversation = { ...encrypted.conversation, sendHint: conversation.sendHint }; // the inbox hint is static
+    const initial = toBinary(
+      InitialMessageSchema,
+      create(InitialMessageSchema, {
+        invitationId: inv.invitationId,
+        initiatorIdentity: identity.publicKey,
+        initiatorEphemeral: handshake.ephemeralPublicKey,
+        signedPrekeyId: inv.signedPrekeyId,
+        oneTimePrekeyId: inv.oneTimePrekeyId,
+        kemPrekeyId: inv.kemPrekeyId,
+        kemCiphertext: handshake.kemCiphertext,
+        firstMessage: create(DoubleRatchetMessageSchema, encrypted.message),
+      }),
+    );
+    const sealed = await this.crypto.hpkeSeal(inv.signedPrekey, LABEL_INITIAL_MESSAGE, inv.invitationId, initial);
+    const payload = encodeEncryptedPayload({ case: 'inboxHandshake', value: create(InboxHandshakeSchema, sealed) });
+    const envelope = encodeEnvelope(inboxHint(this.crypto, inv.identityKey), this.salt(), payload);
+    this.putConversation(conversation);
+    return {
+      conversation,
+      outgoing: { conversationId: conversation.id, endpoints: inv.endpoints, envelope, messageId: frame.messageId },
+      changes: { conversations: [conversation], inboxes: [] },
+    };
+  }
+
+  // ---- sending -------------------------------------------------------------------------
+
+  send(conversationId: string, body: FrameBody, nowMs: number, reliability?: ReliabilityFields): { outgoing: Outgoing; changes: StateChanges } {
+    const current = this.conversationsById.get(conversationId);
+    if (current === undefined) throw new UmbraError('unknown-conversation', `no conversation ${conversationId}`);
+    const frame = buildFrame(this.crypto, body, nowMs, reliability);
+    const { conversation, hint, message } = encryptFrame(this.crypto, current, frame, nowMs);
+    const payload = encodeEncryptedPayload({ case: 'doubleRatchet', value: create(DoubleRatchetMessageSchema, message) });
+    const envelope = encodeEnvelope(hint, this.salt(), payload);
+    this.putConversation(conversation);
+    return {
+      outgoing: { conversationId, endpoints: conversation.peerEndpoints, envelope, messageId: frame.messageId },
+      changes: { conversations: [conversation], inboxes: [] },
+    };
+  }
+
+  // ---- receiving -----------------------------------------------------------------------
+
+  /** Deterministic three-way decoding. Never throws; never changes the engine. */
+  async classify(bytes: Uint8Array, nowMs: number): Promise<ClassifyResult> {
+    try {
+      return await this.classifyUnsafe(bytes, nowMs);
+    } catch {
+      // Unreachable by design (every decoder returns null); a bug must not crash a receiver.
+      return { kind: 'badly-formed', reason: 'malformed' };
+    }
+  }
+
+  /** Adopt the changes of a Readable result (after persisting them). */
+  commit(changes: StateChanges): void {
+    for (const inbox of changes.inboxes) this.putInbox(inbox);
+    for (const c of changes.conversations) this.putConversation(c);
+  }
+
+  /** classify + commit, for callers without a store (tests, simulations). */
+  async receive(bytes: Uint8Array, nowMs: number): Promise<ClassifyResult> {
+    const result = await this.classify(bytes, nowMs);
+    if (result.kind === 'readable') this.commit(result.changes);
+    return result;
+  }
+
+  /**
+   * Move every conversation's hint windows to the current hour. Call at least hourly (and
+   * before classifying after a long sleep); persist the returned changes.
+   */
+  tick(nowMs: number): StateChanges {
+    const hour = hourOf(nowMs);
+    if (hour === this.currentHour) return NO_CHANGES;
+    this.currentHour = hour;
+    const changed: PrivateConversation[] = [];
+    for (const c of this.conversationsById.values()) {
+      const next = advanceHints(c, nowMs);
+      if (next !== c) changed.push(next);
+    }
+    for (const c of changed) this.putConversation(c);
+    return { conversations: changed, inboxes: [] };
+  }
+
+  private async classifyUnsafe(bytes: Uint8Array, nowMs: number): Promise<ClassifyResult> {
+    const envelope = decodeEnvelope(bytes);
+    if (envelope === null) return { kind: 'badly-formed', reason: 'envelope-malformed' };
+    const hint = envelope.conversationHint;
+
+    const inboxId = this.inboxByHint.get(hint);
+    if (inboxId !== undefined) return this.classifyHandshake(this.inboxes.get(inboxId)!, envelope.payload, nowMs);
+
+    const found = this.hints.lookup(hint);
+    if (found === null) return { kind: 'not-for-me' };
+    const conversation = this.conversationsById.get(found.owner)!;
+    const payload = decodeEncryptedPayload(envelope.payload);
+    if (payload === null) return { kind: 'badly-formed', reason: 'payload-malformed' };
+    if (payload.encryption.case === 'plaintext') return { kind: 'badly-formed', reason: 'plaintext-refused' };
+    if (payload.encryption.case !== 'doubleRatchet') return { kind: 'badly-formed', reason: 'wrong-encryption-for-destination' };
+    const result = decryptFrame(this.crypto, conversation, payload.encryption.value, found.slot, nowMs);
+    if (!result.ok) return { kind: 'badly-formed', reason: result.reason };
+    return {
+      kind: 'readable',
+      conversationId: conversation.id,
+      frames: [result.frame],
+      started: null,
+      changes: { conversations: [result.conversation], inboxes: [] },
+    };
+  }
+
+  private async classifyHandshake(inbox: Inbox, payloadBytes: Uint8Array, nowMs: number): Promise<ClassifyResult> {
+    const payload = decodeEncryptedPayload(payloadBytes);
+    if (payload === null) return { kind: 'badly-formed', reason: 'payload-malformed' };
+    // The inbox accepts no plaintext frame, and nothing but a handshake.
+    if (payload.encryption.case === 'plaintext') return { kind: 'badly-formed', reason: 'plaintext-refused' };
+    if (payload.encryption.case !== 'inboxHandshake') return { kind: 'badly-formed', reason: 'wrong-encryption-for-destination' };
+    if (inbox.expiresAt !== 0 && inbox.expiresAt * 1000 <= nowMs) return { kind: 'badly-formed', reason: 'invitation-expired' };
+    const { enc, ciphertext } = payload.encryption.value;
+    if (enc.length !== 32) return { kind: 'badly-formed', reason: 'handshake-malformed' };
+    const opened = await this.crypto.hpkeOpen(inbox.signedPrekey.secretKey, enc, LABEL_INITIAL_MESSAGE, inbox.invitationId, ciphertext);
+    if (opened === null) return { kind: 'badly-formed', reason: 'handshake-undecryptable' };
+    const initial = decodeInitialMessage(opened);
+    if (
+      initial === null ||
+      initial.firstMessage === undefined ||
+      initial.initiatorIdentity.length !== 32 ||
+      initial.initiatorEphemeral.length !== 32 ||
+      initial.kemCiphertext.length !== 1088 ||
+      toHex(initial.invitationId) !== toHex(inbox.invitationId)
+    ) {
+      return { kind: 'badly-formed', reason: 'handshake-malformed' };
+    }
+    if (initial.signedPrekeyId !== inbox.signedPrekeyId || initial.kemPrekeyId !== inbox.kemPrekeyId) {
+      return { kind: 'badly-formed', reason: 'prekey-unknown' };
+    }
+    let oneTimePrekey: KeyPair | null = null;
+    if (initial.oneTimePrekeyId !== 0) {
+      if (initial.oneTimePrekeyId !== inbox.oneTimePrekeyId) return { kind: 'badly-formed', reason: 'prekey-unknown' };
+      if (inbox.oneTimePrekeyConsumed || inbox.oneTimePrekey === null) return { kind: 'badly-formed', reason: 'prekey-already-used' };
+      oneTimePrekey = inbox.oneTimePrekey;
+    } else if (inbox.oneTimePrekeyId !== 0) {
+      // A single-use invitation must be answered with its one-time prekey.
+      return { kind: 'badly-formed', reason: 'prekey-unknown' };
+    }
+    const keys = responderAgree(
+      this.crypto,
+      { identity: inbox.identity, signedPrekey: inbox.signedPrekey, oneTimePrekey, kemPrekey: inbox.kemPrekey },
+      inbox.invitationId,
+      initial.initiatorIdentity,
+      initial.initiatorEphemeral,
+      initial.kemCiphertext,
+    );
+    if (keys === null) return { kind: 'badly-formed', reason: 'handshake-malformed' };
+    if (this.conversationsById.has(toHex(keys.conversationId))) return { kind: 'badly-formed', reason: 'handshake-replayed' };
+
+    const ratchet = initResponder(keys.sharedSecret, inbox.signedPrekey, keys.headerKeyA, keys.nextHeaderKeyB);
+    const ownEndpoints = [create(DeliveryEndpointSchema, { endpoint: { case: 'route', value: inboxRoute(this.crypto, inbox.identity.publicKey) } })];
+    const fresh = newConversation({
+      keys,
+      initiator: false,
+      identity: inbox.identity,
+      peerIdentity: initial.initiatorIdentity,
+      invitationId: inbox.invitationId,
+      viaDefaultInbox: inbox.isDefaultInbox,
+      ratchet,
+      peerEndpoints: [],
+      ownEndpoints,
+      peerPresentation: { name: '' },
+      nowMs,
+    });
+    const result = decryptFrame(this.crypto, fresh, initial.firstMessage, null, nowMs);
+    if (!result.ok) return { kind: 'badly-formed', reason: result.reason };
+    if (result.frame.body.case !== 'particleUpdate' || result.conversation.peerEndpoints.length === 0) {
+      return { kind: 'badly-formed', reason: 'handshake-malformed' };
+    }
+    const consumed: Inbox[] = oneTimePrekey === null ? [] : [{ ...inbox, oneTimePrekey: null, oneTimePrekeyConsumed: true }];
+    return {
+      kind: 'readable',
+      conversationId: result.conversation.id,
+      frames: [result.frame],
+      started: { invitationId: inbox.invitationId, viaDefaultInbox: inbox.isDefaultInbox, peerIdentity: initial.initiatorIdentity },
+      changes: { conversations: [result.conversation], inboxes: consumed },
+    };
+  }
+
+  // ---- internal bookkeeping ------------------------------------------------------------
+
+  private salt(): bigint {
+    const b = this.crypto.randomBytes(8);
+    return new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0, false);
+  }
+
+  private putInbox(inbox: Inbox): void {
+    const id = toHex(inbox.invitationId);
+    this.inboxes.set(id, inbox);
+    this.inboxByHint.set(inboxHint(this.crypto, inbox.identity.publicKey), id);
+  }
+
+  private putConversation(next: PrivateConversation): void {
+    const previous = this.conversationsById.get(next.id);
+    this.conversationsById.set(next.id, next);
+    if (previous === undefined) {
+      for (const slot of listenedSlots(next.receiveHints)) this.hints.add(next.id, next.receiveHintKey, slot);
+      return;
+    }
+    if (previous.receiveHints === next.receiveHints) return;
+    const { added, removed } = diffSlots(previous.receiveHints, next.receiveHints);
+    for (const slot of removed) this.hints.remove(next.id, previous.receiveHintKey, slot);
+    for (const slot of added) this.hints.add(next.id, next.receiveHintKey, slot);
+  }
+}
+

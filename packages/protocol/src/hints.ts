@@ -1,0 +1,198 @@
+/**
+ * Unlinkable conversation hints (DESIGN §3, docs/PROTOCOL.md "Hints").
+ *
+ * The i-th envelope a sender sends in hour e = floor(unix_seconds / 3600) carries
+ *   hint = lowercase hex(first 16 bytes of HMAC-SHA256(HK_dir, "umbra/v1/hint" ‖ u32be(e) ‖ u32be(i)))
+ * Indices restart every hour, so a receiver that missed any number of envelopes is back in
+ * step at the next hour at the latest. The receiver listens, for the previous, current and next
+ * hour, for the HINT_WINDOW indices after the highest index seen, plus the indices below it
+ * (within HINT_WINDOW) that have not arrived yet (late or reordered envelopes).
+ *
+ * This module is pure: window state in, window state and table changes out. `HintTable` is the
+ * derived in-memory index (one Map lookup per envelope, whatever the number of conversations).
+ */
+import type { CryptoProvider } from './crypto/provider.ts';
+import { concat, constantTimeEqual, fromHex, toHex, u32be } from './bytes.ts';
+import { LABEL_HINT } from './labels.ts';
+
+/** Indices listened for beyond the highest seen, and kept below it for late arrivals. */
+export const HINT_WINDOW = 32;
+export const HINT_BYTES = 16;
+export const HOUR_MS = 3_600_000;
+const HINT_PATTERN = /^[0-9a-f]{32}$/;
+
+export function hourOf(nowMs: number): number {
+  return Math.floor(nowMs / HOUR_MS);
+}
+
+export function computeHintBytes(crypto: CryptoProvider, hintKey: Uint8Array, hour: number, index: number): Uint8Array {
+  return crypto.hmacSha256(hintKey, concat(LABEL_HINT, u32be(hour), u32be(index))).subarray(0, HINT_BYTES);
+}
+
+export function computeHint(crypto: CryptoProvider, hintKey: Uint8Array, hour: number, index: number): string {
+  return toHex(computeHintBytes(crypto, hintKey, hour, index));
+}
+
+/** The sending side: which index the next envelope of this hour gets. */
+export interface HintSenderState {
+  readonly hour: number;
+  readonly nextIndex: number;
+}
+
+export function nextSendHint(
+  crypto: CryptoProvider,
+  hintKey: Uint8Array,
+  state: HintSenderState,
+  nowMs: number,
+): { hint: string; state: HintSenderState } {
+  const hour = hourOf(nowMs);
+  const index = hour === state.hour ? state.nextIndex : 0;
+  return { hint: computeHint(crypto, hintKey, hour, index), state: { hour, nextIndex: index + 1 } };
+}
+
+/** One hour of the receiving window. Bit j of seenMask: index (highest - j) has arrived. */
+export interface HourWindow {
+  readonly hour: number;
+  readonly highest: number; // -1 before any envelope of this hour
+  readonly seenMask: number; // uint32
+}
+
+/** The receiving side of one direction: at most three hours (previous, current, next). */
+export interface HintReceiveState {
+  readonly hours: readonly HourWindow[];
+}
+
+export interface HintSlot {
+  readonly hour: number;
+  readonly index: number;
+}
+
+/** The indices this hour is listening for. */
+export function listenedIndices(w: HourWindow): number[] {
+  const out: number[] = [];
+  for (let j = HINT_WINDOW - 1; j >= 1; j--) {
+    const index = w.highest - j;
+    if (index >= 0 && ((w.seenMask >>> j) & 1) === 0) out.push(index);
+  }
+  for (let k = 1; k <= HINT_WINDOW; k++) out.push(w.highest + k);
+  return out;
+}
+
+export function listenedSlots(state: HintReceiveState): HintSlot[] {
+  return state.hours.flatMap((w) => listenedIndices(w).map((index) => ({ hour: w.hour, index })));
+}
+
+/** Mark (hour, index) as arrived. Null when that slot is not listened for (or already seen). */
+export function markSeen(state: HintReceiveState, hour: number, index: number): HintReceiveState | null {
+  const i = state.hours.findIndex((w) => w.hour === hour);
+  if (i < 0) return null;
+  const w = state.hours[i]!;
+  let next: HourWindow;
+  if (index > w.highest) {
+    const shift = index - w.highest;
+    if (shift > HINT_WINDOW) return null;
+    const mask = w.highest < 0 || shift >= 32 ? 1 : ((w.seenMask << shift) | 1) >>> 0;
+    next = { hour, highest: index, seenMask: mask };
+  } else {
+    const j = w.highest - index;
+    if (j >= HINT_WINDOW || ((w.seenMask >>> j) & 1) === 1) return null;
+    next = { hour, highest: w.highest, seenMask: (w.seenMask | (1 << j)) >>> 0 };
+  }
+  const hours = state.hours.slice();
+  hours[i] = next;
+  return { hours };
+}
+
+/** Keep exactly the hours current-1, current, current+1 (fresh windows for new hours). */
+export function advanceToHour(state: HintReceiveState, currentHour: number): HintReceiveState {
+  const hours: HourWindow[] = [];
+  for (let h = currentHour - 1; h <= currentHour + 1; h++) {
+    hours.push(state.hours.find((w) => w.hour === h) ?? { hour: h, highest: -1, seenMask: 0 });
+  }
+  return { hours };
+}
+
+export function initialReceiveState(currentHour: number): HintReceiveState {
+  return advanceToHour({ hours: [] }, currentHour);
+}
+
+/** Slots in `after` that are not in `before`, and the reverse. */
+export function diffSlots(before: HintReceiveState, after: HintReceiveState): { added: HintSlot[]; removed: HintSlot[] } {
+  const key = (s: HintSlot) => `${s.hour}:${s.index}`;
+  const a = listenedSlots(before);
+  const b = listenedSlots(after);
+  const inA = new Set(a.map(key));
+  const inB = new Set(b.map(key));
+  return { added: b.filter((s) => !inA.has(key(s))), removed: a.filter((s) => !inB.has(key(s))) };
+}
+
+interface TableEntry<T> {
+  readonly owner: T;
+  readonly hintKey: Uint8Array;
+  readonly hour: number;
+  readonly index: number;
+}
+
+/**
+ * hint → (owner, hour, index). Keys are the first 31 bits of the hint, so the Map holds small
+ * integers; a hit is confirmed by recomputing the full 16-byte hint (constant-time compare).
+ */
+export class HintTable<T> {
+  private readonly map = new Map<number, TableEntry<T> | TableEntry<T>[]>();
+  private count = 0;
+
+  constructor(private readonly crypto: CryptoProvider) {}
+
+  get size(): number {
+    return this.count;
+  }
+
+  private static keyOf(hint: Uint8Array): number {
+    return ((hint[0]! << 23) | (hint[1]! << 15) | (hint[2]! << 7) | (hint[3]! >>> 1)) >>> 0;
+  }
+
+  add(owner: T, hintKey: Uint8Array, slot: HintSlot): void {
+    const hint = computeHintBytes(this.crypto, hintKey, slot.hour, slot.index);
+    const key = HintTable.keyOf(hint);
+    const entry: TableEntry<T> = { owner, hintKey, hour: slot.hour, index: slot.index };
+    const existing = this.map.get(key);
+    if (existing === undefined) this.map.set(key, entry);
+    else if (Array.isArray(existing)) existing.push(entry);
+    else this.map.set(key, [existing, entry]);
+    this.count++;
+  }
+
+  remove(owner: T, hintKey: Uint8Array, slot: HintSlot): void {
+    const key = HintTable.keyOf(computeHintBytes(this.crypto, hintKey, slot.hour, slot.index));
+    const existing = this.map.get(key);
+    if (existing === undefined) return;
+    const matches = (e: TableEntry<T>) => e.owner === owner && e.hour === slot.hour && e.index === slot.index;
+    if (!Array.isArray(existing)) {
+      if (matches(existing)) {
+        this.map.delete(key);
+        this.count--;
+      }
+      return;
+    }
+    const i = existing.findIndex(matches);
+    if (i < 0) return;
+    existing.splice(i, 1);
+    this.count--;
+    if (existing.length === 1) this.map.set(key, existing[0]!);
+  }
+
+  /** The owner and slot of a hint, or null. `hint` is the envelope's hex string. */
+  lookup(hint: string): { owner: T; slot: HintSlot } | null {
+    if (!HINT_PATTERN.test(hint)) return null;
+    const bytes = fromHex(hint);
+    if (bytes === null) return null;
+    const found = this.map.get(HintTable.keyOf(bytes));
+    if (found === undefined) return null;
+    for (const e of Array.isArray(found) ? found : [found]) {
+      if (constantTimeEqual(computeHintBytes(this.crypto, e.hintKey, e.hour, e.index), bytes)) {
+        return { owner: e.owner, slot: { hour: e.hour, index: e.index } };
+      }
+    }
+    return null;
+  }
+}

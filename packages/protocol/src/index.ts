@@ -1,0 +1,14 @@
+export * from './crypto/provider.ts';
+export * from './crypto/noble.ts';
+export * from './bytes.ts';
+export * from './errors.ts';
+export * from './labels.ts';
+export * from './padding.ts';
+export * from './hints.ts';
+export * from './ratchet.ts';
+export * from './pqxdh.ts';
+export * from './invitation.ts';
+export * from './private-v1.ts';
+export * from './engine.ts';
+export * from './state.ts';
+export * as wire from './wire/codec.ts';

@@ -1,0 +1,26 @@
+/**
+ * Plaintext padding to size buckets, so ciphertext lengths reveal only the bucket.
+ * ISO/IEC 7816-4 style: plaintext ‖ 0x80 ‖ 0x00…, up to the smallest bucket that fits.
+ */
+export const PADDING_BUCKETS = [256, 1024, 4096, 16384, 65536] as const;
+/** The largest plaintext that fits (one byte goes to the 0x80 marker). */
+export const MAX_PADDED_PLAINTEXT = 65536 - 1;
+
+/** Returns null when the plaintext is larger than the largest bucket allows. */
+export function pad(plaintext: Uint8Array): Uint8Array | null {
+  const bucket = PADDING_BUCKETS.find((b) => b > plaintext.length);
+  if (bucket === undefined) return null;
+  const out = new Uint8Array(bucket);
+  out.set(plaintext);
+  out[plaintext.length] = 0x80;
+  return out;
+}
+
+/** Returns null when the padding is malformed or the length is not a bucket. */
+export function unpad(padded: Uint8Array): Uint8Array | null {
+  if (!(PADDING_BUCKETS as readonly number[]).includes(padded.length)) return null;
+  let i = padded.length - 1;
+  while (i >= 0 && padded[i] === 0) i--;
+  if (i < 0 || padded[i] !== 0x80) return null;
+  return padded.subarray(0, i);
+}

@@ -1,0 +1,180 @@
+/**
+ * private/v1: the 1:1 conversation type (Status 1:1 + Communicator relationship).
+ *   topics      the peer's endpoints (from its invitation or its Particle updates)
+ *   encryption  Double Ratchet with header encryption, keyed by PQXDH (pqxdh.ts)
+ *   frames      PrivateV1Frame (content, ack, Particle update, session reset, retransmit request)
+ *   membership  exactly two relationship identities
+ * This module holds the per-conversation state transitions; engine.ts routes envelopes to them.
+ */
+import type { CryptoProvider, KeyPair } from './crypto/provider.ts';
+import { toHex } from './bytes.ts';
+import { UmbraError } from './errors.ts';
+import {
+  advanceToHour,
+  hourOf,
+  initialReceiveState,
+  markSeen,
+  nextSendHint,
+  type HintReceiveState,
+  type HintSenderState,
+  type HintSlot,
+} from './hints.ts';
+import { pad, unpad, MAX_PADDED_PLAINTEXT } from './padding.ts';
+import { canSend, ratchetDecrypt, ratchetEncrypt, type RatchetCiphertext, type RatchetFailure, type RatchetState } from './ratchet.ts';
+import type { Presentation } from './invitation.ts';
+import type { SessionKeys } from './pqxdh.ts';
+import {
+  PrivateV1FrameSchema,
+  MESSAGE_ID_BYTES,
+  MAX_CAUSAL_HISTORY,
+  create,
+  decodePrivateFrame,
+  toBinary,
+  type DeliveryEndpoint,
+  type PrivateV1Frame,
+} from './wire/codec.ts';
+
+export const PRIVATE_V1 = 'private/v1';
+
+export interface PrivateConversation {
+  readonly type: typeof PRIVATE_V1;
+  /** Lowercase hex of the 16-byte id both sides derive from the handshake; never sent. */
+  readonly id: string;
+  readonly initiator: boolean;
+  readonly identity: KeyPair; // our relationship identity (Ed25519)
+  readonly peerIdentity: Uint8Array;
+  readonly invitationId: Uint8Array;
+  readonly viaDefaultInbox: boolean;
+  readonly associatedData: Uint8Array;
+  readonly ratchet: RatchetState;
+  readonly sendHintKey: Uint8Array;
+  readonly receiveHintKey: Uint8Array;
+  readonly sendHint: HintSenderState;
+  readonly receiveHints: HintReceiveState;
+  readonly peerEndpoints: readonly DeliveryEndpoint[];
+  readonly ownEndpoints: readonly DeliveryEndpoint[];
+  readonly peerPresentation: Presentation;
+  readonly createdAt: number;
+}
+
+export type FrameBody = PrivateV1Frame['body'];
+
+export interface ReliabilityFields {
+  readonly lamport?: bigint;
+  readonly causalHistory?: readonly Uint8Array[];
+}
+
+export function newConversation(params: {
+  keys: SessionKeys;
+  initiator: boolean;
+  identity: KeyPair;
+  peerIdentity: Uint8Array;
+  invitationId: Uint8Array;
+  viaDefaultInbox: boolean;
+  ratchet: RatchetState;
+  peerEndpoints: readonly DeliveryEndpoint[];
+  ownEndpoints: readonly DeliveryEndpoint[];
+  peerPresentation: Presentation;
+  nowMs: number;
+}): PrivateConversation {
+  const { keys } = params;
+  return {
+    type: PRIVATE_V1,
+    id: toHex(keys.conversationId),
+    initiator: params.initiator,
+    identity: params.identity,
+    peerIdentity: params.peerIdentity,
+    invitationId: params.invitationId,
+    viaDefaultInbox: params.viaDefaultInbox,
+    associatedData: keys.associatedData,
+    ratchet: params.ratchet,
+    sendHintKey: params.initiator ? keys.hintKeyInitiator : keys.hintKeyResponder,
+    receiveHintKey: params.initiator ? keys.hintKeyResponder : keys.hintKeyInitiator,
+    sendHint: { hour: 0, nextIndex: 0 },
+    receiveHints: initialReceiveState(hourOf(params.nowMs)),
+    peerEndpoints: params.peerEndpoints,
+    ownEndpoints: params.ownEndpoints,
+    peerPresentation: params.peerPresentation,
+    createdAt: params.nowMs,
+  };
+}
+
+export function buildFrame(crypto: CryptoProvider, body: FrameBody, nowMs: number, reliability: ReliabilityFields = {}): PrivateV1Frame {
+  const history = reliability.causalHistory ?? [];
+  if (history.length > MAX_CAUSAL_HISTORY || history.some((id) => id.length !== MESSAGE_ID_BYTES)) {
+    throw new UmbraError('invalid-argument', `causal history holds at most ${MAX_CAUSAL_HISTORY} ids of ${MESSAGE_ID_BYTES} bytes`);
+  }
+  return create(PrivateV1FrameSchema, {
+    messageId: crypto.randomBytes(MESSAGE_ID_BYTES),
+    lamport: reliability.lamport ?? 0n,
+    causalHistory: [...history],
+    sentAt: BigInt(Math.max(0, Math.floor(nowMs))),
+    body,
+  });
+}
+
+/** Encrypt one frame. Returns the new conversation state, the hint and the ratchet message. */
+export function encryptFrame(
+  crypto: CryptoProvider,
+  conversation: PrivateConversation,
+  frame: PrivateV1Frame,
+  nowMs: number,
+): { conversation: PrivateConversation; hint: string; message: RatchetCiphertext } {
+  if (!canSend(conversation.ratchet)) {
+    throw new UmbraError('conversation-cannot-send', 'this conversation cannot send until the peer has written first');
+  }
+  const padded = pad(toBinary(PrivateV1FrameSchema, frame));
+  if (padded === null) throw new UmbraError('frame-too-large', `a frame is at most ${MAX_PADDED_PLAINTEXT} bytes once encoded`);
+  const { state, message } = ratchetEncrypt(crypto, conversation.ratchet, padded, conversation.associatedData);
+  const { hint, state: sendHint } = nextSendHint(crypto, conversation.sendHintKey, conversation.sendHint, nowMs);
+  return { conversation: { ...conversation, ratchet: state, sendHint }, hint, message };
+}
+
+export type DecryptFrameResult =
+  | { readonly ok: true; readonly conversation: PrivateConversation; readonly frame: PrivateV1Frame }
+  | { readonly ok: false; readonly reason: RatchetFailure | 'padding' | 'frame-malformed' | 'hint-slot' };
+
+/**
+ * Decrypt on a copy. `slot` is where the hint table found this envelope (null for the first
+ * message, which arrives through an inbox). Nothing changes unless the result is ok.
+ */
+export function decryptFrame(
+  crypto: CryptoProvider,
+  conversation: PrivateConversation,
+  message: RatchetCiphertext,
+  slot: HintSlot | null,
+  nowMs: number,
+): DecryptFrameResult {
+  const result = ratchetDecrypt(crypto, conversation.ratchet, message, conversation.associatedData, nowMs);
+  if (!result.ok) return result;
+  const unpadded = unpad(result.plaintext);
+  if (unpadded === null) return { ok: false, reason: 'padding' };
+  const frame = decodePrivateFrame(unpadded);
+  if (frame === null) return { ok: false, reason: 'frame-malformed' };
+  let receiveHints = conversation.receiveHints;
+  if (slot !== null) {
+    const marked = markSeen(receiveHints, slot.hour, slot.index);
+    if (marked === null) return { ok: false, reason: 'hint-slot' };
+    receiveHints = marked;
+  }
+  let next: PrivateConversation = { ...conversation, ratchet: result.state, receiveHints };
+  if (frame.body.case === 'particleUpdate') next = applyParticleUpdate(next, frame.body.value);
+  return { ok: true, conversation: next, frame };
+}
+
+function applyParticleUpdate(c: PrivateConversation, update: Extract<FrameBody, { case: 'particleUpdate' }>['value']): PrivateConversation {
+  let next = c;
+  if (update.endpoints.length > 0) next = { ...next, peerEndpoints: update.endpoints };
+  if (update.presentation !== undefined) {
+    const { name, avatar } = update.presentation;
+    next = { ...next, peerPresentation: avatar.length > 0 ? { name, avatar } : { name } };
+  }
+  return next;
+}
+
+/** Move the hint windows to the current hour; returns the same object when nothing changes. */
+export function advanceHints(conversation: PrivateConversation, nowMs: number): PrivateConversation {
+  const hour = hourOf(nowMs);
+  if (conversation.receiveHints.hours[1]?.hour === hour) return conversation;
+  return { ...conversation, receiveHints: advanceToHour(conversation.receiveHints, hour) };
+}

@@ -1,0 +1,84 @@
+/**
+ * Decoding untrusted bytes with limits. Every decoder returns a value or null and never
+ * throws: size limits are checked before parsing, field sizes after.
+ */
+import { create, fromBinary, toBinary, type DescMessage, type MessageShape } from '@bufbuild/protobuf';
+import {
+  EncryptedPayloadSchema,
+  InitialMessageSchema,
+  UmbraEnvelopeV1Schema,
+  type EncryptedPayload,
+  type InitialMessage,
+  type UmbraEnvelopeV1,
+} from './gen/umbra/v1/envelope_pb.ts';
+import { SignedInvitationSchema, InvitationSchema, type Invitation, type SignedInvitation } from './gen/umbra/v1/invitation_pb.ts';
+import { PrivateV1FrameSchema, type PrivateV1Frame } from './gen/umbra/v1/private_v1_pb.ts';
+
+export * from './gen/umbra/v1/envelope_pb.ts';
+export * from './gen/umbra/v1/invitation_pb.ts';
+export * from './gen/umbra/v1/private_v1_pb.ts';
+export { create, toBinary };
+
+/** Largest envelope accepted: the largest padding bucket plus framing and headers. */
+export const MAX_ENVELOPE_BYTES = 65536 + 4096;
+/** Largest encoded invitation (an ML-KEM key is 1184 bytes; avatars are at most 16 KiB). */
+export const MAX_INVITATION_BYTES = 24 * 1024;
+export const MAX_AVATAR_BYTES = 16 * 1024;
+export const MAX_NAME_CHARS = 128;
+export const MAX_ENDPOINTS = 16;
+export const MAX_HINT_CHARS = 64;
+export const MAX_CAUSAL_HISTORY = 8;
+export const MAX_ACK_IDS = 256;
+export const MESSAGE_ID_BYTES = 16;
+
+function decode<Desc extends DescMessage>(schema: Desc, bytes: Uint8Array, maxBytes: number): MessageShape<Desc> | null {
+  if (bytes.length > maxBytes) return null;
+  try {
+    return fromBinary(schema, bytes, { readUnknownFields: false });
+  } catch {
+    return null;
+  }
+}
+
+export function decodeEnvelope(bytes: Uint8Array): UmbraEnvelopeV1 | null {
+  const env = decode(UmbraEnvelopeV1Schema, bytes, MAX_ENVELOPE_BYTES);
+  if (env === null || env.conversationHint.length > MAX_HINT_CHARS) return null;
+  return env;
+}
+
+export function encodeEnvelope(hint: string, salt: bigint, payload: Uint8Array): Uint8Array {
+  return toBinary(UmbraEnvelopeV1Schema, create(UmbraEnvelopeV1Schema, { conversationHint: hint, salt, payload }));
+}
+
+export function decodeEncryptedPayload(bytes: Uint8Array): EncryptedPayload | null {
+  return decode(EncryptedPayloadSchema, bytes, MAX_ENVELOPE_BYTES);
+}
+
+export function encodeEncryptedPayload(payload: EncryptedPayload['encryption']): Uint8Array {
+  return toBinary(EncryptedPayloadSchema, create(EncryptedPayloadSchema, { encryption: payload }));
+}
+
+export function decodeInitialMessage(bytes: Uint8Array): InitialMessage | null {
+  return decode(InitialMessageSchema, bytes, MAX_ENVELOPE_BYTES);
+}
+
+export function decodeSignedInvitation(bytes: Uint8Array): SignedInvitation | null {
+  return decode(SignedInvitationSchema, bytes, MAX_INVITATION_BYTES + 128);
+}
+
+export function decodeInvitation(bytes: Uint8Array): Invitation | null {
+  return decode(InvitationSchema, bytes, MAX_INVITATION_BYTES);
+}
+
+/** Frames also get semantic limits: id sizes, list lengths. */
+export function decodePrivateFrame(bytes: Uint8Array): PrivateV1Frame | null {
+  const frame = decode(PrivateV1FrameSchema, bytes, MAX_ENVELOPE_BYTES);
+  if (frame === null) return null;
+  if (frame.messageId.length !== MESSAGE_ID_BYTES) return null;
+  if (frame.causalHistory.length > MAX_CAUSAL_HISTORY) return null;
+  if (frame.causalHistory.some((id) => id.length !== MESSAGE_ID_BYTES)) return null;
+  if (frame.body.case === undefined) return null;
+  if (frame.body.case === 'ack' && frame.body.value.messageIds.length > MAX_ACK_IDS) return null;
+  if (frame.body.case === 'retransmitRequest' && frame.body.value.messageIds.length > MAX_ACK_IDS) return null;
+  return frame;
+}
