@@ -164,6 +164,7 @@ export function parseInvitation(crypto: CryptoProvider, text: string, nowMs: num
   if (signed === null) throw new UmbraError('invitation-malformed', 'the invitation could not be decoded');
   const inv = decodeInvitation(signed.invitation);
   if (inv === null) throw new UmbraError('invitation-malformed', 'the invitation body could not be decoded');
+  if (inv.version === 0) throw new UmbraError('invitation-malformed', 'the invitation has no version');
   if (inv.version !== INVITATION_VERSION) {
     throw new UmbraError('invitation-unsupported-version', `invitation version ${inv.version} is not supported`);
   }

@@ -40,8 +40,22 @@ function decode<Desc extends DescMessage>(schema: Desc, bytes: Uint8Array, maxBy
   }
 }
 
+/**
+ * Decode and require the canonical encoding (what toBinary gives back). Protobuf admits many
+ * encodings of one message (groups, padded varints, repeated fields); requiring one makes the
+ * envelope bytes ↔ message mapping a bijection, so a re-encoded copy is not a new envelope.
+ */
+function decodeCanonical<Desc extends DescMessage>(schema: Desc, bytes: Uint8Array, maxBytes: number): MessageShape<Desc> | null {
+  const message = decode(schema, bytes, maxBytes);
+  if (message === null) return null;
+  const again = toBinary(schema, message);
+  if (again.length !== bytes.length) return null;
+  for (let i = 0; i < again.length; i++) if (again[i] !== bytes[i]) return null;
+  return message;
+}
+
 export function decodeEnvelope(bytes: Uint8Array): UmbraEnvelopeV1 | null {
-  const env = decode(UmbraEnvelopeV1Schema, bytes, MAX_ENVELOPE_BYTES);
+  const env = decodeCanonical(UmbraEnvelopeV1Schema, bytes, MAX_ENVELOPE_BYTES);
   if (env === null || env.conversationHint.length > MAX_HINT_CHARS) return null;
   return env;
 }
@@ -51,7 +65,7 @@ export function encodeEnvelope(hint: string, salt: bigint, payload: Uint8Array):
 }
 
 export function decodeEncryptedPayload(bytes: Uint8Array): EncryptedPayload | null {
-  return decode(EncryptedPayloadSchema, bytes, MAX_ENVELOPE_BYTES);
+  return decodeCanonical(EncryptedPayloadSchema, bytes, MAX_ENVELOPE_BYTES);
 }
 
 export function encodeEncryptedPayload(payload: EncryptedPayload['encryption']): Uint8Array {
@@ -59,11 +73,11 @@ export function encodeEncryptedPayload(payload: EncryptedPayload['encryption']):
 }
 
 export function decodeInitialMessage(bytes: Uint8Array): InitialMessage | null {
-  return decode(InitialMessageSchema, bytes, MAX_ENVELOPE_BYTES);
+  return decodeCanonical(InitialMessageSchema, bytes, MAX_ENVELOPE_BYTES);
 }
 
 export function decodeSignedInvitation(bytes: Uint8Array): SignedInvitation | null {
-  return decode(SignedInvitationSchema, bytes, MAX_INVITATION_BYTES + 128);
+  return decodeCanonical(SignedInvitationSchema, bytes, MAX_INVITATION_BYTES + 128);
 }
 
 export function decodeInvitation(bytes: Uint8Array): Invitation | null {
