@@ -437,9 +437,13 @@ export class Engine {
 
   // ---- internal bookkeeping ------------------------------------------------------------
 
+  /**
+   * 63 random bits with the top bit set: the varint is then always 10 bytes, so the envelope
+   * length depends only on the padding bucket.
+   */
   private salt(): bigint {
     const b = this.crypto.randomBytes(8);
-    return new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0, false);
+    return new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0, false) | (1n << 63n);
   }
 
   private putInbox(inbox: Inbox): void {

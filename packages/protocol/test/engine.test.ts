@@ -7,10 +7,6 @@ import {
   wire,
   HOUR_MS,
   UmbraError,
-  serializeConversation,
-  deserializeConversation,
-  serializeInbox,
-  deserializeInbox,
   inboxRoute,
   safetyNumber,
 } from '../src/index.ts';

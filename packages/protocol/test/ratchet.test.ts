@@ -131,11 +131,10 @@ describe('Double Ratchet with header encryption', () => {
   });
 
   it('replays are rejected, in order and out of order', () => {
-    let { a, b } = pair();
-    const m1 = send(a, '1');
-    a = m1.state;
-    const m2 = send(a, '2');
-    a = m2.state;
+    const p = pair();
+    let b = p.b;
+    const m1 = send(p.a, '1');
+    const m2 = send(m1.state, '2');
     let r = recv(b, m2.msg);
     assert.ok(r.ok);
     b = r.state;
@@ -148,7 +147,9 @@ describe('Double Ratchet with header encryption', () => {
   });
 
   it('refuses to skip more than MAX_SKIP keys in a chain', () => {
-    let { a, b } = pair();
+    const p = pair();
+    const b = p.b;
+    let a = p.a;
     let last: RatchetCiphertext | null = null;
     for (let i = 0; i <= MAX_SKIP + 1; i++) {
       const m = send(a, String(i));

@@ -94,5 +94,10 @@ export function decodePrivateFrame(bytes: Uint8Array): PrivateV1Frame | null {
   if (frame.body.case === undefined) return null;
   if (frame.body.case === 'ack' && frame.body.value.messageIds.length > MAX_ACK_IDS) return null;
   if (frame.body.case === 'retransmitRequest' && frame.body.value.messageIds.length > MAX_ACK_IDS) return null;
+  if (frame.body.case === 'particleUpdate') {
+    const { endpoints, presentation } = frame.body.value;
+    if (endpoints.length > MAX_ENDPOINTS || endpoints.some((e) => e.endpoint.case === undefined)) return null;
+    if (presentation !== undefined && (presentation.name.length > MAX_NAME_CHARS || presentation.avatar.length > MAX_AVATAR_BYTES)) return null;
+  }
   return frame;
 }
