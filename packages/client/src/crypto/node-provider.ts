@@ -1,0 +1,467 @@
+/**
+ * CryptoProvider for Node: node:crypto (OpenSSL) for every primitive it has, @noble for what it
+ * lacks (Ed25519 → X25519 conversion, ML-KEM-768), @hpke/core with WebCrypto X25519 for HPKE.
+ * Results are byte-identical to `nobleProvider` (packages/protocol/test/crypto-conformance.ts).
+ *
+ * Speed notes (measured on Node 20.20, see bench/crypto-primitives.ts):
+ * - Raw keys are imported as JWK. A private OKP JWK import takes ~50 µs, a PKCS8 DER import
+ *   ~700 µs. Node builds the private key from `d` alone and ignores `x` (which it still
+ *   requires to be present), so when `x` is not known yet a placeholder is passed; a self-test
+ *   at load time checks this and falls back to PKCS8 DER if a future Node stops allowing it.
+ * - Public keys come from `createPublicKey(priv).export({ format: 'jwk' }).x`. Private keys are
+ *   never exported as JWK (Node 20 hangs after ~1.5k such calls in a loop).
+ * - KeyObjects are cached in WeakMaps keyed by the caller's Uint8Array (the ratchet reuses the
+ *   same arrays). Each entry keeps a copy of the bytes and is used only while the array still
+ *   holds them, so overwriting an array in place never yields a stale key. (Consequence: a
+ *   secret key that the caller wipes in place stays in the cache copy until the array itself
+ *   is garbage-collected.)
+ */
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createHmac,
+  createPrivateKey,
+  createPublicKey,
+  diffieHellman,
+  hkdfSync,
+  randomFillSync,
+  sign as nodeSign,
+  verify as nodeVerify,
+  webcrypto,
+  type KeyObject,
+} from 'node:crypto';
+import { ed25519 } from '@noble/curves/ed25519.js';
+import { ml_kem768 } from '@noble/post-quantum/ml-kem.js';
+import { CipherSuite, DhkemX25519HkdfSha256, HkdfSha256 } from '@hpke/core';
+import { Chacha20Poly1305 } from '@hpke/chacha20poly1305';
+import { constantTimeEqual, isAllZero } from '@umbra/protocol';
+import type { CryptoProvider, HpkeSealed, KemEncapsulation, KeyPair } from '@umbra/protocol';
+
+const ML_KEM_768 = { publicKey: 1184, secretKey: 2400, ciphertext: 1088, seed: 64, randomness: 32 } as const;
+
+type OkpCurve = 'X25519' | 'Ed25519';
+
+const PKCS8_PREFIX: Record<OkpCurve, Uint8Array> = {
+  X25519: Uint8Array.from([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x04, 0x22, 0x04, 0x20]),
+  Ed25519: Uint8Array.from([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20]),
+};
+
+// ---------------------------------------------------------------------------------------------
+// byte helpers
+
+function requireLength(name: string, bytes: Uint8Array, length: number): void {
+  if (!(bytes instanceof Uint8Array) || bytes.length !== length) {
+    throw new RangeError(`${name} must be ${length} bytes`);
+  }
+}
+
+/** A plain Uint8Array that owns its memory (Node may hand out Buffers from a shared pool). */
+function own(buf: Uint8Array): Uint8Array {
+  if (buf.byteOffset === 0 && buf.byteLength === buf.buffer.byteLength && !(buf.buffer instanceof SharedArrayBuffer)) {
+    return new Uint8Array(buf.buffer, 0, buf.byteLength);
+  }
+  return new Uint8Array(buf);
+}
+
+function b64u(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url');
+}
+
+function fromB64u(text: string): Uint8Array {
+  return new Uint8Array(Buffer.from(text, 'base64url'));
+}
+
+function randomBytes(length: number): Uint8Array {
+  if (!Number.isSafeInteger(length) || length < 0) throw new RangeError('length must be a non-negative integer');
+  return randomFillSync(new Uint8Array(length));
+}
+
+// ---------------------------------------------------------------------------------------------
+// raw key import with caching
+
+const PLACEHOLDER_X = b64u(new Uint8Array(32));
+
+function importPrivateDer(curve: OkpCurve, raw: Uint8Array): KeyObject {
+  const der = new Uint8Array(48);
+  der.set(PKCS8_PREFIX[curve], 0);
+  der.set(raw, 16);
+  const key = createPrivateKey({ key: Buffer.from(der.buffer), format: 'der', type: 'pkcs8' });
+  der.fill(0);
+  return key;
+}
+
+function importPrivateJwk(curve: OkpCurve, raw: Uint8Array): KeyObject {
+  return createPrivateKey({ key: { kty: 'OKP', crv: curve, d: b64u(raw), x: PLACEHOLDER_X }, format: 'jwk' });
+}
+
+function rawPublicOf(privateKey: KeyObject): Uint8Array {
+  const x = createPublicKey(privateKey).export({ format: 'jwk' }).x;
+  if (typeof x !== 'string') throw new Error('public key export failed');
+  return fromB64u(x);
+}
+
+/**
+ * Does this Node build the private key from `d` alone (ignoring a placeholder `x`)? Checked
+ * once with the RFC 7748 §6.1 and RFC 8032 TEST 1 keys; otherwise use PKCS8 DER (slower).
+ */
+const jwkPrivateImportWorks: boolean = (() => {
+  const probe = (curve: OkpCurve, skHex: string, pkHex: string): boolean => {
+    try {
+      const pk = rawPublicOf(importPrivateJwk(curve, Uint8Array.from(Buffer.from(skHex, 'hex'))));
+      return Buffer.from(pk).toString('hex') === pkHex;
+    } catch {
+      return false;
+    }
+  };
+  return (
+    probe(
+      'X25519',
+      '77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a',
+      '8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a',
+    ) &&
+    probe(
+      'Ed25519',
+      '9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60',
+      'd75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a',
+    )
+  );
+})();
+
+function importPrivate(curve: OkpCurve, raw: Uint8Array): KeyObject {
+  return jwkPrivateImportWorks ? importPrivateJwk(curve, raw) : importPrivateDer(curve, raw);
+}
+
+function importPublic(curve: OkpCurve, raw: Uint8Array): KeyObject {
+  return createPublicKey({ key: { kty: 'OKP', crv: curve, x: b64u(raw) }, format: 'jwk' });
+}
+
+interface CacheEntry<K> {
+  readonly copy: Uint8Array;
+  readonly key: K;
+}
+
+class KeyCache<K> {
+  readonly #map = new WeakMap<Uint8Array, CacheEntry<K>>();
+  get(raw: Uint8Array): K | undefined {
+    const hit = this.#map.get(raw);
+    return hit !== undefined && constantTimeEqual(hit.copy, raw) ? hit.key : undefined;
+  }
+  set(raw: Uint8Array, key: K): K {
+    this.#map.set(raw, { copy: raw.slice(), key });
+    return key;
+  }
+  delete(raw: Uint8Array, key: K): void {
+    if (this.#map.get(raw)?.key === key) this.#map.delete(raw);
+  }
+}
+
+const xPrivateCache = new KeyCache<KeyObject>();
+const xPublicCache = new KeyCache<KeyObject>();
+const edPrivateCache = new KeyCache<KeyObject>();
+const edPublicCache = new KeyCache<KeyObject>();
+
+function xPrivate(raw: Uint8Array): KeyObject {
+  return xPrivateCache.get(raw) ?? xPrivateCache.set(raw, importPrivate('X25519', raw));
+}
+function xPublic(raw: Uint8Array): KeyObject {
+  return xPublicCache.get(raw) ?? xPublicCache.set(raw, importPublic('X25519', raw));
+}
+function edPrivate(raw: Uint8Array): KeyObject {
+  return edPrivateCache.get(raw) ?? edPrivateCache.set(raw, importPrivate('Ed25519', raw));
+}
+function edPublic(raw: Uint8Array): KeyObject {
+  return edPublicCache.get(raw) ?? edPublicCache.set(raw, importPublic('Ed25519', raw));
+}
+
+function generate(curve: OkpCurve, cache: KeyCache<KeyObject>): KeyPair {
+  const secretKey = randomBytes(32);
+  const privateKey = importPrivate(curve, secretKey);
+  const publicKey = rawPublicOf(privateKey);
+  cache.set(secretKey, privateKey);
+  return { secretKey, publicKey };
+}
+
+// ---------------------------------------------------------------------------------------------
+// strict Ed25519 checks that OpenSSL does not make (it verifies cofactorless and accepts
+// small-order and non-canonical public keys); noble's strict mode rejects these.
+
+/** The 8 small-order points, canonical encodings (the torsion subgroup). */
+const SMALL_ORDER_POINTS: readonly Uint8Array[] = [
+  '0000000000000000000000000000000000000000000000000000000000000000',
+  '0000000000000000000000000000000000000000000000000000000000000080',
+  '0100000000000000000000000000000000000000000000000000000000000000',
+  'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+  '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05',
+  '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85',
+  'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a',
+  'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa',
+].map((h) => Uint8Array.from(Buffer.from(h, 'hex')));
+
+/** Group order L, little-endian. */
+const L_LE = Uint8Array.from(Buffer.from('edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010', 'hex'));
+/** p = 2^255 - 19, little-endian. */
+const P_LE = Uint8Array.from(Buffer.from('edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f', 'hex'));
+
+/** a < b for 32-byte little-endian numbers (variable time: public data only). */
+function lessThanLE(a: Uint8Array, b: Uint8Array, offset = 0, topMask = 0xff): boolean {
+  for (let i = 31; i >= 0; i--) {
+    const x = i === 31 ? a[offset + i]! & topMask : a[offset + i]!;
+    const y = b[i]!;
+    if (x !== y) return x < y;
+  }
+  return false;
+}
+
+/** Canonical encoding (y < p; x = 0 only with sign bit 0) and not of small order. */
+function isStrictPublicKey(pk: Uint8Array): boolean {
+  if (!lessThanLE(pk, P_LE, 0, 0x7f)) return false;
+  if ((pk[31]! & 0x80) !== 0) {
+    // y = 1 and y = p - 1 have x = 0, which must be encoded with a zero sign bit.
+    const y = pk.slice();
+    y[31] = y[31]! & 0x7f;
+    if (constantTimeEqual(y, SMALL_ORDER_POINTS[2]!) || constantTimeEqual(y, SMALL_ORDER_POINTS[3]!)) return false;
+  }
+  for (const s of SMALL_ORDER_POINTS) if (constantTimeEqual(pk, s)) return false;
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// HPKE: @hpke/core native DHKEM(X25519) (WebCrypto), HKDF-SHA256, ChaCha20-Poly1305
+
+const hpkeSuite = new CipherSuite({
+  kem: new DhkemX25519HkdfSha256(),
+  kdf: new HkdfSha256(),
+  aead: new Chacha20Poly1305(),
+});
+const subtle = webcrypto.subtle;
+const hpkeRecipientCache = new KeyCache<Promise<CryptoKeyPair>>();
+const hpkePublicCache = new KeyCache<Promise<CryptoKey>>();
+
+function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
+  return bytes.slice().buffer;
+}
+
+/**
+ * The recipient as a CryptoKeyPair. Passing the pair (not just the private key) stops the KEM
+ * from deriving the public key by exporting the private key as JWK (slow, and the export that
+ * hangs Node 20 in tight loops). The private key is imported as JWK with the right `x`.
+ */
+function hpkeRecipient(secretKey: Uint8Array): Promise<CryptoKeyPair> {
+  const hit = hpkeRecipientCache.get(secretKey);
+  if (hit !== undefined) return hit;
+  const publicRaw = rawPublicOf(xPrivate(secretKey));
+  const pair = (async (): Promise<CryptoKeyPair> => ({
+    privateKey: await subtle.importKey(
+      'jwk',
+      { kty: 'OKP', crv: 'X25519', d: b64u(secretKey), x: b64u(publicRaw) },
+      { name: 'X25519' },
+      false,
+      ['deriveBits'],
+    ),
+    publicKey: await hpkeSuite.kem.deserializePublicKey(toArrayBuffer(publicRaw)),
+  }))();
+  // A failed import must not stay cached.
+  pair.catch(() => hpkeRecipientCache.delete(secretKey, pair));
+  return hpkeRecipientCache.set(secretKey, pair);
+}
+
+function hpkePublic(publicKey: Uint8Array): Promise<CryptoKey> {
+  const hit = hpkePublicCache.get(publicKey);
+  if (hit !== undefined) return hit;
+  const key = hpkeSuite.kem.deserializePublicKey(toArrayBuffer(publicKey));
+  key.catch(() => hpkePublicCache.delete(publicKey, key));
+  return hpkePublicCache.set(publicKey, key);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function hkdfManual(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array {
+  const prk = createHmac('sha256', salt.length === 0 ? new Uint8Array(32) : salt).update(ikm).digest();
+  const out = new Uint8Array(length);
+  let t: Uint8Array = new Uint8Array(0);
+  for (let i = 0, offset = 0; offset < length; i++) {
+    t = createHmac('sha256', prk).update(t).update(info).update(Uint8Array.of(i + 1)).digest();
+    out.set(t.subarray(0, Math.min(32, length - offset)), offset);
+    offset += 32;
+  }
+  prk.fill(0);
+  return out;
+}
+
+export const nodeProvider: CryptoProvider = {
+  name: 'node',
+
+  randomBytes,
+
+  sha256(data) {
+    return own(createHash('sha256').update(data).digest());
+  },
+
+  hmacSha256(key, data) {
+    return own(createHmac('sha256', key).update(data).digest());
+  },
+
+  hkdfSha256(ikm, salt, info, length) {
+    if (!Number.isSafeInteger(length) || length < 0 || length > 255 * 32) {
+      throw new RangeError('HKDF-SHA256 length must be 0..8160');
+    }
+    if (length === 0) return new Uint8Array(0);
+    // Two HMAC calls beat hkdfSync for short outputs (135k/s vs 80k/s for 32 B), and hkdfSync
+    // refuses info longer than 1,024 bytes, which the RFC allows.
+    if (length <= 64 || info.length > 1024) return hkdfManual(ikm, salt, info, length);
+    return new Uint8Array(hkdfSync('sha256', ikm, salt, info, length));
+  },
+
+  aeadSeal(key, nonce, plaintext, aad) {
+    requireLength('key', key, 32);
+    requireLength('nonce', nonce, 12);
+    const cipher = createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: 16 });
+    cipher.setAAD(aad, { plaintextLength: plaintext.length });
+    const body = cipher.update(plaintext);
+    const last = cipher.final();
+    const tag = cipher.getAuthTag();
+    const out = new Uint8Array(body.length + last.length + 16);
+    out.set(body, 0);
+    out.set(last, body.length);
+    out.set(tag, body.length + last.length);
+    return out;
+  },
+
+  aeadOpen(key, nonce, ciphertext, aad) {
+    if (key.length !== 32 || nonce.length !== 12 || ciphertext.length < 16) return null;
+    const bodyLength = ciphertext.length - 16;
+    try {
+      const decipher = createDecipheriv('chacha20-poly1305', key, nonce, { authTagLength: 16 });
+      decipher.setAuthTag(ciphertext.subarray(bodyLength));
+      decipher.setAAD(aad, { plaintextLength: bodyLength });
+      const body = decipher.update(ciphertext.subarray(0, bodyLength));
+      const last = decipher.final(); // throws when the tag does not verify
+      if (last.length === 0) return own(body);
+      const out = new Uint8Array(body.length + last.length);
+      out.set(body, 0);
+      out.set(last, body.length);
+      return out;
+    } catch {
+      return null;
+    }
+  },
+
+  x25519Generate(): KeyPair {
+    return generate('X25519', xPrivateCache);
+  },
+
+  x25519PublicKey(secretKey) {
+    requireLength('X25519 secret key', secretKey, 32);
+    return rawPublicOf(xPrivate(secretKey));
+  },
+
+  x25519(secretKey, peerPublicKey) {
+    if (secretKey.length !== 32 || peerPublicKey.length !== 32) return null;
+    try {
+      // OpenSSL clamps the scalar and masks the top bit of u (RFC 7748); it throws
+      // "failed during derivation" when the result is all zero.
+      const shared = own(diffieHellman({ privateKey: xPrivate(secretKey), publicKey: xPublic(peerPublicKey) }));
+      return isAllZero(shared) ? null : shared;
+    } catch {
+      return null;
+    }
+  },
+
+  ed25519Generate(): KeyPair {
+    return generate('Ed25519', edPrivateCache);
+  },
+
+  ed25519PublicKey(secretKey) {
+    requireLength('Ed25519 secret key', secretKey, 32);
+    return rawPublicOf(edPrivate(secretKey));
+  },
+
+  ed25519Sign(secretKey, message) {
+    requireLength('Ed25519 secret key', secretKey, 32);
+    return own(nodeSign(null, message, edPrivate(secretKey)));
+  },
+
+  ed25519Verify(publicKey, message, signature) {
+    if (publicKey.length !== 32 || signature.length !== 64) return false;
+    // S < L (OpenSSL checks too), and the public-key checks OpenSSL does not make.
+    if (!lessThanLE(signature, L_LE, 32)) return false;
+    if (!isStrictPublicKey(publicKey)) return false;
+    try {
+      return nodeVerify(null, message, edPublic(publicKey), signature);
+    } catch {
+      return false;
+    }
+  },
+
+  ed25519PublicToX25519(publicKey) {
+    if (publicKey.length !== 32) return null;
+    try {
+      return ed25519.utils.toMontgomery(publicKey);
+    } catch {
+      return null;
+    }
+  },
+
+  ed25519SecretToX25519(secretKey) {
+    requireLength('Ed25519 secret key', secretKey, 32);
+    return ed25519.utils.toMontgomerySecret(secretKey);
+  },
+
+  mlKem768Generate(seed?: Uint8Array): KeyPair {
+    if (seed !== undefined) requireLength('ML-KEM seed', seed, ML_KEM_768.seed);
+    const { publicKey, secretKey } = ml_kem768.keygen(seed ?? randomBytes(ML_KEM_768.seed));
+    return { publicKey, secretKey };
+  },
+
+  mlKem768Encapsulate(publicKey, randomness?: Uint8Array): KemEncapsulation | null {
+    if (publicKey.length !== ML_KEM_768.publicKey) return null;
+    if (randomness !== undefined && randomness.length !== ML_KEM_768.randomness) return null;
+    try {
+      const { cipherText, sharedSecret } = ml_kem768.encapsulate(
+        publicKey,
+        randomness ?? randomBytes(ML_KEM_768.randomness),
+      );
+      return { ciphertext: cipherText, sharedSecret };
+    } catch {
+      return null;
+    }
+  },
+
+  mlKem768Decapsulate(ciphertext, secretKey) {
+    if (ciphertext.length !== ML_KEM_768.ciphertext || secretKey.length !== ML_KEM_768.secretKey) return null;
+    try {
+      return ml_kem768.decapsulate(ciphertext, secretKey);
+    } catch {
+      return null;
+    }
+  },
+
+  async hpkeSeal(recipientPublicKey, info, aad, plaintext, ephemeralSeed?: Uint8Array): Promise<HpkeSealed> {
+    requireLength('HPKE recipient public key', recipientPublicKey, 32);
+    const sealed = await hpkeSuite.seal(
+      {
+        recipientPublicKey: await hpkePublic(recipientPublicKey),
+        info: toArrayBuffer(info),
+        ...(ephemeralSeed === undefined ? {} : { ekm: toArrayBuffer(ephemeralSeed) }),
+      },
+      toArrayBuffer(plaintext),
+      toArrayBuffer(aad),
+    );
+    return { enc: new Uint8Array(sealed.enc), ciphertext: new Uint8Array(sealed.ct) };
+  },
+
+  async hpkeOpen(recipientSecretKey, enc, info, aad, ciphertext) {
+    if (recipientSecretKey.length !== 32 || enc.length !== 32 || ciphertext.length < 16) return null;
+    try {
+      const pt = await hpkeSuite.open(
+        { recipientKey: await hpkeRecipient(recipientSecretKey), enc: toArrayBuffer(enc), info: toArrayBuffer(info) },
+        toArrayBuffer(ciphertext),
+        toArrayBuffer(aad),
+      );
+      return new Uint8Array(pt);
+    } catch {
+      return null;
+    }
+  },
+};

@@ -1,0 +1,6 @@
+import { nobleProvider } from '@umbra/protocol';
+import { nodeProvider } from '../src/crypto/node-provider.ts';
+import { cryptoConformanceSuite, crossProviderSuite } from '../../protocol/test/crypto-conformance.ts';
+
+cryptoConformanceSuite(nodeProvider);
+crossProviderSuite(nodeProvider, nobleProvider);
