@@ -183,8 +183,11 @@ function generate(curve: OkpCurve, cache: KeyCache<KeyObject>): KeyPair {
 }
 
 // ---------------------------------------------------------------------------------------------
-// strict Ed25519 checks that OpenSSL does not make (it verifies cofactorless and accepts
-// small-order and non-canonical public keys); noble's strict mode rejects these.
+// strict Ed25519 checks that OpenSSL does not make (it accepts small-order and non-canonical
+// public keys: the identity key with R = identity, S = 0 verifies for every message); noble's
+// strict mode rejects these. Remaining difference: OpenSSL checks the cofactorless equation,
+// noble the cofactored one, so the two can disagree on signatures crafted with a mixed-order
+// key or R. Honest signatures verify under both.
 
 /** The 8 small-order points, canonical encodings (the torsion subgroup). */
 const SMALL_ORDER_POINTS: readonly Uint8Array[] = [
