@@ -116,14 +116,28 @@ export function initialReceiveState(currentHour: number): HintReceiveState {
   return advanceToHour({ hours: [] }, currentHour);
 }
 
-/** Slots in `after` that are not in `before`, and the reverse. */
+/**
+ * Slots in `after` that are not in `before`, and the reverse. Windows are immutable values, so
+ * an hour whose window object is unchanged is skipped (the common case: one hour changed).
+ */
 export function diffSlots(before: HintReceiveState, after: HintReceiveState): { added: HintSlot[]; removed: HintSlot[] } {
-  const key = (s: HintSlot) => `${s.hour}:${s.index}`;
-  const a = listenedSlots(before);
-  const b = listenedSlots(after);
-  const inA = new Set(a.map(key));
-  const inB = new Set(b.map(key));
-  return { added: b.filter((s) => !inA.has(key(s))), removed: a.filter((s) => !inB.has(key(s))) };
+  const added: HintSlot[] = [];
+  const removed: HintSlot[] = [];
+  for (const w of after.hours) {
+    const old = before.hours.find((b) => b.hour === w.hour);
+    if (old === w) continue;
+    const oldIndices = old === undefined ? [] : listenedIndices(old);
+    const newIndices = listenedIndices(w);
+    const inOld = new Set(oldIndices);
+    const inNew = new Set(newIndices);
+    for (const index of newIndices) if (!inOld.has(index)) added.push({ hour: w.hour, index });
+    for (const index of oldIndices) if (!inNew.has(index)) removed.push({ hour: w.hour, index });
+  }
+  for (const old of before.hours) {
+    if (after.hours.some((w) => w.hour === old.hour)) continue;
+    for (const index of listenedIndices(old)) removed.push({ hour: old.hour, index });
+  }
+  return { added, removed };
 }
 
 interface TableEntry<T> {
@@ -135,11 +149,14 @@ interface TableEntry<T> {
 
 /**
  * hint → (owner, hour, index). Keys are the first 31 bits of the hint, so the Map holds small
- * integers; a hit is confirmed by recomputing the full 16-byte hint (constant-time compare).
+ * integers; a hit is confirmed by recomputing the full 16-byte hint (constant-time compare),
+ * so exactly one hint string routes to each slot.
  */
 export class HintTable<T> {
   private readonly map = new Map<number, TableEntry<T> | TableEntry<T>[]>();
   private count = 0;
+  /** The last successful lookup: its slot is usually removed next (saves one HMAC). */
+  private lastFound: { owner: T; hour: number; index: number; key: number } | null = null;
 
   constructor(private readonly crypto: CryptoProvider) {}
 
@@ -150,6 +167,7 @@ export class HintTable<T> {
   private static keyOf(hint: Uint8Array): number {
     return ((hint[0]! << 23) | (hint[1]! << 15) | (hint[2]! << 7) | (hint[3]! >>> 1)) >>> 0;
   }
+
 
   add(owner: T, hintKey: Uint8Array, slot: HintSlot): void {
     const hint = computeHintBytes(this.crypto, hintKey, slot.hour, slot.index);
@@ -163,7 +181,11 @@ export class HintTable<T> {
   }
 
   remove(owner: T, hintKey: Uint8Array, slot: HintSlot): void {
-    const key = HintTable.keyOf(computeHintBytes(this.crypto, hintKey, slot.hour, slot.index));
+    const last = this.lastFound;
+    const key =
+      last !== null && last.owner === owner && last.hour === slot.hour && last.index === slot.index
+        ? last.key
+        : HintTable.keyOf(computeHintBytes(this.crypto, hintKey, slot.hour, slot.index));
     const existing = this.map.get(key);
     if (existing === undefined) return;
     const matches = (e: TableEntry<T>) => e.owner === owner && e.hour === slot.hour && e.index === slot.index;
@@ -186,10 +208,12 @@ export class HintTable<T> {
     if (!HINT_PATTERN.test(hint)) return null;
     const bytes = fromHex(hint);
     if (bytes === null) return null;
-    const found = this.map.get(HintTable.keyOf(bytes));
+    const key = HintTable.keyOf(bytes);
+    const found = this.map.get(key);
     if (found === undefined) return null;
     for (const e of Array.isArray(found) ? found : [found]) {
       if (constantTimeEqual(computeHintBytes(this.crypto, e.hintKey, e.hour, e.index), bytes)) {
+        this.lastFound = { owner: e.owner, hour: e.hour, index: e.index, key };
         return { owner: e.owner, slot: { hour: e.hour, index: e.index } };
       }
     }

@@ -72,9 +72,23 @@ function fromB64u(text: string): Uint8Array {
   return new Uint8Array(Buffer.from(text, 'base64url'));
 }
 
+// A call into the CSPRNG costs ~4 µs whatever the size; small requests are served from a pool
+// filled 4 KiB at a time (each byte handed out once, then overwritten with zeros).
+const RANDOM_POOL_BYTES = 4096;
+const randomPool = new Uint8Array(RANDOM_POOL_BYTES);
+let randomPoolOffset = RANDOM_POOL_BYTES;
+
 function randomBytes(length: number): Uint8Array {
   if (!Number.isSafeInteger(length) || length < 0) throw new RangeError('length must be a non-negative integer');
-  return randomFillSync(new Uint8Array(length));
+  if (length > 256) return randomFillSync(new Uint8Array(length));
+  if (randomPoolOffset + length > RANDOM_POOL_BYTES) {
+    randomFillSync(randomPool);
+    randomPoolOffset = 0;
+  }
+  const out = randomPool.slice(randomPoolOffset, randomPoolOffset + length);
+  randomPool.fill(0, randomPoolOffset, randomPoolOffset + length);
+  randomPoolOffset += length;
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
