@@ -1,0 +1,1373 @@
+/**
+ * The Client facade: what an app developer uses. It glues the sans-I/O engine to a Store and a
+ * Delivery adapter and never loses or duplicates a message:
+ *
+ * - Persist before publish: every envelope is encrypted on a copy of the conversation, the new
+ *   state and the outbox entry are written in one transaction, then the engine adopts the state,
+ *   then the envelope is published.
+ * - Receive: dedupe by SHA-256 of the envelope bytes before classify; classify decrypts on a copy;
+ *   state + message + envelope hash are written in one transaction; then engine.commit.
+ *   Replays and duplicates are re-acknowledged, never re-delivered.
+ * - Outbox: each content message is retried with exponential backoff until the peer acknowledges
+ *   it (explicit ack, or its id in the peer's causal history). A retry re-sends the same bytes
+ *   while the receiver can still recognise the hint slot, and otherwise re-encrypts the frame
+ *   with the same message id (the receiver dedupes by id). At most `maxInFlight` content
+ *   envelopes per conversation are unacknowledged at once; further messages wait, persisted, in
+ *   the queue.
+ * - Reliability (SDS-like): Lamport clock per conversation, causal history of the last 8 content
+ *   ids in every frame, "missing" events for ids the peer has seen that we lack, retransmission
+ *   requests, answered from the sender's store.
+ * - Consent: allowed / unknown (a request) / denied. Invitations we created or accepted →
+ *   allowed; first contact through the default inbox → unknown (no acks until allowed);
+ *   denied → dropped without any reaction.
+ *
+ * All state-changing work runs one operation at a time (an internal queue), so the engine and
+ * the store never diverge.
+ */
+import { EventEmitter } from 'node:events';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  Engine,
+  HINT_WINDOW,
+  UmbraError,
+  deserializeConversation,
+  deserializeInbox,
+  fromHex,
+  hourOf,
+  safetyNumber,
+  serializeConversation,
+  serializeInbox,
+  toHex,
+  wire,
+  type CryptoProvider,
+  type FrameBody,
+  type Inbox,
+  type PrivateConversation,
+} from '@umbra/protocol';
+import type { Argon2idParams } from './at-rest.ts';
+import { nodeProvider } from './crypto/node-provider.ts';
+import type { DeliveredEnvelope, Delivery, Subscription } from './delivery.ts';
+import { ClientError, toClientError } from './errors.ts';
+import { decodeContent, encodeContent, sealFrame, textContent } from './frames.ts';
+import { SqliteStore } from './sqlite-store.ts';
+import type {
+  Consent,
+  ConversationMeta,
+  ConversationOrigin,
+  MessageStatus,
+  OutboxEntry,
+  Store,
+  StoreBatch,
+  StoredInbox,
+  StoredMessage,
+} from './store.ts';
+
+// ---- limits ------------------------------------------------------------------------------
+
+/** Largest text accepted by send(), in UTF-8 bytes (the frame must fit the 64 KiB padding bucket). */
+export const MAX_TEXT_BYTES = 60 * 1024;
+export const MAX_INVITATION_CHARS = 64 * 1024;
+export const MAX_PROFILE_NAME_CHARS = 128;
+/** Causal history carried in each frame (the wire allows 8). */
+export const CAUSAL_HISTORY_IDS = 8;
+/** Missing ids tracked per conversation; the oldest are forgotten beyond this. */
+export const MAX_MISSING_PER_CONVERSATION = 256;
+/** Retransmission requests per missing id before giving up. */
+export const MAX_RETRANSMIT_REQUESTS = 20;
+/** Ids answered per retransmission request, and asked for per request. */
+export const MAX_RETRANSMIT_IDS = 64;
+export const ACK_IDS_PER_FRAME = 256;
+/** Envelope hashes are kept this long (longer than any envelope stays decryptable). */
+export const SEEN_ENVELOPE_RETENTION_MS = 31 * 24 * 3600 * 1000;
+const EVENT_QUEUE_LIMIT = 10_000;
+const MESSAGE_ID_BYTES = 16;
+
+// ---- public types ------------------------------------------------------------------------
+
+export interface ClientOptions {
+  readonly delivery: Delivery;
+  /** Directory for the SQLite store (umbra.db); created if missing. */
+  readonly dataDir?: string;
+  /** Or an already open store (the caller keeps ownership and closes it). */
+  readonly store?: Store;
+  /** Protects a dataDir store (Argon2id). Give this or `key`. */
+  readonly passphrase?: string;
+  /** A 32-byte store key supplied by the app (OS keychain). */
+  readonly key?: Uint8Array;
+  /** Argon2id parameters for a new passphrase store (tests use cheaper ones). */
+  readonly argon2id?: Argon2idParams;
+  /** Display name for a new identity (and to update an existing one). */
+  readonly profile?: { readonly name: string };
+  /** Create the identity from this account key (32-byte Ed25519 seed) instead of a fresh one. */
+  readonly restoreAccountKey?: Uint8Array;
+  readonly crypto?: CryptoProvider;
+  /** Clock (unix ms); defaults to Date.now. */
+  readonly now?: () => number;
+  /** Outbox backoff: first retry after initialMs, doubling up to maxMs (defaults 2 s, 5 min). */
+  readonly retry?: { readonly initialMs?: number; readonly maxMs?: number };
+  /** Unacknowledged content envelopes per conversation (default 24, at most 28). */
+  readonly maxInFlight?: number;
+  /** Acks are batched for this long (default 20 ms). */
+  readonly ackDelayMs?: number;
+  /** A missing id is requested after this grace period (default 1 s): it may only be late. */
+  readonly missingGraceMs?: number;
+  /** Periodic fetch from the delivery network (default 30 s; 0 = only at open and on sync()). */
+  readonly syncIntervalMs?: number;
+}
+
+export interface ConversationInfo {
+  readonly id: string;
+  readonly peerName: string;
+  readonly consent: Consent;
+  readonly origin: ConversationOrigin;
+  readonly createdAt: number;
+  readonly lastActivityAt: number;
+  readonly unreadCount: number;
+  /** Outgoing messages not yet acknowledged by the peer. */
+  readonly pendingCount: number;
+  /** 60 digits to compare out of band. */
+  readonly safetyNumber: string;
+}
+
+export interface MessageInfo {
+  readonly conversationId: string;
+  /** 32 hex characters. */
+  readonly id: string;
+  readonly outgoing: boolean;
+  readonly kind: 'text' | 'reaction' | 'edit' | 'delete' | 'unknown';
+  readonly text: string | null;
+  readonly replyTo: string | null;
+  readonly lamport: number;
+  /** The sender's claim (unix ms). */
+  readonly sentAt: number;
+  readonly receivedAt: number | null;
+  readonly status: MessageStatus;
+  readonly read: boolean;
+}
+
+export interface HistoryPage {
+  /** Oldest first. */
+  readonly messages: readonly MessageInfo[];
+  /** Pass as `before` for the previous (older) page; null when there is none. */
+  readonly cursor: string | null;
+}
+
+export interface InvitationInfo {
+  readonly text: string;
+  readonly invitationId: string;
+  /** Unix seconds; 0 = never. */
+  readonly expiresAt: number;
+}
+
+export interface ClientEventMap {
+  message: MessageInfo;
+  acked: { readonly conversationId: string; readonly messageId: string };
+  missing: { readonly conversationId: string; readonly messageIds: readonly string[] };
+  request: ConversationInfo;
+  'conversation-started': ConversationInfo;
+  error: ClientError;
+}
+
+export type ClientEvent = { [K in keyof ClientEventMap]: { readonly type: K; readonly data: ClientEventMap[K] } }[keyof ClientEventMap];
+
+export interface ClientStats {
+  received: number;
+  duplicateEnvelopes: number;
+  duplicateMessages: number;
+  notForMe: number;
+  badlyFormed: Record<string, number>;
+  published: number;
+  retries: number;
+  reencrypted: number;
+  acksSent: number;
+  retransmitRequestsSent: number;
+  retransmitRequestsAnswered: number;
+  publishFailures: number;
+  listenerErrors: number;
+}
+
+// ---- helpers -----------------------------------------------------------------------------
+
+const utf8Length = (s: string) => Buffer.byteLength(s, 'utf8');
+const idHex = (id: Uint8Array) => toHex(id);
+const MAX_LAMPORT = Number.MAX_SAFE_INTEGER;
+
+function clampLamport(v: bigint): number {
+  return v > BigInt(MAX_LAMPORT) ? MAX_LAMPORT : Number(v);
+}
+
+function clampTime(v: bigint): number {
+  return v > 8_640_000_000_000_000n ? 8_640_000_000_000_000 : Number(v);
+}
+
+function pushRecent(ids: readonly Uint8Array[], id: Uint8Array): Uint8Array[] {
+  const hex = idHex(id);
+  const next = ids.filter((x) => idHex(x) !== hex);
+  next.push(id);
+  return next.slice(-CAUSAL_HISTORY_IDS);
+}
+
+function parseMessageId(id: unknown, what = 'message id'): Uint8Array {
+  if (typeof id !== 'string' || !/^[0-9a-f]{32}$/.test(id)) throw new ClientError('invalid-argument', `${what} must be 32 lowercase hex characters`);
+  return fromHex(id)!;
+}
+
+function checkConversationId(id: unknown): string {
+  if (typeof id !== 'string' || !/^[0-9a-f]{32}$/.test(id)) {
+    throw new ClientError('invalid-argument', 'a conversation id is 32 lowercase hex characters');
+  }
+  return id;
+}
+
+function messageInfo(m: StoredMessage): MessageInfo {
+  const content = decodeContent(m.body);
+  let kind: MessageInfo['kind'] = 'unknown';
+  let text: string | null = null;
+  let replyTo: string | null = null;
+  switch (content?.kind.case) {
+    case 'text':
+      kind = 'text';
+      text = content.kind.value.body;
+      replyTo = content.kind.value.replyTo.length === MESSAGE_ID_BYTES ? idHex(content.kind.value.replyTo) : null;
+      break;
+    case 'reaction':
+      kind = 'reaction';
+      text = content.kind.value.emoji;
+      break;
+    case 'edit':
+      kind = 'edit';
+      text = content.kind.value.body;
+      break;
+    case 'delete':
+      kind = 'delete';
+      break;
+  }
+  return {
+    conversationId: m.conversationId,
+    id: idHex(m.messageId),
+    outgoing: m.outgoing,
+    kind,
+    text,
+    replyTo,
+    lamport: m.lamport,
+    sentAt: m.sentAt,
+    receivedAt: m.receivedAt,
+    status: m.status,
+    read: m.read,
+  };
+}
+
+/** Per-operation bookkeeping while processing one received envelope. */
+interface ReceiveContext {
+  readonly conversationId: string;
+  readonly now: number;
+  readonly batch: Required<Pick<StoreBatch, 'messages' | 'messageStatus' | 'outboxDelete' | 'missingPut' | 'missingDelete'>> & StoreBatch;
+  readonly events: ClientEvent[];
+  readonly newIds: Set<string>;
+  readonly ackedIds: Set<string>;
+  readonly missingIds: string[];
+  handshakeAcked: boolean;
+}
+
+// ---- the client --------------------------------------------------------------------------
+
+export class Client {
+  private engine: Engine;
+  private readonly metas = new Map<string, ConversationMeta>();
+  private readonly pendingHandshake = new Map<string, Uint8Array>();
+  private readonly pendingAcks = new Map<string, Map<string, Uint8Array>>();
+  private readonly subscribed = new Set<string>();
+  private readonly subscriptions: Subscription[] = [];
+  private readonly emitter = new EventEmitter();
+  private readonly iterators = new Set<{ push(e: ClientEvent): void; end(): void }>();
+  private chain: Promise<unknown> = Promise.resolve();
+  private closing = false;
+  private closed = false;
+  private wakeTimer: NodeJS.Timeout | null = null;
+  private wakeAt = Infinity;
+  private ackTimer: NodeJS.Timeout | null = null;
+  private tickTimer: NodeJS.Timeout | null = null;
+  private syncTimer: NodeJS.Timeout | null = null;
+  private lastPrune = 0;
+  private readonly inflightPublishes = new Set<Promise<void>>();
+  private readonly statsData: ClientStats = {
+    received: 0,
+    duplicateEnvelopes: 0,
+    duplicateMessages: 0,
+    notForMe: 0,
+    badlyFormed: {},
+    published: 0,
+    retries: 0,
+    reencrypted: 0,
+    acksSent: 0,
+    retransmitRequestsSent: 0,
+    retransmitRequestsAnswered: 0,
+    publishFailures: 0,
+    listenerErrors: 0,
+  };
+
+  private readonly retryInitialMs: number;
+  private readonly retryMaxMs: number;
+  private readonly maxInFlight: number;
+  private readonly ackDelayMs: number;
+  private readonly missingGraceMs: number;
+  private readonly syncIntervalMs: number;
+
+  private constructor(
+    private readonly crypto: CryptoProvider,
+    private readonly store: Store,
+    private readonly ownsStore: boolean,
+    private readonly delivery: Delivery,
+    engine: Engine,
+    private profileName: string,
+    private readonly clock: () => number,
+    options: ClientOptions,
+  ) {
+    this.engine = engine;
+    this.emitter.setMaxListeners(0);
+    const num = (v: unknown, dflt: number, min: number, max: number, what: string) => {
+      if (v === undefined) return dflt;
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) throw new ClientError('invalid-argument', `${what} must be a number in [${min}, ${max}]`);
+      return v;
+    };
+    this.retryInitialMs = num(options.retry?.initialMs, 2000, 1, 86_400_000, 'retry.initialMs');
+    this.retryMaxMs = num(options.retry?.maxMs, 300_000, this.retryInitialMs, 86_400_000 * 7, 'retry.maxMs');
+    // Keep a few hint slots for acks and requests: a same-bytes retry needs its slot within HINT_WINDOW.
+    this.maxInFlight = Math.floor(num(options.maxInFlight, 24, 1, HINT_WINDOW - 4, 'maxInFlight'));
+    this.ackDelayMs = num(options.ackDelayMs, 20, 0, 60_000, 'ackDelayMs');
+    this.missingGraceMs = num(options.missingGraceMs, 1000, 0, 86_400_000, 'missingGraceMs');
+    this.syncIntervalMs = num(options.syncIntervalMs, 30_000, 0, 86_400_000, 'syncIntervalMs');
+  }
+
+  /** Open a client: restore the identity and every conversation from the store, or create a new identity. */
+  static async open(options: ClientOptions): Promise<Client> {
+    if (options === null || typeof options !== 'object') throw new ClientError('invalid-argument', 'Client.open needs options');
+    const d = options.delivery as Partial<Delivery> | undefined;
+    if (d === undefined || d === null || typeof d.publish !== 'function' || typeof d.subscribe !== 'function' || typeof d.fetch !== 'function') {
+      throw new ClientError('invalid-argument', 'options.delivery must implement publish, subscribe and fetch');
+    }
+    if ((options.store === undefined) === (options.dataDir === undefined)) {
+      throw new ClientError('invalid-argument', 'give exactly one of dataDir or store');
+    }
+    if (options.profile !== undefined) {
+      const name = (options.profile as { name?: unknown }).name;
+      if (typeof name !== 'string' || name.length > MAX_PROFILE_NAME_CHARS) {
+        throw new ClientError('invalid-argument', `profile.name must be a string of at most ${MAX_PROFILE_NAME_CHARS} characters`);
+      }
+    }
+    if (options.restoreAccountKey !== undefined && (!(options.restoreAccountKey instanceof Uint8Array) || options.restoreAccountKey.length !== 32)) {
+      throw new ClientError('invalid-argument', 'restoreAccountKey must be a 32-byte Ed25519 seed');
+    }
+    if (options.now !== undefined && typeof options.now !== 'function') throw new ClientError('invalid-argument', 'options.now must be a function');
+    const crypto = options.crypto ?? nodeProvider;
+    const clock = options.now ?? Date.now;
+    let store: Store;
+    let ownsStore = false;
+    if (options.store !== undefined) {
+      store = options.store;
+    } else {
+      if (typeof options.dataDir !== 'string' || options.dataDir.length === 0) throw new ClientError('invalid-argument', 'dataDir must be a non-empty path');
+      try {
+        mkdirSync(options.dataDir, { recursive: true });
+      } catch (e) {
+        throw new ClientError('invalid-argument', `cannot create dataDir: ${(e as Error).message}`, { cause: e });
+      }
+      store = SqliteStore.open({
+        path: join(options.dataDir, 'umbra.db'),
+        ...(options.passphrase !== undefined ? { passphrase: options.passphrase } : {}),
+        ...(options.key !== undefined ? { key: options.key } : {}),
+        ...(options.argon2id !== undefined ? { argon2id: options.argon2id } : {}),
+        crypto,
+      });
+      ownsStore = true;
+    }
+    try {
+      const now = clock();
+      const snap = store.load();
+      let accountKey;
+      let profileName: string;
+      if (snap.account === null) {
+        const secret = options.restoreAccountKey;
+        accountKey = secret !== undefined ? { publicKey: crypto.ed25519PublicKey(secret), secretKey: new Uint8Array(secret) } : crypto.ed25519Generate();
+        profileName = options.profile?.name ?? '';
+        store.write({ account: { publicKey: accountKey.publicKey, secretKey: accountKey.secretKey, profileName, createdAt: now } });
+      } else {
+        accountKey = { publicKey: snap.account.publicKey, secretKey: snap.account.secretKey };
+        if (options.restoreAccountKey !== undefined && toHex(crypto.ed25519PublicKey(options.restoreAccountKey)) !== toHex(accountKey.publicKey)) {
+          throw new ClientError('invalid-argument', 'this store already holds a different identity');
+        }
+        profileName = snap.account.profileName;
+        if (options.profile !== undefined && options.profile.name !== profileName) {
+          profileName = options.profile.name;
+          store.write({ account: { ...snap.account, profileName } });
+        }
+      }
+      const inboxes = snap.inboxes.map((i) => deserializeInbox(i.state));
+      const conversations = snap.conversations.map((c) => deserializeConversation(c.state));
+      const engine = new Engine(crypto, { account: accountKey, inboxes, conversations }, now);
+      const client = new Client(crypto, store, ownsStore, options.delivery, engine, profileName, clock, options);
+      for (const c of snap.conversations) client.metas.set(c.meta.id, c.meta);
+      await client.start();
+      return client;
+    } catch (e) {
+      if (ownsStore) store.close();
+      throw toClientError(e);
+    }
+  }
+
+  private async start(): Promise<void> {
+    for (const meta of this.metas.values()) {
+      if (meta.origin !== 'accepted') continue;
+      const hs = this.store.outbox(meta.id).find((o) => o.kind === 'handshake');
+      if (hs !== undefined) this.pendingHandshake.set(meta.id, hs.messageId);
+    }
+    this.subscribeRoutes(this.engine.receiveRoutes());
+    await this.sync();
+    await this.serial(() => {
+      for (const id of this.store.conversationsWithQueued()) this.pumpLocked(id, this.clock());
+      this.runDueLocked();
+    });
+    this.tickTimer = setInterval(() => {
+      this.serial(() => this.tickLocked(this.clock())).catch((e) => this.backgroundError(e));
+    }, 60_000);
+    this.tickTimer.unref();
+    if (this.syncIntervalMs > 0) {
+      this.syncTimer = setInterval(() => {
+        this.sync().catch((e) => this.backgroundError(e));
+      }, this.syncIntervalMs);
+      this.syncTimer.unref();
+    }
+  }
+
+  // ---- identity --------------------------------------------------------------------------
+
+  /** Hex of the account public key (Ed25519): the default inbox's identity. */
+  get accountId(): string {
+    return toHex(this.engine.account.publicKey);
+  }
+
+  get profile(): { readonly name: string } {
+    return { name: this.profileName };
+  }
+
+  /** The account key (32-byte Ed25519 seed) for backup; restores the identity, not the conversations. */
+  exportAccountKey(): Uint8Array {
+    this.assertOpen();
+    return new Uint8Array(this.engine.account.secretKey);
+  }
+
+  // ---- invitations -----------------------------------------------------------------------
+
+  /** A new invitation. Single use by default; expires after ttlSeconds (default 7 days). */
+  async createInvitation(options: { reusable?: boolean; ttlSeconds?: number } = {}): Promise<InvitationInfo> {
+    if (options === null || typeof options !== 'object') throw new ClientError('invalid-argument', 'options must be an object');
+    const reusable = options.reusable ?? false;
+    const ttlSeconds = options.ttlSeconds ?? 7 * 24 * 3600;
+    if (typeof reusable !== 'boolean') throw new ClientError('invalid-argument', 'reusable must be a boolean');
+    if (typeof ttlSeconds !== 'number' || !Number.isInteger(ttlSeconds) || ttlSeconds < 1 || ttlSeconds > 366 * 24 * 3600) {
+      throw new ClientError('invalid-argument', 'ttlSeconds must be an integer from 1 to one year');
+    }
+    return this.serial(() => {
+      const now = this.clock();
+      const r = this.engine.createInvitation({ nowMs: now, reusable, ttlSeconds, presentation: { name: this.profileName } });
+      this.persistEngineChange(() => this.store.write({ inboxes: [this.storedInbox(r.inbox, now)] }));
+      this.subscribeRoutes(this.engine.receiveRoutes());
+      return { text: r.text, invitationId: toHex(r.inbox.invitationId), expiresAt: r.inbox.expiresAt };
+    });
+  }
+
+  /** The default inbox's invitation (reusable, never expires); first contacts through it are requests. */
+  async defaultInvitation(): Promise<string> {
+    return this.serial(() => {
+      const now = this.clock();
+      const r = this.engine.defaultInbox(now, { name: this.profileName });
+      if (r.changes.inboxes.length > 0) {
+        this.persistEngineChange(() => this.store.write({ inboxes: r.changes.inboxes.map((i) => this.storedInbox(i, now)) }));
+        this.subscribeRoutes(this.engine.receiveRoutes());
+      }
+      return r.text;
+    });
+  }
+
+  /** Accept someone's invitation: opens a conversation (consent: allowed) and sends the handshake. */
+  async accept(invitation: string): Promise<ConversationInfo> {
+    if (typeof invitation !== 'string') throw new ClientError('invalid-argument', 'the invitation must be a string');
+    if (invitation.length > MAX_INVITATION_CHARS) throw new ClientError('invitation-malformed', 'the invitation is too long');
+    return this.serial(async () => {
+      const now = this.clock();
+      let parsed;
+      try {
+        parsed = this.engine.parseInvitation(invitation, now);
+      } catch (e) {
+        throw toClientError(e);
+      }
+      const own = this.engine.allInboxes().some((i) => toHex(i.identity.publicKey) === toHex(parsed.identityKey));
+      if (own) throw new ClientError('invitation-own', 'this is one of your own invitations');
+      let r;
+      try {
+        r = await this.engine.acceptInvitation(invitation, { nowMs: now, presentation: { name: this.profileName } });
+      } catch (e) {
+        throw toClientError(e);
+      }
+      const meta: ConversationMeta = {
+        id: r.conversation.id,
+        consent: 'allowed',
+        origin: 'accepted',
+        lamport: 0,
+        recentIds: [],
+        createdAt: now,
+        lastActivityAt: now,
+      };
+      const entry: OutboxEntry = {
+        conversationId: meta.id,
+        messageId: r.outgoing.messageId,
+        kind: 'handshake',
+        envelope: r.outgoing.envelope,
+        hintHour: -1,
+        hintIndex: -1,
+        attempts: 1,
+        nextAttemptAt: now + this.backoff(1),
+        createdAt: now,
+      };
+      this.persistEngineChange(() =>
+        this.store.write({ conversations: [{ meta, state: serializeConversation(r.conversation) }], outboxPut: [entry] }),
+      );
+      this.metas.set(meta.id, meta);
+      this.pendingHandshake.set(meta.id, r.outgoing.messageId);
+      this.subscribeRoutes(this.engine.receiveRoutes());
+      this.publish(r.conversation.peerEndpoints, r.outgoing.envelope);
+      this.scheduleWake();
+      const info = this.info(meta.id);
+      this.emit({ type: 'conversation-started', data: info });
+      return info;
+    });
+  }
+
+  // ---- sending ---------------------------------------------------------------------------
+
+  /**
+   * Send a text. Resolves once the message is on disk (status 'sent' when it was also published,
+   * 'queued' when the conversation already has maxInFlight unacknowledged messages). Replying to
+   * a request accepts it.
+   */
+  async send(conversationId: string, text: string, options: { replyTo?: string } = {}): Promise<MessageInfo> {
+    checkConversationId(conversationId);
+    if (typeof text !== 'string') throw new ClientError('invalid-argument', 'text must be a string');
+    if (utf8Length(text) > MAX_TEXT_BYTES) throw new ClientError('message-too-large', `a message is at most ${MAX_TEXT_BYTES} bytes of UTF-8`);
+    if (options === null || typeof options !== 'object') throw new ClientError('invalid-argument', 'options must be an object');
+    const replyTo = options.replyTo === undefined ? undefined : parseMessageId(options.replyTo, 'replyTo');
+    return this.serial(() => {
+      let meta = this.requireMeta(conversationId);
+      if (meta.consent === 'denied') throw new ClientError('conversation-denied', 'this conversation is blocked');
+      const now = this.clock();
+      const becameAllowed = meta.consent === 'unknown';
+      const messageId = this.crypto.randomBytes(MESSAGE_ID_BYTES);
+      const lamport = Math.min(MAX_LAMPORT, meta.lamport + 1);
+      meta = { ...meta, consent: 'allowed', lamport, lastActivityAt: now };
+      const message: StoredMessage = {
+        conversationId,
+        messageId,
+        outgoing: true,
+        lamport,
+        sentAt: now,
+        receivedAt: null,
+        body: encodeContent(textContent(text, replyTo)),
+        status: 'queued',
+        read: true,
+      };
+      const queued: OutboxEntry = {
+        conversationId,
+        messageId,
+        kind: 'content',
+        envelope: null,
+        hintHour: -1,
+        hintIndex: -1,
+        attempts: 0,
+        nextAttemptAt: now,
+        createdAt: now,
+      };
+      const room = this.maxInFlight - this.store.inFlightCount(conversationId);
+      if (room > 0 && this.store.queued(conversationId, 1).length === 0) {
+        // Common case: encrypt now, and write message + state + outbox in one transaction.
+        const previous = this.metas.get(conversationId)!;
+        this.metas.set(conversationId, meta);
+        try {
+          const sealed = this.sealContentLocked(message, queued, now, { messages: [{ ...message, status: 'sent' }] });
+          if (sealed !== null) {
+            this.afterSend(conversationId, becameAllowed);
+            return messageInfo({ ...message, status: 'sent' });
+          }
+        } catch (e) {
+          this.metas.set(conversationId, previous);
+          throw e;
+        }
+      }
+      this.store.write({ conversationMeta: [meta], messages: [message], outboxPut: [queued] });
+      this.metas.set(conversationId, meta);
+      this.afterSend(conversationId, becameAllowed);
+      return messageInfo(message);
+    });
+  }
+
+  private afterSend(conversationId: string, becameAllowed: boolean): void {
+    if (becameAllowed) this.ackAllIncoming(conversationId);
+    this.scheduleWake();
+  }
+
+  /**
+   * Encrypt one content message on a copy, persist state + outbox (+ `extra`) in one
+   * transaction, adopt the state, publish. Returns null when the conversation cannot send yet.
+   */
+  private sealContentLocked(message: StoredMessage, entry: OutboxEntry, now: number, extra: StoreBatch = {}): { hintIndex: number } | null {
+    const id = message.conversationId;
+    const meta = this.metas.get(id)!;
+    const content = decodeContent(message.body);
+    if (content === null) throw new ClientError('store-corrupt', 'a stored message body does not decode');
+    let sealed;
+    try {
+      sealed = sealFrame(
+        this.crypto,
+        this.engine,
+        id,
+        { messageId: message.messageId, lamport: message.lamport, causalHistory: meta.recentIds.filter((r) => idHex(r) !== idHex(message.messageId)), body: { case: 'content', value: content } },
+        now,
+      );
+    } catch (e) {
+      if (e instanceof UmbraError && e.code === 'conversation-cannot-send') return null;
+      throw toClientError(e);
+    }
+    const nextMeta: ConversationMeta = { ...meta, recentIds: pushRecent(meta.recentIds, message.messageId), lastActivityAt: Math.max(meta.lastActivityAt, now) };
+    const attempts = entry.attempts + 1;
+    const put: OutboxEntry = {
+      ...entry,
+      envelope: sealed.envelope,
+      hintHour: sealed.hintHour,
+      hintIndex: sealed.hintIndex,
+      attempts,
+      nextAttemptAt: now + this.backoff(attempts),
+    };
+    this.store.write({
+      ...extra,
+      conversations: [{ meta: nextMeta, state: serializeConversation(sealed.conversation) }],
+      outboxPut: [put],
+      messageStatus: [...(extra.messageStatus ?? []), { conversationId: id, messageId: message.messageId, status: 'sent' }],
+    });
+    this.engine.commit(sealed.changes);
+    this.metas.set(id, nextMeta);
+    this.publish(sealed.conversation.peerEndpoints, sealed.envelope);
+    return { hintIndex: sealed.hintIndex };
+  }
+
+  /** Encrypt queued messages while the conversation has room in flight. */
+  private pumpLocked(conversationId: string, now: number): void {
+    const meta = this.metas.get(conversationId);
+    if (meta === undefined || meta.consent === 'denied') return;
+    const room = this.maxInFlight - this.store.inFlightCount(conversationId);
+    if (room <= 0) return;
+    for (const entry of this.store.queued(conversationId, room)) {
+      const message = this.store.message(conversationId, entry.messageId);
+      if (message === null) {
+        this.store.write({ outboxDelete: [entry] });
+        continue;
+      }
+      if (this.sealContentLocked(message, entry, now) === null) break;
+    }
+  }
+
+  /** A control frame (ack, retransmission request): not retried, so not in the outbox. */
+  private sendControlLocked(conversationId: string, body: FrameBody, now: number, extra: StoreBatch = {}): void {
+    const meta = this.metas.get(conversationId)!;
+    let sealed;
+    try {
+      sealed = sealFrame(this.crypto, this.engine, conversationId, { messageId: this.crypto.randomBytes(MESSAGE_ID_BYTES), lamport: meta.lamport, causalHistory: meta.recentIds, body }, now);
+    } catch (e) {
+      if (e instanceof UmbraError && e.code === 'conversation-cannot-send') return;
+      throw toClientError(e);
+    }
+    this.store.write({ ...extra, conversations: [{ meta, state: serializeConversation(sealed.conversation) }] });
+    this.engine.commit(sealed.changes);
+    this.publish(sealed.conversation.peerEndpoints, sealed.envelope);
+  }
+
+  private publish(endpoints: readonly wire.DeliveryEndpoint[], envelope: Uint8Array): void {
+    for (const e of endpoints) {
+      if (e.endpoint.case !== 'route') continue; // service endpoints need the services adapter
+      this.statsData.published++;
+      let p: Promise<void>;
+      try {
+        p = this.delivery.publish(e.endpoint.value, envelope);
+      } catch (err) {
+        p = Promise.reject(err);
+      }
+      const tracked = p.then(
+        () => undefined,
+        (err) => {
+          this.statsData.publishFailures++;
+          this.emitError(new ClientError('delivery-failed', `publish failed (will retry): ${(err as Error)?.message ?? err}`, { cause: err }));
+        },
+      );
+      this.inflightPublishes.add(tracked);
+      void tracked.finally(() => this.inflightPublishes.delete(tracked));
+    }
+  }
+
+  // ---- receiving -------------------------------------------------------------------------
+
+  private readonly onEnvelope = (e: DeliveredEnvelope): void => {
+    if (this.closing || e === null || typeof e !== 'object' || !(e.bytes instanceof Uint8Array)) return;
+    this.serial(() => this.receiveLocked(e.bytes)).catch((err) => this.backgroundError(err));
+  };
+
+  /** Handle one envelope; exposed for adapters that deliver by hand (and for tests). */
+  async receive(bytes: Uint8Array): Promise<'duplicate' | 'not-for-me' | 'badly-formed' | 'readable'> {
+    if (!(bytes instanceof Uint8Array)) throw new ClientError('invalid-argument', 'bytes must be a Uint8Array');
+    return this.serial(() => this.receiveLocked(bytes));
+  }
+
+  private async receiveLocked(bytes: Uint8Array): Promise<'duplicate' | 'not-for-me' | 'badly-formed' | 'readable'> {
+    const now = this.clock();
+    this.tickLocked(now);
+    if (bytes.length > wire.MAX_ENVELOPE_BYTES) {
+      this.countBad('envelope-too-large');
+      return 'badly-formed';
+    }
+    const hash = this.crypto.sha256(bytes);
+    const seen = this.store.seenEnvelope(hash);
+    if (seen !== null) {
+      this.statsData.duplicateEnvelopes++;
+      if (seen.conversationId !== null && seen.messageId !== null && this.metas.get(seen.conversationId)?.consent === 'allowed') {
+        this.queueAck(seen.conversationId, seen.messageId); // the ack may have been lost
+      }
+      return 'duplicate';
+    }
+    const r = await this.engine.classify(bytes, now);
+    if (r.kind === 'not-for-me') {
+      this.statsData.notForMe++;
+      return 'not-for-me';
+    }
+    if (r.kind === 'badly-formed') {
+      this.countBad(r.reason);
+      return 'badly-formed';
+    }
+    this.statsData.received++;
+    const id = r.conversationId;
+    const conversation = r.changes.conversations.find((c) => c.id === id);
+    if (conversation === undefined) throw new ClientError('internal', 'a readable result without its conversation');
+    let meta = this.metas.get(id);
+    const started = meta === undefined;
+    if (meta === undefined) {
+      const viaDefault = r.started?.viaDefaultInbox ?? false;
+      meta = { id, consent: viaDefault ? 'unknown' : 'allowed', origin: viaDefault ? 'default-inbox' : 'invitation', lamport: 0, recentIds: [], createdAt: now, lastActivityAt: now };
+    }
+    const ctx: ReceiveContext = {
+      conversationId: id,
+      now,
+      batch: { messages: [], messageStatus: [], outboxDelete: [], missingPut: [], missingDelete: [] },
+      events: [],
+      newIds: new Set(),
+      ackedIds: new Set(),
+      missingIds: [],
+      handshakeAcked: false,
+    };
+    const toAck: Uint8Array[] = [];
+    const retransmit: Uint8Array[] = [];
+    const denied = meta.consent === 'denied';
+    let m: ConversationMeta = meta;
+    if (!denied) {
+      for (const frame of r.frames) {
+        const peerLamport = clampLamport(frame.lamport);
+        m = { ...m, lamport: Math.max(m.lamport, peerLamport), lastActivityAt: now };
+        // Any frame from the peer proves it has our handshake.
+        this.noteHandshakeAcked(ctx);
+        for (const causal of frame.causalHistory) this.noteCausal(ctx, causal);
+        switch (frame.body.case) {
+          case 'content': {
+            const mid = frame.messageId;
+            if (ctx.newIds.has(idHex(mid)) || this.store.message(id, mid) !== null) {
+              this.statsData.duplicateMessages++;
+            } else {
+              const stored: StoredMessage = {
+                conversationId: id,
+                messageId: mid,
+                outgoing: false,
+                lamport: peerLamport,
+                sentAt: clampTime(frame.sentAt),
+                receivedAt: now,
+                body: encodeContent(frame.body.value),
+                status: 'received',
+                read: false,
+              };
+              ctx.batch.messages.push(stored);
+              ctx.batch.missingDelete.push({ conversationId: id, messageId: mid });
+              ctx.newIds.add(idHex(mid));
+              m = { ...m, recentIds: pushRecent(m.recentIds, mid) };
+              ctx.events.push({ type: 'message', data: messageInfo(stored) });
+            }
+            toAck.push(mid);
+            break;
+          }
+          case 'ack':
+            for (const acked of frame.body.value.messageIds) this.noteAcked(ctx, acked);
+            break;
+          case 'retransmitRequest':
+            retransmit.push(...frame.body.value.messageIds.slice(0, MAX_RETRANSMIT_IDS));
+            break;
+          case 'particleUpdate':
+            toAck.push(frame.messageId); // lets the initiator stop re-sending its handshake
+            break;
+          default:
+            break; // session resets are not implemented yet: ignored, but the ratchet state is kept
+        }
+      }
+    }
+    const batch: StoreBatch = {
+      ...ctx.batch,
+      conversations: [{ meta: m, state: serializeConversation(conversation) }],
+      inboxes: r.changes.inboxes.map((i) => this.storedInbox(i, now)),
+      seenEnvelopes: [{ hash, conversationId: id, messageId: r.frames[0]?.messageId ?? null, seenAt: now }],
+    };
+    if (ctx.missingIds.length > 0) this.boundMissing(id, ctx.missingIds.length, batch);
+    this.store.write(batch);
+    this.engine.commit(r.changes);
+    this.metas.set(id, m);
+    if (ctx.handshakeAcked) this.pendingHandshake.delete(id);
+    if (started) {
+      this.subscribeRoutes(this.engine.receiveRoutes());
+      const info = this.info(id);
+      this.emit({ type: 'conversation-started', data: info });
+      if (m.consent === 'unknown') this.emit({ type: 'request', data: info });
+    }
+    if (ctx.missingIds.length > 0) this.emit({ type: 'missing', data: { conversationId: id, messageIds: ctx.missingIds } });
+    for (const e of ctx.events) this.emit(e);
+    if (m.consent === 'allowed') for (const a of toAck) this.queueAck(id, a);
+    if (retransmit.length > 0 && m.consent === 'allowed') this.answerRetransmitLocked(id, retransmit, now);
+    if (ctx.ackedIds.size > 0 || ctx.handshakeAcked) this.pumpLocked(id, now);
+    this.scheduleWake();
+    return 'readable';
+  }
+
+  private noteHandshakeAcked(ctx: ReceiveContext): void {
+    const hs = this.pendingHandshake.get(ctx.conversationId);
+    if (hs === undefined || ctx.handshakeAcked) return;
+    ctx.handshakeAcked = true;
+    ctx.batch.outboxDelete.push({ conversationId: ctx.conversationId, messageId: hs });
+  }
+
+  /** The peer says it has `messageId` (an ack, or an id in its causal history). */
+  private noteAcked(ctx: ReceiveContext, messageId: Uint8Array): void {
+    const hex = idHex(messageId);
+    if (ctx.ackedIds.has(hex) || messageId.length !== MESSAGE_ID_BYTES) return;
+    const msg = this.store.message(ctx.conversationId, messageId);
+    if (msg === null || !msg.outgoing || msg.status === 'acked' || msg.status === 'failed') return;
+    ctx.ackedIds.add(hex);
+    ctx.batch.messageStatus.push({ conversationId: ctx.conversationId, messageId, status: 'acked' });
+    ctx.batch.outboxDelete.push({ conversationId: ctx.conversationId, messageId });
+    ctx.events.push({ type: 'acked', data: { conversationId: ctx.conversationId, messageId: hex } });
+  }
+
+  /** An id in the peer's causal history: ours (an implicit ack) or theirs (missing if unknown). */
+  private noteCausal(ctx: ReceiveContext, messageId: Uint8Array): void {
+    const hex = idHex(messageId);
+    if (ctx.newIds.has(hex) || ctx.ackedIds.has(hex) || ctx.missingIds.includes(hex)) return;
+    const msg = this.store.message(ctx.conversationId, messageId);
+    if (msg !== null) {
+      if (msg.outgoing) this.noteAcked(ctx, messageId);
+      return;
+    }
+    if (this.store.missing(ctx.conversationId, messageId) !== null) return;
+    ctx.missingIds.push(hex);
+    ctx.batch.missingPut.push({
+      conversationId: ctx.conversationId,
+      messageId,
+      noticedAt: ctx.now,
+      requests: 0,
+      nextRequestAt: ctx.now + this.missingGraceMs,
+    });
+  }
+
+  /** Keep at most MAX_MISSING_PER_CONVERSATION missing ids: forget the oldest. */
+  private boundMissing(conversationId: string, adding: number, batch: StoreBatch): void {
+    const over = this.store.missingCount(conversationId) + adding - MAX_MISSING_PER_CONVERSATION;
+    if (over <= 0) return;
+    const due = this.store.dueMissing(Number.MAX_SAFE_INTEGER, MAX_MISSING_PER_CONVERSATION * 4).filter((x) => x.conversationId === conversationId);
+    due.sort((a, b) => a.noticedAt - b.noticedAt);
+    batch.missingDelete = [...(batch.missingDelete ?? []), ...due.slice(0, over)];
+  }
+
+  /** The peer asks for messages it has seen referenced but lacks: answer from the store. */
+  private answerRetransmitLocked(conversationId: string, ids: readonly Uint8Array[], now: number): void {
+    const puts: OutboxEntry[] = [];
+    const status: StoreBatch['messageStatus'] = [];
+    for (const messageId of ids) {
+      if (messageId.length !== MESSAGE_ID_BYTES) continue;
+      const entry = this.store.outboxEntry(conversationId, messageId);
+      if (entry !== null) {
+        if (entry.envelope !== null && entry.nextAttemptAt > now) puts.push({ ...entry, nextAttemptAt: now });
+        continue;
+      }
+      const msg = this.store.message(conversationId, messageId);
+      if (msg === null || !msg.outgoing || msg.status === 'failed') continue;
+      // Acknowledged once, yet asked for again: queue it for re-encryption under the same id.
+      puts.push({ conversationId, messageId, kind: 'content', envelope: null, hintHour: -1, hintIndex: -1, attempts: 0, nextAttemptAt: now, createdAt: now });
+      status.push({ conversationId, messageId, status: 'queued' });
+    }
+    if (puts.length === 0) return;
+    this.statsData.retransmitRequestsAnswered++;
+    this.store.write({ outboxPut: puts, messageStatus: status });
+    this.pumpLocked(conversationId, now);
+  }
+
+  // ---- acks ------------------------------------------------------------------------------
+
+  private queueAck(conversationId: string, messageId: Uint8Array): void {
+    let set = this.pendingAcks.get(conversationId);
+    if (set === undefined) this.pendingAcks.set(conversationId, (set = new Map()));
+    set.set(idHex(messageId), messageId);
+    if (this.ackTimer === null && !this.closing) {
+      this.ackTimer = setTimeout(() => {
+        this.ackTimer = null;
+        this.serial(() => this.flushAcksLocked()).catch((e) => this.backgroundError(e));
+      }, this.ackDelayMs);
+    }
+  }
+
+  private flushAcksLocked(): void {
+    const now = this.clock();
+    for (const [conversationId, ids] of this.pendingAcks) {
+      this.pendingAcks.delete(conversationId);
+      if (this.metas.get(conversationId)?.consent !== 'allowed') continue;
+      const all = [...ids.values()];
+      for (let i = 0; i < all.length; i += ACK_IDS_PER_FRAME) {
+        const chunk = all.slice(i, i + ACK_IDS_PER_FRAME);
+        this.sendControlLocked(conversationId, { case: 'ack', value: wire.create(wire.AckSchema, { messageIds: chunk }) }, now);
+        this.statsData.acksSent++;
+      }
+    }
+  }
+
+  private ackAllIncoming(conversationId: string): void {
+    for (const id of this.store.incomingIds(conversationId, 4 * ACK_IDS_PER_FRAME)) this.queueAck(conversationId, id);
+  }
+
+  // ---- the outbox and retransmission requests --------------------------------------------
+
+  private backoff(attempts: number): number {
+    const base = Math.min(this.retryMaxMs, this.retryInitialMs * 2 ** Math.min(30, Math.max(0, attempts - 1)));
+    return Math.round(base * (0.75 + Math.random() * 0.5));
+  }
+
+  /** Can the peer still recognise the hint of this stored envelope? (Same hour, slot within the window.) */
+  private sameBytesUsable(conversation: PrivateConversation, entry: OutboxEntry, now: number): boolean {
+    if (entry.kind === 'handshake') return true; // inbox hints are static
+    const hour = hourOf(now);
+    if (entry.hintHour !== hour || conversation.sendHint.hour !== hour) return false;
+    return conversation.sendHint.nextIndex - entry.hintIndex <= HINT_WINDOW;
+  }
+
+  private runDueLocked(): void {
+    const now = this.clock();
+    this.tickLocked(now);
+    for (const entry of this.store.dueOutbox(now, 256)) {
+      const meta = this.metas.get(entry.conversationId);
+      const conversation = this.engine.conversation(entry.conversationId);
+      if (meta === undefined || conversation === undefined || entry.envelope === null) {
+        this.store.write({ outboxDelete: [entry] });
+        continue;
+      }
+      if (meta.consent === 'denied') {
+        this.store.write({ abandonOutbox: [entry.conversationId] });
+        continue;
+      }
+      const attempts = entry.attempts + 1;
+      if (this.sameBytesUsable(conversation, entry, now)) {
+        this.store.write({ outboxPut: [{ ...entry, attempts, nextAttemptAt: now + this.backoff(attempts) }] });
+        this.statsData.retries++;
+        this.publish(conversation.peerEndpoints, entry.envelope);
+        continue;
+      }
+      const message = this.store.message(entry.conversationId, entry.messageId);
+      if (message === null) {
+        this.store.write({ outboxDelete: [entry] });
+        continue;
+      }
+      this.statsData.reencrypted++;
+      if (this.sealContentLocked(message, entry, now) === null) {
+        this.store.write({ outboxPut: [{ ...entry, nextAttemptAt: now + this.backoff(attempts) }] });
+      }
+    }
+    // Retransmission requests for ids still missing after the grace period.
+    const byConversation = new Map<string, Uint8Array[]>();
+    const updates: StoreBatch = { missingPut: [], missingDelete: [] };
+    for (const miss of this.store.dueMissing(now, 512)) {
+      if (this.metas.get(miss.conversationId)?.consent !== 'allowed') {
+        updates.missingPut!.push({ ...miss, nextRequestAt: now + this.retryMaxMs });
+        continue;
+      }
+      if (miss.requests >= MAX_RETRANSMIT_REQUESTS) {
+        updates.missingDelete!.push(miss);
+        continue;
+      }
+      const list = byConversation.get(miss.conversationId) ?? [];
+      if (list.length >= MAX_RETRANSMIT_IDS) continue;
+      list.push(miss.messageId);
+      byConversation.set(miss.conversationId, list);
+      updates.missingPut!.push({ ...miss, requests: miss.requests + 1, nextRequestAt: now + this.backoff(miss.requests + 1) });
+    }
+    if (updates.missingPut!.length + updates.missingDelete!.length > 0) this.store.write(updates);
+    for (const [conversationId, ids] of byConversation) {
+      this.sendControlLocked(conversationId, { case: 'retransmitRequest', value: wire.create(wire.RetransmitRequestSchema, { messageIds: ids }) }, now);
+      this.statsData.retransmitRequestsSent++;
+    }
+    this.scheduleWake();
+  }
+
+  private scheduleWake(): void {
+    if (this.closing) return;
+    const at = this.store.nextWakeAt();
+    if (at === null) return;
+    if (this.wakeTimer !== null && at >= this.wakeAt) return;
+    if (this.wakeTimer !== null) clearTimeout(this.wakeTimer);
+    this.wakeAt = at;
+    this.wakeTimer = setTimeout(() => {
+      this.wakeTimer = null;
+      this.wakeAt = Infinity;
+      this.serial(() => this.runDueLocked()).catch((e) => this.backgroundError(e));
+    }, Math.max(0, Math.min(at - this.clock(), 2 ** 31 - 1)));
+  }
+
+  private tickLocked(now: number): void {
+    const changes = this.engine.tick(now);
+    if (changes.conversations.length > 0) {
+      this.store.write({
+        conversations: changes.conversations.map((c) => ({ meta: this.metas.get(c.id)!, state: serializeConversation(c) })),
+      });
+    }
+    if (now - this.lastPrune > 24 * 3600 * 1000) {
+      this.lastPrune = now;
+      this.store.pruneSeenEnvelopes(now - SEEN_ENVELOPE_RETENTION_MS);
+    }
+  }
+
+  // ---- delivery --------------------------------------------------------------------------
+
+  private subscribeRoutes(routes: readonly string[]): void {
+    const fresh = routes.filter((r) => !this.subscribed.has(r));
+    if (fresh.length === 0 || this.closing) return;
+    for (const r of fresh) this.subscribed.add(r);
+    this.subscriptions.push(this.delivery.subscribe(fresh, this.onEnvelope));
+  }
+
+  /** Fetch what the network holds for every route since the last cursor, and process it. */
+  async sync(): Promise<void> {
+    this.assertOpen();
+    for (const route of [...this.subscribed]) {
+      let cursor = this.store.cursor(route);
+      for (let page = 0; page < 10_000 && !this.closing; page++) {
+        let result;
+        try {
+          result = await this.delivery.fetch(route, cursor);
+        } catch (e) {
+          this.emitError(new ClientError('delivery-failed', `fetch failed: ${(e as Error)?.message ?? e}`, { cause: e }));
+          break;
+        }
+        for (const env of result.envelopes) {
+          if (this.closing) return;
+          if (env !== null && typeof env === 'object' && env.bytes instanceof Uint8Array) await this.serial(() => this.receiveLocked(env.bytes));
+        }
+        const next = result.cursor;
+        if (typeof next === 'string' && next !== cursor) {
+          await this.serial(() => this.store.write({ cursors: [{ route, cursor: next }] }));
+          cursor = next;
+        }
+        if (result.envelopes.length === 0) break;
+      }
+    }
+  }
+
+  // ---- conversations, history, read state, consent ---------------------------------------
+
+  conversation(conversationId: string): ConversationInfo {
+    this.assertOpen();
+    checkConversationId(conversationId);
+    this.requireMeta(conversationId);
+    return this.info(conversationId);
+  }
+
+  /** Conversations, most recently active first. By default the allowed ones; requests and blocked ones on demand. */
+  conversations(options: { consent?: Consent | 'all' } = {}): ConversationInfo[] {
+    this.assertOpen();
+    const want = options?.consent ?? 'allowed';
+    if (!['allowed', 'unknown', 'denied', 'all'].includes(want)) throw new ClientError('invalid-argument', 'consent must be allowed, unknown, denied or all');
+    return [...this.metas.values()]
+      .filter((m) => want === 'all' || m.consent === want)
+      .sort((a, b) => b.lastActivityAt - a.lastActivityAt || (a.id < b.id ? -1 : 1))
+      .map((m) => this.info(m.id));
+  }
+
+  /** First contacts through the default inbox that are not yet allowed or denied. */
+  requests(): ConversationInfo[] {
+    return this.conversations({ consent: 'unknown' });
+  }
+
+  /** Message history in Lamport order (ties by message id), newest page first. */
+  history(conversationId: string, options: { limit?: number; before?: string } = {}): HistoryPage {
+    this.assertOpen();
+    checkConversationId(conversationId);
+    if (options === null || typeof options !== 'object') throw new ClientError('invalid-argument', 'options must be an object');
+    const limit = options.limit ?? 50;
+    if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1 || limit > 1000) throw new ClientError('invalid-argument', 'limit must be an integer from 1 to 1000');
+    let before = null;
+    if (options.before !== undefined) {
+      const match = typeof options.before === 'string' ? /^(\d{1,16})\.([0-9a-f]{32})$/.exec(options.before) : null;
+      if (match === null) throw new ClientError('invalid-argument', 'before must be a cursor returned by history()');
+      before = { lamport: Number(match[1]), messageId: fromHex(match[2]!)! };
+    }
+    this.requireMeta(conversationId);
+    const rows = this.store.history(conversationId, limit + 1, before);
+    const hasMore = rows.length > limit;
+    const page = rows.slice(0, limit).reverse();
+    const oldest = page[0];
+    return {
+      messages: page.map(messageInfo),
+      cursor: hasMore && oldest !== undefined ? `${oldest.lamport}.${idHex(oldest.messageId)}` : null,
+    };
+  }
+
+  /** Mark incoming messages read, up to and including `upTo` (default: all). */
+  async markRead(conversationId: string, upTo?: string): Promise<void> {
+    checkConversationId(conversationId);
+    const upToId = upTo === undefined ? undefined : parseMessageId(upTo, 'upTo');
+    return this.serial(() => {
+      this.requireMeta(conversationId);
+      let position: { lamport: number; messageId: Uint8Array };
+      if (upToId !== undefined) {
+        const msg = this.store.message(conversationId, upToId);
+        if (msg === null) throw new ClientError('invalid-argument', 'upTo is not a message of this conversation');
+        position = { lamport: msg.lamport, messageId: upToId };
+      } else {
+        position = { lamport: MAX_LAMPORT, messageId: new Uint8Array(MESSAGE_ID_BYTES).fill(0xff) };
+      }
+      this.store.write({ markRead: [{ conversationId, upToLamport: position.lamport, upToMessageId: position.messageId }] });
+    });
+  }
+
+  /**
+   * allowed: accept (a request's messages are acknowledged now); denied: block — nothing from
+   * this peer is stored or answered, and our unsent messages to it are marked failed.
+   */
+  async setConsent(conversationId: string, consent: Consent): Promise<void> {
+    checkConversationId(conversationId);
+    if (consent !== 'allowed' && consent !== 'denied' && consent !== 'unknown') throw new ClientError('invalid-argument', 'consent must be allowed, unknown or denied');
+    return this.serial(() => {
+      const meta = this.requireMeta(conversationId);
+      if (meta.consent === consent) return;
+      const next = { ...meta, consent };
+      this.store.write({ conversationMeta: [next], ...(consent === 'denied' ? { abandonOutbox: [conversationId] } : {}) });
+      this.metas.set(conversationId, next);
+      if (consent === 'denied') {
+        this.pendingAcks.delete(conversationId);
+        this.pendingHandshake.delete(conversationId);
+      }
+      if (consent === 'allowed') {
+        this.ackAllIncoming(conversationId);
+        this.pumpLocked(conversationId, this.clock());
+        this.scheduleWake();
+      }
+    });
+  }
+
+  acceptRequest(conversationId: string): Promise<void> {
+    return this.setConsent(conversationId, 'allowed');
+  }
+
+  block(conversationId: string): Promise<void> {
+    return this.setConsent(conversationId, 'denied');
+  }
+
+  /** Outgoing messages not yet acknowledged (all conversations, or one). */
+  pendingCount(conversationId?: string): number {
+    this.assertOpen();
+    if (conversationId !== undefined) checkConversationId(conversationId);
+    return this.store.pendingCount(conversationId);
+  }
+
+  stats(): ClientStats {
+    return structuredClone(this.statsData);
+  }
+
+  /** Resolves when every queued operation has run (tests, orderly shutdown). */
+  async settle(): Promise<void> {
+    await this.chain.catch(() => undefined);
+    await Promise.allSettled([...this.inflightPublishes]);
+  }
+
+  private info(id: string): ConversationInfo {
+    const meta = this.metas.get(id)!;
+    const c = this.engine.conversation(id)!;
+    return {
+      id,
+      peerName: c.peerPresentation.name,
+      consent: meta.consent,
+      origin: meta.origin,
+      createdAt: meta.createdAt,
+      lastActivityAt: meta.lastActivityAt,
+      unreadCount: this.store.unreadCount(id),
+      pendingCount: this.store.pendingCount(id),
+      safetyNumber: safetyNumber(this.crypto, c.identity.publicKey, c.peerIdentity),
+    };
+  }
+
+  private requireMeta(id: string): ConversationMeta {
+    const meta = this.metas.get(id);
+    if (meta === undefined || this.engine.conversation(id) === undefined) throw new ClientError('unknown-conversation', `no conversation ${id}`);
+    return meta;
+  }
+
+  private storedInbox(inbox: Inbox, now: number): StoredInbox {
+    return { invitationId: inbox.invitationId, state: serializeInbox(inbox), isDefault: inbox.isDefaultInbox, expiresAt: inbox.expiresAt, createdAt: now };
+  }
+
+  /**
+   * For engine calls that change the engine at once (createInvitation, acceptInvitation): if the
+   * write fails, rebuild the engine from the store so memory never runs ahead of the disk.
+   */
+  private persistEngineChange(write: () => void): void {
+    try {
+      write();
+    } catch (e) {
+      this.reloadEngine();
+      throw toClientError(e);
+    }
+  }
+
+  private reloadEngine(): void {
+    const snap = this.store.load();
+    if (snap.account === null) throw new ClientError('store-corrupt', 'the store lost its account');
+    this.engine = new Engine(
+      this.crypto,
+      {
+        account: { publicKey: snap.account.publicKey, secretKey: snap.account.secretKey },
+        inboxes: snap.inboxes.map((i) => deserializeInbox(i.state)),
+        conversations: snap.conversations.map((c) => deserializeConversation(c.state)),
+      },
+      this.clock(),
+    );
+    this.metas.clear();
+    for (const c of snap.conversations) this.metas.set(c.meta.id, c.meta);
+  }
+
+  // ---- events ----------------------------------------------------------------------------
+
+  on<K extends keyof ClientEventMap>(event: K, listener: (data: ClientEventMap[K]) => void): this {
+    this.emitter.on(event, listener);
+    return this;
+  }
+
+  once<K extends keyof ClientEventMap>(event: K, listener: (data: ClientEventMap[K]) => void): this {
+    this.emitter.once(event, listener);
+    return this;
+  }
+
+  off<K extends keyof ClientEventMap>(event: K, listener: (data: ClientEventMap[K]) => void): this {
+    this.emitter.off(event, listener);
+    return this;
+  }
+
+  /** Every event as an async iterator (ends when the client closes; keeps the last 10,000 unread events). */
+  events(): AsyncIterableIterator<ClientEvent> {
+    const queue: ClientEvent[] = [];
+    let waiting: ((r: IteratorResult<ClientEvent>) => void) | null = null;
+    let done = false;
+    const sink = {
+      push: (e: ClientEvent) => {
+        if (waiting !== null) {
+          const w = waiting;
+          waiting = null;
+          w({ value: e, done: false });
+          return;
+        }
+        queue.push(e);
+        if (queue.length > EVENT_QUEUE_LIMIT) queue.shift();
+      },
+      end: () => {
+        done = true;
+        if (waiting !== null) {
+          const w = waiting;
+          waiting = null;
+          w({ value: undefined, done: true });
+        }
+      },
+    };
+    if (this.closed) sink.end();
+    else this.iterators.add(sink);
+    const iterator: AsyncIterableIterator<ClientEvent> = {
+      next: () => {
+        if (queue.length > 0) return Promise.resolve({ value: queue.shift()!, done: false });
+        if (done) return Promise.resolve({ value: undefined, done: true });
+        return new Promise((resolve) => (waiting = resolve));
+      },
+      return: () => {
+        this.iterators.delete(sink);
+        sink.end();
+        return Promise.resolve({ value: undefined, done: true });
+      },
+      [Symbol.asyncIterator]: () => iterator,
+    };
+    return iterator;
+  }
+
+  private emit(event: ClientEvent): void {
+    for (const it of this.iterators) it.push(event);
+    if (event.type === 'error' && this.emitter.listenerCount('error') === 0) return; // never throw from a background error
+    try {
+      this.emitter.emit(event.type, event.data);
+    } catch {
+      this.statsData.listenerErrors++;
+    }
+  }
+
+  private emitError(error: ClientError): void {
+    this.emit({ type: 'error', data: error });
+  }
+
+  private backgroundError(e: unknown): void {
+    const err = toClientError(e);
+    if (err.code === 'client-closed' || this.closed) return;
+    this.emitError(err);
+  }
+
+  private countBad(reason: string): void {
+    this.statsData.badlyFormed[reason] = (this.statsData.badlyFormed[reason] ?? 0) + 1;
+  }
+
+  // ---- lifecycle -------------------------------------------------------------------------
+
+  private serial<T>(fn: () => T | Promise<T>): Promise<T> {
+    const run = this.chain.then(() => {
+      if (this.closed) throw new ClientError('client-closed', 'the client is closed');
+      return fn();
+    });
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new ClientError('client-closed', 'the client is closed');
+  }
+
+  /** Stop timers and subscriptions, finish queued work, close the store (if the client opened it). */
+  async close(): Promise<void> {
+    if (this.closing) return this.settle();
+    this.closing = true;
+    for (const t of [this.wakeTimer, this.ackTimer]) if (t !== null) clearTimeout(t);
+    for (const t of [this.tickTimer, this.syncTimer]) if (t !== null) clearInterval(t);
+    this.wakeTimer = this.ackTimer = this.tickTimer = this.syncTimer = null;
+    for (const s of this.subscriptions.splice(0)) s.close();
+    await this.settle();
+    this.closed = true;
+    for (const it of this.iterators) it.end();
+    this.iterators.clear();
+    if (this.ownsStore) this.store.close();
+  }
+}

@@ -1,0 +1,21 @@
+export { Client } from './client.ts';
+export type {
+  ClientEvent,
+  ClientEventMap,
+  ClientOptions,
+  ClientStats,
+  ConversationInfo,
+  HistoryPage,
+  InvitationInfo,
+  MessageInfo,
+} from './client.ts';
+export { MAX_TEXT_BYTES, MAX_INVITATION_CHARS } from './client.ts';
+export { ClientError, type ClientErrorCode } from './errors.ts';
+export type { Delivery, DeliveredEnvelope, EnvelopeHandler, FetchResult, Subscription } from './delivery.ts';
+export { MemoryNetwork, MemoryDelivery, type ChaosOptions, type NetworkStats } from './memory-delivery.ts';
+export { MailboxDelivery } from './mailbox-delivery.ts';
+export type * from './store.ts';
+export { SqliteStore, SCHEMA_VERSION, type SqliteStoreOptions } from './sqlite-store.ts';
+export { DEFAULT_ARGON2ID, deriveStoreKey, type Argon2idParams } from './at-rest.ts';
+export { SeededRandom } from './rng.ts';
+export { nodeProvider } from './crypto/node-provider.ts';

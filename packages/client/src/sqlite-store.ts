@@ -1,0 +1,590 @@
+/**
+ * The SQLite store (better-sqlite3, WAL, synchronous=NORMAL). Schema and migrations: see
+ * docs/STORE.md. One StoreBatch = one transaction. Secrets are sealed with SecretBox under a key
+ * from a passphrase (Argon2id) or supplied by the app; a wrong key is reported as
+ * ClientError('wrong-passphrase') before anything is read or written.
+ *
+ * The database is opened in exclusive locking mode: a second process (or a second client in this
+ * process) that opens the same file gets ClientError('store-locked') instead of forking the
+ * ratchet state.
+ */
+import Database from 'better-sqlite3';
+import { utf8, fromUtf8, concat, type CryptoProvider } from '@umbra/protocol';
+import { nodeProvider } from './crypto/node-provider.ts';
+import { ClientError } from './errors.ts';
+import { DEFAULT_ARGON2ID, KDF_SALT_BYTES, SecretBox, deriveStoreKey, type Argon2idParams } from './at-rest.ts';
+import type {
+  ConversationMeta,
+  HistoryPosition,
+  MessageKey,
+  MessageStatus,
+  MissingEntry,
+  OutboxEntry,
+  SeenEnvelope,
+  Store,
+  StoreBatch,
+  StoreSnapshot,
+  StoredAccount,
+  StoredConversation,
+  StoredInbox,
+  StoredMessage,
+} from './store.ts';
+
+type Db = Database.Database;
+
+/** Versioned migrations: entry i brings user_version from i to i + 1. Never edit a shipped one. */
+export const MIGRATIONS: readonly string[] = [
+  // 0 → 1: the first schema.
+  `
+  CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
+  CREATE TABLE account (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    public_key BLOB NOT NULL,
+    secret BLOB NOT NULL,            -- sealed: Ed25519 seed
+    profile BLOB NOT NULL,           -- sealed: UTF-8 display name
+    created_at INTEGER NOT NULL
+  );
+  CREATE TABLE inboxes (
+    invitation_id BLOB PRIMARY KEY,
+    state BLOB NOT NULL,             -- sealed: serializeInbox (identity, prekeys, one-time key)
+    is_default INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  CREATE TABLE conversations (
+    id TEXT PRIMARY KEY,
+    state BLOB NOT NULL,             -- sealed: serializeConversation (ratchet, skipped keys, hints)
+    consent TEXT NOT NULL CHECK (consent IN ('allowed', 'unknown', 'denied')),
+    origin TEXT NOT NULL CHECK (origin IN ('accepted', 'invitation', 'default-inbox')),
+    lamport INTEGER NOT NULL,
+    recent_ids BLOB NOT NULL,        -- up to 8 × 16-byte message ids, oldest first
+    created_at INTEGER NOT NULL,
+    last_activity_at INTEGER NOT NULL
+  );
+  CREATE TABLE messages (
+    seq INTEGER PRIMARY KEY,
+    conversation_id TEXT NOT NULL REFERENCES conversations(id),
+    message_id BLOB NOT NULL,
+    outgoing INTEGER NOT NULL,
+    lamport INTEGER NOT NULL,
+    sent_at INTEGER NOT NULL,
+    received_at INTEGER,
+    body BLOB NOT NULL,              -- sealed: encoded umbra.v1.Content
+    status TEXT NOT NULL CHECK (status IN ('queued', 'sent', 'acked', 'failed', 'received')),
+    read INTEGER NOT NULL,
+    UNIQUE (conversation_id, message_id)
+  );
+  CREATE INDEX messages_order ON messages (conversation_id, lamport, message_id);
+  CREATE INDEX messages_unread ON messages (conversation_id) WHERE read = 0;
+  CREATE TABLE outbox (
+    conversation_id TEXT NOT NULL,
+    message_id BLOB NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('content', 'handshake')),
+    envelope BLOB,                   -- wire bytes (already end-to-end encrypted); NULL while queued
+    hint_hour INTEGER NOT NULL,
+    hint_index INTEGER NOT NULL,
+    attempts INTEGER NOT NULL,
+    next_attempt_at INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (conversation_id, message_id)
+  ) WITHOUT ROWID;
+  CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE envelope IS NOT NULL;
+  CREATE INDEX outbox_queued ON outbox (conversation_id, created_at) WHERE envelope IS NULL;
+  CREATE TABLE seen_envelopes (
+    hash BLOB PRIMARY KEY,           -- SHA-256 of the envelope bytes
+    conversation_id TEXT,
+    message_id BLOB,
+    seen_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE INDEX seen_envelopes_age ON seen_envelopes (seen_at);
+  CREATE TABLE missing (
+    conversation_id TEXT NOT NULL,
+    message_id BLOB NOT NULL,
+    noticed_at INTEGER NOT NULL,
+    requests INTEGER NOT NULL,
+    next_request_at INTEGER NOT NULL,
+    PRIMARY KEY (conversation_id, message_id)
+  ) WITHOUT ROWID;
+  CREATE INDEX missing_due ON missing (next_request_at);
+  CREATE TABLE cursors (route TEXT PRIMARY KEY, cursor TEXT NOT NULL) WITHOUT ROWID;
+  `,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+export interface SqliteStoreOptions {
+  /** A file path, or ':memory:' (tests). */
+  readonly path: string;
+  /** Derive the store key from this passphrase (Argon2id). */
+  readonly passphrase?: string;
+  /** Or use this 32-byte key supplied by the app (OS keychain, tests). */
+  readonly key?: Uint8Array;
+  readonly crypto?: CryptoProvider;
+  /** Argon2id parameters for a *new* store (an existing store keeps its own). */
+  readonly argon2id?: Argon2idParams;
+}
+
+const RECENT_ID_BYTES = 16;
+
+function packIds(ids: readonly Uint8Array[]): Uint8Array {
+  return concat(...ids);
+}
+
+function unpackIds(b: Uint8Array): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (let i = 0; i + RECENT_ID_BYTES <= b.length; i += RECENT_ID_BYTES) out.push(b.slice(i, i + RECENT_ID_BYTES));
+  return out;
+}
+
+const u8 = (b: Buffer | Uint8Array): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.byteLength).slice();
+
+function isBusy(e: unknown): boolean {
+  const code = (e as { code?: string }).code ?? '';
+  return code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED');
+}
+
+interface Row {
+  [k: string]: unknown;
+}
+
+export class SqliteStore implements Store {
+  private readonly db: Db;
+  private readonly box: SecretBox;
+  private closed = false;
+  private readonly stmts: Record<string, Database.Statement>;
+  private readonly writeTx: (batch: StoreBatch) => void;
+
+  private constructor(db: Db, box: SecretBox) {
+    this.db = db;
+    this.box = box;
+    const p = (sql: string) => db.prepare(sql);
+    this.stmts = {
+      putAccount: p(`INSERT OR REPLACE INTO account (id, public_key, secret, profile, created_at) VALUES (1, ?, ?, ?, ?)`),
+      putInbox: p(`INSERT OR REPLACE INTO inboxes (invitation_id, state, is_default, expires_at, created_at) VALUES (?, ?, ?, ?, ?)`),
+      putConversation: p(`INSERT INTO conversations (id, state, consent, origin, lamport, recent_ids, created_at, last_activity_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (id) DO UPDATE SET state = excluded.state, consent = excluded.consent, lamport = excluded.lamport,
+          recent_ids = excluded.recent_ids, last_activity_at = excluded.last_activity_at`),
+      putMeta: p(`UPDATE conversations SET consent = ?, lamport = ?, recent_ids = ?, last_activity_at = ? WHERE id = ?`),
+      putMessage: p(`INSERT OR IGNORE INTO messages (conversation_id, message_id, outgoing, lamport, sent_at, received_at, body, status, read)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      setStatus: p(`UPDATE messages SET status = ? WHERE conversation_id = ? AND message_id = ?`),
+      putOutbox: p(`INSERT OR REPLACE INTO outbox (conversation_id, message_id, kind, envelope, hint_hour, hint_index, attempts, next_attempt_at, created_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      delOutbox: p(`DELETE FROM outbox WHERE conversation_id = ? AND message_id = ?`),
+      putSeen: p(`INSERT OR IGNORE INTO seen_envelopes (hash, conversation_id, message_id, seen_at) VALUES (?, ?, ?, ?)`),
+      putMissing: p(`INSERT OR REPLACE INTO missing (conversation_id, message_id, noticed_at, requests, next_request_at) VALUES (?, ?, ?, ?, ?)`),
+      delMissing: p(`DELETE FROM missing WHERE conversation_id = ? AND message_id = ?`),
+      putCursor: p(`INSERT OR REPLACE INTO cursors (route, cursor) VALUES (?, ?)`),
+      markRead: p(`UPDATE messages SET read = 1 WHERE conversation_id = ? AND read = 0
+        AND (lamport < ? OR (lamport = ? AND message_id <= ?))`),
+      failOutbox: p(`UPDATE messages SET status = 'failed' WHERE conversation_id = ? AND status IN ('queued', 'sent')`),
+      dropOutbox: p(`DELETE FROM outbox WHERE conversation_id = ?`),
+      getMessage: p(`SELECT * FROM messages WHERE conversation_id = ? AND message_id = ?`),
+      historyLatest: p(`SELECT * FROM messages WHERE conversation_id = ? ORDER BY lamport DESC, message_id DESC LIMIT ?`),
+      historyBefore: p(`SELECT * FROM messages WHERE conversation_id = ? AND (lamport < ? OR (lamport = ? AND message_id < ?))
+        ORDER BY lamport DESC, message_id DESC LIMIT ?`),
+      unread: p(`SELECT COUNT(*) AS n FROM messages WHERE conversation_id = ? AND read = 0`),
+      count: p(`SELECT COUNT(*) AS n FROM messages WHERE conversation_id = ?`),
+      incomingIds: p(`SELECT message_id FROM messages WHERE conversation_id = ? AND outgoing = 0 ORDER BY lamport DESC, message_id DESC LIMIT ?`),
+      getSeen: p(`SELECT * FROM seen_envelopes WHERE hash = ?`),
+      getOutbox: p(`SELECT * FROM outbox WHERE conversation_id = ? AND message_id = ?`),
+      outboxOf: p(`SELECT * FROM outbox WHERE conversation_id = ? ORDER BY created_at, message_id`),
+      dueOutbox: p(`SELECT * FROM outbox WHERE envelope IS NOT NULL AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?`),
+      queuedOf: p(`SELECT o.* FROM outbox o JOIN messages m ON m.conversation_id = o.conversation_id AND m.message_id = o.message_id
+        WHERE o.conversation_id = ? AND o.envelope IS NULL ORDER BY m.lamport, m.seq LIMIT ?`),
+      inFlight: p(`SELECT COUNT(*) AS n FROM outbox WHERE conversation_id = ? AND envelope IS NOT NULL AND kind = 'content'`),
+      queuedConvs: p(`SELECT DISTINCT conversation_id FROM outbox WHERE envelope IS NULL`),
+      nextOutbox: p(`SELECT MIN(next_attempt_at) AS t FROM outbox WHERE envelope IS NOT NULL`),
+      nextMissing: p(`SELECT MIN(next_request_at) AS t FROM missing`),
+      pendingAll: p(`SELECT COUNT(*) AS n FROM outbox`),
+      pendingOf: p(`SELECT COUNT(*) AS n FROM outbox WHERE conversation_id = ?`),
+      getMissing: p(`SELECT * FROM missing WHERE conversation_id = ? AND message_id = ?`),
+      missingCount: p(`SELECT COUNT(*) AS n FROM missing WHERE conversation_id = ?`),
+      oldestMissing: p(`SELECT * FROM missing WHERE conversation_id = ? ORDER BY noticed_at, message_id LIMIT 1`),
+      dueMissing: p(`SELECT * FROM missing WHERE next_request_at <= ? ORDER BY next_request_at LIMIT ?`),
+      getCursor: p(`SELECT cursor FROM cursors WHERE route = ?`),
+      prune: p(`DELETE FROM seen_envelopes WHERE seen_at < ?`),
+      loadAccount: p(`SELECT * FROM account WHERE id = 1`),
+      loadInboxes: p(`SELECT * FROM inboxes ORDER BY created_at`),
+      loadConversations: p(`SELECT * FROM conversations ORDER BY created_at`),
+    };
+    this.writeTx = db.transaction((batch: StoreBatch) => this.applyBatch(batch));
+  }
+
+  /** Open (creating and migrating if needed). Throws ClientError on a wrong key, a locked or corrupt file. */
+  static open(options: SqliteStoreOptions): SqliteStore {
+    if (options === null || typeof options !== 'object' || typeof options.path !== 'string' || options.path.length === 0) {
+      throw new ClientError('invalid-argument', 'SqliteStore.open needs a path');
+    }
+    const hasPassphrase = options.passphrase !== undefined;
+    const hasKey = options.key !== undefined;
+    if (hasPassphrase === hasKey) throw new ClientError('invalid-argument', 'give exactly one of passphrase or key');
+    if (hasPassphrase && (typeof options.passphrase !== 'string' || options.passphrase.length === 0)) {
+      throw new ClientError('invalid-argument', 'the passphrase must be a non-empty string');
+    }
+    if (hasKey && (!(options.key instanceof Uint8Array) || options.key.length !== 32)) {
+      throw new ClientError('invalid-argument', 'the store key must be 32 bytes');
+    }
+    const crypto = options.crypto ?? nodeProvider;
+    let db: Db;
+    try {
+      db = new Database(options.path, { timeout: 250 });
+    } catch (e) {
+      throw new ClientError('store-corrupt', `cannot open the store: ${(e as Error).message}`, { cause: e });
+    }
+    try {
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      db.pragma('foreign_keys = ON');
+      db.pragma('locking_mode = EXCLUSIVE');
+      db.exec('BEGIN IMMEDIATE; COMMIT;'); // takes the exclusive lock now
+      const version = db.pragma('user_version', { simple: true }) as number;
+      if (version > SCHEMA_VERSION) {
+        throw new ClientError('store-unsupported-version', `the store has schema version ${version}; this client knows up to ${SCHEMA_VERSION}`);
+      }
+      SqliteStore.migrate(db, version);
+      const box = SqliteStore.unlock(db, crypto, options);
+      return new SqliteStore(db, box);
+    } catch (e) {
+      db.close();
+      if (e instanceof ClientError) throw e;
+      if (isBusy(e)) throw new ClientError('store-locked', 'the store is open in another client or process', { cause: e });
+      throw new ClientError('store-corrupt', `cannot open the store: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  private static migrate(db: Db, from: number): void {
+    for (let v = from; v < SCHEMA_VERSION; v++) {
+      db.transaction(() => {
+        db.exec(MIGRATIONS[v]!);
+        db.pragma(`user_version = ${v + 1}`);
+      })();
+    }
+  }
+
+  private static unlock(db: Db, crypto: CryptoProvider, options: SqliteStoreOptions): SecretBox {
+    const get = (key: string): Uint8Array | null => {
+      const row = db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: Buffer } | undefined;
+      return row === undefined ? null : u8(row.value);
+    };
+    const kdf = get('kdf');
+    if (kdf === null) {
+      // A new store: choose the key, remember how it was made, and write a key check.
+      let key: Uint8Array;
+      const put = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)');
+      const rows: [string, Uint8Array][] = [];
+      if (options.key !== undefined) {
+        key = options.key;
+        rows.push(['kdf', utf8('app-key')]);
+      } else {
+        const params = options.argon2id ?? DEFAULT_ARGON2ID;
+        const salt = crypto.randomBytes(KDF_SALT_BYTES);
+        key = deriveStoreKey(options.passphrase!, salt, params);
+        rows.push(['kdf', utf8('argon2id')], ['kdf_salt', salt], ['kdf_params', utf8(JSON.stringify(params))]);
+      }
+      const box = new SecretBox(crypto, key);
+      rows.push(['key_check', box.keyCheck()], ['created_at', utf8(String(Date.now()))]);
+      db.transaction(() => {
+        for (const [k, v] of rows) put.run(k, v);
+      })();
+      return box;
+    }
+    const mode = fromUtf8(kdf);
+    const check = get('key_check');
+    if (check === null) throw new ClientError('store-corrupt', 'the store has no key check');
+    let key: Uint8Array;
+    if (mode === 'argon2id') {
+      if (options.passphrase === undefined) throw new ClientError('wrong-passphrase', 'this store is protected by a passphrase');
+      const salt = get('kdf_salt');
+      const paramsBytes = get('kdf_params');
+      if (salt === null || paramsBytes === null) throw new ClientError('store-corrupt', 'the store lacks its key-derivation parameters');
+      let params: Argon2idParams;
+      try {
+        const parsed = JSON.parse(fromUtf8(paramsBytes) ?? '') as Argon2idParams;
+        params = { m: Number(parsed.m), t: Number(parsed.t), p: Number(parsed.p) };
+      } catch {
+        throw new ClientError('store-corrupt', 'the stored key-derivation parameters do not parse');
+      }
+      key = deriveStoreKey(options.passphrase, salt, params);
+    } else if (mode === 'app-key') {
+      if (options.key === undefined) throw new ClientError('wrong-passphrase', 'this store is protected by an app-supplied key, not a passphrase');
+      key = options.key;
+    } else {
+      throw new ClientError('store-corrupt', 'unknown key-derivation mode');
+    }
+    const box = new SecretBox(crypto, key);
+    if (!box.verifyKeyCheck(check)) throw new ClientError('wrong-passphrase', 'wrong passphrase or key for this store');
+    return box;
+  }
+
+  private live(): void {
+    if (this.closed) throw new ClientError('store-closed', 'the store is closed');
+  }
+
+  // ---- writes --------------------------------------------------------------------------
+
+  write(batch: StoreBatch): void {
+    this.live();
+    this.writeTx(batch);
+  }
+
+  private applyBatch(b: StoreBatch): void {
+    const s = this.stmts;
+    if (b.account !== undefined) {
+      const a = b.account;
+      s.putAccount!.run(a.publicKey, this.box.seal('account', 'secret', a.secretKey), this.box.seal('account', 'profile', utf8(a.profileName)), a.createdAt);
+    }
+    for (const i of b.inboxes ?? []) {
+      s.putInbox!.run(i.invitationId, this.box.seal('inbox', i.invitationId, i.state), i.isDefault ? 1 : 0, i.expiresAt, i.createdAt);
+    }
+    for (const c of b.conversations ?? []) {
+      const m = c.meta;
+      s.putConversation!.run(m.id, this.box.seal('conversation', m.id, c.state), m.consent, m.origin, m.lamport, packIds(m.recentIds), m.createdAt, m.lastActivityAt);
+    }
+    for (const m of b.conversationMeta ?? []) s.putMeta!.run(m.consent, m.lamport, packIds(m.recentIds), m.lastActivityAt, m.id);
+    for (const m of b.messages ?? []) {
+      const rowKey = concat(utf8(m.conversationId), m.messageId);
+      s.putMessage!.run(m.conversationId, m.messageId, m.outgoing ? 1 : 0, m.lamport, m.sentAt, m.receivedAt, this.box.seal('message', rowKey, m.body), m.status, m.read ? 1 : 0);
+    }
+    for (const m of b.messageStatus ?? []) s.setStatus!.run(m.status, m.conversationId, m.messageId);
+    for (const o of b.outboxPut ?? []) {
+      s.putOutbox!.run(o.conversationId, o.messageId, o.kind, o.envelope, o.hintHour, o.hintIndex, o.attempts, o.nextAttemptAt, o.createdAt);
+    }
+    for (const k of b.outboxDelete ?? []) s.delOutbox!.run(k.conversationId, k.messageId);
+    for (const e of b.seenEnvelopes ?? []) s.putSeen!.run(e.hash, e.conversationId, e.messageId, e.seenAt);
+    for (const m of b.missingPut ?? []) s.putMissing!.run(m.conversationId, m.messageId, m.noticedAt, m.requests, m.nextRequestAt);
+    for (const k of b.missingDelete ?? []) s.delMissing!.run(k.conversationId, k.messageId);
+    for (const c of b.cursors ?? []) s.putCursor!.run(c.route, c.cursor);
+    for (const r of b.markRead ?? []) s.markRead!.run(r.conversationId, r.upToLamport, r.upToLamport, r.upToMessageId);
+    for (const id of b.abandonOutbox ?? []) {
+      s.failOutbox!.run(id);
+      s.dropOutbox!.run(id);
+    }
+  }
+
+  // ---- reads ---------------------------------------------------------------------------
+
+  load(): StoreSnapshot {
+    this.live();
+    const s = this.stmts;
+    const a = s.loadAccount!.get() as Row | undefined;
+    let account: StoredAccount | null = null;
+    if (a !== undefined) {
+      account = {
+        publicKey: u8(a.public_key as Buffer),
+        secretKey: this.box.open('account', 'secret', u8(a.secret as Buffer)),
+        profileName: fromUtf8(this.box.open('account', 'profile', u8(a.profile as Buffer))) ?? '',
+        createdAt: a.created_at as number,
+      };
+    }
+    const inboxes: StoredInbox[] = (s.loadInboxes!.all() as Row[]).map((r) => {
+      const invitationId = u8(r.invitation_id as Buffer);
+      return {
+        invitationId,
+        state: this.box.open('inbox', invitationId, u8(r.state as Buffer)),
+        isDefault: r.is_default === 1,
+        expiresAt: r.expires_at as number,
+        createdAt: r.created_at as number,
+      };
+    });
+    const conversations: StoredConversation[] = (s.loadConversations!.all() as Row[]).map((r) => ({
+      meta: this.rowToMeta(r),
+      state: this.box.open('conversation', r.id as string, u8(r.state as Buffer)),
+    }));
+    return { account, inboxes, conversations };
+  }
+
+  private rowToMeta(r: Row): ConversationMeta {
+    return {
+      id: r.id as string,
+      consent: r.consent as ConversationMeta['consent'],
+      origin: r.origin as ConversationMeta['origin'],
+      lamport: r.lamport as number,
+      recentIds: unpackIds(u8(r.recent_ids as Buffer)),
+      createdAt: r.created_at as number,
+      lastActivityAt: r.last_activity_at as number,
+    };
+  }
+
+  private rowToMessage(r: Row): StoredMessage {
+    const conversationId = r.conversation_id as string;
+    const messageId = u8(r.message_id as Buffer);
+    return {
+      conversationId,
+      messageId,
+      outgoing: r.outgoing === 1,
+      lamport: r.lamport as number,
+      sentAt: r.sent_at as number,
+      receivedAt: (r.received_at as number | null) ?? null,
+      body: this.box.open('message', concat(utf8(conversationId), messageId), u8(r.body as Buffer)),
+      status: r.status as MessageStatus,
+      read: r.read === 1,
+    };
+  }
+
+  private static rowToOutbox(r: Row): OutboxEntry {
+    return {
+      conversationId: r.conversation_id as string,
+      messageId: u8(r.message_id as Buffer),
+      kind: r.kind as OutboxEntry['kind'],
+      envelope: r.envelope === null ? null : u8(r.envelope as Buffer),
+      hintHour: r.hint_hour as number,
+      hintIndex: r.hint_index as number,
+      attempts: r.attempts as number,
+      nextAttemptAt: r.next_attempt_at as number,
+      createdAt: r.created_at as number,
+    };
+  }
+
+  private static rowToMissing(r: Row): MissingEntry {
+    return {
+      conversationId: r.conversation_id as string,
+      messageId: u8(r.message_id as Buffer),
+      noticedAt: r.noticed_at as number,
+      requests: r.requests as number,
+      nextRequestAt: r.next_request_at as number,
+    };
+  }
+
+  message(conversationId: string, messageId: Uint8Array): StoredMessage | null {
+    this.live();
+    const r = this.stmts.getMessage!.get(conversationId, messageId) as Row | undefined;
+    return r === undefined ? null : this.rowToMessage(r);
+  }
+
+  history(conversationId: string, limit: number, before: HistoryPosition | null): StoredMessage[] {
+    this.live();
+    const rows = (
+      before === null
+        ? this.stmts.historyLatest!.all(conversationId, limit)
+        : this.stmts.historyBefore!.all(conversationId, before.lamport, before.lamport, before.messageId, limit)
+    ) as Row[];
+    return rows.map((r) => this.rowToMessage(r));
+  }
+
+  unreadCount(conversationId: string): number {
+    this.live();
+    return (this.stmts.unread!.get(conversationId) as { n: number }).n;
+  }
+
+  messageCount(conversationId: string): number {
+    this.live();
+    return (this.stmts.count!.get(conversationId) as { n: number }).n;
+  }
+
+  incomingIds(conversationId: string, limit: number): Uint8Array[] {
+    this.live();
+    return (this.stmts.incomingIds!.all(conversationId, limit) as Row[]).map((r) => u8(r.message_id as Buffer));
+  }
+
+  seenEnvelope(hash: Uint8Array): SeenEnvelope | null {
+    this.live();
+    const r = this.stmts.getSeen!.get(hash) as Row | undefined;
+    if (r === undefined) return null;
+    return {
+      hash,
+      conversationId: (r.conversation_id as string | null) ?? null,
+      messageId: r.message_id === null ? null : u8(r.message_id as Buffer),
+      seenAt: r.seen_at as number,
+    };
+  }
+
+  outboxEntry(conversationId: string, messageId: Uint8Array): OutboxEntry | null {
+    this.live();
+    const r = this.stmts.getOutbox!.get(conversationId, messageId) as Row | undefined;
+    return r === undefined ? null : SqliteStore.rowToOutbox(r);
+  }
+
+  outbox(conversationId: string): OutboxEntry[] {
+    this.live();
+    return (this.stmts.outboxOf!.all(conversationId) as Row[]).map(SqliteStore.rowToOutbox);
+  }
+
+  queued(conversationId: string, limit: number): OutboxEntry[] {
+    this.live();
+    return (this.stmts.queuedOf!.all(conversationId, limit) as Row[]).map(SqliteStore.rowToOutbox);
+  }
+
+  inFlightCount(conversationId: string): number {
+    this.live();
+    return (this.stmts.inFlight!.get(conversationId) as { n: number }).n;
+  }
+
+  dueOutbox(now: number, limit: number): OutboxEntry[] {
+    this.live();
+    return (this.stmts.dueOutbox!.all(now, limit) as Row[]).map(SqliteStore.rowToOutbox);
+  }
+
+  conversationsWithQueued(): string[] {
+    this.live();
+    return (this.stmts.queuedConvs!.all() as Row[]).map((r) => r.conversation_id as string);
+  }
+
+  nextWakeAt(): number | null {
+    this.live();
+    const a = (this.stmts.nextOutbox!.get() as { t: number | null }).t;
+    const b = (this.stmts.nextMissing!.get() as { t: number | null }).t;
+    if (a === null) return b;
+    if (b === null) return a;
+    return Math.min(a, b);
+  }
+
+  pendingCount(conversationId?: string): number {
+    this.live();
+    const r = (conversationId === undefined ? this.stmts.pendingAll!.get() : this.stmts.pendingOf!.get(conversationId)) as { n: number };
+    return r.n;
+  }
+
+  missing(conversationId: string, messageId: Uint8Array): MissingEntry | null {
+    this.live();
+    const r = this.stmts.getMissing!.get(conversationId, messageId) as Row | undefined;
+    return r === undefined ? null : SqliteStore.rowToMissing(r);
+  }
+
+  missingCount(conversationId: string): number {
+    this.live();
+    return (this.stmts.missingCount!.get(conversationId) as { n: number }).n;
+  }
+
+  oldestMissing(conversationId: string): MissingEntry | null {
+    this.live();
+    const r = this.stmts.oldestMissing!.get(conversationId) as Row | undefined;
+    return r === undefined ? null : SqliteStore.rowToMissing(r);
+  }
+
+  dueMissing(now: number, limit: number): MissingEntry[] {
+    this.live();
+    return (this.stmts.dueMissing!.all(now, limit) as Row[]).map(SqliteStore.rowToMissing);
+  }
+
+  cursor(route: string): string | null {
+    this.live();
+    const r = this.stmts.getCursor!.get(route) as { cursor: string } | undefined;
+    return r === undefined ? null : r.cursor;
+  }
+
+  pruneSeenEnvelopes(before: number): number {
+    this.live();
+    return this.stmts.prune!.run(before).changes;
+  }
+
+  /** Size of the database file's pages in use (for benchmarks). */
+  sizeBytes(): number {
+    const pageCount = this.db.pragma('page_count', { simple: true }) as number;
+    const pageSize = this.db.pragma('page_size', { simple: true }) as number;
+    return pageCount * pageSize;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.db.close();
+  }
+
+  /** For tests: the raw database handle (to inspect what is stored in clear). */
+  rawForTests(): Db {
+    return this.db;
+  }
+}
+
