@@ -44,6 +44,7 @@ log('classify (+ commit) throughput, one peer streaming to a receiver with N con
 log(`  N = 10        ${fmt(c10.msgsPerSec).padStart(8)} msgs/s   hint entries ${fmt(c10.hintEntries)}`);
 log(`  N = 10,000    ${fmt(c10k.msgsPerSec).padStart(8)} msgs/s   hint entries ${fmt(c10k.hintEntries)}   ratio ${(c10k.msgsPerSec / c10.msgsPerSec).toFixed(2)} (target ≥ 0.80)`);
 log(`  memory per conversation (whole engine: ratchet state + hint table) ≈ ${fmt(c10k.heapBytesPerConversation)} B`);
+log(`  hourly hint-window rollover (tick): ${c10.hourlyTickMs.toFixed(1)} ms at N = 10, ${fmt(c10k.hourlyTickMs)} ms at N = 10,000`);
 log('');
 log('primitives the ratchet calls (ops/s):            node:crypto      noble');
 for (const [name, v] of Object.entries(primitives)) log(`  ${name.padEnd(44)} ${fmt(v.node).padStart(10)} ${fmt(v.noble).padStart(10)}`);
