@@ -12,3 +12,4 @@ export * from './private-v1.ts';
 export * from './engine.ts';
 export * from './state.ts';
 export * as wire from './wire/codec.ts';
+export * as group from './group/index.ts';
