@@ -222,3 +222,25 @@ describe('forged, replayed and cross-group events are rejected', () => {
     assert.equal(bad.index, 1);
   });
 });
+
+describe('decoding with the stored history', () => {
+  const b = base();
+  test('known events are reused, not recovered again; a known signature over other bytes is not', () => {
+    const next = must(group.rename({ chatId: b.chatId, events: b.events, key: B }, 'next', NOW));
+    const d = group.decodeMembershipUpdate(group.encodeMembershipUpdate(b.chatId, next.events), b.events);
+    assert.ok(d.ok);
+    const reused = d.value.events.filter((e) => b.events.includes(e));
+    assert.equal(reused.length, b.events.length);
+    // Same signature as a stored event, different event bytes: decoded afresh, recovers someone else.
+    const stored = b.events[1]!;
+    const otherRaw = group.encodeEventFields({ type: EventType.MEMBERS_ADDED, clock: stored.clock, members: [X.id] });
+    const spliced = group.decodeEventList(b.chatId, [concat(stored.signature, otherRaw)], b.events);
+    if (spliced.ok) {
+      assert.ok(!b.events.includes(spliced.value[0]!));
+      assert.notEqual(spliced.value[0]!.from, stored.from);
+    }
+    // Known events of another chat are not reused either.
+    const elsewhere = group.decodeEventList('other-chat', b.events.map(group.eventWireBytes), b.events);
+    if (elsewhere.ok) assert.ok(elsewhere.value.every((e) => !b.events.includes(e)));
+  });
+});

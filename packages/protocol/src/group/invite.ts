@@ -72,7 +72,7 @@ export function encodeGroupInvite(chatId: string, events: readonly GroupEvent[],
 }
 
 /** Decode with limits and authenticate the events (not the rules, not the introductions). Never throws. */
-export function decodeGroupInvite(bytes: Uint8Array): DecodeResult<DecodedGroupInvite, InviteDecodeError> {
+export function decodeGroupInvite(bytes: Uint8Array, known: readonly GroupEvent[] = []): DecodeResult<DecodedGroupInvite, InviteDecodeError> {
   if (bytes.length > MAX_GROUP_INVITE_BYTES) return { ok: false, code: 'invite-too-large' };
   let inv;
   try {
@@ -93,7 +93,7 @@ export function decodeGroupInvite(bytes: Uint8Array): DecodeResult<DecodedGroupI
         (contact.value.endpoints.length <= MAX_INTRO_ENDPOINTS && contact.value.endpoints.every((e) => e.endpoint.case !== undefined)));
     if (!ok) return { ok: false, code: 'invite-bad-introduction', index: i };
   }
-  const events = decodeEventList(inv.chatId, inv.events);
+  const events = decodeEventList(inv.chatId, inv.events, known);
   if (!events.ok) return events;
   return { ok: true, value: { chatId: inv.chatId, events: events.value, introductions: inv.introductions } };
 }

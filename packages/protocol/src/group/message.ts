@@ -18,7 +18,7 @@ import {
   type GroupEmojiReaction,
 } from '../wire/gen/umbra/v1/group_v1_pb.ts';
 import { decodeEvent, eventWireBytes, type EventDecodeError, type GroupEvent } from './event.ts';
-import { isMemberId, keccak256 } from './keys.ts';
+import { SIGNATURE_BYTES, isMemberId, keccak256 } from './keys.ts';
 import {
   MAX_CHAT_ID_CHARS,
   MAX_EVENTS_PER_UPDATE,
@@ -63,8 +63,11 @@ export function encodeMembershipUpdate(chatId: string, events: readonly GroupEve
 /**
  * Decode and authenticate a MembershipUpdateMessage. Never throws. One bad event rejects the
  * whole message (status-go); `index` names it. Folding (who may do what) is a separate step.
+ * `known`: events already stored for this group; an incoming event whose signature, bytes and
+ * chat id are identical to a known one reuses it instead of recovering the signer again
+ * (updates carry the whole history, so this is most of them).
  */
-export function decodeMembershipUpdate(bytes: Uint8Array): DecodeResult<MembershipUpdate, UpdateDecodeError> {
+export function decodeMembershipUpdate(bytes: Uint8Array, known: readonly GroupEvent[] = []): DecodeResult<MembershipUpdate, UpdateDecodeError> {
   if (bytes.length > MAX_MEMBERSHIP_UPDATE_BYTES) return { ok: false, code: 'update-too-large' };
   let msg;
   try {
@@ -73,7 +76,7 @@ export function decodeMembershipUpdate(bytes: Uint8Array): DecodeResult<Membersh
     return { ok: false, code: 'update-malformed' };
   }
   if (msg.chatId.length === 0 || msg.chatId.length > MAX_CHAT_ID_CHARS) return { ok: false, code: 'update-bad-chat-id' };
-  const events = decodeEventList(msg.chatId, msg.events);
+  const events = decodeEventList(msg.chatId, msg.events, known);
   if (!events.ok) return events;
   const entity: ChatEntity | null =
     msg.chatEntity.case === 'message'
@@ -88,15 +91,29 @@ export function decodeMembershipUpdate(bytes: Uint8Array): DecodeResult<Membersh
 export function decodeEventList(
   chatId: string,
   wireEvents: readonly Uint8Array[],
+  known: readonly GroupEvent[] = [],
 ): DecodeResult<GroupEvent[], EventDecodeError | 'update-too-many-events'> {
   if (wireEvents.length > MAX_EVENTS_PER_UPDATE) return { ok: false, code: 'update-too-many-events' };
+  const byWire = new Map<string, GroupEvent>();
+  for (const e of known) if (e.chatId === chatId) byWire.set(wireKey(e.signature, e.raw), e);
   const events: GroupEvent[] = [];
   for (let i = 0; i < wireEvents.length; i++) {
-    const decoded = decodeEvent(chatId, wireEvents[i]!);
+    const w = wireEvents[i]!;
+    const seen = w.length > SIGNATURE_BYTES ? byWire.get(wireKey(w.subarray(0, SIGNATURE_BYTES), w.subarray(SIGNATURE_BYTES))) : undefined;
+    if (seen !== undefined) {
+      events.push(seen);
+      continue;
+    }
+    const decoded = decodeEvent(chatId, w);
     if (!decoded.ok) return { ok: false, code: decoded.code, index: i };
     events.push(decoded.event);
   }
   return { ok: true, value: events };
+}
+
+/** Exact identity of an event's wire bytes (signature ‖ raw), as a map key. */
+function wireKey(signature: Uint8Array, raw: Uint8Array): string {
+  return toHex(signature) + ':' + toHex(raw);
 }
 
 export interface GroupChatMessageFields {
