@@ -26,7 +26,7 @@ function rate(op: () => unknown, runs = 5, runMs = 250): number {
   for (let r = 0; r < runs; r++) {
     let n = 0;
     const start = performance.now();
-    let elapsed = 0;
+    let elapsed: number;
     do {
       op();
       n++;
