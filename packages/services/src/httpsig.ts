@@ -1,0 +1,187 @@
+/**
+ * Request signatures: a fixed profile of HTTP Message Signatures (RFC 9421) with Ed25519.
+ *
+ *   Content-Digest: sha-256=:<base64 SHA-256(body)>:            (RFC 9530; empty body for GET)
+ *   Signature-Input: sig1=("@method" "@path" "@query" "content-digest");created=<unix s>;nonce="<b64u 16 B>";keyid="<b64u>";alg="ed25519"
+ *   Signature: sig1=:<base64 Ed25519 signature over the signature base>:
+ *
+ * Signature base (RFC 9421 §2.5), lines joined by "\n":
+ *   "@method": POST
+ *   "@path": /v1/deliver
+ *   "@query": ?after=3        ("?" when there is no query)
+ *   "content-digest": sha-256=:...:
+ *   "@signature-params": ("@method" "@path" "@query" "content-digest");created=...;nonce="...";keyid="...";alg="ed25519"
+ *
+ * keyid is the base64url raw Ed25519 public key for SSA→RSA deliveries and the inbox id for
+ * inbox requests. Receivers reject `created` more than 120 s away from their clock and any
+ * nonce seen in the last 5 minutes.
+ */
+import { createHash, createPrivateKey, createPublicKey, randomBytes, sign as cryptoSign, verify as cryptoVerify, type KeyObject } from 'node:crypto';
+import { b64u, fromB64u } from './bytes.ts';
+
+const COVERED = '("@method" "@path" "@query" "content-digest")';
+export const MAX_SKEW_S = 120;
+const NONCE_TTL_MS = 5 * 60_000;
+
+const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+const SPKI_ED25519_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
+
+export interface Ed25519Key {
+  privateKey: KeyObject;
+  /** 32-byte raw public key. */
+  publicKey: Uint8Array;
+  /** 32-byte raw seed (secret). */
+  seed: Uint8Array;
+}
+
+export function ed25519FromSeed(seed: Uint8Array): Ed25519Key {
+  if (seed.length !== 32) throw new Error('Ed25519 seed must be 32 bytes');
+  const privateKey = createPrivateKey({ key: Buffer.concat([PKCS8_ED25519_PREFIX, seed]), format: 'der', type: 'pkcs8' });
+  const spki = createPublicKey(privateKey).export({ format: 'der', type: 'spki' });
+  return { privateKey, publicKey: new Uint8Array(spki.subarray(spki.length - 32)), seed };
+}
+
+export function generateEd25519(): Ed25519Key {
+  return ed25519FromSeed(new Uint8Array(randomBytes(32)));
+}
+
+const publicKeyCache = new Map<string, KeyObject>();
+
+export function ed25519PublicKey(raw: Uint8Array): KeyObject | null {
+  if (raw.length !== 32) return null;
+  const id = b64u(raw);
+  let key = publicKeyCache.get(id);
+  if (!key) {
+    try {
+      key = createPublicKey({ key: Buffer.concat([SPKI_ED25519_PREFIX, raw]), format: 'der', type: 'spki' });
+    } catch {
+      return null;
+    }
+    if (publicKeyCache.size > 10_000) publicKeyCache.clear();
+    publicKeyCache.set(id, key);
+  }
+  return key;
+}
+
+export function ed25519Sign(key: Ed25519Key, message: Uint8Array): Uint8Array {
+  return new Uint8Array(cryptoSign(null, message, key.privateKey));
+}
+
+export function ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
+  const key = ed25519PublicKey(publicKey);
+  if (!key || signature.length !== 64) return false;
+  try {
+    return cryptoVerify(null, message, key, signature);
+  } catch {
+    return false;
+  }
+}
+
+export function contentDigest(body: Uint8Array): string {
+  return `sha-256=:${createHash('sha256').update(body).digest('base64')}:`;
+}
+
+function signatureBase(method: string, path: string, query: string, digest: string, params: string): string {
+  return [
+    `"@method": ${method.toUpperCase()}`,
+    `"@path": ${path}`,
+    `"@query": ${query === '' ? '?' : query}`,
+    `"content-digest": ${digest}`,
+    `"@signature-params": ${params}`,
+  ].join('\n');
+}
+
+function splitUrl(pathAndQuery: string): { path: string; query: string } {
+  const i = pathAndQuery.indexOf('?');
+  return i < 0 ? { path: pathAndQuery, query: '' } : { path: pathAndQuery.slice(0, i), query: pathAndQuery.slice(i) };
+}
+
+/** Headers that sign `method pathAndQuery body` with `key` under `keyid`. */
+export function signRequest(
+  key: Ed25519Key,
+  keyid: string,
+  method: string,
+  pathAndQuery: string,
+  body: Uint8Array,
+  nowS: number = Math.floor(Date.now() / 1000),
+): Record<string, string> {
+  const digest = contentDigest(body);
+  const params = `${COVERED};created=${nowS};nonce="${b64u(new Uint8Array(randomBytes(16)))}";keyid="${keyid}";alg="ed25519"`;
+  const { path, query } = splitUrl(pathAndQuery);
+  const sig = ed25519Sign(key, new TextEncoder().encode(signatureBase(method, path, query, digest, params)));
+  return {
+    'content-digest': digest,
+    'signature-input': `sig1=${params}`,
+    signature: `sig1=:${Buffer.from(sig).toString('base64')}:`,
+  };
+}
+
+export type SignatureCheck = { kind: 'ok'; keyid: string } | { kind: 'refused'; reason: string };
+
+/** Remembers nonces for 5 minutes (per process). */
+export class NonceCache {
+  private readonly seen = new Map<string, number>();
+  constructor(private readonly now: () => number) {}
+  /** True if the nonce is new (and records it). */
+  add(nonce: string): boolean {
+    const t = this.now();
+    if (this.seen.size > 50_000) for (const [k, exp] of this.seen) if (exp < t) this.seen.delete(k);
+    const exp = this.seen.get(nonce);
+    if (exp !== undefined && exp >= t) return false;
+    this.seen.set(nonce, t + NONCE_TTL_MS);
+    return true;
+  }
+}
+
+export interface IncomingSigned {
+  method: string;
+  url: string; // path and query as received
+  headers: Record<string, string | string[] | undefined>;
+  body: Uint8Array;
+}
+
+function header(h: IncomingSigned['headers'], name: string): string | undefined {
+  const v = h[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+const INPUT_RE = /^sig1=(\("@method" "@path" "@query" "content-digest"\);created=(\d{1,12});nonce="([A-Za-z0-9_-]{16,64})";keyid="([A-Za-z0-9_-]{1,128})";alg="ed25519")$/;
+
+/**
+ * Parses and checks a signed request. `lookupKey(keyid)` returns the raw Ed25519 public key
+ * allowed to sign for that keyid, or null.
+ */
+export async function verifyRequest(
+  req: IncomingSigned,
+  lookupKey: (keyid: string) => Promise<Uint8Array | null> | Uint8Array | null,
+  nonces: NonceCache,
+  nowMs: number,
+): Promise<SignatureCheck> {
+  const input = header(req.headers, 'signature-input');
+  const sigHeader = header(req.headers, 'signature');
+  const digest = header(req.headers, 'content-digest');
+  if (!input || !sigHeader || !digest) return { kind: 'refused', reason: 'missing request signature (Signature-Input, Signature, Content-Digest)' };
+  const m = INPUT_RE.exec(input);
+  if (!m) return { kind: 'refused', reason: 'Signature-Input does not match the required profile' };
+  const [, params, createdS, nonce, keyid] = m as unknown as [string, string, string, string, string];
+  const sm = /^sig1=:([A-Za-z0-9+/]+={0,2}):$/.exec(sigHeader);
+  if (!sm) return { kind: 'refused', reason: 'malformed Signature header' };
+  if (Math.abs(nowMs / 1000 - Number(createdS)) > MAX_SKEW_S) return { kind: 'refused', reason: 'signature too old or from the future' };
+  if (digest !== contentDigest(req.body)) return { kind: 'refused', reason: 'Content-Digest does not match the body' };
+  const publicKey = await lookupKey(keyid);
+  if (!publicKey) return { kind: 'refused', reason: 'unknown signing key' };
+  const { path, query } = splitUrl(req.url);
+  const base = new TextEncoder().encode(signatureBase(req.method, path, query, digest, params));
+  if (!ed25519Verify(publicKey, base, new Uint8Array(Buffer.from(sm[1]!, 'base64')))) return { kind: 'refused', reason: 'signature does not verify' };
+  if (!nonces.add(`${keyid}:${nonce}`)) return { kind: 'refused', reason: 'replayed signature nonce' };
+  return { kind: 'ok', keyid };
+}
+
+export function keyidOf(publicKey: Uint8Array): string {
+  return b64u(publicKey);
+}
+
+export function rawKeyFromKeyid(keyid: string): Uint8Array | null {
+  const k = fromB64u(keyid);
+  return k && k.length === 32 ? k : null;
+}

@@ -1,0 +1,164 @@
+/**
+ * The hub: issuer, one SSA and two RSAs on loopback, data under `dataDir` (SQLite files by
+ * default). `umbra hub` / `npm run hub` run it; tests and the load test use `startHub`.
+ * With `rsaMode: 'child'` each RSA runs in its own process and can be killed (SIGKILL) and
+ * restarted on the same port and database, for crash tests.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { b64u } from './bytes.ts';
+import { startIssuer, type IssuerService } from './issuer.ts';
+import { startRsa, type RsaLimits, type RsaService } from './rsa.ts';
+import { startSsa, type RetryPolicy, type SsaService } from './ssa.ts';
+
+export interface HubOptions {
+  dataDir?: string;
+  host?: string;
+  /** Base port: issuer = port, SSA = port+1, RSAs = port+2, port+3. 0 (default) = any free ports. */
+  port?: number;
+  /** Database locations; default SQLite files in dataDir. */
+  databases?: { issuer?: string; ssa?: string; rsa?: [string, string] };
+  rsaMode?: 'in-process' | 'child';
+  rsaLimits?: Partial<RsaLimits>;
+  ssaRetry?: Partial<RetryPolicy>;
+  quota?: { ssa?: number; rsa?: number };
+}
+
+export interface HubRsa {
+  url: string;
+  /** Kills the RSA at once (SIGKILL in child mode; close() in-process). */
+  kill(): Promise<void>;
+  /** Starts it again on the same port and database. */
+  restart(): Promise<void>;
+}
+
+export interface Hub {
+  issuer: string;
+  ssa: string;
+  rsas: [string, string];
+  rsaHandles: [HubRsa, HubRsa];
+  dataDir: string;
+  services: { issuer: IssuerService; ssa: SsaService };
+  close(): Promise<void>;
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+function loadOrCreateKey(file: string): Uint8Array {
+  if (existsSync(file)) {
+    const k = new Uint8Array(readFileSync(file));
+    if (k.length !== 32) throw new Error(`${file} must hold 32 bytes`);
+    return k;
+  }
+  const k = new Uint8Array(randomBytes(32));
+  writeFileSync(file, k, { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return k;
+}
+
+async function spawnRsa(config: Record<string, unknown>): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(here, 'rsa-main.ts'), JSON.stringify(config)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    cwd: resolve(here, '../../..'),
+  });
+  const url = await new Promise<string>((resolveUrl, reject) => {
+    let buf = '';
+    const onData = (d: Buffer) => {
+      buf += d.toString();
+      const m = /READY (\S+)/.exec(buf);
+      if (m) {
+        child.stdout!.off('data', onData);
+        resolveUrl(m[1]!);
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`RSA process exited early (${code})`)));
+  });
+  child.removeAllListeners('exit');
+  return { child, url };
+}
+
+export async function startHub(opts: HubOptions = {}): Promise<Hub> {
+  const dataDir = resolve(opts.dataDir ?? 'data');
+  mkdirSync(dataDir, { recursive: true });
+  const host = opts.host ?? '127.0.0.1';
+  const base = opts.port ?? 0;
+  const port = (i: number) => (base === 0 ? 0 : base + i);
+  const dbs = {
+    issuer: opts.databases?.issuer ?? join(dataDir, 'issuer.db'),
+    ssa: opts.databases?.ssa ?? join(dataDir, 'ssa.db'),
+    rsa: opts.databases?.rsa ?? [join(dataDir, 'rsa1.db'), join(dataDir, 'rsa2.db')],
+  };
+
+  const issuer = await startIssuer({ db: dbs.issuer, host, port: port(0), quota: opts.quota });
+  const rsaHandles: HubRsa[] = [];
+  for (let i = 0; i < 2; i++) {
+    const config = {
+      db: dbs.rsa[i]!,
+      host,
+      port: port(2 + i),
+      issuerName: issuer.issuerName,
+      tokenKeys: [b64u(issuer.tokenKeys.rsa)],
+      limits: opts.rsaLimits,
+    };
+    if (opts.rsaMode === 'child') {
+      let { child, url } = await spawnRsa(config);
+      const fixed = { ...config, port: Number(new URL(url).port), originInfo: new URL(url).host };
+      let alive = true;
+      rsaHandles.push({
+        url,
+        async kill() {
+          if (!alive) return;
+          alive = false;
+          const exited = new Promise((r) => child.once('exit', r));
+          child.kill('SIGKILL');
+          await exited;
+        },
+        async restart() {
+          if (alive) await this.kill();
+          ({ child, url } = await spawnRsa(fixed));
+          alive = true;
+        },
+      });
+    } else {
+      let svc: RsaService | null = await startRsa({ ...config, tokenKeys: [issuer.tokenKeys.rsa] });
+      const fixed = { ...config, port: Number(new URL(svc.url).port), originInfo: svc.originInfo, tokenKeys: [issuer.tokenKeys.rsa] };
+      rsaHandles.push({
+        url: svc.url,
+        async kill() {
+          await svc?.close();
+          svc = null;
+        },
+        async restart() {
+          await svc?.close();
+          svc = await startRsa(fixed);
+        },
+      });
+    }
+  }
+  const ssa = await startSsa({
+    db: dbs.ssa,
+    sealKey: loadOrCreateKey(join(dataDir, 'ssa-seal.key')),
+    host,
+    port: port(1),
+    issuerName: issuer.issuerName,
+    tokenKeys: [issuer.tokenKeys.ssa],
+    retry: opts.ssaRetry,
+  });
+  return {
+    issuer: issuer.url,
+    ssa: ssa.url,
+    rsas: [rsaHandles[0]!.url, rsaHandles[1]!.url],
+    rsaHandles: [rsaHandles[0]!, rsaHandles[1]!],
+    dataDir,
+    services: { issuer, ssa },
+    async close() {
+      await ssa.close();
+      for (const r of rsaHandles) await r.kill();
+      await issuer.close();
+    },
+  };
+}

@@ -1,0 +1,471 @@
+/**
+ * RSA (receiving service agent): inboxes, per-relationship seeds, RRA address resolution,
+ * `202 Accepted` for every well-formed delivery, storage until ack or expiry, fetch with a
+ * cursor, WebSocket push, per-inbox quotas and a signed descriptor (communicator.md §4, §6 F0/F3/F4, §8.4).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import websocket from '@fastify/websocket';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { WebSocket } from 'ws';
+import { ADDRESS_LENGTH, generateAddressKey, generateSeed, parseAddress, resolveAddress, type AddressClass } from './addresses.ts';
+import { b64u, concat, fromB64u, lp, utf8 } from './bytes.ts';
+import { bodyObject, createApp, HttpProblem, listen, problem, rawBody, seconds, signDescriptor, systemClock, type Clock } from './common.ts';
+import { openDriver } from './db.ts';
+import { ed25519FromSeed, ed25519Verify, MAX_SKEW_S, NonceCache, rawKeyFromKeyid, verifyRequest, type Ed25519Key } from './httpsig.ts';
+import { isValidDhKey, sealForInbox } from './seal.ts';
+import { SqlRsaStore, type AddressKeyRow, type DeliveryLimits, type RsaStore, type Seed, type SeedState } from './store.ts';
+import { TokenVerifier } from './tokens.ts';
+
+export const LABEL_RSA_WS = utf8('umbra/v1/rsa-ws');
+
+const DAY = 86_400_000;
+
+export interface RsaLimits extends DeliveryLimits {
+  maxPayload: number;
+  maxTtlS: number;
+  seedsPerToken: number;
+  maxSeedLifetimeS: number;
+  inboxTokenCost: number;
+  fetchMaxLimit: number;
+  /** Deliveries per minute accepted from one SSA key (then 429). */
+  perSsaPerMinute: number;
+}
+
+export const DEFAULT_RSA_LIMITS: RsaLimits = {
+  maxPayload: 128 * 1024 + 1024,
+  maxTtlS: 30 * 86_400,
+  seedsPerToken: 10,
+  maxSeedLifetimeS: 2 * 365 * 86_400,
+  inboxTokenCost: 5,
+  fetchMaxLimit: 500,
+  perSeedPerMinute: 60,
+  perSeedPerDay: 2000,
+  inboxMaxMessages: 10_000,
+  inboxMaxBytes: 256 * 1024 * 1024,
+  perSsaPerMinute: 100_000,
+};
+
+/** Epoch key schedule per address class (communicator.md §4.2). */
+export const KEY_SCHEDULE: Record<AddressClass, { deriveMs: number; resolveExtraMs: number }> = {
+  ephemeral: { deriveMs: 7 * DAY, resolveExtraMs: 30 * DAY },
+  long: { deriveMs: 180 * DAY, resolveExtraMs: 730 * DAY },
+};
+
+export interface RsaOptions {
+  db: string;
+  host?: string;
+  port?: number;
+  issuerName: string;
+  /** Token keys (RSASSA-PSS SPKI) of the issuer's "rsa" class. */
+  tokenKeys: Uint8Array[];
+  /** origin_info in token challenges; defaults to the listening host:port. */
+  originInfo?: string;
+  limits?: Partial<RsaLimits>;
+  /** If set, only these SSA keys (raw Ed25519) may deliver; otherwise any signed SSA may (open federation). */
+  allowedSsaKeys?: Uint8Array[];
+  clock?: Clock;
+}
+
+export interface RsaService {
+  url: string;
+  originInfo: string;
+  serviceKey: Uint8Array;
+  app: FastifyInstance;
+  store: RsaStore;
+  /** Runs the epoch-key schedule now (creates/deletes keys as the clock says). */
+  rotateKeys(): Promise<void>;
+  close(): Promise<void>;
+}
+
+function sha256(...parts: Uint8Array[]): Uint8Array {
+  const h = createHash('sha256');
+  for (const p of parts) h.update(p);
+  return new Uint8Array(h.digest());
+}
+
+function u64be(n: number): Uint8Array {
+  const out = new Uint8Array(8);
+  new DataView(out.buffer).setBigUint64(0, BigInt(n));
+  return out;
+}
+
+/** What an inbox owner signs to open a WebSocket: LP(label) ‖ inbox_id ‖ nonce ‖ u64be(ts). */
+export function wsAuthMessage(inboxId: Uint8Array, nonce: Uint8Array, ts: number): Uint8Array {
+  return concat(lp(LABEL_RSA_WS), inboxId, nonce, u64be(ts));
+}
+
+export async function startRsa(opts: RsaOptions): Promise<RsaService> {
+  const clock = opts.clock ?? systemClock;
+  const limits: RsaLimits = { ...DEFAULT_RSA_LIMITS, ...opts.limits };
+  const store = new SqlRsaStore(openDriver(opts.db));
+  await store.init();
+  const serviceKey: Ed25519Key = ed25519FromSeed(await store.initMeta('service_key', new Uint8Array(randomBytes(32))));
+  const nonces = new NonceCache(() => clock.now());
+  const allowed = opts.allowedSsaKeys ? new Set(opts.allowedSsaKeys.map(b64u)) : null;
+
+  // ---- epoch keys -------------------------------------------------------------------------
+  let keys = new Map<number, AddressKeyRow>();
+  async function loadKeys(): Promise<void> {
+    keys = new Map((await store.listAddressKeys()).map((k) => [k.kid, k]));
+  }
+  async function rotateKeys(): Promise<void> {
+    await loadKeys();
+    const now = clock.now();
+    for (const k of keys.values()) if (k.resolveUntil < now) await store.deleteAddressKey(k.kid); // forward secrecy for linkage
+    for (const cls of ['ephemeral', 'long'] as const) {
+      const sched = KEY_SCHEDULE[cls];
+      const newest = [...keys.values()].filter((k) => k.cls === cls).reduce((a, k) => Math.max(a, k.deriveUntil), 0);
+      // A successor appears when the newest key has less than half its derive period left.
+      if (newest - now < sched.deriveMs / 2) {
+        const start = Math.max(now, newest - sched.deriveMs / 2);
+        const fresh = generateAddressKey(new DataView(randomBytes(4).buffer).getUint32(0));
+        await store.putAddressKey({
+          kid: fresh.kid,
+          cls,
+          x: fresh.x,
+          X: fresh.X,
+          created: now,
+          deriveUntil: start + sched.deriveMs,
+          resolveUntil: start + sched.deriveMs + sched.resolveExtraMs,
+        });
+      }
+    }
+    await loadKeys();
+  }
+  await rotateKeys();
+  const rotation = setInterval(() => void rotateKeys().catch((e) => console.error('[rsa] key rotation failed:', e)), 3_600_000);
+  rotation.unref();
+  let lastReload = 0;
+
+  // ---- per-SSA rate (in memory, per instance) -----------------------------------------------
+  const ssaWindow = new Map<string, { start: number; n: number }>();
+  function ssaAllowed(keyid: string, now: number): boolean {
+    let w = ssaWindow.get(keyid);
+    if (!w || now - w.start >= 60_000) ssaWindow.set(keyid, (w = { start: now, n: 0 }));
+    w.n++;
+    return w.n <= limits.perSsaPerMinute;
+  }
+
+  const app = createApp(limits.maxPayload * 2 + 4096);
+  await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
+  let originInfo = opts.originInfo ?? '';
+  let verifier: TokenVerifier | null = null;
+  const tokens = (): TokenVerifier => verifier!;
+
+  function publicKeys() {
+    const now = clock.now();
+    return [...keys.values()]
+      .filter((k) => k.resolveUntil >= now)
+      .map((k) => ({ kid: k.kid, class: k.cls, X: b64u(k.X), derive_until: seconds(k.deriveUntil), resolve_until: seconds(k.resolveUntil) }));
+  }
+
+  app.get('/.well-known/communicator.json', async () =>
+    signDescriptor(serviceKey, {
+      v: 1,
+      roles: ['rsa'],
+      service_key: b64u(serviceKey.publicKey),
+      endpoints: { deliver: '/v1/deliver', inboxes: '/v1/inboxes' },
+      address_keys: publicKeys(),
+      limits: {
+        max_payload: limits.maxPayload,
+        max_ttl_s: limits.maxTtlS,
+        seeds_per_token: limits.seedsPerToken,
+        inbox_token_cost: limits.inboxTokenCost,
+        per_seed_per_minute: limits.perSeedPerMinute,
+        per_seed_per_day: limits.perSeedPerDay,
+        inbox_max_messages: limits.inboxMaxMessages,
+        inbox_max_bytes: limits.inboxMaxBytes,
+      },
+      token: { issuer_name: opts.issuerName, origin_info: originInfo, token_keys: opts.tokenKeys.map(b64u), class: 'rsa' },
+      issued_at: seconds(clock.now()),
+      expires: seconds(clock.now()) + 3600,
+    }),
+  );
+
+  // ---- delivery ------------------------------------------------------------------------------
+  async function resolve(addr: Uint8Array): Promise<Seed | null> {
+    const kid = new DataView(addr.buffer, addr.byteOffset, 4).getUint32(0);
+    let key = keys.get(kid);
+    const now = clock.now();
+    if (!key && now - lastReload > 1000) {
+      lastReload = now; // another instance may have rotated
+      await loadKeys();
+      key = keys.get(kid);
+    }
+    if (!key || now > key.resolveUntil) return null;
+    const M = resolveAddress(addr, key.x);
+    if (!M) return null;
+    const seed = await store.findSeed(M);
+    if (!seed || seed.state !== 'active' || seed.notAfter < now) return null;
+    return seed;
+  }
+
+  app.post('/v1/deliver', async (req, reply) => {
+    const now = clock.now();
+    const sig = await verifyRequest(
+      { method: req.method, url: req.url, headers: req.headers, body: rawBody(req) },
+      (keyid) => {
+        const k = rawKeyFromKeyid(keyid);
+        return k && (!allowed || allowed.has(keyid)) ? k : null;
+      },
+      nonces,
+      now,
+    );
+    if (sig.kind !== 'ok') return problem(reply, 401, 'Delivery signature refused', sig.reason);
+    if (!ssaAllowed(sig.keyid, now)) return problem(reply, 429, 'Too many deliveries from this SSA');
+    const body = bodyObject(req.body);
+    const addr = fromB64u(body.addr);
+    const payload = fromB64u(body.payload);
+    const ttl = body.ttl_s;
+    if (!addr || addr.length !== ADDRESS_LENGTH) return problem(reply, 400, 'Malformed address', `addr must be ${ADDRESS_LENGTH} bytes of base64url`);
+    const parsed = parseAddress(addr);
+    if (parsed.kind !== 'ok') return problem(reply, 400, 'Malformed address', parsed.reason);
+    if (!payload || payload.length === 0) return problem(reply, 400, 'Malformed payload', 'payload must be non-empty base64url');
+    if (payload.length > limits.maxPayload) return problem(reply, 413, 'Payload too large', `payload exceeds ${limits.maxPayload} bytes`);
+    if (typeof ttl !== 'number' || !Number.isInteger(ttl) || ttl < 1) return problem(reply, 400, 'Malformed ttl_s', 'ttl_s must be a positive integer');
+
+    // From here on the answer is 202 whatever happens (no oracle, communicator.md §4.5).
+    const seed = await resolve(addr);
+    if (seed) {
+      const inbox = await store.getInbox(seed.inbox);
+      if (inbox) {
+        const mid = new Uint8Array(randomBytes(16));
+        await store.deliver(
+          {
+            mid,
+            seed,
+            receivedAt: Math.floor(now / 1000) * 1000,
+            expires: now + Math.min(ttl, limits.maxTtlS) * 1000,
+            stored: await sealForInbox(inbox.dhKey, mid, payload),
+            dedupeKey: sha256(inbox.id, payload),
+          },
+          limits,
+          now,
+        );
+      }
+    }
+    return reply.code(202).send({ accepted: true });
+  });
+
+  // ---- inboxes ------------------------------------------------------------------------------
+  app.post('/v1/inboxes', async (req, reply) => {
+    const body = bodyObject(req.body);
+    const authKey = fromB64u(body.auth_key);
+    const dhKey = fromB64u(body.dh_key);
+    if (!authKey || authKey.length !== 32) return problem(reply, 400, 'Malformed auth_key', 'auth_key must be a 32-byte Ed25519 public key');
+    if (!dhKey || !(await isValidDhKey(dhKey))) return problem(reply, 400, 'Malformed dh_key', 'dh_key must be a 32-byte X25519 public key');
+    const list = body.tokens;
+    if (!Array.isArray(list) || list.length !== limits.inboxTokenCost)
+      return problem(reply, 401, 'Tokens required', `creating an inbox costs ${limits.inboxTokenCost} tokens in body.tokens`);
+    const spent: Uint8Array[] = [];
+    for (const t of list) {
+      const bytes = fromB64u(t);
+      const c = bytes ? tokens().verifyToken(bytes) : ({ kind: 'malformed', reason: 'token is not base64url' } as const);
+      if (c.kind !== 'ok') return problem(reply, 401, 'Token refused', c.reason);
+      if (spent.some((s) => Buffer.compare(s, c.spentKey) === 0)) return problem(reply, 401, 'Token refused', 'the same token appears twice');
+      spent.push(c.spentKey);
+    }
+    const id = new Uint8Array(randomBytes(16));
+    const now = clock.now();
+    if (!(await store.createInbox({ id, authKey, dhKey }, spent, now + 40 * DAY, now))) return problem(reply, 401, 'Token refused', 'token already spent');
+    return reply.code(201).send({ inbox_id: b64u(id) });
+  });
+
+  async function inboxAuth(req: FastifyRequest): Promise<Uint8Array> {
+    const id = fromB64u((req.params as Record<string, string>).id);
+    if (!id || id.length !== 16) throw new HttpProblem(404, 'Not found');
+    const check = await verifyRequest(
+      { method: req.method, url: req.url, headers: req.headers, body: rawBody(req) },
+      async (keyid) => (keyid === b64u(id) ? ((await store.getInbox(id))?.authKey ?? null) : null),
+      nonces,
+      clock.now(),
+    );
+    // Same answer for unknown inboxes and bad signatures.
+    if (check.kind !== 'ok') throw new HttpProblem(401, 'Inbox authentication refused', check.reason === 'unknown signing key' ? 'signature does not verify' : check.reason);
+    return id;
+  }
+
+  app.delete('/v1/inboxes/:id', async (req, reply) => {
+    const id = await inboxAuth(req);
+    await store.deleteInbox(id);
+    return reply.code(204).send();
+  });
+
+  app.post('/v1/inboxes/:id/seeds', async (req, reply) => {
+    const id = await inboxAuth(req);
+    const body = bodyObject(req.body);
+    const count = body.count ?? limits.seedsPerToken;
+    const now = clock.now();
+    const notAfterS = body.not_after ?? seconds(now) + limits.maxSeedLifetimeS;
+    if (typeof count !== 'number' || !Number.isInteger(count) || count < 1 || count > limits.seedsPerToken)
+      return problem(reply, 400, 'Malformed count', `count must be 1..${limits.seedsPerToken}`);
+    if (typeof notAfterS !== 'number' || !Number.isInteger(notAfterS) || notAfterS <= seconds(now))
+      return problem(reply, 400, 'Malformed not_after', 'not_after must be a future Unix time in seconds');
+    const notAfter = Math.min(notAfterS * 1000, now + limits.maxSeedLifetimeS * 1000);
+    const t = tokens().verifyHeader(req.headers.authorization);
+    if (t.kind !== 'ok') return problem(reply.header('www-authenticate', tokens().wwwAuthenticate()), 401, 'Token refused', t.reason);
+    const seeds: Seed[] = Array.from({ length: count }, () => ({
+      m: generateSeed(),
+      seedId: new Uint8Array(randomBytes(16)),
+      inbox: id,
+      notAfter,
+      state: 'active' as SeedState,
+    }));
+    if (!(await store.addSeeds(id, seeds, t.spentKey, now + 40 * DAY))) return problem(reply, 401, 'Token refused', 'token already spent');
+    return reply.code(201).send({ seeds: seeds.map((s) => ({ seed_id: b64u(s.seedId), M: b64u(s.m), not_after: seconds(s.notAfter) })) });
+  });
+
+  app.patch('/v1/inboxes/:id/seeds/:seed_id', async (req, reply) => {
+    const id = await inboxAuth(req);
+    const seedId = fromB64u((req.params as Record<string, string>).seed_id);
+    const state = bodyObject(req.body).state;
+    if (state !== 'active' && state !== 'paused' && state !== 'revoked') return problem(reply, 400, 'Malformed state', 'state must be active, paused or revoked');
+    if (!seedId || !(await store.setSeedState(id, seedId, state))) return problem(reply, 404, 'Unknown seed');
+    return reply.code(204).send();
+  });
+
+  app.get('/v1/inboxes/:id/messages', async (req, reply) => {
+    const id = await inboxAuth(req);
+    const q = req.query as Record<string, string | undefined>;
+    const after = q.after === undefined || q.after === '' ? 0 : Number(q.after);
+    const limit = q.limit === undefined ? 100 : Number(q.limit);
+    if (!Number.isSafeInteger(after) || after < 0) return problem(reply, 400, 'Malformed cursor');
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > limits.fetchMaxLimit) return problem(reply, 400, 'Malformed limit', `limit must be 1..${limits.fetchMaxLimit}`);
+    const msgs = await store.fetch(id, after, limit, clock.now());
+    const dropped = await store.droppedByLimit(id);
+    return {
+      messages: msgs.map((m) => ({ mid: b64u(m.mid), seed_id: b64u(m.seedId), received_at: seconds(m.receivedAt), stored: b64u(m.stored) })),
+      cursor: String(msgs.length > 0 ? msgs[msgs.length - 1]!.seq : after),
+      dropped_by_limit: Object.fromEntries(dropped.map((d) => [b64u(d.seedId), d.n])),
+    };
+  });
+
+  function parseMids(list: unknown): Uint8Array[] | null {
+    if (!Array.isArray(list) || list.length > 1000) return null;
+    const out = list.map((x) => fromB64u(x));
+    return out.every((x) => x && x.length === 16) ? (out as Uint8Array[]) : null;
+  }
+
+  app.post('/v1/inboxes/:id/ack', async (req, reply) => {
+    const id = await inboxAuth(req);
+    const mids = parseMids(bodyObject(req.body).mids);
+    if (!mids) return problem(reply, 400, 'Malformed mids', 'mids must be an array of up to 1000 base64url 16-byte ids');
+    await store.ack(id, mids);
+    return reply.code(204).send();
+  });
+
+  // ---- WebSocket push --------------------------------------------------------------------------
+  const sockets = new Map<string, Set<{ pump(): void }>>();
+  const unlisten = await store.onMessage((hex) => {
+    for (const s of sockets.get(hex) ?? []) s.pump();
+  });
+
+  app.get('/v1/inboxes/:id/ws', { websocket: true }, (socket: WebSocket, req) => {
+    const id = fromB64u((req.params as Record<string, string>).id);
+    const challenge = new Uint8Array(randomBytes(32));
+    const send = (o: unknown) => socket.readyState === socket.OPEN && socket.send(JSON.stringify(o));
+    let authed = false;
+    let cursor = 0;
+    let pumping = false;
+    let again = false;
+    const hex = id ? Buffer.from(id).toString('hex') : '';
+    const entry = {
+      pump() {
+        if (!authed) return;
+        if (pumping) {
+          again = true;
+          return;
+        }
+        pumping = true;
+        void (async () => {
+          try {
+            do {
+              again = false;
+              for (;;) {
+                const msgs = await store.fetch(id!, cursor, 100, clock.now());
+                for (const m of msgs) {
+                  cursor = m.seq;
+                  send({ t: 'msg', mid: b64u(m.mid), seed_id: b64u(m.seedId), received_at: seconds(m.receivedAt), stored: b64u(m.stored), cursor: String(m.seq) });
+                }
+                if (msgs.length < 100) break;
+              }
+            } while (again);
+          } catch (e) {
+            if (socket.readyState === socket.OPEN) console.error('[rsa] ws pump failed:', e);
+          } finally {
+            pumping = false;
+          }
+        })();
+      },
+    };
+    const timer = setTimeout(() => !authed && socket.close(4001, 'auth timeout'), 10_000);
+    send({ t: 'challenge', nonce: b64u(challenge) });
+    socket.on('message', (data) => {
+      void (async () => {
+        let msg: Record<string, unknown>;
+        try {
+          msg = JSON.parse(String(data));
+        } catch {
+          return socket.close(4000, 'malformed frame');
+        }
+        if (!authed) {
+          if (msg.t !== 'auth' || !id) return socket.close(4001, 'expected auth');
+          const ts = msg.ts;
+          const sig = fromB64u(msg.sig);
+          const inbox = await store.getInbox(id);
+          if (
+            !inbox ||
+            typeof ts !== 'number' ||
+            Math.abs(ts - clock.now() / 1000) > MAX_SKEW_S ||
+            !sig ||
+            !ed25519Verify(inbox.authKey, wsAuthMessage(id, challenge, ts), sig)
+          )
+            return socket.close(4003, 'inbox authentication refused');
+          authed = true;
+          clearTimeout(timer);
+          const after = Number(msg.after ?? 0);
+          cursor = Number.isSafeInteger(after) && after >= 0 ? after : 0;
+          let set = sockets.get(hex);
+          if (!set) sockets.set(hex, (set = new Set()));
+          set.add(entry);
+          send({ t: 'ready' });
+          entry.pump();
+          return;
+        }
+        if (msg.t === 'ack') {
+          const mids = parseMids(msg.mids);
+          if (!mids) return socket.close(4000, 'malformed ack');
+          const n = await store.ack(id!, mids);
+          send({ t: 'acked', n });
+        } else if (msg.t === 'ping') send({ t: 'pong' });
+      })().catch(() => socket.close(1011, 'internal error'));
+    });
+    socket.on('close', () => {
+      clearTimeout(timer);
+      sockets.get(hex)?.delete(entry);
+      if (sockets.get(hex)?.size === 0) sockets.delete(hex);
+    });
+  });
+
+  const sweeper = setInterval(() => void store.sweep(clock.now()).catch((e) => console.error('[rsa] sweep failed:', e)), 60_000);
+  sweeper.unref();
+
+  const url = await listen(app, opts.host ?? '127.0.0.1', opts.port ?? 0);
+  if (!originInfo) originInfo = new URL(url).host;
+  verifier = new TokenVerifier(opts.issuerName, originInfo, opts.tokenKeys.map((tokenKey) => ({ tokenKey })));
+  return {
+    url,
+    originInfo,
+    serviceKey: serviceKey.publicKey,
+    app,
+    store,
+    rotateKeys,
+    async close() {
+      clearInterval(rotation);
+      clearInterval(sweeper);
+      await app.close();
+      await unlisten();
+      await store.close();
+    },
+  };
+}

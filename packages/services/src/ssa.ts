@@ -1,0 +1,321 @@
+/**
+ * SSA (sending service agent): token-paid submission of {rsa, addr, ttl_s, payload, idem}, a
+ * durable queue with retries and exponential backoff, idempotency by `idem`, RFC 9421-signed
+ * delivery to the RSA, and encrypted attachment blobs (communicator.md §6 F3, §8.3).
+ *
+ * The recipient address is never stored in the clear: the queue holds it sealed with
+ * ChaCha20-Poly1305 under the SSA's storage key (nonce ‖ ct ‖ tag, aad = sid), and it is wiped
+ * together with the payload as soon as the RSA answers 202. Nothing is logged.
+ */
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import { ADDRESS_LENGTH, parseAddress } from './addresses.ts';
+import { b64u, fromB64u } from './bytes.ts';
+import { bodyObject, createApp, listen, problem, rawBody, seconds, signDescriptor, systemClock, type Clock } from './common.ts';
+import { openDriver } from './db.ts';
+import { ed25519FromSeed, keyidOf, signRequest, type Ed25519Key } from './httpsig.ts';
+import { SqlSsaStore, type QueueItem, type SsaStore } from './store.ts';
+import { TokenVerifier } from './tokens.ts';
+
+const DAY = 86_400_000;
+
+export interface SsaLimits {
+  maxPayload: number;
+  maxTtlS: number;
+  maxBlob: number;
+  maxBlobTtlS: number;
+}
+
+export const DEFAULT_SSA_LIMITS: SsaLimits = {
+  maxPayload: 128 * 1024 + 1024,
+  maxTtlS: 7 * 86_400,
+  maxBlob: 1024 * 1024,
+  maxBlobTtlS: 30 * 86_400,
+};
+
+export interface RetryPolicy {
+  baseMs: number;
+  maxMs: number;
+  /** Random delay before the first attempt (timing blur, communicator.md F3 step 6). */
+  firstDelayMs: number;
+  /** Concurrent deliveries per worker pass. */
+  concurrency: number;
+  requestTimeoutMs: number;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { baseMs: 500, maxMs: 5 * 60_000, firstDelayMs: 0, concurrency: 64, requestTimeoutMs: 10_000 };
+
+export interface SsaOptions {
+  db: string;
+  /** 32-byte storage key that seals queued addresses. Keep it outside the database. */
+  sealKey: Uint8Array;
+  host?: string;
+  port?: number;
+  issuerName: string;
+  /** Token keys (RSASSA-PSS SPKI) of the issuer's "ssa" class. */
+  tokenKeys: Uint8Array[];
+  originInfo?: string;
+  limits?: Partial<SsaLimits>;
+  retry?: Partial<RetryPolicy>;
+  clock?: Clock;
+  /** Public base URL for blob links (defaults to the listening URL). */
+  publicUrl?: string;
+}
+
+export interface SsaService {
+  url: string;
+  originInfo: string;
+  serviceKey: Uint8Array;
+  app: FastifyInstance;
+  store: SsaStore;
+  /** Runs one delivery pass now; resolves when it is done. */
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}
+
+function sealAddress(key: Uint8Array, sid: Uint8Array, addr: Uint8Array): Uint8Array {
+  const nonce = randomBytes(12);
+  const c = createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: 16 });
+  c.setAAD(sid, { plaintextLength: addr.length });
+  const ct = Buffer.concat([c.update(addr), c.final()]);
+  return new Uint8Array(Buffer.concat([nonce, ct, c.getAuthTag()]));
+}
+
+function openAddress(key: Uint8Array, sid: Uint8Array, sealed: Uint8Array): Uint8Array | null {
+  if (sealed.length !== 12 + ADDRESS_LENGTH + 16) return null;
+  try {
+    const d = createDecipheriv('chacha20-poly1305', key, sealed.subarray(0, 12), { authTagLength: 16 });
+    d.setAAD(sid, { plaintextLength: ADDRESS_LENGTH });
+    d.setAuthTag(sealed.subarray(12 + ADDRESS_LENGTH));
+    return new Uint8Array(Buffer.concat([d.update(sealed.subarray(12, 12 + ADDRESS_LENGTH)), d.final()]));
+  } catch {
+    return null;
+  }
+}
+
+function isRsaUrl(u: unknown): u is string {
+  if (typeof u !== 'string' || u.length > 512) return false;
+  try {
+    const p = new URL(u);
+    return (p.protocol === 'http:' || p.protocol === 'https:') && p.username === '' && p.password === '' && p.search === '' && p.hash === '';
+  } catch {
+    return false;
+  }
+}
+
+export async function startSsa(opts: SsaOptions): Promise<SsaService> {
+  if (opts.sealKey.length !== 32) throw new Error('SSA sealKey must be 32 bytes');
+  const clock = opts.clock ?? systemClock;
+  const limits: SsaLimits = { ...DEFAULT_SSA_LIMITS, ...opts.limits };
+  const retry: RetryPolicy = { ...DEFAULT_RETRY, ...opts.retry };
+  const store = new SqlSsaStore(openDriver(opts.db));
+  await store.init();
+  const serviceKey: Ed25519Key = ed25519FromSeed(await store.initMeta('service_key', new Uint8Array(randomBytes(32))));
+  const keyid = keyidOf(serviceKey.publicKey);
+  const app = createApp(Math.max(limits.maxPayload * 2 + 4096, limits.maxBlob + 1024));
+  let originInfo = opts.originInfo ?? '';
+  let verifier: TokenVerifier | null = null;
+  const tokens = (): TokenVerifier => verifier!;
+  let baseUrl = '';
+
+  app.get('/.well-known/communicator.json', async () =>
+    signDescriptor(serviceKey, {
+      v: 1,
+      roles: ['ssa'],
+      service_key: b64u(serviceKey.publicKey),
+      endpoints: { submit: '/v1/submit', blobs: '/v1/blobs', rsa_descriptor: '/v1/rsa-descriptor' },
+      limits: { max_payload: limits.maxPayload, max_ttl_s: limits.maxTtlS, max_blob: limits.maxBlob, max_blob_ttl_s: limits.maxBlobTtlS },
+      token: { issuer_name: opts.issuerName, origin_info: originInfo, token_keys: opts.tokenKeys.map(b64u), class: 'ssa' },
+      issued_at: seconds(clock.now()),
+      expires: seconds(clock.now()) + 3600,
+    }),
+  );
+
+  app.post('/v1/submit', async (req, reply) => {
+    const body = bodyObject(req.body);
+    const addr = fromB64u(body.addr);
+    const payload = fromB64u(body.payload);
+    const idem = fromB64u(body.idem);
+    const ttl = body.ttl_s ?? limits.maxTtlS;
+    if (!isRsaUrl(body.rsa)) return problem(reply, 400, 'Malformed rsa', 'rsa must be an http(s) base URL without query, fragment or credentials');
+    if (!addr || addr.length !== ADDRESS_LENGTH) return problem(reply, 400, 'Malformed address', `addr must be ${ADDRESS_LENGTH} bytes of base64url`);
+    const parsed = parseAddress(addr);
+    if (parsed.kind !== 'ok') return problem(reply, 400, 'Malformed address', parsed.reason);
+    if (!payload || payload.length === 0) return problem(reply, 400, 'Malformed payload', 'payload must be non-empty base64url');
+    if (payload.length > limits.maxPayload) return problem(reply, 413, 'Payload too large', `payload exceeds ${limits.maxPayload} bytes`);
+    if (!idem || idem.length !== 16) return problem(reply, 400, 'Malformed idem', 'idem must be 16 bytes of base64url');
+    if (typeof ttl !== 'number' || !Number.isInteger(ttl) || ttl < 1 || ttl > limits.maxTtlS)
+      return problem(reply, 400, 'Malformed ttl_s', `ttl_s must be an integer in 1..${limits.maxTtlS}`);
+    const t = tokens().verifyHeader(req.headers.authorization);
+    if (t.kind !== 'ok') return problem(reply.header('www-authenticate', tokens().wwwAuthenticate()), 401, 'Token refused', t.reason);
+    const existing = await store.sidForIdem(idem);
+    if (existing) return reply.code(202).send({ sid: b64u(existing) });
+    const now = clock.now();
+    const sid = new Uint8Array(randomBytes(16));
+    const item: QueueItem = {
+      sid,
+      rsa: body.rsa.replace(/\/+$/, ''),
+      sealedAddr: sealAddress(opts.sealKey, sid, addr),
+      payload,
+      created: now,
+      expires: now + ttl * 1000,
+      attempts: 0,
+    };
+    const r = await store.enqueue(item, idem, t.spentKey, now + 40 * DAY, now + Math.floor(Math.random() * retry.firstDelayMs));
+    if (r.kind === 'double-spend') return problem(reply.header('www-authenticate', tokens().wwwAuthenticate()), 401, 'Token refused', 'token already spent');
+    if (r.kind === 'duplicate') return reply.code(202).send({ sid: b64u(r.sid) });
+    wake();
+    return reply.code(202).send({ sid: b64u(sid) });
+  });
+
+  app.get('/v1/submissions/:sid', async (req, reply) => {
+    const sid = fromB64u((req.params as Record<string, string>).sid);
+    const state = sid && sid.length === 16 ? await store.state(sid) : null;
+    if (!state) return problem(reply, 404, 'Unknown submission');
+    return { state };
+  });
+
+  // ---- blobs --------------------------------------------------------------------------------
+  app.post('/v1/blobs', { bodyLimit: limits.maxBlob }, async (req, reply) => {
+    if (req.headers['content-type'] !== 'application/octet-stream') return problem(reply, 415, 'Unsupported media type', 'send application/octet-stream');
+    const data = rawBody(req);
+    if (data.length === 0) return problem(reply, 400, 'Empty blob');
+    const q = req.query as Record<string, string | undefined>;
+    const ttl = q.ttl_s === undefined ? 7 * 86_400 : Number(q.ttl_s);
+    if (!Number.isInteger(ttl) || ttl < 1 || ttl > limits.maxBlobTtlS) return problem(reply, 400, 'Malformed ttl_s', `ttl_s must be 1..${limits.maxBlobTtlS}`);
+    const t = tokens().verifyHeader(req.headers.authorization);
+    if (t.kind !== 'ok') return problem(reply.header('www-authenticate', tokens().wwwAuthenticate()), 401, 'Token refused', t.reason);
+    const id = new Uint8Array(randomBytes(32));
+    const now = clock.now();
+    const expires = now + ttl * 1000;
+    if (!(await store.putBlob({ id, data, expires }, t.spentKey, now + 40 * DAY))) return problem(reply, 401, 'Token refused', 'token already spent');
+    return reply.code(201).send({ blob_id: b64u(id), get_url: `${baseUrl}/v1/blobs/${b64u(id)}`, expires: seconds(expires) });
+  });
+
+  app.get('/v1/blobs/:id', async (req, reply) => {
+    const id = fromB64u((req.params as Record<string, string>).id);
+    const data = id && id.length === 32 ? await store.getBlob(id, clock.now()) : null;
+    if (!data) return problem(reply, 404, 'Unknown or expired blob');
+    return reply.type('application/octet-stream').send(Buffer.from(data));
+  });
+
+  // ---- RSA descriptor proxy (a second vantage point for key-consistency checks) -------------
+  const descriptorCache = new Map<string, { at: number; body: unknown }>();
+  app.get('/v1/rsa-descriptor', async (req, reply) => {
+    const rsa = (req.query as Record<string, unknown>).rsa;
+    if (!isRsaUrl(rsa)) return problem(reply, 400, 'Malformed rsa');
+    const key = rsa.replace(/\/+$/, '');
+    const hit = descriptorCache.get(key);
+    if (hit && clock.now() - hit.at < 60_000) return hit.body;
+    try {
+      const r = await fetch(`${key}/.well-known/communicator.json`, { signal: AbortSignal.timeout(5000), redirect: 'error' });
+      if (!r.ok) return problem(reply, 502, 'RSA descriptor unavailable', `the RSA answered ${r.status}`);
+      const body = await r.json();
+      if (descriptorCache.size > 1000) descriptorCache.clear();
+      descriptorCache.set(key, { at: clock.now(), body });
+      return body;
+    } catch {
+      return problem(reply, 502, 'RSA descriptor unavailable');
+    }
+  });
+
+  // ---- delivery worker ----------------------------------------------------------------------
+  let closed = false;
+  let running: Promise<void> | null = null;
+  let rerun = false;
+  let timer: NodeJS.Timeout | null = null;
+
+  async function deliverOne(item: QueueItem): Promise<void> {
+    const now = clock.now();
+    if (now >= item.expires) return store.markExpired(item.sid);
+    const addr = openAddress(opts.sealKey, item.sid, item.sealedAddr);
+    if (!addr) return store.markExpired(item.sid); // cannot happen unless the seal key changed
+    const body = new TextEncoder().encode(
+      JSON.stringify({ addr: b64u(addr), ttl_s: Math.max(1, Math.ceil((item.expires - now) / 1000)), payload: b64u(item.payload) }),
+    );
+    let status: number;
+    try {
+      const target = new URL(`${item.rsa}/v1/deliver`);
+      const res = await fetch(target, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...signRequest(serviceKey, keyid, 'POST', target.pathname + target.search, body) },
+        body,
+        signal: AbortSignal.timeout(retry.requestTimeoutMs),
+      });
+      status = res.status;
+      await res.arrayBuffer().catch(() => undefined);
+    } catch {
+      status = 0; // network error: retry
+    }
+    if (status === 202) return store.markForwarded(item.sid);
+    if (status === 400 || status === 413) return store.markExpired(item.sid); // permanent: the RSA will never take it
+    const attempts = item.attempts + 1;
+    const delay = Math.min(retry.maxMs, retry.baseMs * 2 ** Math.min(attempts - 1, 20)) * (0.5 + Math.random());
+    const next = clock.now() + delay;
+    if (next >= item.expires) return store.markExpired(item.sid);
+    return store.reschedule(item.sid, next, attempts);
+  }
+
+  async function pass(): Promise<void> {
+    for (;;) {
+      if (closed) return;
+      const items = await store.claimDue(clock.now(), retry.concurrency, retry.requestTimeoutMs * 3);
+      if (items.length === 0) return;
+      await Promise.all(items.map((i) => deliverOne(i).catch((e) => console.error('[ssa] delivery bookkeeping failed:', e))));
+    }
+  }
+
+  function wake(): void {
+    if (closed) return;
+    if (running) {
+      rerun = true;
+      return;
+    }
+    running = (async () => {
+      do {
+        rerun = false;
+        try {
+          await pass();
+        } catch (e) {
+          if (!closed) console.error('[ssa] worker pass failed:', e);
+        }
+      } while (rerun && !closed);
+    })().finally(() => {
+      running = null;
+    });
+  }
+
+  const tick = (): void => {
+    wake();
+    timer = setTimeout(tick, 200);
+    timer.unref();
+  };
+  tick();
+  const sweeper = setInterval(() => void store.sweep(clock.now()).catch((e) => console.error('[ssa] sweep failed:', e)), 60_000);
+  sweeper.unref();
+
+  const url = await listen(app, opts.host ?? '127.0.0.1', opts.port ?? 0);
+  baseUrl = (opts.publicUrl ?? url).replace(/\/+$/, '');
+  if (!originInfo) originInfo = new URL(url).host;
+  verifier = new TokenVerifier(opts.issuerName, originInfo, opts.tokenKeys.map((tokenKey) => ({ tokenKey })));
+
+  return {
+    url,
+    originInfo,
+    serviceKey: serviceKey.publicKey,
+    app,
+    store,
+    async flush() {
+      wake();
+      while (running) await running;
+    },
+    async close() {
+      closed = true;
+      if (timer) clearTimeout(timer);
+      clearInterval(sweeper);
+      await app.close();
+      while (running) await running;
+      await store.close();
+    },
+  };
+}
