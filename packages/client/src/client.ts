@@ -112,6 +112,11 @@ export interface ClientOptions {
   readonly ackDelayMs?: number;
   /** A missing id is requested after this grace period (default 1 s): it may only be late. */
   readonly missingGraceMs?: number;
+  /**
+   * Fast retransmit: an envelope still unacknowledged when the peer acknowledges a later one is
+   * re-sent at once if it was last sent at least this long ago (default 200 ms).
+   */
+  readonly fastRetransmitMs?: number;
   /** Periodic fetch from the delivery network (default 30 s; 0 = only at open and on sync()). */
   readonly syncIntervalMs?: number;
 }
@@ -268,6 +273,8 @@ interface ReceiveContext {
   readonly ackedIds: Set<string>;
   readonly missingIds: string[];
   handshakeAcked: boolean;
+  /** Highest Lamport time of our messages acknowledged by this envelope (fast retransmit). */
+  maxAckedLamport: number;
 }
 
 // ---- the client --------------------------------------------------------------------------
@@ -313,6 +320,9 @@ export class Client {
   private readonly ackDelayMs: number;
   private readonly missingGraceMs: number;
   private readonly syncIntervalMs: number;
+  private readonly fastRetransmitMs: number;
+  /** When each in-flight content envelope was last published (memory only; for fast retransmit). */
+  private readonly lastSentAt = new Map<string, number>();
 
   private constructor(
     private readonly crypto: CryptoProvider,
@@ -338,6 +348,7 @@ export class Client {
     this.ackDelayMs = num(options.ackDelayMs, 20, 0, 60_000, 'ackDelayMs');
     this.missingGraceMs = num(options.missingGraceMs, 1000, 0, 86_400_000, 'missingGraceMs');
     this.syncIntervalMs = num(options.syncIntervalMs, 30_000, 0, 86_400_000, 'syncIntervalMs');
+    this.fastRetransmitMs = num(options.fastRetransmitMs, 200, 0, 86_400_000, 'fastRetransmitMs');
   }
 
   /** Open a client: restore the identity and every conversation from the store, or create a new identity. */
@@ -523,6 +534,7 @@ export class Client {
         conversationId: meta.id,
         messageId: r.outgoing.messageId,
         kind: 'handshake',
+        lamport: 0,
         envelope: r.outgoing.envelope,
         hintHour: -1,
         hintIndex: -1,
@@ -580,6 +592,7 @@ export class Client {
         conversationId,
         messageId,
         kind: 'content',
+        lamport,
         envelope: null,
         hintHour: -1,
         hintIndex: -1,
@@ -587,7 +600,7 @@ export class Client {
         nextAttemptAt: now,
         createdAt: now,
       };
-      const room = this.maxInFlight - this.store.inFlightCount(conversationId);
+      const room = this.roomInFlight(conversationId, now);
       if (room > 0 && this.store.queued(conversationId, 1).length === 0) {
         // Common case: encrypt now, and write message + state + outbox in one transaction.
         const previous = this.metas.get(conversationId)!;
@@ -655,15 +668,33 @@ export class Client {
     });
     this.engine.commit(sealed.changes);
     this.metas.set(id, nextMeta);
+    this.lastSentAt.set(`${id}:${idHex(message.messageId)}`, now);
     this.publish(sealed.conversation.peerEndpoints, sealed.envelope);
     return { hintIndex: sealed.hintIndex };
+  }
+
+  /**
+   * How many more content envelopes may go out now: at most maxInFlight unacknowledged, and
+   * (a sliding window over hint slots) none so far ahead of the oldest unacknowledged one in this
+   * hour that a same-bytes retry of it could no longer be recognised by the receiver.
+   */
+  private roomInFlight(conversationId: string, now: number): number {
+    const byCount = this.maxInFlight - this.store.inFlightCount(conversationId);
+    if (byCount <= 0) return 0;
+    const conversation = this.engine.conversation(conversationId);
+    const hour = hourOf(now);
+    if (conversation === undefined || conversation.sendHint.hour !== hour) return byCount;
+    const oldest = this.store.oldestInFlightHintIndex(conversationId, hour);
+    if (oldest === null) return byCount;
+    const bySlots = this.maxInFlight - (conversation.sendHint.nextIndex - oldest);
+    return Math.min(byCount, bySlots);
   }
 
   /** Encrypt queued messages while the conversation has room in flight. */
   private pumpLocked(conversationId: string, now: number): void {
     const meta = this.metas.get(conversationId);
     if (meta === undefined || meta.consent === 'denied') return;
-    const room = this.maxInFlight - this.store.inFlightCount(conversationId);
+    const room = this.roomInFlight(conversationId, now);
     if (room <= 0) return;
     for (const entry of this.store.queued(conversationId, room)) {
       const message = this.store.message(conversationId, entry.messageId);
@@ -769,6 +800,7 @@ export class Client {
       ackedIds: new Set(),
       missingIds: [],
       handshakeAcked: false,
+      maxAckedLamport: -1,
     };
     const toAck: Uint8Array[] = [];
     const retransmit: Uint8Array[] = [];
@@ -784,7 +816,7 @@ export class Client {
         switch (frame.body.case) {
           case 'content': {
             const mid = frame.messageId;
-            if (ctx.newIds.has(idHex(mid)) || this.store.message(id, mid) !== null) {
+            if (ctx.newIds.has(idHex(mid)) || this.store.messageState(id, mid) !== null) {
               this.statsData.duplicateMessages++;
             } else {
               const stored: StoredMessage = {
@@ -842,6 +874,7 @@ export class Client {
     for (const e of ctx.events) this.emit(e);
     if (m.consent === 'allowed') for (const a of toAck) this.queueAck(id, a);
     if (retransmit.length > 0 && m.consent === 'allowed') this.answerRetransmitLocked(id, retransmit, now);
+    if (ctx.maxAckedLamport >= 0) this.fastRetransmitLocked(id, ctx.maxAckedLamport, ctx.ackedIds, now);
     if (ctx.ackedIds.size > 0 || ctx.handshakeAcked) this.pumpLocked(id, now);
     this.scheduleWake();
     return 'readable';
@@ -858,9 +891,10 @@ export class Client {
   private noteAcked(ctx: ReceiveContext, messageId: Uint8Array): void {
     const hex = idHex(messageId);
     if (ctx.ackedIds.has(hex) || messageId.length !== MESSAGE_ID_BYTES) return;
-    const msg = this.store.message(ctx.conversationId, messageId);
+    const msg = this.store.messageState(ctx.conversationId, messageId);
     if (msg === null || !msg.outgoing || msg.status === 'acked' || msg.status === 'failed') return;
     ctx.ackedIds.add(hex);
+    if (msg.lamport > ctx.maxAckedLamport) ctx.maxAckedLamport = msg.lamport;
     ctx.batch.messageStatus.push({ conversationId: ctx.conversationId, messageId, status: 'acked' });
     ctx.batch.outboxDelete.push({ conversationId: ctx.conversationId, messageId });
     ctx.events.push({ type: 'acked', data: { conversationId: ctx.conversationId, messageId: hex } });
@@ -870,7 +904,7 @@ export class Client {
   private noteCausal(ctx: ReceiveContext, messageId: Uint8Array): void {
     const hex = idHex(messageId);
     if (ctx.newIds.has(hex) || ctx.ackedIds.has(hex) || ctx.missingIds.includes(hex)) return;
-    const msg = this.store.message(ctx.conversationId, messageId);
+    const msg = this.store.messageState(ctx.conversationId, messageId);
     if (msg !== null) {
       if (msg.outgoing) this.noteAcked(ctx, messageId);
       return;
@@ -895,6 +929,24 @@ export class Client {
     batch.missingDelete = [...(batch.missingDelete ?? []), ...due.slice(0, over)];
   }
 
+  /**
+   * Fast retransmit (as in TCP): the peer acknowledged a later message of ours, so an earlier one
+   * still unacknowledged after its first transmission was probably lost. Retry it now instead of
+   * waiting for its backoff timer (once; later retries follow the timer).
+   */
+  private fastRetransmitLocked(conversationId: string, ackedLamport: number, justAcked: ReadonlySet<string>, now: number): void {
+    for (const hex of justAcked) this.lastSentAt.delete(`${conversationId}:${hex}`);
+    const puts = this.store
+      .firstTriesBefore(conversationId, ackedLamport)
+      .filter((e) => {
+        const key = `${conversationId}:${idHex(e.messageId)}`;
+        const sent = this.lastSentAt.get(key);
+        return !justAcked.has(idHex(e.messageId)) && e.nextAttemptAt > now && sent !== undefined && now - sent >= this.fastRetransmitMs;
+      })
+      .map((e) => ({ ...e, nextAttemptAt: now }));
+    if (puts.length > 0) this.store.write({ outboxPut: puts });
+  }
+
   /** The peer asks for messages it has seen referenced but lacks: answer from the store. */
   private answerRetransmitLocked(conversationId: string, ids: readonly Uint8Array[], now: number): void {
     const puts: OutboxEntry[] = [];
@@ -909,7 +961,7 @@ export class Client {
       const msg = this.store.message(conversationId, messageId);
       if (msg === null || !msg.outgoing || msg.status === 'failed') continue;
       // Acknowledged once, yet asked for again: queue it for re-encryption under the same id.
-      puts.push({ conversationId, messageId, kind: 'content', envelope: null, hintHour: -1, hintIndex: -1, attempts: 0, nextAttemptAt: now, createdAt: now });
+      puts.push({ conversationId, messageId, kind: 'content', lamport: msg.lamport, envelope: null, hintHour: -1, hintIndex: -1, attempts: 0, nextAttemptAt: now, createdAt: now });
       status.push({ conversationId, messageId, status: 'queued' });
     }
     if (puts.length === 0) return;
@@ -957,6 +1009,12 @@ export class Client {
     return Math.round(base * (0.75 + Math.random() * 0.5));
   }
 
+  /** Re-requests of a missing id back off from the grace period (the peer answers at once when it can). */
+  private requestBackoff(requests: number): number {
+    const base = Math.min(this.retryMaxMs, Math.max(10, this.missingGraceMs) * 2 ** Math.min(30, requests));
+    return Math.round(base * (0.75 + Math.random() * 0.5));
+  }
+
   /** Can the peer still recognise the hint of this stored envelope? (Same hour, slot within the window.) */
   private sameBytesUsable(conversation: PrivateConversation, entry: OutboxEntry, now: number): boolean {
     if (entry.kind === 'handshake') return true; // inbox hints are static
@@ -983,6 +1041,7 @@ export class Client {
       if (this.sameBytesUsable(conversation, entry, now)) {
         this.store.write({ outboxPut: [{ ...entry, attempts, nextAttemptAt: now + this.backoff(attempts) }] });
         this.statsData.retries++;
+        if (entry.kind === 'content') this.lastSentAt.set(`${entry.conversationId}:${idHex(entry.messageId)}`, now);
         this.publish(conversation.peerEndpoints, entry.envelope);
         continue;
       }
@@ -1012,7 +1071,7 @@ export class Client {
       if (list.length >= MAX_RETRANSMIT_IDS) continue;
       list.push(miss.messageId);
       byConversation.set(miss.conversationId, list);
-      updates.missingPut!.push({ ...miss, requests: miss.requests + 1, nextRequestAt: now + this.backoff(miss.requests + 1) });
+      updates.missingPut!.push({ ...miss, requests: miss.requests + 1, nextRequestAt: now + this.requestBackoff(miss.requests + 1) });
     }
     if (updates.missingPut!.length + updates.missingDelete!.length > 0) this.store.write(updates);
     for (const [conversationId, ids] of byConversation) {

@@ -80,6 +80,7 @@ export const MIGRATIONS: readonly string[] = [
     conversation_id TEXT NOT NULL,
     message_id BLOB NOT NULL,
     kind TEXT NOT NULL CHECK (kind IN ('content', 'handshake')),
+    lamport INTEGER NOT NULL,        -- the message's Lamport time: queued entries go out in this order
     envelope BLOB,                   -- wire bytes (already end-to-end encrypted); NULL while queued
     hint_hour INTEGER NOT NULL,
     hint_index INTEGER NOT NULL,
@@ -89,7 +90,8 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (conversation_id, message_id)
   ) WITHOUT ROWID;
   CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE envelope IS NOT NULL;
-  CREATE INDEX outbox_queued ON outbox (conversation_id, created_at) WHERE envelope IS NULL;
+  CREATE INDEX outbox_queued ON outbox (conversation_id, lamport) WHERE envelope IS NULL;
+  CREATE INDEX outbox_in_flight ON outbox (conversation_id) WHERE envelope IS NOT NULL AND kind = 'content';
   CREATE TABLE seen_envelopes (
     hash BLOB PRIMARY KEY,           -- SHA-256 of the envelope bytes
     conversation_id TEXT,
@@ -169,8 +171,8 @@ export class SqliteStore implements Store {
       putMessage: p(`INSERT OR IGNORE INTO messages (conversation_id, message_id, outgoing, lamport, sent_at, received_at, body, status, read)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
       setStatus: p(`UPDATE messages SET status = ? WHERE conversation_id = ? AND message_id = ?`),
-      putOutbox: p(`INSERT OR REPLACE INTO outbox (conversation_id, message_id, kind, envelope, hint_hour, hint_index, attempts, next_attempt_at, created_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      putOutbox: p(`INSERT OR REPLACE INTO outbox (conversation_id, message_id, kind, lamport, envelope, hint_hour, hint_index, attempts, next_attempt_at, created_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
       delOutbox: p(`DELETE FROM outbox WHERE conversation_id = ? AND message_id = ?`),
       putSeen: p(`INSERT OR IGNORE INTO seen_envelopes (hash, conversation_id, message_id, seen_at) VALUES (?, ?, ?, ?)`),
       putMissing: p(`INSERT OR REPLACE INTO missing (conversation_id, message_id, noticed_at, requests, next_request_at) VALUES (?, ?, ?, ?, ?)`),
@@ -181,6 +183,7 @@ export class SqliteStore implements Store {
       failOutbox: p(`UPDATE messages SET status = 'failed' WHERE conversation_id = ? AND status IN ('queued', 'sent')`),
       dropOutbox: p(`DELETE FROM outbox WHERE conversation_id = ?`),
       getMessage: p(`SELECT * FROM messages WHERE conversation_id = ? AND message_id = ?`),
+      getMessageState: p(`SELECT outgoing, status, lamport FROM messages WHERE conversation_id = ? AND message_id = ?`),
       historyLatest: p(`SELECT * FROM messages WHERE conversation_id = ? ORDER BY lamport DESC, message_id DESC LIMIT ?`),
       historyBefore: p(`SELECT * FROM messages WHERE conversation_id = ? AND (lamport < ? OR (lamport = ? AND message_id < ?))
         ORDER BY lamport DESC, message_id DESC LIMIT ?`),
@@ -191,9 +194,12 @@ export class SqliteStore implements Store {
       getOutbox: p(`SELECT * FROM outbox WHERE conversation_id = ? AND message_id = ?`),
       outboxOf: p(`SELECT * FROM outbox WHERE conversation_id = ? ORDER BY created_at, message_id`),
       dueOutbox: p(`SELECT * FROM outbox WHERE envelope IS NOT NULL AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?`),
-      queuedOf: p(`SELECT o.* FROM outbox o JOIN messages m ON m.conversation_id = o.conversation_id AND m.message_id = o.message_id
-        WHERE o.conversation_id = ? AND o.envelope IS NULL ORDER BY m.lamport, m.seq LIMIT ?`),
-      inFlight: p(`SELECT COUNT(*) AS n FROM outbox WHERE conversation_id = ? AND envelope IS NOT NULL AND kind = 'content'`),
+      queuedOf: p(`SELECT * FROM outbox INDEXED BY outbox_queued WHERE conversation_id = ? AND envelope IS NULL ORDER BY lamport LIMIT ?`),
+      inFlight: p(`SELECT COUNT(*) AS n FROM outbox INDEXED BY outbox_in_flight WHERE conversation_id = ? AND envelope IS NOT NULL AND kind = 'content'`),
+      inFlightBefore: p(`SELECT * FROM outbox INDEXED BY outbox_in_flight WHERE conversation_id = ? AND envelope IS NOT NULL AND kind = 'content'
+        AND lamport < ?`),
+      oldestSlot: p(`SELECT MIN(hint_index) AS i FROM outbox INDEXED BY outbox_in_flight WHERE conversation_id = ? AND envelope IS NOT NULL
+        AND kind = 'content' AND hint_hour = ?`),
       queuedConvs: p(`SELECT DISTINCT conversation_id FROM outbox WHERE envelope IS NULL`),
       nextOutbox: p(`SELECT MIN(next_attempt_at) AS t FROM outbox WHERE envelope IS NOT NULL`),
       nextMissing: p(`SELECT MIN(next_request_at) AS t FROM missing`),
@@ -349,7 +355,7 @@ export class SqliteStore implements Store {
     }
     for (const m of b.messageStatus ?? []) s.setStatus!.run(m.status, m.conversationId, m.messageId);
     for (const o of b.outboxPut ?? []) {
-      s.putOutbox!.run(o.conversationId, o.messageId, o.kind, o.envelope, o.hintHour, o.hintIndex, o.attempts, o.nextAttemptAt, o.createdAt);
+      s.putOutbox!.run(o.conversationId, o.messageId, o.kind, o.lamport, o.envelope, o.hintHour, o.hintIndex, o.attempts, o.nextAttemptAt, o.createdAt);
     }
     for (const k of b.outboxDelete ?? []) s.delOutbox!.run(k.conversationId, k.messageId);
     for (const e of b.seenEnvelopes ?? []) s.putSeen!.run(e.hash, e.conversationId, e.messageId, e.seenAt);
@@ -428,6 +434,7 @@ export class SqliteStore implements Store {
       conversationId: r.conversation_id as string,
       messageId: u8(r.message_id as Buffer),
       kind: r.kind as OutboxEntry['kind'],
+      lamport: r.lamport as number,
       envelope: r.envelope === null ? null : u8(r.envelope as Buffer),
       hintHour: r.hint_hour as number,
       hintIndex: r.hint_index as number,
@@ -451,6 +458,12 @@ export class SqliteStore implements Store {
     this.live();
     const r = this.stmts.getMessage!.get(conversationId, messageId) as Row | undefined;
     return r === undefined ? null : this.rowToMessage(r);
+  }
+
+  messageState(conversationId: string, messageId: Uint8Array): { outgoing: boolean; status: MessageStatus; lamport: number } | null {
+    this.live();
+    const r = this.stmts.getMessageState!.get(conversationId, messageId) as Row | undefined;
+    return r === undefined ? null : { outgoing: r.outgoing === 1, status: r.status as MessageStatus, lamport: r.lamport as number };
   }
 
   history(conversationId: string, limit: number, before: HistoryPosition | null): StoredMessage[] {
@@ -509,6 +522,16 @@ export class SqliteStore implements Store {
   inFlightCount(conversationId: string): number {
     this.live();
     return (this.stmts.inFlight!.get(conversationId) as { n: number }).n;
+  }
+
+  oldestInFlightHintIndex(conversationId: string, hour: number): number | null {
+    this.live();
+    return (this.stmts.oldestSlot!.get(conversationId, hour) as { i: number | null }).i;
+  }
+
+  firstTriesBefore(conversationId: string, lamport: number): OutboxEntry[] {
+    this.live();
+    return (this.stmts.inFlightBefore!.all(conversationId, lamport) as Row[]).map(SqliteStore.rowToOutbox);
   }
 
   dueOutbox(now: number, limit: number): OutboxEntry[] {

@@ -64,6 +64,8 @@ export interface OutboxEntry {
   readonly conversationId: string;
   readonly messageId: Uint8Array;
   readonly kind: OutboxKind;
+  /** The message's Lamport time (0 for a handshake): queued entries are encrypted in this order. */
+  readonly lamport: number;
   /** Null while queued (not yet encrypted). */
   readonly envelope: Uint8Array | null;
   /** Hint slot of `envelope` (hour, index); -1 when not applicable. */
@@ -132,6 +134,8 @@ export interface Store {
   write(batch: StoreBatch): void;
 
   message(conversationId: string, messageId: Uint8Array): StoredMessage | null;
+  /** Direction and status only (no body to decrypt). */
+  messageState(conversationId: string, messageId: Uint8Array): { outgoing: boolean; status: MessageStatus; lamport: number } | null;
   /** Up to `limit` messages strictly before `before` (newest first); all when before is null. */
   history(conversationId: string, limit: number, before: HistoryPosition | null): StoredMessage[];
   unreadCount(conversationId: string): number;
@@ -144,6 +148,10 @@ export interface Store {
   outbox(conversationId: string): OutboxEntry[];
   /** Queued (not yet encrypted) entries of a conversation, in Lamport order. */
   queued(conversationId: string, limit: number): OutboxEntry[];
+  /** The lowest hint index among in-flight content entries sent in `hour`, or null. */
+  oldestInFlightHintIndex(conversationId: string, hour: number): number | null;
+  /** In-flight content entries older (in Lamport time) than `lamport`: candidates for a fast retransmit. */
+  firstTriesBefore(conversationId: string, lamport: number): OutboxEntry[];
   /** Content entries published but not yet acknowledged. */
   inFlightCount(conversationId: string): number;
   /** Entries with an envelope whose nextAttemptAt ≤ now, oldest first. */
