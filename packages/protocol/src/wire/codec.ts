@@ -94,6 +94,7 @@ export function decodePrivateFrame(bytes: Uint8Array): PrivateV1Frame | null {
   if (frame.body.case === undefined) return null;
   if (frame.body.case === 'ack' && frame.body.value.messageIds.length > MAX_ACK_IDS) return null;
   if (frame.body.case === 'retransmitRequest' && frame.body.value.messageIds.length > MAX_ACK_IDS) return null;
+  if (frame.body.case === 'group' && frame.body.value.kind.case === undefined) return null;
   if (frame.body.case === 'particleUpdate') {
     const { endpoints, presentation } = frame.body.value;
     if (endpoints.length > MAX_ENDPOINTS || endpoints.some((e) => e.endpoint.case === undefined)) return null;

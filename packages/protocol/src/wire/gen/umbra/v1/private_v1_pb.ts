@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file umbra/v1/private_v1.proto.
  */
 export const file_umbra_v1_private_v1: GenFile = /*@__PURE__*/
-  fileDesc("Chl1bWJyYS92MS9wcml2YXRlX3YxLnByb3RvEgh1bWJyYS52MSLLAgoOUHJpdmF0ZVYxRnJhbWUSEgoKbWVzc2FnZV9pZBgBIAEoDBIPCgdsYW1wb3J0GAIgASgEEhYKDmNhdXNhbF9oaXN0b3J5GAMgAygMEg8KB3NlbnRfYXQYBCABKAQSJAoHY29udGVudBgKIAEoCzIRLnVtYnJhLnYxLkNvbnRlbnRIABIcCgNhY2sYCyABKAsyDS51bWJyYS52MS5BY2tIABIzCg9wYXJ0aWNsZV91cGRhdGUYDCABKAsyGC51bWJyYS52MS5QYXJ0aWNsZVVwZGF0ZUgAEi8KDXNlc3Npb25fcmVzZXQYDSABKAsyFi51bWJyYS52MS5TZXNzaW9uUmVzZXRIABI5ChJyZXRyYW5zbWl0X3JlcXVlc3QYDiABKAsyGy51bWJyYS52MS5SZXRyYW5zbWl0UmVxdWVzdEgAQgYKBGJvZHkinQEKB0NvbnRlbnQSHgoEdGV4dBgBIAEoCzIOLnVtYnJhLnYxLlRleHRIABImCghyZWFjdGlvbhgCIAEoCzISLnVtYnJhLnYxLlJlYWN0aW9uSAASHgoEZWRpdBgDIAEoCzIOLnVtYnJhLnYxLkVkaXRIABIiCgZkZWxldGUYBCABKAsyEC51bWJyYS52MS5EZWxldGVIAEIGCgRraW5kIiYKBFRleHQSDAoEYm9keRgBIAEoCRIQCghyZXBseV90bxgCIAEoDCI5CghSZWFjdGlvbhIOCgZ0YXJnZXQYASABKAwSDQoFZW1vamkYAiABKAkSDgoGcmVtb3ZlGAMgASgIIiQKBEVkaXQSDgoGdGFyZ2V0GAEgASgMEgwKBGJvZHkYAiABKAkiGAoGRGVsZXRlEg4KBnRhcmdldBgBIAEoDCIaCgNBY2sSEwoLbWVzc2FnZV9pZHMYASADKAwilQEKDlBhcnRpY2xlVXBkYXRlEi0KCWVuZHBvaW50cxgBIAMoCzIaLnVtYnJhLnYxLkRlbGl2ZXJ5RW5kcG9pbnQSLAoMcHJlc2VudGF0aW9uGAIgASgLMhYudW1icmEudjEuUHJlc2VudGF0aW9uEiYKBnByZWtleRgDIAEoCzIWLnVtYnJhLnYxLlNpZ25lZFByZWtleSI2CgxTZXNzaW9uUmVzZXQSJgoGcHJla2V5GAEgASgLMhYudW1icmEudjEuU2lnbmVkUHJla2V5IigKEVJldHJhbnNtaXRSZXF1ZXN0EhMKC21lc3NhZ2VfaWRzGAEgAygMYgZwcm90bzM", [file_umbra_v1_invitation]);
+  fileDesc("Chl1bWJyYS92MS9wcml2YXRlX3YxLnByb3RvEgh1bWJyYS52MSLyAgoOUHJpdmF0ZVYxRnJhbWUSEgoKbWVzc2FnZV9pZBgBIAEoDBIPCgdsYW1wb3J0GAIgASgEEhYKDmNhdXNhbF9oaXN0b3J5GAMgAygMEg8KB3NlbnRfYXQYBCABKAQSJAoHY29udGVudBgKIAEoCzIRLnVtYnJhLnYxLkNvbnRlbnRIABIcCgNhY2sYCyABKAsyDS51bWJyYS52MS5BY2tIABIzCg9wYXJ0aWNsZV91cGRhdGUYDCABKAsyGC51bWJyYS52MS5QYXJ0aWNsZVVwZGF0ZUgAEi8KDXNlc3Npb25fcmVzZXQYDSABKAsyFi51bWJyYS52MS5TZXNzaW9uUmVzZXRIABI5ChJyZXRyYW5zbWl0X3JlcXVlc3QYDiABKAsyGy51bWJyYS52MS5SZXRyYW5zbWl0UmVxdWVzdEgAEiUKBWdyb3VwGA8gASgLMhQudW1icmEudjEuR3JvdXBGcmFtZUgAQgYKBGJvZHkiVgoKR3JvdXBGcmFtZRIbChFtZW1iZXJzaGlwX3VwZGF0ZRgBIAEoDEgAEhAKBmludml0ZRgCIAEoDEgAEhEKB2JpbmRpbmcYAyABKAxIAEIGCgRraW5kIp0BCgdDb250ZW50Eh4KBHRleHQYASABKAsyDi51bWJyYS52MS5UZXh0SAASJgoIcmVhY3Rpb24YAiABKAsyEi51bWJyYS52MS5SZWFjdGlvbkgAEh4KBGVkaXQYAyABKAsyDi51bWJyYS52MS5FZGl0SAASIgoGZGVsZXRlGAQgASgLMhAudW1icmEudjEuRGVsZXRlSABCBgoEa2luZCImCgRUZXh0EgwKBGJvZHkYASABKAkSEAoIcmVwbHlfdG8YAiABKAwiOQoIUmVhY3Rpb24SDgoGdGFyZ2V0GAEgASgMEg0KBWVtb2ppGAIgASgJEg4KBnJlbW92ZRgDIAEoCCIkCgRFZGl0Eg4KBnRhcmdldBgBIAEoDBIMCgRib2R5GAIgASgJIhgKBkRlbGV0ZRIOCgZ0YXJnZXQYASABKAwiGgoDQWNrEhMKC21lc3NhZ2VfaWRzGAEgAygMIpUBCg5QYXJ0aWNsZVVwZGF0ZRItCgllbmRwb2ludHMYASADKAsyGi51bWJyYS52MS5EZWxpdmVyeUVuZHBvaW50EiwKDHByZXNlbnRhdGlvbhgCIAEoCzIWLnVtYnJhLnYxLlByZXNlbnRhdGlvbhImCgZwcmVrZXkYAyABKAsyFi51bWJyYS52MS5TaWduZWRQcmVrZXkiNgoMU2Vzc2lvblJlc2V0EiYKBnByZWtleRgBIAEoCzIWLnVtYnJhLnYxLlNpZ25lZFByZWtleSIoChFSZXRyYW5zbWl0UmVxdWVzdBITCgttZXNzYWdlX2lkcxgBIAMoDGIGcHJvdG8z", [file_umbra_v1_invitation]);
 
 /**
  * The plaintext of every private/v1 Double Ratchet message (before padding).
@@ -81,6 +81,12 @@ export type PrivateV1Frame = Message<"umbra.v1.PrivateV1Frame"> & {
      */
     value: RetransmitRequest;
     case: "retransmitRequest";
+  } | {
+    /**
+     * @generated from field: umbra.v1.GroupFrame group = 15;
+     */
+    value: GroupFrame;
+    case: "group";
   } | { case: undefined; value?: undefined };
 };
 
@@ -90,6 +96,50 @@ export type PrivateV1Frame = Message<"umbra.v1.PrivateV1Frame"> & {
  */
 export const PrivateV1FrameSchema: GenMessage<PrivateV1Frame> = /*@__PURE__*/
   messageDesc(file_umbra_v1_private_v1, 0);
+
+/**
+ * group/v1 traffic carried inside a pairwise session (docs/GROUPS.md). The group structures are
+ * kept as encoded bytes so that signed events and message entities travel verbatim.
+ *
+ * @generated from message umbra.v1.GroupFrame
+ */
+export type GroupFrame = Message<"umbra.v1.GroupFrame"> & {
+  /**
+   * @generated from oneof umbra.v1.GroupFrame.kind
+   */
+  kind: {
+    /**
+     * an encoded MembershipUpdateMessage
+     *
+     * @generated from field: bytes membership_update = 1;
+     */
+    value: Uint8Array;
+    case: "membershipUpdate";
+  } | {
+    /**
+     * an encoded GroupInvite
+     *
+     * @generated from field: bytes invite = 2;
+     */
+    value: Uint8Array;
+    case: "invite";
+  } | {
+    /**
+     * an encoded GroupBinding
+     *
+     * @generated from field: bytes binding = 3;
+     */
+    value: Uint8Array;
+    case: "binding";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message umbra.v1.GroupFrame.
+ * Use `create(GroupFrameSchema)` to create a new message.
+ */
+export const GroupFrameSchema: GenMessage<GroupFrame> = /*@__PURE__*/
+  messageDesc(file_umbra_v1_private_v1, 1);
 
 /**
  * @generated from message umbra.v1.Content
@@ -130,7 +180,7 @@ export type Content = Message<"umbra.v1.Content"> & {
  * Use `create(ContentSchema)` to create a new message.
  */
 export const ContentSchema: GenMessage<Content> = /*@__PURE__*/
-  messageDesc(file_umbra_v1_private_v1, 1);
+  messageDesc(file_umbra_v1_private_v1, 2);
 
 /**
  * @generated from message umbra.v1.Text
@@ -154,7 +204,7 @@ export type Text = Message<"umbra.v1.Text"> & {
  * Use `create(TextSchema)` to create a new message.
  */
 export const TextSchema: GenMessage<Text> = /*@__PURE__*/
-  messageDesc(file_umbra_v1_private_v1, 2);
+  messageDesc(file_umbra_v1_private_v1, 3);
 
 /**
  * @generated from message umbra.v1.Reaction
@@ -181,7 +231,7 @@ export type Reaction = Message<"umbra.v1.Reaction"> & {
  * Use `create(ReactionSchema)` to create a new message.
  */
 export const ReactionSchema: GenMessage<Reaction> = /*@__PURE__*/
-  messageDesc(file_umbra_v1_private_v1, 3);
+  messageDesc(file_umbra_v1_private_v1, 4);
 
 /**
  * @generated from message umbra.v1.Edit
@@ -203,7 +253,7 @@ export type Edit = Message<"umbra.v1.Edit"> & {
  * Use `create(EditSchema)` to create a new message.
  */
 export const EditSchema: GenMessage<Edit> = /*@__PURE__*/
-  messageDesc(file_umbra_v1_private_v1, 4);
+  messageDesc(file_umbra_v1_private_v1, 5);
 
 /**
  * @generated from message umbra.v1.Delete
@@ -220,7 +270,7 @@ export type Delete = Message<"umbra.v1.Delete"> & {
  * Use `create(DeleteSchema)` to create a new message.
  */
 export const DeleteSchema: GenMessage<Delete> = /*@__PURE__*/
-  messageDesc(file_umbra_v1_private_v1, 5);
+  messageDesc(file_umbra_v1_private_v1, 6);
 
 /**
  * Receipt: these messages were received and stored.
@@ -239,7 +289,7 @@ export type Ack = Message<"umbra.v1.Ack"> & {
  * Use `create(AckSchema)` to create a new message.
  */
 export const AckSchema: GenMessage<Ack> = /*@__PURE__*/
-  messageDesc(file_umbra_v1_private_v1, 6);
+  messageDesc(file_umbra_v1_private_v1, 7);
 
 /**
  * The sender's Particle changed: new addresses, presentation or relationship prekey.
@@ -268,7 +318,7 @@ export type ParticleUpdate = Message<"umbra.v1.ParticleUpdate"> & {
  * Use `create(ParticleUpdateSchema)` to create a new message.
  */
 export const ParticleUpdateSchema: GenMessage<ParticleUpdate> = /*@__PURE__*/
-  messageDesc(file_umbra_v1_private_v1, 7);
+  messageDesc(file_umbra_v1_private_v1, 8);
 
 /**
  * The sender lost its session and asks the peer to start a new one to `prekey`.
@@ -287,7 +337,7 @@ export type SessionReset = Message<"umbra.v1.SessionReset"> & {
  * Use `create(SessionResetSchema)` to create a new message.
  */
 export const SessionResetSchema: GenMessage<SessionReset> = /*@__PURE__*/
-  messageDesc(file_umbra_v1_private_v1, 8);
+  messageDesc(file_umbra_v1_private_v1, 9);
 
 /**
  * Ask the peer to send these messages again (they were detected missing).
@@ -306,5 +356,5 @@ export type RetransmitRequest = Message<"umbra.v1.RetransmitRequest"> & {
  * Use `create(RetransmitRequestSchema)` to create a new message.
  */
 export const RetransmitRequestSchema: GenMessage<RetransmitRequest> = /*@__PURE__*/
-  messageDesc(file_umbra_v1_private_v1, 9);
+  messageDesc(file_umbra_v1_private_v1, 10);
 
