@@ -51,7 +51,7 @@ export function createApp(bodyLimit: number): FastifyInstance {
   app.setErrorHandler((err: unknown, _req, reply) => {
     if (err instanceof HttpProblem) return problem(reply, err.status, err.title, err.detail);
     const e = err as { code?: string; statusCode?: number; message?: string };
-    if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return problem(reply, 413, 'Body too large', `the body exceeds the limit of ${bodyLimit} bytes for this endpoint`);
+    if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return problem(reply, 413, 'Body too large', 'the request body exceeds the size limit of this endpoint');
     if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return problem(reply, 415, 'Unsupported media type', e.message);
     if (e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') return problem(reply, 400, 'Empty body', e.message);
     if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) return problem(reply, e.statusCode, 'Bad request', e.message);

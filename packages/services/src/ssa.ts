@@ -112,7 +112,7 @@ export async function startSsa(opts: SsaOptions): Promise<SsaService> {
   await store.init();
   const serviceKey: Ed25519Key = ed25519FromSeed(await store.initMeta('service_key', new Uint8Array(randomBytes(32))));
   const keyid = keyidOf(serviceKey.publicKey);
-  const app = createApp(Math.max(limits.maxPayload * 2 + 4096, limits.maxBlob + 1024));
+  const app = createApp(limits.maxPayload * 2 + 4096);
   let originInfo = opts.originInfo ?? '';
   let verifier: TokenVerifier | null = null;
   const tokens = (): TokenVerifier => verifier!;

@@ -1,0 +1,4 @@
+import { serviceSuite } from './suite.ts';
+
+// Fails (does not skip) when PostgreSQL is missing: .ci/run installs it from apt.
+serviceSuite('pg');

@@ -1,0 +1,3 @@
+import { serviceSuite } from './suite.ts';
+
+serviceSuite('sqlite');
