@@ -436,7 +436,11 @@ export class Client {
     this.subscribeRoutes(this.engine.receiveRoutes());
     await this.sync();
     await this.serial(() => {
-      for (const id of this.store.conversationsWithQueued()) this.pumpLocked(id, this.clock());
+      // A restart is a good moment to retry: whatever was in flight goes out again now.
+      const now = this.clock();
+      const inFlight = this.store.dueOutbox(Number.MAX_SAFE_INTEGER, 100_000).filter((e) => e.nextAttemptAt > now);
+      if (inFlight.length > 0) this.store.write({ outboxPut: inFlight.map((e) => ({ ...e, nextAttemptAt: now })) });
+      for (const id of this.store.conversationsWithQueued()) this.pumpLocked(id, now);
       this.runDueLocked();
     });
     this.tickTimer = setInterval(() => {

@@ -46,6 +46,7 @@ export class MemoryNetwork {
   private inFlight = 0;
   private idleWaiters: (() => void)[] = [];
   private readonly partitioned = new Set<MemoryDelivery>();
+  private readonly taps: ((route: string, bytes: Uint8Array) => void)[] = [];
   readonly stats: NetworkStats = { published: 0, pushed: 0, lost: 0, reordered: 0, duplicated: 0, partitioned: 0 };
 
   constructor(chaos: ChaosOptions = {}) {
@@ -105,9 +106,15 @@ export class MemoryNetwork {
     return this.logs.get(route)?.entries.length ?? 0;
   }
 
+  /** Observe every published envelope (before chaos applies), e.g. to replay it in a test. */
+  tap(listener: (route: string, bytes: Uint8Array) => void): void {
+    this.taps.push(listener);
+  }
+
   /** @internal */
   publish(from: MemoryDelivery, route: string, bytes: Uint8Array): void {
     this.stats.published++;
+    for (const t of this.taps) t(route, bytes.slice());
     if (this.partitioned.has(from)) {
       this.stats.partitioned++;
       return;

@@ -198,7 +198,8 @@ export class WakuDelivery implements Delivery {
       if (!sub.open) continue;
       this.stats.delivered++;
       try {
-        sub.handler({ route: sub.routeOfBucket.get(bucket)!, bytes: m.payload });
+        // A copy per subscriber: the decoded payload is a view into libp2p's receive buffer.
+        sub.handler({ route: sub.routeOfBucket.get(bucket)!, bytes: m.payload.slice() });
       } catch {
         // a subscriber's failure is its own business
       }
@@ -273,7 +274,7 @@ export class WakuDelivery implements Delivery {
           this.stats.duplicates++;
           continue;
         }
-        envelopes.push({ route, bytes: m.payload });
+        envelopes.push({ route, bytes: m.payload.slice() });
       }
       const more = res.paginationCursor !== undefined && res.paginationCursor.length > 0;
       if (envelopes.length > 0 || !more) {

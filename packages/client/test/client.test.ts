@@ -1,0 +1,157 @@
+/** The Client facade over a clean memory network: flows, history, read state, consent, events. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { MemoryNetwork, type ClientEvent } from '../src/index.ts';
+import { connect, openMemoryClient, texts, waitFor } from './helpers.ts';
+
+test('invitation → accept → messages both ways, acked events, history and conversation list', async () => {
+  const net = new MemoryNetwork();
+  const alice = await openMemoryClient(net.adapter(), 'Alice');
+  const bob = await openMemoryClient(net.adapter(), 'Bob');
+  const started: string[] = [];
+  bob.on('conversation-started', (c) => started.push(`${c.peerName}/${c.consent}/${c.origin}`));
+  const acked: string[] = [];
+  alice.on('acked', (a) => acked.push(a.messageId));
+  const conv = await connect(alice, bob);
+  assert.deepEqual(started, ['Alice/allowed/invitation']);
+  assert.equal(alice.conversation(conv.id).peerName, 'Bob');
+  assert.equal(alice.conversation(conv.id).origin, 'accepted');
+  const m1 = await alice.send(conv.id, 'hello bob');
+  assert.equal(m1.status, 'sent');
+  await waitFor(() => acked.includes(m1.id));
+  const reply = await bob.send(conv.id, 'hi alice', { replyTo: m1.id });
+  await waitFor(() => alice.pendingCount() === 0 && bob.pendingCount() === 0 && texts(alice, conv.id).length === 2);
+  assert.deepEqual(texts(alice, conv.id), ['>hello bob', '<hi alice']);
+  assert.deepEqual(texts(bob, conv.id), ['<hello bob', '>hi alice']);
+  const last = alice.history(conv.id).messages[1]!;
+  assert.equal(last.replyTo, m1.id);
+  assert.equal(last.id, reply.id);
+  assert.ok(last.lamport > m1.lamport, 'Lamport clock advances across the conversation');
+  assert.equal(alice.history(conv.id).messages[0]!.status, 'acked');
+  assert.equal(alice.conversation(conv.id).safetyNumber, bob.conversation(conv.id).safetyNumber);
+  assert.deepEqual(alice.conversations().map((c) => c.id), [conv.id]);
+  await alice.close();
+  await bob.close();
+});
+
+test('history pagination walks back in Lamport order; read state and unread counts', async () => {
+  const net = new MemoryNetwork();
+  const alice = await openMemoryClient(net.adapter(), 'Alice');
+  const bob = await openMemoryClient(net.adapter(), 'Bob');
+  const conv = await connect(alice, bob);
+  for (let i = 0; i < 25; i++) await alice.send(conv.id, `m${i}`);
+  await waitFor(() => bob.conversation(conv.id).unreadCount === 25);
+  const pages: string[][] = [];
+  let before: string | undefined;
+  for (;;) {
+    const page = bob.history(conv.id, { limit: 10, ...(before !== undefined ? { before } : {}) });
+    pages.push(page.messages.map((m) => m.text!));
+    if (page.cursor === null) break;
+    before = page.cursor;
+  }
+  assert.deepEqual(pages.map((p) => p.length), [10, 10, 5]);
+  assert.deepEqual(pages.reverse().flat(), Array.from({ length: 25 }, (_, i) => `m${i}`));
+  const tenth = bob.history(conv.id, { limit: 25 }).messages[9]!;
+  await bob.markRead(conv.id, tenth.id);
+  assert.equal(bob.conversation(conv.id).unreadCount, 15);
+  assert.equal(bob.history(conv.id, { limit: 25 }).messages[9]!.read, true);
+  assert.equal(bob.history(conv.id, { limit: 25 }).messages[10]!.read, false);
+  await bob.markRead(conv.id);
+  assert.equal(bob.conversation(conv.id).unreadCount, 0);
+  await alice.close();
+  await bob.close();
+});
+
+test('default inbox: first contact is a request (no acks until accepted); accepting acknowledges', async () => {
+  const net = new MemoryNetwork();
+  const alice = await openMemoryClient(net.adapter(), 'Alice');
+  const bob = await openMemoryClient(net.adapter(), 'Bob');
+  const requests: string[] = [];
+  bob.on('request', (c) => requests.push(c.peerName));
+  const conv = await alice.accept(await bob.defaultInvitation());
+  await alice.send(conv.id, 'may I?');
+  await waitFor(() => requests.length === 1 && bob.requests().length === 1);
+  await waitFor(() => bob.requests()[0]!.unreadCount === 1);
+  assert.deepEqual(bob.conversations(), [], 'requests are not in the main list');
+  await new Promise((r) => setTimeout(r, 150));
+  assert.ok(alice.pendingCount(conv.id) >= 1, 'no acknowledgement leaks before consent');
+  await bob.acceptRequest(conv.id);
+  await waitFor(() => alice.pendingCount(conv.id) === 0);
+  assert.equal(bob.conversations()[0]!.id, conv.id);
+  await alice.close();
+  await bob.close();
+});
+
+test('denied: dropped silently — nothing stored, no event, no ack; sending to it is refused', async () => {
+  const net = new MemoryNetwork();
+  const alice = await openMemoryClient(net.adapter(), 'Alice');
+  const bob = await openMemoryClient(net.adapter(), 'Bob');
+  const conv = await connect(alice, bob);
+  await bob.block(conv.id);
+  let events = 0;
+  bob.on('message', () => events++);
+  const sent = await alice.send(conv.id, 'are you there?');
+  await new Promise((r) => setTimeout(r, 200));
+  await bob.settle();
+  assert.equal(events, 0);
+  assert.equal(bob.history(conv.id).messages.length, 0);
+  assert.equal(alice.history(conv.id).messages.find((m) => m.id === sent.id)!.status, 'sent', 'never acknowledged');
+  assert.ok(bob.stats().received >= 1, 'the envelope was read (and the ratchet kept in step), then dropped');
+  await assert.rejects(bob.send(conv.id, 'x'), { code: 'conversation-denied' });
+  assert.deepEqual(bob.conversations({ consent: 'denied' }).map((c) => c.id), [conv.id]);
+  await alice.close();
+  await bob.close();
+});
+
+test('missing events and retransmission answered from the sender store', async () => {
+  const net = new MemoryNetwork();
+  const alice = await openMemoryClient(net.adapter(), 'Alice', { retry: { initialMs: 60_000, maxMs: 60_000 } });
+  const bob = await openMemoryClient(net.adapter(), 'Bob');
+  const conv = await connect(alice, bob);
+  const missing: string[] = [];
+  bob.on('missing', (m) => missing.push(...m.messageIds));
+  net.setChaos({ loss: 1 });
+  const lost = await alice.send(conv.id, 'lost on the way');
+  net.setChaos({ loss: 0 });
+  await alice.send(conv.id, 'arrives, citing the lost one');
+  // Alice's retry timer is a minute away: only Bob's retransmission request can recover it.
+  await waitFor(() => texts(bob, conv.id).length === 2, 5000, 'recovery through a retransmission request');
+  assert.deepEqual(missing, [lost.id]);
+  assert.deepEqual(texts(bob, conv.id), ['<lost on the way', '<arrives, citing the lost one']);
+  assert.ok(alice.stats().retransmitRequestsAnswered >= 1);
+  await alice.close();
+  await bob.close();
+});
+
+test('events as an async iterator; duplicates of an envelope are dropped and re-acknowledged', async () => {
+  const net = new MemoryNetwork({ duplicate: 1 });
+  const alice = await openMemoryClient(net.adapter(), 'Alice');
+  const bob = await openMemoryClient(net.adapter(), 'Bob');
+  const iterator = bob.events();
+  const conv = await connect(alice, bob);
+  await alice.send(conv.id, 'once');
+  const seen: ClientEvent['type'][] = [];
+  for await (const e of iterator) {
+    seen.push(e.type);
+    if (e.type === 'message') break;
+  }
+  assert.deepEqual(seen, ['conversation-started', 'message']);
+  await waitFor(() => bob.stats().duplicateEnvelopes >= 2);
+  assert.equal(texts(bob, conv.id).length, 1);
+  await alice.close();
+  await bob.close();
+});
+
+test('a queue beyond the in-flight window is persisted and drained as acks arrive', async () => {
+  const net = new MemoryNetwork();
+  const alice = await openMemoryClient(net.adapter(), 'Alice', { maxInFlight: 4 });
+  const bob = await openMemoryClient(net.adapter(), 'Bob');
+  const conv = await connect(alice, bob);
+  const sent = [];
+  for (let i = 0; i < 10; i++) sent.push(await alice.send(conv.id, `q${i}`));
+  assert.ok(sent.some((m) => m.status === 'queued'));
+  await waitFor(() => texts(bob, conv.id).length === 10 && alice.pendingCount() === 0);
+  assert.deepEqual(texts(bob, conv.id), Array.from({ length: 10 }, (_, i) => `<q${i}`));
+  await alice.close();
+  await bob.close();
+});
