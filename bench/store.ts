@@ -1,0 +1,61 @@
+/**
+ * Store write cost per message (a benchmark, not a test): `node --import tsx bench/store.ts [N]`.
+ * Two clients with on-disk SQLite stores (WAL, synchronous=NORMAL, secrets sealed with
+ * ChaCha20-Poly1305) exchange N messages over a clean in-memory network. Every store transaction
+ * is timed; the report splits them into the sender's and the receiver's side and gives the bytes
+ * the database grows by per message.
+ */
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client, MemoryNetwork, SqliteStore, type StoreBatch } from '../packages/client/src/index.ts';
+
+const N = Number(process.argv[2] ?? 2000);
+const dir = mkdtempSync(join(tmpdir(), 'umbra-bench-store-'));
+const net = new MemoryNetwork();
+
+function instrument(store: SqliteStore) {
+  const stats = { writes: 0, ms: 0 };
+  const write = store.write.bind(store);
+  store.write = (batch: StoreBatch) => {
+    const t0 = performance.now();
+    write(batch);
+    stats.ms += performance.now() - t0;
+    stats.writes++;
+  };
+  return stats;
+}
+
+const key = (b: number) => new Uint8Array(32).fill(b);
+const aliceStore = SqliteStore.open({ path: join(dir, 'alice.db'), key: key(1) });
+const bobStore = SqliteStore.open({ path: join(dir, 'bob.db'), key: key(2) });
+const opts = { retry: { initialMs: 5000, maxMs: 10_000 }, ackDelayMs: 5, syncIntervalMs: 0 };
+const alice = await Client.open({ delivery: net.adapter(), store: aliceStore, profile: { name: 'Alice' }, ...opts });
+const bob = await Client.open({ delivery: net.adapter(), store: bobStore, profile: { name: 'Bob' }, ...opts });
+const conv = await alice.accept((await bob.createInvitation()).text);
+while (bob.conversations().length === 0 || alice.pendingCount() > 0) await new Promise((r) => setTimeout(r, 5));
+
+const sizeOf = (s: SqliteStore) => s.sizeBytes();
+const a0 = sizeOf(aliceStore);
+const b0 = sizeOf(bobStore);
+const as = instrument(aliceStore);
+const bs = instrument(bobStore);
+let received = 0;
+bob.on('message', () => received++);
+const body = 'x'.repeat(100);
+const t0 = performance.now();
+for (let i = 0; i < N; i++) await alice.send(conv.id, body);
+while (received < N || alice.pendingCount() > 0) await new Promise((r) => setTimeout(r, 2));
+const wall = performance.now() - t0;
+await bob.settle();
+await alice.settle();
+const fmt = (x: number) => x.toFixed(1);
+console.log(`store write cost, ${N} messages of 100 B, on-disk SQLite (WAL, synchronous=NORMAL), sealed at rest`);
+console.log(`  sender:   ${as.writes} transactions (${fmt(as.writes / N)}/msg), ${fmt((as.ms * 1000) / N)} µs/msg in store.write, db +${fmt((sizeOf(aliceStore) - a0) / N)} B/msg`);
+console.log(`  receiver: ${bs.writes} transactions (${fmt(bs.writes / N)}/msg), ${fmt((bs.ms * 1000) / N)} µs/msg in store.write, db +${fmt((sizeOf(bobStore) - b0) / N)} B/msg`);
+console.log(`  end to end (encrypt, store, deliver, decrypt, store, ack): ${fmt(wall / N * 1000)} µs/msg, ${Math.round(N / (wall / 1000))} msg/s`);
+await alice.close();
+await bob.close();
+aliceStore.close();
+bobStore.close();
+rmSync(dir, { recursive: true, force: true });
