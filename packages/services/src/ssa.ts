@@ -225,7 +225,8 @@ export async function startSsa(opts: SsaOptions): Promise<SsaService> {
   let rerun = false;
   let timer: NodeJS.Timeout | null = null;
 
-  async function deliverOne(item: QueueItem): Promise<void> {
+  /** Delivers one item; true when the RSA answered 202 (the caller marks those forwarded in one batch). */
+  async function deliverOne(item: QueueItem): Promise<boolean | void> {
     const now = clock.now();
     if (now >= item.expires) return store.markExpired(item.sid);
     const addr = openAddress(opts.sealKey, item.sid, item.sealedAddr);
@@ -247,7 +248,7 @@ export async function startSsa(opts: SsaOptions): Promise<SsaService> {
     } catch {
       status = 0; // network error: retry
     }
-    if (status === 202) return store.markForwarded(item.sid);
+    if (status === 202) return true;
     if (status === 400 || status === 413) return store.markExpired(item.sid); // permanent: the RSA will never take it
     const attempts = item.attempts + 1;
     const delay = Math.min(retry.maxMs, retry.baseMs * 2 ** Math.min(attempts - 1, 20)) * (0.5 + Math.random());
@@ -261,7 +262,15 @@ export async function startSsa(opts: SsaOptions): Promise<SsaService> {
       if (closed) return;
       const items = await store.claimDue(clock.now(), retry.concurrency, retry.requestTimeoutMs * 3);
       if (items.length === 0) return;
-      await Promise.all(items.map((i) => deliverOne(i).catch((e) => console.error('[ssa] delivery bookkeeping failed:', e))));
+      const results = await Promise.all(
+        items.map((i) =>
+          deliverOne(i).catch((e) => {
+            console.error('[ssa] delivery bookkeeping failed:', e);
+            return false;
+          }),
+        ),
+      );
+      await store.markForwarded(items.filter((_, k) => results[k] === true).map((i) => i.sid));
     }
   }
 

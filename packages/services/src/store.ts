@@ -132,7 +132,7 @@ export interface SsaStore {
     Promise<{ kind: 'ok' } | { kind: 'double-spend' } | { kind: 'duplicate'; sid: Uint8Array }>;
   /** Leases up to `limit` due items for `leaseMs` (several SSA instances may share a database). */
   claimDue(now: number, limit: number, leaseMs: number): Promise<QueueItem[]>;
-  markForwarded(sid: Uint8Array): Promise<void>;
+  markForwarded(sids: Uint8Array[]): Promise<void>;
   reschedule(sid: Uint8Array, nextAt: number, attempts: number): Promise<void>;
   markExpired(sid: Uint8Array): Promise<void>;
   state(sid: Uint8Array): Promise<SubmissionState | null>;
@@ -199,9 +199,14 @@ export class SqlSsaStore extends SqlStoreBase implements SsaStore {
       attempts: num(r.attempts),
     }));
   }
-  async markForwarded(sid: Uint8Array): Promise<void> {
+  async markForwarded(sids: Uint8Array[]): Promise<void> {
+    if (sids.length === 0) return;
     // Keep only a tombstone (for idempotency and status) without the address or the payload.
-    await this.db.run(`UPDATE queue SET state = 'forwarded', sealed_addr = ?, payload = ? WHERE sid = ?`, [new Uint8Array(0), new Uint8Array(0), sid]);
+    await this.db.run(`UPDATE queue SET state = 'forwarded', sealed_addr = ?, payload = ? WHERE sid IN (${placeholders(sids.length)})`, [
+      new Uint8Array(0),
+      new Uint8Array(0),
+      ...sids,
+    ]);
   }
   async reschedule(sid: Uint8Array, nextAt: number, attempts: number): Promise<void> {
     await this.db.run('UPDATE queue SET next_at = ?, attempts = ?, lease_until = 0 WHERE sid = ?', [nextAt, attempts, sid]);
