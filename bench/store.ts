@@ -5,7 +5,7 @@
  * is timed; the report splits them into the sender's and the receiver's side and gives the bytes
  * the database grows by per message.
  */
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, MemoryNetwork, SqliteStore, type StoreBatch } from '../packages/client/src/index.ts';

@@ -16,7 +16,6 @@ import { DEFAULT_ARGON2ID, KDF_SALT_BYTES, SecretBox, deriveStoreKey, type Argon
 import type {
   ConversationMeta,
   HistoryPosition,
-  MessageKey,
   MessageStatus,
   MissingEntry,
   OutboxEntry,
