@@ -198,8 +198,9 @@ export class WakuDelivery implements Delivery {
       if (!sub.open) continue;
       this.stats.delivered++;
       try {
-        // A copy per subscriber: the decoded payload is a view into libp2p's receive buffer.
-        sub.handler({ route: sub.routeOfBucket.get(bucket)!, bytes: m.payload.slice() });
+        // A plain Uint8Array copy per subscriber: the decoded payload is a Node Buffer view into
+        // libp2p's receive buffer (and Buffer#slice does not copy).
+        sub.handler({ route: sub.routeOfBucket.get(bucket)!, bytes: new Uint8Array(m.payload) });
       } catch {
         // a subscriber's failure is its own business
       }
@@ -274,7 +275,7 @@ export class WakuDelivery implements Delivery {
           this.stats.duplicates++;
           continue;
         }
-        envelopes.push({ route, bytes: m.payload.slice() });
+        envelopes.push({ route, bytes: new Uint8Array(m.payload) });
       }
       const more = res.paginationCursor !== undefined && res.paginationCursor.length > 0;
       if (envelopes.length > 0 || !more) {
