@@ -644,7 +644,6 @@ export class Client {
     let sealed;
     try {
       sealed = sealFrame(
-        this.crypto,
         this.engine,
         id,
         { messageId: message.messageId, lamport: message.lamport, causalHistory: meta.recentIds.filter((r) => idHex(r) !== idHex(message.messageId)), body: { case: 'content', value: content } },
@@ -715,7 +714,7 @@ export class Client {
     const meta = this.metas.get(conversationId)!;
     let sealed;
     try {
-      sealed = sealFrame(this.crypto, this.engine, conversationId, { messageId: this.crypto.randomBytes(MESSAGE_ID_BYTES), lamport: meta.lamport, causalHistory: meta.recentIds, body }, now);
+      sealed = sealFrame(this.engine, conversationId, { messageId: this.crypto.randomBytes(MESSAGE_ID_BYTES), lamport: meta.lamport, causalHistory: meta.recentIds, body }, now);
     } catch (e) {
       if (e instanceof UmbraError && e.code === 'conversation-cannot-send') return;
       throw toClientError(e);
@@ -751,16 +750,22 @@ export class Client {
 
   private readonly onEnvelope = (e: DeliveredEnvelope): void => {
     if (this.closing || e === null || typeof e !== 'object' || !(e.bytes instanceof Uint8Array)) return;
-    this.serial(() => this.receiveLocked(e.bytes)).catch((err) => this.backgroundError(err));
+    const route = typeof e.route === 'string' ? e.route : undefined;
+    this.serial(() => this.receiveLocked(e.bytes, route)).catch((err) => this.backgroundError(err));
   };
 
-  /** Handle one envelope; exposed for adapters that deliver by hand (and for tests). */
-  async receive(bytes: Uint8Array): Promise<'duplicate' | 'not-for-me' | 'badly-formed' | 'readable'> {
+  /**
+   * Handle one envelope; exposed for adapters that deliver by hand (and for tests). `route` is
+   * where it was delivered, if known: it lets envelopes that waited in the network longer than
+   * the hint windows (an offline period) still find their conversation.
+   */
+  async receive(bytes: Uint8Array, route?: string): Promise<'duplicate' | 'not-for-me' | 'badly-formed' | 'readable'> {
     if (!(bytes instanceof Uint8Array)) throw new ClientError('invalid-argument', 'bytes must be a Uint8Array');
-    return this.serial(() => this.receiveLocked(bytes));
+    if (route !== undefined && typeof route !== 'string') throw new ClientError('invalid-argument', 'route must be a string');
+    return this.serial(() => this.receiveLocked(bytes, route));
   }
 
-  private async receiveLocked(bytes: Uint8Array): Promise<'duplicate' | 'not-for-me' | 'badly-formed' | 'readable'> {
+  private async receiveLocked(bytes: Uint8Array, route?: string): Promise<'duplicate' | 'not-for-me' | 'badly-formed' | 'readable'> {
     const now = this.clock();
     this.tickLocked(now);
     if (bytes.length > wire.MAX_ENVELOPE_BYTES) {
@@ -776,7 +781,7 @@ export class Client {
       }
       return 'duplicate';
     }
-    const r = await this.engine.classify(bytes, now);
+    const r = await this.engine.classify(bytes, now, route === undefined ? {} : { route });
     if (r.kind === 'not-for-me') {
       this.statsData.notForMe++;
       return 'not-for-me';
@@ -1136,7 +1141,7 @@ export class Client {
         }
         for (const env of result.envelopes) {
           if (this.closing) return;
-          if (env !== null && typeof env === 'object' && env.bytes instanceof Uint8Array) await this.serial(() => this.receiveLocked(env.bytes));
+          if (env !== null && typeof env === 'object' && env.bytes instanceof Uint8Array) await this.serial(() => this.receiveLocked(env.bytes, route));
         }
         const next = result.cursor;
         if (typeof next === 'string' && next !== cursor) {

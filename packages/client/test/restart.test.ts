@@ -121,3 +121,31 @@ test('restart with messages queued beyond the in-flight window', async () => {
   await bob.close();
   cleanup();
 });
+
+test('offline for three days: what waited in the network is read at the next open', async () => {
+  const { dir, cleanup } = tempDir();
+  const net = new MemoryNetwork();
+  let clock = Date.UTC(2026, 10, 22, 9, 0);
+  const open = opener(net, dir);
+  const timed = { now: () => clock };
+  let alice = await open('alice', timed);
+  let bob = await open('bob', timed);
+  const conv = await connect(alice, bob);
+  await bob.close();
+  for (let i = 0; i < 5; i++) {
+    await alice.send(conv.id, `day one ${i}`);
+    clock += 20 * 60_000; // spread over more than an hour: several hint hours
+  }
+  await alice.close();
+  clock += 3 * 24 * 3600_000;
+  bob = await open('bob', timed);
+  await waitFor(() => texts(bob, conv.id).length === 5, 5000, 'the waiting messages');
+  assert.deepEqual(texts(bob, conv.id), [0, 1, 2, 3, 4].map((i) => `<day one ${i}`));
+  alice = await open('alice', timed);
+  await waitFor(() => alice.pendingCount(conv.id) === 0, 5000, 'acks for the old messages');
+  await bob.send(conv.id, 'back');
+  await waitFor(() => texts(alice, conv.id).includes('<back'), 5000, 'the reply');
+  await alice.close();
+  await bob.close();
+  cleanup();
+});

@@ -109,6 +109,14 @@ export type BadlyFormedReason =
 
 const NO_CHANGES: StateChanges = { conversations: [], inboxes: [] };
 
+/** Most conversations an envelope with an unknown hint is tried against (per route). */
+export const MAX_ROUTE_CANDIDATES = 64;
+
+export interface ClassifyContext {
+  /** The delivery route the envelope arrived on, when the transport knows it. */
+  readonly route?: string;
+}
+
 export interface EngineSnapshot {
   readonly account: KeyPair;
   readonly inboxes: readonly Inbox[];
@@ -278,26 +286,51 @@ export class Engine {
 
   // ---- sending -------------------------------------------------------------------------
 
+  /** Encrypt a frame and adopt the new state at once (see the class comment). */
   send(conversationId: string, body: FrameBody, nowMs: number, reliability?: ReliabilityFields): { outgoing: Outgoing; changes: StateChanges } {
+    const sealed = this.seal(conversationId, body, nowMs, reliability);
+    this.commit(sealed.changes);
+    return { outgoing: sealed.outgoing, changes: sealed.changes };
+  }
+
+  /**
+   * Encrypt a frame on a copy: nothing changes until the caller commits `changes` (after
+   * persisting them). `hintSlot` is the (hour, index) the envelope's hint stands for, so a
+   * caller can tell whether re-sending the same bytes can still be recognised by the peer.
+   */
+  seal(
+    conversationId: string,
+    body: FrameBody,
+    nowMs: number,
+    reliability?: ReliabilityFields,
+  ): { outgoing: Outgoing; changes: StateChanges; hintSlot: { hour: number; index: number } } {
     const current = this.conversationsById.get(conversationId);
     if (current === undefined) throw new UmbraError('unknown-conversation', `no conversation ${conversationId}`);
     const frame = buildFrame(this.crypto, body, nowMs, reliability);
     const { conversation, hint, message } = encryptFrame(this.crypto, current, frame, nowMs);
     const payload = encodeEncryptedPayload({ case: 'doubleRatchet', value: create(DoubleRatchetMessageSchema, message) });
     const envelope = encodeEnvelope(hint, this.salt(), payload);
-    this.putConversation(conversation);
     return {
       outgoing: { conversationId, endpoints: conversation.peerEndpoints, envelope, messageId: frame.messageId },
       changes: { conversations: [conversation], inboxes: [] },
+      hintSlot: { hour: conversation.sendHint.hour, index: conversation.sendHint.nextIndex - 1 },
     };
   }
 
   // ---- receiving -----------------------------------------------------------------------
 
-  /** Deterministic three-way decoding. Never throws; never changes the engine. */
-  async classify(bytes: Uint8Array, nowMs: number): Promise<ClassifyResult> {
+  /**
+   * Deterministic three-way decoding. Never throws; never changes the engine.
+   *
+   * `context.route` is the delivery route the envelope came from, when the transport knows it.
+   * It matters only when the hint is not in the table: an envelope that waited in a mailbox or
+   * a receiving service while we were offline carries a hint of an hour our windows have left.
+   * Such an envelope is tried against the (at most MAX_ROUTE_CANDIDATES) conversations that
+   * receive on that route — routes are per relationship, so usually exactly one.
+   */
+  async classify(bytes: Uint8Array, nowMs: number, context: ClassifyContext = {}): Promise<ClassifyResult> {
     try {
-      return await this.classifyUnsafe(bytes, nowMs);
+      return await this.classifyUnsafe(bytes, nowMs, context);
     } catch {
       // Unreachable by design (every decoder returns null); a bug must not crash a receiver.
       return { kind: 'badly-formed', reason: 'malformed' };
@@ -311,8 +344,8 @@ export class Engine {
   }
 
   /** classify + commit, for callers without a store (tests, simulations). */
-  async receive(bytes: Uint8Array, nowMs: number): Promise<ClassifyResult> {
-    const result = await this.classify(bytes, nowMs);
+  async receive(bytes: Uint8Array, nowMs: number, context: ClassifyContext = {}): Promise<ClassifyResult> {
+    const result = await this.classify(bytes, nowMs, context);
     if (result.kind === 'readable') this.commit(result.changes);
     return result;
   }
@@ -334,7 +367,7 @@ export class Engine {
     return { conversations: changed, inboxes: [] };
   }
 
-  private async classifyUnsafe(bytes: Uint8Array, nowMs: number): Promise<ClassifyResult> {
+  private async classifyUnsafe(bytes: Uint8Array, nowMs: number, context: ClassifyContext): Promise<ClassifyResult> {
     const envelope = decodeEnvelope(bytes);
     if (envelope === null) return { kind: 'badly-formed', reason: 'envelope-malformed' };
     const hint = envelope.conversationHint;
@@ -343,21 +376,40 @@ export class Engine {
     if (inboxId !== undefined) return this.classifyHandshake(this.inboxes.get(inboxId)!, envelope.payload, nowMs);
 
     const found = this.hints.lookup(hint);
-    if (found === null) return { kind: 'not-for-me' };
-    const conversation = this.conversationsById.get(found.owner)!;
+    const candidates = found !== null ? [this.conversationsById.get(found.owner)!] : this.conversationsOnRoute(context.route);
+    if (candidates.length === 0) return { kind: 'not-for-me' };
     const payload = decodeEncryptedPayload(envelope.payload);
-    if (payload === null) return { kind: 'badly-formed', reason: 'payload-malformed' };
+    if (payload === null) return found === null ? { kind: 'not-for-me' } : { kind: 'badly-formed', reason: 'payload-malformed' };
     if (payload.encryption.case === 'plaintext') return { kind: 'badly-formed', reason: 'plaintext-refused' };
-    if (payload.encryption.case !== 'doubleRatchet') return { kind: 'badly-formed', reason: 'wrong-encryption-for-destination' };
-    const result = decryptFrame(this.crypto, conversation, payload.encryption.value, found.slot, nowMs);
-    if (!result.ok) return { kind: 'badly-formed', reason: result.reason };
-    return {
-      kind: 'readable',
-      conversationId: conversation.id,
-      frames: [result.frame],
-      started: null,
-      changes: { conversations: [result.conversation], inboxes: [] },
-    };
+    if (payload.encryption.case !== 'doubleRatchet') {
+      return found === null ? { kind: 'not-for-me' } : { kind: 'badly-formed', reason: 'wrong-encryption-for-destination' };
+    }
+    let failure: BadlyFormedReason | null = null;
+    for (const conversation of candidates) {
+      const result = decryptFrame(this.crypto, conversation, payload.encryption.value, found?.slot ?? null, nowMs);
+      if (result.ok) {
+        return {
+          kind: 'readable',
+          conversationId: conversation.id,
+          frames: [result.frame],
+          started: null,
+          changes: { conversations: [result.conversation], inboxes: [] },
+        };
+      }
+      // Without a hint match, only an authentic header makes the envelope ours.
+      if (found !== null || result.reason !== 'header-undecryptable') failure = result.reason;
+    }
+    return failure === null ? { kind: 'not-for-me' } : { kind: 'badly-formed', reason: failure };
+  }
+
+  /** Conversations that receive on `route` (newest first, at most MAX_ROUTE_CANDIDATES). */
+  private conversationsOnRoute(route: string | undefined): PrivateConversation[] {
+    if (route === undefined) return [];
+    const out: PrivateConversation[] = [];
+    for (const c of this.conversationsById.values()) {
+      if (c.ownEndpoints.some((e) => e.endpoint.case === 'route' && e.endpoint.value === route)) out.push(c);
+    }
+    return out.sort((a, b) => b.createdAt - a.createdAt).slice(0, MAX_ROUTE_CANDIDATES);
   }
 
   private async classifyHandshake(inbox: Inbox, payloadBytes: Uint8Array, nowMs: number): Promise<ClassifyResult> {

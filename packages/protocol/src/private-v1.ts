@@ -60,6 +60,8 @@ export interface PrivateConversation {
 export type FrameBody = PrivateV1Frame['body'];
 
 export interface ReliabilityFields {
+  /** 16 bytes; default fresh random. A re-encrypted retransmission keeps its original id. */
+  readonly messageId?: Uint8Array;
   readonly lamport?: bigint;
   readonly causalHistory?: readonly Uint8Array[];
 }
@@ -104,8 +106,11 @@ export function buildFrame(crypto: CryptoProvider, body: FrameBody, nowMs: numbe
   if (history.length > MAX_CAUSAL_HISTORY || history.some((id) => id.length !== MESSAGE_ID_BYTES)) {
     throw new UmbraError('invalid-argument', `causal history holds at most ${MAX_CAUSAL_HISTORY} ids of ${MESSAGE_ID_BYTES} bytes`);
   }
+  if (reliability.messageId !== undefined && reliability.messageId.length !== MESSAGE_ID_BYTES) {
+    throw new UmbraError('invalid-argument', `a message id is ${MESSAGE_ID_BYTES} bytes`);
+  }
   return create(PrivateV1FrameSchema, {
-    messageId: crypto.randomBytes(MESSAGE_ID_BYTES),
+    messageId: reliability.messageId ?? crypto.randomBytes(MESSAGE_ID_BYTES),
     lamport: reliability.lamport ?? 0n,
     causalHistory: [...history],
     sentAt: BigInt(Math.max(0, Math.floor(nowMs))),

@@ -204,4 +204,30 @@ describe('engine: classify', () => {
     if (r.kind === 'readable') assert.equal(textOf(r.frames[0]!), 'back');
     await roundTrip(bob, alice, id, 'welcome back', later);
   });
+
+  it('envelopes that waited in the network for days are recognised by their delivery route', async () => {
+    const { alice, bob, id } = await startedPair();
+    const waiting = [0, 1, 2, 3, 4].map((i) => alice.send(id, textBody(`while you were away ${i}`), T0 + i * 1000).outgoing.envelope);
+    const later = T0 + 72 * HOUR_MS;
+    bob.tick(later);
+    const route = bob.conversation(id)!.ownEndpoints[0]!;
+    assert.equal(route.endpoint.case, 'route');
+    const routeName = route.endpoint.case === 'route' ? route.endpoint.value : '';
+    assert.deepEqual(await bob.classify(waiting[0]!, later), { kind: 'not-for-me' }, 'the hint alone no longer routes it');
+    assert.deepEqual(await bob.classify(waiting[0]!, later, { route: 'somewhere else' }), { kind: 'not-for-me' });
+    for (const i of [3, 0, 4, 1, 2]) {
+      const r = await bob.receive(waiting[i]!, later, { route: routeName });
+      assert.equal(r.kind, 'readable', `message ${i}`);
+      if (r.kind === 'readable') assert.equal(textOf(r.frames[0]!), `while you were away ${i}`);
+    }
+    const replay = await bob.classify(waiting[2]!, later, { route: routeName });
+    assert.equal(replay.kind, 'badly-formed', 'a replay through the route is still refused');
+    // A stranger's envelope on our route is not ours.
+    const other = await startedPair();
+    const foreign = other.alice.send(other.id, textBody('x'), T0).outgoing.envelope;
+    assert.deepEqual(await bob.classify(foreign, later, { route: routeName }), { kind: 'not-for-me' });
+    alice.tick(later);
+    await roundTrip(bob, alice, id, 'caught up', later);
+  });
 });
+
