@@ -117,6 +117,13 @@ export interface ClassifyContext {
   readonly route?: string;
 }
 
+/** The route string of an endpoint: a route as is; a receiving-service address as lowercase hex. */
+export function endpointRoute(e: DeliveryEndpoint): string | null {
+  if (e.endpoint.case === 'route') return e.endpoint.value;
+  if (e.endpoint.case === 'receivingService') return toHex(e.endpoint.value.address);
+  return null;
+}
+
 export interface EngineSnapshot {
   readonly account: KeyPair;
   readonly inboxes: readonly Inbox[];
@@ -402,12 +409,15 @@ export class Engine {
     return failure === null ? { kind: 'not-for-me' } : { kind: 'badly-formed', reason: failure };
   }
 
-  /** Conversations that receive on `route` (newest first, at most MAX_ROUTE_CANDIDATES). */
+  /**
+   * Conversations that receive on `route` (newest first, at most MAX_ROUTE_CANDIDATES). A route
+   * names a `route` endpoint, or a receiving-service endpoint by the lowercase hex of its address.
+   */
   private conversationsOnRoute(route: string | undefined): PrivateConversation[] {
     if (route === undefined) return [];
     const out: PrivateConversation[] = [];
     for (const c of this.conversationsById.values()) {
-      if (c.ownEndpoints.some((e) => e.endpoint.case === 'route' && e.endpoint.value === route)) out.push(c);
+      if (c.ownEndpoints.some((e) => endpointRoute(e) === route)) out.push(c);
     }
     return out.sort((a, b) => b.createdAt - a.createdAt).slice(0, MAX_ROUTE_CANDIDATES);
   }
