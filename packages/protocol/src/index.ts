@@ -13,3 +13,4 @@ export * from './engine.ts';
 export * from './state.ts';
 export * as wire from './wire/codec.ts';
 export * as group from './group/index.ts';
+export * as transparency from './transparency/index.ts';
