@@ -51,6 +51,7 @@ import type { DeliveredEnvelope, Delivery, Subscription } from './delivery.ts';
 import { ClientError, toClientError } from './errors.ts';
 import { decodeContent, encodeContent, sealFrame, textContent } from './frames.ts';
 import { SqliteStore } from './sqlite-store.ts';
+import { Groups, decodeGroupFrameBody, type GroupEventMap, type GroupHost } from './group/groups.ts';
 import type {
   Consent,
   ConversationMeta,
@@ -172,6 +173,9 @@ export interface ClientEventMap {
   request: ConversationInfo;
   'conversation-started': ConversationInfo;
   error: ClientError;
+  'group-invited': GroupEventMap['group-invited'];
+  'group-updated': GroupEventMap['group-updated'];
+  'group-message': GroupEventMap['group-message'];
 }
 
 export type ClientEvent = { [K in keyof ClientEventMap]: { readonly type: K; readonly data: ClientEventMap[K] } }[keyof ClientEventMap];
@@ -323,6 +327,8 @@ export class Client {
   private readonly fastRetransmitMs: number;
   /** When each in-flight content envelope was last published (memory only; for fast retransmit). */
   private readonly lastSentAt = new Map<string, number>();
+  /** group/v1: create, join and talk in groups (packages/client/src/group/). */
+  readonly groups: Groups;
 
   private constructor(
     private readonly crypto: CryptoProvider,
@@ -349,6 +355,55 @@ export class Client {
     this.missingGraceMs = num(options.missingGraceMs, 1000, 0, 86_400_000, 'missingGraceMs');
     this.syncIntervalMs = num(options.syncIntervalMs, 30_000, 0, 86_400_000, 'syncIntervalMs');
     this.fastRetransmitMs = num(options.fastRetransmitMs, 200, 0, 86_400_000, 'fastRetransmitMs');
+    this.groups = new Groups(this.groupHost());
+  }
+
+  /** What the group layer may use: the lock, the store, the engine's sessions, pairwise sending. */
+  private groupHost(): GroupHost {
+    return {
+      crypto: this.crypto,
+      store: this.store,
+      now: () => this.clock(),
+      serial: (fn) => this.serial(fn),
+      conversation: (id) => this.engine.conversation(id),
+      inboxIdentity: (invitationId) => this.engine.allInboxes().find((i) => toHex(i.invitationId) === invitationId)?.identity,
+      createInvitation: (o) => this.createInvitation(o),
+      accept: (text) => this.accept(text),
+      sendFramesLocked: (frames, extra) => this.sendGroupFramesLocked(frames, extra),
+      emit: (e) => this.emit(e),
+      emitError: (e) => this.emitError(e),
+      assertOpen: () => this.assertOpen(),
+    };
+  }
+
+  /**
+   * Queue group frames for pairwise delivery: every frame becomes a (hidden) message of its
+   * conversation with an outbox entry, written in ONE transaction together with `extra`; then
+   * they go out like 1:1 messages (in-flight window, retries, acks, re-encryption).
+   */
+  private sendGroupFramesLocked(frames: readonly { conversationId: string; frame: Uint8Array }[], extra: StoreBatch): void {
+    const now = this.clock();
+    const messages: StoredMessage[] = [];
+    const outboxPut: OutboxEntry[] = [];
+    const metas = new Map<string, ConversationMeta>();
+    for (const f of frames) {
+      const meta = metas.get(f.conversationId) ?? this.metas.get(f.conversationId);
+      if (meta === undefined || meta.consent === 'denied' || this.engine.conversation(f.conversationId) === undefined) continue;
+      const lamport = Math.min(MAX_LAMPORT, meta.lamport + 1);
+      metas.set(f.conversationId, { ...meta, lamport, lastActivityAt: now });
+      const messageId = this.crypto.randomBytes(MESSAGE_ID_BYTES);
+      messages.push({ conversationId: f.conversationId, messageId, outgoing: true, lamport, sentAt: now, receivedAt: null, body: f.frame, status: 'queued', read: true, group: true });
+      outboxPut.push({ conversationId: f.conversationId, messageId, kind: 'content', lamport, envelope: null, hintHour: -1, hintIndex: -1, attempts: 0, nextAttemptAt: now, createdAt: now });
+    }
+    this.store.write({
+      ...extra,
+      conversationMeta: [...(extra.conversationMeta ?? []), ...metas.values()],
+      messages: [...(extra.messages ?? []), ...messages],
+      outboxPut: [...(extra.outboxPut ?? []), ...outboxPut],
+    });
+    for (const [id, meta] of metas) this.metas.set(id, meta);
+    for (const id of metas.keys()) this.pumpLocked(id, now);
+    this.scheduleWake();
   }
 
   /** Open a client: restore the identity and every conversation from the store, or create a new identity. */
@@ -434,6 +489,7 @@ export class Client {
       if (hs !== undefined) this.pendingHandshake.set(meta.id, hs.messageId);
     }
     this.subscribeRoutes(this.engine.receiveRoutes());
+    this.groups.load();
     await this.sync();
     await this.serial(() => {
       // A restart is a good moment to retry: whatever was in flight goes out again now.
@@ -443,6 +499,7 @@ export class Client {
       for (const id of this.store.conversationsWithQueued()) this.pumpLocked(id, now);
       this.runDueLocked();
     });
+    this.groups.connectPending();
     this.tickTimer = setInterval(() => {
       this.serial(() => this.tickLocked(this.clock())).catch((e) => this.backgroundError(e));
     }, 60_000);
@@ -639,14 +696,15 @@ export class Client {
   private sealContentLocked(message: StoredMessage, entry: OutboxEntry, now: number, extra: StoreBatch = {}): { hintIndex: number } | null {
     const id = message.conversationId;
     const meta = this.metas.get(id)!;
-    const content = decodeContent(message.body);
-    if (content === null) throw new ClientError('store-corrupt', 'a stored message body does not decode');
+    const groupBody = message.group === true ? decodeGroupFrameBody(message.body) : null;
+    const content = groupBody === null ? decodeContent(message.body) : null;
+    if (content === null && groupBody === null) throw new ClientError('store-corrupt', 'a stored message body does not decode');
     let sealed;
     try {
       sealed = sealFrame(
         this.engine,
         id,
-        { messageId: message.messageId, lamport: message.lamport, causalHistory: meta.recentIds.filter((r) => idHex(r) !== idHex(message.messageId)), body: { case: 'content', value: content } },
+        { messageId: message.messageId, lamport: message.lamport, causalHistory: meta.recentIds.filter((r) => idHex(r) !== idHex(message.messageId)), body: groupBody ?? { case: 'content', value: content! } },
         now,
       );
     } catch (e) {
@@ -813,6 +871,7 @@ export class Client {
     };
     const toAck: Uint8Array[] = [];
     const retransmit: Uint8Array[] = [];
+    let groupReceive: ReturnType<Groups['beginReceive']> | undefined;
     const denied = meta.consent === 'denied';
     let m: ConversationMeta = meta;
     if (!denied) {
@@ -857,6 +916,23 @@ export class Client {
           case 'particleUpdate':
             toAck.push(frame.messageId); // lets the initiator stop re-sending its handshake
             break;
+          case 'group': {
+            // group/v1 frames are reliable like content: stored (hidden from 1:1 history), deduplicated, acknowledged.
+            const mid = frame.messageId;
+            if (ctx.newIds.has(idHex(mid)) || this.store.messageState(id, mid) !== null) {
+              this.statsData.duplicateMessages++;
+            } else {
+              const body = wire.toBinary(wire.PrivateV1FrameSchema, wire.create(wire.PrivateV1FrameSchema, { body: frame.body }));
+              ctx.batch.messages.push({ conversationId: id, messageId: mid, outgoing: false, lamport: peerLamport, sentAt: clampTime(frame.sentAt), receivedAt: now, body, status: 'received', read: true, group: true });
+              ctx.batch.missingDelete.push({ conversationId: id, messageId: mid });
+              ctx.newIds.add(idHex(mid));
+              m = { ...m, recentIds: pushRecent(m.recentIds, mid) };
+              groupReceive ??= this.groups.beginReceive(now);
+              groupReceive.frame(id, frame.body.value, conversation);
+            }
+            toAck.push(mid);
+            break;
+          }
           default:
             break; // session resets are not implemented yet: ignored, but the ratchet state is kept
         }
@@ -869,9 +945,11 @@ export class Client {
       seenEnvelopes: [{ hash, conversationId: id, messageId: r.frames[0]?.messageId ?? null, seenAt: now }],
     };
     if (ctx.missingIds.length > 0) this.boundMissing(id, ctx.missingIds.length, batch);
+    if (groupReceive !== undefined) Object.assign(batch, groupReceive.batch());
     this.store.write(batch);
     this.engine.commit(r.changes);
     this.metas.set(id, m);
+    groupReceive?.commit();
     if (ctx.handshakeAcked) this.pendingHandshake.delete(id);
     if (started) {
       this.subscribeRoutes(this.engine.receiveRoutes());

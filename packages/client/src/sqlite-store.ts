@@ -8,6 +8,7 @@
  * process) that opens the same file gets ClientError('store-locked') instead of forking the
  * ratchet state.
  */
+import { createHash } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { utf8, fromUtf8, concat, type CryptoProvider } from '@umbra/protocol';
 import { nodeProvider } from './crypto/node-provider.ts';
@@ -25,6 +26,8 @@ import type {
   StoreSnapshot,
   StoredAccount,
   StoredConversation,
+  StoredGroup,
+  StoredGroupMessage,
   StoredInbox,
   StoredMessage,
 } from './store.ts';
@@ -109,6 +112,33 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX missing_due ON missing (next_request_at);
   CREATE TABLE cursors (route TEXT PRIMARY KEY, cursor TEXT NOT NULL) WITHOUT ROWID;
   `,
+  // 1 → 2: group/v1 (docs/GROUPS.md, client section).
+  `
+  ALTER TABLE messages ADD COLUMN is_group INTEGER NOT NULL DEFAULT 0; -- 1: a group frame carried pairwise (not 1:1 history)
+  CREATE TABLE groups (
+    chat_id TEXT PRIMARY KEY,
+    record BLOB NOT NULL,            -- sealed: JSON (status, group key, bindings, cards, pending work)
+    updated_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE TABLE group_events (
+    chat_id TEXT NOT NULL REFERENCES groups(chat_id),
+    digest BLOB NOT NULL,            -- SHA-256 of the wire bytes (de-duplication)
+    wire BLOB NOT NULL,              -- sealed: signature ‖ raw, verbatim
+    PRIMARY KEY (chat_id, digest)
+  ) WITHOUT ROWID;
+  CREATE TABLE group_messages (
+    seq INTEGER PRIMARY KEY,
+    chat_id TEXT NOT NULL REFERENCES groups(chat_id),
+    message_id TEXT NOT NULL,
+    author TEXT NOT NULL,
+    outgoing INTEGER NOT NULL,
+    clock INTEGER NOT NULL,
+    sent_at INTEGER NOT NULL,
+    received_at INTEGER,
+    entity BLOB NOT NULL,            -- sealed: GroupChatMessage bytes, verbatim
+    UNIQUE (chat_id, message_id)
+  );
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -167,8 +197,17 @@ export class SqliteStore implements Store {
         ON CONFLICT (id) DO UPDATE SET state = excluded.state, consent = excluded.consent, lamport = excluded.lamport,
           recent_ids = excluded.recent_ids, last_activity_at = excluded.last_activity_at`),
       putMeta: p(`UPDATE conversations SET consent = ?, lamport = ?, recent_ids = ?, last_activity_at = ? WHERE id = ?`),
-      putMessage: p(`INSERT OR IGNORE INTO messages (conversation_id, message_id, outgoing, lamport, sent_at, received_at, body, status, read)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      putMessage: p(`INSERT OR IGNORE INTO messages (conversation_id, message_id, outgoing, lamport, sent_at, received_at, body, status, read, is_group)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      putGroup: p(`INSERT OR REPLACE INTO groups (chat_id, record, updated_at) VALUES (?, ?, ?)`),
+      putGroupEvent: p(`INSERT OR IGNORE INTO group_events (chat_id, digest, wire) VALUES (?, ?, ?)`),
+      putGroupMessage: p(`INSERT OR IGNORE INTO group_messages (chat_id, message_id, author, outgoing, clock, sent_at, received_at, entity)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
+      loadGroups: p(`SELECT * FROM groups ORDER BY chat_id`),
+      loadGroupEvents: p(`SELECT chat_id, digest, wire FROM group_events ORDER BY chat_id`),
+      getGroupMessage: p(`SELECT * FROM group_messages WHERE chat_id = ? AND message_id = ?`),
+      groupLatest: p(`SELECT * FROM group_messages WHERE chat_id = ? ORDER BY seq DESC LIMIT ?`),
+      groupBefore: p(`SELECT * FROM group_messages WHERE chat_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?`),
       setStatus: p(`UPDATE messages SET status = ? WHERE conversation_id = ? AND message_id = ?`),
       putOutbox: p(`INSERT OR REPLACE INTO outbox (conversation_id, message_id, kind, lamport, envelope, hint_hour, hint_index, attempts, next_attempt_at, created_at)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
@@ -183,11 +222,11 @@ export class SqliteStore implements Store {
       dropOutbox: p(`DELETE FROM outbox WHERE conversation_id = ?`),
       getMessage: p(`SELECT * FROM messages WHERE conversation_id = ? AND message_id = ?`),
       getMessageState: p(`SELECT outgoing, status, lamport FROM messages WHERE conversation_id = ? AND message_id = ?`),
-      historyLatest: p(`SELECT * FROM messages WHERE conversation_id = ? ORDER BY lamport DESC, message_id DESC LIMIT ?`),
-      historyBefore: p(`SELECT * FROM messages WHERE conversation_id = ? AND (lamport < ? OR (lamport = ? AND message_id < ?))
+      historyLatest: p(`SELECT * FROM messages WHERE conversation_id = ? AND is_group = 0 ORDER BY lamport DESC, message_id DESC LIMIT ?`),
+      historyBefore: p(`SELECT * FROM messages WHERE conversation_id = ? AND is_group = 0 AND (lamport < ? OR (lamport = ? AND message_id < ?))
         ORDER BY lamport DESC, message_id DESC LIMIT ?`),
       unread: p(`SELECT COUNT(*) AS n FROM messages WHERE conversation_id = ? AND read = 0`),
-      count: p(`SELECT COUNT(*) AS n FROM messages WHERE conversation_id = ?`),
+      count: p(`SELECT COUNT(*) AS n FROM messages WHERE conversation_id = ? AND is_group = 0`),
       incomingIds: p(`SELECT message_id FROM messages WHERE conversation_id = ? AND outgoing = 0 ORDER BY lamport DESC, message_id DESC LIMIT ?`),
       getSeen: p(`SELECT * FROM seen_envelopes WHERE hash = ?`),
       getOutbox: p(`SELECT * FROM outbox WHERE conversation_id = ? AND message_id = ?`),
@@ -350,7 +389,7 @@ export class SqliteStore implements Store {
     for (const m of b.conversationMeta ?? []) s.putMeta!.run(m.consent, m.lamport, packIds(m.recentIds), m.lastActivityAt, m.id);
     for (const m of b.messages ?? []) {
       const rowKey = concat(utf8(m.conversationId), m.messageId);
-      s.putMessage!.run(m.conversationId, m.messageId, m.outgoing ? 1 : 0, m.lamport, m.sentAt, m.receivedAt, this.box.seal('message', rowKey, m.body), m.status, m.read ? 1 : 0);
+      s.putMessage!.run(m.conversationId, m.messageId, m.outgoing ? 1 : 0, m.lamport, m.sentAt, m.receivedAt, this.box.seal('message', rowKey, m.body), m.status, m.read ? 1 : 0, m.group === true ? 1 : 0);
     }
     for (const m of b.messageStatus ?? []) s.setStatus!.run(m.status, m.conversationId, m.messageId);
     for (const o of b.outboxPut ?? []) {
@@ -365,6 +404,15 @@ export class SqliteStore implements Store {
     for (const id of b.abandonOutbox ?? []) {
       s.failOutbox!.run(id);
       s.dropOutbox!.run(id);
+    }
+    for (const g of b.groups ?? []) s.putGroup!.run(g.chatId, this.box.seal('group', g.chatId, g.record), g.updatedAt);
+    for (const e of b.groupEvents ?? []) {
+      const digest = createHash('sha256').update(e.wire).digest();
+      s.putGroupEvent!.run(e.chatId, digest, this.box.seal('group-event', concat(utf8(e.chatId), digest), e.wire));
+    }
+    for (const m of b.groupMessages ?? []) {
+      const rowKey = utf8(`${m.chatId}/${m.messageId}`);
+      s.putGroupMessage!.run(m.chatId, m.messageId, m.author, m.outgoing ? 1 : 0, m.clock, m.sentAt, m.receivedAt, this.box.seal('group-message', rowKey, m.entity));
     }
   }
 
@@ -425,6 +473,7 @@ export class SqliteStore implements Store {
       body: this.box.open('message', concat(utf8(conversationId), messageId), u8(r.body as Buffer)),
       status: r.status as MessageStatus,
       read: r.read === 1,
+      ...(r.is_group === 1 ? { group: true } : {}),
     };
   }
 
@@ -589,6 +638,52 @@ export class SqliteStore implements Store {
   pruneSeenEnvelopes(before: number): number {
     this.live();
     return this.stmts.prune!.run(before).changes;
+  }
+
+  loadGroups(): { group: StoredGroup; events: Uint8Array[] }[] {
+    this.live();
+    const events = new Map<string, Uint8Array[]>();
+    for (const r of this.stmts.loadGroupEvents!.all() as Row[]) {
+      const chatId = r.chat_id as string;
+      const list = events.get(chatId) ?? [];
+      list.push(this.box.open('group-event', concat(utf8(chatId), u8(r.digest as Buffer)), u8(r.wire as Buffer)));
+      events.set(chatId, list);
+    }
+    return (this.stmts.loadGroups!.all() as Row[]).map((r) => {
+      const chatId = r.chat_id as string;
+      return {
+        group: { chatId, record: this.box.open('group', chatId, u8(r.record as Buffer)), updatedAt: r.updated_at as number },
+        events: events.get(chatId) ?? [],
+      };
+    });
+  }
+
+  groupMessage(chatId: string, messageId: string): StoredGroupMessage | null {
+    this.live();
+    const r = this.stmts.getGroupMessage!.get(chatId, messageId) as Row | undefined;
+    return r === undefined ? null : this.rowToGroupMessage(r);
+  }
+
+  groupMessages(chatId: string, limit: number, beforeSeq: number | null): StoredGroupMessage[] {
+    this.live();
+    const rows = (beforeSeq === null ? this.stmts.groupLatest!.all(chatId, limit) : this.stmts.groupBefore!.all(chatId, beforeSeq, limit)) as Row[];
+    return rows.map((r) => this.rowToGroupMessage(r));
+  }
+
+  private rowToGroupMessage(r: Row): StoredGroupMessage {
+    const chatId = r.chat_id as string;
+    const messageId = r.message_id as string;
+    return {
+      chatId,
+      messageId,
+      author: r.author as string,
+      outgoing: r.outgoing === 1,
+      clock: r.clock as number,
+      sentAt: r.sent_at as number,
+      receivedAt: (r.received_at as number | null) ?? null,
+      entity: this.box.open('group-message', utf8(`${chatId}/${messageId}`), u8(r.entity as Buffer)),
+      seq: r.seq as number,
+    };
   }
 
   /** Size of the database file's pages in use (for benchmarks). */

@@ -58,6 +58,39 @@ export interface StoredMessage {
   readonly body: Uint8Array;
   readonly status: MessageStatus;
   readonly read: boolean;
+  /** A group/v1 frame carried for a group (body = an encoded PrivateV1Frame with only `group` set): kept out of the 1:1 history. */
+  readonly group?: boolean;
+}
+
+// ---- group/v1 (packages/client/src/group/) ----------------------------------------------
+
+/** One group: the client's bookkeeping (status, own key, bindings, cards, pending work) as sealed JSON. */
+export interface StoredGroup {
+  readonly chatId: string;
+  readonly record: Uint8Array;
+  readonly updatedAt: number;
+}
+
+/** One membership event of a group, verbatim (signature ‖ raw). */
+export interface StoredGroupEvent {
+  readonly chatId: string;
+  readonly wire: Uint8Array;
+}
+
+export interface StoredGroupMessage {
+  readonly chatId: string;
+  /** "0x" + keccak256 hex: identical for every member. */
+  readonly messageId: string;
+  /** The author's member id ("0x04…"). */
+  readonly author: string;
+  readonly outgoing: boolean;
+  readonly clock: number;
+  readonly sentAt: number;
+  readonly receivedAt: number | null;
+  /** The entity bytes (GroupChatMessage), verbatim. */
+  readonly entity: Uint8Array;
+  /** Insertion order (set by the store). */
+  readonly seq?: number;
 }
 
 export interface OutboxEntry {
@@ -116,6 +149,11 @@ export interface StoreBatch {
   markRead?: { conversationId: string; upToLamport: number; upToMessageId: Uint8Array }[];
   /** Drop a conversation's queued and in-flight outbox entries and mark those messages failed. */
   abandonOutbox?: string[];
+  groups?: StoredGroup[];
+  /** Insert; an event already stored (same chat, same bytes) is left as it is. */
+  groupEvents?: StoredGroupEvent[];
+  /** Insert; an existing (chat, message id) is left as it is. */
+  groupMessages?: StoredGroupMessage[];
 }
 
 export interface StoreSnapshot {
@@ -170,5 +208,11 @@ export interface Store {
   cursor(route: string): string | null;
   /** Delete seen-envelope records older than `before` (ms). Returns how many. */
   pruneSeenEnvelopes(before: number): number;
+
+  /** Every group with its events (verbatim), for loading at open. */
+  loadGroups(): { group: StoredGroup; events: Uint8Array[] }[];
+  groupMessage(chatId: string, messageId: string): StoredGroupMessage | null;
+  /** Up to `limit` messages of a group before `beforeSeq` (newest first); all when null. */
+  groupMessages(chatId: string, limit: number, beforeSeq: number | null): StoredGroupMessage[];
   close(): void;
 }

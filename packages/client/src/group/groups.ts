@@ -1,0 +1,906 @@
+/**
+ * group/v1 in the client (docs/GROUPS.md, "Client"): private groups whose members each keep a
+ * pairwise private/v1 session with every other member. Everything group-shaped travels as a
+ * GroupFrame inside those sessions, through the client's reliable 1:1 machinery (outbox, acks,
+ * retries, durable receive in one transaction):
+ *
+ * - invite       GroupInvite: events + introductions. To someone we invite (our session binding),
+ *                as a "hello" to a member we now share a session with (our session binding + our
+ *                card), and to relay other members' cards.
+ * - binding      GroupBinding: "I accept": the joiner's fresh group key bound to this session.
+ * - update       MembershipUpdateMessage: the full event history after a change, or one group
+ *                message (entity bytes encoded once; the same bytes go to every member).
+ *
+ * A card is a reusable invitation (fresh identity) plus a GroupBinding of our group key to that
+ * identity. Members relay cards; of two members, the one later in the member list opens the
+ * session by accepting the earlier one's card, so each pair opens exactly one session. Until it
+ * opens, the other member is shown as pending, and group messages for them wait (deferred).
+ *
+ * Group messages are accepted only from a session whose peer identity a verified binding ties to
+ * a current member; that member is the author.
+ */
+import { fromBinary } from '@bufbuild/protobuf';
+import { fromHex, group as G, toHex, wire, type CryptoProvider, type FrameBody, type PrivateConversation } from '@umbra/protocol';
+import type { ClientEvent, ConversationInfo, InvitationInfo } from '../client.ts';
+import { ClientError } from '../errors.ts';
+import type { Store, StoreBatch, StoredGroup, StoredGroupEvent, StoredGroupMessage } from '../store.ts';
+
+// ---- public types ------------------------------------------------------------------------
+
+export type GroupStatus = 'invited' | 'joining' | 'member' | 'left' | 'removed';
+
+export interface GroupInfo {
+  readonly chatId: string;
+  readonly name: string;
+  readonly color: string;
+  readonly hasImage: boolean;
+  readonly status: GroupStatus;
+  /** Our member id in this group ("0x04…"), null before we accept. */
+  readonly self: string | null;
+  readonly admin: boolean;
+  readonly memberCount: number;
+  /** Members we cannot reach yet (no session). */
+  readonly pendingCount: number;
+  /** The conversation the invitation came through (invited/joining). */
+  readonly invitedBy: string | null;
+  /** The last update we could not apply, if any. */
+  readonly lastError: string | null;
+}
+
+export interface GroupMemberInfo {
+  /** "0x04…"; null for someone invited who has not accepted yet. */
+  readonly memberId: string | null;
+  readonly state: 'self' | 'connected' | 'pending' | 'invited';
+  readonly admin: boolean;
+  readonly creator: boolean;
+  /** The pairwise conversation with this member, when there is one. */
+  readonly conversationId: string | null;
+  readonly name: string | null;
+}
+
+export interface GroupMessageInfo {
+  readonly chatId: string;
+  /** "0x" + keccak256(author key ‖ entity): the same for every member. */
+  readonly id: string;
+  readonly author: string;
+  readonly authorName: string | null;
+  readonly outgoing: boolean;
+  readonly text: string;
+  readonly clock: number;
+  readonly sentAt: number;
+  readonly receivedAt: number | null;
+  readonly replyTo: string | null;
+}
+
+export interface GroupHistoryPage {
+  /** Oldest first. */
+  readonly messages: readonly GroupMessageInfo[];
+  readonly cursor: string | null;
+}
+
+export interface GroupEventMap {
+  'group-invited': GroupInfo;
+  'group-updated': GroupInfo;
+  'group-message': GroupMessageInfo;
+}
+
+export type GroupErrorCode = 'unknown-group' | 'not-a-member' | 'not-allowed' | 'not-invited' | 'rejected';
+
+/** A ClientError ('invalid-argument') with a group-specific reason. */
+export class GroupError extends ClientError {
+  readonly groupCode: GroupErrorCode;
+  constructor(groupCode: GroupErrorCode, message: string) {
+    super('invalid-argument', message);
+    this.groupCode = groupCode;
+  }
+}
+
+/** What the client lends the group layer. */
+export interface GroupHost {
+  readonly crypto: CryptoProvider;
+  readonly store: Store;
+  now(): number;
+  serial<T>(fn: () => T | Promise<T>): Promise<T>;
+  conversation(id: string): PrivateConversation | undefined;
+  inboxIdentity(invitationIdHex: string): { publicKey: Uint8Array; secretKey: Uint8Array } | undefined;
+  createInvitation(options: { reusable?: boolean; ttlSeconds?: number }): Promise<InvitationInfo>;
+  accept(invitation: string): Promise<ConversationInfo>;
+  /** Locked: persist `extra` and the frames (as hidden messages + outbox) in one transaction, then send. */
+  sendFramesLocked(frames: readonly { conversationId: string; frame: Uint8Array }[], extra: StoreBatch): void;
+  emit(e: ClientEvent): void;
+  emitError(e: ClientError): void;
+  assertOpen(): void;
+}
+
+// ---- limits ------------------------------------------------------------------------------
+
+/** Cards relayed per invite frame (a card is ≈ 1.7 KB; frames must fit 64 KiB with the history). */
+export const CARDS_PER_FRAME = 12;
+/** Card validity (the longest the client allows). */
+const CARD_TTL_SECONDS = 366 * 24 * 3600;
+/** Group messages kept for a member we cannot reach yet. */
+const MAX_DEFERRED_PER_MEMBER = 1000;
+/** Updates held because they arrived before the session's binding. */
+const MAX_HELD = 256;
+
+// ---- the stored record -------------------------------------------------------------------
+
+interface Card {
+  readonly text: string;
+  /** Encoded GroupBinding (hex). */
+  readonly binding: string;
+}
+
+interface GroupRecord {
+  status: GroupStatus;
+  /** Our group secret key (hex), null while only invited. */
+  key: string | null;
+  /** The conversation our invitation came through. */
+  inviter: string | null;
+  card: Card | null;
+  /** Verified session bindings: conversation id → member id. */
+  bindings: Record<string, string>;
+  /** Other members' cards, by member id. */
+  cards: Record<string, Card>;
+  /** Conversations our hello went to. */
+  hello: string[];
+  /** "conversation|member": cards relayed. */
+  sentCards: string[];
+  /** Conversations we invited that have not answered with a binding yet. */
+  invites: string[];
+  /** Cards we accepted: member id → conversation id ("" = the card did not work). */
+  opened: Record<string, string>;
+  /** Group message ids waiting for a member we cannot reach yet. */
+  deferred: Record<string, string[]>;
+  /** Updates with a message that arrived before the session's binding: [conversation, hex]. */
+  held: [string, string][];
+  messageClock: number;
+  createdAt: number;
+  lastError: string | null;
+}
+
+interface Group {
+  readonly chatId: string;
+  rec: GroupRecord;
+  events: readonly G.GroupEvent[];
+  state: G.GroupState;
+  key: G.GroupKeyPair | null;
+}
+
+function cloneGroup(g: Group): Group {
+  return { chatId: g.chatId, rec: structuredClone(g.rec), events: g.events, state: g.state, key: g.key };
+}
+
+function newRecord(status: GroupStatus, now: number): GroupRecord {
+  return {
+    status,
+    key: null,
+    inviter: null,
+    card: null,
+    bindings: {},
+    cards: {},
+    hello: [],
+    sentCards: [],
+    invites: [],
+    opened: {},
+    deferred: {},
+    held: [],
+    messageClock: 0,
+    createdAt: now,
+    lastError: null,
+  };
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+// ---- frame bodies ------------------------------------------------------------------------
+
+type FrameKind = 'membershipUpdate' | 'invite' | 'binding';
+
+/** The stored form of a group frame: an encoded PrivateV1Frame with only `group` set (tag 0x7a). */
+export function encodeGroupFrameBody(kind: FrameKind, bytes: Uint8Array): Uint8Array {
+  const frame = wire.create(wire.GroupFrameSchema, { kind: { case: kind, value: bytes } });
+  return wire.toBinary(wire.PrivateV1FrameSchema, wire.create(wire.PrivateV1FrameSchema, { body: { case: 'group', value: frame } }));
+}
+
+export function decodeGroupFrameBody(bytes: Uint8Array): FrameBody | null {
+  try {
+    const f = fromBinary(wire.PrivateV1FrameSchema, bytes);
+    return f.body.case === 'group' ? f.body : null;
+  } catch {
+    return null;
+  }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+// ---- the facade --------------------------------------------------------------------------
+
+interface ReceiveWork {
+  readonly now: number;
+  readonly work: Map<string, Group>;
+  readonly newEvents: StoredGroupEvent[];
+  readonly messages: StoredGroupMessage[];
+  readonly messageIds: Set<string>;
+  readonly emits: ClientEvent[];
+  /** Groups whose events changed through a local build (binding → add): send the update. */
+  readonly updates: Map<string, readonly string[]>;
+}
+
+export class Groups {
+  private readonly groups = new Map<string, Group>();
+  private connecting = false;
+  private connectAgain = false;
+
+  constructor(private readonly host: GroupHost) {}
+
+  // ---- loading ---------------------------------------------------------------------------
+
+  /** @internal Called by the client at open. */
+  load(): void {
+    const now = this.host.now();
+    for (const { group, events } of this.host.store.loadGroups()) {
+      const rec = JSON.parse(dec.decode(group.record)) as GroupRecord;
+      const decoded = G.decodeEventList(group.chatId, events);
+      if (!decoded.ok) throw new ClientError('store-corrupt', `stored events of a group do not decode (${decoded.code})`);
+      const folded = G.mergeGroupEvents(group.chatId, decoded.value, [], now);
+      if (!folded.ok) throw new ClientError('store-corrupt', `stored events of a group do not fold (${folded.code})`);
+      this.groups.set(group.chatId, { chatId: group.chatId, rec, events: folded.events, state: folded.state, key: rec.key === null ? null : G.groupKeyFromSecret(fromHex(rec.key)!) });
+    }
+  }
+
+  // ---- reading ---------------------------------------------------------------------------
+
+  list(): GroupInfo[] {
+    this.host.assertOpen();
+    return [...this.groups.values()].sort((a, b) => a.rec.createdAt - b.rec.createdAt || (a.chatId < b.chatId ? -1 : 1)).map((g) => this.info(g));
+  }
+
+  get(chatId: string): GroupInfo {
+    this.host.assertOpen();
+    return this.info(this.require(chatId));
+  }
+
+  members(chatId: string): GroupMemberInfo[] {
+    this.host.assertOpen();
+    const g = this.require(chatId);
+    const self = g.key?.id ?? null;
+    const out: GroupMemberInfo[] = g.state.members.map((m) => {
+      const conversationId = this.conversationOf(g, m);
+      return {
+        memberId: m,
+        state: m === self ? 'self' : conversationId !== null ? 'connected' : 'pending',
+        admin: g.state.admins.includes(m),
+        creator: g.state.creator === m,
+        conversationId,
+        name: m === self ? null : this.nameOf(g, m),
+      };
+    });
+    for (const c of g.rec.invites) {
+      out.push({ memberId: null, state: 'invited', admin: false, creator: false, conversationId: c, name: this.host.conversation(c)?.peerPresentation.name ?? null });
+    }
+    return out;
+  }
+
+  /** Group messages in arrival order, newest page first (like Client.history). */
+  history(chatId: string, options: { limit?: number; before?: string } = {}): GroupHistoryPage {
+    this.host.assertOpen();
+    const g = this.require(chatId);
+    const limit = options.limit ?? 50;
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new ClientError('invalid-argument', 'limit must be an integer from 1 to 1000');
+    let before: number | null = null;
+    if (options.before !== undefined) {
+      if (typeof options.before !== 'string' || !/^\d{1,15}$/.test(options.before)) throw new ClientError('invalid-argument', 'before must be a cursor returned by history()');
+      before = Number(options.before);
+    }
+    const rows = this.host.store.groupMessages(chatId, limit + 1, before);
+    const page = rows.slice(0, limit).reverse();
+    return {
+      messages: page.map((m) => this.messageInfo(g, m)),
+      cursor: rows.length > limit && page[0]?.seq !== undefined ? String(page[0].seq) : null,
+    };
+  }
+
+  // ---- creating and joining --------------------------------------------------------------
+
+  /** Create a group and invite the peers of these conversations (they join with groups.accept). */
+  async create(name: string, conversationIds: readonly string[] = [], options: { color?: string } = {}): Promise<GroupInfo> {
+    if (typeof name !== 'string' || name.length === 0 || name.length > G.MAX_GROUP_NAME_CHARS) throw new ClientError('invalid-argument', `a group name is 1 to ${G.MAX_GROUP_NAME_CHARS} characters`);
+    const convs = this.checkConversations(conversationIds);
+    const card = await this.host.createInvitation({ reusable: true, ttlSeconds: CARD_TTL_SECONDS });
+    return this.host.serial(() => {
+      const now = this.host.now();
+      const built = G.createGroup(this.host.crypto, { name, nowMs: now, ...(options.color !== undefined ? { color: options.color } : {}) });
+      if (!built.ok) throw new GroupError('rejected', built.reason);
+      const key = built.key!;
+      const chatId = built.state.chatId;
+      const rec = newRecord('member', now);
+      rec.key = toHex(key.secretKey);
+      rec.card = this.makeCard(chatId, key, card);
+      rec.invites = [...convs];
+      const g: Group = { chatId, rec, events: built.events, state: built.state, key };
+      const frames = convs.map((c) => this.inviteFrame(g, c));
+      this.flush([g], built.events, [], frames);
+      const info = this.info(g);
+      this.host.emit({ type: 'group-updated', data: info });
+      return info;
+    });
+  }
+
+  /** Invite the peers of these conversations to a group we are a member of (they join with accept). */
+  async invite(chatId: string, conversationIds: readonly string[]): Promise<GroupInfo> {
+    const convs = this.checkConversations(conversationIds);
+    if (convs.length === 0) throw new ClientError('invalid-argument', 'name at least one conversation');
+    return this.host.serial(() => {
+      const g = cloneGroup(this.requireMember(chatId));
+      for (const c of convs) if (!g.rec.invites.includes(c)) g.rec.invites.push(c);
+      this.flush([g], [], [], convs.map((c) => this.inviteFrame(g, c)));
+      return this.info(g);
+    });
+  }
+
+  /** Same as invite: the peer becomes a member once they accept. */
+  add(chatId: string, conversationId: string): Promise<GroupInfo> {
+    return this.invite(chatId, [conversationId]);
+  }
+
+  /** Join a group we were invited to: a fresh group key, bound to the inviter's session. */
+  async accept(chatId: string): Promise<GroupInfo> {
+    const g0 = this.require(chatId);
+    if (g0.rec.status !== 'invited') throw new GroupError('not-invited', 'there is no pending invitation to this group');
+    const card = await this.host.createInvitation({ reusable: true, ttlSeconds: CARD_TTL_SECONDS });
+    return this.host.serial(() => {
+      const g = cloneGroup(this.require(chatId));
+      if (g.rec.status !== 'invited' || g.rec.inviter === null) throw new GroupError('not-invited', 'there is no pending invitation to this group');
+      const conv = this.host.conversation(g.rec.inviter);
+      if (conv === undefined) throw new ClientError('unknown-conversation', 'the conversation the invitation came through is gone');
+      const key = G.generateGroupKey(this.host.crypto);
+      g.key = key;
+      g.rec.key = toHex(key.secretKey);
+      g.rec.card = this.makeCard(chatId, key, card);
+      g.rec.status = g.state.members.includes(key.id) ? 'member' : 'joining';
+      const binding = G.encodeGroupBinding(G.createGroupBinding(this.host.crypto, chatId, key, conv.identity));
+      const frames = [{ conversationId: g.rec.inviter, frame: encodeGroupFrameBody('binding', binding) }];
+      this.flush([g], [], [], frames);
+      const info = this.info(g);
+      this.host.emit({ type: 'group-updated', data: info });
+      return info;
+    });
+  }
+
+  // ---- changes ---------------------------------------------------------------------------
+
+  rename(chatId: string, name: string): Promise<GroupInfo> {
+    if (typeof name !== 'string' || name.length === 0 || name.length > G.MAX_GROUP_NAME_CHARS) throw new ClientError('invalid-argument', `a group name is 1 to ${G.MAX_GROUP_NAME_CHARS} characters`);
+    return this.change(chatId, (ctx, now) => G.rename(ctx, name, now));
+  }
+
+  setColor(chatId: string, color: string): Promise<GroupInfo> {
+    if (typeof color !== 'string' || color.length === 0 || color.length > G.MAX_GROUP_COLOR_CHARS) throw new ClientError('invalid-argument', `a colour is 1 to ${G.MAX_GROUP_COLOR_CHARS} characters`);
+    return this.change(chatId, (ctx, now) => G.setColor(ctx, color, now));
+  }
+
+  setImage(chatId: string, image: Uint8Array): Promise<GroupInfo> {
+    if (!(image instanceof Uint8Array) || image.length === 0 || image.length > G.MAX_GROUP_IMAGE_BYTES) throw new ClientError('invalid-argument', `an image is 1 to ${G.MAX_GROUP_IMAGE_BYTES} bytes`);
+    return this.change(chatId, (ctx, now) => G.setImage(ctx, image, now));
+  }
+
+  /** Remove a member (admins only): the member id, or the conversation id of our session with them. */
+  remove(chatId: string, member: string): Promise<GroupInfo> {
+    return this.change(chatId, (ctx, now, g) => G.removeMember(ctx, this.resolveMember(g, member), now));
+  }
+
+  promote(chatId: string, member: string): Promise<GroupInfo> {
+    return this.change(chatId, (ctx, now, g) => G.promote(ctx, [this.resolveMember(g, member)], now));
+  }
+
+  /** Leave: every member is told, and we stop sending. */
+  leave(chatId: string): Promise<GroupInfo> {
+    return this.change(chatId, (ctx, now) => G.leave(ctx, now));
+  }
+
+  // ---- messages --------------------------------------------------------------------------
+
+  /** Send a text to every member: one entity, one id, pairwise through each member's session. */
+  async send(chatId: string, text: string, options: { replyTo?: string } = {}): Promise<GroupMessageInfo> {
+    if (typeof text !== 'string' || text.length === 0 || text.length > G.MAX_GROUP_TEXT_CHARS) throw new ClientError('message-too-large', `a group message is 1 to ${G.MAX_GROUP_TEXT_CHARS} characters`);
+    if (options.replyTo !== undefined && (typeof options.replyTo !== 'string' || !/^0x[0-9a-f]{64}$/.test(options.replyTo))) throw new ClientError('invalid-argument', 'replyTo must be a group message id');
+    return this.host.serial(() => {
+      const g = cloneGroup(this.requireMember(chatId));
+      const self = g.key!.id;
+      const now = this.host.now();
+      const clock = Math.max(g.rec.messageClock + 1, now);
+      g.rec.messageClock = clock;
+      const entity = G.encodeGroupChatMessage({ chatId, clock: BigInt(clock), timestamp: BigInt(now), text, ...(options.replyTo !== undefined ? { responseTo: options.replyTo } : {}) });
+      const id = G.groupMessageId(self, entity);
+      const frame = encodeGroupFrameBody('membershipUpdate', G.encodeMembershipUpdate(chatId, [], { case: 'message', value: entity }));
+      const frames: { conversationId: string; frame: Uint8Array }[] = [];
+      for (const m of g.state.members) {
+        if (m === self) continue;
+        const c = this.conversationOf(g, m);
+        if (c !== null) frames.push({ conversationId: c, frame });
+        else {
+          const list = (g.rec.deferred[m] ??= []);
+          if (list.length < MAX_DEFERRED_PER_MEMBER) list.push(id);
+        }
+      }
+      const stored: StoredGroupMessage = { chatId, messageId: id, author: self, outgoing: true, clock, sentAt: now, receivedAt: null, entity };
+      this.flush([g], [], [stored], frames);
+      return this.messageInfo(g, stored);
+    });
+  }
+
+  // ---- receiving (called by the client inside its receive transaction) --------------------
+
+  /** @internal */
+  beginReceive(now: number): { frame(conversationId: string, frame: wire.GroupFrame, conversation: PrivateConversation): void; batch(): StoreBatch; commit(): void } {
+    const w: ReceiveWork = { now, work: new Map(), newEvents: [], messages: [], messageIds: new Set(), emits: [], updates: new Map() };
+    return {
+      frame: (conversationId, frame, conversation) => {
+        try {
+          this.onFrame(w, conversationId, frame, conversation);
+        } catch (e) {
+          // A bad group frame must never break the 1:1 receive path.
+          this.host.emitError(new ClientError('internal', `group frame failed: ${(e as Error).message}`, { cause: e }));
+        }
+      },
+      batch: () => ({
+        groups: [...w.work.values()].map((g) => this.storedGroup(g, now)),
+        groupEvents: w.newEvents,
+        groupMessages: w.messages,
+      }),
+      commit: () => {
+        for (const g of w.work.values()) this.groups.set(g.chatId, g);
+        for (const e of w.emits) this.host.emit(e);
+        // Follow-up sends: updates after a local change, hellos, relayed cards, deferred messages.
+        const frames: { conversationId: string; frame: Uint8Array }[] = [];
+        const changed: Group[] = [];
+        for (const g0 of w.work.values()) {
+          const g = cloneGroup(g0);
+          const recipients = w.updates.get(g.chatId);
+          if (recipients !== undefined) frames.push(...this.updateFrames(g, recipients));
+          frames.push(...this.reconcile(g));
+          changed.push(g);
+        }
+        if (frames.length > 0 || changed.length > 0) this.flush(changed, [], [], frames);
+        this.connectPending();
+      },
+    };
+  }
+
+  private onFrame(w: ReceiveWork, conversationId: string, frame: wire.GroupFrame, conv: PrivateConversation): void {
+    switch (frame.kind.case) {
+      case 'invite':
+        return this.onInvite(w, conversationId, frame.kind.value, conv);
+      case 'membershipUpdate':
+        return this.onUpdate(w, conversationId, frame.kind.value, conv);
+      case 'binding':
+        return this.onBinding(w, conversationId, frame.kind.value, conv);
+      default:
+        return;
+    }
+  }
+
+  private working(w: ReceiveWork, chatId: string): Group | undefined {
+    let g = w.work.get(chatId);
+    if (g !== undefined) return g;
+    const base = this.groups.get(chatId);
+    if (base === undefined) return undefined;
+    g = cloneGroup(base);
+    w.work.set(chatId, g);
+    return g;
+  }
+
+  private reject(w: ReceiveWork, g: Group | undefined, reason: string): void {
+    if (g !== undefined) g.rec.lastError = reason;
+    this.host.emitError(new GroupError('rejected', reason));
+    void w;
+  }
+
+  /** Merge incoming events into g; false (and nothing changed) when the update is rejected. */
+  private mergeInto(w: ReceiveWork, g: Group, incoming: readonly G.GroupEvent[]): boolean {
+    if (incoming.length === 0) return true;
+    const merged = G.mergeGroupEvents(g.chatId, g.events, incoming, w.now);
+    if (!merged.ok) {
+      this.reject(w, g, `a group update was rejected: ${merged.reason}`);
+      return false;
+    }
+    const before = g.state;
+    for (const e of merged.added ?? []) w.newEvents.push({ chatId: g.chatId, wire: G.eventWireBytes(e) });
+    g.events = merged.events;
+    g.state = merged.state;
+    if ((merged.added ?? []).length > 0) {
+      g.rec.lastError = null;
+      this.updateStatus(g);
+      if (before.name !== g.state.name || before.members.join() !== g.state.members.join() || before.admins.join() !== g.state.admins.join() || before.color !== g.state.color || !sameBytes(before.image, g.state.image)) {
+        w.emits.push({ type: 'group-updated', data: this.info(g) });
+      }
+    }
+    return true;
+  }
+
+  private updateStatus(g: Group): void {
+    if (g.key === null) return;
+    const inGroup = g.state.members.includes(g.key.id);
+    if (inGroup && (g.rec.status === 'joining' || g.rec.status === 'member')) g.rec.status = 'member';
+    else if (!inGroup && g.rec.status === 'member') g.rec.status = 'removed';
+  }
+
+  private onInvite(w: ReceiveWork, conversationId: string, bytes: Uint8Array, conv: PrivateConversation): void {
+    let chatId: string;
+    try {
+      chatId = fromBinary(G.GroupInviteSchema, bytes).chatId;
+    } catch {
+      return this.reject(w, undefined, 'a group invite does not decode');
+    }
+    let g = this.working(w, chatId);
+    const decoded = G.decodeGroupInvite(bytes, g?.events ?? []);
+    if (!decoded.ok) return this.reject(w, g, `a group invite was rejected (${decoded.code})`);
+    if (g === undefined) {
+      const folded = G.foldGroup(chatId, decoded.value.events, w.now);
+      if (!folded.ok) return this.reject(w, undefined, `a group invite was rejected: ${folded.reason}`);
+      const rec = newRecord('invited', w.now);
+      rec.inviter = conversationId;
+      g = { chatId, rec, events: folded.events, state: folded.state, key: null };
+      w.work.set(chatId, g);
+      for (const e of folded.events) w.newEvents.push({ chatId, wire: G.eventWireBytes(e) });
+      w.emits.push({ type: 'group-invited', data: this.info(g) });
+    } else {
+      if (g.rec.status === 'left') return; // we left: nothing more from this group
+      if (!this.mergeInto(w, g, decoded.value.events)) return;
+      if (g.rec.status === 'invited' && g.rec.inviter === null) g.rec.inviter = conversationId;
+    }
+    const self = g.key?.id;
+    for (const intro of decoded.value.introductions) {
+      const checked = G.verifyIntroduction(this.host.crypto, intro, g.state, w.now);
+      if (!checked.ok) continue; // that member stays pending until introduced again
+      const v = checked.value;
+      if (v.memberId === self) continue;
+      if (v.contact.case === 'invitation') {
+        g.rec.cards[v.memberId] = { text: v.contact.text, binding: toHex(G.encodeGroupBinding(intro.binding!)) };
+      } else if (sameBytes(v.identityKey, conv.peerIdentity)) {
+        this.bind(w, g, conversationId, v.memberId);
+      }
+    }
+  }
+
+  private bind(w: ReceiveWork, g: Group, conversationId: string, memberId: string): void {
+    if (g.rec.bindings[conversationId] === memberId) return;
+    g.rec.bindings[conversationId] = memberId;
+    // Updates that arrived before this binding can be read now.
+    const held = g.rec.held.filter(([c]) => c === conversationId);
+    if (held.length > 0) {
+      g.rec.held = g.rec.held.filter(([c]) => c !== conversationId);
+      for (const [, hex] of held) this.onUpdate(w, conversationId, fromHex(hex)!, undefined);
+    }
+  }
+
+  private onUpdate(w: ReceiveWork, conversationId: string, bytes: Uint8Array, _conv: PrivateConversation | undefined): void {
+    let chatId: string;
+    try {
+      chatId = fromBinary(G.MembershipUpdateMessageSchema, bytes).chatId;
+    } catch {
+      return this.reject(w, undefined, 'a group update does not decode');
+    }
+    const g = this.working(w, chatId);
+    if (g === undefined || g.rec.status === 'left') return; // not a group we know (or we left it)
+    const decoded = G.decodeMembershipUpdate(bytes, g.events);
+    if (!decoded.ok) return this.reject(w, g, `a group update was rejected (${decoded.code})`);
+    if (!this.mergeInto(w, g, decoded.value.events)) return;
+    const entity = decoded.value.entity;
+    if (entity === null || entity.case !== 'message') return;
+    if (g.key === null || g.rec.status !== 'member') return;
+    const author = g.rec.bindings[conversationId];
+    if (author === undefined) {
+      // The session's binding has not arrived yet (frames may be reordered): hold it.
+      if (g.rec.held.length < MAX_HELD) g.rec.held.push([conversationId, toHex(bytes)]);
+      return;
+    }
+    if (author === g.key.id || !g.state.members.includes(author)) return; // not (or no longer) a member
+    const m = G.decodeGroupChatMessage(entity.value);
+    if (!m.ok || m.value.chatId !== chatId) return this.reject(w, g, 'a group message was malformed');
+    const id = G.groupMessageId(author, entity.value);
+    if (w.messageIds.has(`${chatId}/${id}`) || this.host.store.groupMessage(chatId, id) !== null) return;
+    w.messageIds.add(`${chatId}/${id}`);
+    const clock = m.value.clock > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(m.value.clock);
+    const sentAt = m.value.timestamp > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(m.value.timestamp);
+    g.rec.messageClock = Math.max(g.rec.messageClock, clock);
+    const stored: StoredGroupMessage = { chatId, messageId: id, author, outgoing: false, clock, sentAt, receivedAt: w.now, entity: entity.value };
+    w.messages.push(stored);
+    w.emits.push({ type: 'group-message', data: this.messageInfo(g, stored) });
+  }
+
+  private onBinding(w: ReceiveWork, conversationId: string, bytes: Uint8Array, conv: PrivateConversation): void {
+    const b = G.decodeGroupBinding(bytes);
+    if (b === null) return this.reject(w, undefined, 'a group binding does not decode');
+    const g = this.working(w, b.chatId);
+    if (g === undefined || g.key === null || g.rec.status !== 'member') return;
+    const checked = G.verifyGroupBinding(this.host.crypto, b, g.chatId);
+    if (!checked.ok) return this.reject(w, g, `a group binding was rejected (${checked.code})`);
+    if (!sameBytes(checked.identityKey, conv.peerIdentity)) return this.reject(w, g, 'a group binding is for another identity than its session');
+    this.bind(w, g, conversationId, checked.memberId);
+    const invited = g.rec.invites.indexOf(conversationId);
+    if (invited < 0) return;
+    g.rec.invites.splice(invited, 1);
+    if (g.state.members.includes(checked.memberId)) return;
+    // They accepted our invitation: add them (any member may add).
+    const before = g.state.members;
+    const built = G.addMembers({ chatId: g.chatId, events: g.events, key: g.key }, [checked.memberId], w.now);
+    if (!built.ok) return this.reject(w, g, `could not add the new member: ${built.reason}`);
+    for (const e of built.newEvents) w.newEvents.push({ chatId: g.chatId, wire: G.eventWireBytes(e) });
+    g.events = built.events;
+    g.state = built.state;
+    w.updates.set(g.chatId, [...new Set([...(w.updates.get(g.chatId) ?? []), ...before, ...built.state.members])]);
+    w.emits.push({ type: 'group-updated', data: this.info(g) });
+  }
+
+  // ---- opening sessions to introduced members ---------------------------------------------
+
+  /**
+   * Accept the cards of members we should open a session to (we come later in the member list
+   * and have no session with them). Runs outside the client's lock; idempotent.
+   */
+  connectPending(): void {
+    if (this.connecting) {
+      this.connectAgain = true;
+      return;
+    }
+    this.connecting = true;
+    void this.connectLoop()
+      .catch((e: unknown) => {
+        if (!(e instanceof ClientError && (e.code === 'client-closed' || e.code === 'store-closed'))) {
+          this.host.emitError(e instanceof ClientError ? e : new ClientError('internal', `opening group sessions failed: ${(e as Error).message}`, { cause: e }));
+        }
+      })
+      .finally(() => {
+        this.connecting = false;
+        if (this.connectAgain) {
+          this.connectAgain = false;
+          this.connectPending();
+        }
+      });
+  }
+
+  private async connectLoop(): Promise<void> {
+    for (;;) {
+      this.connectAgain = false;
+      const todo: { chatId: string; member: string; card: Card }[] = [];
+      for (const g of this.groups.values()) {
+        if (g.rec.status !== 'member' || g.key === null) continue;
+        const selfIndex = g.state.members.indexOf(g.key.id);
+        g.state.members.forEach((m, i) => {
+          if (i >= selfIndex || g.rec.opened[m] !== undefined || this.conversationOf(g, m) !== null) return;
+          const card = g.rec.cards[m];
+          if (card !== undefined) todo.push({ chatId: g.chatId, member: m, card });
+        });
+      }
+      if (todo.length === 0) return;
+      for (const t of todo) {
+        let info: ConversationInfo | null = null;
+        try {
+          info = await this.host.accept(t.card.text);
+        } catch (e) {
+          if (e instanceof ClientError && (e.code === 'client-closed' || e.code === 'store-closed')) throw e;
+          this.host.emitError(new GroupError('rejected', `could not open a session to a group member: ${(e as Error).message}`));
+        }
+        await this.host.serial(() => {
+          const base = this.groups.get(t.chatId);
+          if (base === undefined) return;
+          const g = cloneGroup(base);
+          g.rec.opened[t.member] = info?.id ?? '';
+          const conv = info === null ? undefined : this.host.conversation(info.id);
+          const binding = G.decodeGroupBinding(fromHex(t.card.binding)!);
+          if (conv !== undefined && binding !== null && sameBytes(binding.identityKey, conv.peerIdentity)) {
+            g.rec.bindings[info!.id] = t.member;
+          }
+          this.groups.set(g.chatId, g);
+          this.flush([g], [], [], this.reconcile(g));
+          this.host.emit({ type: 'group-updated', data: this.info(g) });
+        });
+      }
+    }
+  }
+
+  // ---- internals ---------------------------------------------------------------------------
+
+  /**
+   * What we owe our peers now: a hello (session binding + our card) on every bound session,
+   * the cards of earlier members to each later member, and messages deferred for members who
+   * have just become reachable. Mutates g.rec (what was sent); returns the frames.
+   */
+  private reconcile(g: Group): { conversationId: string; frame: Uint8Array }[] {
+    if (g.rec.status !== 'member' || g.key === null) return [];
+    const self = g.key.id;
+    const members = g.state.members;
+    const frames: { conversationId: string; frame: Uint8Array }[] = [];
+    const sent = new Set(g.rec.sentCards);
+    const seenPeers = new Set<string>();
+    for (const [conversationId, member] of Object.entries(g.rec.bindings)) {
+      if (member === self || !members.includes(member)) continue;
+      const conv = this.host.conversation(conversationId);
+      if (conv === undefined) continue;
+      if (!g.rec.hello.includes(conversationId)) {
+        g.rec.hello.push(conversationId);
+        frames.push({ conversationId, frame: this.helloFrame(g, conv) });
+      }
+      const index = members.indexOf(member);
+      const cards: G.IntroductionInput[] = [];
+      for (const m of members.slice(0, index)) {
+        const card = g.rec.cards[m];
+        const k = `${conversationId}|${m}`;
+        if (m === self || card === undefined || sent.has(k)) continue;
+        sent.add(k);
+        const binding = G.decodeGroupBinding(fromHex(card.binding)!);
+        if (binding !== null) cards.push({ binding, invitation: card.text });
+      }
+      for (let i = 0; i < cards.length; i += CARDS_PER_FRAME) {
+        frames.push({ conversationId, frame: encodeGroupFrameBody('invite', G.encodeGroupInvite(g.chatId, g.events, cards.slice(i, i + CARDS_PER_FRAME))) });
+      }
+      if (seenPeers.has(member)) continue;
+      seenPeers.add(member);
+      const deferred = g.rec.deferred[member];
+      if (deferred !== undefined) {
+        delete g.rec.deferred[member];
+        for (const id of deferred) {
+          const msg = this.host.store.groupMessage(g.chatId, id);
+          if (msg === null) continue;
+          frames.push({ conversationId, frame: encodeGroupFrameBody('membershipUpdate', G.encodeMembershipUpdate(g.chatId, [], { case: 'message', value: msg.entity })) });
+        }
+      }
+    }
+    g.rec.sentCards = [...sent];
+    // Deferred messages for members who are gone are dropped.
+    for (const m of Object.keys(g.rec.deferred)) if (!members.includes(m)) delete g.rec.deferred[m];
+    return frames;
+  }
+
+  /** Our session binding for this conversation plus our card, with the full history. */
+  private helloFrame(g: Group, conv: PrivateConversation): Uint8Array {
+    const intros: G.IntroductionInput[] = [{ binding: G.createGroupBinding(this.host.crypto, g.chatId, g.key!, conv.identity) }];
+    if (g.rec.card !== null) {
+      const binding = G.decodeGroupBinding(fromHex(g.rec.card.binding)!);
+      if (binding !== null) intros.push({ binding, invitation: g.rec.card.text });
+    }
+    return encodeGroupFrameBody('invite', G.encodeGroupInvite(g.chatId, g.events, intros));
+  }
+
+  /** To someone we invite: the history and our binding for their session (no card yet). */
+  private inviteFrame(g: Group, conversationId: string): { conversationId: string; frame: Uint8Array } {
+    const conv = this.host.conversation(conversationId)!;
+    const intros: G.IntroductionInput[] = [{ binding: G.createGroupBinding(this.host.crypto, g.chatId, g.key!, conv.identity) }];
+    return { conversationId, frame: encodeGroupFrameBody('invite', G.encodeGroupInvite(g.chatId, g.events, intros)) };
+  }
+
+  /** The full history to these members (minus ourselves), each through their session. */
+  private updateFrames(g: Group, recipients: readonly string[]): { conversationId: string; frame: Uint8Array }[] {
+    const frame = encodeGroupFrameBody('membershipUpdate', G.encodeMembershipUpdate(g.chatId, g.events));
+    const out: { conversationId: string; frame: Uint8Array }[] = [];
+    for (const m of new Set(recipients)) {
+      if (m === g.key?.id) continue;
+      const c = this.conversationOf(g, m);
+      if (c !== null) out.push({ conversationId: c, frame });
+    }
+    return out;
+  }
+
+  private change(chatId: string, build: (ctx: G.GroupContext, now: number, g: Group) => G.BuildResult): Promise<GroupInfo> {
+    return this.host.serial(() => {
+      const g = cloneGroup(this.requireMember(chatId));
+      const now = this.host.now();
+      const before = g.state.members;
+      const built = build({ chatId, events: g.events, key: g.key! }, now, g);
+      if (!built.ok) throw new GroupError(built.code === 'not-allowed' ? 'not-allowed' : 'rejected', built.reason);
+      g.events = built.events;
+      g.state = built.state;
+      if (!built.state.members.includes(g.key!.id)) g.rec.status = 'left';
+      const frames = this.updateFrames(g, [...before, ...built.state.members]);
+      frames.push(...this.reconcile(g));
+      this.flush([g], built.newEvents, [], frames);
+      const info = this.info(g);
+      this.host.emit({ type: 'group-updated', data: info });
+      return info;
+    });
+  }
+
+  /** Persist the groups, events and messages with the frames in one transaction; then adopt them. */
+  private flush(groups: readonly Group[], events: readonly G.GroupEvent[], messages: readonly StoredGroupMessage[], frames: readonly { conversationId: string; frame: Uint8Array }[]): void {
+    const now = this.host.now();
+    this.host.sendFramesLocked(frames, {
+      groups: groups.map((g) => this.storedGroup(g, now)),
+      groupEvents: events.map((e) => ({ chatId: e.chatId, wire: G.eventWireBytes(e) })),
+      groupMessages: [...messages],
+    });
+    for (const g of groups) this.groups.set(g.chatId, g);
+  }
+
+  private storedGroup(g: Group, now: number): StoredGroup {
+    return { chatId: g.chatId, record: enc.encode(JSON.stringify(g.rec)), updatedAt: now };
+  }
+
+  private makeCard(chatId: string, key: G.GroupKeyPair, card: InvitationInfo): Card {
+    const identity = this.host.inboxIdentity(card.invitationId);
+    if (identity === undefined) throw new ClientError('internal', 'the card invitation has no inbox');
+    return { text: card.text, binding: toHex(G.encodeGroupBinding(G.createGroupBinding(this.host.crypto, chatId, key, identity))) };
+  }
+
+  private conversationOf(g: Group, member: string): string | null {
+    let best: string | null = null;
+    for (const [c, m] of Object.entries(g.rec.bindings)) {
+      if (m !== member || this.host.conversation(c) === undefined) continue;
+      // Prefer the session we opened from their card (or the first one bound).
+      if (best === null || g.rec.opened[member] === c) best = c;
+    }
+    return best;
+  }
+
+  private nameOf(g: Group, member: string): string | null {
+    const c = this.conversationOf(g, member);
+    return c === null ? null : (this.host.conversation(c)?.peerPresentation.name ?? null);
+  }
+
+  private resolveMember(g: Group, member: string): string {
+    if (typeof member !== 'string') throw new ClientError('invalid-argument', 'a member is a member id or a conversation id');
+    if (G.isMemberId(member)) return member;
+    const bound = g.rec.bindings[member];
+    if (bound !== undefined) return bound;
+    throw new GroupError('not-a-member', 'no such member in this group');
+  }
+
+  private checkConversations(ids: readonly string[]): string[] {
+    if (!Array.isArray(ids)) throw new ClientError('invalid-argument', 'conversationIds must be an array');
+    for (const id of ids) {
+      if (typeof id !== 'string' || !/^[0-9a-f]{32}$/.test(id)) throw new ClientError('invalid-argument', 'a conversation id is 32 lowercase hex characters');
+      if (this.host.conversation(id) === undefined) throw new ClientError('unknown-conversation', `no conversation ${id}`);
+    }
+    return [...new Set(ids)];
+  }
+
+  private require(chatId: string): Group {
+    if (typeof chatId !== 'string') throw new ClientError('invalid-argument', 'a group id is a string');
+    const g = this.groups.get(chatId);
+    if (g === undefined) throw new GroupError('unknown-group', `no group ${chatId}`);
+    return g;
+  }
+
+  private requireMember(chatId: string): Group {
+    const g = this.require(chatId);
+    if (g.rec.status !== 'member' || g.key === null) throw new GroupError('not-a-member', `we are not a member of this group (${g.rec.status})`);
+    return g;
+  }
+
+  private info(g: Group): GroupInfo {
+    const self = g.key?.id ?? null;
+    return {
+      chatId: g.chatId,
+      name: g.state.name,
+      color: g.state.color,
+      hasImage: g.state.image.length > 0,
+      status: g.rec.status,
+      self,
+      admin: self !== null && g.state.admins.includes(self),
+      memberCount: g.state.members.length,
+      pendingCount: self === null ? 0 : g.state.members.filter((m) => m !== self && this.conversationOf(g, m) === null).length,
+      invitedBy: g.rec.status === 'invited' || g.rec.status === 'joining' ? g.rec.inviter : null,
+      lastError: g.rec.lastError,
+    };
+  }
+
+  private messageInfo(g: Group, m: StoredGroupMessage): GroupMessageInfo {
+    const decoded = G.decodeGroupChatMessage(m.entity);
+    return {
+      chatId: m.chatId,
+      id: m.messageId,
+      author: m.author,
+      authorName: m.outgoing ? null : this.nameOf(g, m.author),
+      outgoing: m.outgoing,
+      text: decoded.ok ? decoded.value.text : '',
+      clock: m.clock,
+      sentAt: m.sentAt,
+      receivedAt: m.receivedAt,
+      replyTo: decoded.ok && decoded.value.responseTo !== '' ? decoded.value.responseTo : null,
+    };
+  }
+}
