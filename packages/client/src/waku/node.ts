@@ -31,6 +31,11 @@ export interface DuplexStream {
   abort(err: Error): void;
 }
 
+interface KeepAliveTimers {
+  pingKeepAliveTimers?: Map<unknown, ReturnType<typeof setInterval>>;
+  relayKeepAliveTimers?: Map<unknown, ReturnType<typeof setInterval>[]>;
+}
+
 export class RelayNode {
   private constructor(
     readonly waku: WakuNode,
@@ -179,8 +184,20 @@ export class RelayNode {
   }
 
   async stop(): Promise<void> {
-    await this.waku.stop();
+    // @waku/core 0.0.35's KeepAliveManager.stopAll() clears its Maps without clearing the
+    // intervals in them (it iterates the Maps with Object.values): the per-peer ping intervals
+    // would keep the process alive after stop. Take them out before, clear them after.
+    const kam = (this.waku.connectionManager as unknown as { keepAliveManager?: KeepAliveTimers }).keepAliveManager;
+    const timers = [...(kam?.pingKeepAliveTimers?.values() ?? []), ...[...(kam?.relayKeepAliveTimers?.values() ?? [])].flat()];
+    try {
+      await this.waku.stop();
+    } finally {
+      for (const t of timers) clearInterval(t);
+      for (const t of kam?.pingKeepAliveTimers?.values() ?? []) clearInterval(t);
+      for (const ts of kam?.relayKeepAliveTimers?.values() ?? []) for (const t of ts) clearInterval(t);
+    }
   }
+
 }
 
 /**

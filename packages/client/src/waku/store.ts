@@ -216,7 +216,7 @@ export class MessageLog {
       if (req.pubsubTopic !== undefined && e.pubsubTopic !== req.pubsubTopic) return false;
       const ts = e.message.timestamp ?? BigInt(e.arrivedMs) * 1_000_000n;
       if (req.timeStart !== undefined && ts < req.timeStart) return false;
-      if (req.timeEnd !== undefined && ts > req.timeEnd) return false;
+      if (req.timeEnd !== undefined && ts >= req.timeEnd) return false; // time_end is exclusive (WAKU2-STORE)
       return true;
     };
 
