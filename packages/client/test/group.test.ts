@@ -40,7 +40,7 @@ const textsOf = (c: Client, chatId: string) => c.groups.history(chatId, { limit:
 
 test('create, accept, message: same id for every member; rename; leave', async () => {
   const net = new MemoryNetwork();
-  const [a, b, c] = await Promise.all(['A', 'B', 'C'].map((n) => openMemoryClient(net.adapter(), n)));
+  const [a, b, c] = (await Promise.all(['A', 'B', 'C'].map((n) => openMemoryClient(net.adapter(), n)))) as [Client, Client, Client];
   try {
     const convs = new Map<Client, string>();
     convs.set(b, (await connect(a, b)).id);
@@ -81,7 +81,7 @@ test('create, accept, message: same id for every member; rename; leave', async (
 
 test('add a member who knows only the adder: pending, sessions open, receives later messages; remove: nothing after', async () => {
   const net = new MemoryNetwork();
-  const [a, b, c, d, e] = await Promise.all(['A', 'B', 'C', 'D', 'E'].map((n) => openMemoryClient(net.adapter(), n)));
+  const [a, b, c, d, e] = (await Promise.all(['A', 'B', 'C', 'D', 'E'].map((n) => openMemoryClient(net.adapter(), n)))) as [Client, Client, Client, Client, Client];
   const all = [a, b, c, d, e];
   try {
     const convs = new Map<Client, string>();
@@ -124,7 +124,7 @@ test('add a member who knows only the adder: pending, sessions open, receives la
 
 test('concurrent changes from two admins converge', async () => {
   const net = new MemoryNetwork();
-  const [a, b, c, d] = await Promise.all(['A', 'B', 'C', 'D'].map((n) => openMemoryClient(net.adapter(), n)));
+  const [a, b, c, d] = (await Promise.all(['A', 'B', 'C', 'D'].map((n) => openMemoryClient(net.adapter(), n)))) as [Client, Client, Client, Client];
   const all = [a, b, c, d];
   try {
     const convs = new Map<Client, string>();
