@@ -10,6 +10,7 @@ import { defaultDataDir } from './config.ts';
 import * as commands from './commands.ts';
 import { chat } from './chat.ts';
 import { hub } from './hub.ts';
+import { registerGroupCommands } from './group.ts';
 import type { GlobalOptions } from './session.ts';
 
 // `umbra read 1 | head` closes the pipe early: that is not an error.
@@ -80,6 +81,7 @@ program
   .option('--data <dir>', 'where the services keep their data', 'data')
   .option('--port <n>', 'first port (issuer; then SSA, RSA, RSA)', '7700')
   .action((o) => hub(o));
+registerGroupCommands(program, g);
 
 try {
   await program.parseAsync(process.argv);
