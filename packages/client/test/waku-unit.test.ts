@@ -225,3 +225,35 @@ describe('store peer over libp2p (in process)', { timeout: 30_000 }, () => {
     }
   });
 });
+
+describe('WebSocket transport (in process)', { timeout: 30_000 }, () => {
+  test('a client bootstraps over plain ws on loopback and relays both ways', async () => {
+    const hub = await startWakuBootstrapNode({ listen: ['/ip4/127.0.0.1/tcp/0/ws'], store: false });
+    assert.ok(hub.multiaddrs.every((a) => a.includes('/ws/p2p/')), hub.multiaddrs.join());
+    assert.equal(hub.storeStats(), null);
+    const a = await WakuDelivery.create({ bootstrap: hub.multiaddrs, listen: ['/ip4/127.0.0.1/tcp/0/ws'] });
+    const b = await WakuDelivery.create({ bootstrap: hub.multiaddrs });
+    try {
+      const got: string[] = [];
+      const sub = b.subscribe(['r1', 'r2'], (e) => got.push(`${e.route}:${new TextDecoder().decode(e.bytes)}`));
+      await Promise.all([a.ready(), b.ready()]);
+      await a.publish('r1', utf8('x'));
+      await a.publish('r2', utf8('y'));
+      await a.publish('elsewhere', utf8('z')); // another bucket: not delivered
+      const deadline = Date.now() + 5000;
+      while (got.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      await new Promise((r) => setTimeout(r, 100));
+      const expected = ['r1:x', 'r2:y'];
+      assert.equal(new Set([bucketOf('r1'), bucketOf('r2'), bucketOf('elsewhere')]).size, 3);
+      assert.deepEqual(got, expected);
+      sub.close();
+      await a.publish('r1', utf8('after close'));
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(got.length, expected.length);
+      await assert.rejects(b.fetch('r1', null), /store/); // store off: no store peer answers
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+      await hub.close();
+    }
+  });
+});
