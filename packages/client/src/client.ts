@@ -47,7 +47,7 @@ import {
 } from '@umbra/protocol';
 import type { Argon2idParams } from './at-rest.ts';
 import { nodeProvider } from './crypto/node-provider.ts';
-import type { DeliveredEnvelope, Delivery, Subscription } from './delivery.ts';
+import { hasServiceEndpoints, type DeliveredEnvelope, type Delivery, type ServiceEndpointDelivery, type Subscription } from './delivery.ts';
 import { ClientError, toClientError } from './errors.ts';
 import { decodeContent, encodeContent, sealFrame, textContent } from './frames.ts';
 import { SqliteStore } from './sqlite-store.ts';
@@ -325,6 +325,8 @@ export class Client {
   private readonly missingGraceMs: number;
   private readonly syncIntervalMs: number;
   private readonly fastRetransmitMs: number;
+  /** The delivery's receiving-service side, when it has one (ServicesDelivery). */
+  private readonly services: ServiceEndpointDelivery | null;
   /** When each in-flight content envelope was last published (memory only; for fast retransmit). */
   private readonly lastSentAt = new Map<string, number>();
   /** group/v1: create, join and talk in groups (packages/client/src/group/). */
@@ -341,6 +343,7 @@ export class Client {
     options: ClientOptions,
   ) {
     this.engine = engine;
+    this.services = hasServiceEndpoints(delivery) ? delivery : null;
     this.emitter.setMaxListeners(0);
     const num = (v: unknown, dflt: number, min: number, max: number, what: string) => {
       if (v === undefined) return dflt;
@@ -488,7 +491,7 @@ export class Client {
       const hs = this.store.outbox(meta.id).find((o) => o.kind === 'handshake');
       if (hs !== undefined) this.pendingHandshake.set(meta.id, hs.messageId);
     }
-    this.subscribeRoutes(this.engine.receiveRoutes());
+    this.subscribeRoutes([...this.engine.receiveRoutes(), ...(this.services !== null ? [this.services.servicesRoute] : [])]);
     this.groups.load();
     await this.sync();
     await this.serial(() => {
@@ -540,9 +543,10 @@ export class Client {
     if (typeof ttlSeconds !== 'number' || !Number.isInteger(ttlSeconds) || ttlSeconds < 1 || ttlSeconds > 366 * 24 * 3600) {
       throw new ClientError('invalid-argument', 'ttlSeconds must be an integer from 1 to one year');
     }
+    const endpoints = await this.newRelationshipEndpoints();
     return this.serial(() => {
       const now = this.clock();
-      const r = this.engine.createInvitation({ nowMs: now, reusable, ttlSeconds, presentation: { name: this.profileName } });
+      const r = this.engine.createInvitation({ nowMs: now, reusable, ttlSeconds, presentation: { name: this.profileName }, ...(endpoints !== undefined ? { endpoints } : {}) });
       this.persistEngineChange(() => this.store.write({ inboxes: [this.storedInbox(r.inbox, now)] }));
       this.subscribeRoutes(this.engine.receiveRoutes());
       return { text: r.text, invitationId: toHex(r.inbox.invitationId), expiresAt: r.inbox.expiresAt };
@@ -566,6 +570,7 @@ export class Client {
   async accept(invitation: string): Promise<ConversationInfo> {
     if (typeof invitation !== 'string') throw new ClientError('invalid-argument', 'the invitation must be a string');
     if (invitation.length > MAX_INVITATION_CHARS) throw new ClientError('invitation-malformed', 'the invitation is too long');
+    const endpoints = this.services === null ? undefined : await this.acceptEndpoints(invitation);
     return this.serial(async () => {
       const now = this.clock();
       let parsed;
@@ -578,7 +583,7 @@ export class Client {
       if (own) throw new ClientError('invitation-own', 'this is one of your own invitations');
       let r;
       try {
-        r = await this.engine.acceptInvitation(invitation, { nowMs: now, presentation: { name: this.profileName } });
+        r = await this.engine.acceptInvitation(invitation, { nowMs: now, presentation: { name: this.profileName }, ...(endpoints !== undefined ? { endpoints } : {}) });
       } catch (e) {
         throw toClientError(e);
       }
@@ -695,6 +700,7 @@ export class Client {
    */
   private sealContentLocked(message: StoredMessage, entry: OutboxEntry, now: number, extra: StoreBatch = {}): { hintIndex: number } | null {
     const id = message.conversationId;
+    this.rotateEndpointsLocked(id, now);
     const meta = this.metas.get(id)!;
     const groupBody = message.group === true ? decodeGroupFrameBody(message.body) : null;
     const content = groupBody === null ? decodeContent(message.body) : null;
@@ -782,9 +788,11 @@ export class Client {
     this.publish(sealed.conversation.peerEndpoints, sealed.envelope);
   }
 
-  private publish(endpoints: readonly wire.DeliveryEndpoint[], envelope: Uint8Array): void {
+  private publish(endpoints: readonly wire.DeliveryEndpoint[], envelope: Uint8Array, attempt = 0): void {
+    const viaServices = endpoints.filter((e) => e.endpoint.case === 'receivingService');
+    if (viaServices.length > 0 && this.services !== null) this.track(this.publishToServices(this.services, viaServices, envelope, attempt));
     for (const e of endpoints) {
-      if (e.endpoint.case !== 'route') continue; // service endpoints need the services adapter
+      if (e.endpoint.case !== 'route') continue; // service endpoints: publishToServices
       this.statsData.published++;
       let p: Promise<void>;
       try {
@@ -804,12 +812,99 @@ export class Client {
     }
   }
 
+  /**
+   * A peer's receiving services, in order (a retry starts at the next one): the first that takes
+   * the envelope wins; if none does, the outbox retries later.
+   */
+  private async publishToServices(services: ServiceEndpointDelivery, endpoints: readonly wire.DeliveryEndpoint[], envelope: Uint8Array, attempt: number): Promise<void> {
+    const errors: string[] = [];
+    for (let i = 0; i < endpoints.length; i++) {
+      const e = endpoints[(i + attempt) % endpoints.length]!;
+      try {
+        await services.publishEndpoint(e, envelope);
+        this.statsData.published++;
+        return;
+      } catch (err) {
+        errors.push((err as Error)?.message ?? String(err));
+      }
+    }
+    this.statsData.publishFailures++;
+    this.emitError(new ClientError('delivery-failed', `publish failed (will retry): ${errors.join('; ')}`));
+  }
+
+  private track(p: Promise<void>): void {
+    const tracked = p.catch((err) => this.backgroundError(err));
+    this.inflightPublishes.add(tracked);
+    void tracked.finally(() => this.inflightPublishes.delete(tracked));
+  }
+
+  /** Service endpoints for a new relationship, when the delivery offers them. */
+  private async newRelationshipEndpoints(): Promise<wire.DeliveryEndpoint[] | undefined> {
+    if (this.services === null) return undefined;
+    try {
+      return await this.services.endpointsForNewRelationship();
+    } catch (e) {
+      throw new ClientError('delivery-failed', `no receiving-service addresses: ${(e as Error)?.message ?? e}`, { cause: e });
+    }
+  }
+
+  /** For accept: check the invitation first (a bad one fails without asking any service), then get endpoints. */
+  private async acceptEndpoints(invitation: string): Promise<wire.DeliveryEndpoint[] | undefined> {
+    try {
+      this.engine.parseInvitation(invitation, this.clock());
+    } catch (e) {
+      throw toClientError(e);
+    }
+    return this.newRelationshipEndpoints();
+  }
+
+  /**
+   * Address rotation, piggy-backed on an ordinary message: when the delivery says this
+   * relationship's addresses are due, a Particle update with fresh endpoints goes out just before
+   * the content frame (same flush, no extra round trip). The old addresses stay in ownEndpoints
+   * (and valid at the service) until they expire, so late envelopes still find the conversation.
+   */
+  private rotateEndpointsLocked(conversationId: string, now: number): void {
+    if (this.services === null) return;
+    const current = this.engine.conversation(conversationId);
+    const meta = this.metas.get(conversationId);
+    if (current === undefined || meta === undefined) return;
+    const fresh = this.services.rotationEndpoints(current.ownEndpoints, now);
+    if (fresh === null || fresh.length === 0) return;
+    const body: FrameBody = {
+      case: 'particleUpdate',
+      value: wire.create(wire.ParticleUpdateSchema, { endpoints: fresh, presentation: wire.create(wire.PresentationSchema, { name: this.profileName }) }),
+    };
+    let sealed;
+    try {
+      sealed = sealFrame(this.engine, conversationId, { messageId: this.crypto.randomBytes(MESSAGE_ID_BYTES), lamport: meta.lamport, causalHistory: meta.recentIds, body }, now);
+    } catch (e) {
+      if (e instanceof UmbraError && e.code === 'conversation-cannot-send') return;
+      throw toClientError(e);
+    }
+    const nowS = BigInt(Math.floor(now / 1000));
+    const kept = current.ownEndpoints.filter((e) => e.endpoint.case !== 'receivingService' || e.endpoint.value.notAfter === 0n || e.endpoint.value.notAfter > nowS);
+    const conversation = { ...sealed.conversation, ownEndpoints: [...fresh, ...kept].slice(0, wire.MAX_ENDPOINTS) };
+    const changes = { ...sealed.changes, conversations: [conversation] };
+    this.store.write({ conversations: [{ meta, state: serializeConversation(conversation) }] });
+    this.engine.commit(changes);
+    this.publish(conversation.peerEndpoints, sealed.envelope);
+  }
+
   // ---- receiving -------------------------------------------------------------------------
 
-  private readonly onEnvelope = (e: DeliveredEnvelope): void => {
-    if (this.closing || e === null || typeof e !== 'object' || !(e.bytes instanceof Uint8Array)) return;
+  private readonly onEnvelope = (e: DeliveredEnvelope): Promise<boolean> => {
+    if (this.closing || e === null || typeof e !== 'object' || !(e.bytes instanceof Uint8Array)) return Promise.resolve(false);
     const route = typeof e.route === 'string' ? e.route : undefined;
-    this.serial(() => this.receiveLocked(e.bytes, route)).catch((err) => this.backgroundError(err));
+    // Resolves once the envelope is committed (or judged a duplicate / not ours): adapters that
+    // hold envelopes until acknowledged acknowledge only then.
+    return this.serial(() => this.receiveLocked(e.bytes, route)).then(
+      () => true,
+      (err) => {
+        this.backgroundError(err);
+        return false;
+      },
+    );
   };
 
   /**
@@ -1129,7 +1224,7 @@ export class Client {
         this.store.write({ outboxPut: [{ ...entry, attempts, nextAttemptAt: now + this.backoff(attempts) }] });
         this.statsData.retries++;
         if (entry.kind === 'content') this.lastSentAt.set(`${entry.conversationId}:${idHex(entry.messageId)}`, now);
-        this.publish(conversation.peerEndpoints, entry.envelope);
+        this.publish(conversation.peerEndpoints, entry.envelope, attempts - 1);
         continue;
       }
       const message = this.store.message(entry.conversationId, entry.messageId);
@@ -1219,7 +1314,9 @@ export class Client {
         }
         for (const env of result.envelopes) {
           if (this.closing) return;
-          if (env !== null && typeof env === 'object' && env.bytes instanceof Uint8Array) await this.serial(() => this.receiveLocked(env.bytes, route));
+          if (env !== null && typeof env === 'object' && env.bytes instanceof Uint8Array) {
+            await this.serial(() => this.receiveLocked(env.bytes, typeof env.route === 'string' && env.route !== '' ? env.route : route));
+          }
         }
         const next = result.cursor;
         if (typeof next === 'string' && next !== cursor) {

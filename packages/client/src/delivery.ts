@@ -12,12 +12,20 @@
  *   the start), oldest first, with the cursor to pass next time. Used after a restart and
  *   periodically, so that nothing pushed while the client was down is missed.
  */
+import type { wire } from '@umbra/protocol';
+
 export interface DeliveredEnvelope {
   readonly route: string;
   readonly bytes: Uint8Array;
 }
 
-export type EnvelopeHandler = (envelope: DeliveredEnvelope) => void;
+/**
+ * The client's handler returns a Promise<boolean> that resolves once the envelope is processed:
+ * `true` when stored (committed), or judged a duplicate or not ours; `false` when it could not be
+ * processed (the client is closing, the store failed). It never rejects. Adapters that hold envelopes until
+ * acknowledged (the receiving services) acknowledge only after `true`; others may ignore it.
+ */
+export type EnvelopeHandler = (envelope: DeliveredEnvelope) => unknown;
 
 export interface Subscription {
   close(): void;
@@ -33,4 +41,27 @@ export interface Delivery {
   publish(route: string, bytes: Uint8Array): Promise<void>;
   subscribe(routes: readonly string[], onEnvelope: EnvelopeHandler): Subscription;
   fetch(route: string, since: string | null): Promise<FetchResult>;
+}
+
+/**
+ * A delivery whose peers reach us at receiving-service addresses (the Communicator services,
+ * `ServicesDelivery`). The client puts these endpoints into invitations and acceptances, sends
+ * to a peer's `receivingService` endpoints through `publishEndpoint`, subscribes and fetches
+ * `servicesRoute` (the envelopes of all our inboxes; each delivered envelope names the address
+ * it was resolved to as its route), and attaches fresh endpoints (a Particle update) to an
+ * ordinary message when `rotationEndpoints` offers some.
+ */
+export interface ServiceEndpointDelivery extends Delivery {
+  readonly servicesRoute: string;
+  /** Fresh endpoints (one per receiving service) for a new relationship. */
+  endpointsForNewRelationship(): Promise<wire.DeliveryEndpoint[]>;
+  /** Fresh endpoints if `own` (a relationship's current endpoints) are due for rotation and some are ready now; else null. */
+  rotationEndpoints(own: readonly wire.DeliveryEndpoint[], nowMs: number): wire.DeliveryEndpoint[] | null;
+  /** Send to one `receivingService` endpoint; rejects if that service cannot take it now (try the next). */
+  publishEndpoint(endpoint: wire.DeliveryEndpoint, bytes: Uint8Array): Promise<void>;
+}
+
+export function hasServiceEndpoints(d: Delivery): d is ServiceEndpointDelivery {
+  const s = d as Partial<ServiceEndpointDelivery>;
+  return typeof s.servicesRoute === 'string' && typeof s.endpointsForNewRelationship === 'function' && typeof s.publishEndpoint === 'function' && typeof s.rotationEndpoints === 'function';
 }

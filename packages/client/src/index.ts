@@ -11,7 +11,9 @@ export type {
 } from './client.ts';
 export { MAX_TEXT_BYTES, MAX_INVITATION_CHARS } from './client.ts';
 export { ClientError, type ClientErrorCode } from './errors.ts';
-export type { Delivery, DeliveredEnvelope, EnvelopeHandler, FetchResult, Subscription } from './delivery.ts';
+export type { Delivery, DeliveredEnvelope, EnvelopeHandler, FetchResult, ServiceEndpointDelivery, Subscription } from './delivery.ts';
+export { hasServiceEndpoints } from './delivery.ts';
+export * from './services/index.ts';
 export { MemoryNetwork, MemoryDelivery, type ChaosOptions, type NetworkStats } from './memory-delivery.ts';
 export { MailboxDelivery } from './mailbox-delivery.ts';
 export type * from './store.ts';

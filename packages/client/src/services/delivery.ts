@@ -1,0 +1,688 @@
+/**
+ * ServicesDelivery: the client's adapter for the Communicator services (issuer, SSA, RSAs).
+ *
+ * - Account: registers at the issuer once, then mints Privacy Pass tokens per origin (SSA for
+ *   every submission, each RSA for its inbox and seeds); unspent tokens are persisted.
+ * - Receiving: one inbox at EACH receiving service (auth key + HPKE key). A new relationship
+ *   gets one seed per RSA, from which we derive an address offline; the endpoints go into the
+ *   invitation or acceptance. Envelopes arrive by WebSocket push and by `fetch` (cursor paging;
+ *   the first fetch of a process starts from the oldest unacknowledged message). Each is handed
+ *   to the client with `route` = hex of the address its seed was derived into, and acknowledged
+ *   to the RSA (deleted there) only after the client has finished with it: the push handler's
+ *   promise resolved true, or for `fetch` pages, when the client asks for the page after (it only
+ *   does so once the previous page is processed). Nothing is acknowledged before that, so an RSA
+ *   or client crash at any point at worst re-delivers (the client dedupes).
+ * - Sending: `publishEndpoint` checks the peer RSA's signed descriptor against the endpoint's
+ *   key fingerprint, re-randomizes the address with the key of its kid (every message gets an
+ *   unlinkable address) and submits it through our SSA with a token. It rejects when the RSA
+ *   does not answer its descriptor (then the client tries the peer's next RSA).
+ * - Rotation: a relationship's endpoints are rotated (fresh seeds) when the newest of ours is
+ *   older than `rotateAfterMs`; old seeds stay valid until their not_after.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { toHex, wire } from '@umbra/protocol';
+import {
+  IssuerClient,
+  InboxClient,
+  RsaClient,
+  SsaClient,
+  addressKeysOf,
+  b64u,
+  currentAddressKey,
+  deriveAddress,
+  fetchDescriptor,
+  fromB64u,
+  rerandomizeAddress,
+  tokenInfoOf,
+  type Descriptor,
+  type RsaMessage,
+  type TokenInfo,
+} from '@umbra/services';
+import type { DeliveredEnvelope, EnvelopeHandler, FetchResult, ServiceEndpointDelivery, Subscription } from '../delivery.ts';
+import { ClientError } from '../errors.ts';
+import { FileStateStore, type RsaRecord, type SeedRecord, type ServicesState, type ServicesStateStore } from './state.ts';
+
+export const SERVICES_ROUTE = 'umbra-services-inboxes';
+export const SERVICES_STATE_FILE = 'services.json';
+
+export interface ServicesConfig {
+  readonly issuer: string;
+  readonly ssa: string;
+  /** Our receiving services (at least one; the hub has two). */
+  readonly rsas: readonly string[];
+}
+
+export interface ServicesDeliveryOptions extends ServicesConfig {
+  /** Where the state lives: a store, or a directory for `services.json` (the client's data dir). */
+  readonly store?: ServicesStateStore;
+  readonly dataDir?: string;
+  /** Encrypts services.json at rest (use the client store's passphrase). */
+  readonly passphrase?: string;
+  /** Lifetime of a relationship's seeds (default 90 days). */
+  readonly seedLifetimeS?: number;
+  /** Rotate a relationship's addresses when ours are older than this (default 7 days). */
+  readonly rotateAfterMs?: number;
+  /** Time to live of a submission at the SSA (default 7 days, the SSA's maximum). */
+  readonly submitTtlS?: number;
+  /** Background errors (a socket that failed, a refill that failed). */
+  readonly onError?: (e: Error) => void;
+}
+
+const SEEDS_PER_REFILL = 10;
+const POOL_LOW = 2;
+const SSA_TOKEN_BATCH = 20;
+const HEALTH_TTL_MS = 3000;
+const KEYS_TTL_MS = 10 * 60_000;
+const FETCH_LIMIT = 100;
+/**
+ * What we submit is `0x01 ‖ 16 random bytes ‖ envelope`. The RSA drops a payload it stored in the
+ * last 24 h for the same inbox (so the SSA's own retries never duplicate); the random prefix makes
+ * each of the CLIENT's retries a new payload, so a retry after a lost acknowledgement reaches the
+ * peer, which then acknowledges again (it dedupes the envelope itself).
+ */
+const PAYLOAD_V1 = 0x01;
+const PAYLOAD_NONCE = 16;
+
+function wrapPayload(envelope: Uint8Array): Uint8Array {
+  const out = new Uint8Array(1 + PAYLOAD_NONCE + envelope.length);
+  out[0] = PAYLOAD_V1;
+  out.set(randomBytes(PAYLOAD_NONCE), 1);
+  out.set(envelope, 1 + PAYLOAD_NONCE);
+  return out;
+}
+
+function unwrapPayload(payload: Uint8Array): Uint8Array | null {
+  if (payload.length <= 1 + PAYLOAD_NONCE || payload[0] !== PAYLOAD_V1) return null;
+  return payload.slice(1 + PAYLOAD_NONCE);
+}
+
+interface PeerRsa {
+  checkedAt: number;
+  ok: boolean;
+  error?: string;
+  fingerprint?: string;
+  keys?: Map<number, Uint8Array>;
+  keysAt?: number;
+}
+
+interface Page {
+  readonly acks: { readonly rsa: number; readonly mid: Uint8Array }[];
+  readonly cursors: (string | undefined)[];
+}
+
+const fingerprintOf = (key: Uint8Array) => toHex(new Uint8Array(createHash('sha256').update(key).digest()));
+const trim = (u: string) => u.replace(/\/+$/, '');
+
+export class ServicesDelivery implements ServiceEndpointDelivery {
+  readonly servicesRoute = SERVICES_ROUTE;
+  private readonly issuer: IssuerClient;
+  private readonly ssa: SsaClient;
+  private readonly inboxes: InboxClient[];
+  private readonly descriptors = new Map<string, Descriptor>();
+  private readonly peers = new Map<string, PeerRsa>();
+  private readonly handlers = new Set<EnvelopeHandler>();
+  private readonly sockets: ({ ack(mids: Uint8Array[]): void; close(): void } | null)[] = [];
+  private readonly reconnectTimers = new Set<NodeJS.Timeout>();
+  private readonly inProgress = new Set<string>();
+  private readonly acked = new Set<string>();
+  private readonly pages = new Map<string, Page>();
+  private refilling: Promise<void> | null = null;
+  private minting = new Map<string, Promise<void>>();
+  private connected = false;
+  private closed = false;
+  private pageCounter = 0;
+  /** Envelopes handed to the client, by route (tests and diagnostics). */
+  readonly receivedByRoute = new Map<string, number>();
+  readonly seedLifetimeS: number;
+  readonly rotateAfterMs: number;
+  private readonly submitTtlS: number;
+
+  private constructor(
+    private readonly state: ServicesState,
+    private readonly stateStore: ServicesStateStore,
+    private readonly options: ServicesDeliveryOptions,
+  ) {
+    this.issuer = new IssuerClient(state.issuer.url, state.issuer.secret);
+    this.ssa = new SsaClient(state.ssa.url);
+    this.inboxes = state.rsas.map(
+      (r) =>
+        new InboxClient(r.url, {
+          inboxId: fromB64u(r.inbox.id)!,
+          authSeed: fromB64u(r.inbox.authSeed)!,
+          dhPrivateKey: fromB64u(r.inbox.dhPrivateKey)!,
+          dhPublicKey: fromB64u(r.inbox.dhPublicKey)!,
+        }),
+    );
+    this.seedLifetimeS = options.seedLifetimeS ?? 90 * 86_400;
+    this.rotateAfterMs = options.rotateAfterMs ?? 7 * 86_400_000;
+    this.submitTtlS = options.submitTtlS ?? 7 * 86_400;
+  }
+
+  /**
+   * Opens the saved account, or creates one: registers at the issuer, pins the services' keys
+   * and creates an inbox at every RSA. Needs the services to be up the first time only.
+   */
+  static async open(options: ServicesDeliveryOptions): Promise<ServicesDelivery> {
+    const store = options.store ?? (options.dataDir !== undefined ? new FileStateStore(join(options.dataDir, SERVICES_STATE_FILE), options.passphrase) : null);
+    if (store === null) throw new ClientError('invalid-argument', 'ServicesDelivery needs a store or a dataDir');
+    if (options.rsas.length < 1) throw new ClientError('invalid-argument', 'at least one receiving service is needed');
+    let state = store.load();
+    if (state !== null && trim(state.issuer.url) !== trim(options.issuer)) {
+      throw new ClientError('invalid-argument', `this identity is registered at ${state.issuer.url}, not ${options.issuer}`);
+    }
+    if (state === null) {
+      state = await ServicesDelivery.register(options);
+      store.save(state);
+    }
+    const d = new ServicesDelivery(state, store, options);
+    // Receiving services added to the configuration since: open an inbox there too.
+    const known = new Set(state.rsas.map((r) => trim(r.url)));
+    for (const url of options.rsas.map(trim)) if (!known.has(url)) await d.addRsa(url);
+    return d;
+  }
+
+  private static async describe(url: string, role: string): Promise<Descriptor> {
+    let d: Descriptor;
+    try {
+      d = await fetchDescriptor(url);
+    } catch (e) {
+      throw new ClientError('delivery-failed', `cannot reach ${url}: ${(e as Error).message}`, { cause: e });
+    }
+    const roles = d.body.roles as string[] | undefined;
+    if (!Array.isArray(roles) || !roles.includes(role)) throw new ClientError('invalid-argument', `${url} is not a${role === 'issuer' ? 'n' : ''} ${role} (it says ${JSON.stringify(roles)})`);
+    return d;
+  }
+
+  private static async register(o: ServicesDeliveryOptions): Promise<ServicesState> {
+    const issuerD = await ServicesDelivery.describe(trim(o.issuer), 'issuer');
+    const ssaD = await ServicesDelivery.describe(trim(o.ssa), 'ssa');
+    const issuer = await IssuerClient.register(trim(o.issuer));
+    const state: ServicesState = {
+      v: 1,
+      issuer: { url: trim(o.issuer), secret: issuer.secret, serviceKey: b64u(issuerD.serviceKey) },
+      ssa: { url: trim(o.ssa), serviceKey: b64u(ssaD.serviceKey) },
+      rsas: [],
+      tokens: {},
+    };
+    for (const url of o.rsas.map(trim)) state.rsas.push(await ServicesDelivery.createInbox(issuer, url));
+    return state;
+  }
+
+  private static async createInbox(issuer: IssuerClient, url: string): Promise<RsaRecord> {
+    const d = await ServicesDelivery.describe(url, 'rsa');
+    const cost = Number((d.body.limits as Record<string, unknown> | undefined)?.inbox_token_cost ?? 5) || 5;
+    const tokens = await issuer.mint('rsa', tokenInfoOf(d), cost);
+    const inbox = await new RsaClient(url).createInbox(tokens);
+    return {
+      url,
+      serviceKey: b64u(d.serviceKey),
+      inbox: { id: inbox.id, authSeed: b64u(inbox.creds.authSeed), dhPrivateKey: b64u(inbox.creds.dhPrivateKey), dhPublicKey: b64u(inbox.creds.dhPublicKey) },
+      seeds: [],
+    };
+  }
+
+  private async addRsa(url: string): Promise<void> {
+    const rec = await ServicesDelivery.createInbox(this.issuer, url);
+    this.state.rsas.push(rec);
+    this.save();
+    this.inboxes.push(new InboxClient(rec.url, {
+      inboxId: fromB64u(rec.inbox.id)!,
+      authSeed: fromB64u(rec.inbox.authSeed)!,
+      dhPrivateKey: fromB64u(rec.inbox.dhPrivateKey)!,
+      dhPublicKey: fromB64u(rec.inbox.dhPublicKey)!,
+    }));
+    if (this.connected) this.connect(this.inboxes.length - 1, 0);
+  }
+
+  private save(): void {
+    this.stateStore.save(this.state);
+  }
+
+  private error(e: unknown): void {
+    if (this.closed) return;
+    try {
+      this.options.onError?.(e instanceof Error ? e : new Error(String(e)));
+    } catch {
+      // a throwing listener must not break delivery
+    }
+  }
+
+  /** The URLs this delivery uses. */
+  get config(): ServicesConfig {
+    return { issuer: this.state.issuer.url, ssa: this.state.ssa.url, rsas: this.state.rsas.map((r) => r.url) };
+  }
+
+  // ---- descriptors and tokens -------------------------------------------------------------
+
+  /** A service's descriptor, checked against the pinned key (cached for the process). */
+  private async ownDescriptor(url: string, pinned: string): Promise<Descriptor> {
+    const hit = this.descriptors.get(url);
+    if (hit !== undefined) return hit;
+    const d = await fetchDescriptor(url, fromB64u(pinned)!);
+    this.descriptors.set(url, d);
+    return d;
+  }
+
+  private async tokenInfo(url: string): Promise<{ cls: 'ssa' | 'rsa'; info: TokenInfo }> {
+    if (url === this.state.ssa.url) return { cls: 'ssa', info: tokenInfoOf(await this.ownDescriptor(url, this.state.ssa.serviceKey)) };
+    const rsa = this.state.rsas.find((r) => r.url === url);
+    if (rsa === undefined) throw new Error(`no token origin ${url}`);
+    return { cls: 'rsa', info: tokenInfoOf(await this.ownDescriptor(url, rsa.serviceKey)) };
+  }
+
+  /** One token for `url` (SSA tokens are minted in batches; RSA tokens as needed: their quota is small). */
+  private async takeToken(url: string): Promise<Uint8Array> {
+    for (;;) {
+      const list = this.state.tokens[url] ?? [];
+      const t = list.pop();
+      if (t !== undefined) {
+        this.state.tokens[url] = list;
+        this.save();
+        return fromB64u(t)!;
+      }
+      let p = this.minting.get(url);
+      if (p === undefined) {
+        p = (async () => {
+          const { cls, info } = await this.tokenInfo(url);
+          const minted = await this.issuer.mint(cls, info, cls === 'ssa' ? SSA_TOKEN_BATCH : 1);
+          this.state.tokens[url] = [...(this.state.tokens[url] ?? []), ...minted.map(b64u)];
+          this.save();
+        })().finally(() => this.minting.delete(url));
+        this.minting.set(url, p);
+      }
+      await p;
+    }
+  }
+
+  // ---- endpoints -----------------------------------------------------------------------------
+
+  private poolSize(rsa: RsaRecord, nowS: number): number {
+    return rsa.seeds.filter((s) => s.address === null && s.notAfterS - nowS > this.seedLifetimeS / 2).length;
+  }
+
+  /** Tops up every RSA's pool of unused seeds (one token buys 10). */
+  private refill(force = false): Promise<void> {
+    if (this.refilling !== null) return this.refilling;
+    const nowS = Math.floor(Date.now() / 1000);
+    const needy = this.state.rsas.map((r, i) => ({ r, i })).filter(({ r }) => force || this.poolSize(r, nowS) < POOL_LOW);
+    if (needy.length === 0) return Promise.resolve();
+    this.refilling = (async () => {
+      const errors: string[] = [];
+      await Promise.all(
+        needy.map(async ({ r, i }) => {
+          if (this.poolSize(r, nowS) >= POOL_LOW) return;
+          try {
+            const token = await this.takeToken(r.url);
+            const seeds = await this.inboxes[i]!.requestSeeds(token, SEEDS_PER_REFILL, nowS + this.seedLifetimeS);
+            const now = Date.now();
+            r.seeds.push(...seeds.map((s) => ({ seedId: b64u(s.seedId), M: b64u(s.M), notAfterS: s.notAfter, grantedAt: now, address: null, usedAt: null })));
+          } catch (e) {
+            errors.push(`${r.url}: ${(e as Error).message}`);
+          }
+        }),
+      );
+      this.prune(nowS);
+      this.save();
+      if (errors.length > 0) this.error(new Error(`seed refill failed at ${errors.join('; ')}`));
+    })().finally(() => (this.refilling = null));
+    return this.refilling;
+  }
+
+  private prune(nowS: number): void {
+    for (const r of this.state.rsas) r.seeds = r.seeds.filter((s) => s.notAfterS > nowS);
+  }
+
+  /** Takes one pooled seed per RSA (whose descriptor we have) and derives an address from each. */
+  private takeEndpoints(nowMs: number): wire.DeliveryEndpoint[] {
+    const nowS = Math.floor(nowMs / 1000);
+    const out: wire.DeliveryEndpoint[] = [];
+    this.state.rsas.forEach((r) => {
+      const d = this.descriptors.get(r.url);
+      if (d === undefined) return;
+      const seed = r.seeds.find((s) => s.address === null && s.notAfterS - nowS > this.seedLifetimeS / 2);
+      if (seed === undefined) return;
+      let key;
+      try {
+        key = currentAddressKey(addressKeysOf(d), 'long', nowS);
+      } catch {
+        return;
+      }
+      const address = deriveAddress(fromB64u(seed.M)!, { kid: key.kid, X: key.X });
+      seed.address = toHex(address);
+      seed.usedAt = nowMs;
+      out.push(
+        wire.create(wire.DeliveryEndpointSchema, {
+          endpoint: {
+            case: 'receivingService',
+            value: wire.create(wire.ServiceAddressSchema, {
+              url: r.url,
+              serviceKeyFingerprint: fromHex32(fingerprintOf(d.serviceKey)),
+              address,
+              notAfter: BigInt(seed.notAfterS),
+            }),
+          },
+        }),
+      );
+    });
+    if (out.length > 0) this.save();
+    return out;
+  }
+
+  async endpointsForNewRelationship(): Promise<wire.DeliveryEndpoint[]> {
+    this.assertOpen();
+    // Descriptors of our RSAs (address keys), then seeds.
+    const reachable: string[] = [];
+    await Promise.all(
+      this.state.rsas.map(async (r) => {
+        try {
+          this.descriptors.delete(r.url); // fresh keys for a new relationship
+          await this.ownDescriptor(r.url, r.serviceKey);
+          reachable.push(r.url);
+        } catch (e) {
+          this.error(new Error(`${r.url}: ${(e as Error).message}`));
+        }
+      }),
+    );
+    if (reachable.length === 0) throw new ClientError('delivery-failed', 'none of our receiving services answers');
+    await this.refill();
+    const endpoints = this.takeEndpoints(Date.now());
+    if (endpoints.length === 0) throw new ClientError('delivery-failed', 'no receiving service granted address seeds');
+    void this.refill().catch((e) => this.error(e));
+    return endpoints;
+  }
+
+  /** Loads our RSAs' descriptors and tops up the seed pools, so that a rotation can happen without waiting. */
+  private async prime(): Promise<void> {
+    await Promise.all(this.state.rsas.map((r) => this.ownDescriptor(r.url, r.serviceKey).catch(() => undefined)));
+    await this.refill().catch((e) => this.error(e));
+  }
+
+  /** Our seed for a given own endpoint, if it is one of ours. */
+  private ownSeed(e: wire.DeliveryEndpoint): SeedRecord | undefined {
+    if (e.endpoint.case !== 'receivingService') return undefined;
+    const hex = toHex(e.endpoint.value.address);
+    for (const r of this.state.rsas) for (const s of r.seeds) if (s.address === hex) return s;
+    return undefined;
+  }
+
+  rotationEndpoints(own: readonly wire.DeliveryEndpoint[], nowMs: number): wire.DeliveryEndpoint[] | null {
+    if (this.closed) return null;
+    const ours = own.map((e) => this.ownSeed(e)).filter((s): s is SeedRecord => s !== undefined);
+    const newest = Math.max(-Infinity, ...ours.map((s) => s.usedAt ?? s.grantedAt));
+    if (ours.length > 0 && nowMs - newest < this.rotateAfterMs) return null;
+    const fresh = this.takeEndpoints(nowMs);
+    void this.refill().catch((e) => this.error(e));
+    return fresh.length > 0 ? fresh : null;
+  }
+
+  /** Routes (address hex) handed out, oldest first (tests and diagnostics). */
+  issuedRoutes(): string[] {
+    return this.state.rsas
+      .flatMap((r) => r.seeds)
+      .filter((s) => s.address !== null)
+      .sort((a, b) => (a.usedAt ?? 0) - (b.usedAt ?? 0))
+      .map((s) => s.address!);
+  }
+
+  // ---- sending -------------------------------------------------------------------------------
+
+  /** The peer RSA's descriptor: health (re-checked every few seconds) and address keys. */
+  private async peer(url: string, fingerprint: string): Promise<PeerRsa> {
+    const now = Date.now();
+    let p = this.peers.get(url);
+    if (p === undefined || now - p.checkedAt > HEALTH_TTL_MS) {
+      const next: PeerRsa = { ...(p ?? {}), checkedAt: now, ok: false };
+      try {
+        const d = await fetchDescriptor(url);
+        if (!Array.isArray(d.body.roles) || !(d.body.roles as string[]).includes('rsa')) throw new Error('not a receiving service');
+        next.ok = true;
+        next.fingerprint = fingerprintOf(d.serviceKey);
+        if (next.fingerprint === fingerprint) {
+          next.keys = new Map(addressKeysOf(d).map((k) => [k.kid, k.X]));
+          next.keysAt = now;
+        }
+      } catch (e) {
+        next.error = (e as Error).message;
+      }
+      this.peers.set(url, (p = next));
+    }
+    return p;
+  }
+
+  async publishEndpoint(endpoint: wire.DeliveryEndpoint, bytes: Uint8Array): Promise<void> {
+    this.assertOpen();
+    if (endpoint.endpoint.case !== 'receivingService') throw new Error('not a receiving-service endpoint');
+    const sa = endpoint.endpoint.value;
+    const fp = toHex(sa.serviceKeyFingerprint);
+    if (sa.notAfter !== 0n && Number(sa.notAfter) * 1000 < Date.now()) throw new Error(`the address at ${sa.url} has expired`);
+    let url: string;
+    try {
+      url = trim(new URL(sa.url).toString());
+    } catch {
+      throw new Error('the endpoint URL is malformed');
+    }
+    if (!/^https?:$/.test(new URL(url).protocol)) throw new Error('the endpoint URL is not http(s)');
+    const p = await this.peer(url, fp);
+    if (!p.ok) throw new Error(`receiving service ${url} unreachable: ${p.error ?? ''}`);
+    if (p.fingerprint !== fp) throw new Error(`receiving service ${url} presents another key than the address names`);
+    const kid = sa.address.length === 68 ? new DataView(sa.address.buffer, sa.address.byteOffset).getUint32(0, false) : -1;
+    let X = p.keys?.get(kid);
+    if (X === undefined || Date.now() - (p.keysAt ?? 0) > KEYS_TTL_MS) {
+      this.peers.delete(url);
+      X = (await this.peer(url, fp)).keys?.get(kid);
+    }
+    if (X === undefined) throw new Error(`receiving service ${url} no longer publishes key ${kid}`);
+    const r = rerandomizeAddress(sa.address, { kid, X });
+    if (r.kind !== 'ok') throw new Error(`bad address: ${r.reason}`);
+    const idem = new Uint8Array(randomBytes(16));
+    for (let attempt = 0; ; attempt++) {
+      const token = await this.takeToken(this.state.ssa.url);
+      const res = await this.ssa.submit({ rsa: url, addr: r.address, payload: wrapPayload(bytes), ttlS: this.submitTtlS, idem }, token);
+      if (res.ok) return;
+      if (res.problem.status === 401 && attempt === 0) {
+        this.state.tokens[this.state.ssa.url] = []; // issuer keys changed, or tokens spent elsewhere
+        continue;
+      }
+      throw new Error(`the sending service refused: ${res.problem.status} ${res.problem.title ?? ''} ${res.problem.detail ?? ''}`.trim());
+    }
+  }
+
+  /** Plain routes are not reachable through the services. */
+  async publish(route: string): Promise<void> {
+    throw new Error(`route ${route.slice(0, 16)}… is not reachable through the Communicator services`);
+  }
+
+  // ---- receiving -----------------------------------------------------------------------------
+
+  private routeOf(rsa: number, seedId: Uint8Array): string {
+    const id = b64u(seedId);
+    return this.state.rsas[rsa]?.seeds.find((s) => s.seedId === id)?.address ?? '';
+  }
+
+  private async open(rsa: number, m: RsaMessage): Promise<DeliveredEnvelope | null> {
+    const opened = await this.inboxes[rsa]!.open(m);
+    const bytes = opened === null ? null : unwrapPayload(opened);
+    if (bytes === null) return null;
+    const route = this.routeOf(rsa, m.seedId);
+    return { route, bytes };
+  }
+
+  subscribe(_routes: readonly string[], onEnvelope: EnvelopeHandler): Subscription {
+    this.assertOpen();
+    this.handlers.add(onEnvelope);
+    if (!this.connected) {
+      this.connected = true;
+      this.inboxes.forEach((_, i) => this.connect(i, 0));
+      void this.prime();
+    }
+    return { close: () => this.handlers.delete(onEnvelope) };
+  }
+
+  private connect(i: number, failures: number): void {
+    if (this.closed) return;
+    const inbox = this.inboxes[i]!;
+    inbox
+      .connect((m) => void this.onPushed(i, m))
+      .then(
+        (sock) => {
+          if (this.closed) {
+            sock.close();
+            return;
+          }
+          this.sockets[i] = sock;
+          void sock.closed.then(() => {
+            this.sockets[i] = null;
+            this.retry(i, 0);
+          });
+        },
+        (e) => {
+          this.error(new Error(`${inbox.url}: ${(e as Error).message}`));
+          this.retry(i, failures + 1);
+        },
+      );
+  }
+
+  private retry(i: number, failures: number): void {
+    if (this.closed) return;
+    const delay = Math.min(10_000, 250 * 2 ** Math.min(6, failures)) * (0.75 + Math.random() * 0.5);
+    const t = setTimeout(() => {
+      this.reconnectTimers.delete(t);
+      this.connect(i, failures);
+    }, delay);
+    t.unref();
+    this.reconnectTimers.add(t);
+  }
+
+  private async onPushed(i: number, m: RsaMessage): Promise<void> {
+    const key = `${i}:${b64u(m.mid)}`;
+    if (this.closed || this.inProgress.has(key) || this.acked.has(key)) return;
+    this.inProgress.add(key);
+    try {
+      const env = await this.open(i, m);
+      const ok = env === null ? true : await this.hand(env);
+      if (ok) {
+        this.sockets[i]?.ack([m.mid]);
+        this.markAcked(key);
+      }
+    } catch (e) {
+      this.error(e);
+    } finally {
+      this.inProgress.delete(key);
+    }
+  }
+
+  /** Hands an envelope to every subscriber; true when all of them finished with it. */
+  private async hand(env: DeliveredEnvelope): Promise<boolean> {
+    if (this.handlers.size === 0) return false;
+    this.receivedByRoute.set(env.route, (this.receivedByRoute.get(env.route) ?? 0) + 1);
+    const results = await Promise.all([...this.handlers].map(async (h) => (await h(env)) !== false));
+    return results.every(Boolean);
+  }
+
+  private markAcked(key: string): void {
+    this.acked.add(key);
+    if (this.acked.size > 20_000) for (const k of [...this.acked].slice(0, 10_000)) this.acked.delete(k);
+  }
+
+  /**
+   * `servicesRoute` only (other routes hold nothing here). Acknowledges the page that `since`
+   * names (the client has processed it), then returns the next messages of every inbox. A cursor
+   * this process did not hand out (one saved by an earlier run) starts from the oldest
+   * unacknowledged message: whatever an earlier run left unacknowledged comes back.
+   */
+  async fetch(route: string, since: string | null): Promise<FetchResult> {
+    if (route !== SERVICES_ROUTE) return { envelopes: [], cursor: since };
+    this.assertOpen();
+    const previous = since === null ? undefined : this.pages.get(since);
+    if (previous !== undefined && since !== null) {
+      this.pages.delete(since);
+      await this.ackAll(previous.acks);
+    }
+    const cursors = previous?.cursors ?? this.inboxes.map(() => undefined);
+    const envelopes: DeliveredEnvelope[] = [];
+    const acks: Page['acks'][number][] = [];
+    const nextCursors = [...cursors];
+    const failures: string[] = [];
+    await Promise.all(
+      this.inboxes.map(async (inbox, i) => {
+        let r;
+        try {
+          r = await inbox.fetch(cursors[i], FETCH_LIMIT);
+        } catch (e) {
+          failures.push(`${inbox.url}: ${(e as Error).message}`);
+          return;
+        }
+        for (const m of r.messages) {
+          const key = `${i}:${b64u(m.mid)}`;
+          if (this.inProgress.has(key)) continue; // being handled by a push
+          const env = await this.open(i, m).catch(() => null);
+          if (env === null) {
+            acks.push({ rsa: i, mid: m.mid }); // cannot be opened: nothing to keep
+            continue;
+          }
+          this.receivedByRoute.set(env.route, (this.receivedByRoute.get(env.route) ?? 0) + 1);
+          envelopes.push(env);
+          acks.push({ rsa: i, mid: m.mid });
+        }
+        if (r.messages.length > 0) nextCursors[i] = r.cursor;
+      }),
+    );
+    if (failures.length === this.inboxes.length) throw new Error(`no receiving service answers: ${failures.join('; ')}`);
+    if (failures.length > 0) this.error(new Error(`fetch failed at ${failures.join('; ')}`));
+    if (envelopes.length === 0 && acks.length === 0) {
+      // Nothing new: keep the caller's cursor (no store write on an idle sync).
+      if (since !== null) this.pages.set(since, { acks: [], cursors: nextCursors });
+      return { envelopes: [], cursor: since };
+    }
+    const cursor = `p${++this.pageCounter}.${b64u(randomBytes(6))}`;
+    this.pages.set(cursor, { acks, cursors: nextCursors });
+    if (this.pages.size > 1000) this.pages.delete(this.pages.keys().next().value!);
+    return { envelopes, cursor };
+  }
+
+  private async ackAll(acks: Page['acks']): Promise<void> {
+    const byRsa = new Map<number, Uint8Array[]>();
+    for (const a of acks) {
+      const key = `${a.rsa}:${b64u(a.mid)}`;
+      this.markAcked(key);
+      byRsa.set(a.rsa, [...(byRsa.get(a.rsa) ?? []), a.mid]);
+    }
+    await Promise.all(
+      [...byRsa].map(async ([i, mids]) => {
+        try {
+          await this.inboxes[i]!.ack(mids);
+        } catch (e) {
+          for (const m of mids) this.acked.delete(`${i}:${b64u(m)}`);
+          this.error(new Error(`ack failed at ${this.inboxes[i]!.url}: ${(e as Error).message}`));
+        }
+      }),
+    );
+  }
+
+  /** How many messages our inboxes still hold (unacknowledged), for tests and diagnostics. */
+  async unacknowledged(): Promise<number> {
+    let n = 0;
+    for (const inbox of this.inboxes) n += (await inbox.fetch(undefined, 500)).messages.length;
+    return n;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new ClientError('client-closed', 'the services delivery is closed');
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const t of this.reconnectTimers) clearTimeout(t);
+    this.reconnectTimers.clear();
+    for (const s of this.sockets) s?.close();
+    this.handlers.clear();
+  }
+}
+
+function fromHex32(hex: string): Uint8Array {
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = Number.parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
