@@ -13,6 +13,7 @@ import { b64u } from './bytes.ts';
 import { startIssuer, type IssuerService } from './issuer.ts';
 import { startRsa, type RsaLimits, type RsaService } from './rsa.ts';
 import { startSsa, type RetryPolicy, type SsaService } from './ssa.ts';
+import { startDirectory, type DirectoryService } from './directory/server.ts';
 
 export interface HubOptions {
   dataDir?: string;
@@ -20,7 +21,9 @@ export interface HubOptions {
   /** Base port: issuer = port, SSA = port+1, RSAs = port+2, port+3. 0 (default) = any free ports. */
   port?: number;
   /** Database locations; default SQLite files in dataDir. */
-  databases?: { issuer?: string; ssa?: string; rsa?: [string, string] };
+  databases?: { issuer?: string; ssa?: string; rsa?: [string, string]; directory?: string };
+  /** Directory namespace (default: the directory's host:port); port+4. */
+  directoryNamespace?: string;
   rsaMode?: 'in-process' | 'child';
   rsaLimits?: Partial<RsaLimits>;
   ssaRetry?: Partial<RetryPolicy>;
@@ -40,8 +43,10 @@ export interface Hub {
   ssa: string;
   rsas: [string, string];
   rsaHandles: [HubRsa, HubRsa];
+  /** Directory service (names, key packages, transparency log); lookups paid with 'ssa' tokens. */
+  directory: string;
   dataDir: string;
-  services: { issuer: IssuerService; ssa: SsaService };
+  services: { issuer: IssuerService; ssa: SsaService; directory: DirectoryService };
   close(): Promise<void>;
 }
 
@@ -148,14 +153,24 @@ export async function startHub(opts: HubOptions = {}): Promise<Hub> {
     tokenKeys: [issuer.tokenKeys.ssa],
     retry: opts.ssaRetry,
   });
+  const directory = await startDirectory({
+    db: opts.databases?.directory ?? join(dataDir, 'directory.db'),
+    host,
+    port: port(4),
+    issuerName: issuer.issuerName,
+    tokenKeys: [issuer.tokenKeys.ssa],
+    ...(opts.directoryNamespace ? { namespace: opts.directoryNamespace } : {}),
+  });
   return {
     issuer: issuer.url,
     ssa: ssa.url,
     rsas: [rsaHandles[0]!.url, rsaHandles[1]!.url],
     rsaHandles: [rsaHandles[0]!, rsaHandles[1]!],
+    directory: directory.url,
     dataDir,
-    services: { issuer, ssa },
+    services: { issuer, ssa, directory },
     async close() {
+      await directory.close();
       await ssa.close();
       for (const r of rsaHandles) await r.kill();
       await issuer.close();

@@ -9,3 +9,4 @@ export { startSsa, DEFAULT_SSA_LIMITS, type SsaLimits, type SsaOptions, type Ssa
 export { generateInboxDhKey, openStored } from './seal.ts';
 export { TokenMinter, TokenVerifier, parseIssuerPublicKey, authorizationHeader, tokenChallenge } from './tokens.ts';
 export type { Clock } from './common.ts';
+export * from './directory/index.ts';

@@ -1,0 +1,3 @@
+import { directorySuite } from './directory-suite.ts';
+
+directorySuite('sqlite');
