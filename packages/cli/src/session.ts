@@ -43,7 +43,7 @@ export async function openSession(
   }
   const transport = transportOverride ?? readConfig(dataDir)?.transport ?? { kind: 'mailbox', path: defaultMailboxPath() };
   const passphrase = await readPassphrase({ confirm: options.create !== undefined && process.env.UMBRA_PASSPHRASE === undefined });
-  const delivery = await openTransport(transport);
+  const delivery = await openTransport(transport, { dataDir, passphrase });
   let client: Client;
   try {
     client = await Client.open({

@@ -124,7 +124,8 @@ export class ServicesDelivery implements ServiceEndpointDelivery {
   private readonly handlers = new Set<EnvelopeHandler>();
   private readonly sockets: ({ ack(mids: Uint8Array[]): void; close(): void } | null)[] = [];
   private readonly reconnectTimers = new Set<NodeJS.Timeout>();
-  private readonly inProgress = new Set<string>();
+  /** Pushed messages being handled (fetch waits for them instead of handing them over twice). */
+  private readonly inProgress = new Map<string, Promise<void>>();
   private readonly acked = new Set<string>();
   private readonly pages = new Map<string, Page>();
   private refilling: Promise<void> | null = null;
@@ -557,19 +558,21 @@ export class ServicesDelivery implements ServiceEndpointDelivery {
   private async onPushed(i: number, m: RsaMessage): Promise<void> {
     const key = `${i}:${b64u(m.mid)}`;
     if (this.closed || this.inProgress.has(key) || this.acked.has(key)) return;
-    this.inProgress.add(key);
-    try {
-      const env = await this.open(i, m);
-      const ok = env === null ? true : await this.hand(env);
-      if (ok) {
-        this.sockets[i]?.ack([m.mid]);
-        this.markAcked(key);
+    const work = (async () => {
+      try {
+        const env = await this.open(i, m);
+        const ok = env === null ? true : await this.hand(env);
+        if (ok) {
+          this.sockets[i]?.ack([m.mid]);
+          this.markAcked(key);
+        }
+      } catch (e) {
+        this.error(e);
       }
-    } catch (e) {
-      this.error(e);
-    } finally {
-      this.inProgress.delete(key);
-    }
+    })();
+    this.inProgress.set(key, work);
+    await work;
+    this.inProgress.delete(key);
   }
 
   /** Hands an envelope to every subscriber; true when all of them finished with it. */
@@ -615,7 +618,12 @@ export class ServicesDelivery implements ServiceEndpointDelivery {
         }
         for (const m of r.messages) {
           const key = `${i}:${b64u(m.mid)}`;
-          if (this.inProgress.has(key)) continue; // being handled by a push
+          const pushed = this.inProgress.get(key);
+          if (pushed !== undefined) {
+            await pushed; // handled by a push: wait until the client has it, so a sync() returns only after it
+            continue;
+          }
+          if (this.acked.has(key)) continue;
           const env = await this.open(i, m).catch(() => null);
           if (env === null) {
             acks.push({ rsa: i, mid: m.mid }); // cannot be opened: nothing to keep

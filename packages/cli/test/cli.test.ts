@@ -1,0 +1,90 @@
+/**
+ * The `umbra` command as a user runs it: child processes against a hub on loopback (port 0, temp
+ * data): init, invite, accept, send, read --json through SSA → RSA; --help; a bad invitation gives
+ * a clear error and exit code 1.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startHub, type Hub } from '@umbra/services';
+
+const BIN = resolve(dirname(fileURLToPath(import.meta.url)), '../bin/umbra.js');
+let hub: Hub;
+let root: string;
+let hubArg: string;
+
+before(async () => {
+  root = mkdtempSync(join(tmpdir(), 'umbra-cli-'));
+  hub = await startHub({ dataDir: join(root, 'hub'), port: 0, ssaRetry: { baseMs: 50, maxMs: 500 } });
+  hubArg = [hub.issuer, hub.ssa, ...hub.rsas].join(',');
+});
+
+after(async () => {
+  await hub?.close();
+  rmSync(root, { recursive: true, force: true });
+});
+
+function umbra(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((done) => {
+    execFile(process.execPath, [BIN, ...args], { env: { ...process.env, UMBRA_PASSPHRASE: 'cli test passphrase' }, timeout: 60_000 }, (err, stdout, stderr) => {
+      const code = err === null ? 0 : typeof err.code === 'number' ? err.code : 1;
+      done({ code, stdout, stderr });
+    });
+  });
+}
+
+async function ok(args: string[]): Promise<string> {
+  const r = await umbra(args);
+  assert.equal(r.code, 0, `umbra ${args.join(' ')} failed: ${r.stderr}`);
+  return r.stdout;
+}
+
+describe('umbra CLI through a hub', () => {
+  test('init, invite, accept, send, read --json: the message arrives', async () => {
+    const alice = join(root, 'alice');
+    const bob = join(root, 'bob');
+    const a = JSON.parse(await ok(['--data', alice, '--hub', hubArg, '--json', 'init', '--name', 'Alice'])) as { transport: { kind: string } };
+    assert.equal(a.transport.kind, 'hub');
+    await ok(['--data', bob, '--hub', hubArg, 'init', '--name', 'Bob']);
+    const inv = JSON.parse(await ok(['--data', alice, '--json', 'invite'])) as { text: string };
+    assert.match(inv.text, /^umbra_chatintro_1_/);
+    const conv = JSON.parse(await ok(['--data', bob, '--json', 'accept', inv.text])) as { id: string; peerName: string };
+    assert.equal(conv.peerName, 'Alice');
+    const sent = JSON.parse(await ok(['--data', bob, '--json', 'send', 'Alice', 'hello', 'from', 'Bob', '--wait', '0'])) as { text: string };
+    assert.equal(sent.text, 'hello from Bob');
+    // Alice reads: the hub's SSA delivers asynchronously, so allow a few tries.
+    let texts: string[] = [];
+    for (let i = 0; i < 10 && !texts.includes('hello from Bob'); i++) {
+      const page = JSON.parse(await ok(['--data', alice, '--json', 'read', '1'])) as { messages: { text: string; outgoing: boolean }[] };
+      texts = page.messages.filter((m) => !m.outgoing).map((m) => m.text);
+      if (!texts.includes('hello from Bob')) await new Promise((r) => setTimeout(r, 300));
+    }
+    assert.deepEqual(texts, ['hello from Bob']);
+    // Alice's reading acknowledged it: Bob sees the receipt the next time he looks.
+    let status = '';
+    for (let i = 0; i < 10 && status !== 'acked'; i++) {
+      const page = JSON.parse(await ok(['--data', bob, '--json', 'read', '1'])) as { messages: { text: string; status: string }[] };
+      status = page.messages.find((m) => m.text === 'hello from Bob')?.status ?? '';
+      if (status !== 'acked') await new Promise((r) => setTimeout(r, 300));
+    }
+    assert.equal(status, 'acked');
+  });
+
+  test('--help lists the commands and --hub', async () => {
+    const out = await ok(['--help']);
+    for (const word of ['init', 'invite', 'accept', 'send', 'read', 'chat', 'hub', '--hub']) assert.ok(out.includes(word), `--help mentions ${word}`);
+  });
+
+  test('a bad invitation gives a clear error and exit code 1', async () => {
+    const carol = join(root, 'carol');
+    await ok(['--data', carol, '--hub', hubArg, 'init', '--name', 'Carol']);
+    const r = await umbra(['--data', carol, 'accept', 'umbra_chatintro_1_not-really-an-invitation']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^umbra: .*invitation/i);
+    assert.ok(!r.stderr.includes('    at '), 'no stack trace');
+  });
+});
