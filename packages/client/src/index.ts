@@ -22,3 +22,4 @@ export { DEFAULT_ARGON2ID, deriveStoreKey, type Argon2idParams } from './at-rest
 export { SeededRandom } from './rng.ts';
 export { nodeProvider } from './crypto/node-provider.ts';
 export { Groups, GroupError, type GroupInfo, type GroupMemberInfo, type GroupMessageInfo, type GroupHistoryPage, type GroupStatus, type GroupErrorCode } from './group/groups.ts';
+export * from './directory/index.ts';

@@ -1,0 +1,594 @@
+/**
+ * The client side of a directory (communicator.md F6–F9, §7.5; docs/DIRECTORY.md):
+ *
+ * - register a name: the directory identity key IK_D is derived from the account key
+ *   (HKDF-SHA256, per namespace, name and generation), so nothing secret is stored here;
+ *   key packages are single-use invitations made by the Client, bound to IK_D;
+ * - contact someone by name (brokered first contact): the lookup is verified against the
+ *   checkpoint held for that directory (inclusion, consistency, commitment, rollback, rollover),
+ *   then the invitation is accepted with Client.accept;
+ * - first contacts arriving through our directory invitations become requests
+ *   (consent 'unknown'), like first contacts through the default inbox;
+ * - owner monitoring (an alert on any key for our names we did not register), checkpoint gossip
+ *   with split-view detection, Follows / Equiv attestations.
+ *
+ * State (pinned keys, checkpoint, monitor range, openings, the issuer account for tokens) lives
+ * in a JSON file (mode 0600) next to the store; it holds no private keys.
+ */
+import { EventEmitter } from 'node:events';
+import { chmodSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { hkdf } from '@noble/hashes/hkdf.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { INVITATION_PREFIX, fromBase64Url, invitationText, nobleProvider, parseInvitation, toBase64Url, toHex, transparency as t, utf8, type Engine } from '@umbra/protocol';
+import { DirectoryHttpClient, IssuerClient, ServiceError, TokenWallet, ed25519FromSeed, type DirectoryInfo, type Ed25519Key } from '@umbra/services';
+import type { Client, ConversationInfo } from '../client.ts';
+
+export type DirectoryErrorCode = 'invalid-argument' | 'not-registered' | 'unverifiable' | 'refused' | 'pending' | 'no-tokens';
+
+export class DirectoryError extends Error {
+  constructor(
+    readonly code: DirectoryErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'DirectoryError';
+  }
+}
+
+export interface KeyAlert {
+  readonly kind: 'unexpected-key' | 'key-changed-without-follows';
+  readonly name: string;
+  readonly version: number;
+  readonly message: string;
+}
+
+export interface SplitView {
+  readonly mine: string;
+  readonly theirs: string;
+  readonly detectedAt: number;
+}
+
+export interface DirectoryEventMap {
+  'key-alert': KeyAlert;
+  'split-view': SplitView;
+  request: ConversationInfo & { readonly viaName: string };
+}
+
+interface OwnName {
+  generation: number;
+  version: number;
+  /** Invitation ids (hex) of our key packages not yet answered. */
+  invitations: string[];
+}
+
+interface ContactRecord {
+  name: string;
+  version: number;
+  ipk: string;
+}
+
+interface State {
+  v: 1;
+  url: string;
+  namespace: string;
+  logOrigin: string;
+  logKey: string;
+  serviceKey: string;
+  issuer: { url: string; secret: string } | null;
+  verifier: t.LogVerifierJson;
+  monitor: t.LogMonitorJson;
+  names: Record<string, OwnName>;
+  /** conversation id → how it started through this directory. */
+  conversations: Record<string, { name: string; role: 'owner' | 'contact'; contact?: ContactRecord }>;
+  alerts: KeyAlert[];
+  splitViews: SplitView[];
+}
+
+export interface DirectoryStatus {
+  readonly url: string;
+  readonly namespace: string;
+  readonly checkpointSize: number | null;
+  readonly monitoredUpTo: number;
+  readonly names: readonly { name: string; version: number; invitationsOut: number }[];
+  readonly alerts: readonly KeyAlert[];
+  readonly splitViews: readonly SplitView[];
+}
+
+export interface OpenDirectoryOptions {
+  readonly client: Client;
+  /** Directory base URL. */
+  readonly url: string;
+  /** Where this directory's state is kept (JSON, mode 0600). */
+  readonly stateFile: string;
+  /** Issuer base URL: an account is created on first use to pay for anonymous lookups. */
+  readonly issuer?: string;
+  readonly now?: () => number;
+}
+
+const DEFAULT_PACKAGES = 20;
+const PACKAGE_TTL_S = 30 * 24 * 3600;
+
+/** The directory identity key of (namespace, name, generation), derived from the account key. */
+export function directoryIdentity(accountSeed: Uint8Array, namespace: string, name: string, generation: number): Ed25519Key {
+  const info = new Uint8Array([...t.lp(namespace), ...t.lp(name), ...t.u32(generation)]);
+  return ed25519FromSeed(hkdf(sha256, accountSeed, utf8('umbra/v1/dir-identity'), info, 32));
+}
+
+function signedInvitationOf(text: string): Uint8Array {
+  const bytes = fromBase64Url(text.slice(INVITATION_PREFIX.length));
+  if (bytes === null) throw new DirectoryError('invalid-argument', 'not an invitation');
+  return bytes;
+}
+
+/** `alice@host:port` → { name, url }. */
+export function parseNameAddress(address: string, scheme: 'http' | 'https' = 'http'): { name: string; url: string } {
+  const m = /^([^@\s]+)@([^@\s/]+)$/.exec(address.trim());
+  if (m === null || !t.isValidName(m[1]!)) throw new DirectoryError('invalid-argument', 'expected name@directory (for example alice@127.0.0.1:7704), the name in a-z 0-9 . _ -');
+  return { name: m[1]!, url: `${scheme}://${m[2]!}` };
+}
+
+export class DirectoryClient {
+  private readonly events = new EventEmitter();
+  private readonly http: DirectoryHttpClient;
+  private wallet: TokenWallet | null = null;
+  private readonly onStarted = (info: ConversationInfo) => void this.noteConversation(info).catch(() => {});
+
+  private constructor(
+    private readonly client: Client,
+    private readonly stateFile: string,
+    private state: State,
+    private verifier: t.LogVerifier,
+    private monitor: t.LogMonitor,
+    private readonly issuerUrl: string | undefined,
+    private readonly now: () => number,
+  ) {
+    this.http = new DirectoryHttpClient(state.url);
+    this.events.setMaxListeners(0);
+    client.on('conversation-started', this.onStarted);
+  }
+
+  /** Opens (or first contacts and pins) a directory: its service and log keys are pinned in the state file. */
+  static async open(opts: OpenDirectoryOptions): Promise<DirectoryClient> {
+    if (opts === null || typeof opts !== 'object' || typeof opts.url !== 'string' || typeof opts.stateFile !== 'string') {
+      throw new DirectoryError('invalid-argument', 'open needs client, url and stateFile');
+    }
+    const url = opts.url.replace(/\/+$/, '');
+    let state: State;
+    if (existsSync(opts.stateFile)) {
+      state = JSON.parse(readFileSync(opts.stateFile, 'utf8')) as State;
+      if (state.url !== url) throw new DirectoryError('invalid-argument', `${opts.stateFile} belongs to ${state.url}`);
+      const info = await new DirectoryHttpClient(url).info(fromBase64Url(state.serviceKey)!);
+      if (toBase64Url(info.logKey) !== state.logKey || info.logOrigin !== state.logOrigin) throw new DirectoryError('unverifiable', 'the directory changed its log key or origin');
+    } else {
+      const info: DirectoryInfo = await new DirectoryHttpClient(url).info();
+      const verifier = new t.LogVerifier(info.logOrigin, info.logKey);
+      const monitor = new t.LogMonitor(info.logOrigin, info.logKey);
+      state = {
+        v: 1,
+        url,
+        namespace: info.namespace,
+        logOrigin: info.logOrigin,
+        logKey: toBase64Url(info.logKey),
+        serviceKey: toBase64Url(info.serviceKey),
+        issuer: null,
+        verifier: verifier.toJSON(),
+        monitor: monitor.toJSON(),
+        names: {},
+        conversations: {},
+        alerts: [],
+        splitViews: [],
+      };
+    }
+    const dc = new DirectoryClient(opts.client, opts.stateFile, state, t.LogVerifier.fromJSON(state.verifier), t.LogMonitor.fromJSON(state.monitor), opts.issuer, opts.now ?? Date.now);
+    dc.save();
+    return dc;
+  }
+
+  get namespace(): string {
+    return this.state.namespace;
+  }
+
+  on<K extends keyof DirectoryEventMap>(event: K, listener: (data: DirectoryEventMap[K]) => void): this {
+    this.events.on(event, listener);
+    return this;
+  }
+
+  off<K extends keyof DirectoryEventMap>(event: K, listener: (data: DirectoryEventMap[K]) => void): this {
+    this.events.off(event, listener);
+    return this;
+  }
+
+  close(): void {
+    this.client.off('conversation-started', this.onStarted);
+  }
+
+  private save(): void {
+    this.state.verifier = this.verifier.toJSON();
+    this.state.monitor = this.monitor.toJSON();
+    const tmp = `${this.stateFile}.tmp`;
+    writeFileSync(tmp, JSON.stringify(this.state, null, 1), { mode: 0o600 });
+    chmodSync(tmp, 0o600);
+    renameSync(tmp, this.stateFile);
+  }
+
+  private identity(name: string, generation: number): Ed25519Key {
+    return directoryIdentity(this.client.exportAccountKey(), this.state.namespace, name, generation);
+  }
+
+  private alert(a: KeyAlert): void {
+    this.state.alerts.push(a);
+    this.save();
+    this.events.emit('key-alert', a);
+  }
+
+  // ---- names we own ------------------------------------------------------------------------
+
+  /**
+   * Registers `name` with a key derived from the account key (and uploads `packages` key
+   * packages). Registering a name we already own only tops up key packages.
+   */
+  async register(name: string, options: { packages?: number; policy?: 'open' | 'members' | 'approval' | 'closed' } = {}): Promise<{ version: number; packages: number }> {
+    if (!t.isValidName(name)) throw new DirectoryError('invalid-argument', 'a name is 1–64 characters of a-z 0-9 . _ - starting with a letter or digit');
+    let own = this.state.names[name];
+    if (own === undefined) {
+      const key = this.identity(name, 0);
+      const ts = this.now();
+      let r;
+      try {
+        r = await this.http.register(name, { ipk: key.publicKey, pop: t.signPop(key.seed, this.state.namespace, name, ts), ts });
+      } catch (e) {
+        throw this.serviceError(e, `could not register ${name}`);
+      }
+      this.monitor.expect(this.state.namespace, name, r.version, t.commitValue(r.opening, t.nameLabel(this.state.namespace, name), r.version, key.publicKey));
+      own = { generation: 0, version: r.version, invitations: [] };
+      this.state.names[name] = own;
+      this.save();
+    }
+    if (options.policy !== undefined) await this.setPolicy(name, options.policy);
+    const n = await this.publishPackages(name, options.packages ?? DEFAULT_PACKAGES);
+    return { version: own.version, packages: n };
+  }
+
+  /** Uploads `count` fresh single-use invitations as key packages; returns how many are available. */
+  async publishPackages(name: string, count: number): Promise<number> {
+    const own = this.owned(name);
+    if (!Number.isInteger(count) || count < 0 || count > 100) throw new DirectoryError('invalid-argument', 'count must be 0..100');
+    const key = this.identity(name, own.generation);
+    const kps: Uint8Array[] = [];
+    for (let i = 0; i < count; i++) {
+      const inv = await this.client.createInvitation({ reusable: false, ttlSeconds: PACKAGE_TTL_S });
+      own.invitations.push(inv.invitationId);
+      kps.push(t.createKeyPackage(key.seed, this.state.namespace, name, signedInvitationOf(inv.text)));
+    }
+    this.save();
+    try {
+      if (kps.length > 0) return (await this.http.uploadPackages(name, key, kps)).available;
+      return (await this.http.packageStatus(name, key)).available;
+    } catch (e) {
+      throw this.serviceError(e, 'could not upload key packages');
+    }
+  }
+
+  async setPolicy(name: string, policy: 'open' | 'members' | 'approval' | 'closed'): Promise<void> {
+    const own = this.owned(name);
+    try {
+      await this.http.setPolicy(name, this.identity(name, own.generation), policy);
+    } catch (e) {
+      throw this.serviceError(e, 'could not set the policy');
+    }
+  }
+
+  /** Rolls the name's directory key over to the next generation, with "new follows old". */
+  async rotate(name: string, options: { packages?: number } = {}): Promise<{ version: number }> {
+    const own = this.owned(name);
+    const oldKey = this.identity(name, own.generation);
+    const newKey = this.identity(name, own.generation + 1);
+    const ts = this.now();
+    const follows = t.createFollows(oldKey.seed, newKey.seed, ts);
+    let r;
+    try {
+      r = await this.http.register(name, { ipk: newKey.publicKey, pop: t.signPop(newKey.seed, this.state.namespace, name, ts), ts, follows });
+    } catch (e) {
+      throw this.serviceError(e, `could not rotate ${name}`);
+    }
+    this.monitor.expect(this.state.namespace, name, r.version, t.commitValue(r.opening, t.nameLabel(this.state.namespace, name), r.version, newKey.publicKey));
+    own.generation += 1;
+    own.version = r.version;
+    own.invitations = [];
+    this.save();
+    await this.publishPackages(name, options.packages ?? DEFAULT_PACKAGES);
+    return { version: r.version };
+  }
+
+  /** Pending approval requests for a name we own. */
+  async pendingRequests(name: string): Promise<{ id: string; note: string; created: number }[]> {
+    const own = this.owned(name);
+    return this.http.pendingRequests(name, this.identity(name, own.generation));
+  }
+
+  async decide(name: string, requestId: string, decision: 'approve' | 'deny'): Promise<void> {
+    const own = this.owned(name);
+    try {
+      await this.http.decide(name, this.identity(name, own.generation), requestId, decision);
+    } catch (e) {
+      throw this.serviceError(e, 'could not decide');
+    }
+  }
+
+  private owned(name: string): OwnName {
+    const own = this.state.names[name];
+    if (own === undefined) throw new DirectoryError('not-registered', `you have not registered ${name} at ${this.state.url}`);
+    return own;
+  }
+
+  /** A conversation started through one of our directory invitations becomes a request. */
+  private async noteConversation(info: ConversationInfo): Promise<void> {
+    if (info.origin !== 'invitation') return;
+    const invitationId = invitationIdOf(this.client, info.id);
+    if (invitationId === null) return;
+    for (const [name, own] of Object.entries(this.state.names)) {
+      const i = own.invitations.indexOf(invitationId);
+      if (i < 0) continue;
+      own.invitations.splice(i, 1);
+      this.state.conversations[info.id] = { name, role: 'owner' };
+      this.save();
+      if (info.consent === 'allowed') await this.client.setConsent(info.id, 'unknown');
+      this.events.emit('request', { ...this.client.conversation(info.id), viaName: name });
+      return;
+    }
+  }
+
+  // ---- looking people up and contacting them -------------------------------------------------
+
+  private async auth(): Promise<{ signer?: Ed25519Key; token?: Uint8Array }> {
+    const mine = Object.entries(this.state.names)[0];
+    if (mine !== undefined) return { signer: this.identity(mine[0], mine[1].generation) };
+    return { token: await this.token() };
+  }
+
+  private async token(): Promise<Uint8Array> {
+    if (this.wallet === null) {
+      const info = await this.http.info(fromBase64Url(this.state.serviceKey)!);
+      if (info.token === null) throw new DirectoryError('no-tokens', 'this directory does not take tokens; register a name to look people up');
+      let issuer: IssuerClient;
+      if (this.state.issuer !== null) issuer = new IssuerClient(this.state.issuer.url, this.state.issuer.secret);
+      else {
+        if (this.issuerUrl === undefined) throw new DirectoryError('no-tokens', 'anonymous lookups need tokens: give an issuer URL, or register a name at this directory');
+        issuer = await IssuerClient.register(this.issuerUrl);
+        this.state.issuer = { url: issuer.url, secret: issuer.secret };
+        this.save();
+      }
+      this.wallet = new TokenWallet(issuer, 'ssa', info.token, 10);
+    }
+    return this.wallet.take();
+  }
+
+  private verify(name: string, bundle: t.LookupBundle): t.LookupResult {
+    let r: t.LookupResult;
+    try {
+      r = this.verifier.verifyLookup(bundle, this.state.namespace, name);
+    } catch (e) {
+      if (e instanceof t.TransparencyError && e.code === 'split-view') this.splitView({ mine: this.verifier.checkpoint?.text ?? '', theirs: bundle.checkpoint, detectedAt: this.now() });
+      throw new DirectoryError('unverifiable', `the directory's answer for ${name} does not verify: ${(e as Error).message}`, { cause: e });
+    }
+    this.save();
+    for (const msg of r.alerts) this.alert({ kind: 'key-changed-without-follows', name, version: r.version, message: msg });
+    return r;
+  }
+
+  /** Looks a name up and verifies the answer against the held checkpoint. */
+  async lookup(name: string): Promise<{ ipk: Uint8Array; version: number; change: t.KeyChange; alerts: readonly string[] }> {
+    if (!t.isValidName(name)) throw new DirectoryError('invalid-argument', 'not a valid name');
+    const known = this.verifier.known(this.state.namespace, name);
+    let bundle;
+    try {
+      bundle = await this.http.lookup(name, { since: known?.version ?? 0, from: this.verifier.checkpoint?.size ?? null }, await this.auth());
+    } catch (e) {
+      throw this.serviceError(e, `could not look up ${name}`);
+    }
+    const r = this.verify(name, bundle);
+    return { ipk: r.ipk, version: r.version, change: r.change, alerts: r.alerts };
+  }
+
+  /**
+   * Brokered first contact (F8): asks the directory for one of `name`'s key packages, verifies
+   * the name's key against the log and the package's binding to it, and starts the conversation.
+   * Under an 'approval' policy this throws DirectoryError('pending') with the request id in
+   * `requestId`; call contactPending(requestId) later.
+   */
+  async contact(name: string, options: { note?: string } = {}): Promise<ConversationInfo> {
+    if (!t.isValidName(name)) throw new DirectoryError('invalid-argument', 'not a valid name');
+    let r;
+    try {
+      r = await this.http.contact(name, { note: options.note ?? '', from: this.verifier.checkpoint?.size ?? null }, await this.auth());
+    } catch (e) {
+      throw this.serviceError(e, `could not contact ${name}`);
+    }
+    if (r.state === 'pending') {
+      const err = new DirectoryError('pending', `${name} approves contacts; request ${r.requestId} is waiting`);
+      (err as DirectoryError & { requestId: string }).requestId = r.requestId;
+      throw err;
+    }
+    return this.start(name, r.keyPackage, r.bundle);
+  }
+
+  /** After an approval: null while still pending; the conversation once approved. */
+  async contactPending(name: string, requestId: string): Promise<ConversationInfo | null> {
+    let r;
+    try {
+      r = await this.http.pollRequest(requestId, this.verifier.checkpoint?.size ?? null);
+    } catch (e) {
+      throw this.serviceError(e, `request ${requestId}`);
+    }
+    if (r === null || r.state !== 'approved') return null;
+    return this.start(name, r.keyPackage, r.bundle);
+  }
+
+  private async start(name: string, keyPackage: Uint8Array, bundle: t.LookupBundle): Promise<ConversationInfo> {
+    const v = this.verify(name, bundle);
+    const kp = t.verifyKeyPackage(keyPackage, v.ipk, this.state.namespace, name);
+    if (kp === null) throw new DirectoryError('unverifiable', `the key package is not bound to ${name}'s logged key`);
+    const text = invitationText(kp.signedInvitation);
+    parseInvitation(nobleProvider, text, this.now()); // fail early on a bad invitation
+    const conv = await this.client.accept(text);
+    this.state.conversations[conv.id] = { name, role: 'contact', contact: { name, version: v.version, ipk: toBase64Url(v.ipk) } };
+    this.save();
+    return conv;
+  }
+
+  // ---- monitoring and gossip -------------------------------------------------------------------
+
+  /**
+   * Owner monitoring (§7.5): downloads the new log entries, checks they extend the tree to the
+   * signed checkpoint, and raises 'key-alert' for any version of our names we did not register.
+   */
+  async monitorNow(): Promise<KeyAlert[]> {
+    const checkpoint = await this.http.checkpoint();
+    const cp = t.verifyCheckpoint(checkpoint, this.state.logOrigin, fromBase64Url(this.state.logKey)!);
+    if (cp === null) throw new DirectoryError('unverifiable', 'the checkpoint does not verify');
+    const entries: Uint8Array[] = [];
+    for (let start = this.monitor.size; start < cp.size; start += 1000) entries.push(...(await this.http.entries(start, Math.min(cp.size, start + 1000))));
+    let found: t.MonitorAlert[];
+    try {
+      found = this.monitor.process(entries, checkpoint);
+    } catch (e) {
+      throw new DirectoryError('unverifiable', `the log does not check out: ${(e as Error).message}`, { cause: e });
+    }
+    // The monitor's checkpoint is also a good one for lookups.
+    await this.adopt(checkpoint);
+    this.save();
+    const names = new Map(Object.keys(this.state.names).map((n) => [toHex(t.nameLabel(this.state.namespace, n)), n]));
+    const out: KeyAlert[] = [];
+    for (const a of found) {
+      const alert: KeyAlert = { kind: 'unexpected-key', name: names.get(a.label) ?? a.label, version: a.version, message: a.reason };
+      out.push(alert);
+      this.alert(alert);
+    }
+    return out;
+  }
+
+  private async adopt(checkpoint: string): Promise<void> {
+    const held = this.verifier.checkpoint;
+    const cp = t.verifyCheckpoint(checkpoint, this.state.logOrigin, fromBase64Url(this.state.logKey)!);
+    if (cp === null || (held !== null && held.size >= cp.size)) return;
+    const proof = held === null ? [] : await this.http.consistency(held.size, cp.size);
+    const r = this.verifier.resolvePeerCheckpoint(checkpoint, proof);
+    if (r.kind === 'split-view') this.splitView({ mine: r.mine, theirs: r.theirs, detectedAt: this.now() });
+  }
+
+  /** The held checkpoint as a gossip payload to attach to an end-to-end message (null before the first lookup). */
+  gossip(): Uint8Array | null {
+    const cp = this.verifier.checkpoint;
+    return cp === null ? null : t.encodeCheckpointGossip(cp.origin, cp.text);
+  }
+
+  /**
+   * A checkpoint a peer gossiped: compares it with ours, asking the directory for a consistency
+   * proof when the sizes differ. 'split-view' also raises the event: the directory showed the two
+   * of us different logs.
+   */
+  async receiveGossip(bytes: Uint8Array): Promise<'ignored' | 'equal' | 'consistent' | 'split-view'> {
+    const g = t.decodeCheckpointGossip(bytes);
+    if (g === null) return 'ignored';
+    const c = this.verifier.checkPeerCheckpoint(g.checkpoint);
+    if (c.kind === 'invalid' || c.kind === 'other-directory') return 'ignored';
+    if (c.kind === 'equal') return 'equal';
+    if (c.kind === 'split-view') {
+      this.splitView({ mine: c.mine, theirs: c.theirs, detectedAt: this.now() });
+      return 'split-view';
+    }
+    let proof: Uint8Array[] = [];
+    if (c.from > 0) {
+      try {
+        proof = await this.http.consistency(c.from, c.to);
+      } catch {
+        proof = [];
+      }
+    }
+    const r = this.verifier.resolvePeerCheckpoint(g.checkpoint, proof);
+    this.save();
+    if (r.kind === 'split-view') {
+      this.splitView({ mine: r.mine, theirs: r.theirs, detectedAt: this.now() });
+      return 'split-view';
+    }
+    return 'consistent';
+  }
+
+  private splitView(s: SplitView): void {
+    this.state.splitViews.push(s);
+    this.save();
+    this.events.emit('split-view', s);
+  }
+
+  // ---- attestations ---------------------------------------------------------------------------
+
+  /**
+   * "This conversation's identity is equivalent to my directory identity for `name`" (F9 use 2):
+   * an Equiv signed by both keys, for the peer to check with verifyLink.
+   */
+  linkProof(conversationId: string, name: string): Uint8Array {
+    const own = this.owned(name);
+    const secret = relationshipSecretOf(this.client, conversationId);
+    if (secret === null) throw new DirectoryError('invalid-argument', 'unknown conversation');
+    return t.createEquiv(secret, this.identity(name, own.generation).seed, this.now());
+  }
+
+  /**
+   * Checks a peer's link proof: the Equiv must join the conversation's peer identity and the
+   * key the directory logs for `name` (looked up and verified now).
+   */
+  async verifyLink(conversationId: string, name: string, proof: Uint8Array): Promise<boolean> {
+    const claim = t.verifyEquiv(proof);
+    const peer = peerIdentityOf(this.client, conversationId);
+    if (claim === null || peer === null) return false;
+    const { ipk } = await this.lookup(name);
+    const keys = [toHex(claim.a), toHex(claim.b)];
+    return keys.includes(toHex(peer)) && keys.includes(toHex(ipk));
+  }
+
+  // ---- status ----------------------------------------------------------------------------------
+
+  status(): DirectoryStatus {
+    return {
+      url: this.state.url,
+      namespace: this.state.namespace,
+      checkpointSize: this.verifier.checkpoint?.size ?? null,
+      monitoredUpTo: this.monitor.size,
+      names: Object.entries(this.state.names).map(([name, o]) => ({ name, version: o.version, invitationsOut: o.invitations.length })),
+      alerts: [...this.state.alerts],
+      splitViews: [...this.state.splitViews],
+    };
+  }
+
+  /** How a conversation relates to this directory (for `umbra verify`). */
+  conversationStatus(conversationId: string): { name: string; role: 'owner' | 'contact'; version?: number; keyFingerprint?: string } | null {
+    const c = this.state.conversations[conversationId];
+    if (c === undefined) return null;
+    if (c.contact === undefined) return { name: c.name, role: c.role };
+    const ipk = fromBase64Url(c.contact.ipk)!;
+    return { name: c.name, role: c.role, version: c.contact.version, keyFingerprint: toHex(sha256(ipk)).slice(0, 16) };
+  }
+
+  private serviceError(e: unknown, what: string): Error {
+    if (e instanceof DirectoryError) return e;
+    if (e instanceof ServiceError) return new DirectoryError(e.problem.status === 403 || e.problem.status === 409 ? 'refused' : 'unverifiable', `${what}: ${e.message}`, { cause: e });
+    return new DirectoryError('unverifiable', `${what}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+// The Client does not expose a conversation's invitation or relationship keys yet; these read
+// them from its engine. Replace with public accessors when the Client grows them.
+function engineOf(client: Client): Engine | null {
+  return (client as unknown as { engine?: Engine }).engine ?? null;
+}
+function invitationIdOf(client: Client, conversationId: string): string | null {
+  const c = engineOf(client)?.conversation(conversationId);
+  return c ? toHex(c.invitationId) : null;
+}
+function relationshipSecretOf(client: Client, conversationId: string): Uint8Array | null {
+  return engineOf(client)?.conversation(conversationId)?.identity.secretKey ?? null;
+}
+function peerIdentityOf(client: Client, conversationId: string): Uint8Array | null {
+  return engineOf(client)?.conversation(conversationId)?.peerIdentity ?? null;
+}

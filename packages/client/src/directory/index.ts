@@ -1,0 +1,12 @@
+export {
+  DirectoryClient,
+  DirectoryError,
+  directoryIdentity,
+  parseNameAddress,
+  type DirectoryErrorCode,
+  type DirectoryEventMap,
+  type DirectoryStatus,
+  type KeyAlert,
+  type OpenDirectoryOptions,
+  type SplitView,
+} from './directory.ts';
