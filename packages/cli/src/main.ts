@@ -10,6 +10,7 @@ import { defaultDataDir } from './config.ts';
 import * as commands from './commands.ts';
 import { chat } from './chat.ts';
 import { hub } from './hub.ts';
+import * as directory from './directory.ts';
 import { registerGroupCommands } from './group.ts';
 import type { GlobalOptions } from './session.ts';
 
@@ -56,7 +57,7 @@ program
   .action((o) => commands.invite(g(), o));
 program.command('accept').description('start a conversation from an invitation').argument('<invitation>', 'umbra_chatintro_1_…').action((inv) => commands.accept(g(), inv));
 program.command('list').alias('ls').description('your conversations').action(() => commands.list(g()));
-program.command('requests').description('first contacts waiting for your answer').action(() => commands.requests(g()));
+program.command('requests').description('first contacts waiting for your answer (and approval requests for your directory names)').action(() => directory.requests(g()));
 program.command('allow').description('accept a request').argument('<conversation>').action((ref) => commands.setConsent(g(), ref, 'allowed'));
 program.command('block').description('block a conversation (nothing from it is stored)').argument('<conversation>').action((ref) => commands.setConsent(g(), ref, 'denied'));
 program
@@ -73,14 +74,38 @@ program
   .option('-n, --limit <n>', 'how many', '20')
   .option('--no-mark-read', 'leave them unread')
   .action((ref, o) => commands.read(g(), ref, o));
-program.command('verify').description('show the safety number to compare out of band').argument('<conversation>').option('--no-qr', 'no QR code').action((ref, o) => commands.verify(g(), ref, o));
+program.command('verify').description('show the safety number to compare out of band, and the directory log status').argument('<conversation>').option('--no-qr', 'no QR code').action((ref, o) => directory.verify(g(), ref, o));
+program
+  .command('register')
+  .description('register a name at a directory so people can contact you by name')
+  .argument('<name>', 'a-z 0-9 . _ -')
+  .option('--directory <url>', "directory URL (default: the last one used, or the hub's)")
+  .option('--policy <policy>', 'who may start a conversation: open, members, approval, closed')
+  .option('--packages <n>', 'first-contact packages to upload', '20')
+  .action((name, o) => directory.register(g(), name, o));
+program
+  .command('contact')
+  .description('start a conversation with someone by name through their directory')
+  .argument('<address>', 'name@host:port')
+  .option('--note <text>', 'a short note for names that approve contacts')
+  .option('--request <id>', 'pick up an approval request made earlier')
+  .action((address, o) => directory.contact(g(), address, o));
+program
+  .command('approve')
+  .description('approve (or --deny) a request to contact one of your names')
+  .argument('<name>')
+  .argument('<request-id>')
+  .option('--deny', 'deny instead')
+  .option('--directory <url>', 'directory URL')
+  .action((name, id, o) => directory.approve(g(), name, id, o));
+program.command('monitor').description('check the directory logs for keys you did not register').action(() => directory.monitor(g()));
 program.command('chat').description('interactive chat').option('-w, --with <conversation>', 'start in this conversation').action((o) => chat(g(), o));
 program
   .command('hub')
   .description('run an issuer, a sending service and two receiving services on this machine')
-  .option('--data <dir>', 'where the services keep their data', 'data')
+  .option('--services-data <dir>', 'where the services keep their data', 'data')
   .option('--port <n>', 'first port (issuer; then SSA, RSA, RSA)', '7700')
-  .action((o) => hub(o));
+  .action((o) => hub({ data: o.servicesData, port: o.port }));
 registerGroupCommands(program, g);
 
 try {
