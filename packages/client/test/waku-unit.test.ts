@@ -226,33 +226,73 @@ describe('store peer over libp2p (in process)', { timeout: 30_000 }, () => {
   });
 });
 
-describe('WebSocket transport (in process)', { timeout: 30_000 }, () => {
-  test('a client bootstraps over plain ws on loopback and relays both ways', async () => {
-    const hub = await startWakuBootstrapNode({ listen: ['/ip4/127.0.0.1/tcp/0/ws'], store: false });
+describe('WebSocket transport and delivery semantics (in process)', { timeout: 30_000 }, () => {
+  test('plain ws on loopback; one push per handler per message, route unknown on relay; fetch per route', async () => {
+    const hub = await startWakuBootstrapNode({ listen: ['/ip4/127.0.0.1/tcp/0/ws'] });
     assert.ok(hub.multiaddrs.every((a) => a.includes('/ws/p2p/')), hub.multiaddrs.join());
-    assert.equal(hub.storeStats(), null);
     const a = await WakuDelivery.create({ bootstrap: hub.multiaddrs, listen: ['/ip4/127.0.0.1/tcp/0/ws'] });
     const b = await WakuDelivery.create({ bootstrap: hub.multiaddrs });
     try {
+      // route-3 and route-9 share bucket 3; route-20 is alone in bucket 7; route-26 is in bucket 8
+      assert.deepEqual(['route-3', 'route-9', 'route-20', 'route-26'].map((r) => bucketOf(r)), [3, 3, 7, 8]);
       const got: string[] = [];
-      const sub = b.subscribe(['r1', 'r2'], (e) => got.push(`${e.route}:${new TextDecoder().decode(e.bytes)}`));
+      const refused: string[] = [];
+      const handler = (e: { route: string; bytes: Uint8Array }) => got.push(`${e.route}|${new TextDecoder().decode(e.bytes)}`);
+      const sub1 = b.subscribe(['route-3'], handler);
+      const sub2 = b.subscribe(['route-9', 'route-20'], handler); // same handler, same bucket 3 again
+      const sub3 = b.subscribe(['route-20'], (e) => {
+        refused.push(new TextDecoder().decode(e.bytes));
+        return Promise.resolve(false); // "not processed": fetch must offer it again
+      });
       await Promise.all([a.ready(), b.ready()]);
-      await a.publish('r1', utf8('x'));
-      await a.publish('r2', utf8('y'));
-      await a.publish('elsewhere', utf8('z')); // another bucket: not delivered
+      await a.publish('route-9', utf8('x'));
+      await a.publish('route-20', utf8('y'));
+      await a.publish('route-26', utf8('z')); // a bucket b does not hold: not delivered
       const deadline = Date.now() + 5000;
-      while (got.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-      await new Promise((r) => setTimeout(r, 100));
-      const expected = ['r1:x', 'r2:y'];
-      assert.equal(new Set([bucketOf('r1'), bucketOf('r2'), bucketOf('elsewhere')]).size, 3);
-      assert.deepEqual(got, expected);
-      sub.close();
-      await a.publish('r1', utf8('after close'));
+      while ((got.length < 2 || refused.length < 1) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      await new Promise((r) => setTimeout(r, 150));
+      assert.deepEqual(got, ['|x', '|y']);
+      assert.deepEqual(refused, ['y']);
+      assert.equal(b.stats.delivered, 3);
+
+      // fetch: x was processed (left out); y was refused by one handler (offered again)
+      const f3 = await b.fetch('route-3', null);
+      assert.deepEqual(f3.envelopes, []);
+      const f20 = await b.fetch('route-20', null);
+      assert.deepEqual(f20.envelopes.map((e) => `${e.route}|${new TextDecoder().decode(e.bytes)}`), ['route-20|y']);
+      // a fresh node (nothing seen) gets the bucket's messages once per route asked about
+      const c = await WakuDelivery.create({ bootstrap: hub.multiaddrs });
+      try {
+        const c3 = await c.fetch('route-3', null);
+        const c9 = await c.fetch('route-9', null);
+        assert.deepEqual(c3.envelopes.map((e) => `${e.route}|${new TextDecoder().decode(e.bytes)}`), ['route-3|x']);
+        assert.deepEqual(c9.envelopes.map((e) => `${e.route}|${new TextDecoder().decode(e.bytes)}`), ['route-9|x']);
+        // our own messages never come back from the store
+        assert.deepEqual((await a.fetch('route-9', null)).envelopes, []);
+      } finally {
+        await c.close();
+      }
+
+      sub1.close();
+      sub2.close();
+      sub3.close();
+      await a.publish('route-9', utf8('after close'));
       await new Promise((r) => setTimeout(r, 200));
-      assert.equal(got.length, expected.length);
-      await assert.rejects(b.fetch('r1', null), /store/); // store off: no store peer answers
+      assert.equal(got.length, 2);
     } finally {
       await Promise.all([a.close(), b.close()]);
+      await hub.close();
+    }
+  });
+
+  test('fetch without a store peer rejects', async () => {
+    const hub = await startWakuBootstrapNode({ store: false });
+    assert.equal(hub.storeStats(), null);
+    const b = await WakuDelivery.create({ bootstrap: hub.multiaddrs });
+    try {
+      await assert.rejects(b.fetch('r1', null), /store/);
+    } finally {
+      await b.close();
       await hub.close();
     }
   });

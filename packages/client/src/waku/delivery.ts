@@ -5,12 +5,17 @@
  * - publish(route, bytes): one WakuMessage { payload = the UmbraEnvelopeV1 bytes, content topic
  *   `/umbra/1/<bucket(route)>/proto`, version 0, timestamp = now in ns } on the pubsub topic.
  * - subscribe(routes, onEnvelope): joins the buckets of the routes and hands every message of
- *   those buckets to the client (most are not for it: the client classifies and drops them).
- *   `route` in a delivered envelope is the subscribed route that shares its bucket (a hint, no
- *   more: the bucket does not tell which of its routes a message is for).
- * - fetch(route, since): pages through the store peer's copy of the route's bucket.
- * - Every message is identified by its 14/WAKU2-MESSAGE hash; one already seen (gossip
- *   duplicates, re-encoded copies, the same message from relay and from the store) is dropped.
+ *   those buckets to the client (most are not for it: the client classifies and drops them),
+ *   once per handler however many of its subscriptions share the bucket. A relay message's
+ *   route is unknown (the bucket does not say which of its routes it is for), so `route` is ''
+ *   — the engine then relies on the hint alone, which live traffic always matches.
+ * - fetch(route, since): pages through the store peer's copy of the route's bucket, labelled
+ *   with `route` (the engine tries envelopes whose hint has left its windows against that
+ *   route's conversations, which is what a long-offline client needs).
+ * - Every message is identified by its 14/WAKU2-MESSAGE hash. A relay message already seen
+ *   (gossip duplicates, re-encoded copies) is dropped; fetch leaves out what relay already
+ *   delivered and processed and what we published ourselves, but returns a bucket's other
+ *   messages again for each route asked about (another route may own them).
  */
 import './polyfill.ts';
 import { wire } from '@umbra/protocol';
@@ -44,7 +49,7 @@ export interface WakuDeliveryStats {
   received: number;
   /** Envelopes handed to subscribers (after dedupe). */
   delivered: number;
-  /** Messages dropped because their hash was already seen (relay or store). */
+  /** Messages dropped because their hash was already seen (relay duplicates; store copies of relayed or own messages). */
   duplicates: number;
   /** Messages dropped as malformed (empty or oversized payload). */
   dropped: number;
@@ -87,7 +92,10 @@ const CURSOR_FALLBACK_NS = 3600n * 1_000_000_000n;
 export class WakuDelivery implements Delivery {
   readonly stats: WakuDeliveryStats = { published: 0, received: 0, delivered: 0, duplicates: 0, dropped: 0, fetched: 0, storeQueries: 0 };
   private readonly buckets: number;
+  /** Relay dedupe: every hash received on relay or published by us. */
   private readonly seen: SeenHashes;
+  /** Fetch filter: own messages and relay messages that every handler processed. */
+  private readonly processed: SeenHashes;
   private readonly bucketStates = new Map<number, BucketState>();
   private readonly stopKeepAlive: () => void;
   private lastTimestamp = 0n;
@@ -99,6 +107,7 @@ export class WakuDelivery implements Delivery {
   ) {
     this.buckets = checkBuckets(options.buckets ?? DEFAULT_BUCKETS);
     this.seen = new SeenHashes(options.seenCapacity ?? 50_000);
+    this.processed = new SeenHashes(options.seenCapacity ?? 50_000);
     this.stopKeepAlive = keepConnected(node, options.bootstrap ?? []);
   }
 
@@ -144,7 +153,9 @@ export class WakuDelivery implements Delivery {
     await this.node.waitForMesh(this.options.publishTimeoutMs ?? 10_000);
     const message: WakuMessage = { payload: bytes, contentTopic: this.contentTopicOf(route), version: 0, timestamp: this.nextTimestamp() };
     // Our own message must not come back to us from the store as if it were new.
-    this.seen.add(toHex(wakuMessageHash(this.node.pubsubTopic, message)));
+    const hash = toHex(wakuMessageHash(this.node.pubsubTopic, message));
+    this.seen.add(hash);
+    this.processed.add(hash);
     await this.node.publishMessage(message);
     this.stats.published++;
   }
@@ -188,23 +199,31 @@ export class WakuDelivery implements Delivery {
       this.stats.dropped++;
       return;
     }
-    if (!this.seen.add(toHex(wakuMessageHash(pubsubTopic, m)))) {
+    const hash = toHex(wakuMessageHash(pubsubTopic, m));
+    if (!this.seen.add(hash)) {
       this.stats.duplicates++;
       return;
     }
     const state = this.bucketStates.get(bucket);
     if (state === undefined) return;
-    for (const sub of [...state.subs]) {
-      if (!sub.open) continue;
+    const handlers = new Set<EnvelopeHandler>();
+    for (const sub of state.subs) if (sub.open) handlers.add(sub.handler);
+    const outcomes: unknown[] = [];
+    for (const handler of handlers) {
       this.stats.delivered++;
       try {
-        // A plain Uint8Array copy per subscriber: the decoded payload is a Node Buffer view into
+        // A plain Uint8Array copy per handler: the decoded payload is a Node Buffer view into
         // libp2p's receive buffer (and Buffer#slice does not copy).
-        sub.handler({ route: sub.routeOfBucket.get(bucket)!, bytes: new Uint8Array(m.payload) });
+        outcomes.push(handler({ route: '', bytes: new Uint8Array(m.payload) }));
       } catch {
-        // a subscriber's failure is its own business
+        outcomes.push(false); // a handler's failure is its own business; fetch will offer it again
       }
     }
+    // Only what every handler processed is left out of later fetches (a handler may return a
+    // Promise<boolean>: false = not processed, e.g. the client was closing).
+    void Promise.all(outcomes.map((o) => Promise.resolve(o).catch(() => false))).then((rs) => {
+      if (rs.every((r) => r !== false)) this.processed.add(hash);
+    });
   }
 
   private async storeCandidates(): Promise<string[]> {
@@ -233,8 +252,9 @@ export class WakuDelivery implements Delivery {
 
   /**
    * What the store peer holds for the route's bucket after `since` (null = everything it
-   * keeps), oldest first, minus messages this adapter has already delivered. Pages internally
-   * until it has something new or reaches the end, so an empty result means "nothing more".
+   * keeps), oldest first, minus our own messages and those relay already delivered and had
+   * processed. Pages internally until it has something to return or reaches the end, so an
+   * empty result means "nothing more".
    */
   async fetch(route: string, since: string | null): Promise<FetchResult> {
     if (typeof route !== 'string') throw new TypeError('fetch(route: string, since: string | null)');
@@ -271,7 +291,7 @@ export class WakuDelivery implements Delivery {
           this.stats.dropped++;
           continue;
         }
-        if (!this.seen.add(toHex(hash))) {
+        if (this.processed.has(toHex(hash))) {
           this.stats.duplicates++;
           continue;
         }
