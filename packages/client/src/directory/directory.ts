@@ -182,6 +182,8 @@ export class DirectoryClient {
     }
     const dc = new DirectoryClient(opts.client, opts.stateFile, state, t.LogVerifier.fromJSON(state.verifier), t.LogMonitor.fromJSON(state.monitor), opts.issuer, opts.now ?? Date.now);
     dc.save();
+    // First contacts that arrived while no DirectoryClient was listening (e.g. during Client.open's sync).
+    for (const info of opts.client.conversations({ consent: 'all' })) if (state.conversations[info.id] === undefined) await dc.noteConversation(info);
     return dc;
   }
 
