@@ -4,6 +4,9 @@
  * client querying our store peer.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { waku as wakuCore, createDecoder } from '@waku/sdk';
 import {
@@ -159,6 +162,36 @@ describe('store message log (Waku Store v3 semantics)', () => {
     const small = new MessageLog({ maxBytes: 100 });
     for (let i = 0; i < 10; i++) small.add(P, { ...msg(i), payload: new Uint8Array(30) .fill(i) });
     assert.ok(small.stats.bytes <= 100 && small.stats.messages === 2, JSON.stringify(small.stats));
+  });
+});
+
+describe('store message log on SQLite', () => {
+  test('survives a restart: same queries, same cursors, pruning persisted', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'umbra-waku-log-'));
+    try {
+      const path = join(dir, 'store.db');
+      let now = 1000;
+      const a = new MessageLog({ path, maxMessages: 4, now: () => now });
+      for (let i = 0; i < 6; i++) a.add(DEFAULT_PUBSUB_TOPIC, msg(i));
+      const page = a.query(req({ paginationLimit: 2n }));
+      a.close();
+      const b = new MessageLog({ path, maxMessages: 4, now: () => now });
+      assert.equal(b.stats.messages, 4);
+      assert.deepEqual(texts(b.query(req({ paginationLimit: 2n })).messages), texts(page.messages));
+      assert.deepEqual(texts(b.query(req({ paginationCursor: page.paginationCursor })).messages), ['m4', 'm5']);
+      assert.equal(b.add(DEFAULT_PUBSUB_TOPIC, msg(5)), false); // still a duplicate after the restart
+      assert.equal(b.add(DEFAULT_PUBSUB_TOPIC, msg(6)), true); // seq continues
+      b.close();
+      now += 48 * 3600 * 1000; // everything expires by age on the next open
+      const c = new MessageLog({ path, now: () => now });
+      assert.equal(c.stats.messages, 0);
+      c.close();
+      const d = new MessageLog({ path, now: () => 1000 }); // a clock at which those rows would still be kept
+      assert.equal(d.stats.messages, 0); // the expired rows were deleted, not just hidden
+      d.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

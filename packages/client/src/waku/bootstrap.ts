@@ -15,7 +15,7 @@ export interface WakuBootstrapOptions {
   readonly pubsubTopic?: string;
   /** Other bootstrap nodes to stay connected to (a small federation of hubs). */
   readonly peers?: readonly string[];
-  /** Store settings, or false for a relay-only bootstrap node (default: store on). */
+  /** Store settings (`path` keeps it in a SQLite file across restarts), or false for a relay-only bootstrap node (default: store on, in memory). */
   readonly store?: MessageLogOptions | false;
   /** Bucket count of the network (default 16): which content topics the store keeps. */
   readonly buckets?: number;
@@ -52,6 +52,7 @@ export async function startWakuBootstrapNode(options: WakuBootstrapOptions = {})
     }
   } catch (e) {
     await node.stop();
+    log?.close();
     throw e;
   }
   const stopKeepAlive = keepConnected(node, options.peers ?? []);
@@ -71,6 +72,7 @@ export async function startWakuBootstrapNode(options: WakuBootstrapOptions = {})
       if (pruneTimer !== null) clearInterval(pruneTimer);
       unsubscribe();
       await node.stop();
+      log?.close();
     },
   };
 }

@@ -9,7 +9,8 @@
  * get wrong), so a forward-paging reader never misses a late-arriving message. Cursors are
  * message hashes (14/WAKU2-MESSAGE); an unknown (e.g. pruned) cursor is answered with 400.
  */
-import { proto_store as storeProto, type proto_message as messageProto } from '@waku/proto';
+import Database from 'better-sqlite3';
+import { proto_message as messageProto, proto_store as storeProto } from '@waku/proto';
 import { toHex, wakuMessageHash } from './hash.ts';
 import type { DuplexStream, RelayNode } from './node.ts';
 
@@ -95,6 +96,11 @@ export interface MessageLogOptions {
   readonly maxBytes?: number;
   /** Clock in ms (tests). */
   readonly now?: () => number;
+  /**
+   * A SQLite file that keeps the log across restarts (write-through; the in-memory index serves
+   * the queries and is rebuilt from the file on open). Default: memory only.
+   */
+  readonly path?: string;
 }
 
 interface Entry {
@@ -128,38 +134,74 @@ export class MessageLog {
   private readonly maxBytes: number;
   private readonly now: () => number;
   readonly stats: MessageLogStats = { messages: 0, bytes: 0, added: 0, duplicates: 0, pruned: 0, queries: 0 };
+  private readonly db: Database.Database | null = null;
+  private readonly insertRow: Database.Statement | null = null;
+  private readonly deleteUpTo: Database.Statement | null = null;
 
   constructor(options: MessageLogOptions = {}) {
     this.retentionMs = options.retentionMs ?? 24 * 3600 * 1000;
     this.maxMessages = options.maxMessages ?? 100_000;
     this.maxBytes = options.maxBytes ?? 256 * 1024 * 1024;
     this.now = options.now ?? Date.now;
+    if (options.path !== undefined) {
+      const db = new Database(options.path);
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      db.exec(
+        'CREATE TABLE IF NOT EXISTS waku_messages (seq INTEGER PRIMARY KEY, pubsub_topic TEXT NOT NULL, message BLOB NOT NULL, arrived_ms INTEGER NOT NULL)',
+      );
+      const rows = db.prepare('SELECT seq, pubsub_topic, message, arrived_ms FROM waku_messages ORDER BY seq').all() as {
+        seq: number;
+        pubsub_topic: string;
+        message: Buffer;
+        arrived_ms: number;
+      }[];
+      for (const r of rows) this.insert(r.pubsub_topic, messageProto.WakuMessage.decode(new Uint8Array(r.message)), r.seq, r.arrived_ms);
+      this.db = db;
+      this.insertRow = db.prepare('INSERT INTO waku_messages (seq, pubsub_topic, message, arrived_ms) VALUES (?, ?, ?, ?)');
+      this.deleteUpTo = db.prepare('DELETE FROM waku_messages WHERE seq <= ?');
+      this.prune();
+    }
   }
 
-  /** Stores a message; returns false for a duplicate (same message hash). */
-  add(pubsubTopic: string, message: WakuMessageProto): boolean {
+  /** Closes the SQLite file, if any. */
+  close(): void {
+    this.db?.close();
+  }
+
+  private insert(pubsubTopic: string, message: WakuMessageProto, seq: number, arrivedMs: number): Entry | null {
     const hash = wakuMessageHash(pubsubTopic, message);
     const hashHex = toHex(hash);
-    if (this.byHash.has(hashHex)) {
-      this.stats.duplicates++;
-      return false;
-    }
+    if (this.byHash.has(hashHex)) return null;
     const size = message.payload.length + (message.meta?.length ?? 0) + message.contentTopic.length;
-    const entry: Entry = { seq: ++this.seq, hash, hashHex, pubsubTopic, message, arrivedMs: this.now(), size, pruned: false };
+    const entry: Entry = { seq, hash, hashHex, pubsubTopic, message, arrivedMs, size, pruned: false };
+    this.seq = Math.max(this.seq, seq);
     this.all.push(entry);
     this.byHash.set(hashHex, entry);
     let list = this.byTopic.get(message.contentTopic);
     if (list === undefined) this.byTopic.set(message.contentTopic, (list = []));
     list.push(entry);
-    this.stats.added++;
     this.stats.messages++;
     this.stats.bytes += size;
+    return entry;
+  }
+
+  /** Stores a message; returns false for a duplicate (same message hash). */
+  add(pubsubTopic: string, message: WakuMessageProto): boolean {
+    const entry = this.insert(pubsubTopic, message, this.seq + 1, this.now());
+    if (entry === null) {
+      this.stats.duplicates++;
+      return false;
+    }
+    this.insertRow?.run(entry.seq, pubsubTopic, messageProto.WakuMessage.encode(message), entry.arrivedMs);
+    this.stats.added++;
     this.prune();
     return true;
   }
 
   prune(): void {
     const cutoff = this.now() - this.retentionMs;
+    let prunedUpTo = 0;
     while (this.head < this.all.length) {
       const e = this.all[this.head]!;
       if (e.arrivedMs >= cutoff && this.stats.messages <= this.maxMessages && this.stats.bytes <= this.maxBytes) break;
@@ -169,7 +211,9 @@ export class MessageLog {
       this.stats.bytes -= e.size;
       this.stats.pruned++;
       this.head++;
+      prunedUpTo = e.seq;
     }
+    if (prunedUpTo > 0) this.deleteUpTo?.run(prunedUpTo);
     if (this.head > 1024 && this.head * 2 > this.all.length) {
       this.all.splice(0, this.head);
       this.head = 0;
