@@ -228,6 +228,8 @@ interface ReceiveWork {
   readonly emits: ClientEvent[];
   /** Groups whose events changed through a local build (binding → add): send the update. */
   readonly updates: Map<string, readonly string[]>;
+  /** Groups whose record or events changed (to persist and reconcile); plain messages change neither. */
+  readonly dirty: Set<string>;
 }
 
 export class Groups {
@@ -409,7 +411,8 @@ export class Groups {
     if (typeof text !== 'string' || text.length === 0 || text.length > G.MAX_GROUP_TEXT_CHARS) throw new ClientError('message-too-large', `a group message is 1 to ${G.MAX_GROUP_TEXT_CHARS} characters`);
     if (options.replyTo !== undefined && (typeof options.replyTo !== 'string' || !/^0x[0-9a-f]{64}$/.test(options.replyTo))) throw new ClientError('invalid-argument', 'replyTo must be a group message id');
     return this.host.serial(() => {
-      const g = cloneGroup(this.requireMember(chatId));
+      const base = this.requireMember(chatId);
+      const g = { ...base, rec: { ...base.rec, deferred: structuredClone(base.rec.deferred) } };
       const self = g.key!.id;
       const now = this.host.now();
       const clock = Math.max(g.rec.messageClock + 1, now);
@@ -418,6 +421,7 @@ export class Groups {
       const id = G.groupMessageId(self, entity);
       const frame = encodeGroupFrameBody('membershipUpdate', G.encodeMembershipUpdate(chatId, [], { case: 'message', value: entity }));
       const frames: { conversationId: string; frame: Uint8Array }[] = [];
+      let deferred = false;
       for (const m of g.state.members) {
         if (m === self) continue;
         const c = this.conversationOf(g, m);
@@ -425,10 +429,14 @@ export class Groups {
         else {
           const list = (g.rec.deferred[m] ??= []);
           if (list.length < MAX_DEFERRED_PER_MEMBER) list.push(id);
+          deferred = true;
         }
       }
       const stored: StoredGroupMessage = { chatId, messageId: id, author: self, outgoing: true, clock, sentAt: now, receivedAt: null, entity };
-      this.flush([g], [], [stored], frames);
+      // The message clock is kept in memory (after a restart, now is the floor); the record is
+      // rewritten only when a message waits for a member we cannot reach yet.
+      this.flush(deferred ? [g] : [], [], [stored], frames);
+      this.groups.set(chatId, g);
       return this.messageInfo(g, stored);
     });
   }
@@ -437,7 +445,7 @@ export class Groups {
 
   /** @internal */
   beginReceive(now: number): { frame(conversationId: string, frame: wire.GroupFrame, conversation: PrivateConversation): void; batch(): StoreBatch; commit(): void } {
-    const w: ReceiveWork = { now, work: new Map(), newEvents: [], messages: [], messageIds: new Set(), emits: [], updates: new Map() };
+    const w: ReceiveWork = { now, work: new Map(), newEvents: [], messages: [], messageIds: new Set(), emits: [], updates: new Map(), dirty: new Set() };
     return {
       frame: (conversationId, frame, conversation) => {
         try {
@@ -448,7 +456,7 @@ export class Groups {
         }
       },
       batch: () => ({
-        groups: [...w.work.values()].map((g) => this.storedGroup(g, now)),
+        groups: [...w.work.values()].filter((g) => w.dirty.has(g.chatId)).map((g) => this.storedGroup(g, now)),
         groupEvents: w.newEvents,
         groupMessages: w.messages,
       }),
@@ -459,14 +467,17 @@ export class Groups {
         const frames: { conversationId: string; frame: Uint8Array }[] = [];
         const changed: Group[] = [];
         for (const g0 of w.work.values()) {
+          if (!w.dirty.has(g0.chatId)) continue;
           const g = cloneGroup(g0);
           const recipients = w.updates.get(g.chatId);
           if (recipients !== undefined) frames.push(...this.updateFrames(g, recipients));
           frames.push(...this.reconcile(g));
           changed.push(g);
         }
-        if (frames.length > 0 || changed.length > 0) this.flush(changed, [], [], frames);
-        this.connectPending();
+        if (frames.length > 0 || changed.length > 0) {
+          this.flush(changed, [], [], frames);
+          this.connectPending();
+        }
       },
     };
   }
@@ -484,9 +495,12 @@ export class Groups {
     }
   }
 
-  private working(w: ReceiveWork, chatId: string): Group | undefined {
+  /** The group as this receive sees it; `write` marks it to be persisted and reconciled. */
+  private working(w: ReceiveWork, chatId: string, write = true): Group | undefined {
+    if (write) w.dirty.add(chatId);
     let g = w.work.get(chatId);
     if (g !== undefined) return g;
+    if (!write) return this.groups.get(chatId);
     const base = this.groups.get(chatId);
     if (base === undefined) return undefined;
     g = cloneGroup(base);
@@ -585,17 +599,21 @@ export class Groups {
     } catch {
       return this.reject(w, undefined, 'a group update does not decode');
     }
-    const g = this.working(w, chatId);
+    let g = this.working(w, chatId, false);
     if (g === undefined || g.rec.status === 'left') return; // not a group we know (or we left it)
     const decoded = G.decodeMembershipUpdate(bytes, g.events);
-    if (!decoded.ok) return this.reject(w, g, `a group update was rejected (${decoded.code})`);
-    if (!this.mergeInto(w, g, decoded.value.events)) return;
+    if (!decoded.ok) return this.reject(w, this.working(w, chatId), `a group update was rejected (${decoded.code})`);
+    if (decoded.value.events.length > 0) {
+      g = this.working(w, chatId)!;
+      if (!this.mergeInto(w, g, decoded.value.events)) return;
+    }
     const entity = decoded.value.entity;
     if (entity === null || entity.case !== 'message') return;
     if (g.key === null || g.rec.status !== 'member') return;
     const author = g.rec.bindings[conversationId];
     if (author === undefined) {
       // The session's binding has not arrived yet (frames may be reordered): hold it.
+      g = this.working(w, chatId)!;
       if (g.rec.held.length < MAX_HELD) g.rec.held.push([conversationId, toHex(bytes)]);
       return;
     }
@@ -730,7 +748,7 @@ export class Groups {
       const cards: G.IntroductionInput[] = [];
       for (const m of members.slice(0, index)) {
         const card = g.rec.cards[m];
-        const k = `${conversationId}|${m}`;
+        const k = `${conversationId}|${m.slice(4, 24)}`; // 80 bits of the member key: enough to tell members apart
         if (m === self || card === undefined || sent.has(k)) continue;
         sent.add(k);
         const binding = G.decodeGroupBinding(fromHex(card.binding)!);
