@@ -137,6 +137,7 @@ export class Engine {
   private readonly inboxByHint = new Map<string, string>(); // static inbox hint → invitation id
   private readonly conversationsById = new Map<string, PrivateConversation>();
   private readonly hints: HintTable<string>; // conversation hints → conversation id
+  private readonly byRoute = new Map<string, Set<string>>(); // own receive route → conversation ids
   private currentHour: number;
 
   constructor(crypto: CryptoProvider, snapshot: EngineSnapshot, nowMs: number) {
@@ -374,7 +375,9 @@ export class Engine {
     return { conversations: changed, inboxes: [] };
   }
 
-  private async classifyUnsafe(bytes: Uint8Array, nowMs: number, context: ClassifyContext): Promise<ClassifyResult> {
+  private async classifyUnsafe(input: Uint8Array, nowMs: number, context: ClassifyContext): Promise<ClassifyResult> {
+    // A subclass (Node's Buffer) has a different slice(); work on plain bytes from here on.
+    const bytes = input.constructor === Uint8Array ? input : new Uint8Array(input);
     const envelope = decodeEnvelope(bytes);
     if (envelope === null) return { kind: 'badly-formed', reason: 'envelope-malformed' };
     const hint = envelope.conversationHint;
@@ -414,12 +417,25 @@ export class Engine {
    * names a `route` endpoint, or a receiving-service endpoint by the lowercase hex of its address.
    */
   private conversationsOnRoute(route: string | undefined): PrivateConversation[] {
-    if (route === undefined) return [];
-    const out: PrivateConversation[] = [];
-    for (const c of this.conversationsById.values()) {
-      if (c.ownEndpoints.some((e) => endpointRoute(e) === route)) out.push(c);
-    }
+    const ids = route === undefined || route === '' ? undefined : this.byRoute.get(route);
+    if (ids === undefined) return [];
+    const out = [...ids].map((id) => this.conversationsById.get(id)!);
     return out.sort((a, b) => b.createdAt - a.createdAt).slice(0, MAX_ROUTE_CANDIDATES);
+  }
+
+  private indexRoutes(previous: PrivateConversation | undefined, next: PrivateConversation): void {
+    if (previous !== undefined && previous.ownEndpoints === next.ownEndpoints) return;
+    for (const e of previous?.ownEndpoints ?? []) {
+      const route = endpointRoute(e);
+      if (route !== null) this.byRoute.get(route)?.delete(next.id);
+    }
+    for (const e of next.ownEndpoints) {
+      const route = endpointRoute(e);
+      if (route === null) continue;
+      const ids = this.byRoute.get(route) ?? new Set<string>();
+      ids.add(next.id);
+      this.byRoute.set(route, ids);
+    }
   }
 
   private async classifyHandshake(inbox: Inbox, payloadBytes: Uint8Array, nowMs: number): Promise<ClassifyResult> {
@@ -517,6 +533,7 @@ export class Engine {
   private putConversation(next: PrivateConversation): void {
     const previous = this.conversationsById.get(next.id);
     this.conversationsById.set(next.id, next);
+    this.indexRoutes(previous, next);
     if (previous === undefined) {
       for (const slot of listenedSlots(next.receiveHints)) this.hints.add(next.id, next.receiveHintKey, slot);
       return;

@@ -229,5 +229,15 @@ describe('engine: classify', () => {
     alice.tick(later);
     await roundTrip(bob, alice, id, 'caught up', later);
   });
-});
 
+  it('a Node Buffer (even a pooled slice) classifies like the same bytes in a Uint8Array', async () => {
+    const bob = Engine.create(crypto, T0);
+    const inv = bob.createInvitation({ nowMs: T0, reusable: true, ttlSeconds: 600, presentation: { name: 'Bob' } });
+    const alice = Engine.create(crypto, T0);
+    const acc = await alice.acceptInvitation(inv.text, { nowMs: T0, presentation: { name: 'A' } });
+    const pooled = (b: Uint8Array) => Buffer.concat([Buffer.from('xxxx'), Buffer.from(b)]).subarray(4);
+    assert.equal((await bob.receive(pooled(acc.outgoing.envelope), T0)).kind, 'readable');
+    const msg = alice.send(acc.conversation.id, textBody('buffer'), T0).outgoing.envelope;
+    assert.equal((await bob.receive(pooled(msg), T0)).kind, 'readable');
+  });
+});

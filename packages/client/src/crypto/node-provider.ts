@@ -162,7 +162,7 @@ class KeyCache<K> {
     return hit !== undefined && constantTimeEqual(hit.copy, raw) ? hit.key : undefined;
   }
   set(raw: Uint8Array, key: K): K {
-    this.#map.set(raw, { copy: raw.slice(), key });
+    this.#map.set(raw, { copy: new Uint8Array(raw), key });
     return key;
   }
   delete(raw: Uint8Array, key: K): void {
@@ -255,8 +255,9 @@ const subtle = webcrypto.subtle;
 const hpkeRecipientCache = new KeyCache<Promise<CryptoKeyPair>>();
 const hpkePublicCache = new KeyCache<Promise<CryptoKey>>();
 
+/** A fresh ArrayBuffer holding exactly these bytes (Buffer#slice does not copy, so copy explicitly). */
 function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
-  return bytes.slice().buffer;
+  return new Uint8Array(bytes).buffer;
 }
 
 /**

@@ -46,8 +46,9 @@ function randomBytes(length: number): Uint8Array {
 }
 
 /** A fresh ArrayBuffer holding exactly these bytes (the HPKE library wants ArrayBuffers). */
+/** A fresh ArrayBuffer holding exactly these bytes (Buffer#slice does not copy, so copy explicitly). */
 function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
-  return bytes.slice().buffer;
+  return new Uint8Array(bytes).buffer;
 }
 
 const hpkeSuite = new CipherSuite({
@@ -70,7 +71,7 @@ async function recipientKey(secretKey: Uint8Array): Promise<RecipientKey> {
     privateKey: await hpkeSuite.kem.deserializePrivateKey(toArrayBuffer(secretKey)),
     publicKey: await hpkeSuite.kem.deserializePublicKey(toArrayBuffer(x25519.getPublicKey(secretKey))),
   };
-  recipientKeys.set(secretKey, { copy: secretKey.slice(), key });
+  recipientKeys.set(secretKey, { copy: new Uint8Array(secretKey), key });
   return key;
 }
 
