@@ -10,6 +10,7 @@ export async function hub(opts: { data: string; port: string }): Promise<void> {
   console.log(`  issuer            ${h.issuer}`);
   console.log(`  sending service   ${h.ssa}`);
   h.rsas.forEach((url) => console.log(`  receiving service ${url}`));
+  console.log(`  directory         ${h.directory}`);
   console.log(`\nClients: umbra --hub ${h.issuer} init --name <name>   (Ctrl-C stops the hub)`);
   await new Promise<void>((resolve) => {
     const stop = () => resolve();

@@ -19,6 +19,7 @@ console.log(`  issuer  ${hub.issuer}`);
 console.log(`  ssa     ${hub.ssa}`);
 console.log(`  rsa     ${hub.rsas[0]}`);
 console.log(`  rsa     ${hub.rsas[1]}`);
+console.log(`  dir     ${hub.directory}`);
 const stop = () => void hub.close().finally(() => process.exit(0));
 process.on('SIGINT', stop);
 process.on('SIGTERM', stop);
