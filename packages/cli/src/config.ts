@@ -40,8 +40,11 @@ export function writeConfig(dataDir: string, config: CliConfig): void {
   writeFileSync(configPath(dataDir), JSON.stringify(config, null, 2) + '\n', { mode: 0o600 });
 }
 
-export function transportFromFlags(flags: { hub?: string; mailbox?: string; transport?: string; bootstrap?: string[] }): TransportConfig | null {
-  if (flags.transport === 'waku') return { kind: 'waku', bootstrap: flags.bootstrap ?? [] };
+export function transportFromFlags(flags: { hub?: string; mailbox?: string; transport?: string; bootstrap?: string }): TransportConfig | null {
+  if (flags.transport === 'waku' || (flags.transport === undefined && flags.bootstrap !== undefined)) {
+    const bootstrap = (flags.bootstrap ?? '').split(',').map((a) => a.trim()).filter((a) => a !== '');
+    return { kind: 'waku', bootstrap };
+  }
   if (flags.hub !== undefined) return { kind: 'hub', url: flags.hub.replace(/\/+$/, '') };
   if (flags.mailbox !== undefined) return { kind: 'mailbox', path: resolve(flags.mailbox) };
   if (flags.transport === 'mailbox') return { kind: 'mailbox', path: defaultMailboxPath() };

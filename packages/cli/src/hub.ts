@@ -1,10 +1,16 @@
 /** `umbra hub`: the Communicator services on loopback, until Ctrl-C. */
 import { startHub } from '@umbra/services';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { CliError } from './errors.ts';
 
-export async function hub(opts: { data: string; port: string }): Promise<void> {
+export async function hub(opts: { data: string; port: string; waku?: boolean; wakuListen?: string }): Promise<void> {
   const port = Number(opts.port);
   if (!Number.isInteger(port) || port < 0 || port > 65532) throw new CliError('--port must be 0..65532');
+  if (opts.waku === true) {
+    await wakuHub(opts.data, opts.wakuListen ?? '/ip4/127.0.0.1/tcp/60000');
+    return;
+  }
   const h = await startHub({ dataDir: opts.data, port });
   console.log(`umbra hub — data in ${h.dataDir}`);
   console.log(`  issuer            ${h.issuer}`);
@@ -18,4 +24,19 @@ export async function hub(opts: { data: string; port: string }): Promise<void> {
     process.once('SIGTERM', stop);
   });
   await h.close();
+}
+
+/** `umbra hub --waku`: a Waku relay node with a store, for others to bootstrap from. */
+async function wakuHub(dataDir: string, listen: string): Promise<void> {
+  const { startWakuBootstrapNode } = await import('@umbra/client/waku');
+  mkdirSync(dataDir, { recursive: true });
+  const node = await startWakuBootstrapNode({ listen: [listen], store: { path: join(dataDir, 'waku-store.db') } });
+  console.log(`umbra Waku node (relay + store, data in ${dataDir})`);
+  for (const addr of node.multiaddrs) console.log(`  ${addr}`);
+  console.log(`\nClients: umbra --transport waku --bootstrap ${node.multiaddrs[0] ?? '<multiaddr>'} chat   (Ctrl-C stops the node)`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
+  await node.close();
 }

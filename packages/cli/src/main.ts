@@ -29,7 +29,7 @@ program
   .option('--hub <url>', 'reach people through an Umbra hub (saved for next time)')
   .option('--mailbox <file>', 'reach people on this machine through a shared mailbox file (saved)')
   .addOption(new Option('--transport <kind>', 'transport to use (saved)').choices(['mailbox', 'hub', 'waku']))
-  .option('--bootstrap <multiaddr...>', 'Waku peers to dial first (with --transport waku)')
+  .option('--bootstrap <multiaddrs>', 'Waku peers to dial first, comma-separated (with --transport waku; saved)')
   .showHelpAfterError('(umbra --help lists the commands)')
   .addHelpText(
     'after',
@@ -105,7 +105,9 @@ program
   .description('run an issuer, a sending service and two receiving services on this machine')
   .option('--services-data <dir>', 'where the services keep their data', 'data')
   .option('--port <n>', 'first port (issuer; then SSA, RSA, RSA)', '7700')
-  .action((o) => hub({ data: o.servicesData, port: o.port }));
+  .option('--waku', 'instead: run a Waku relay + store node that clients bootstrap from')
+  .option('--waku-listen <multiaddr>', 'where the Waku node listens', '/ip4/127.0.0.1/tcp/60000')
+  .action((o) => hub({ data: o.servicesData, port: o.port, waku: o.waku, wakuListen: o.wakuListen }));
 registerGroupCommands(program, g);
 
 try {

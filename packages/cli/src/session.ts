@@ -16,7 +16,7 @@ export interface GlobalOptions {
   hub?: string;
   mailbox?: string;
   transport?: string;
-  bootstrap?: string[];
+  bootstrap?: string;
 }
 
 export interface Session {

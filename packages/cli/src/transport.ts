@@ -48,7 +48,15 @@ export async function openTransport(config: TransportConfig, context?: Transport
         throw e;
       }
     }
-    case 'waku':
-      throw new CliError('the Waku transport is not wired into the CLI yet; use --mailbox');
+    case 'waku': {
+      if (config.bootstrap.length === 0) throw new CliError('--transport waku needs --bootstrap <multiaddr> (a node started with "umbra hub --waku")');
+      // Loaded on demand: libp2p takes seconds to import, and only Waku users need it.
+      const { WakuDelivery } = await import('@umbra/client/waku');
+      try {
+        return await WakuDelivery.create({ bootstrap: config.bootstrap });
+      } catch (e) {
+        throw new CliError(`could not start a Waku node: ${(e as Error).message}`);
+      }
+    }
   }
 }
