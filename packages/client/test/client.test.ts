@@ -105,7 +105,7 @@ test('denied: dropped silently — nothing stored, no event, no ack; sending to 
 
 test('missing events and retransmission answered from the sender store', async () => {
   const net = new MemoryNetwork();
-  const alice = await openMemoryClient(net.adapter(), 'Alice', { retry: { initialMs: 60_000, maxMs: 60_000 } });
+  const alice = await openMemoryClient(net.adapter(), 'Alice', { retry: { initialMs: 60_000, maxMs: 60_000 }, fastRetransmitMs: 60_000 });
   const bob = await openMemoryClient(net.adapter(), 'Bob');
   const conv = await connect(alice, bob);
   const missing: string[] = [];
@@ -114,7 +114,7 @@ test('missing events and retransmission answered from the sender store', async (
   const lost = await alice.send(conv.id, 'lost on the way');
   net.setChaos({ loss: 0 });
   await alice.send(conv.id, 'arrives, citing the lost one');
-  // Alice's retry timer is a minute away: only Bob's retransmission request can recover it.
+  // Alice's retry and fast-retransmit timers are a minute away: only Bob's retransmission request can recover it.
   await waitFor(() => texts(bob, conv.id).length === 2, 5000, 'recovery through a retransmission request');
   assert.deepEqual(missing, [lost.id]);
   assert.deepEqual(texts(bob, conv.id), ['<lost on the way', '<arrives, citing the lost one']);
