@@ -366,6 +366,7 @@ export class Engine {
     const hour = hourOf(nowMs);
     if (hour === this.currentHour) return NO_CHANGES;
     this.currentHour = hour;
+    this.hints.dropHoursBefore(hour - 1);
     const changed: PrivateConversation[] = [];
     for (const c of this.conversationsById.values()) {
       const next = advanceHints(c, nowMs);

@@ -148,12 +148,14 @@ interface TableEntry<T> {
 }
 
 /**
- * hint → (owner, hour, index). Keys are the first 31 bits of the hint, so the Map holds small
- * integers; a hit is confirmed by recomputing the full 16-byte hint (constant-time compare),
- * so exactly one hint string routes to each slot.
+ * hint → (owner, hour, index), one Map per hour. Keys are the first 31 bits of the hint, so the
+ * Maps hold small integers; a hit is confirmed by recomputing the full 16-byte hint
+ * (constant-time compare), so exactly one hint string routes to each slot. A lookup probes the
+ * few hours present (normally 3): the cost does not depend on the number of conversations, and
+ * an hour that leaves every window is dropped whole, without recomputing its hints.
  */
 export class HintTable<T> {
-  private readonly map = new Map<number, TableEntry<T> | TableEntry<T>[]>();
+  private readonly byHour = new Map<number, Map<number, TableEntry<T> | TableEntry<T>[]>>();
   private count = 0;
   /** The last successful lookup: its slot is usually removed next (saves one HMAC). */
   private lastFound: { owner: T; hour: number; index: number; key: number } | null = null;
@@ -168,30 +170,35 @@ export class HintTable<T> {
     return ((hint[0]! << 23) | (hint[1]! << 15) | (hint[2]! << 7) | (hint[3]! >>> 1)) >>> 0;
   }
 
-
   add(owner: T, hintKey: Uint8Array, slot: HintSlot): void {
-    const hint = computeHintBytes(this.crypto, hintKey, slot.hour, slot.index);
-    const key = HintTable.keyOf(hint);
+    const key = HintTable.keyOf(computeHintBytes(this.crypto, hintKey, slot.hour, slot.index));
     const entry: TableEntry<T> = { owner, hintKey, hour: slot.hour, index: slot.index };
-    const existing = this.map.get(key);
-    if (existing === undefined) this.map.set(key, entry);
+    let map = this.byHour.get(slot.hour);
+    if (map === undefined) {
+      map = new Map();
+      this.byHour.set(slot.hour, map);
+    }
+    const existing = map.get(key);
+    if (existing === undefined) map.set(key, entry);
     else if (Array.isArray(existing)) existing.push(entry);
-    else this.map.set(key, [existing, entry]);
+    else map.set(key, [existing, entry]);
     this.count++;
   }
 
   remove(owner: T, hintKey: Uint8Array, slot: HintSlot): void {
+    const map = this.byHour.get(slot.hour);
+    if (map === undefined) return; // the whole hour was dropped already
     const last = this.lastFound;
     const key =
       last !== null && last.owner === owner && last.hour === slot.hour && last.index === slot.index
         ? last.key
         : HintTable.keyOf(computeHintBytes(this.crypto, hintKey, slot.hour, slot.index));
-    const existing = this.map.get(key);
+    const existing = map.get(key);
     if (existing === undefined) return;
     const matches = (e: TableEntry<T>) => e.owner === owner && e.hour === slot.hour && e.index === slot.index;
     if (!Array.isArray(existing)) {
       if (matches(existing)) {
-        this.map.delete(key);
+        map.delete(key);
         this.count--;
       }
       return;
@@ -200,7 +207,16 @@ export class HintTable<T> {
     if (i < 0) return;
     existing.splice(i, 1);
     this.count--;
-    if (existing.length === 1) this.map.set(key, existing[0]!);
+    if (existing.length === 1) map.set(key, existing[0]!);
+  }
+
+  /** Forget every entry of the hours before `hour` (they have left every receive window). */
+  dropHoursBefore(hour: number): void {
+    for (const [h, map] of this.byHour) {
+      if (h >= hour) continue;
+      for (const v of map.values()) this.count -= Array.isArray(v) ? v.length : 1;
+      this.byHour.delete(h);
+    }
   }
 
   /** The owner and slot of a hint, or null. `hint` is the envelope's hex string. */
@@ -209,12 +225,14 @@ export class HintTable<T> {
     const bytes = fromHex(hint);
     if (bytes === null) return null;
     const key = HintTable.keyOf(bytes);
-    const found = this.map.get(key);
-    if (found === undefined) return null;
-    for (const e of Array.isArray(found) ? found : [found]) {
-      if (constantTimeEqual(computeHintBytes(this.crypto, e.hintKey, e.hour, e.index), bytes)) {
-        this.lastFound = { owner: e.owner, hour: e.hour, index: e.index, key };
-        return { owner: e.owner, slot: { hour: e.hour, index: e.index } };
+    for (const map of this.byHour.values()) {
+      const found = map.get(key);
+      if (found === undefined) continue;
+      for (const e of Array.isArray(found) ? found : [found]) {
+        if (constantTimeEqual(computeHintBytes(this.crypto, e.hintKey, e.hour, e.index), bytes)) {
+          this.lastFound = { owner: e.owner, hour: e.hour, index: e.index, key };
+          return { owner: e.owner, slot: { hour: e.hour, index: e.index } };
+        }
       }
     }
     return null;

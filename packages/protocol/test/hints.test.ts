@@ -116,4 +116,20 @@ describe('hints', () => {
     assert.equal(table.lookup(h), null);
     assert.equal(table.size, 50 * 3 * HINT_WINDOW - 1);
   });
+
+  it('HintTable.dropHoursBefore forgets whole hours at once', () => {
+    const table = new HintTable<string>(crypto);
+    const k = crypto.randomBytes(32);
+    for (const slot of listenedSlots(initialReceiveState(1000))) table.add('c', k, slot);
+    const h999 = computeHint(crypto, k, 999, 3);
+    const h1001 = computeHint(crypto, k, 1001, 3);
+    assert.ok(table.lookup(h999) && table.lookup(h1001));
+    table.dropHoursBefore(1000);
+    assert.equal(table.lookup(h999), null);
+    assert.ok(table.lookup(h1001));
+    assert.equal(table.size, 2 * HINT_WINDOW);
+    table.remove('c', k, { hour: 999, index: 4 }); // already gone: a no-op
+    assert.equal(table.size, 2 * HINT_WINDOW);
+  });
 });
+
