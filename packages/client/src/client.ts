@@ -122,6 +122,25 @@ export interface ClientOptions {
   readonly syncIntervalMs?: number;
 }
 
+/**
+ * Directory checkpoint gossip carried inside conversations (docs/DIRECTORY.md, "Gossip"); a
+ * DirectoryClient registers itself with Client.addGossipSource. `outgoing` is asked, in the same
+ * flush as each outgoing message, for bytes to send as a `checkpointGossip` frame (null: nothing
+ * new for this conversation); `sent` confirms they went out. `incoming` receives a peer's gossip
+ * after its envelope is stored. Gossip is never acknowledged, stored, or shown; errors thrown by a
+ * source are swallowed (gossip never breaks a conversation).
+ */
+export interface GossipSource {
+  outgoing(conversationId: string): Uint8Array | null;
+  sent(conversationId: string, bytes: Uint8Array): void;
+  incoming(conversationId: string, bytes: Uint8Array): void;
+}
+
+/** Most gossip bytes accepted from a peer frame (a CheckpointGossip is well under 1 KiB). */
+const MAX_GOSSIP_BYTES = 8192;
+/** Cursor-table key marking an invitation whose first contact arrives as a request (see createInvitation). */
+const requestInboxKey = (invitationIdHex: string): string => `umbra:arrives-as-request:${invitationIdHex}`;
+
 export interface ConversationInfo {
   readonly id: string;
   readonly peerName: string;
@@ -329,6 +348,7 @@ export class Client {
   private readonly services: ServiceEndpointDelivery | null;
   /** When each in-flight content envelope was last published (memory only; for fast retransmit). */
   private readonly lastSentAt = new Map<string, number>();
+  private readonly gossipSources = new Set<GossipSource>();
   /** group/v1: create, join and talk in groups (packages/client/src/group/). */
   readonly groups: Groups;
 
@@ -534,10 +554,17 @@ export class Client {
 
   // ---- invitations -----------------------------------------------------------------------
 
-  /** A new invitation. Single use by default; expires after ttlSeconds (default 7 days). */
-  async createInvitation(options: { reusable?: boolean; ttlSeconds?: number } = {}): Promise<InvitationInfo> {
+  /**
+   * A new invitation. Single use by default; expires after ttlSeconds (default 7 days).
+   * `arrivesAsRequest`: a first contact through it starts as a request (consent 'unknown', no
+   * acks until accepted), decided in the transaction that stores the conversation (directory key
+   * packages use this). The mark is written in the same transaction as the inbox.
+   */
+  async createInvitation(options: { reusable?: boolean; ttlSeconds?: number; arrivesAsRequest?: boolean } = {}): Promise<InvitationInfo> {
     if (options === null || typeof options !== 'object') throw new ClientError('invalid-argument', 'options must be an object');
     const reusable = options.reusable ?? false;
+    const arrivesAsRequest = options.arrivesAsRequest ?? false;
+    if (typeof arrivesAsRequest !== 'boolean') throw new ClientError('invalid-argument', 'arrivesAsRequest must be a boolean');
     const ttlSeconds = options.ttlSeconds ?? 7 * 24 * 3600;
     if (typeof reusable !== 'boolean') throw new ClientError('invalid-argument', 'reusable must be a boolean');
     if (typeof ttlSeconds !== 'number' || !Number.isInteger(ttlSeconds) || ttlSeconds < 1 || ttlSeconds > 366 * 24 * 3600) {
@@ -547,9 +574,12 @@ export class Client {
     return this.serial(() => {
       const now = this.clock();
       const r = this.engine.createInvitation({ nowMs: now, reusable, ttlSeconds, presentation: { name: this.profileName }, ...(endpoints !== undefined ? { endpoints } : {}) });
-      this.persistEngineChange(() => this.store.write({ inboxes: [this.storedInbox(r.inbox, now)] }));
+      const invitationId = toHex(r.inbox.invitationId);
+      // The store has no column for it: the mark lives in the key/value cursors table, same transaction.
+      const cursors = arrivesAsRequest ? [{ route: requestInboxKey(invitationId), cursor: '1' }] : [];
+      this.persistEngineChange(() => this.store.write({ inboxes: [this.storedInbox(r.inbox, now)], cursors }));
       this.subscribeRoutes(this.engine.receiveRoutes());
-      return { text: r.text, invitationId: toHex(r.inbox.invitationId), expiresAt: r.inbox.expiresAt };
+      return { text: r.text, invitationId, expiresAt: r.inbox.expiresAt };
     });
   }
 
@@ -701,6 +731,7 @@ export class Client {
   private sealContentLocked(message: StoredMessage, entry: OutboxEntry, now: number, extra: StoreBatch = {}): { hintIndex: number } | null {
     const id = message.conversationId;
     this.rotateEndpointsLocked(id, now);
+    this.gossipLocked(id, now);
     const meta = this.metas.get(id)!;
     const groupBody = message.group === true ? decodeGroupFrameBody(message.body) : null;
     const content = groupBody === null ? decodeContent(message.body) : null;
@@ -891,6 +922,50 @@ export class Client {
     this.publish(conversation.peerEndpoints, sealed.envelope);
   }
 
+  /** Registers a gossip source (a DirectoryClient); its gossip rides along with outgoing messages. */
+  addGossipSource(source: GossipSource): void {
+    this.gossipSources.add(source);
+  }
+
+  removeGossipSource(source: GossipSource): void {
+    this.gossipSources.delete(source);
+  }
+
+  /**
+   * Checkpoint gossip, piggy-backed like address rotation: a `checkpointGossip` control frame just
+   * before the content frame (same flush). Not in the outbox, never acknowledged; a source whose
+   * frame could not go out is not told `sent`, so it offers the same bytes with the next message.
+   */
+  private gossipLocked(conversationId: string, now: number): void {
+    if (this.gossipSources.size === 0) return;
+    const meta = this.metas.get(conversationId);
+    if (meta === undefined || meta.consent !== 'allowed') return;
+    for (const source of this.gossipSources) {
+      let bytes: Uint8Array | null;
+      try {
+        bytes = source.outgoing(conversationId);
+      } catch {
+        continue;
+      }
+      if (!(bytes instanceof Uint8Array) || bytes.length === 0 || bytes.length > MAX_GOSSIP_BYTES) continue;
+      let sealed;
+      try {
+        sealed = sealFrame(this.engine, conversationId, { messageId: this.crypto.randomBytes(MESSAGE_ID_BYTES), lamport: meta.lamport, causalHistory: meta.recentIds, body: { case: 'checkpointGossip', value: bytes } }, now);
+      } catch (e) {
+        if (e instanceof UmbraError && e.code === 'conversation-cannot-send') return;
+        throw toClientError(e);
+      }
+      this.store.write({ conversations: [{ meta, state: serializeConversation(sealed.conversation) }] });
+      this.engine.commit(sealed.changes);
+      this.publish(sealed.conversation.peerEndpoints, sealed.envelope);
+      try {
+        source.sent(conversationId, bytes);
+      } catch {
+        // the source's own bookkeeping; it may offer the same gossip again
+      }
+    }
+  }
+
   // ---- receiving -------------------------------------------------------------------------
 
   private readonly onEnvelope = (e: DeliveredEnvelope): Promise<boolean> => {
@@ -951,7 +1026,8 @@ export class Client {
     const started = meta === undefined;
     if (meta === undefined) {
       const viaDefault = r.started?.viaDefaultInbox ?? false;
-      meta = { id, consent: viaDefault ? 'unknown' : 'allowed', origin: viaDefault ? 'default-inbox' : 'invitation', lamport: 0, recentIds: [], createdAt: now, lastActivityAt: now };
+      const asRequest = viaDefault || (r.started != null && this.store.cursor(requestInboxKey(toHex(r.started.invitationId))) !== null);
+      meta = { id, consent: asRequest ? 'unknown' : 'allowed', origin: viaDefault ? 'default-inbox' : 'invitation', lamport: 0, recentIds: [], createdAt: now, lastActivityAt: now };
     }
     const ctx: ReceiveContext = {
       conversationId: id,
@@ -966,6 +1042,7 @@ export class Client {
     };
     const toAck: Uint8Array[] = [];
     const retransmit: Uint8Array[] = [];
+    const gossip: Uint8Array[] = [];
     let groupReceive: ReturnType<Groups['beginReceive']> | undefined;
     const denied = meta.consent === 'denied';
     let m: ConversationMeta = meta;
@@ -1011,6 +1088,10 @@ export class Client {
           case 'particleUpdate':
             toAck.push(frame.messageId); // lets the initiator stop re-sending its handshake
             break;
+          case 'checkpointGossip':
+            // Directory gossip: handed to the gossip sources after commit; not stored, not acknowledged.
+            if (frame.body.value.length <= MAX_GOSSIP_BYTES) gossip.push(frame.body.value);
+            break;
           case 'group': {
             // group/v1 frames are reliable like content: stored (hidden from 1:1 history), deduplicated, acknowledged.
             const mid = frame.messageId;
@@ -1037,7 +1118,8 @@ export class Client {
       ...ctx.batch,
       conversations: [{ meta: m, state: serializeConversation(conversation) }],
       inboxes: r.changes.inboxes.map((i) => this.storedInbox(i, now)),
-      seenEnvelopes: [{ hash, conversationId: id, messageId: r.frames[0]?.messageId ?? null, seenAt: now }],
+      // A duplicate gossip envelope must not be acknowledged either: no message id for it.
+      seenEnvelopes: [{ hash, conversationId: id, messageId: r.frames[0] === undefined || r.frames[0].body.case === 'checkpointGossip' ? null : r.frames[0].messageId, seenAt: now }],
     };
     if (ctx.missingIds.length > 0) this.boundMissing(id, ctx.missingIds.length, batch);
     if (groupReceive !== undefined) Object.assign(batch, groupReceive.batch());
@@ -1054,6 +1136,15 @@ export class Client {
     }
     if (ctx.missingIds.length > 0) this.emit({ type: 'missing', data: { conversationId: id, messageIds: ctx.missingIds } });
     for (const e of ctx.events) this.emit(e);
+    for (const g of gossip) {
+      for (const source of this.gossipSources) {
+        try {
+          source.incoming(id, g);
+        } catch {
+          // unknown or malformed gossip is ignored
+        }
+      }
+    }
     if (m.consent === 'allowed') for (const a of toAck) this.queueAck(id, a);
     if (retransmit.length > 0 && m.consent === 'allowed') this.answerRetransmitLocked(id, retransmit, now);
     if (ctx.maxAckedLamport >= 0) this.fastRetransmitLocked(id, ctx.maxAckedLamport, ctx.ackedIds, now);

@@ -21,7 +21,7 @@ import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { INVITATION_PREFIX, fromBase64Url, invitationText, nobleProvider, parseInvitation, toBase64Url, toHex, transparency as t, utf8, type Engine } from '@umbra/protocol';
 import { DirectoryHttpClient, IssuerClient, ServiceError, TokenWallet, ed25519FromSeed, type DirectoryInfo, type Ed25519Key } from '@umbra/services';
-import type { Client, ConversationInfo } from '../client.ts';
+import type { Client, ConversationInfo, GossipSource } from '../client.ts';
 
 export type DirectoryErrorCode = 'invalid-argument' | 'not-registered' | 'unverifiable' | 'refused' | 'pending' | 'no-tokens';
 
@@ -83,6 +83,8 @@ interface State {
   conversations: Record<string, { name: string; role: 'owner' | 'contact'; contact?: ContactRecord }>;
   alerts: KeyAlert[];
   splitViews: SplitView[];
+  /** conversation id → size of the checkpoint last gossiped to it (absent in older state files). */
+  gossiped?: Record<string, number>;
 }
 
 export interface DirectoryStatus {
@@ -133,6 +135,22 @@ export class DirectoryClient {
   private readonly http: DirectoryHttpClient;
   private wallet: TokenWallet | null = null;
   private readonly onStarted = (info: ConversationInfo) => void this.noteConversation(info).catch(() => {});
+  /** Gossip carried by the Client inside conversations (a checkpointGossip frame with the next message). */
+  private readonly gossipSource: GossipSource = {
+    outgoing: (conversationId) => {
+      const cp = this.verifier.checkpoint;
+      if (cp === null || (this.state.gossiped?.[conversationId] ?? -1) >= cp.size) return null;
+      return this.gossip();
+    },
+    sent: (conversationId, bytes) => {
+      const g = t.decodeCheckpointGossip(bytes);
+      const cp = g === null ? null : t.verifyCheckpoint(g.checkpoint, this.state.logOrigin, fromBase64Url(this.state.logKey)!);
+      if (cp === null) return;
+      (this.state.gossiped ??= {})[conversationId] = cp.size;
+      this.save();
+    },
+    incoming: (_conversationId, bytes) => void this.receiveGossip(bytes).catch(() => 'ignored'),
+  };
 
   private constructor(
     private readonly client: Client,
@@ -146,6 +164,7 @@ export class DirectoryClient {
     this.http = new DirectoryHttpClient(state.url);
     this.events.setMaxListeners(0);
     client.on('conversation-started', this.onStarted);
+    client.addGossipSource(this.gossipSource);
   }
 
   /** Opens (or first contacts and pins) a directory: its service and log keys are pinned in the state file. */
@@ -203,6 +222,7 @@ export class DirectoryClient {
 
   close(): void {
     this.client.off('conversation-started', this.onStarted);
+    this.client.removeGossipSource(this.gossipSource);
   }
 
   private save(): void {
@@ -259,7 +279,8 @@ export class DirectoryClient {
     const key = this.identity(name, own.generation);
     const kps: Uint8Array[] = [];
     for (let i = 0; i < count; i++) {
-      const inv = await this.client.createInvitation({ reusable: false, ttlSeconds: PACKAGE_TTL_S });
+      // First contacts through a key package are requests from the transaction that stores them.
+      const inv = await this.client.createInvitation({ reusable: false, ttlSeconds: PACKAGE_TTL_S, arrivesAsRequest: true });
       own.invitations.push(inv.invitationId);
       kps.push(t.createKeyPackage(key.seed, this.state.namespace, name, signedInvitationOf(inv.text)));
     }
@@ -335,6 +356,7 @@ export class DirectoryClient {
       own.invitations.splice(i, 1);
       this.state.conversations[info.id] = { name, role: 'owner' };
       this.save();
+      // Key packages made before createInvitation's arrivesAsRequest existed arrive 'allowed'.
       if (info.consent === 'allowed') await this.client.setConsent(info.id, 'unknown');
       this.events.emit('request', { ...this.client.conversation(info.id), viaName: name });
       return;
