@@ -56,9 +56,11 @@ describe('umbra CLI through a hub', () => {
     assert.equal(conv.peerName, 'Alice');
     const sent = JSON.parse(await ok(['--data', bob, '--json', 'send', 'Alice', 'hello', 'from', 'Bob', '--wait', '0'])) as { text: string };
     assert.equal(sent.text, 'hello from Bob');
-    // Alice reads: the hub's SSA delivers asynchronously, so allow a few tries.
+    // Alice reads: the hub's SSA delivers asynchronously, and each CLI run pays Argon2id and
+    // start-up (seconds on a loaded machine), so poll until a deadline rather than a count.
+    const deadline = Date.now() + 60_000;
     let texts: string[] = [];
-    for (let i = 0; i < 10 && !texts.includes('hello from Bob'); i++) {
+    while (Date.now() < deadline && !texts.includes('hello from Bob')) {
       const page = JSON.parse(await ok(['--data', alice, '--json', 'read', '1'])) as { messages: { text: string; outgoing: boolean }[] };
       texts = page.messages.filter((m) => !m.outgoing).map((m) => m.text);
       if (!texts.includes('hello from Bob')) await new Promise((r) => setTimeout(r, 300));
@@ -66,7 +68,7 @@ describe('umbra CLI through a hub', () => {
     assert.deepEqual(texts, ['hello from Bob']);
     // Alice's reading acknowledged it: Bob sees the receipt the next time he looks.
     let status = '';
-    for (let i = 0; i < 10 && status !== 'acked'; i++) {
+    while (Date.now() < deadline + 30_000 && status !== 'acked') {
       const page = JSON.parse(await ok(['--data', bob, '--json', 'read', '1'])) as { messages: { text: string; status: string }[] };
       status = page.messages.find((m) => m.text === 'hello from Bob')?.status ?? '';
       if (status !== 'acked') await new Promise((r) => setTimeout(r, 300));

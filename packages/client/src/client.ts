@@ -1695,6 +1695,9 @@ export class Client {
     if (this.closing) return this.settle();
     this.closing = true;
     for (const t of [this.wakeTimer, this.ackTimer]) if (t !== null) clearTimeout(t);
+    // Acks queued in the last ackDelayMs would be lost with their timer, and a short-lived client
+    // (the CLI) would then never acknowledge anything: the peer would retry forever. Send them now.
+    if (this.pendingAcks.size > 0) await this.serial(() => this.flushAcksLocked()).catch((e) => this.backgroundError(e));
     for (const t of [this.tickTimer, this.syncTimer]) if (t !== null) clearInterval(t);
     this.wakeTimer = this.ackTimer = this.tickTimer = this.syncTimer = null;
     for (const s of this.subscriptions.splice(0)) s.close();

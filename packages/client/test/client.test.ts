@@ -1,8 +1,8 @@
 /** The Client facade over a clean memory network: flows, history, read state, consent, events. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MemoryNetwork, type ClientEvent } from '../src/index.ts';
-import { connect, openMemoryClient, texts, waitFor } from './helpers.ts';
+import { Client, MemoryNetwork, SqliteStore, type ClientEvent } from '../src/index.ts';
+import { FAST, KEY_B, connect, openMemoryClient, texts, waitFor } from './helpers.ts';
 
 test('invitation → accept → messages both ways, acked events, history and conversation list', async () => {
   const net = new MemoryNetwork();
@@ -154,4 +154,21 @@ test('a queue beyond the in-flight window is persisted and drained as acks arriv
   assert.deepEqual(texts(bob, conv.id), Array.from({ length: 10 }, (_, i) => `<q${i}`));
   await alice.close();
   await bob.close();
+});
+
+test('closing right after a message arrives still sends its ack (short-lived clients such as the CLI)', async () => {
+  const net = new MemoryNetwork();
+  const alice = await openMemoryClient(net.adapter(), 'Alice');
+  const bobStore = SqliteStore.open({ path: ':memory:', key: KEY_B });
+  let bob = await Client.open({ delivery: net.adapter(), store: bobStore, profile: { name: 'Bob' }, ...FAST });
+  const conv = await connect(alice, bob);
+  await bob.close();
+  // Bob again, now with an ack timer a minute away: only the flush at close can send the ack.
+  bob = await Client.open({ delivery: net.adapter(), store: bobStore, ...FAST, ackDelayMs: 60_000 });
+  const sent = await alice.send(conv.id, 'ack me before you go');
+  await waitFor(() => texts(bob, conv.id).length === 1, 5000, 'delivery');
+  await bob.close();
+  await waitFor(() => alice.history(conv.id).messages.some((m) => m.id === sent.id && m.status === 'acked'), 5000, 'the ack sent at close');
+  await alice.close();
+  bobStore.close();
 });
