@@ -140,22 +140,25 @@ export function diffSlots(before: HintReceiveState, after: HintReceiveState): { 
   return { added, removed };
 }
 
-interface TableEntry<T> {
-  readonly owner: T;
-  readonly hintKey: Uint8Array;
-  readonly hour: number;
-  readonly index: number;
-}
-
 /**
- * hint → (owner, hour, index), one Map per hour. Keys are the first 31 bits of the hint, so the
- * Maps hold small integers; a hit is confirmed by recomputing the full 16-byte hint
- * (constant-time compare), so exactly one hint string routes to each slot. A lookup probes the
- * few hours present (normally 3): the cost does not depend on the number of conversations, and
- * an hour that leaves every window is dropped whole, without recomputing its hints.
+ * hint → (owner, hour, index), one Map per hour, holding only small integers: the key is the
+ * first 31 bits of the hint, the value packs (owner slot, index) into one small integer, so a
+ * million entries are no million objects for the garbage collector to trace. A hit is confirmed
+ * by recomputing the full 16-byte hint (constant-time compare), so exactly one hint string routes
+ * to each slot. A lookup probes the few hours present (normally 3): the cost does not depend on
+ * the number of conversations, and an hour that leaves every window is dropped whole, without
+ * recomputing its hints.
  */
 export class HintTable<T> {
-  private readonly byHour = new Map<number, Map<number, TableEntry<T> | TableEntry<T>[]>>();
+  /** Packed values: ownerSlot * INDEX_LIMIT + index (below 2^31, so V8 keeps them unboxed). */
+  private static readonly INDEX_LIMIT = 1 << 14;
+  private static readonly OWNER_LIMIT = 1 << 17;
+  private readonly byHour = new Map<number, Map<number, number | number[]>>();
+  private readonly ownerSlots = new Map<T, number>();
+  private readonly owners: T[] = [];
+  private readonly ownerKeys: Uint8Array[] = [];
+  /** Entries whose index or owner slot does not fit the packing (rare: > 16,384 per hour). */
+  private readonly overflow = new Map<number, { owner: T; hintKey: Uint8Array; hour: number; index: number }[]>();
   private count = 0;
   /** The last successful lookup: its slot is usually removed next (saves one HMAC). */
   private lastFound: { owner: T; hour: number; index: number; key: number } | null = null;
@@ -170,44 +173,70 @@ export class HintTable<T> {
     return ((hint[0]! << 23) | (hint[1]! << 15) | (hint[2]! << 7) | (hint[3]! >>> 1)) >>> 0;
   }
 
+  /** The owner's slot; its hint key is remembered once per owner (owners keep one receive key). */
+  private slotOf(owner: T, hintKey: Uint8Array): number {
+    let slot = this.ownerSlots.get(owner);
+    if (slot === undefined) {
+      slot = this.owners.length;
+      this.ownerSlots.set(owner, slot);
+      this.owners[slot] = owner;
+    }
+    this.ownerKeys[slot] = hintKey;
+    return slot;
+  }
+
   add(owner: T, hintKey: Uint8Array, slot: HintSlot): void {
     const key = HintTable.keyOf(computeHintBytes(this.crypto, hintKey, slot.hour, slot.index));
-    const entry: TableEntry<T> = { owner, hintKey, hour: slot.hour, index: slot.index };
+    this.count++;
+    const ownerSlot = this.slotOf(owner, hintKey);
+    if (slot.index >= HintTable.INDEX_LIMIT || ownerSlot >= HintTable.OWNER_LIMIT) {
+      const list = this.overflow.get(key) ?? [];
+      list.push({ owner, hintKey, hour: slot.hour, index: slot.index });
+      this.overflow.set(key, list);
+      return;
+    }
+    const value = ownerSlot * HintTable.INDEX_LIMIT + slot.index;
     let map = this.byHour.get(slot.hour);
     if (map === undefined) {
       map = new Map();
       this.byHour.set(slot.hour, map);
     }
     const existing = map.get(key);
-    if (existing === undefined) map.set(key, entry);
-    else if (Array.isArray(existing)) existing.push(entry);
-    else map.set(key, [existing, entry]);
-    this.count++;
+    if (existing === undefined) map.set(key, value);
+    else if (Array.isArray(existing)) existing.push(value);
+    else map.set(key, [existing, value]);
   }
 
   remove(owner: T, hintKey: Uint8Array, slot: HintSlot): void {
-    const map = this.byHour.get(slot.hour);
-    if (map === undefined) return; // the whole hour was dropped already
     const last = this.lastFound;
-    const key =
-      last !== null && last.owner === owner && last.hour === slot.hour && last.index === slot.index
-        ? last.key
-        : HintTable.keyOf(computeHintBytes(this.crypto, hintKey, slot.hour, slot.index));
-    const existing = map.get(key);
-    if (existing === undefined) return;
-    const matches = (e: TableEntry<T>) => e.owner === owner && e.hour === slot.hour && e.index === slot.index;
-    if (!Array.isArray(existing)) {
-      if (matches(existing)) {
-        map.delete(key);
+    const known = last !== null && last.owner === owner && last.hour === slot.hour && last.index === slot.index;
+    const map = this.byHour.get(slot.hour);
+    const ownerSlot = this.ownerSlots.get(owner);
+    const packed = ownerSlot !== undefined && slot.index < HintTable.INDEX_LIMIT && ownerSlot < HintTable.OWNER_LIMIT;
+    if (packed && map === undefined) return; // the whole hour was dropped already
+    const key = known ? last.key : HintTable.keyOf(computeHintBytes(this.crypto, hintKey, slot.hour, slot.index));
+    if (!packed) {
+      const list = this.overflow.get(key);
+      const i = list?.findIndex((e) => e.owner === owner && e.hour === slot.hour && e.index === slot.index) ?? -1;
+      if (list !== undefined && i >= 0) {
+        list.splice(i, 1);
+        if (list.length === 0) this.overflow.delete(key);
         this.count--;
       }
       return;
     }
-    const i = existing.findIndex(matches);
-    if (i < 0) return;
-    existing.splice(i, 1);
-    this.count--;
-    if (existing.length === 1) map.set(key, existing[0]!);
+    const value = ownerSlot * HintTable.INDEX_LIMIT + slot.index;
+    const existing = map!.get(key);
+    if (existing === value) {
+      map!.delete(key);
+      this.count--;
+    } else if (Array.isArray(existing)) {
+      const i = existing.indexOf(value);
+      if (i < 0) return;
+      existing.splice(i, 1);
+      this.count--;
+      if (existing.length === 1) map!.set(key, existing[0]!);
+    }
   }
 
   /** Forget every entry of the hours before `hour` (they have left every receive window). */
@@ -217,6 +246,12 @@ export class HintTable<T> {
       for (const v of map.values()) this.count -= Array.isArray(v) ? v.length : 1;
       this.byHour.delete(h);
     }
+    for (const [key, list] of this.overflow) {
+      const kept = list.filter((e) => e.hour >= hour);
+      this.count -= list.length - kept.length;
+      if (kept.length === 0) this.overflow.delete(key);
+      else this.overflow.set(key, kept);
+    }
   }
 
   /** The owner and slot of a hint, or null. `hint` is the envelope's hex string. */
@@ -225,15 +260,26 @@ export class HintTable<T> {
     const bytes = fromHex(hint);
     if (bytes === null) return null;
     const key = HintTable.keyOf(bytes);
-    for (const map of this.byHour.values()) {
+    const confirm = (owner: T, hintKey: Uint8Array, hour: number, index: number) => {
+      if (!constantTimeEqual(computeHintBytes(this.crypto, hintKey, hour, index), bytes)) return null;
+      this.lastFound = { owner, hour, index, key };
+      return { owner, slot: { hour, index } };
+    };
+    for (const [hour, map] of this.byHour) {
       const found = map.get(key);
       if (found === undefined) continue;
-      for (const e of Array.isArray(found) ? found : [found]) {
-        if (constantTimeEqual(computeHintBytes(this.crypto, e.hintKey, e.hour, e.index), bytes)) {
-          this.lastFound = { owner: e.owner, hour: e.hour, index: e.index, key };
-          return { owner: e.owner, slot: { hour: e.hour, index: e.index } };
-        }
+      for (const value of Array.isArray(found) ? found : [found]) {
+        const ownerSlot = Math.floor(value / HintTable.INDEX_LIMIT);
+        const owner = this.owners[ownerSlot];
+        const hintKey = this.ownerKeys[ownerSlot];
+        if (owner === undefined || hintKey === undefined) continue;
+        const hit = confirm(owner, hintKey, hour, value % HintTable.INDEX_LIMIT);
+        if (hit !== null) return hit;
       }
+    }
+    for (const e of this.overflow.get(key) ?? []) {
+      const hit = confirm(e.owner, e.hintKey, e.hour, e.index);
+      if (hit !== null) return hit;
     }
     return null;
   }

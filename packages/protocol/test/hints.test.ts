@@ -131,5 +131,17 @@ describe('hints', () => {
     table.remove('c', k, { hour: 999, index: 4 }); // already gone: a no-op
     assert.equal(table.size, 2 * HINT_WINDOW);
   });
+
+  it('HintTable: indices beyond the packed range (a very busy hour) still route and remove', () => {
+    const table = new HintTable<string>(crypto);
+    const k = crypto.randomBytes(32);
+    const slot = { hour: 1000, index: 20_000 };
+    table.add('busy', k, slot);
+    const h = computeHint(crypto, k, slot.hour, slot.index);
+    assert.deepEqual(table.lookup(h), { owner: 'busy', slot });
+    table.remove('busy', k, slot);
+    assert.equal(table.lookup(h), null);
+    assert.equal(table.size, 0);
+  });
 });
 
