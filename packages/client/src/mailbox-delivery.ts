@@ -9,6 +9,18 @@ import type { DeliveredEnvelope, Delivery, EnvelopeHandler, FetchResult, Subscri
 
 const FETCH_PAGE = 500;
 
+function retryBusy(setUp: () => void): void {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      setUp();
+      return;
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'SQLITE_BUSY' || attempt >= 100) throw e;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20); // 20 ms, synchronously
+    }
+  }
+}
+
 export class MailboxDelivery implements Delivery {
   private readonly db: Database.Database;
   private readonly insert: Database.Statement;
@@ -23,10 +35,14 @@ export class MailboxDelivery implements Delivery {
     private readonly pollMs = 10,
   ) {
     this.db = new Database(path, { timeout: 5000 });
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
-    this.db.exec('CREATE TABLE IF NOT EXISTS envelopes (seq INTEGER PRIMARY KEY AUTOINCREMENT, route TEXT NOT NULL, bytes BLOB NOT NULL)');
-    this.db.exec('CREATE INDEX IF NOT EXISTS envelopes_route ON envelopes (route, seq)');
+    // Two processes opening a new mailbox at once race to switch it to WAL; SQLite answers
+    // SQLITE_BUSY there without waiting on the busy timeout, so retry the set-up briefly.
+    retryBusy(() => {
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('synchronous = NORMAL');
+      this.db.exec('CREATE TABLE IF NOT EXISTS envelopes (seq INTEGER PRIMARY KEY AUTOINCREMENT, route TEXT NOT NULL, bytes BLOB NOT NULL)');
+      this.db.exec('CREATE INDEX IF NOT EXISTS envelopes_route ON envelopes (route, seq)');
+    });
     this.insert = this.db.prepare('INSERT INTO envelopes (route, bytes) VALUES (?, ?)');
     this.since = this.db.prepare('SELECT seq, route, bytes FROM envelopes WHERE seq > ? ORDER BY seq LIMIT 1000');
     this.routeSince = this.db.prepare('SELECT seq, bytes FROM envelopes WHERE route = ? AND seq > ? ORDER BY seq LIMIT ?');
