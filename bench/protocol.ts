@@ -82,6 +82,28 @@ export async function benchProtocol(crypto: CryptoProvider, messages = 2000, run
   };
 }
 
+/** Our counterpart of libsignalRunner: warmed-up sessions, timed run by run (msgs/s per call). */
+export async function umbraRunner(crypto: CryptoProvider): Promise<{ oneWay(n: number): Promise<number>; pingPong(n: number): Promise<number> }> {
+  const a = await pair(crypto);
+  const b = await pair(crypto);
+  await exchange(a.bob, a.alice, a.id);
+  await exchange(b.bob, b.alice, b.id);
+  for (let i = 0; i < 500; i++) await exchange(a.alice, a.bob, a.id);
+  for (let i = 0; i < 500; i++) await exchange(i % 2 === 0 ? b.alice : b.bob, i % 2 === 0 ? b.bob : b.alice, b.id);
+  return {
+    async oneWay(n) {
+      const t = performance.now();
+      for (let i = 0; i < n; i++) await exchange(a.alice, a.bob, a.id);
+      return n / ((performance.now() - t) / 1000);
+    },
+    async pingPong(n) {
+      const t = performance.now();
+      for (let i = 0; i < n; i++) await exchange(i % 2 === 0 ? b.alice : b.bob, i % 2 === 0 ? b.bob : b.alice, b.id);
+      return n / ((performance.now() - t) / 1000);
+    },
+  };
+}
+
 /**
  * A receiver with `total` conversations (synthetic sessions from random keys, plus one real
  * peer) classifies a stream of the peer's envelopes: msgs/s and hint-table memory.

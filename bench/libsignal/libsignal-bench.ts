@@ -386,6 +386,23 @@ export async function benchLibsignalDetailed(opts: LibsignalBenchOptions = {}): 
   };
 }
 
+/** Timed runs on warmed-up sessions, for interleaving with another implementation's runs. */
+export interface PairedRunner {
+  oneWay(messages: number): Promise<number>;
+  pingPong(messages: number): Promise<number>;
+}
+
+/** A one-way and a ping-pong session, warmed up, timed run by run (msgs/s per call). */
+export async function libsignalRunner(): Promise<PairedRunner> {
+  const { mod: ls } = await loadLibsignal();
+  const pool = plaintextPool();
+  const a = await newSession(ls, pool);
+  const b = await newSession(ls, pool);
+  await oneWay(ls, a, pool, 500);
+  await pingPong(ls, b, pool, 500);
+  return { oneWay: (n) => oneWay(ls, a, pool, n), pingPong: (n) => pingPong(ls, b, pool, n) };
+}
+
 /**
  * Benchmarks @signalapp/libsignal-client. Call ensureLibsignal() first; throws
  * if the package is not installed in bench/libsignal.

@@ -11,7 +11,7 @@
 import type { CryptoProvider, KeyPair } from './crypto/provider.ts';
 import { toHex } from './bytes.ts';
 import { UmbraError } from './errors.ts';
-import { HintTable, diffSlots, hourOf, listenedSlots } from './hints.ts';
+import { HintTable, diffSlots, hourOf, listenedSlots, type HintSlot } from './hints.ts';
 import {
   createInvitation,
   inboxHint,
@@ -266,8 +266,8 @@ export class Engine {
       },
       options.nowMs,
     );
-    const encrypted = encryptFrame(this.crypto, conversation, frame, options.nowMs);
-    conversation = { ...encrypted.conversation, sendHint: conversation.sendHint }; // the inbox hint is static
+    const encrypted = encryptFrame(this.crypto, conversation, frame, options.nowMs, { initial: true });
+    conversation = encrypted.conversation;
     const initial = toBinary(
       InitialMessageSchema,
       create(InitialMessageSchema, {
@@ -386,18 +386,28 @@ export class Engine {
     const inboxId = this.inboxByHint.get(hint);
     if (inboxId !== undefined) return this.classifyHandshake(this.inboxes.get(inboxId)!, envelope.payload, nowMs);
 
-    const found = this.hints.lookup(hint);
-    const candidates = found !== null ? [this.conversationsById.get(found.owner)!] : this.conversationsOnRoute(context.route);
+    // Hint-table hits are unconfirmed (31-bit key): the ratchet binds the full hint into its
+    // associated data, so a wrong or re-labelled hint cannot decrypt. Only when decryption
+    // fails is the full hint re-derived, to tell our broken envelope (BadlyFormed) from a
+    // stranger's whose hint merely shares 31 bits with one of ours (NotForMe).
+    const hits = this.hints.candidates(hint);
+    const candidates: { conversation: PrivateConversation; slot: HintSlot | null; hit: (typeof hits)[number] | null }[] =
+      hits.length > 0
+        ? hits.map((hit) => ({ conversation: this.conversationsById.get(hit.owner)!, slot: hit.slot, hit }))
+        : this.conversationsOnRoute(context.route).map((conversation) => ({ conversation, slot: null, hit: null }));
     if (candidates.length === 0) return { kind: 'not-for-me' };
+    const ours = () => hits.some((hit) => this.hints.confirms(hint, hit));
     const payload = decodeEncryptedPayload(envelope.payload);
-    if (payload === null) return found === null ? { kind: 'not-for-me' } : { kind: 'badly-formed', reason: 'payload-malformed' };
-    if (payload.encryption.case === 'plaintext') return { kind: 'badly-formed', reason: 'plaintext-refused' };
+    if (payload === null) return ours() ? { kind: 'badly-formed', reason: 'payload-malformed' } : { kind: 'not-for-me' };
+    if (payload.encryption.case === 'plaintext') {
+      return hits.length === 0 || ours() ? { kind: 'badly-formed', reason: 'plaintext-refused' } : { kind: 'not-for-me' };
+    }
     if (payload.encryption.case !== 'doubleRatchet') {
-      return found === null ? { kind: 'not-for-me' } : { kind: 'badly-formed', reason: 'wrong-encryption-for-destination' };
+      return ours() ? { kind: 'badly-formed', reason: 'wrong-encryption-for-destination' } : { kind: 'not-for-me' };
     }
     let failure: BadlyFormedReason | null = null;
-    for (const conversation of candidates) {
-      const result = decryptFrame(this.crypto, conversation, payload.encryption.value, found?.slot ?? null, nowMs);
+    for (const { conversation, slot, hit } of candidates) {
+      const result = decryptFrame(this.crypto, conversation, payload.encryption.value, hint, slot, nowMs);
       if (result.ok) {
         return {
           kind: 'readable',
@@ -407,8 +417,8 @@ export class Engine {
           changes: { conversations: [result.conversation], inboxes: [] },
         };
       }
-      // Without a hint match, only an authentic header makes the envelope ours.
-      if (found !== null || result.reason !== 'header-undecryptable') failure = result.reason;
+      // Ours only if the full hint is this slot's, or (without a hint match) the header is authentic.
+      if (hit !== null ? this.hints.confirms(hint, hit) : result.reason !== 'header-undecryptable') failure = result.reason;
     }
     return failure === null ? { kind: 'not-for-me' } : { kind: 'badly-formed', reason: failure };
   }
@@ -499,7 +509,7 @@ export class Engine {
       peerPresentation: { name: '' },
       nowMs,
     });
-    const result = decryptFrame(this.crypto, fresh, initial.firstMessage, null, nowMs);
+    const result = decryptFrame(this.crypto, fresh, initial.firstMessage, '', null, nowMs);
     if (!result.ok) return { kind: 'badly-formed', reason: result.reason };
     if (result.frame.body.case !== 'particleUpdate' || result.conversation.peerEndpoints.length === 0) {
       return { kind: 'badly-formed', reason: 'handshake-malformed' };

@@ -2,7 +2,9 @@
  * Unlinkable conversation hints (DESIGN §3, docs/PROTOCOL.md "Hints").
  *
  * The i-th envelope a sender sends in hour e = floor(unix_seconds / 3600) carries
- *   hint = lowercase hex(first 16 bytes of HMAC-SHA256(HK_dir, "umbra/v1/hint" ‖ u32be(e) ‖ u32be(i)))
+ *   hint = lowercase hex(block[16·(i mod 4) .. +16]),
+ *   block = HMAC-SHA512(HK_dir, "umbra/v1/hint" ‖ u32be(e) ‖ u32be(floor(i / 4)))
+ * (one MAC serves four consecutive envelopes; senders and receivers walk indices in order).
  * Indices restart every hour, so a receiver that missed any number of envelopes is back in
  * step at the next hour at the latest. The receiver listens, for the previous, current and next
  * hour, for the HINT_WINDOW indices after the highest index seen, plus the indices below it
@@ -12,7 +14,7 @@
  * derived in-memory index (one Map lookup per envelope, whatever the number of conversations).
  */
 import type { CryptoProvider } from './crypto/provider.ts';
-import { concat, constantTimeEqual, fromHex, toHex, u32be } from './bytes.ts';
+import { constantTimeEqual, fromHex, toHex } from './bytes.ts';
 import { LABEL_HINT } from './labels.ts';
 
 /** Indices listened for beyond the highest seen, and kept below it for late arrivals. */
@@ -25,8 +27,43 @@ export function hourOf(nowMs: number): number {
   return Math.floor(nowMs / HOUR_MS);
 }
 
+/** Hints per HMAC-SHA512 block. */
+export const HINTS_PER_BLOCK = 4;
+
+interface HintBlockMemo {
+  readonly crypto: CryptoProvider;
+  readonly key: Uint8Array; // a copy: a caller that overwrites its key array gets no stale block
+  readonly hour: number;
+  readonly block: number;
+  readonly bytes: Uint8Array;
+}
+
+/**
+ * The last block computed per hint key (keyed by the key array, which conversations keep).
+ * Senders and receivers walk indices in order, so this saves three MACs out of four; it is a
+ * pure memo and changes no result.
+ */
+const lastBlock = new WeakMap<Uint8Array, HintBlockMemo>();
+
+function hintBlock(crypto: CryptoProvider, hintKey: Uint8Array, hour: number, block: number): Uint8Array {
+  const memo = lastBlock.get(hintKey);
+  if (memo !== undefined && memo.hour === hour && memo.block === block && memo.crypto === crypto && constantTimeEqual(memo.key, hintKey)) {
+    return memo.bytes;
+  }
+  // LABEL_HINT ‖ u32be(hour) ‖ u32be(block), built in one allocation.
+  const input = new Uint8Array(LABEL_HINT.length + 8);
+  input.set(LABEL_HINT, 0);
+  const view = new DataView(input.buffer);
+  view.setUint32(LABEL_HINT.length, hour >>> 0, false);
+  view.setUint32(LABEL_HINT.length + 4, block >>> 0, false);
+  const bytes = crypto.hmacSha512(hintKey, input);
+  lastBlock.set(hintKey, { crypto, key: hintKey.slice(), hour, block, bytes });
+  return bytes;
+}
+
 export function computeHintBytes(crypto: CryptoProvider, hintKey: Uint8Array, hour: number, index: number): Uint8Array {
-  return crypto.hmacSha256(hintKey, concat(LABEL_HINT, u32be(hour), u32be(index))).subarray(0, HINT_BYTES);
+  const offset = (index % HINTS_PER_BLOCK) * HINT_BYTES;
+  return hintBlock(crypto, hintKey, hour, Math.floor(index / HINTS_PER_BLOCK)).slice(offset, offset + HINT_BYTES);
 }
 
 export function computeHint(crypto: CryptoProvider, hintKey: Uint8Array, hour: number, index: number): string {
@@ -126,12 +163,25 @@ export function diffSlots(before: HintReceiveState, after: HintReceiveState): { 
   for (const w of after.hours) {
     const old = before.hours.find((b) => b.hour === w.hour);
     if (old === w) continue;
+    // listenedIndices is ascending, so one merge pass gives both differences.
     const oldIndices = old === undefined ? [] : listenedIndices(old);
     const newIndices = listenedIndices(w);
-    const inOld = new Set(oldIndices);
-    const inNew = new Set(newIndices);
-    for (const index of newIndices) if (!inOld.has(index)) added.push({ hour: w.hour, index });
-    for (const index of oldIndices) if (!inNew.has(index)) removed.push({ hour: w.hour, index });
+    let i = 0;
+    let j = 0;
+    while (i < oldIndices.length || j < newIndices.length) {
+      const o = i < oldIndices.length ? oldIndices[i]! : Infinity;
+      const n = j < newIndices.length ? newIndices[j]! : Infinity;
+      if (o === n) {
+        i++;
+        j++;
+      } else if (o < n) {
+        removed.push({ hour: w.hour, index: o });
+        i++;
+      } else {
+        added.push({ hour: w.hour, index: n });
+        j++;
+      }
+    }
   }
   for (const old of before.hours) {
     if (after.hours.some((w) => w.hour === old.hour)) continue;
@@ -171,6 +221,11 @@ export class HintTable<T> {
 
   private static keyOf(hint: Uint8Array): number {
     return ((hint[0]! << 23) | (hint[1]! << 15) | (hint[2]! << 7) | (hint[3]! >>> 1)) >>> 0;
+  }
+
+  /** keyOf for a hint already checked against HINT_PATTERN (its first 8 hex digits). */
+  private static keyOfHex(hint: string): number {
+    return parseInt(hint.slice(0, 8), 16) >>> 1;
   }
 
   /** The owner's slot; its hint key is remembered once per owner (owners keep one receive key). */
@@ -254,33 +309,43 @@ export class HintTable<T> {
     }
   }
 
-  /** The owner and slot of a hint, or null. `hint` is the envelope's hex string. */
-  lookup(hint: string): { owner: T; slot: HintSlot } | null {
-    if (!HINT_PATTERN.test(hint)) return null;
-    const bytes = fromHex(hint);
-    if (bytes === null) return null;
-    const key = HintTable.keyOf(bytes);
-    const confirm = (owner: T, hintKey: Uint8Array, hour: number, index: number) => {
-      if (!constantTimeEqual(computeHintBytes(this.crypto, hintKey, hour, index), bytes)) return null;
-      this.lastFound = { owner, hour, index, key };
-      return { owner, slot: { hour, index } };
-    };
+  /**
+   * The entries whose first 31 bits match `hint` (normally none or one), unconfirmed: a caller
+   * that authenticates the hint otherwise (the ratchet binds it into the AEAD's associated
+   * data) saves the MAC; one that cannot, calls `confirms`. `hint` is the envelope's string.
+   */
+  candidates(hint: string): { owner: T; slot: HintSlot }[] {
+    if (!HINT_PATTERN.test(hint)) return [];
+    const key = HintTable.keyOfHex(hint);
+    const out: { owner: T; slot: HintSlot }[] = [];
     for (const [hour, map] of this.byHour) {
       const found = map.get(key);
       if (found === undefined) continue;
-      for (const value of Array.isArray(found) ? found : [found]) {
+      for (const value of typeof found === 'number' ? [found] : found) {
         const ownerSlot = Math.floor(value / HintTable.INDEX_LIMIT);
         const owner = this.owners[ownerSlot];
-        const hintKey = this.ownerKeys[ownerSlot];
-        if (owner === undefined || hintKey === undefined) continue;
-        const hit = confirm(owner, hintKey, hour, value % HintTable.INDEX_LIMIT);
-        if (hit !== null) return hit;
+        if (owner === undefined || this.ownerKeys[ownerSlot] === undefined) continue;
+        out.push({ owner, slot: { hour, index: value % HintTable.INDEX_LIMIT } });
       }
     }
-    for (const e of this.overflow.get(key) ?? []) {
-      const hit = confirm(e.owner, e.hintKey, e.hour, e.index);
-      if (hit !== null) return hit;
-    }
+    for (const e of this.overflow.get(key) ?? []) out.push({ owner: e.owner, slot: { hour: e.hour, index: e.index } });
+    const first = out[0];
+    if (first !== undefined) this.lastFound = { owner: first.owner, hour: first.slot.hour, index: first.slot.index, key };
+    return out;
+  }
+
+  /** Is `hint` exactly the hint of this candidate's slot (constant-time compare)? */
+  confirms(hint: string, candidate: { owner: T; slot: HintSlot }): boolean {
+    const bytes = HINT_PATTERN.test(hint) ? fromHex(hint) : null;
+    const ownerSlot = this.ownerSlots.get(candidate.owner);
+    const hintKey = ownerSlot === undefined ? undefined : this.ownerKeys[ownerSlot];
+    if (bytes === null || hintKey === undefined) return false;
+    return constantTimeEqual(computeHintBytes(this.crypto, hintKey, candidate.slot.hour, candidate.slot.index), bytes);
+  }
+
+  /** The owner and slot of a hint, confirmed in full, or null. */
+  lookup(hint: string): { owner: T; slot: HintSlot } | null {
+    for (const c of this.candidates(hint)) if (this.confirms(hint, c)) return c;
     return null;
   }
 }

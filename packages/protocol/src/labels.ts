@@ -21,7 +21,7 @@ export const LABEL_CONVERSATION_ID = utf8('umbra/v1/conversation-id');
 /** Per-direction hint keys: HKDF(SK, info) → 32 bytes each. */
 export const LABEL_HINT_KEY_INITIATOR = utf8('umbra/v1/hint-key/initiator');
 export const LABEL_HINT_KEY_RESPONDER = utf8('umbra/v1/hint-key/responder');
-/** Hint MAC: HMAC(HK_dir, "umbra/v1/hint" ‖ u32be(hour) ‖ u32be(index)). */
+/** Hint block MAC: HMAC-SHA512(HK_dir, "umbra/v1/hint" ‖ u32be(hour) ‖ u32be(index / 4)). */
 export const LABEL_HINT = utf8('umbra/v1/hint');
 /** Default inbox route: SHA-256(label ‖ identity public key). */
 export const LABEL_INBOX_ROUTE = utf8('umbra/v1/inbox');
@@ -30,6 +30,5 @@ export const LABEL_INBOX_HINT = utf8('umbra/v1/inbox-hint');
 /** Safety number: SHA-256(label ‖ lower key ‖ higher key). */
 export const LABEL_SAFETY_NUMBER = utf8('umbra/v1/safety-number');
 
-/** KDF_CK constants (Signal DR spec §5.2): message key and next chain key. */
-export const CHAIN_MESSAGE_KEY_BYTE = Uint8Array.of(0x01);
-export const CHAIN_NEXT_KEY_BYTE = Uint8Array.of(0x02);
+/** KDF_CK input (Signal DR spec §5.2): HMAC-SHA512(ck, 0x01) = message key ‖ next chain key. */
+export const CHAIN_KDF_INPUT = Uint8Array.of(0x01);

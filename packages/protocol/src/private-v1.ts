@@ -7,7 +7,7 @@
  * This module holds the per-conversation state transitions; engine.ts routes envelopes to them.
  */
 import type { CryptoProvider, KeyPair } from './crypto/provider.ts';
-import { toHex } from './bytes.ts';
+import { toHex, utf8 } from './bytes.ts';
 import { UmbraError } from './errors.ts';
 import {
   advanceToHour,
@@ -118,20 +118,49 @@ export function buildFrame(crypto: CryptoProvider, body: FrameBody, nowMs: numbe
   });
 }
 
-/** Encrypt one frame. Returns the new conversation state, the hint and the ratchet message. */
+/**
+ * The ratchet's associated data for one message: the conversation's AD ‖ u8(len) ‖ the
+ * envelope's conversation hint (ASCII; empty for the first message, which travels inside the
+ * inbox handshake). Binding the hint makes a re-labelled envelope undecryptable, so the
+ * receiver need not re-derive the hint to confirm a table hit.
+ */
+export function messageAssociatedData(associatedData: Uint8Array, hint: string): Uint8Array {
+  // Hints we make are 32 hex digits; any other string (≤ 64 UTF-16 units, so ≤ 192 UTF-8
+  // bytes) is bound by its UTF-8 bytes.
+  let ascii = true;
+  for (let i = 0; i < hint.length && ascii; i++) ascii = hint.charCodeAt(i) < 0x80;
+  const hintBytes = ascii ? null : utf8(hint);
+  const length = hintBytes === null ? hint.length : hintBytes.length;
+  if (length > 255) throw new UmbraError('invalid-argument', 'a conversation hint is at most 255 bytes');
+  const out = new Uint8Array(associatedData.length + 1 + length);
+  out.set(associatedData, 0);
+  out[associatedData.length] = length;
+  if (hintBytes !== null) out.set(hintBytes, associatedData.length + 1);
+  else for (let i = 0; i < length; i++) out[associatedData.length + 1 + i] = hint.charCodeAt(i);
+  return out;
+}
+
+/**
+ * Encrypt one frame. Returns the new conversation state, the hint and the ratchet message.
+ * `initial`: the first message of an inbox handshake (no conversation hint used or bound).
+ */
 export function encryptFrame(
   crypto: CryptoProvider,
   conversation: PrivateConversation,
   frame: PrivateV1Frame,
   nowMs: number,
+  options: { initial?: boolean } = {},
 ): { conversation: PrivateConversation; hint: string; message: RatchetCiphertext } {
   if (!canSend(conversation.ratchet)) {
     throw new UmbraError('conversation-cannot-send', 'this conversation cannot send until the peer has written first');
   }
   const padded = pad(toBinary(PrivateV1FrameSchema, frame));
   if (padded === null) throw new UmbraError('frame-too-large', `a frame is at most ${MAX_PADDED_PLAINTEXT} bytes once encoded`);
-  const { state, message } = ratchetEncrypt(crypto, conversation.ratchet, padded, conversation.associatedData);
-  const { hint, state: sendHint } = nextSendHint(crypto, conversation.sendHintKey, conversation.sendHint, nowMs);
+  const { hint, state: sendHint } = options.initial
+    ? { hint: '', state: conversation.sendHint }
+    : nextSendHint(crypto, conversation.sendHintKey, conversation.sendHint, nowMs);
+  const ad = messageAssociatedData(conversation.associatedData, hint);
+  const { state, message } = ratchetEncrypt(crypto, conversation.ratchet, padded, ad);
   return { conversation: { ...conversation, ratchet: state, sendHint }, hint, message };
 }
 
@@ -140,17 +169,21 @@ export type DecryptFrameResult =
   | { readonly ok: false; readonly reason: RatchetFailure | 'padding' | 'frame-malformed' | 'hint-slot' };
 
 /**
- * Decrypt on a copy. `slot` is where the hint table found this envelope (null for the first
- * message, which arrives through an inbox). Nothing changes unless the result is ok.
+ * Decrypt on a copy. `hint` is the envelope's conversation hint ('' for the first message,
+ * which arrives through an inbox); `slot` is where the hint table found it (null when it did
+ * not: the first message, or an envelope matched by its delivery route). Nothing changes
+ * unless the result is ok.
  */
 export function decryptFrame(
   crypto: CryptoProvider,
   conversation: PrivateConversation,
   message: RatchetCiphertext,
+  hint: string,
   slot: HintSlot | null,
   nowMs: number,
 ): DecryptFrameResult {
-  const result = ratchetDecrypt(crypto, conversation.ratchet, message, conversation.associatedData, nowMs);
+  const ad = messageAssociatedData(conversation.associatedData, hint);
+  const result = ratchetDecrypt(crypto, conversation.ratchet, message, ad, nowMs);
   if (!result.ok) return result;
   const unpadded = unpad(result.plaintext);
   if (unpadded === null) return { ok: false, reason: 'padding' };

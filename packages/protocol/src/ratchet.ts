@@ -8,7 +8,7 @@
  */
 import type { CryptoProvider, KeyPair } from './crypto/provider.ts';
 import { concat, readU32be, toHex, u32be } from './bytes.ts';
-import { CHAIN_MESSAGE_KEY_BYTE, CHAIN_NEXT_KEY_BYTE, LABEL_RATCHET_ROOT } from './labels.ts';
+import { CHAIN_KDF_INPUT, LABEL_RATCHET_ROOT } from './labels.ts';
 
 /** Most message keys skipped within one receiving chain (Signal's MAX_SKIP). */
 export const MAX_SKIP = 1000;
@@ -82,12 +82,17 @@ function kdfRoot(crypto: CryptoProvider, rootKey: Uint8Array, dhOutput: Uint8Arr
   return { rootKey: okm.slice(0, 32), chainKey: okm.slice(32, 64), nextHeaderKey: okm.slice(64, 96) };
 }
 
-/** KDF_CK(ck) → (next chain key, message key). */
+/**
+ * KDF_CK(ck) → (message key, next chain key): the two halves of one HMAC-SHA512(ck, 0x01)
+ * (Signal's spec allows SHA-512; one call instead of two halves the per-message MAC cost).
+ * Each half gets its own buffer and the output is wiped, so a stored skipped message key never
+ * keeps the chain key that followed it (forward secrecy), nor the reverse.
+ */
 function kdfChain(crypto: CryptoProvider, chainKey: Uint8Array) {
-  return {
-    chainKey: crypto.hmacSha256(chainKey, CHAIN_NEXT_KEY_BYTE),
-    messageKey: crypto.hmacSha256(chainKey, CHAIN_MESSAGE_KEY_BYTE),
-  };
+  const out = crypto.hmacSha512(chainKey, CHAIN_KDF_INPUT);
+  const keys = { messageKey: out.slice(0, 32), chainKey: out.slice(32, 64) };
+  out.fill(0);
+  return keys;
 }
 
 function dh(crypto: CryptoProvider, pair: KeyPair, publicKey: Uint8Array): Uint8Array {
@@ -227,25 +232,24 @@ function decrypt(
   now: number,
 ): RatchetDecryptResult {
   const noAad = new Uint8Array(0);
-  // The current receiving chain first (the common case), then the next header key (a DH
-  // ratchet step), then the header keys of older chains that still have skipped keys.
+  // The current receiving chain and the next header key (a DH ratchet step), then the header
+  // keys of older chains that still have skipped keys. Which of the first two is tried first
+  // only saves a failed AEAD open: once we have sent on our current chain, the peer's next
+  // message most likely answers it with a new ratchet key (ping-pong); otherwise the peer is
+  // still sending on its current chain (a burst).
   let header: RatchetHeader | null = null;
   let stepRatchet = false;
-  if (state.receivingHeaderKey !== null) {
-    const plain = open(crypto, state.receivingHeaderKey, message.header, noAad);
-    if (plain !== null) {
-      header = decodeHeader(plain);
-      if (header === null) return { ok: false, reason: 'malformed' };
-      if (header.n < state.receiveCount) return useSkipped(crypto, state, state.receivingHeaderKey, header.n, message, aad, now);
-    }
-  }
-  if (header === null) {
-    const plain = open(crypto, state.nextReceivingHeaderKey, message.header, noAad);
-    if (plain !== null) {
-      header = decodeHeader(plain);
-      if (header === null) return { ok: false, reason: 'malformed' };
-      stepRatchet = true;
-    }
+  const nextFirst = state.sendCount > 0 || state.receivingHeaderKey === null;
+  for (const next of nextFirst ? [true, false] : [false, true]) {
+    const key = next ? state.nextReceivingHeaderKey : state.receivingHeaderKey;
+    if (key === null) continue;
+    const plain = open(crypto, key, message.header, noAad);
+    if (plain === null) continue;
+    header = decodeHeader(plain);
+    if (header === null) return { ok: false, reason: 'malformed' };
+    if (next) stepRatchet = true;
+    else if (header.n < state.receiveCount) return useSkipped(crypto, state, key, header.n, message, aad, now);
+    break;
   }
   if (header === null) {
     // Entries of one chain share one headerKey array, so identity dedupes the trials.

@@ -208,25 +208,31 @@ const HKDF_VECTORS = [
   },
 ];
 
-/** RFC 4231 §4.2, §4.3, §4.7 (HMAC-SHA-256). */
+/** RFC 4231 §4.2, §4.3, §4.7 (HMAC-SHA-256 and HMAC-SHA-512). */
 const HMAC_VECTORS = [
   {
     name: 'test case 1',
     key: '0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b',
     data: toHex(utf8('Hi There')),
     mac: 'b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7',
+    mac512:
+      '87aa7cdea5ef619d4ff0b4241a1d6cb02379f4e2ce4ec2787ad0b30545e17cdedaa833b7d6b8a702038b274eaea3f4e4be9d914eeb61f1702e696c203a126854',
   },
   {
     name: 'test case 2',
     key: toHex(utf8('Jefe')),
     data: toHex(utf8('what do ya want for nothing?')),
     mac: '5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843',
+    mac512:
+      '164b7a7bfcf819e2e395fbe73b56e0a387bd64222e831fd610270cd7ea2505549758bf75c05a994a6d034f65f8f0e6fdcaeab1a34d4a6b4b636e070a38bce737',
   },
   {
     name: 'test case 6 (key longer than the block)',
     key: 'aa'.repeat(131),
     data: toHex(utf8('Test Using Larger Than Block-Size Key - Hash Key First')),
     mac: '60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54',
+    mac512:
+      '80b24263c7c1a3ebb71493c1dd7be8b49b46d1f41b4aeec1121b013783f8f3526b56d037e05f2598bd0fd2215d6a1e5295e64f73f63f0aec8b915a985d786598',
   },
 ];
 
@@ -317,10 +323,11 @@ export function cryptoConformanceSuite(provider: CryptoProvider): void {
       });
     });
 
-    describe('HMAC-SHA-256 (RFC 4231)', () => {
+    describe('HMAC-SHA-256 and HMAC-SHA-512 (RFC 4231)', () => {
       for (const v of HMAC_VECTORS) {
         it(v.name, () => {
           assert.equal(toHex(p.hmacSha256(hex(v.key), hex(v.data))), v.mac);
+          assert.equal(toHex(p.hmacSha512(hex(v.key), hex(v.data))), v.mac512);
         });
       }
     });
@@ -714,6 +721,7 @@ export function crossProviderSuite(a: CryptoProvider, b: CryptoProvider): void {
         const data = detBytes(a, `data${n}`, n);
         same(a.sha256(data), b.sha256(data), `sha256 ${n}`);
         same(a.hmacSha256(data, data), b.hmacSha256(data, data), `hmac key ${n}`);
+        same(a.hmacSha512(data, data), b.hmacSha512(data, data), `hmac-sha512 key ${n}`);
         for (const length of [1, 32, 33, 100, 8160]) {
           same(a.hkdfSha256(data, data.subarray(0, 7), data.subarray(3), length), b.hkdfSha256(data, data.subarray(0, 7), data.subarray(3), length), `hkdf ${n}/${length}`);
         }

@@ -176,6 +176,30 @@ describe('engine: classify', () => {
     assert.equal(ok.kind, 'readable');
   });
 
+  it('the hint is bound to the ciphertext: a re-labelled envelope never decrypts, and nothing changes', async () => {
+    const { alice, bob, id } = await startedPair();
+    await roundTrip(bob, alice, id, 'warm up');
+    const first = wire.decodeEnvelope(alice.send(id, textBody('first'), T0).outgoing.envelope)!;
+    const second = wire.decodeEnvelope(alice.send(id, textBody('second'), T0).outgoing.envelope)!;
+    const before = snapshot(bob);
+    // The second envelope's payload under the first's hint: both hints are ones Bob listens for.
+    const relabelled = wire.encodeEnvelope(first.conversationHint, second.salt, second.payload);
+    assert.deepEqual(await bob.classify(relabelled, T0), { kind: 'badly-formed', reason: 'body-undecryptable' });
+    // A hint that shares the 31-bit table key with a listened hint but differs after it: a
+    // stranger's envelope as far as Bob can tell.
+    const h = second.conversationHint;
+    const sameKey = h.slice(0, 8) + (h[8] === '0' ? '1' : '0') + h.slice(9);
+    assert.deepEqual(await bob.classify(wire.encodeEnvelope(sameKey, second.salt, second.payload), T0), { kind: 'not-for-me' });
+    const junk = wire.encodeEncryptedPayload({ case: 'plaintext', value: wire.create(wire.PlaintextSchema, { payload: new Uint8Array(3) }) });
+    assert.deepEqual(await bob.classify(wire.encodeEnvelope(sameKey, second.salt, junk), T0), { kind: 'not-for-me' });
+    assert.deepEqual(await bob.classify(wire.encodeEnvelope(h, second.salt, new Uint8Array([0xff])), T0), { kind: 'badly-formed', reason: 'payload-malformed' });
+    assert.equal(snapshot(bob), before);
+    for (const env of [first, second]) {
+      const r = await bob.receive(wire.encodeEnvelope(env.conversationHint, env.salt, env.payload), T0);
+      assert.equal(r.kind, 'readable');
+    }
+  });
+
   it('envelopes of one conversation carry different hints, salts and header bytes', async () => {
     const { alice, id } = await startedPair();
     const hints = new Set<string>();

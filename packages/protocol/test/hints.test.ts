@@ -14,6 +14,7 @@ import {
   markSeen,
   nextSendHint,
 } from '../src/hints.ts';
+import { toHex, u32be, utf8 } from '../src/bytes.ts';
 
 describe('hints', () => {
   it('are 32 lowercase hex chars, differ per index, hour and key', () => {
@@ -115,6 +116,40 @@ describe('hints', () => {
     table.remove('c7', keys[7]!, { hour: 1000, index: 5 });
     assert.equal(table.lookup(h), null);
     assert.equal(table.size, 50 * 3 * HINT_WINDOW - 1);
+  });
+
+  it('HintTable.candidates: a 31-bit key match is a candidate that confirms() rejects unless the hint is exact', () => {
+    const table = new HintTable<string>(crypto);
+    const k = crypto.randomBytes(32);
+    for (const slot of listenedSlots(initialReceiveState(1000))) table.add('c', k, slot);
+    const h = computeHint(crypto, k, 1000, 9);
+    const [hit, ...rest] = table.candidates(h);
+    assert.deepEqual(hit, { owner: 'c', slot: { hour: 1000, index: 9 } });
+    assert.equal(rest.length, 0);
+    assert.equal(table.confirms(h, hit!), true);
+    const sameKey = h.slice(0, 8) + (h[8] === 'f' ? 'e' : 'f') + h.slice(9);
+    assert.deepEqual(table.candidates(sameKey), [hit]);
+    assert.equal(table.confirms(sameKey, hit!), false);
+    assert.equal(table.confirms(computeHint(crypto, k, 1000, 10), hit!), false);
+    assert.deepEqual(table.candidates(h.toUpperCase()), []);
+    assert.deepEqual(table.candidates('zz'), []);
+  });
+
+  it('hints come in HMAC-SHA512 blocks of four, whatever order they are computed in', () => {
+    const k = crypto.randomBytes(32);
+    const block = (hour: number, b: number) => {
+      const input = new Uint8Array([...utf8('umbra/v1/hint'), ...u32be(hour), ...u32be(b)]);
+      return crypto.hmacSha512(k, input);
+    };
+    const expected = (hour: number, i: number) => toHex(block(hour, Math.floor(i / 4)).subarray(16 * (i % 4), 16 * (i % 4) + 16));
+    const order = [0, 5, 1, 4, 3, 2, 9, 7, 6, 8, 100, 0];
+    for (const i of order) assert.equal(computeHint(crypto, k, 1000, i), expected(1000, i), `index ${i}`);
+    assert.equal(computeHint(crypto, k, 1001, 5), expected(1001, 5));
+    // The memo is keyed by the key array: overwriting it in place must not give stale hints.
+    const before = computeHint(crypto, k, 1000, 1);
+    k[0]! ^= 1;
+    assert.notEqual(computeHint(crypto, k, 1000, 1), before);
+    assert.equal(computeHint(crypto, k, 1000, 1), expected(1000, 1));
   });
 
   it('HintTable.dropHoursBefore forgets whole hours at once', () => {

@@ -320,6 +320,10 @@ export const nodeProvider: CryptoProvider = {
     return own(createHmac('sha256', key).update(data).digest());
   },
 
+  hmacSha512(key, data) {
+    return own(createHmac('sha512', key).update(data).digest());
+  },
+
   hkdfSha256(ikm, salt, info, length) {
     if (!Number.isSafeInteger(length) || length < 0 || length > 255 * 32) {
       throw new RangeError('HKDF-SHA256 length must be 0..8160');
@@ -349,6 +353,10 @@ export const nodeProvider: CryptoProvider = {
   aeadOpen(key, nonce, ciphertext, aad) {
     if (key.length !== 32 || nonce.length !== 12 || ciphertext.length < 16) return null;
     const bodyLength = ciphertext.length - 16;
+    // A tag mismatch is an ordinary outcome here (trial decryption, forged input): make the
+    // exception OpenSSL's binding throws cheap by not capturing a stack trace for it.
+    const stackTraceLimit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     try {
       const decipher = createDecipheriv('chacha20-poly1305', key, nonce, { authTagLength: 16 });
       decipher.setAuthTag(ciphertext.subarray(bodyLength));
@@ -362,6 +370,8 @@ export const nodeProvider: CryptoProvider = {
       return out;
     } catch {
       return null;
+    } finally {
+      Error.stackTraceLimit = stackTraceLimit;
     }
   },
 

@@ -11,7 +11,7 @@ import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { ed25519, x25519 } from '@noble/curves/ed25519.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { hmac } from '@noble/hashes/hmac.js';
-import { sha256 } from '@noble/hashes/sha2.js';
+import { sha256, sha512 } from '@noble/hashes/sha2.js';
 import { ml_kem768 } from '@noble/post-quantum/ml-kem.js';
 import { CipherSuite, HkdfSha256 } from '@hpke/core';
 import { Chacha20Poly1305 } from '@hpke/chacha20poly1305';
@@ -86,6 +86,10 @@ export const nobleProvider: CryptoProvider = {
 
   hmacSha256(key, data) {
     return hmac(sha256, key, data);
+  },
+
+  hmacSha512(key, data) {
+    return hmac(sha512, key, data);
   },
 
   hkdfSha256(ikm, salt, info, length) {

@@ -32,6 +32,8 @@ export interface CryptoProvider {
 
   sha256(data: Uint8Array): Uint8Array;
   hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array;
+  /** 64 bytes: one call gives two 32-byte keys (the ratchet's KDF_CK, hint blocks). */
+  hmacSha512(key: Uint8Array, data: Uint8Array): Uint8Array;
   /** RFC 5869 HKDF with SHA-256. An empty salt means HashLen zero bytes, as the RFC says. */
   hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array;
 
