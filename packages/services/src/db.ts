@@ -1,6 +1,8 @@
 /**
  * A tiny SQL driver layer under the service stores: the same store code runs on SQLite
- * (better-sqlite3, WAL, synchronous=FULL: a commit is on disk before the service answers) and on
+ * (better-sqlite3, WAL, synchronous=FULL: a commit is on disk before the service answers; group
+ * commit: concurrent transactions share one COMMIT, each answered after it; plain reads on a
+ * second connection that sees only committed data) and on
  * PostgreSQL (`postgres`, porsager). SQL uses `?` placeholders; integers are JS numbers (ms
  * timestamps fit), bytes are Buffers. Only DDL and a few locking/notification details differ per
  * dialect, and the stores branch on `dialect` for those.
@@ -45,19 +47,55 @@ class Mutex {
   }
 }
 
+/** One group commit: the transactions run inside one SQLite transaction, each in a savepoint. */
+interface Group {
+  /** Resolves when the group is committed (durably: synchronous=FULL), rejects if it is not. */
+  committed: Promise<void>;
+  resolve(): void;
+  reject(e: unknown): void;
+  /** Set when SQLite rolled the whole transaction back under a member: the group cannot commit. */
+  failed: unknown;
+  notes: [string, string][];
+  size: number;
+}
+
+export interface SqliteOptions {
+  /**
+   * Group commit (default on for files): transactions that arrive while one is being collected
+   * share one COMMIT (one WAL fsync). Each caller's promise still resolves only after *its*
+   * data is committed, and a failing transaction rolls back only its own savepoint.
+   */
+  groupCommit?: boolean;
+  /** Most transactions in one group before it commits at once (default 512). */
+  maxGroup?: number;
+}
+
 export class SqliteDriver implements SqlDriver {
   readonly dialect = 'sqlite' as const;
   private readonly db: Database.Database;
+  /** A second connection for plain reads outside transactions: sees only committed data, never waits for the writer. */
+  private readonly reader: Database.Database | null;
   private readonly mutex = new Mutex();
   private readonly stmts = new Map<string, Database.Statement>();
+  private readonly readStmts = new Map<string, Database.Statement>();
   private readonly listeners = new Map<string, Set<(p: string) => void>>();
-  private readonly pending: [string, string][] = [];
+  private readonly grouped: boolean;
+  private readonly maxGroup: number;
+  private group: Group | null = null;
+  /** Notifications of the transaction being run (kept only if its savepoint is released). */
+  private txNotes: [string, string][] | null = null;
+  private closed = false;
 
-  constructor(file: string) {
+  constructor(file: string, options: SqliteOptions = {}) {
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');
     this.db.pragma('busy_timeout = 5000');
+    const inMemory = file === '' || file === ':memory:' || file.startsWith('file::memory:');
+    this.grouped = !inMemory && (options.groupCommit ?? true);
+    this.maxGroup = options.maxGroup ?? 512;
+    this.reader = inMemory ? null : new Database(file, { readonly: true });
+    this.reader?.pragma('busy_timeout = 5000');
   }
 
   private stmt(sql: string): Database.Statement {
@@ -65,6 +103,16 @@ export class SqliteDriver implements SqlDriver {
     if (!s) {
       s = this.db.prepare(sql);
       this.stmts.set(sql, s);
+    }
+    return s;
+  }
+
+  private readStmt(sql: string): Database.Statement | null {
+    if (!this.reader || !this.stmt(sql).readonly) return null;
+    let s = this.readStmts.get(sql);
+    if (!s) {
+      s = this.reader.prepare(sql);
+      this.readStmts.set(sql, s);
     }
     return s;
   }
@@ -77,52 +125,92 @@ export class SqliteDriver implements SqlDriver {
     run: async (sql, params = []) => this.stmt(sql).run(...params.map(toParam)).changes,
   };
 
-  async all(sql: string, params?: unknown[]): Promise<Row[]> {
+  async all(sql: string, params: unknown[] = []): Promise<Row[]> {
+    const r = this.readStmt(sql);
+    if (r) return r.all(...params.map(toParam)) as Row[];
+    return this.tx((q) => q.all(sql, params));
+  }
+
+  async run(sql: string, params: unknown[] = []): Promise<number> {
+    const r = this.readStmt(sql);
+    if (r) return r.run(...params.map(toParam)).changes;
+    return this.tx((q) => q.run(sql, params));
+  }
+
+  private openGroup(): Group {
+    if (this.group && !this.group.failed && this.group.size < this.maxGroup) return this.group;
+    if (this.group) this.commit(this.group); // full or failed: close it first (we hold the mutex)
+    this.db.exec('BEGIN IMMEDIATE');
+    let resolve!: () => void;
+    let reject!: (e: unknown) => void;
+    const committed = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
+    committed.catch(() => {}); // members see the rejection through their own await
+    const g: Group = { committed, resolve, reject, failed: null, notes: [], size: 0 };
+    this.group = g;
+    if (this.grouped) setImmediate(() => void this.flush(g));
+    return g;
+  }
+
+  /** Commits group `g` (unless it is already gone) and wakes its members. */
+  private async flush(g: Group): Promise<void> {
     const release = await this.mutex.lock();
     try {
-      return await this.direct.all(sql, params);
+      this.commit(g);
     } finally {
       release();
     }
   }
 
-  async run(sql: string, params?: unknown[]): Promise<number> {
-    const release = await this.mutex.lock();
+  private commit(g: Group): void {
+    if (this.group !== g) return;
+    this.group = null;
+    if (g.failed) return g.reject(g.failed);
     try {
-      return await this.direct.run(sql, params);
-    } finally {
-      release();
+      this.db.exec('COMMIT');
+    } catch (e) {
+      if (this.db.inTransaction) this.db.exec('ROLLBACK');
+      return g.reject(e);
     }
+    g.resolve();
+    for (const [ch, payload] of g.notes) for (const cb of this.listeners.get(ch) ?? []) cb(payload);
   }
 
   async tx<T>(fn: (q: Sql) => Promise<T>): Promise<T> {
     const release = await this.mutex.lock();
+    let g: Group;
+    let result: T;
     try {
-      this.db.exec('BEGIN IMMEDIATE');
-      let result: T;
+      if (this.closed) throw new Error('database closed');
+      g = this.openGroup();
+      g.size++;
+      this.db.exec('SAVEPOINT umbra_tx');
+      const notes: [string, string][] = [];
+      this.txNotes = notes;
       try {
         result = await fn(this.direct);
-        this.db.exec('COMMIT');
+        this.db.exec('RELEASE umbra_tx');
+        g.notes.push(...notes);
       } catch (e) {
-        this.pending.length = 0;
-        if (this.db.inTransaction) this.db.exec('ROLLBACK');
+        if (this.db.inTransaction) {
+          this.db.exec('ROLLBACK TO umbra_tx');
+          this.db.exec('RELEASE umbra_tx');
+        } else g.failed = e; // SQLite rolled the whole group back: no member may report success
         throw e;
+      } finally {
+        this.txNotes = null;
       }
-      const fire = this.pending.splice(0);
-      for (const [ch, payload] of fire) for (const cb of this.listeners.get(ch) ?? []) cb(payload);
-      return result;
+      if (!this.grouped) this.commit(g);
     } finally {
       release();
     }
+    await g.committed;
+    return result;
   }
 
   async exec(ddl: string): Promise<void> {
-    const release = await this.mutex.lock();
-    try {
+    await this.tx(async () => {
       this.db.exec(ddl);
-    } finally {
-      release();
-    }
+    });
   }
 
   async listen(channel: string, cb: (payload: string) => void): Promise<() => Promise<void>> {
@@ -136,12 +224,18 @@ export class SqliteDriver implements SqlDriver {
 
   async notify(_q: Sql, channel: string, payload: string): Promise<void> {
     // Delivered after COMMIT (like PostgreSQL's NOTIFY); notify is only called inside tx().
-    this.pending.push([channel, payload]);
+    if (!this.txNotes) throw new Error('notify outside a transaction');
+    this.txNotes.push([channel, payload]);
   }
 
   async close(): Promise<void> {
+    const g = this.group;
+    if (g) await this.flush(g);
     const release = await this.mutex.lock();
     try {
+      if (this.group) this.commit(this.group);
+      this.closed = true;
+      this.reader?.close();
       this.db.close();
     } finally {
       release();
