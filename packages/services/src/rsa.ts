@@ -7,12 +7,13 @@ import { createHash, randomBytes } from 'node:crypto';
 import websocket from '@fastify/websocket';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
-import { ADDRESS_LENGTH, generateAddressKey, generateSeed, parseAddress, resolveAddress, type AddressClass } from './addresses.ts';
+import { ADDRESS_LENGTH, generateAddressKey, generateSeed, parseAddress, type AddressClass, type ParsedAddress } from './addresses.ts';
 import { b64u, concat, fromB64u, lp, utf8 } from './bytes.ts';
 import { bodyObject, createApp, HttpProblem, listen, problem, rawBody, seconds, signDescriptor, systemClock, type Clock } from './common.ts';
 import { openDriver } from './db.ts';
 import { ed25519FromSeed, ed25519Verify, MAX_SKEW_S, NonceCache, rawKeyFromKeyid, verifyRequest, type Ed25519Key } from './httpsig.ts';
-import { isValidDhKey, sealForInbox } from './seal.ts';
+import { prepareResolveKey, resolveParsed, type FastResolveKey } from './resolve.ts';
+import { isValidDhKey, sealForInboxSync } from './seal.ts';
 import { SqlRsaStore, type AddressKeyRow, type DeliveryLimits, type RsaStore, type Seed, type SeedState } from './store.ts';
 import { TokenVerifier } from './tokens.ts';
 
@@ -29,6 +30,9 @@ export interface RsaLimits extends DeliveryLimits {
   fetchMaxLimit: number;
   /** Deliveries per minute accepted from one SSA key (then 429). */
   perSsaPerMinute: number;
+  /** Most deliveries in one POST /v1/deliver/batch, and its body limit in bytes. */
+  maxBatchItems: number;
+  maxBatchBytes: number;
 }
 
 export const DEFAULT_RSA_LIMITS: RsaLimits = {
@@ -43,6 +47,8 @@ export const DEFAULT_RSA_LIMITS: RsaLimits = {
   inboxMaxMessages: 10_000,
   inboxMaxBytes: 256 * 1024 * 1024,
   perSsaPerMinute: 100_000,
+  maxBatchItems: 256,
+  maxBatchBytes: 4 * 1024 * 1024,
 };
 
 /** Epoch key schedule per address class (communicator.md §4.2). */
@@ -105,8 +111,16 @@ export async function startRsa(opts: RsaOptions): Promise<RsaService> {
 
   // ---- epoch keys -------------------------------------------------------------------------
   let keys = new Map<number, AddressKeyRow>();
+  /** Native-X25519 resolution state per kid (resolve.ts), prepared once per key. */
+  const fastKeys = new Map<number, FastResolveKey | null>();
   async function loadKeys(): Promise<void> {
     keys = new Map((await store.listAddressKeys()).map((k) => [k.kid, k]));
+    for (const kid of fastKeys.keys()) if (!keys.has(kid)) fastKeys.delete(kid);
+  }
+  function fastKey(k: AddressKeyRow): FastResolveKey | null {
+    let f = fastKeys.get(k.kid);
+    if (f === undefined) fastKeys.set(k.kid, (f = prepareResolveKey(k.x)));
+    return f;
   }
   async function rotateKeys(): Promise<void> {
     await loadKeys();
@@ -164,11 +178,13 @@ export async function startRsa(opts: RsaOptions): Promise<RsaService> {
       v: 1,
       roles: ['rsa'],
       service_key: b64u(serviceKey.publicKey),
-      endpoints: { deliver: '/v1/deliver', inboxes: '/v1/inboxes' },
+      endpoints: { deliver: '/v1/deliver', deliver_batch: '/v1/deliver/batch', inboxes: '/v1/inboxes' },
       address_keys: publicKeys(),
       limits: {
         max_payload: limits.maxPayload,
         max_ttl_s: limits.maxTtlS,
+        max_batch_items: limits.maxBatchItems,
+        max_batch_bytes: limits.maxBatchBytes,
         seeds_per_token: limits.seedsPerToken,
         inbox_token_cost: limits.inboxTokenCost,
         per_seed_per_minute: limits.perSeedPerMinute,
@@ -183,8 +199,8 @@ export async function startRsa(opts: RsaOptions): Promise<RsaService> {
   );
 
   // ---- delivery ------------------------------------------------------------------------------
-  async function resolve(addr: Uint8Array): Promise<Seed | null> {
-    const kid = new DataView(addr.buffer, addr.byteOffset, 4).getUint32(0);
+  async function resolve(addr: Extract<ParsedAddress, { kind: 'ok' }>): Promise<Seed | null> {
+    const kid = addr.kid;
     let key = keys.get(kid);
     const now = clock.now();
     if (!key && now - lastReload > 1000) {
@@ -193,39 +209,30 @@ export async function startRsa(opts: RsaOptions): Promise<RsaService> {
       key = keys.get(kid);
     }
     if (!key || now > key.resolveUntil) return null;
-    const M = resolveAddress(addr, key.x);
-    if (!M) return null;
+    const M = resolveParsed(addr, fastKey(key), key.x);
     const seed = await store.findSeed(M);
     if (!seed || seed.state !== 'active' || seed.notAfter < now) return null;
     return seed;
   }
 
-  app.post('/v1/deliver', async (req, reply) => {
-    const now = clock.now();
-    const sig = await verifyRequest(
-      { method: req.method, url: req.url, headers: req.headers, body: rawBody(req) },
-      (keyid) => {
-        const k = rawKeyFromKeyid(keyid);
-        return k && (!allowed || allowed.has(keyid)) ? k : null;
-      },
-      nonces,
-      now,
-    );
-    if (sig.kind !== 'ok') return problem(reply, 401, 'Delivery signature refused', sig.reason);
-    if (!ssaAllowed(sig.keyid, now)) return problem(reply, 429, 'Too many deliveries from this SSA');
-    const body = bodyObject(req.body);
+  /** Outcome of one delivery item: 202 for every well-formed one, whatever happens to it. */
+  type ItemOutcome = { status: 202 } | { status: 400 | 413; title: string; detail: string };
+
+  async function acceptItem(item: unknown, now: number): Promise<ItemOutcome> {
+    const body = typeof item === 'object' && item !== null && !Array.isArray(item) ? (item as Record<string, unknown>) : null;
+    if (!body) return { status: 400, title: 'Malformed body', detail: 'expected a JSON object' };
     const addr = fromB64u(body.addr);
     const payload = fromB64u(body.payload);
     const ttl = body.ttl_s;
-    if (!addr || addr.length !== ADDRESS_LENGTH) return problem(reply, 400, 'Malformed address', `addr must be ${ADDRESS_LENGTH} bytes of base64url`);
+    if (!addr || addr.length !== ADDRESS_LENGTH) return { status: 400, title: 'Malformed address', detail: `addr must be ${ADDRESS_LENGTH} bytes of base64url` };
     const parsed = parseAddress(addr);
-    if (parsed.kind !== 'ok') return problem(reply, 400, 'Malformed address', parsed.reason);
-    if (!payload || payload.length === 0) return problem(reply, 400, 'Malformed payload', 'payload must be non-empty base64url');
-    if (payload.length > limits.maxPayload) return problem(reply, 413, 'Payload too large', `payload exceeds ${limits.maxPayload} bytes`);
-    if (typeof ttl !== 'number' || !Number.isInteger(ttl) || ttl < 1) return problem(reply, 400, 'Malformed ttl_s', 'ttl_s must be a positive integer');
+    if (parsed.kind !== 'ok') return { status: 400, title: 'Malformed address', detail: parsed.reason };
+    if (!payload || payload.length === 0) return { status: 400, title: 'Malformed payload', detail: 'payload must be non-empty base64url' };
+    if (payload.length > limits.maxPayload) return { status: 413, title: 'Payload too large', detail: `payload exceeds ${limits.maxPayload} bytes` };
+    if (typeof ttl !== 'number' || !Number.isInteger(ttl) || ttl < 1) return { status: 400, title: 'Malformed ttl_s', detail: 'ttl_s must be a positive integer' };
 
     // From here on the answer is 202 whatever happens (no oracle, communicator.md §4.5).
-    const seed = await resolve(addr);
+    const seed = await resolve(parsed);
     if (seed) {
       const inbox = await store.getInbox(seed.inbox);
       if (inbox) {
@@ -236,7 +243,7 @@ export async function startRsa(opts: RsaOptions): Promise<RsaService> {
             seed,
             receivedAt: Math.floor(now / 1000) * 1000,
             expires: now + Math.min(ttl, limits.maxTtlS) * 1000,
-            stored: await sealForInbox(inbox.dhKey, mid, payload),
+            stored: sealForInboxSync(inbox.dhKey, mid, payload),
             dedupeKey: sha256(inbox.id, payload),
           },
           limits,
@@ -244,7 +251,47 @@ export async function startRsa(opts: RsaOptions): Promise<RsaService> {
         );
       }
     }
+    return { status: 202 };
+  }
+
+  async function ssaSignature(req: FastifyRequest, now: number): Promise<{ kind: 'ok'; keyid: string } | { kind: 'refused'; reason: string }> {
+    return verifyRequest(
+      { method: req.method, url: req.url, headers: req.headers, body: rawBody(req) },
+      (keyid) => {
+        const k = rawKeyFromKeyid(keyid);
+        return k && (!allowed || allowed.has(keyid)) ? k : null;
+      },
+      nonces,
+      now,
+    );
+  }
+
+  app.post('/v1/deliver', async (req, reply) => {
+    const now = clock.now();
+    const sig = await ssaSignature(req, now);
+    if (sig.kind !== 'ok') return problem(reply, 401, 'Delivery signature refused', sig.reason);
+    if (!ssaAllowed(sig.keyid, now)) return problem(reply, 429, 'Too many deliveries from this SSA');
+    const r = await acceptItem(bodyObject(req.body), now);
+    if (r.status !== 202) return problem(reply, r.status, r.title, r.detail);
     return reply.code(202).send({ accepted: true });
+  });
+
+  /**
+   * Several deliveries under one signature: {items: [{addr, ttl_s, payload}]} → 200 {results:
+   * [status per item]} where each status is what /v1/deliver would have answered (202 for every
+   * well-formed item). The items are stored together (one group commit) before the answer.
+   */
+  app.post('/v1/deliver/batch', { bodyLimit: limits.maxBatchBytes }, async (req, reply) => {
+    const now = clock.now();
+    const sig = await ssaSignature(req, now);
+    if (sig.kind !== 'ok') return problem(reply, 401, 'Delivery signature refused', sig.reason);
+    const items = bodyObject(req.body).items;
+    if (!Array.isArray(items) || items.length === 0 || items.length > limits.maxBatchItems)
+      return problem(reply, 400, 'Malformed items', `items must be an array of 1..${limits.maxBatchItems} deliveries`);
+    const results = await Promise.all(
+      items.map((item) => (ssaAllowed(sig.keyid, now) ? acceptItem(item, now) : Promise.resolve({ status: 429 as const }))),
+    );
+    return reply.code(200).send({ results: results.map((r) => r.status) });
   });
 
   // ---- inboxes ------------------------------------------------------------------------------

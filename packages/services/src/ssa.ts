@@ -38,12 +38,14 @@ export interface RetryPolicy {
   maxMs: number;
   /** Random delay before the first attempt (timing blur, communicator.md F3 step 6). */
   firstDelayMs: number;
-  /** Concurrent deliveries per worker pass. */
+  /** Most deliveries in flight at once (all RSAs together). */
   concurrency: number;
+  /** Most deliveries per POST /v1/deliver/batch. */
+  batchSize: number;
   requestTimeoutMs: number;
 }
 
-export const DEFAULT_RETRY: RetryPolicy = { baseMs: 500, maxMs: 5 * 60_000, firstDelayMs: 0, concurrency: 64, requestTimeoutMs: 10_000 };
+export const DEFAULT_RETRY: RetryPolicy = { baseMs: 500, maxMs: 5 * 60_000, firstDelayMs: 0, concurrency: 256, batchSize: 32, requestTimeoutMs: 10_000 };
 
 export interface SsaOptions {
   db: string;
@@ -220,78 +222,152 @@ export async function startSsa(opts: SsaOptions): Promise<SsaService> {
   });
 
   // ---- delivery worker ----------------------------------------------------------------------
+  // A pipeline, not passes: up to `concurrency` items are in flight at once; due items are leased
+  // in chunks, grouped per RSA into batches of up to `batchSize` (POST /v1/deliver/batch, one
+  // signature per batch; an RSA without that endpoint gets single POST /v1/deliver), and every
+  // finished batch frees its slots and claims more at once.
   let closed = false;
-  let running: Promise<void> | null = null;
-  let rerun = false;
   let timer: NodeJS.Timeout | null = null;
+  let inFlight = 0;
+  let claimed = 0;
+  let claiming: Promise<void> | null = null;
+  let again = false;
+  const batches = new Set<Promise<void>>();
+  /** Per RSA base URL: does it take /v1/deliver/batch? (undefined = not tried yet) */
+  const batchSupport = new Map<string, boolean>();
+  const MAX_BATCH_BYTES = 1024 * 1024;
 
-  /** Delivers one item; true when the RSA answered 202 (the caller marks those forwarded in one batch). */
-  async function deliverOne(item: QueueItem): Promise<boolean | void> {
-    const now = clock.now();
-    if (now >= item.expires) return store.markExpired(item.sid);
-    const addr = openAddress(opts.sealKey, item.sid, item.sealedAddr);
-    if (!addr) return store.markExpired(item.sid); // cannot happen unless the seal key changed
-    const body = new TextEncoder().encode(
-      JSON.stringify({ addr: b64u(addr), ttl_s: Math.max(1, Math.ceil((item.expires - now) / 1000)), payload: b64u(item.payload) }),
-    );
-    let status: number;
+  async function post(url: string, body: Uint8Array<ArrayBuffer>): Promise<{ status: number; json: unknown }> {
     try {
-      const target = new URL(`${item.rsa}/v1/deliver`);
+      const target = new URL(url);
       const res = await fetch(target, {
         method: 'POST',
         headers: { 'content-type': 'application/json', ...signRequest(serviceKey, keyid, 'POST', target.pathname + target.search, body) },
         body,
         signal: AbortSignal.timeout(retry.requestTimeoutMs),
       });
-      status = res.status;
-      await res.arrayBuffer().catch(() => undefined);
+      const text = await res.text().catch(() => '');
+      let json: unknown = null;
+      try {
+        json = text ? JSON.parse(text) : null;
+      } catch {
+        /* not JSON */
+      }
+      return { status: res.status, json };
     } catch {
-      status = 0; // network error: retry
+      return { status: 0, json: null }; // network error: retry
     }
-    if (status === 202) return true;
-    if (status === 400 || status === 413) return store.markExpired(item.sid); // permanent: the RSA will never take it
-    const attempts = item.attempts + 1;
-    const delay = Math.min(retry.maxMs, retry.baseMs * 2 ** Math.min(attempts - 1, 20)) * (0.5 + Math.random());
-    const next = clock.now() + delay;
-    if (next >= item.expires) return store.markExpired(item.sid);
-    return store.reschedule(item.sid, next, attempts);
   }
 
-  async function pass(): Promise<void> {
-    for (;;) {
-      if (closed) return;
-      const items = await store.claimDue(clock.now(), retry.concurrency, retry.requestTimeoutMs * 3);
-      if (items.length === 0) return;
-      const results = await Promise.all(
-        items.map((i) =>
-          deliverOne(i).catch((e) => {
-            console.error('[ssa] delivery bookkeeping failed:', e);
-            return false;
-          }),
-        ),
-      );
-      await store.markForwarded(items.filter((_, k) => results[k] === true).map((i) => i.sid));
+  const utf8enc = new TextEncoder();
+  function wire(item: QueueItem, addr: Uint8Array, now: number): { addr: string; ttl_s: number; payload: string } {
+    return { addr: b64u(addr), ttl_s: Math.max(1, Math.ceil((item.expires - now) / 1000)), payload: b64u(item.payload) };
+  }
+
+  /** HTTP statuses per item (what /v1/deliver answered or would have answered). */
+  async function send(rsa: string, items: QueueItem[], addrs: Uint8Array[]): Promise<number[]> {
+    const now = clock.now();
+    if (items.length > 1 && batchSupport.get(rsa) !== false) {
+      const body = utf8enc.encode(JSON.stringify({ items: items.map((it, k) => wire(it, addrs[k]!, now)) }));
+      const r = await post(`${rsa}/v1/deliver/batch`, body);
+      const results = (r.json as { results?: unknown } | null)?.results;
+      if (r.status === 200 && Array.isArray(results) && results.length === items.length && results.every((x) => typeof x === 'number')) {
+        batchSupport.set(rsa, true);
+        return results as number[];
+      }
+      if (r.status === 404 || r.status === 405) batchSupport.set(rsa, false);
+      else return items.map(() => r.status); // 401, 429, 5xx, network: the whole batch is retried
     }
+    return Promise.all(items.map(async (it, k) => (await post(`${rsa}/v1/deliver`, utf8enc.encode(JSON.stringify(wire(it, addrs[k]!, now))))).status));
+  }
+
+  async function deliverBatch(rsa: string, claimed: QueueItem[]): Promise<void> {
+    const now = clock.now();
+    const items: QueueItem[] = [];
+    const addrs: Uint8Array[] = [];
+    for (const item of claimed) {
+      const addr = now < item.expires ? openAddress(opts.sealKey, item.sid, item.sealedAddr) : null;
+      if (!addr) await store.markExpired(item.sid); // expired (or the seal key changed)
+      else {
+        items.push(item);
+        addrs.push(addr);
+      }
+    }
+    if (items.length === 0) return;
+    const statuses = await send(rsa, items, addrs);
+    const forwarded: Uint8Array[] = [];
+    const later: Promise<void>[] = [];
+    items.forEach((item, k) => {
+      const status = statuses[k]!;
+      if (status === 202) return void forwarded.push(item.sid);
+      if (status === 400 || status === 413) return void later.push(store.markExpired(item.sid)); // permanent: the RSA will never take it
+      const attempts = item.attempts + 1;
+      const delay = Math.min(retry.maxMs, retry.baseMs * 2 ** Math.min(attempts - 1, 20)) * (0.5 + Math.random());
+      const next = Math.ceil(clock.now() + delay);
+      later.push(next >= item.expires ? store.markExpired(item.sid) : store.reschedule(item.sid, next, attempts));
+    });
+    later.push(store.markForwarded(forwarded));
+    await Promise.all(later);
+  }
+
+  function start(rsa: string, chunk: QueueItem[]): void {
+    inFlight += chunk.length;
+    const p = deliverBatch(rsa, chunk)
+      .catch((e) => {
+        if (!closed) console.error('[ssa] delivery bookkeeping failed:', e);
+      })
+      .finally(() => {
+        inFlight -= chunk.length;
+        batches.delete(p);
+        wake();
+      });
+    batches.add(p);
+  }
+
+  async function claimLoop(): Promise<void> {
+    do {
+      again = false;
+      while (!closed && inFlight < retry.concurrency) {
+        const items = await store.claimDue(clock.now(), Math.min(retry.concurrency - inFlight, retry.batchSize * 4), retry.requestTimeoutMs * 3);
+        if (items.length === 0 || closed) break;
+        claimed += items.length;
+        const perRsa = new Map<string, QueueItem[]>();
+        for (const it of items) {
+          const list = perRsa.get(it.rsa) ?? [];
+          list.push(it);
+          perRsa.set(it.rsa, list);
+        }
+        for (const [rsa, list] of perRsa) {
+          let chunk: QueueItem[] = [];
+          let bytes = 0;
+          for (const it of list) {
+            if (chunk.length >= retry.batchSize || (chunk.length > 0 && bytes + it.payload.length > MAX_BATCH_BYTES)) {
+              start(rsa, chunk);
+              chunk = [];
+              bytes = 0;
+            }
+            chunk.push(it);
+            bytes += it.payload.length;
+          }
+          if (chunk.length) start(rsa, chunk);
+        }
+      }
+    } while (again && !closed && inFlight < retry.concurrency);
   }
 
   function wake(): void {
     if (closed) return;
-    if (running) {
-      rerun = true;
+    if (claiming) {
+      again = true;
       return;
     }
-    running = (async () => {
-      do {
-        rerun = false;
-        try {
-          await pass();
-        } catch (e) {
-          if (!closed) console.error('[ssa] worker pass failed:', e);
-        }
-      } while (rerun && !closed);
-    })().finally(() => {
-      running = null;
-    });
+    claiming = claimLoop()
+      .catch((e) => {
+        if (!closed) console.error('[ssa] worker pass failed:', e);
+      })
+      .finally(() => {
+        claiming = null;
+      });
   }
 
   const tick = (): void => {
@@ -315,15 +391,20 @@ export async function startSsa(opts: SsaOptions): Promise<SsaService> {
     app,
     store,
     async flush() {
-      wake();
-      while (running) await running;
+      // Until a round claims nothing and nothing is in flight.
+      let before: number;
+      do {
+        before = claimed;
+        wake();
+        while (claiming || batches.size > 0) await Promise.all([claiming, ...batches]);
+      } while (!closed && claimed !== before);
     },
     async close() {
       closed = true;
       if (timer) clearTimeout(timer);
       clearInterval(sweeper);
       await app.close();
-      while (running) await running;
+      while (claiming || batches.size > 0) await Promise.all([claiming, ...batches]);
       await store.close();
     },
   };
