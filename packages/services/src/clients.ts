@@ -314,6 +314,10 @@ export class InboxClient {
     let resolveClosed!: () => void;
     const closed = new Promise<void>((r) => (resolveClosed = r));
     ws.on('close', () => resolveClosed());
+    // Messages are handed to onMessage only once the caller holds the connection handle (a
+    // backlog can arrive in the same packet as 'ready'); until then they queue, in order.
+    let live = false;
+    const early: RsaMessage[] = [];
     await new Promise<void>((resolve, reject) => {
       ws.on('error', reject);
       ws.on('close', (code, reason) => reject(new Error(`websocket closed: ${code} ${reason}`)));
@@ -324,9 +328,16 @@ export class InboxClient {
           const sig = ed25519Sign(this.key, wsAuthMessage(this.creds.inboxId, fromB64u(f.nonce)!, ts));
           ws.send(JSON.stringify({ t: 'auth', ts, sig: b64u(sig), ...(after ? { after } : {}) }));
         } else if (f.t === 'ready') resolve();
-        else if (f.t === 'msg')
-          onMessage({ mid: fromB64u(f.mid)!, seedId: fromB64u(f.seed_id)!, receivedAt: Number(f.received_at), stored: fromB64u(f.stored)!, cursor: String(f.cursor) });
+        else if (f.t === 'msg') {
+          const m: RsaMessage = { mid: fromB64u(f.mid)!, seedId: fromB64u(f.seed_id)!, receivedAt: Number(f.received_at), stored: fromB64u(f.stored)!, cursor: String(f.cursor) };
+          if (live) onMessage(m);
+          else early.push(m);
+        }
       });
+    });
+    setImmediate(() => {
+      live = true;
+      for (const m of early.splice(0)) onMessage(m);
     });
     return {
       ack: (mids) => ws.readyState === ws.OPEN && ws.send(JSON.stringify({ t: 'ack', mids: mids.map(b64u) })),
