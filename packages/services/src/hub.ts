@@ -34,6 +34,8 @@ export interface HubRsa {
   url: string;
   /** Kills the RSA at once (SIGKILL in child mode; close() in-process). */
   kill(): Promise<void>;
+  /** Stops the RSA gracefully (SIGTERM in child mode, SIGKILL after 5 s; close() in-process). */
+  stop(): Promise<void>;
   /** Starts it again on the same port and database. */
   restart(): Promise<void>;
 }
@@ -122,6 +124,15 @@ export async function startHub(opts: HubOptions = {}): Promise<Hub> {
           child.kill('SIGKILL');
           await exited;
         },
+        async stop() {
+          if (!alive) return;
+          alive = false;
+          const exited = new Promise((r) => child.once('exit', r));
+          child.kill('SIGTERM');
+          const force = setTimeout(() => child.kill('SIGKILL'), 5000);
+          await exited;
+          clearTimeout(force);
+        },
         async restart() {
           if (alive) await this.kill();
           ({ child, url } = await spawnRsa(fixed));
@@ -134,6 +145,10 @@ export async function startHub(opts: HubOptions = {}): Promise<Hub> {
       rsaHandles.push({
         url: svc.url,
         async kill() {
+          await svc?.close();
+          svc = null;
+        },
+        async stop() {
           await svc?.close();
           svc = null;
         },
@@ -172,7 +187,7 @@ export async function startHub(opts: HubOptions = {}): Promise<Hub> {
     async close() {
       await directory.close();
       await ssa.close();
-      for (const r of rsaHandles) await r.kill();
+      for (const r of rsaHandles) await r.stop();
       await issuer.close();
     },
   };
