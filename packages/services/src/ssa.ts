@@ -150,8 +150,7 @@ export async function startSsa(opts: SsaOptions): Promise<SsaService> {
       return problem(reply, 400, 'Malformed ttl_s', `ttl_s must be an integer in 1..${limits.maxTtlS}`);
     const t = tokens().verifyHeader(req.headers.authorization);
     if (t.kind !== 'ok') return problem(reply.header('www-authenticate', tokens().wwwAuthenticate()), 401, 'Token refused', t.reason);
-    const existing = await store.sidForIdem(idem);
-    if (existing) return reply.code(202).send({ sid: b64u(existing) });
+    // A retried submit (same idem) is answered from the queue inside enqueue's transaction.
     const now = clock.now();
     const sid = new Uint8Array(randomBytes(16));
     const item: QueueItem = {
