@@ -21,6 +21,7 @@ import { ed25519, ristretto255 } from '@noble/curves/ed25519.js';
 import type { EdwardsPoint } from '@noble/curves/abstract/edwards.js';
 import { bytesToNumberLE, numberToBytesLE } from '@noble/curves/utils.js';
 import { parseAddress, type ParsedAddress } from './addresses.ts';
+import { encodeRistretto } from './ristretto-native.ts';
 
 const Ed = ed25519.Point;
 const Rist = ristretto255.Point;
@@ -133,7 +134,7 @@ export function fastResolve(c1: RPoint, c2: RPoint, key: FastResolveKey): Uint8A
   if (vQ === 0n) return null;
   // Montgomery (uQ, vQ) → extended Edwards: X = C·u(u+1), Y = (u−1)·v, Z = v(u+1), T = C·u(u−1).
   const Q = new Ed(mod(C * uQ % P * (uQ + 1n), P), mod((uQ - 1n) * vQ, P), mod(vQ * (uQ + 1n), P), mod(C * uQ % P * (uQ - 1n), P));
-  return new Rist(edOf(c2).subtract(Q)).toBytes();
+  return encodeRistretto(new Rist(edOf(c2).subtract(Q)));
 }
 
 /** RSA: M for a parsed address under `key` (fast path, else noble). */

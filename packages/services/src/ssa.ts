@@ -9,7 +9,8 @@
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import { ADDRESS_LENGTH, parseAddress } from './addresses.ts';
+import { ADDRESS_LENGTH } from './addresses.ts';
+import { parseAddressNative } from './ristretto-native.ts';
 import { b64u, fromB64u } from './bytes.ts';
 import { bodyObject, createApp, listen, problem, rawBody, seconds, signDescriptor, systemClock, type Clock } from './common.ts';
 import { openDriver } from './db.ts';
@@ -141,7 +142,7 @@ export async function startSsa(opts: SsaOptions): Promise<SsaService> {
     const ttl = body.ttl_s ?? limits.maxTtlS;
     if (!isRsaUrl(body.rsa)) return problem(reply, 400, 'Malformed rsa', 'rsa must be an http(s) base URL without query, fragment or credentials');
     if (!addr || addr.length !== ADDRESS_LENGTH) return problem(reply, 400, 'Malformed address', `addr must be ${ADDRESS_LENGTH} bytes of base64url`);
-    const parsed = parseAddress(addr);
+    const parsed = parseAddressNative(addr);
     if (parsed.kind !== 'ok') return problem(reply, 400, 'Malformed address', parsed.reason);
     if (!payload || payload.length === 0) return problem(reply, 400, 'Malformed payload', 'payload must be non-empty base64url');
     if (payload.length > limits.maxPayload) return problem(reply, 413, 'Payload too large', `payload exceeds ${limits.maxPayload} bytes`);
