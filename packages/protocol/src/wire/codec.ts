@@ -13,6 +13,7 @@ import {
 } from './gen/umbra/v1/envelope_pb.ts';
 import { SignedInvitationSchema, InvitationSchema, type Invitation, type SignedInvitation } from './gen/umbra/v1/invitation_pb.ts';
 import { PrivateV1FrameSchema, type PrivateV1Frame } from './gen/umbra/v1/private_v1_pb.ts';
+import { isCanonicalEncoding } from './canonical.ts';
 
 export * from './gen/umbra/v1/envelope_pb.ts';
 export * from './gen/umbra/v1/invitation_pb.ts';
@@ -41,17 +42,25 @@ function decode<Desc extends DescMessage>(schema: Desc, bytes: Uint8Array, maxBy
 }
 
 /**
- * Decode and require the canonical encoding (what toBinary gives back). Protobuf admits many
+ * Decode and require the canonical encoding (what toBinary gives back; checked in one pass by
+ * canonical.ts where the schema allows, else by re-encoding). Protobuf admits many
  * encodings of one message (groups, padded varints, repeated fields); requiring one makes the
  * envelope bytes ↔ message mapping a bijection, so a re-encoded copy is not a new envelope.
  */
 function decodeCanonical<Desc extends DescMessage>(schema: Desc, bytes: Uint8Array, maxBytes: number): MessageShape<Desc> | null {
   const message = decode(schema, bytes, maxBytes);
   if (message === null) return null;
+  const canonical = isCanonicalEncoding(schema, bytes);
+  if (canonical !== undefined) return canonical ? message : null;
+  return isReencodedSame(schema, message, bytes) ? message : null;
+}
+
+/** The reference definition of canonical: re-encoding gives the same bytes. */
+export function isReencodedSame<Desc extends DescMessage>(schema: Desc, message: MessageShape<Desc>, bytes: Uint8Array): boolean {
   const again = toBinary(schema, message);
-  if (again.length !== bytes.length) return null;
-  for (let i = 0; i < again.length; i++) if (again[i] !== bytes[i]) return null;
-  return message;
+  if (again.length !== bytes.length) return false;
+  for (let i = 0; i < again.length; i++) if (again[i] !== bytes[i]) return false;
+  return true;
 }
 
 export function decodeEnvelope(bytes: Uint8Array): UmbraEnvelopeV1 | null {
