@@ -47,6 +47,7 @@ import {
   decodeEncryptedPayload,
   decodeEnvelope,
   decodeInitialMessage,
+  doubleRatchetMessage,
   encodeEncryptedPayload,
   encodeEnvelope,
   toBinary,
@@ -316,7 +317,7 @@ export class Engine {
     if (current === undefined) throw new UmbraError('unknown-conversation', `no conversation ${conversationId}`);
     const frame = buildFrame(this.crypto, body, nowMs, reliability);
     const { conversation, hint, message } = encryptFrame(this.crypto, current, frame, nowMs);
-    const payload = encodeEncryptedPayload({ case: 'doubleRatchet', value: create(DoubleRatchetMessageSchema, message) });
+    const payload = encodeEncryptedPayload({ case: 'doubleRatchet', value: doubleRatchetMessage(message.header, message.ciphertext) });
     const envelope = encodeEnvelope(hint, this.salt(), payload);
     return {
       outgoing: { conversationId, endpoints: conversation.peerEndpoints, envelope, messageId: frame.messageId },
