@@ -15,6 +15,7 @@
  */
 import type { CryptoProvider } from './crypto/provider.ts';
 import { constantTimeEqual, fromHex, toHex } from './bytes.ts';
+import { IntMultiMap } from './int-multimap.ts';
 import { LABEL_HINT } from './labels.ts';
 
 /** Indices listened for beyond the highest seen, and kept below it for late arrivals. */
@@ -191,19 +192,19 @@ export function diffSlots(before: HintReceiveState, after: HintReceiveState): { 
 }
 
 /**
- * hint → (owner, hour, index), one Map per hour, holding only small integers: the key is the
- * first 31 bits of the hint, the value packs (owner slot, index) into one small integer, so a
- * million entries are no million objects for the garbage collector to trace. A hit is confirmed
- * by recomputing the full 16-byte hint (constant-time compare), so exactly one hint string routes
- * to each slot. A lookup probes the few hours present (normally 3): the cost does not depend on
- * the number of conversations, and an hour that leaves every window is dropped whole, without
- * recomputing its hints.
+ * hint → (owner, hour, index), one typed-array multimap per hour (int-multimap.ts): the key is
+ * the first 31 bits of the hint, the value packs (owner slot, index) into one int32, so a
+ * million entries are a few megabytes the garbage collector never traces. `candidates` returns
+ * the entries under a key unconfirmed; `confirms` recomputes the full 16-byte hint (constant-time
+ * compare) for callers that need exactness. A lookup probes the few hours present (normally 3):
+ * the cost does not depend on the number of conversations, and an hour that leaves every window
+ * is dropped whole, without recomputing its hints.
  */
 export class HintTable<T> {
-  /** Packed values: ownerSlot * INDEX_LIMIT + index (below 2^31, so V8 keeps them unboxed). */
+  /** Packed values: ownerSlot * INDEX_LIMIT + index (below 2^31). */
   private static readonly INDEX_LIMIT = 1 << 14;
   private static readonly OWNER_LIMIT = 1 << 17;
-  private readonly byHour = new Map<number, Map<number, number | number[]>>();
+  private readonly byHour = new Map<number, IntMultiMap>();
   private readonly ownerSlots = new Map<T, number>();
   private readonly owners: T[] = [];
   private readonly ownerKeys: Uint8Array[] = [];
@@ -253,13 +254,10 @@ export class HintTable<T> {
     const value = ownerSlot * HintTable.INDEX_LIMIT + slot.index;
     let map = this.byHour.get(slot.hour);
     if (map === undefined) {
-      map = new Map();
+      map = new IntMultiMap();
       this.byHour.set(slot.hour, map);
     }
-    const existing = map.get(key);
-    if (existing === undefined) map.set(key, value);
-    else if (Array.isArray(existing)) existing.push(value);
-    else map.set(key, [existing, value]);
+    map.add(key, value);
   }
 
   remove(owner: T, hintKey: Uint8Array, slot: HintSlot): void {
@@ -280,25 +278,14 @@ export class HintTable<T> {
       }
       return;
     }
-    const value = ownerSlot * HintTable.INDEX_LIMIT + slot.index;
-    const existing = map!.get(key);
-    if (existing === value) {
-      map!.delete(key);
-      this.count--;
-    } else if (Array.isArray(existing)) {
-      const i = existing.indexOf(value);
-      if (i < 0) return;
-      existing.splice(i, 1);
-      this.count--;
-      if (existing.length === 1) map!.set(key, existing[0]!);
-    }
+    if (map!.delete(key, ownerSlot * HintTable.INDEX_LIMIT + slot.index)) this.count--;
   }
 
   /** Forget every entry of the hours before `hour` (they have left every receive window). */
   dropHoursBefore(hour: number): void {
     for (const [h, map] of this.byHour) {
       if (h >= hour) continue;
-      for (const v of map.values()) this.count -= Array.isArray(v) ? v.length : 1;
+      this.count -= map.size;
       this.byHour.delete(h);
     }
     for (const [key, list] of this.overflow) {
@@ -319,9 +306,7 @@ export class HintTable<T> {
     const key = HintTable.keyOfHex(hint);
     const out: { owner: T; slot: HintSlot }[] = [];
     for (const [hour, map] of this.byHour) {
-      const found = map.get(key);
-      if (found === undefined) continue;
-      for (const value of typeof found === 'number' ? [found] : found) {
+      for (const value of map.get(key)) {
         const ownerSlot = Math.floor(value / HintTable.INDEX_LIMIT);
         const owner = this.owners[ownerSlot];
         if (owner === undefined || this.ownerKeys[ownerSlot] === undefined) continue;

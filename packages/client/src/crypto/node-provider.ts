@@ -10,11 +10,11 @@
  *   at load time checks this and falls back to PKCS8 DER if a future Node stops allowing it.
  * - Public keys come from `createPublicKey(priv).export({ format: 'jwk' }).x`. Private keys are
  *   never exported as JWK (Node 20 hangs after ~1.5k such calls in a loop).
- * - KeyObjects are cached in WeakMaps keyed by the caller's Uint8Array (the ratchet reuses the
- *   same arrays). Each entry keeps a copy of the bytes and is used only while the array still
- *   holds them, so overwriting an array in place never yields a stale key. (Consequence: a
- *   secret key that the caller wipes in place stays in the cache copy until the array itself
- *   is garbage-collected.)
+ * - The last 256 KeyObjects per kind are cached, keyed by the caller's Uint8Array (the ratchet
+ *   reuses the same arrays). Each entry keeps a copy of the bytes and is used only while the
+ *   array still holds them, so overwriting an array in place never yields a stale key.
+ *   (Consequence: a secret key that the caller wipes in place stays in the cache copy until
+ *   256 newer keys have pushed it out.)
  */
 import {
   createCipheriv,
@@ -155,14 +155,26 @@ interface CacheEntry<K> {
   readonly key: K;
 }
 
+/**
+ * The most recently used KeyObjects, keyed by the caller's array (identity) and checked against
+ * a copy of its bytes. Bounded: a KeyObject is ~1 KB of native memory plus handles the garbage
+ * collector visits, so caching one per live key made an engine with 10,000 conversations
+ * measurably slower to collect; the ratchet reuses only its few current keys.
+ */
 class KeyCache<K> {
-  readonly #map = new WeakMap<Uint8Array, CacheEntry<K>>();
+  readonly #map = new Map<Uint8Array, CacheEntry<K>>();
+  constructor(private readonly capacity: number) {}
   get(raw: Uint8Array): K | undefined {
     const hit = this.#map.get(raw);
-    return hit !== undefined && constantTimeEqual(hit.copy, raw) ? hit.key : undefined;
+    if (hit === undefined || !constantTimeEqual(hit.copy, raw)) return undefined;
+    this.#map.delete(raw); // most recently used last
+    this.#map.set(raw, hit);
+    return hit.key;
   }
   set(raw: Uint8Array, key: K): K {
+    this.#map.delete(raw);
     this.#map.set(raw, { copy: new Uint8Array(raw), key });
+    if (this.#map.size > this.capacity) this.#map.delete(this.#map.keys().next().value!);
     return key;
   }
   delete(raw: Uint8Array, key: K): void {
@@ -170,10 +182,11 @@ class KeyCache<K> {
   }
 }
 
-const xPrivateCache = new KeyCache<KeyObject>();
-const xPublicCache = new KeyCache<KeyObject>();
-const edPrivateCache = new KeyCache<KeyObject>();
-const edPublicCache = new KeyCache<KeyObject>();
+const KEY_CACHE_ENTRIES = 256;
+const xPrivateCache = new KeyCache<KeyObject>(KEY_CACHE_ENTRIES);
+const xPublicCache = new KeyCache<KeyObject>(KEY_CACHE_ENTRIES);
+const edPrivateCache = new KeyCache<KeyObject>(KEY_CACHE_ENTRIES);
+const edPublicCache = new KeyCache<KeyObject>(KEY_CACHE_ENTRIES);
 
 function xPrivate(raw: Uint8Array): KeyObject {
   return xPrivateCache.get(raw) ?? xPrivateCache.set(raw, importPrivate('X25519', raw));
@@ -252,8 +265,8 @@ const hpkeSuite = new CipherSuite({
   aead: new Chacha20Poly1305(),
 });
 const subtle = webcrypto.subtle;
-const hpkeRecipientCache = new KeyCache<Promise<CryptoKeyPair>>();
-const hpkePublicCache = new KeyCache<Promise<CryptoKey>>();
+const hpkeRecipientCache = new KeyCache<Promise<CryptoKeyPair>>(KEY_CACHE_ENTRIES);
+const hpkePublicCache = new KeyCache<Promise<CryptoKey>>(KEY_CACHE_ENTRIES);
 
 /** A fresh ArrayBuffer holding exactly these bytes (Buffer#slice does not copy, so copy explicitly). */
 function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
