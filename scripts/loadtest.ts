@@ -114,6 +114,7 @@ type FromGen =
   | { t: 'echo'; rate: number; p50: number; p99: number }
   | { t: 'setup'; secs: number }
   | { t: 'kill'; at: number }
+  | { t: 'progress'; submitted: number; received: number; connected: number }
   | { t: 'run'; result: RunResult }
   | { t: 'stopped' };
 
@@ -206,11 +207,15 @@ async function generator(): Promise<void> {
   let duplicates = 0;
   const e2e: number[] = [];
   let stopping = false;
+  let connected = 0;
   const listeners: Promise<void>[] = [];
   async function listen(c: Client): Promise<void> {
     while (!stopping) {
       let pending: Uint8Array[] = [];
+      let flush: NodeJS.Timeout | null = null;
       try {
+        // Acks go out in batches, 50 ms after the first unacked message (a timer only while
+        // something is pending: 1000 idle 50 ms intervals would cost the generator ~10% of a core).
         const conn = await c.inbox.connect(async (msg) => {
           const pt = await c.inbox.open(msg);
           if (!pt) return;
@@ -222,12 +227,16 @@ async function generator(): Promise<void> {
             e2e.push(performance.now() - sentAt[id]!);
           }
           pending.push(msg.mid);
+          flush ??= setTimeout(() => {
+            flush = null;
+            conn.ack(pending.splice(0, 1000));
+          }, 50);
         });
-        const flush = setInterval(() => {
-          if (pending.length) conn.ack(pending.splice(0, 1000));
-        }, 50);
+        connected++;
         await conn.closed;
-        clearInterval(flush);
+        connected--;
+        if (flush) clearTimeout(flush);
+        flush = null;
       } catch {
         /* the RSA is down: retry */
       }
@@ -243,6 +252,7 @@ async function generator(): Promise<void> {
     const submitLat: number[] = [];
     let refused = 0;
     const t = performance.now();
+    const progress = setInterval(() => send({ t: 'progress', submitted: submitLat.length, received: receivedCount, connected }), 5000);
     await pool(jobs, CONC, async (job, i) => {
       if (KILL && i === Math.floor(TOTAL / 3)) send({ t: 'kill', at: i });
       const s = performance.now();
@@ -255,6 +265,7 @@ async function generator(): Promise<void> {
     const deadline = Date.now() + 180_000;
     while (receivedCount < TOTAL && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     const e2eSecs = (performance.now() - t) / 1000;
+    clearInterval(progress);
     await stopProfile();
     submitLat.sort((a, b) => a - b);
     e2e.sort((a, b) => a - b);
@@ -300,8 +311,10 @@ async function main(): Promise<void> {
   });
   const waiters = new Map<string, (m: FromGen) => void>();
   let onKill: ((at: number) => void) | null = null;
+  let onProgress: ((m: { submitted: number; received: number; connected: number }) => void) | null = null;
   gen.on('message', (m: FromGen) => {
     if (m.t === 'kill') return onKill?.(m.at);
+    if (m.t === 'progress') return onProgress?.(m);
     const w = waiters.get(m.t);
     waiters.delete(m.t);
     w?.(m);
@@ -355,6 +368,13 @@ async function main(): Promise<void> {
       console.log('  RSA #1 restarted');
     })();
   };
+  const t0 = performance.now();
+  const ssaDb = (hub.services.ssa.store as unknown as { db: { all(sql: string): Promise<Record<string, unknown>[]> } }).db;
+  onProgress = (m) =>
+    void ssaDb.all('SELECT state, COUNT(*) AS n FROM queue GROUP BY state').then((rows) => {
+      const q = Object.fromEntries(rows.map((r) => [String(r.state), Number(r.n)]));
+      console.log(`  ${fmt((performance.now() - t0) / 1000)} s: submitted ${m.submitted}, received ${m.received}, receivers connected ${m.connected}; SSA queue ${JSON.stringify(q)}`);
+    });
   const stopProfile = await profile('services.cpuprofile');
   const { result: r } = await ask({ t: 'run' }, 'run');
   await stopProfile();

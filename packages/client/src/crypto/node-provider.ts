@@ -10,11 +10,11 @@
  *   at load time checks this and falls back to PKCS8 DER if a future Node stops allowing it.
  * - Public keys come from `createPublicKey(priv).export({ format: 'jwk' }).x`. Private keys are
  *   never exported as JWK (Node 20 hangs after ~1.5k such calls in a loop).
- * - The last 256 KeyObjects per kind are cached, keyed by the caller's Uint8Array (the ratchet
+ * - The last 64 KeyObjects per kind are cached, keyed by the caller's Uint8Array (the ratchet
  *   reuses the same arrays). Each entry keeps a copy of the bytes and is used only while the
  *   array still holds them, so overwriting an array in place never yields a stale key.
  *   (Consequence: a secret key that the caller wipes in place stays in the cache copy until
- *   256 newer keys have pushed it out.)
+ *   64 newer keys have pushed it out.)
  */
 import {
   createCipheriv,
@@ -182,7 +182,7 @@ class KeyCache<K> {
   }
 }
 
-const KEY_CACHE_ENTRIES = 256;
+const KEY_CACHE_ENTRIES = 64;
 const xPrivateCache = new KeyCache<KeyObject>(KEY_CACHE_ENTRIES);
 const xPublicCache = new KeyCache<KeyObject>(KEY_CACHE_ENTRIES);
 const edPrivateCache = new KeyCache<KeyObject>(KEY_CACHE_ENTRIES);
