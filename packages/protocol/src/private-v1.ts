@@ -28,7 +28,7 @@ import {
   MESSAGE_ID_BYTES,
   MAX_CAUSAL_HISTORY,
   decodePrivateFrame,
-  toBinary,
+  encode,
   type DeliveryEndpoint,
   type PrivateV1Frame,
 } from './wire/codec.ts';
@@ -156,7 +156,7 @@ export function encryptFrame(
   if (!canSend(conversation.ratchet)) {
     throw new UmbraError('conversation-cannot-send', 'this conversation cannot send until the peer has written first');
   }
-  const padded = pad(toBinary(PrivateV1FrameSchema, frame));
+  const padded = pad(encode(PrivateV1FrameSchema, frame));
   if (padded === null) throw new UmbraError('frame-too-large', `a frame is at most ${MAX_PADDED_PLAINTEXT} bytes once encoded`);
   const { hint, state: sendHint } = options.initial
     ? { hint: '', state: conversation.sendHint }

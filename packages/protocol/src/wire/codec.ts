@@ -15,6 +15,7 @@ import {
 import { SignedInvitationSchema, InvitationSchema, type Invitation, type SignedInvitation } from './gen/umbra/v1/invitation_pb.ts';
 import { PrivateV1FrameSchema, type PrivateV1Frame } from './gen/umbra/v1/private_v1_pb.ts';
 import { isCanonicalEncoding } from './canonical.ts';
+import { compilePlan, planDecodeCanonical, planEncode } from './plan-codec.ts';
 
 export * from './gen/umbra/v1/envelope_pb.ts';
 export * from './gen/umbra/v1/invitation_pb.ts';
@@ -33,8 +34,26 @@ export const MAX_CAUSAL_HISTORY = 8;
 export const MAX_ACK_IDS = 256;
 export const MESSAGE_ID_BYTES = 16;
 
+/**
+ * Encode: the plan codec (plan-codec.ts) where the schema allows, else protobuf-es; the bytes
+ * are the same either way.
+ */
+export function encode<Desc extends DescMessage>(schema: Desc, message: MessageShape<Desc>): Uint8Array {
+  const plan = compilePlan(schema);
+  return plan === null ? toBinary(schema, message) : planEncode(plan, message);
+}
+
+/**
+ * Decode leniently (any valid encoding, unknown fields dropped). Canonical input (what every
+ * Umbra encoder writes) takes the plan codec; anything else goes through protobuf-es.
+ */
 function decode<Desc extends DescMessage>(schema: Desc, bytes: Uint8Array, maxBytes: number): MessageShape<Desc> | null {
   if (bytes.length > maxBytes) return null;
+  const plan = compilePlan(schema);
+  if (plan !== null) {
+    const message = planDecodeCanonical<Desc>(plan, bytes);
+    if (message !== null) return message;
+  }
   try {
     return fromBinary(schema, bytes, { readUnknownFields: false });
   } catch {
@@ -49,6 +68,9 @@ function decode<Desc extends DescMessage>(schema: Desc, bytes: Uint8Array, maxBy
  * envelope bytes ↔ message mapping a bijection, so a re-encoded copy is not a new envelope.
  */
 function decodeCanonical<Desc extends DescMessage>(schema: Desc, bytes: Uint8Array, maxBytes: number): MessageShape<Desc> | null {
+  if (bytes.length > maxBytes) return null;
+  const plan = compilePlan(schema);
+  if (plan !== null) return planDecodeCanonical(plan, bytes);
   const message = decode(schema, bytes, maxBytes);
   if (message === null) return null;
   const canonical = isCanonicalEncoding(schema, bytes);
@@ -74,7 +96,7 @@ export function decodeEnvelope(bytes: Uint8Array): UmbraEnvelopeV1 | null {
 // what create() returns, without its per-call reflection (a few µs per message).
 export function encodeEnvelope(hint: string, salt: bigint, payload: Uint8Array): Uint8Array {
   const envelope: UmbraEnvelopeV1 = { $typeName: 'umbra.v1.UmbraEnvelopeV1', conversationHint: hint, salt, payload };
-  return toBinary(UmbraEnvelopeV1Schema, envelope);
+  return encode(UmbraEnvelopeV1Schema, envelope);
 }
 
 export function decodeEncryptedPayload(bytes: Uint8Array): EncryptedPayload | null {
@@ -83,7 +105,7 @@ export function decodeEncryptedPayload(bytes: Uint8Array): EncryptedPayload | nu
 
 export function encodeEncryptedPayload(payload: EncryptedPayload['encryption']): Uint8Array {
   const message: EncryptedPayload = { $typeName: 'umbra.v1.EncryptedPayload', encryption: payload ?? { case: undefined } };
-  return toBinary(EncryptedPayloadSchema, message);
+  return encode(EncryptedPayloadSchema, message);
 }
 
 export function doubleRatchetMessage(header: Uint8Array, ciphertext: Uint8Array): DoubleRatchetMessage {

@@ -1,0 +1,170 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { ScalarType, create, fromBinary, toBinary, type DescField, type DescMessage } from '@bufbuild/protobuf';
+import { compilePlan, planDecodeCanonical, planEncode } from '../src/wire/plan-codec.ts';
+import * as wire from '../src/wire/codec.ts';
+import * as groupWire from '../src/wire/gen/umbra/v1/group_v1_pb.ts';
+
+function isMessageSchema(v: unknown): v is DescMessage {
+  return typeof v === 'object' && v !== null && (v as { kind?: string }).kind === 'message';
+}
+
+const schemas: DescMessage[] = (Object.values(wire) as unknown[]).filter(isMessageSchema);
+
+const stringArb = fc.oneof(
+  fc.string({ maxLength: 12 }),
+  fc.string({ unit: 'grapheme', maxLength: 6 }),
+  fc.string({ unit: 'binary', maxLength: 6 }), // lone surrogates included
+  fc.constant('x'.repeat(70)),
+);
+
+function scalarArb(type: ScalarType): fc.Arbitrary<unknown> {
+  switch (type) {
+    case ScalarType.UINT32:
+      return fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 300 }), fc.integer({ min: 0, max: 0xffffffff }));
+    case ScalarType.UINT64:
+      return fc.oneof(fc.constant(0n), fc.bigInt({ min: 0n, max: 1n << 40n }), fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }));
+    case ScalarType.BOOL:
+      return fc.boolean();
+    case ScalarType.STRING:
+      return stringArb;
+    case ScalarType.BYTES:
+      return fc.uint8Array({ maxLength: 20 });
+    default:
+      throw new Error(`no arbitrary for scalar ${type}`);
+  }
+}
+
+function fieldArb(f: DescField, depth: number): fc.Arbitrary<unknown> {
+  if (f.fieldKind === 'scalar') return scalarArb(f.scalar);
+  if (f.fieldKind === 'message') return messageArb(f.message, depth + 1);
+  if (f.fieldKind === 'list') {
+    const item = f.listKind === 'scalar' ? scalarArb(f.scalar) : f.listKind === 'message' ? messageArb(f.message, depth + 1) : null;
+    if (item === null) throw new Error('no arbitrary for list');
+    return fc.array(item, { maxLength: depth > 2 ? 0 : 3 });
+  }
+  throw new Error(`no arbitrary for ${f.fieldKind}`);
+}
+
+/** Random messages of any schema the plan codec covers (oneofs set to any member or none). */
+function messageArb(desc: DescMessage, depth = 0): fc.Arbitrary<Record<string, unknown>> {
+  const parts: Record<string, fc.Arbitrary<unknown>> = {};
+  for (const f of desc.fields) {
+    if (f.oneof !== undefined) continue;
+    if (f.fieldKind === 'message') parts[f.localName] = depth > 2 ? fc.constant(undefined) : fc.option(fieldArb(f, depth), { nil: undefined });
+    else parts[f.localName] = fieldArb(f, depth);
+  }
+  for (const o of desc.oneofs) {
+    const members = o.fields.filter((f) => depth <= 2 || f.fieldKind !== 'message');
+    parts[o.localName] = fc.oneof(
+      fc.constant({ case: undefined }),
+      ...members.map((f) => fieldArb(f, depth).map((value) => ({ case: f.localName, value }))),
+    );
+  }
+  return fc.record(parts).map((init) => {
+    const clean = Object.fromEntries(Object.entries(init).filter(([, v]) => v !== undefined));
+    return create(desc, clean as never) as unknown as Record<string, unknown>;
+  });
+}
+
+/** The reference: protobuf-es decode, then canonical iff re-encoding gives the same bytes. */
+function referenceDecode(schema: DescMessage, bytes: Uint8Array): unknown {
+  let message;
+  try {
+    message = fromBinary(schema, bytes, { readUnknownFields: false });
+  } catch {
+    return null;
+  }
+  return wire.isReencodedSame(schema, message, bytes) ? message : null;
+}
+
+const mutationArb = fc.oneof(
+  fc.record({ kind: fc.constant('flip' as const), at: fc.nat(), bit: fc.integer({ min: 0, max: 7 }) }),
+  fc.record({ kind: fc.constant('set' as const), at: fc.nat(), value: fc.integer({ min: 0, max: 255 }) }),
+  fc.record({ kind: fc.constant('insert' as const), at: fc.nat(), value: fc.integer({ min: 0, max: 255 }) }),
+  fc.record({ kind: fc.constant('delete' as const), at: fc.nat() }),
+  fc.record({ kind: fc.constant('truncate' as const), at: fc.nat() }),
+);
+
+interface Mutation {
+  kind: 'flip' | 'set' | 'insert' | 'delete' | 'truncate';
+  at: number;
+  bit?: number;
+  value?: number;
+}
+
+function mutate(bytes: Uint8Array, m: Mutation): Uint8Array {
+  const at = bytes.length === 0 ? 0 : m.at % (bytes.length + (m.kind === 'insert' ? 1 : 0));
+  const out = Array.from(bytes);
+  if (m.kind === 'flip' && out.length > 0) out[at] = out[at]! ^ (1 << m.bit!);
+  else if (m.kind === 'set' && out.length > 0) out[at] = m.value!;
+  else if (m.kind === 'insert') out.splice(at, 0, m.value!);
+  else if (m.kind === 'delete') out.splice(at, 1);
+  else if (m.kind === 'truncate') out.length = at;
+  return Uint8Array.from(out);
+}
+
+describe('plan codec (descriptor-driven fast path)', () => {
+  it('covers every message schema of the envelope, invitation and private/v1 wire', () => {
+    for (const schema of schemas) assert.notEqual(compilePlan(schema), null, schema.typeName);
+  });
+
+  it('refuses schemas with types it does not cover (enums, maps): callers fall back to protobuf-es', () => {
+    const withEnum = (Object.values(groupWire) as unknown[]).filter(isMessageSchema).find((s) => s.fields.some((f) => f.fieldKind === 'enum'));
+    assert.ok(withEnum, 'the group wire has a schema with an enum field');
+    assert.equal(compilePlan(withEnum), null);
+  });
+
+  for (const schema of schemas) {
+    it(`${schema.typeName}: encodes exactly as toBinary, decodes exactly as fromBinary`, () => {
+      const plan = compilePlan(schema)!;
+      fc.assert(
+        fc.property(messageArb(schema), (message) => {
+          const reference = toBinary(schema, message as never);
+          assert.deepEqual(planEncode(plan, message as never), reference);
+          assert.deepStrictEqual(planDecodeCanonical(plan, reference), fromBinary(schema, reference));
+        }),
+        { numRuns: 150 },
+      );
+    });
+
+    it(`${schema.typeName}: a mutated encoding is accepted exactly when fromBinary + the canonical check accept it`, () => {
+      const plan = compilePlan(schema)!;
+      fc.assert(
+        fc.property(messageArb(schema), fc.array(mutationArb, { minLength: 1, maxLength: 3 }), (message, mutations) => {
+          let bytes: Uint8Array = toBinary(schema, message as never);
+          for (const m of mutations) bytes = mutate(bytes, m);
+          assert.deepStrictEqual(planDecodeCanonical(plan, bytes), referenceDecode(schema, bytes));
+        }),
+        { numRuns: 300 },
+      );
+    });
+  }
+
+  it('rejects what is not canonical: padded varints, repeated or out-of-order fields, zero values, unknown fields, a BOM, bad UTF-8', () => {
+    const plan = compilePlan(wire.TextSchema)!;
+    const accept = (hex: string) => planDecodeCanonical(plan, Uint8Array.from(Buffer.from(hex, 'hex')));
+    assert.equal((accept('0a026869') as { body: string } | null)?.body, 'hi');
+    assert.equal(accept('0a82006869'), null); // padded length varint
+    assert.equal(accept('0a0168' + '0a0169'), null); // a field twice
+    assert.equal(accept('120101' + '0a0168'), null); // out of order
+    assert.equal(accept('0a00'), null); // an implicit-presence zero value
+    assert.equal(accept('0a0168' + '1801'), null); // unknown field 3
+    assert.equal(accept('0a05efbbbf6869'), null); // leading byte-order mark
+    assert.equal(accept('0a02c328'), null); // invalid UTF-8
+    assert.equal(accept('0a0368'), null); // truncated
+    const u64 = compilePlan(wire.UmbraEnvelopeV1Schema)!;
+    const max = planDecodeCanonical(u64, Uint8Array.from(Buffer.from('10ffffffffffffffffff01', 'hex'))) as { salt: bigint } | null;
+    assert.equal(max?.salt, (1n << 64n) - 1n);
+    assert.equal(planDecodeCanonical(u64, Uint8Array.from(Buffer.from('10ffffffffffffffffff02', 'hex'))), null); // 65 bits
+  });
+
+  it('bytes fields are views into the input, as with protobuf-es', () => {
+    const plan = compilePlan(wire.DoubleRatchetMessageSchema)!;
+    const bytes = Uint8Array.of(0x0a, 0x02, 1, 2, 0x12, 0x01, 3);
+    const m = planDecodeCanonical(plan, bytes) as unknown as { header: Uint8Array; ciphertext: Uint8Array };
+    assert.equal(m.header.buffer, bytes.buffer);
+    assert.deepEqual([...m.header, ...m.ciphertext], [1, 2, 3]);
+  });
+});
