@@ -5,6 +5,7 @@ import { ScalarType, create, fromBinary, toBinary, type DescField, type DescMess
 import { compilePlan, planDecodeCanonical, planEncode } from '../src/wire/plan-codec.ts';
 import * as wire from '../src/wire/codec.ts';
 import * as groupWire from '../src/wire/gen/umbra/v1/group_v1_pb.ts';
+import { fromHex } from '../src/bytes.ts';
 
 function isMessageSchema(v: unknown): v is DescMessage {
   return typeof v === 'object' && v !== null && (v as { kind?: string }).kind === 'message';
@@ -68,7 +69,7 @@ function messageArb(desc: DescMessage, depth = 0): fc.Arbitrary<Record<string, u
   });
 }
 
-/** The reference: protobuf-es decode, then canonical iff re-encoding gives the same bytes. */
+/** The reference definition of canonical: protobuf-es decodes it, and re-encoding gives the same bytes. */
 function referenceDecode(schema: DescMessage, bytes: Uint8Array): unknown {
   let message;
   try {
@@ -105,6 +106,19 @@ function mutate(bytes: Uint8Array, m: Mutation): Uint8Array {
   return Uint8Array.from(out);
 }
 
+/** Random messages of `schema`, encoded and mutated: the plan decoder agrees with the reference. */
+function agreesOnMutations(schema: DescMessage, numRuns: number): void {
+  const plan = compilePlan(schema)!;
+  fc.assert(
+    fc.property(messageArb(schema), fc.array(mutationArb, { minLength: 1, maxLength: 3 }), (message, mutations) => {
+      let bytes: Uint8Array = toBinary(schema, message as never);
+      for (const m of mutations) bytes = mutate(bytes, m);
+      assert.deepStrictEqual(planDecodeCanonical(plan, bytes), referenceDecode(schema, bytes));
+    }),
+    { numRuns },
+  );
+}
+
 describe('plan codec (descriptor-driven fast path)', () => {
   it('covers every message schema of the envelope, invitation and private/v1 wire', () => {
     for (const schema of schemas) assert.notEqual(compilePlan(schema), null, schema.typeName);
@@ -130,17 +144,51 @@ describe('plan codec (descriptor-driven fast path)', () => {
     });
 
     it(`${schema.typeName}: a mutated encoding is accepted exactly when fromBinary + the canonical check accept it`, () => {
-      const plan = compilePlan(schema)!;
-      fc.assert(
-        fc.property(messageArb(schema), fc.array(mutationArb, { minLength: 1, maxLength: 3 }), (message, mutations) => {
-          let bytes: Uint8Array = toBinary(schema, message as never);
-          for (const m of mutations) bytes = mutate(bytes, m);
-          assert.deepStrictEqual(planDecodeCanonical(plan, bytes), referenceDecode(schema, bytes));
-        }),
-        { numRuns: 300 },
-      );
+      agreesOnMutations(schema, 300);
     });
   }
+
+  it('the receive-path schemas (envelope, payload, initial message): 3000 mutated and 2000 random inputs each agree with the reference', () => {
+    for (const schema of [wire.UmbraEnvelopeV1Schema, wire.EncryptedPayloadSchema, wire.InitialMessageSchema]) {
+      agreesOnMutations(schema, 3000);
+      const plan = compilePlan(schema)!;
+      fc.assert(
+        fc.property(fc.uint8Array({ maxLength: 24 }), (bytes) => assert.deepStrictEqual(planDecodeCanonical(plan, bytes), referenceDecode(schema, bytes))),
+        { numRuns: 2000 },
+      );
+    }
+  });
+
+  it('rejects the non-canonical encodings a decoder accepts', () => {
+    const hex = (h: string) => fromHex(h.replace(/\s/g, ''))!;
+    const nonCanonical: [DescMessage, string, string][] = [
+      [wire.UmbraEnvelopeV1Schema, '10 81 00', 'padded varint'],
+      [wire.UmbraEnvelopeV1Schema, '10 00', 'implicit-presence field set to zero'],
+      [wire.UmbraEnvelopeV1Schema, '0a 00', 'empty string present'],
+      [wire.UmbraEnvelopeV1Schema, '10 01 0a 01 61', 'fields out of order'],
+      [wire.UmbraEnvelopeV1Schema, '0a 01 61 0a 01 62', 'a singular field twice'],
+      [wire.UmbraEnvelopeV1Schema, '0a 80 01 61', 'a length with a padded varint'],
+      [wire.UmbraEnvelopeV1Schema, '0a 04 ef bb bf 61', 'a string starting with a byte-order mark'],
+      [wire.UmbraEnvelopeV1Schema, '18 01', 'an unknown field'],
+      [wire.UmbraEnvelopeV1Schema, '90 00 01', 'a padded tag'],
+      [wire.EncryptedPayloadSchema, '0a 00 12 00', 'two members of one oneof'],
+      [wire.EncryptedPayloadSchema, '12 02 0a 00', 'a nested message with an empty bytes field'],
+      [wire.InitialMessageSchema, '20 80 80 80 80 10', 'a uint32 beyond 32 bits'],
+    ];
+    for (const [schema, h, what] of nonCanonical) {
+      const b = hex(h);
+      assert.equal(referenceDecode(schema, b), null, `reference: ${what}`);
+      assert.equal(planDecodeCanonical(compilePlan(schema)!, b), null, what);
+    }
+    assert.notEqual(planDecodeCanonical(compilePlan(wire.EncryptedPayloadSchema)!, hex('12 00')), null, 'an empty message member is written');
+  });
+
+  it('the envelope decoder refuses non-canonical bytes', () => {
+    const env = wire.encodeEnvelope('ab', 5n, new Uint8Array([1]));
+    assert.notEqual(wire.decodeEnvelope(env), null);
+    const padded = Uint8Array.from([...env.subarray(0, 5), 0x85, 0x00, ...env.subarray(6)]);
+    assert.equal(wire.decodeEnvelope(padded), null);
+  });
 
   it('rejects what is not canonical: padded varints, repeated or out-of-order fields, zero values, unknown fields, a BOM, bad UTF-8', () => {
     const plan = compilePlan(wire.TextSchema)!;

@@ -14,7 +14,6 @@ import {
 } from './gen/umbra/v1/envelope_pb.ts';
 import { SignedInvitationSchema, InvitationSchema, type Invitation, type SignedInvitation } from './gen/umbra/v1/invitation_pb.ts';
 import { PrivateV1FrameSchema, type PrivateV1Frame } from './gen/umbra/v1/private_v1_pb.ts';
-import { isCanonicalEncoding } from './canonical.ts';
 import { compilePlan, planDecodeCanonical, planEncode } from './plan-codec.ts';
 
 export * from './gen/umbra/v1/envelope_pb.ts';
@@ -62,20 +61,17 @@ function decode<Desc extends DescMessage>(schema: Desc, bytes: Uint8Array, maxBy
 }
 
 /**
- * Decode and require the canonical encoding (what toBinary gives back; checked in one pass by
- * canonical.ts where the schema allows, else by re-encoding). Protobuf admits many
+ * Decode and require the canonical encoding (what toBinary gives back). Protobuf admits many
  * encodings of one message (groups, padded varints, repeated fields); requiring one makes the
  * envelope bytes ↔ message mapping a bijection, so a re-encoded copy is not a new envelope.
+ * The plan codec checks it in the same pass as decoding; other schemas are re-encoded.
  */
 function decodeCanonical<Desc extends DescMessage>(schema: Desc, bytes: Uint8Array, maxBytes: number): MessageShape<Desc> | null {
   if (bytes.length > maxBytes) return null;
   const plan = compilePlan(schema);
   if (plan !== null) return planDecodeCanonical(plan, bytes);
   const message = decode(schema, bytes, maxBytes);
-  if (message === null) return null;
-  const canonical = isCanonicalEncoding(schema, bytes);
-  if (canonical !== undefined) return canonical ? message : null;
-  return isReencodedSame(schema, message, bytes) ? message : null;
+  return message !== null && isReencodedSame(schema, message, bytes) ? message : null;
 }
 
 /** The reference definition of canonical: re-encoding gives the same bytes. */

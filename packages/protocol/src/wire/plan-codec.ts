@@ -7,9 +7,13 @@
  * - `planEncode` gives exactly the bytes `toBinary` gives (fields in number order, zero values
  *   of implicit-presence fields left out, numeric lists packed, strings as TextEncoder's UTF-8).
  * - `planDecodeCanonical` decodes only canonical encodings (the bytes `planEncode` / `toBinary`
- *   would give back for the decoded message; rules in canonical.ts) and returns null for
- *   anything else, so it accepts and yields exactly what `fromBinary` followed by the
- *   canonical check does. Strings are strict UTF-8, as in protobuf-es.
+ *   would give back for the decoded message) and returns null for anything else, so it accepts
+ *   and yields exactly what `fromBinary` followed by a re-encode comparison does, in one pass.
+ *   Canonical means: fields in number order, each at most once (a repeated non-packed field's
+ *   entries adjacent), at most one member per oneof, the wire type the field's type demands,
+ *   minimal varints (tags, lengths and values), no implicit-presence field holding its zero
+ *   value, packed lists non-empty, strings without a leading byte-order mark (the decoder
+ *   drops it) and valid UTF-8, no unknown fields, no groups, nested messages canonical in turn.
  *
  * Covered: uint32, uint64 (as bigint), bool, string, bytes, messages, lists of these, oneofs.
  * `compilePlan` returns null for any schema using something else (the caller then uses
