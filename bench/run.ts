@@ -6,6 +6,9 @@
 import { nodeProvider } from '../packages/client/src/crypto/node-provider.ts';
 import { nobleProvider } from '../packages/protocol/src/index.ts';
 import { benchProtocol, classifyReceiver, median, umbraRunner } from './protocol.ts';
+import { ensureLibsignal } from './libsignal/ensure.ts';
+import { benchLibsignal, libsignalRunner } from './libsignal/libsignal-bench.ts';
+import { measurePrimitives } from './crypto-primitives.ts';
 
 interface ClassifyFigures {
   conversations: number;
@@ -14,9 +17,6 @@ interface ClassifyFigures {
   heapBytesPerConversation: number;
   hourlyTickMs: number;
 }
-import { ensureLibsignal } from './libsignal/ensure.ts';
-import { benchLibsignal, libsignalRunner } from './libsignal/libsignal-bench.ts';
-import { measurePrimitives } from './crypto-primitives.ts';
 
 const json = process.argv.includes('--json');
 const log = (s: string) => {

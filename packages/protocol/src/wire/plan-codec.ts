@@ -273,15 +273,14 @@ class Writer {
       this.buf[this.pos++] = (lo & 0x7f) | 0x80;
       lo >>>= 7;
     }
-    let rest = lo | ((hi & 0x07) << 4);
+    const rest = lo | ((hi & 0x07) << 4);
     hi >>>= 3;
     if (hi === 0) {
       this.buf[this.pos++] = rest;
       return;
     }
     this.buf[this.pos++] = rest | 0x80;
-    rest = hi;
-    this.varint(rest);
+    this.varint(hi);
   }
 }
 
@@ -474,23 +473,6 @@ function readValue(r: Reader, field: FieldPlan, wireType: number, end: number, d
   }
 }
 
-function isZero(field: FieldPlan, value: unknown): boolean {
-  switch (field.kind) {
-    case KIND_UINT32:
-      return value === 0;
-    case KIND_UINT64:
-      return value === 0n;
-    case KIND_BOOL:
-      return value === false;
-    case KIND_STRING:
-      return (value as string).length === 0;
-    case KIND_BYTES:
-      return (value as Uint8Array).length === 0;
-    default:
-      return false;
-  }
-}
-
 function readMessage(buf: Uint8Array, start: number, end: number, plan: MessagePlan, depth: number): Record<string, unknown> {
   if (depth > MAX_DEPTH) throw REJECT;
   const message = freshMessage(plan);
@@ -513,7 +495,7 @@ function readMessage(buf: Uint8Array, start: number, end: number, plan: MessageP
     lastNumber = number;
     if (!field.list) {
       const value = readValue(r, field, wireType, end, depth);
-      if (!field.explicit && isZero(field, value)) throw REJECT;
+      if (!isSet(field, value)) throw REJECT; // an implicit-presence zero value is left out
       if (field.oneof !== null) message[field.oneof] = { case: field.name, value };
       else message[field.name] = value;
     } else if (field.packed) {
