@@ -111,6 +111,14 @@ export interface ClientOptions {
   readonly maxInFlight?: number;
   /** Acks are batched for this long (default 20 ms). */
   readonly ackDelayMs?: number;
+  /**
+   * A duplicate envelope (the peer's retry after a lost ack, or anyone re-delivering captured
+   * bytes) is re-acknowledged at most once per this interval per conversation: it joins an ack
+   * already pending, or waits until this long after the conversation's last ack, so replaying
+   * bytes cannot make us spend a delivery token per replay (default: half the first retry delay,
+   * at most 1 s).
+   */
+  readonly duplicateAckIntervalMs?: number;
   /** A missing id is requested after this grace period (default 1 s): it may only be late. */
   readonly missingGraceMs?: number;
   /**
@@ -306,7 +314,11 @@ export class Client {
   private engine: Engine;
   private readonly metas = new Map<string, ConversationMeta>();
   private readonly pendingHandshake = new Map<string, Uint8Array>();
-  private readonly pendingAcks = new Map<string, Map<string, Uint8Array>>();
+  /** Acks waiting to go out, per conversation, with when they are due. */
+  private readonly pendingAcks = new Map<string, { readonly ids: Map<string, Uint8Array>; dueAt: number }>();
+  /** When each conversation last sent an ack frame (gates the re-acknowledgement of duplicates). */
+  private readonly lastAckSentAt = new Map<string, number>();
+  private ackTimerAt = Infinity;
   private readonly subscribed = new Set<string>();
   private readonly subscriptions: Subscription[] = [];
   private readonly emitter = new EventEmitter();
@@ -341,6 +353,7 @@ export class Client {
   private readonly retryMaxMs: number;
   private readonly maxInFlight: number;
   private readonly ackDelayMs: number;
+  private readonly duplicateAckIntervalMs: number;
   private readonly missingGraceMs: number;
   private readonly syncIntervalMs: number;
   private readonly fastRetransmitMs: number;
@@ -375,6 +388,7 @@ export class Client {
     // Keep a few hint slots for acks and requests: a same-bytes retry needs its slot within HINT_WINDOW.
     this.maxInFlight = Math.floor(num(options.maxInFlight, 24, 1, HINT_WINDOW - 4, 'maxInFlight'));
     this.ackDelayMs = num(options.ackDelayMs, 20, 0, 60_000, 'ackDelayMs');
+    this.duplicateAckIntervalMs = num(options.duplicateAckIntervalMs, Math.min(1000, this.retryInitialMs / 2), 0, 3_600_000, 'duplicateAckIntervalMs');
     this.missingGraceMs = num(options.missingGraceMs, 1000, 0, 86_400_000, 'missingGraceMs');
     this.syncIntervalMs = num(options.syncIntervalMs, 30_000, 0, 86_400_000, 'syncIntervalMs');
     this.fastRetransmitMs = num(options.fastRetransmitMs, 200, 0, 86_400_000, 'fastRetransmitMs');
@@ -1005,7 +1019,7 @@ export class Client {
     if (seen !== null) {
       this.statsData.duplicateEnvelopes++;
       if (seen.conversationId !== null && seen.messageId !== null && this.metas.get(seen.conversationId)?.consent === 'allowed') {
-        this.queueAck(seen.conversationId, seen.messageId); // the ack may have been lost
+        this.queueAck(seen.conversationId, seen.messageId, true); // the ack may have been lost
       }
       return 'duplicate';
     }
@@ -1245,30 +1259,57 @@ export class Client {
 
   // ---- acks ------------------------------------------------------------------------------
 
-  private queueAck(conversationId: string, messageId: Uint8Array): void {
-    let set = this.pendingAcks.get(conversationId);
-    if (set === undefined) this.pendingAcks.set(conversationId, (set = new Map()));
-    set.set(idHex(messageId), messageId);
-    if (this.ackTimer === null && !this.closing) {
-      this.ackTimer = setTimeout(() => {
-        this.ackTimer = null;
-        this.serial(() => this.flushAcksLocked()).catch((e) => this.backgroundError(e));
-      }, this.ackDelayMs);
+  /**
+   * Queue an ack. A new message's ack goes out within ackDelayMs; a duplicate's joins the ack
+   * already pending for its conversation, or else waits until duplicateAckIntervalMs after the
+   * conversation's last ack frame: one ack frame (one token) per interval, however often the
+   * same bytes arrive.
+   */
+  private queueAck(conversationId: string, messageId: Uint8Array, duplicate = false): void {
+    const now = this.clock();
+    const soon = now + this.ackDelayMs;
+    let pending = this.pendingAcks.get(conversationId);
+    if (pending === undefined) {
+      const gate = (this.lastAckSentAt.get(conversationId) ?? -Infinity) + this.duplicateAckIntervalMs;
+      pending = { ids: new Map(), dueAt: duplicate ? Math.max(soon, gate) : soon };
+      this.pendingAcks.set(conversationId, pending);
+    } else if (!duplicate) {
+      pending.dueAt = Math.min(pending.dueAt, soon);
     }
+    pending.ids.set(idHex(messageId), messageId);
+    this.scheduleAckTimer();
   }
 
-  private flushAcksLocked(): void {
+  private scheduleAckTimer(): void {
+    if (this.closing) return;
+    let at = Infinity;
+    for (const p of this.pendingAcks.values()) if (p.dueAt < at) at = p.dueAt;
+    if (at === Infinity || (this.ackTimer !== null && at >= this.ackTimerAt)) return;
+    if (this.ackTimer !== null) clearTimeout(this.ackTimer);
+    this.ackTimerAt = at;
+    this.ackTimer = setTimeout(() => {
+      this.ackTimer = null;
+      this.ackTimerAt = Infinity;
+      this.serial(() => this.flushAcksLocked(false)).catch((e) => this.backgroundError(e));
+    }, Math.max(0, Math.min(at - this.clock(), 2 ** 31 - 1)));
+  }
+
+  /** Send the acks that are due (all of them when `all`, at close). */
+  private flushAcksLocked(all: boolean): void {
     const now = this.clock();
-    for (const [conversationId, ids] of this.pendingAcks) {
+    for (const [conversationId, pending] of this.pendingAcks) {
+      if (!all && pending.dueAt > now) continue;
       this.pendingAcks.delete(conversationId);
       if (this.metas.get(conversationId)?.consent !== 'allowed') continue;
-      const all = [...ids.values()];
-      for (let i = 0; i < all.length; i += ACK_IDS_PER_FRAME) {
-        const chunk = all.slice(i, i + ACK_IDS_PER_FRAME);
+      const ids = [...pending.ids.values()];
+      for (let i = 0; i < ids.length; i += ACK_IDS_PER_FRAME) {
+        const chunk = ids.slice(i, i + ACK_IDS_PER_FRAME);
         this.sendControlLocked(conversationId, { case: 'ack', value: wire.create(wire.AckSchema, { messageIds: chunk }) }, now);
         this.statsData.acksSent++;
       }
+      this.lastAckSentAt.set(conversationId, now);
     }
+    this.scheduleAckTimer();
   }
 
   private ackAllIncoming(conversationId: string): void {
@@ -1697,7 +1738,7 @@ export class Client {
     for (const t of [this.wakeTimer, this.ackTimer]) if (t !== null) clearTimeout(t);
     // Acks queued in the last ackDelayMs would be lost with their timer, and a short-lived client
     // (the CLI) would then never acknowledge anything: the peer would retry forever. Send them now.
-    if (this.pendingAcks.size > 0) await this.serial(() => this.flushAcksLocked()).catch((e) => this.backgroundError(e));
+    if (this.pendingAcks.size > 0) await this.serial(() => this.flushAcksLocked(true)).catch((e) => this.backgroundError(e));
     for (const t of [this.tickTimer, this.syncTimer]) if (t !== null) clearInterval(t);
     this.wakeTimer = this.ackTimer = this.tickTimer = this.syncTimer = null;
     for (const s of this.subscriptions.splice(0)) s.close();

@@ -139,3 +139,49 @@ test('hostile envelopes from the network: garbage, truncations, replays, oversiz
   await alice.close();
   await bob.close();
 });
+
+test('an envelope re-delivered 100 times is acknowledged at most once per duplicate-ack interval (no token drain)', async () => {
+  const net = new MemoryNetwork();
+  const alice = await openMemoryClient(net.adapter(), 'Alice');
+  // Bob's delivery counts what he publishes: through the services every publish costs one token.
+  const bobDelivery = net.adapter();
+  let bobPublishes = 0;
+  const counting = {
+    publish: (route: string, bytes: Uint8Array) => {
+      bobPublishes++;
+      return bobDelivery.publish(route, bytes);
+    },
+    subscribe: bobDelivery.subscribe.bind(bobDelivery),
+    fetch: bobDelivery.fetch.bind(bobDelivery),
+  };
+  const INTERVAL_MS = 1000;
+  const bob = await openMemoryClient(counting, 'Bob', { duplicateAckIntervalMs: INTERVAL_MS });
+  const conv = await connect(alice, bob);
+  const wire: Uint8Array[] = [];
+  net.tap((_route, bytes) => wire.push(bytes));
+  await alice.send(conv.id, 'replay me');
+  await waitFor(() => texts(bob, conv.id).length === 1 && alice.pendingCount() === 0);
+  await bob.settle();
+  const real = wire[0]!;
+  const acksBefore = bob.stats().acksSent;
+  const publishesBefore = bobPublishes;
+  const started = Date.now();
+  // The attacker re-delivers the same bytes 100 times, spaced wider than Bob's ack batching delay.
+  for (let i = 0; i < 100; i++) {
+    assert.equal(await bob.receive(real), 'duplicate');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  await bob.settle();
+  await new Promise((r) => setTimeout(r, 50));
+  await bob.settle();
+  const intervals = Math.ceil((Date.now() - started) / INTERVAL_MS);
+  const acks = bob.stats().acksSent - acksBefore;
+  const publishes = bobPublishes - publishesBefore;
+  assert.ok(acks <= intervals + 1, `${acks} acks for 100 duplicates over ${intervals} intervals`);
+  assert.ok(publishes <= intervals + 1, `${publishes} publishes (tokens) for 100 duplicates over ${intervals} intervals`);
+  // The re-acknowledgement is only deferred, never lost: a peer whose ack went missing still gets one.
+  await waitFor(() => bob.stats().acksSent - acksBefore >= 1, 5000, 'one re-acknowledgement');
+  assert.equal(texts(bob, conv.id).length, 1);
+  await alice.close();
+  await bob.close();
+});
