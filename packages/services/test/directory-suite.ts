@@ -18,6 +18,7 @@ import {
   startHub,
   startIssuer,
   type DirectoryInfo,
+  type DirectoryLimits,
   type DirectoryService,
   type Ed25519Key,
   type IssuerService,
@@ -71,12 +72,13 @@ export function directorySuite(backend: Backend): void {
     return join(dir, `${name}.db`);
   };
 
-  async function makeEnv(opts: { tokens?: boolean } = {}): Promise<Env> {
+  async function makeEnv(opts: { tokens?: boolean; limits?: Partial<DirectoryLimits> } = {}): Promise<Env> {
     const issuer = await startIssuer({ db: await dbFor('issuer'), quota: { ssa: 100_000, rsa: 1000 } });
     const dir = await startDirectory({
       db: await dbFor('directory'),
       namespace: 'example.test',
       adminSecret: ADMIN,
+      ...(opts.limits ? { limits: opts.limits } : {}),
       ...(opts.tokens === false ? {} : { issuerName: issuer.issuerName, tokenKeys: [issuer.tokenKeys.ssa] }),
     });
     const http = new DirectoryHttpClient(dir.url);
@@ -184,6 +186,8 @@ export function directorySuite(backend: Backend): void {
     });
 
     it('50 parallel contacts for one name never receive the same one-time prekey', async () => {
+      // A name hands out 10 one-time packages an hour by default: this checks concurrency, so it lifts that.
+      const env = await makeEnv({ limits: { oneTimePerTargetPerHour: 1000 } });
       const { key } = await register(env, 'carol');
       const made = Array.from({ length: 60 }, () => keyPackage(key, env.info.namespace, 'carol'));
       await env.http.uploadPackages('carol', key, made.slice(0, 30).map((m) => m.kp));
@@ -226,7 +230,10 @@ export function directorySuite(backend: Backend): void {
       assert.deepEqual([anon.status, anon.title], [403, 'Members only']);
       const stranger = await status(await env.http.request('POST', '/v1/names/dave/contact', {}, { signer: generateEd25519() }));
       assert.deepEqual([stranger.status, stranger.title], [403, 'Not a member']);
-      const ok = await env.http.contact('dave', {}, { signer: member });
+      // Members pay for contact too.
+      const unpaid = await status(await env.http.request('POST', '/v1/names/dave/contact', {}, { signer: member }));
+      assert.deepEqual([unpaid.status, unpaid.title], [401, 'Token refused']);
+      const ok = await env.http.contact('dave', {}, { signer: member, token: await env.wallet.take() });
       assert.equal(ok.state, 'approved');
 
       await env.http.setPolicy('dave', key, 'approval');
@@ -247,6 +254,77 @@ export function directorySuite(backend: Backend): void {
       // Only the owner may see or decide requests.
       const notOwner = await status(await env.http.request('GET', '/v1/names/dave/requests', undefined, { signer: member }));
       assert.equal(notOwner.status, 403);
+    });
+
+    it('contact costs something: one name cannot drain a victim\'s one-time packages or fill the approval queue (issue 14 row 3)', async () => {
+      const ns = env.info.namespace;
+      const { key: victim } = await register(env, 'vera');
+      await env.http.uploadPackages('vera', victim, Array.from({ length: 20 }, () => keyPackage(victim, ns, 'vera').kp), keyPackage(victim, ns, 'vera', true).kp);
+      const { key: attacker } = await register(env, 'mallory');
+
+      // A registered name no longer contacts for free.
+      const free = await status(await env.http.request('POST', '/v1/names/vera/contact', {}, { signer: attacker }));
+      assert.deepEqual([free.status, free.title], [401, 'Token refused']);
+
+      // Even paying a token each time, the attacker gets one one-time package, then only the
+      // reusable last-resort one; past 30 contacts an hour it is refused outright.
+      const got: boolean[] = [];
+      const refused: { status: number; retryAfter: string | null }[] = [];
+      for (let i = 0; i < 40; i++) {
+        const res = await env.http.request('POST', '/v1/names/vera/contact', {}, { signer: attacker, token: await env.wallet.take() });
+        if (res.ok) got.push(((await res.json()) as { one_time: boolean }).one_time);
+        else refused.push({ status: (await status(res)).status, retryAfter: res.headers.get('retry-after') });
+      }
+      assert.equal(got.filter((x) => x).length, 1, 'one one-time package for the attacker');
+      assert.equal(got.length, 30, 'last-resort packages until the hourly limit');
+      assert.equal(refused.length, 10);
+      for (const r of refused) {
+        assert.equal(r.status, 429);
+        assert.ok(Number(r.retryAfter) > 0 && Number(r.retryAfter) <= 3600, 'Retry-After within the hour');
+      }
+      assert.equal((await env.http.packageStatus('vera', victim)).available, 19, 'the victim keeps one-time packages for others');
+
+      // Others still get one-time packages: another member, and an anonymous token payer.
+      const { key: other } = await register(env, 'olga');
+      const o = await env.http.contact('vera', {}, { signer: other, token: await env.wallet.take() });
+      assert.ok(o.state === 'approved' && o.oneTime);
+      const anon = await env.http.contact('vera', {}, { token: await env.wallet.take() });
+      assert.ok(anon.state === 'approved' && anon.oneTime);
+
+      // Per target: at most 10 one-time packages an hour, whoever asks; then the last-resort one.
+      const oneTime: boolean[] = [];
+      for (let i = 0; i < 10; i++) {
+        const r = await env.http.contact('vera', {}, { token: await env.wallet.take() });
+        oneTime.push(r.state === 'approved' && r.oneTime);
+      }
+      assert.deepEqual(oneTime, [...Array(7).fill(true), false, false, false]);
+      assert.equal((await env.http.packageStatus('vera', victim)).available, 10);
+
+      // The approval queue: a member has one pending request per name; anonymous requests take at
+      // most 50 of the 100 places; so after both floods a member still gets through.
+      const { key: spammer } = await register(env, 'mort');
+      const { key: owner } = await register(env, 'wren');
+      await env.http.uploadPackages('wren', owner, [keyPackage(owner, ns, 'wren').kp]);
+      await env.http.setPolicy('wren', owner, 'approval');
+      const flood: number[] = [];
+      for (let i = 0; i < 100; i++) flood.push((await env.http.request('POST', '/v1/names/wren/contact', { note: `spam ${i}` }, { signer: spammer, token: await env.wallet.take() })).status);
+      assert.equal(flood.filter((s) => s === 202).length, 1, 'one pending request per member');
+      assert.equal(flood.filter((s) => s === 429).length, 99);
+      const anonFlood: number[] = [];
+      for (let i = 0; i < 60; i++) anonFlood.push((await env.http.request('POST', '/v1/names/wren/contact', { note: 'spam' }, { token: await env.wallet.take() })).status);
+      assert.equal(anonFlood.filter((s) => s === 202).length, 50);
+      assert.equal(anonFlood.filter((s) => s === 429).length, 10);
+      const fair = await env.http.contact('wren', { note: 'Olga from the club' }, { signer: other, token: await env.wallet.take() });
+      assert.equal(fair.state, 'pending', 'another requester still gets through');
+      const pending = await env.http.pendingRequests('wren', owner);
+      assert.equal(pending.length, 52);
+      assert.ok(pending.some((p) => p.note === 'olga: Olga from the club'));
+      // A refused request keeps its token: the 429s spent nothing.
+      const token = await env.wallet.take();
+      const refusedOnce = await status(await env.http.request('POST', '/v1/names/wren/contact', {}, { signer: spammer, token }));
+      assert.equal(refusedOnce.status, 429);
+      const { key: late } = await register(env, 'lena');
+      assert.equal((await env.http.contact('wren', {}, { signer: late, token })).state, 'pending');
     });
 
     it('attesting mode: a signed name↔key binding with no addresses, verified against the log', async () => {

@@ -5,8 +5,10 @@
  * contact policy per name, approval queues, and attestations. See docs/DIRECTORY.md.
  *
  * Auth: the owner of a name signs requests (RFC 9421 profile of httpsig.ts) with the name's
- * current identity key (keyid = base64url of the key). Anonymous lookups and contacts pay with a
- * Privacy Pass token for this origin; a member of the directory may sign instead.
+ * current identity key (keyid = base64url of the key). Anonymous lookups pay with a Privacy Pass
+ * token for this origin; a member of the directory may sign instead. Every contact (a key
+ * package fetch or an approval request) pays a token, members included, and is held to
+ * per-requester and per-target limits (DirectoryLimits; docs/DIRECTORY.md "Contact costs").
  */
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -36,6 +38,16 @@ export interface DirectoryLimits {
   popSkewMs: number;
   /** How long an approval request lives. */
   requestTtlMs: number;
+  /** One-time key packages a name hands out per rolling hour (then its last-resort package). */
+  oneTimePerTargetPerHour: number;
+  /** One-time key packages of one name a member receives per rolling 24 h. */
+  oneTimePerRequesterPerTarget: number;
+  /** Contacts (package fetches and approval requests, any name) one member makes per rolling hour. */
+  contactsPerRequesterPerHour: number;
+  /** Pending approval requests one member has per name. */
+  pendingPerRequesterPerTarget: number;
+  /** Of maxPending, the places anonymous (token-only) approval requests may take. */
+  maxPendingAnonymous: number;
 }
 
 export const DEFAULT_DIRECTORY_LIMITS: DirectoryLimits = {
@@ -46,6 +58,11 @@ export const DEFAULT_DIRECTORY_LIMITS: DirectoryLimits = {
   maxEntries: 1000,
   popSkewMs: 5 * 60_000,
   requestTtlMs: 7 * DAY,
+  oneTimePerTargetPerHour: 10,
+  oneTimePerRequesterPerTarget: 1,
+  contactsPerRequesterPerHour: 30,
+  pendingPerRequesterPerTarget: 1,
+  maxPendingAnonymous: 50,
 };
 
 export interface DirectoryOptions {
@@ -55,7 +72,11 @@ export interface DirectoryOptions {
   port?: number;
   /** The namespace names live in (default: the listening host:port). */
   namespace?: string;
-  /** Token issuer for anonymous lookups and contacts; without tokenKeys no token is asked for. */
+  /**
+   * Token issuer for lookups and contacts. Without tokenKeys no token is asked for, and so no
+   * one-time key package is handed out except on the owner's approval: open and members-only
+   * contacts get the last-resort package.
+   */
   issuerName?: string;
   tokenKeys?: Uint8Array[];
   /** Origin info for token challenges (default: the listening host:port). */
@@ -149,22 +170,33 @@ export async function startDirectory(opts: DirectoryOptions): Promise<DirectoryS
     return row;
   }
 
-  /** Who is asking: a member (signed by a registered name's key), a token payer, or nobody. */
-  async function requester(req: FastifyRequest, reply: FastifyReply, needed: 'token-or-member' | 'member'): Promise<{ member: string | null; spentKey: Uint8Array | null }> {
+  /** The member signing the request (a registered name's current key), or null when unsigned. */
+  async function memberOf(req: FastifyRequest, required: boolean): Promise<string | null> {
     const key = await signedBy(req);
-    if (key !== null) {
-      const member = await store.nameByKey(key);
-      if (member === null) throw new HttpProblem(403, 'Not a member', `the signing key is not a current key of any name in ${namespace}`);
-      return { member, spentKey: null };
+    if (key === null) {
+      if (required) throw new HttpProblem(403, 'Members only', `only members of ${namespace} may contact this name: sign the request with your name's key`);
+      return null;
     }
-    if (needed === 'member') throw new HttpProblem(403, 'Members only', `only members of ${namespace} may contact this name: sign the request with your name's key`);
-    if (tokens === null) return { member: null, spentKey: null };
+    const member = await store.nameByKey(key);
+    if (member === null) throw new HttpProblem(403, 'Not a member', `the signing key is not a current key of any name in ${namespace}`);
+    return member;
+  }
+
+  /** The token paying for this request (its spent-nonce key); null when the directory takes none. */
+  function payment(req: FastifyRequest, reply: FastifyReply): Uint8Array | null {
+    if (tokens === null) return null;
     const check = tokens.verifyHeader(req.headers.authorization);
     if (check.kind !== 'ok') {
       reply.header('www-authenticate', tokens.wwwAuthenticate());
       throw new HttpProblem(401, 'Token refused', check.reason);
     }
-    return { member: null, spentKey: check.spentKey };
+    return check.spentKey;
+  }
+
+  /** Lookups: a member signs, or anyone pays a token. */
+  async function lookupRequester(req: FastifyRequest, reply: FastifyReply): Promise<{ member: string | null; spentKey: Uint8Array | null }> {
+    const member = await memberOf(req, false);
+    return member !== null ? { member, spentKey: null } : { member: null, spentKey: payment(req, reply) };
   }
 
   async function bundle(name: string, since: number, from: number | null) {
@@ -342,7 +374,7 @@ export async function startDirectory(opts: DirectoryOptions): Promise<DirectoryS
     const since = queryNat(req, 'since') ?? 0;
     const from = queryNat(req, 'from');
     await existing(name);
-    const who = await requester(req, reply, 'token-or-member');
+    const who = await lookupRequester(req, reply);
     const out = await bundle(name, since, from);
     if (who.spentKey !== null && !(await store.spendToken(who.spentKey, clock.now() + 40 * DAY))) {
       reply.header('www-authenticate', tokens!.wwwAuthenticate());
@@ -438,20 +470,29 @@ export async function startDirectory(opts: DirectoryOptions): Promise<DirectoryS
     if (from === -1) return problem(reply, 400, 'Malformed from', 'from must be the size of the checkpoint you hold');
     const row = await existing(name);
     if (row.policy === 'closed') return problem(reply, 403, 'Contact closed', `${name} does not accept contact through the directory`);
-    const who = await requester(req, reply, row.policy === 'members' ? 'member' : 'token-or-member');
-    if (who.member === name) return problem(reply, 400, 'Own name', 'you cannot contact yourself');
-    const expires = clock.now() + 40 * DAY;
+    const member = await memberOf(req, row.policy === 'members');
+    if (member === name) return problem(reply, 400, 'Own name', 'you cannot contact yourself');
+    // Every contact pays, members included (a registered name is no free pass).
+    const spentKey = payment(req, reply);
+    const now = clock.now();
+    const ask = { name, requester: member, spentKey, spentExpires: now + 40 * DAY, now };
+    const limited = (r: { retryAfterMs: number; reason: string }) =>
+      problem(reply.header('retry-after', String(Math.ceil(r.retryAfterMs / 1000))), 429, 'Too many requests', r.reason);
+    const doubleSpend = () => problem(reply.header('www-authenticate', tokens!.wwwAuthenticate()), 401, 'Token refused', 'token already spent');
     if (row.policy === 'approval') {
       const id = new Uint8Array(randomBytes(16));
-      const now = clock.now();
-      const r = await store.createRequest({ id, name, note: who.member ? `${who.member}: ${note}` : note, state: 'pending', kp: null, created: now, expires: now + limits.requestTtlMs }, who.spentKey, expires, limits.maxPending);
-      if (r === 'double-spend') return problem(reply.header('www-authenticate', tokens!.wwwAuthenticate()), 401, 'Token refused', 'token already spent');
-      if (r === 'full') return problem(reply, 429, 'Too many requests', `${name} has too many pending requests`);
+      const r = await store.createRequest({ id, name, note: member ? `${member}: ${note}` : note, state: 'pending', kp: null, created: now, expires: now + limits.requestTtlMs }, ask, limits);
+      if (typeof r === 'object') return limited(r);
+      if (r === 'double-spend') return doubleSpend();
+      if (r === 'full') return problem(reply, 429, 'Too many requests', `${name} has too many pending ${member === null ? 'anonymous ' : ''}requests`);
       return reply.code(202).send({ state: 'pending', request_id: b64u(id), poll: `/v1/contact-requests/${b64u(id)}` });
     }
-    const r = await store.takePackage(name, who.spentKey, expires);
-    if (r.kind === 'double-spend') return problem(reply.header('www-authenticate', tokens!.wwwAuthenticate()), 401, 'Token refused', 'token already spent');
-    if (r.kind !== 'ok') return problem(reply, 409, 'No key packages', `${name} has no key packages left; try again later`);
+    const r = await store.takePackage(ask, limits);
+    if (r.kind === 'limited') return limited(r);
+    if (r.kind === 'double-spend') return doubleSpend();
+    if (r.kind !== 'ok') {
+      return problem(reply, 409, 'No key packages', tokens === null ? `${name} has no last-resort key package (this directory hands out one-time ones only on approval)` : `${name} has no key packages left; try again later`);
+    }
     return { state: 'approved', key_package: b64u(r.kp), one_time: r.oneTime, bundle: await bundle(name, row.version - 1, from) };
   });
 

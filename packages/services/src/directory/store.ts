@@ -8,12 +8,18 @@
  * dir_packages(id, name, kp, created)                               one-time key packages (popped once)
  * dir_last_resort(name PK, kp)                                      reusable fallback key package
  * dir_requests(id PK, name, note, state, kp, created, expires)      approval-policy queue
+ * dir_contacts(id, name, requester, kind, request_id, at)          served contacts (rate limits, 24 h)
  * meta, spent                                                       service keys; spent token nonces
  *
  * Appends lock the head row (FOR UPDATE on PostgreSQL; SQLite transactions are serialized), so
  * log indexes are dense and in commit order. A key package is popped with one
  * DELETE … WHERE id = (SELECT … FOR UPDATE SKIP LOCKED) RETURNING, so concurrent requests never
  * get the same one.
+ *
+ * Contacts (a key package handed out, an approval request queued) lock the target's dir_names row
+ * (FOR UPDATE on PostgreSQL) and the requester's, in name order, so the per-target and
+ * per-requester counts in dir_contacts are checked and written under one lock: concurrent
+ * requests cannot both pass a limit that only one of them fits in.
  */
 import { transparency } from '@umbra/protocol';
 import { ddl, type Sql, type SqlDriver } from '../db.ts';
@@ -42,6 +48,10 @@ CREATE INDEX IF NOT EXISTS dir_packages_name ON dir_packages (name, id);
 CREATE TABLE IF NOT EXISTS dir_last_resort (name TEXT PRIMARY KEY, kp BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS dir_requests (id BLOB PRIMARY KEY, name TEXT NOT NULL, note TEXT NOT NULL, state TEXT NOT NULL, kp BLOB, created INT NOT NULL, expires INT NOT NULL);
 CREATE INDEX IF NOT EXISTS dir_requests_name ON dir_requests (name, state);
+CREATE TABLE IF NOT EXISTS dir_contacts (id SERIALPK, name TEXT NOT NULL, requester TEXT, kind TEXT NOT NULL, request_id BLOB, at INT NOT NULL);
+CREATE INDEX IF NOT EXISTS dir_contacts_name ON dir_contacts (name, kind, at);
+CREATE INDEX IF NOT EXISTS dir_contacts_requester ON dir_contacts (requester, at);
+CREATE INDEX IF NOT EXISTS dir_contacts_request ON dir_contacts (request_id);
 `;
 
 export interface NameRow {
@@ -94,6 +104,44 @@ export interface RequestRow {
 class Conflict extends Error {}
 class NoPackage extends Error {}
 class DoubleSpend extends Error {}
+class Limited extends Error {
+  constructor(
+    readonly retryAfterMs: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+
+/** A contact: who asks (a member's name, or null when anonymous), for which name, paid with which token. */
+export interface ContactAsk {
+  name: string;
+  requester: string | null;
+  /** The token's spent-nonce key; null when the directory takes no tokens. */
+  spentKey: Uint8Array | null;
+  spentExpires: number;
+  now: number;
+}
+
+/** The contact limits (DirectoryLimits' fields of the same names; docs/DIRECTORY.md "Contact costs"). */
+export interface ContactLimits {
+  oneTimePerTargetPerHour: number;
+  oneTimePerRequesterPerTarget: number;
+  contactsPerRequesterPerHour: number;
+  pendingPerRequesterPerTarget: number;
+  maxPending: number;
+  maxPendingAnonymous: number;
+}
+
+/** A limit said no: retry after this long (the reason is safe to show). */
+export interface LimitedResult {
+  kind: 'limited';
+  retryAfterMs: number;
+  reason: string;
+}
 
 async function spend(q: Sql, key: Uint8Array, expires: number): Promise<boolean> {
   return (await q.run('INSERT INTO spent (h, expires) VALUES (?, ?) ON CONFLICT DO NOTHING', [key, expires])) === 1;
@@ -262,29 +310,86 @@ export class SqlDirectoryStore {
     return { available: n, lastResort: lr };
   }
 
-  private async pop(q: Sql, name: string): Promise<{ kp: Uint8Array; oneTime: boolean } | null> {
+  private async popOneTime(q: Sql, name: string): Promise<{ kp: Uint8Array; oneTime: true } | null> {
     const skip = this.db.dialect === 'pg' ? 'FOR UPDATE SKIP LOCKED' : '';
     const rows = await q.all(`DELETE FROM dir_packages WHERE id = (SELECT id FROM dir_packages WHERE name = ? ORDER BY id LIMIT 1 ${skip}) RETURNING kp`, [name]);
-    if (rows[0]) return { kp: buf(rows[0].kp), oneTime: true };
+    return rows[0] ? { kp: buf(rows[0].kp), oneTime: true } : null;
+  }
+
+  private async lastResort(q: Sql, name: string): Promise<{ kp: Uint8Array; oneTime: false } | null> {
     const lr = (await q.all('SELECT kp FROM dir_last_resort WHERE name = ?', [name]))[0];
     return lr ? { kp: buf(lr.kp), oneTime: false } : null;
   }
 
+  /** A one-time package, or the last-resort one when none is left. */
+  private async pop(q: Sql, name: string): Promise<{ kp: Uint8Array; oneTime: boolean } | null> {
+    return (await this.popOneTime(q, name)) ?? (await this.lastResort(q, name));
+  }
+
+  /** Locks the dir_names rows of the names involved in a contact, in name order (no deadlocks). */
+  private async lockNames(q: Sql, names: (string | null)[]): Promise<void> {
+    if (this.db.dialect !== 'pg') return; // SQLite transactions are serialized
+    for (const n of [...new Set(names.filter((x): x is string => x !== null))].sort()) await q.all('SELECT name FROM dir_names WHERE name = ? FOR UPDATE', [n]);
+  }
+
+  /** COUNT(*) and MIN(at) over dir_contacts rows matching `where`. */
+  private async window(q: Sql, where: string, params: unknown[]): Promise<{ n: number; first: number }> {
+    const r = (await q.all(`SELECT COUNT(*) AS n, MIN(at) AS first FROM dir_contacts WHERE ${where}`, params))[0]!;
+    return { n: num(r.n), first: r.first == null ? 0 : num(r.first) };
+  }
+
+  /** A member's contact requests (any target) in the last hour. */
+  private async requesterHourly(q: Sql, ask: ContactAsk, limits: ContactLimits): Promise<void> {
+    if (ask.requester === null) return;
+    const w = await this.window(q, 'requester = ? AND at > ?', [ask.requester, ask.now - HOUR]);
+    if (w.n >= limits.contactsPerRequesterPerHour) {
+      throw new Limited(w.first + HOUR - ask.now, `a name may make at most ${limits.contactsPerRequesterPerHour} contact requests per hour`);
+    }
+  }
+
   /**
-   * Spends the token (if any) and pops one key package, in one transaction. 'double-spend' and
-   * 'empty' leave nothing changed.
+   * One contact through the open or members policy, in one transaction: checks the limits,
+   * hands out a one-time key package when the requester may have one, else the last-resort
+   * package, spends the token and records the contact. Anything but 'ok' leaves nothing changed
+   * (the token stays unspent).
+   *
+   * A one-time package goes out only when the request carries a token (`spentKey`), the name
+   * has handed out fewer than `oneTimePerTargetPerHour` in the last hour, and a member
+   * requester has had fewer than `oneTimePerRequesterPerTarget` of this name's in the last
+   * 24 h. Otherwise, or when none is left, the reusable last-resort package goes out; without
+   * one the answer is 'limited' (a limit said no) or 'empty'.
    */
-  async takePackage(name: string, spentKey: Uint8Array | null, spentExpires: number): Promise<{ kind: 'ok'; kp: Uint8Array; oneTime: boolean } | { kind: 'empty' | 'double-spend' }> {
+  async takePackage(ask: ContactAsk, limits: ContactLimits): Promise<{ kind: 'ok'; kp: Uint8Array; oneTime: boolean } | { kind: 'empty' | 'double-spend' } | LimitedResult> {
     try {
       return await this.db.tx(async (q) => {
-        if (spentKey !== null && !(await spend(q, spentKey, spentExpires))) throw new DoubleSpend();
-        const p = await this.pop(q, name);
-        if (p === null) throw new NoPackage();
+        await this.lockNames(q, [ask.name, ask.requester]);
+        await this.requesterHourly(q, ask, limits);
+        let refusal: Limited | null = null;
+        let oneTimeAllowed = ask.spentKey !== null;
+        if (oneTimeAllowed && ask.requester !== null) {
+          const w = await this.window(q, "name = ? AND requester = ? AND kind = 'one_time' AND at > ?", [ask.name, ask.requester, ask.now - DAY]);
+          if (w.n >= limits.oneTimePerRequesterPerTarget) {
+            oneTimeAllowed = false;
+            refusal = new Limited(w.first + DAY - ask.now, `a name receives at most ${limits.oneTimePerRequesterPerTarget} of ${ask.name}'s one-time key packages per day`);
+          }
+        }
+        if (oneTimeAllowed) {
+          const w = await this.window(q, "name = ? AND kind = 'one_time' AND at > ?", [ask.name, ask.now - HOUR]);
+          if (w.n >= limits.oneTimePerTargetPerHour) {
+            oneTimeAllowed = false;
+            refusal = new Limited(w.first + HOUR - ask.now, `${ask.name} hands out at most ${limits.oneTimePerTargetPerHour} one-time key packages per hour`);
+          }
+        }
+        const p = (oneTimeAllowed ? await this.popOneTime(q, ask.name) : null) ?? (await this.lastResort(q, ask.name));
+        if (p === null) throw refusal ?? new NoPackage();
+        if (ask.spentKey !== null && !(await spend(q, ask.spentKey, ask.spentExpires))) throw new DoubleSpend();
+        await q.run('INSERT INTO dir_contacts (name, requester, kind, request_id, at) VALUES (?, ?, ?, NULL, ?)', [ask.name, ask.requester, p.oneTime ? 'one_time' : 'last_resort', ask.now]);
         return { kind: 'ok' as const, ...p };
       });
     } catch (e) {
       if (e instanceof DoubleSpend) return { kind: 'double-spend' };
       if (e instanceof NoPackage) return { kind: 'empty' };
+      if (e instanceof Limited) return { kind: 'limited', retryAfterMs: Math.max(1000, e.retryAfterMs), reason: e.message };
       throw e;
     }
   }
@@ -296,17 +401,40 @@ export class SqlDirectoryStore {
 
   // ---- approval queue --------------------------------------------------------------------------
 
-  async createRequest(r: RequestRow, spentKey: Uint8Array | null, spentExpires: number, maxPending: number): Promise<'ok' | 'double-spend' | 'full'> {
+  /**
+   * Queues an approval request, spending the token (if any) and recording the contact in the same
+   * transaction. A member has at most `pendingPerRequesterPerTarget` pending requests per name;
+   * anonymous requests fill at most `maxPendingAnonymous` of a name's `maxPending` places, so
+   * an anonymous flood cannot shut members out.
+   */
+  async createRequest(r: RequestRow, ask: ContactAsk, limits: ContactLimits): Promise<'ok' | 'double-spend' | 'full' | LimitedResult> {
     try {
       return await this.db.tx(async (q) => {
-        if (spentKey !== null && !(await spend(q, spentKey, spentExpires))) throw new DoubleSpend();
-        const n = num((await q.all("SELECT COUNT(*) AS n FROM dir_requests WHERE name = ? AND state = 'pending'", [r.name]))[0]!.n);
-        if (n >= maxPending) return 'full' as const;
+        await this.lockNames(q, [ask.name, ask.requester]);
+        await this.requesterHourly(q, ask, limits);
+        const pendingBy = async (who: string, params: unknown[]) => {
+          const sql = `SELECT COUNT(*) AS n, MIN(r.expires) AS first FROM dir_requests r JOIN dir_contacts c ON c.request_id = r.id WHERE r.name = ? AND r.state = 'pending' AND r.expires > ? AND ${who}`;
+          const row = (await q.all(sql, [ask.name, ask.now, ...params]))[0]!;
+          return { n: num(row.n), first: row.first == null ? 0 : num(row.first) };
+        };
+        if (ask.requester !== null) {
+          const mine = await pendingBy('c.requester = ?', [ask.requester]);
+          if (mine.n >= limits.pendingPerRequesterPerTarget) {
+            throw new Limited(mine.first - ask.now, `you already have a pending request for ${ask.name}: poll it, or wait for the owner`);
+          }
+        } else if ((await pendingBy('c.requester IS NULL', [])).n >= limits.maxPendingAnonymous) {
+          return 'full' as const;
+        }
+        const n = num((await q.all("SELECT COUNT(*) AS n FROM dir_requests WHERE name = ? AND state = 'pending' AND expires > ?", [r.name, ask.now]))[0]!.n);
+        if (n >= limits.maxPending) return 'full' as const;
+        if (ask.spentKey !== null && !(await spend(q, ask.spentKey, ask.spentExpires))) throw new DoubleSpend();
         await q.run('INSERT INTO dir_requests (id, name, note, state, kp, created, expires) VALUES (?, ?, ?, ?, ?, ?, ?)', [r.id, r.name, r.note, r.state, r.kp, r.created, r.expires]);
+        await q.run("INSERT INTO dir_contacts (name, requester, kind, request_id, at) VALUES (?, ?, 'request', ?, ?)", [ask.name, ask.requester, r.id, ask.now]);
         return 'ok' as const;
       });
     } catch (e) {
       if (e instanceof DoubleSpend) return 'double-spend';
+      if (e instanceof Limited) return { kind: 'limited', retryAfterMs: Math.max(1000, e.retryAfterMs), reason: e.message };
       throw e;
     }
   }
@@ -346,6 +474,8 @@ export class SqlDirectoryStore {
   async sweep(now: number): Promise<void> {
     await this.db.run('DELETE FROM dir_requests WHERE expires <= ?', [now]);
     await this.db.run('DELETE FROM spent WHERE expires <= ?', [now]);
+    // Contacts count for a day at most; a queued request's row lives as long as the request.
+    await this.db.run('DELETE FROM dir_contacts WHERE at <= ? AND (request_id IS NULL OR NOT EXISTS (SELECT 1 FROM dir_requests r WHERE r.id = dir_contacts.request_id))', [now - DAY]);
   }
 }
 
