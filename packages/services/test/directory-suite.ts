@@ -327,6 +327,20 @@ export function directorySuite(backend: Backend): void {
       assert.equal((await env.http.contact('wren', {}, { signer: late, token })).state, 'pending');
     });
 
+    it('limits hold under concurrency: parallel paid contacts from one member get one one-time package', async () => {
+      const ns = env.info.namespace;
+      const { key } = await register(env, 'tess');
+      await env.http.uploadPackages('tess', key, Array.from({ length: 30 }, () => keyPackage(key, ns, 'tess').kp), keyPackage(key, ns, 'tess', true).kp);
+      for (const name of ['quinn', 'quill', 'quest', 'quorn']) {
+        const { key: member } = await register(env, name);
+        const tokens = await env.wallet.takeMany(25);
+        const results = await Promise.all(tokens.map((token) => env.http.contact('tess', {}, { signer: member, token })));
+        assert.equal(results.filter((r) => r.state === 'approved' && r.oneTime).length, 1, `${name}: one one-time package`);
+        assert.equal(results.filter((r) => r.state === 'approved' && !r.oneTime).length, 24);
+      }
+      assert.equal((await env.http.packageStatus('tess', key)).available, 26);
+    });
+
     it('attesting mode: a signed name↔key binding with no addresses, verified against the log', async () => {
       const { key } = await register(env, 'fay');
       const a = await env.http.attestation('fay', key);
