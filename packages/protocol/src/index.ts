@@ -14,3 +14,4 @@ export * from './state.ts';
 export * as wire from './wire/codec.ts';
 export * as group from './group/index.ts';
 export * as transparency from './transparency/index.ts';
+export * as reliability from './reliability/index.ts';

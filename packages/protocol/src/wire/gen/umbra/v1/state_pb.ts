@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file umbra/v1/state.proto.
  */
 export const file_umbra_v1_state: GenFile = /*@__PURE__*/
-  fileDesc("ChR1bWJyYS92MS9zdGF0ZS5wcm90bxIIdW1icmEudjEiNgoMS2V5UGFpclN0YXRlEhIKCnB1YmxpY19rZXkYASABKAwSEgoKc2VjcmV0X2tleRgCIAEoDCJYCg9Ta2lwcGVkS2V5U3RhdGUSEgoKaGVhZGVyX2tleRgBIAEoDBIJCgFuGAIgASgNEhMKC21lc3NhZ2Vfa2V5GAMgASgMEhEKCXN0b3JlZF9hdBgEIAEoBCKgAwoOUmF0Y2hldFN0YXRlVjESEAoIcm9vdF9rZXkYASABKAwSMwoTc2VuZGluZ19yYXRjaGV0X2tleRgCIAEoCzIWLnVtYnJhLnYxLktleVBhaXJTdGF0ZRIdChVyZWNlaXZpbmdfcmF0Y2hldF9rZXkYAyABKAwSGQoRc2VuZGluZ19jaGFpbl9rZXkYBCABKAwSGwoTcmVjZWl2aW5nX2NoYWluX2tleRgFIAEoDBIaChJzZW5kaW5nX2hlYWRlcl9rZXkYBiABKAwSHAoUcmVjZWl2aW5nX2hlYWRlcl9rZXkYByABKAwSHwoXbmV4dF9zZW5kaW5nX2hlYWRlcl9rZXkYCCABKAwSIQoZbmV4dF9yZWNlaXZpbmdfaGVhZGVyX2tleRgJIAEoDBISCgpzZW5kX2NvdW50GAogASgNEhUKDXJlY2VpdmVfY291bnQYCyABKA0SGwoTcHJldmlvdXNfc2VuZF9jb3VudBgMIAEoDRIqCgdza2lwcGVkGA0gAygLMhkudW1icmEudjEuU2tpcHBlZEtleVN0YXRlIkMKD0hvdXJXaW5kb3dTdGF0ZRIMCgRob3VyGAEgASgNEg8KB2hpZ2hlc3QYAiABKAUSEQoJc2Vlbl9tYXNrGAMgASgNItUEChhQcml2YXRlQ29udmVyc2F0aW9uU3RhdGUSDwoHdmVyc2lvbhgBIAEoDRIXCg9jb252ZXJzYXRpb25faWQYAiABKAwSEQoJaW5pdGlhdG9yGAMgASgIEigKCGlkZW50aXR5GAQgASgLMhYudW1icmEudjEuS2V5UGFpclN0YXRlEhUKDXBlZXJfaWRlbnRpdHkYBSABKAwSFQoNaW52aXRhdGlvbl9pZBgGIAEoDBIZChF2aWFfZGVmYXVsdF9pbmJveBgHIAEoCBIXCg9hc3NvY2lhdGVkX2RhdGEYCCABKAwSKQoHcmF0Y2hldBgJIAEoCzIYLnVtYnJhLnYxLlJhdGNoZXRTdGF0ZVYxEhUKDXNlbmRfaGludF9rZXkYCiABKAwSGAoQcmVjZWl2ZV9oaW50X2tleRgLIAEoDBIWCg5zZW5kX2hpbnRfaG91chgMIAEoDRIcChRzZW5kX2hpbnRfbmV4dF9pbmRleBgNIAEoDRIwCg1yZWNlaXZlX2hpbnRzGA4gAygLMhkudW1icmEudjEuSG91cldpbmRvd1N0YXRlEjIKDnBlZXJfZW5kcG9pbnRzGA8gAygLMhoudW1icmEudjEuRGVsaXZlcnlFbmRwb2ludBIxChFwZWVyX3ByZXNlbnRhdGlvbhgQIAEoCzIWLnVtYnJhLnYxLlByZXNlbnRhdGlvbhISCgpjcmVhdGVkX2F0GBEgASgEEjEKDW93bl9lbmRwb2ludHMYEiADKAsyGi51bWJyYS52MS5EZWxpdmVyeUVuZHBvaW50Ip8DCgpJbmJveFN0YXRlEg8KB3ZlcnNpb24YASABKA0SFQoNaW52aXRhdGlvbl9pZBgCIAEoDBIoCghpZGVudGl0eRgDIAEoCzIWLnVtYnJhLnYxLktleVBhaXJTdGF0ZRIYChBzaWduZWRfcHJla2V5X2lkGAQgASgNEi0KDXNpZ25lZF9wcmVrZXkYBSABKAsyFi51bWJyYS52MS5LZXlQYWlyU3RhdGUSGgoSb25lX3RpbWVfcHJla2V5X2lkGAYgASgNEi8KD29uZV90aW1lX3ByZWtleRgHIAEoCzIWLnVtYnJhLnYxLktleVBhaXJTdGF0ZRIgChhvbmVfdGltZV9wcmVrZXlfY29uc3VtZWQYCCABKAgSFQoNa2VtX3ByZWtleV9pZBgJIAEoDRIqCgprZW1fcHJla2V5GAogASgLMhYudW1icmEudjEuS2V5UGFpclN0YXRlEhIKCmV4cGlyZXNfYXQYCyABKAQSFQoNZGVmYXVsdF9pbmJveBgMIAEoCBIZChFzaWduZWRfaW52aXRhdGlvbhgNIAEoDGIGcHJvdG8z", [file_umbra_v1_invitation]);
+  fileDesc("ChR1bWJyYS92MS9zdGF0ZS5wcm90bxIIdW1icmEudjEiNgoMS2V5UGFpclN0YXRlEhIKCnB1YmxpY19rZXkYASABKAwSEgoKc2VjcmV0X2tleRgCIAEoDCJYCg9Ta2lwcGVkS2V5U3RhdGUSEgoKaGVhZGVyX2tleRgBIAEoDBIJCgFuGAIgASgNEhMKC21lc3NhZ2Vfa2V5GAMgASgMEhEKCXN0b3JlZF9hdBgEIAEoBCKgAwoOUmF0Y2hldFN0YXRlVjESEAoIcm9vdF9rZXkYASABKAwSMwoTc2VuZGluZ19yYXRjaGV0X2tleRgCIAEoCzIWLnVtYnJhLnYxLktleVBhaXJTdGF0ZRIdChVyZWNlaXZpbmdfcmF0Y2hldF9rZXkYAyABKAwSGQoRc2VuZGluZ19jaGFpbl9rZXkYBCABKAwSGwoTcmVjZWl2aW5nX2NoYWluX2tleRgFIAEoDBIaChJzZW5kaW5nX2hlYWRlcl9rZXkYBiABKAwSHAoUcmVjZWl2aW5nX2hlYWRlcl9rZXkYByABKAwSHwoXbmV4dF9zZW5kaW5nX2hlYWRlcl9rZXkYCCABKAwSIQoZbmV4dF9yZWNlaXZpbmdfaGVhZGVyX2tleRgJIAEoDBISCgpzZW5kX2NvdW50GAogASgNEhUKDXJlY2VpdmVfY291bnQYCyABKA0SGwoTcHJldmlvdXNfc2VuZF9jb3VudBgMIAEoDRIqCgdza2lwcGVkGA0gAygLMhkudW1icmEudjEuU2tpcHBlZEtleVN0YXRlIkMKD0hvdXJXaW5kb3dTdGF0ZRIMCgRob3VyGAEgASgNEg8KB2hpZ2hlc3QYAiABKAUSEQoJc2Vlbl9tYXNrGAMgASgNItUEChhQcml2YXRlQ29udmVyc2F0aW9uU3RhdGUSDwoHdmVyc2lvbhgBIAEoDRIXCg9jb252ZXJzYXRpb25faWQYAiABKAwSEQoJaW5pdGlhdG9yGAMgASgIEigKCGlkZW50aXR5GAQgASgLMhYudW1icmEudjEuS2V5UGFpclN0YXRlEhUKDXBlZXJfaWRlbnRpdHkYBSABKAwSFQoNaW52aXRhdGlvbl9pZBgGIAEoDBIZChF2aWFfZGVmYXVsdF9pbmJveBgHIAEoCBIXCg9hc3NvY2lhdGVkX2RhdGEYCCABKAwSKQoHcmF0Y2hldBgJIAEoCzIYLnVtYnJhLnYxLlJhdGNoZXRTdGF0ZVYxEhUKDXNlbmRfaGludF9rZXkYCiABKAwSGAoQcmVjZWl2ZV9oaW50X2tleRgLIAEoDBIWCg5zZW5kX2hpbnRfaG91chgMIAEoDRIcChRzZW5kX2hpbnRfbmV4dF9pbmRleBgNIAEoDRIwCg1yZWNlaXZlX2hpbnRzGA4gAygLMhkudW1icmEudjEuSG91cldpbmRvd1N0YXRlEjIKDnBlZXJfZW5kcG9pbnRzGA8gAygLMhoudW1icmEudjEuRGVsaXZlcnlFbmRwb2ludBIxChFwZWVyX3ByZXNlbnRhdGlvbhgQIAEoCzIWLnVtYnJhLnYxLlByZXNlbnRhdGlvbhISCgpjcmVhdGVkX2F0GBEgASgEEjEKDW93bl9lbmRwb2ludHMYEiADKAsyGi51bWJyYS52MS5EZWxpdmVyeUVuZHBvaW50Ip8DCgpJbmJveFN0YXRlEg8KB3ZlcnNpb24YASABKA0SFQoNaW52aXRhdGlvbl9pZBgCIAEoDBIoCghpZGVudGl0eRgDIAEoCzIWLnVtYnJhLnYxLktleVBhaXJTdGF0ZRIYChBzaWduZWRfcHJla2V5X2lkGAQgASgNEi0KDXNpZ25lZF9wcmVrZXkYBSABKAsyFi51bWJyYS52MS5LZXlQYWlyU3RhdGUSGgoSb25lX3RpbWVfcHJla2V5X2lkGAYgASgNEi8KD29uZV90aW1lX3ByZWtleRgHIAEoCzIWLnVtYnJhLnYxLktleVBhaXJTdGF0ZRIgChhvbmVfdGltZV9wcmVrZXlfY29uc3VtZWQYCCABKAgSFQoNa2VtX3ByZWtleV9pZBgJIAEoDRIqCgprZW1fcHJla2V5GAogASgLMhYudW1icmEudjEuS2V5UGFpclN0YXRlEhIKCmV4cGlyZXNfYXQYCyABKAQSFQoNZGVmYXVsdF9pbmJveBgMIAEoCBIZChFzaWduZWRfaW52aXRhdGlvbhgNIAEoDCJjCg5NaXNzaW5nSWRTdGF0ZRISCgptZXNzYWdlX2lkGAEgASgMEhIKCm5vdGljZWRfYXQYAiABKAQSEAoIcmVxdWVzdHMYAyABKA0SFwoPbmV4dF9yZXF1ZXN0X2F0GAQgASgEIpwBCg1JbkZsaWdodFN0YXRlEhIKCm1lc3NhZ2VfaWQYASABKAwSDwoHbGFtcG9ydBgCIAEoBBIRCgloaW50X2hvdXIYAyABKA0SEgoKaGludF9pbmRleBgEIAEoBRIQCghhdHRlbXB0cxgFIAEoDRIUCgxsYXN0X3NlbnRfYXQYBiABKAQSFwoPbmV4dF9hdHRlbXB0X2F0GAcgASgEIrgCChBSZWxpYWJpbGl0eVN0YXRlEg8KB3ZlcnNpb24YASABKA0SDwoHbGFtcG9ydBgCIAEoBBISCgpyZWNlbnRfaWRzGAMgAygMEhQKDHBlbmRpbmdfYWNrcxgEIAMoDBISCgphY2tfZHVlX2F0GAUgASgEEhgKEGxhc3RfYWNrX3NlbnRfYXQYBiABKAQSKQoHbWlzc2luZxgHIAMoCzIYLnVtYnJhLnYxLk1pc3NpbmdJZFN0YXRlEioKCWluX2ZsaWdodBgIIAMoCzIXLnVtYnJhLnYxLkluRmxpZ2h0U3RhdGUSFAoMaGFuZHNoYWtlX2lkGAkgASgMEhoKEmhhbmRzaGFrZV9hdHRlbXB0cxgKIAEoDRIhChloYW5kc2hha2VfbmV4dF9hdHRlbXB0X2F0GAsgASgEInMKEkNvbnZlcnNhdGlvblJlY29yZBIWCg5yZWNvcmRfdmVyc2lvbhgUIAEoDRIUCgxjb252ZXJzYXRpb24YFSABKAwSLwoLcmVsaWFiaWxpdHkYFiABKAsyGi51bWJyYS52MS5SZWxpYWJpbGl0eVN0YXRlYgZwcm90bzM", [file_umbra_v1_invitation]);
 
 /**
  * @generated from message umbra.v1.KeyPairState
@@ -376,4 +376,224 @@ export type InboxState = Message<"umbra.v1.InboxState"> & {
  */
 export const InboxStateSchema: GenMessage<InboxState> = /*@__PURE__*/
   messageDesc(file_umbra_v1_state, 5);
+
+/**
+ * One id the peer has referenced (causal history) that we lack.
+ *
+ * @generated from message umbra.v1.MissingIdState
+ */
+export type MissingIdState = Message<"umbra.v1.MissingIdState"> & {
+  /**
+   * @generated from field: bytes message_id = 1;
+   */
+  messageId: Uint8Array;
+
+  /**
+   * unix ms
+   *
+   * @generated from field: uint64 noticed_at = 2;
+   */
+  noticedAt: bigint;
+
+  /**
+   * retransmission requests sent so far
+   *
+   * @generated from field: uint32 requests = 3;
+   */
+  requests: number;
+
+  /**
+   * unix ms
+   *
+   * @generated from field: uint64 next_request_at = 4;
+   */
+  nextRequestAt: bigint;
+};
+
+/**
+ * Describes the message umbra.v1.MissingIdState.
+ * Use `create(MissingIdStateSchema)` to create a new message.
+ */
+export const MissingIdStateSchema: GenMessage<MissingIdState> = /*@__PURE__*/
+  messageDesc(file_umbra_v1_state, 6);
+
+/**
+ * One outgoing reliable frame (content or group) published and not yet acknowledged.
+ *
+ * @generated from message umbra.v1.InFlightState
+ */
+export type InFlightState = Message<"umbra.v1.InFlightState"> & {
+  /**
+   * @generated from field: bytes message_id = 1;
+   */
+  messageId: Uint8Array;
+
+  /**
+   * @generated from field: uint64 lamport = 2;
+   */
+  lamport: bigint;
+
+  /**
+   * hint slot of the last envelope sent for it
+   *
+   * @generated from field: uint32 hint_hour = 3;
+   */
+  hintHour: number;
+
+  /**
+   * @generated from field: int32 hint_index = 4;
+   */
+  hintIndex: number;
+
+  /**
+   * envelopes published for it so far
+   *
+   * @generated from field: uint32 attempts = 5;
+   */
+  attempts: number;
+
+  /**
+   * unix ms
+   *
+   * @generated from field: uint64 last_sent_at = 6;
+   */
+  lastSentAt: bigint;
+
+  /**
+   * unix ms
+   *
+   * @generated from field: uint64 next_attempt_at = 7;
+   */
+  nextAttemptAt: bigint;
+};
+
+/**
+ * Describes the message umbra.v1.InFlightState.
+ * Use `create(InFlightStateSchema)` to create a new message.
+ */
+export const InFlightStateSchema: GenMessage<InFlightState> = /*@__PURE__*/
+  messageDesc(file_umbra_v1_state, 7);
+
+/**
+ * A conversation's reliability state: Lamport clock, causal history, pending acks, missing ids,
+ * the in-flight window and the handshake awaiting the peer's first frame.
+ *
+ * @generated from message umbra.v1.ReliabilityState
+ */
+export type ReliabilityState = Message<"umbra.v1.ReliabilityState"> & {
+  /**
+   * 1
+   *
+   * @generated from field: uint32 version = 1;
+   */
+  version: number;
+
+  /**
+   * @generated from field: uint64 lamport = 2;
+   */
+  lamport: bigint;
+
+  /**
+   * ≤ 8, oldest first
+   *
+   * @generated from field: repeated bytes recent_ids = 3;
+   */
+  recentIds: Uint8Array[];
+
+  /**
+   * ≤ 1024, in arrival order
+   *
+   * @generated from field: repeated bytes pending_acks = 4;
+   */
+  pendingAcks: Uint8Array[];
+
+  /**
+   * unix ms; 0 = no ack pending
+   *
+   * @generated from field: uint64 ack_due_at = 5;
+   */
+  ackDueAt: bigint;
+
+  /**
+   * unix ms; 0 = never
+   *
+   * @generated from field: uint64 last_ack_sent_at = 6;
+   */
+  lastAckSentAt: bigint;
+
+  /**
+   * ≤ 256, oldest first
+   *
+   * @generated from field: repeated umbra.v1.MissingIdState missing = 7;
+   */
+  missing: MissingIdState[];
+
+  /**
+   * ≤ 28, in send order
+   *
+   * @generated from field: repeated umbra.v1.InFlightState in_flight = 8;
+   */
+  inFlight: InFlightState[];
+
+  /**
+   * empty = none pending
+   *
+   * @generated from field: bytes handshake_id = 9;
+   */
+  handshakeId: Uint8Array;
+
+  /**
+   * @generated from field: uint32 handshake_attempts = 10;
+   */
+  handshakeAttempts: number;
+
+  /**
+   * unix ms
+   *
+   * @generated from field: uint64 handshake_next_attempt_at = 11;
+   */
+  handshakeNextAttemptAt: bigint;
+};
+
+/**
+ * Describes the message umbra.v1.ReliabilityState.
+ * Use `create(ReliabilityStateSchema)` to create a new message.
+ */
+export const ReliabilityStateSchema: GenMessage<ReliabilityState> = /*@__PURE__*/
+  messageDesc(file_umbra_v1_state, 8);
+
+/**
+ * What the client stores as a conversation's state: the engine's state and the reliability state
+ * in one sealed record. Field numbers start at 20 so that a record written before reliability
+ * moved here (a bare PrivateConversationState, fields 1–18) decodes with record_version = 0.
+ *
+ * @generated from message umbra.v1.ConversationRecord
+ */
+export type ConversationRecord = Message<"umbra.v1.ConversationRecord"> & {
+  /**
+   * 1
+   *
+   * @generated from field: uint32 record_version = 20;
+   */
+  recordVersion: number;
+
+  /**
+   * an encoded PrivateConversationState
+   *
+   * @generated from field: bytes conversation = 21;
+   */
+  conversation: Uint8Array;
+
+  /**
+   * @generated from field: umbra.v1.ReliabilityState reliability = 22;
+   */
+  reliability?: ReliabilityState | undefined;
+};
+
+/**
+ * Describes the message umbra.v1.ConversationRecord.
+ * Use `create(ConversationRecordSchema)` to create a new message.
+ */
+export const ConversationRecordSchema: GenMessage<ConversationRecord> = /*@__PURE__*/
+  messageDesc(file_umbra_v1_state, 9);
 

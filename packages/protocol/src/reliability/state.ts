@@ -1,0 +1,227 @@
+/**
+ * A conversation's reliability state (state.proto `ReliabilityState`) and the client's stored
+ * conversation record (`ConversationRecord`: the engine's state and this one, sealed together).
+ * Plain immutable values: every function of the machine returns a new state.
+ */
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
+import { UmbraError } from '../errors.ts';
+import {
+  ConversationRecordSchema,
+  InFlightStateSchema,
+  MissingIdStateSchema,
+  ReliabilityStateSchema,
+  type ReliabilityState as ReliabilityStateMessage,
+} from '../wire/gen/umbra/v1/state_pb.ts';
+import { CAUSAL_HISTORY_IDS, MAX_IN_FLIGHT, MAX_MISSING_IDS, MAX_PENDING_ACKS, MESSAGE_ID_BYTES } from './limits.ts';
+
+export const RELIABILITY_STATE_VERSION = 1;
+export const CONVERSATION_RECORD_VERSION = 1;
+
+/** An id the peer referenced (causal history) that we lack. */
+export interface MissingId {
+  readonly messageId: Uint8Array;
+  readonly noticedAt: number;
+  /** Retransmission requests sent so far. */
+  readonly requests: number;
+  readonly nextRequestAt: number;
+}
+
+/** One outgoing reliable frame (content or group) published and not yet acknowledged. */
+export interface InFlight {
+  readonly messageId: Uint8Array;
+  readonly lamport: number;
+  /** Hint slot of the last envelope sent for it (a same-bytes retry needs it still recognisable). */
+  readonly hintHour: number;
+  readonly hintIndex: number;
+  /** Envelopes published for it so far. */
+  readonly attempts: number;
+  readonly lastSentAt: number;
+  readonly nextAttemptAt: number;
+}
+
+/** Our handshake (first message after accepting an invitation), until any frame of the peer proves it arrived. */
+export interface PendingHandshake {
+  readonly messageId: Uint8Array;
+  readonly attempts: number;
+  readonly nextAttemptAt: number;
+}
+
+export interface ReliabilityState {
+  /** Lamport clock: the highest timestamp sent or seen. */
+  readonly lamport: number;
+  /** The most recent reliable ids (both directions), oldest first, at most 8: the causal history we send. */
+  readonly recentIds: readonly Uint8Array[];
+  /** Ids to acknowledge, in arrival order, at most MAX_PENDING_ACKS. */
+  readonly pendingAcks: readonly Uint8Array[];
+  /** When the pending acks go out; null when there are none. */
+  readonly ackDueAt: number | null;
+  /** When the last ack frame went out (gates the re-acknowledgement of duplicates); null = never. */
+  readonly lastAckSentAt: number | null;
+  /** Oldest first, at most MAX_MISSING_IDS. */
+  readonly missing: readonly MissingId[];
+  /** In send order, at most MAX_IN_FLIGHT. */
+  readonly inFlight: readonly InFlight[];
+  readonly handshake: PendingHandshake | null;
+}
+
+export const EMPTY_RELIABILITY: ReliabilityState = {
+  lamport: 0,
+  recentIds: [],
+  pendingAcks: [],
+  ackDueAt: null,
+  lastAckSentAt: null,
+  missing: [],
+  inFlight: [],
+  handshake: null,
+};
+
+const MAX_TIME = 8_640_000_000_000_000;
+const toU64 = (n: number) => BigInt(Math.max(0, Math.floor(n)));
+
+function malformed(what: string): UmbraError {
+  return new UmbraError('state-malformed', `stored reliability state is malformed: ${what}`);
+}
+
+function time(v: bigint, what: string): number {
+  if (v > BigInt(MAX_TIME)) throw malformed(what);
+  return Number(v);
+}
+
+function lamportOf(v: bigint): number {
+  if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw malformed('lamport');
+  return Number(v);
+}
+
+function id(b: Uint8Array, what: string): Uint8Array {
+  if (b.length !== MESSAGE_ID_BYTES) throw malformed(what);
+  return b;
+}
+
+function toMessage(s: ReliabilityState): ReliabilityStateMessage {
+  return create(ReliabilityStateSchema, {
+    version: RELIABILITY_STATE_VERSION,
+    lamport: toU64(s.lamport),
+    recentIds: [...s.recentIds],
+    pendingAcks: [...s.pendingAcks],
+    ackDueAt: s.ackDueAt === null ? 0n : toU64(Math.max(1, s.ackDueAt)),
+    lastAckSentAt: s.lastAckSentAt === null ? 0n : toU64(Math.max(1, s.lastAckSentAt)),
+    missing: s.missing.map((m) =>
+      create(MissingIdStateSchema, { messageId: m.messageId, noticedAt: toU64(m.noticedAt), requests: m.requests, nextRequestAt: toU64(m.nextRequestAt) }),
+    ),
+    inFlight: s.inFlight.map((f) =>
+      create(InFlightStateSchema, {
+        messageId: f.messageId,
+        lamport: toU64(f.lamport),
+        hintHour: Math.max(0, f.hintHour),
+        hintIndex: f.hintIndex,
+        attempts: f.attempts,
+        lastSentAt: toU64(f.lastSentAt),
+        nextAttemptAt: toU64(f.nextAttemptAt),
+      }),
+    ),
+    handshakeId: s.handshake?.messageId ?? new Uint8Array(0),
+    handshakeAttempts: s.handshake?.attempts ?? 0,
+    handshakeNextAttemptAt: toU64(s.handshake?.nextAttemptAt ?? 0),
+  });
+}
+
+function fromMessage(m: ReliabilityStateMessage): ReliabilityState {
+  if (m.version !== RELIABILITY_STATE_VERSION) throw new UmbraError('state-unsupported-version', `reliability state version ${m.version} is not supported`);
+  if (m.recentIds.length > CAUSAL_HISTORY_IDS) throw malformed('recent ids');
+  if (m.pendingAcks.length > MAX_PENDING_ACKS) throw malformed('pending acks');
+  if (m.missing.length > MAX_MISSING_IDS) throw malformed('missing ids');
+  if (m.inFlight.length > MAX_IN_FLIGHT) throw malformed('in-flight entries');
+  return {
+    lamport: lamportOf(m.lamport),
+    recentIds: m.recentIds.map((r) => id(r, 'recent id')),
+    pendingAcks: m.pendingAcks.map((r) => id(r, 'pending ack')),
+    ackDueAt: m.ackDueAt === 0n ? null : time(m.ackDueAt, 'ack due time'),
+    lastAckSentAt: m.lastAckSentAt === 0n ? null : time(m.lastAckSentAt, 'last ack time'),
+    missing: m.missing.map((x) => ({
+      messageId: id(x.messageId, 'missing id'),
+      noticedAt: time(x.noticedAt, 'noticed at'),
+      requests: x.requests,
+      nextRequestAt: time(x.nextRequestAt, 'next request at'),
+    })),
+    inFlight: m.inFlight.map((f) => ({
+      messageId: id(f.messageId, 'in-flight id'),
+      lamport: lamportOf(f.lamport),
+      hintHour: f.hintHour,
+      hintIndex: f.hintIndex,
+      attempts: f.attempts,
+      lastSentAt: time(f.lastSentAt, 'last sent at'),
+      nextAttemptAt: time(f.nextAttemptAt, 'next attempt at'),
+    })),
+    handshake:
+      m.handshakeId.length === 0
+        ? null
+        : { messageId: id(m.handshakeId, 'handshake id'), attempts: m.handshakeAttempts, nextAttemptAt: time(m.handshakeNextAttemptAt, 'handshake next attempt') },
+  };
+}
+
+export function serializeReliability(s: ReliabilityState): Uint8Array {
+  return toBinary(ReliabilityStateSchema, toMessage(s));
+}
+
+export function deserializeReliability(bytes: Uint8Array): ReliabilityState {
+  let m;
+  try {
+    m = fromBinary(ReliabilityStateSchema, bytes);
+  } catch {
+    throw malformed('undecodable');
+  }
+  return fromMessage(m);
+}
+
+/**
+ * What a client stored before reliability moved into this package: the conversation's Lamport
+ * clock and recent ids (conversation columns), its missing ids (a table), its outbox entries.
+ */
+export interface LegacyReliability {
+  readonly lamport: number;
+  readonly recentIds: readonly Uint8Array[];
+  readonly missing: readonly MissingId[];
+  /** Published, unacknowledged content entries. */
+  readonly inFlight: readonly InFlight[];
+  readonly handshake: PendingHandshake | null;
+}
+
+/** The migration: the same facts, in one state (bounded as the machine bounds them). */
+export function migrateReliability(legacy: LegacyReliability): ReliabilityState {
+  const valid = (b: Uint8Array) => b instanceof Uint8Array && b.length === MESSAGE_ID_BYTES;
+  return {
+    ...EMPTY_RELIABILITY,
+    lamport: Math.max(0, Math.min(Number.MAX_SAFE_INTEGER, Math.floor(legacy.lamport))),
+    recentIds: legacy.recentIds.filter(valid).slice(-CAUSAL_HISTORY_IDS),
+    missing: [...legacy.missing].filter((m) => valid(m.messageId)).sort((a, b) => a.noticedAt - b.noticedAt).slice(-MAX_MISSING_IDS),
+    inFlight: [...legacy.inFlight].filter((f) => valid(f.messageId)).sort((a, b) => a.lamport - b.lamport).slice(-MAX_IN_FLIGHT),
+    handshake: legacy.handshake !== null && valid(legacy.handshake.messageId) ? legacy.handshake : null,
+  };
+}
+
+/** One conversation as the client stores it: the engine's serialized state and the reliability state. */
+export function encodeConversationRecord(conversationState: Uint8Array, reliability: ReliabilityState): Uint8Array {
+  return toBinary(
+    ConversationRecordSchema,
+    create(ConversationRecordSchema, { recordVersion: CONVERSATION_RECORD_VERSION, conversation: conversationState, reliability: toMessage(reliability) }),
+  );
+}
+
+/**
+ * Decode a stored conversation record. A record written before reliability moved here is a bare
+ * PrivateConversationState (fields 1–18, so record_version reads 0): it comes back as is, with
+ * `reliability: null`, for the caller to migrate.
+ */
+export function decodeConversationRecord(bytes: Uint8Array): { conversationState: Uint8Array; reliability: ReliabilityState | null } {
+  let m;
+  try {
+    m = fromBinary(ConversationRecordSchema, bytes);
+  } catch {
+    // Not a record: a legacy conversation state (its own decoder judges it).
+    return { conversationState: bytes, reliability: null };
+  }
+  if (m.recordVersion === 0) return { conversationState: bytes, reliability: null };
+  if (m.recordVersion !== CONVERSATION_RECORD_VERSION) throw new UmbraError('state-unsupported-version', `conversation record version ${m.recordVersion} is not supported`);
+  if (m.reliability === undefined) throw malformed('record without reliability state');
+  return { conversationState: m.conversation, reliability: fromMessage(m.reliability) };
+}
