@@ -171,7 +171,7 @@ async function generator(): Promise<void> {
     ssa = new SsaClient(m.ssa);
     const rsas = m.rsas.map((u) => new RsaClient(u));
     const rsaDescs = await Promise.all(rsas.map((r) => r.descriptor()));
-    const rsaWallets = rsaDescs.map((d) => new TokenWallet(issuer, 'rsa', tokenInfoOf(d), 100));
+    const rsaWallets = rsaDescs.map((d) => new TokenWallet(issuer, tokenInfoOf(d), 100));
     const ssaInfo = tokenInfoOf(await ssa.descriptor());
     for (let i = 0; i < N; i++) {
       const r = i % 2;
@@ -184,7 +184,7 @@ async function generator(): Promise<void> {
     const tokens: Uint8Array[] = [];
     const batches = Math.ceil(TOTAL / 100);
     await pool(Array.from({ length: batches }, (_, i) => i), 4, async (b) => {
-      tokens.push(...(await issuer.mint('ssa', ssaInfo, Math.min(100, TOTAL - b * 100))));
+      tokens.push(...(await issuer.mint(ssaInfo, Math.min(100, TOTAL - b * 100))));
     });
     for (let mm = 0; mm < M; mm++)
       for (let i = 0; i < N; i++) {

@@ -94,8 +94,11 @@ export class IssuerClient {
     return json(await fetch(`${this.url}/v1/quota`, { headers: { authorization: `Bearer ${this.secret}` } }));
   }
 
-  /** Mints n tokens (batches of ≤ 100) for `info`'s origin, under the issuer class `cls`. */
-  async mint(cls: 'ssa' | 'rsa', info: TokenInfo, n: number): Promise<Uint8Array[]> {
+  /**
+   * Mints n tokens (batches of ≤ 100) for `info`'s origin. The issuer picks the key, and so the
+   * quota class, from the requests' truncated_token_key_id (RFC 9578 §6.2): `info.tokenKey`.
+   */
+  async mint(info: TokenInfo, n: number): Promise<Uint8Array[]> {
     const id = b64u(info.tokenKey);
     let key = this.keyCache.get(id);
     if (!key) this.keyCache.set(id, (key = parseIssuerPublicKey(info.tokenKey)));
@@ -107,7 +110,7 @@ export class IssuerClient {
         await fetch(`${this.url}/v1/token-request/batch`, {
           method: 'POST',
           headers: { authorization: `Bearer ${this.secret}`, 'content-type': 'application/json' },
-          body: JSON.stringify({ class: cls, requests: pending.map((p) => b64u(p.request)) }),
+          body: JSON.stringify({ requests: pending.map((p) => b64u(p.request)) }),
         }),
       );
       r.responses.forEach((resp, i) => out.push(pending[i]!.finalize(fromB64u(resp)!)));
@@ -119,9 +122,9 @@ export class IssuerClient {
 /** A pre-fetched supply of tokens for one origin, refilled in batches. */
 export class TokenWallet {
   private readonly tokens: Uint8Array[] = [];
-  constructor(private readonly issuer: IssuerClient, private readonly cls: 'ssa' | 'rsa', readonly info: TokenInfo, private readonly batch = 50) {}
+  constructor(private readonly issuer: IssuerClient, readonly info: TokenInfo, private readonly batch = 50) {}
   async take(): Promise<Uint8Array> {
-    if (this.tokens.length === 0) this.tokens.push(...(await this.issuer.mint(this.cls, this.info, this.batch)));
+    if (this.tokens.length === 0) this.tokens.push(...(await this.issuer.mint(this.info, this.batch)));
     return this.tokens.pop()!;
   }
   async takeMany(n: number): Promise<Uint8Array[]> {

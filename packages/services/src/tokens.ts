@@ -11,6 +11,9 @@
  * - Clients: `TokenMinter` does the RFC 9474 Blind/Finalize steps with native BigInt (about
  *   1 ms per token instead of ~30 ms in privacypass-ts); privacypass-ts' own `Client` produces
  *   interchangeable requests (see the tests).
+ * - HTTP (RFC 9577): `wwwAuthenticate` builds the one `WWW-Authenticate: PrivateToken` value every
+ *   origin sends, with base64url *including padding* (RFC 9577 §2.1.2); `parseAuthorization` reads
+ *   RFC 9110 credentials (token or quoted-string values, unknown parameters ignored).
  * Wire formats (TokenChallenge, TokenRequest, TokenResponse, Token, the SPKI with the
  * RSASSA-PSS OID) come from @cloudflare/privacypass-ts 0.8.1.
  */
@@ -34,6 +37,15 @@ export const NK = 256; // RSA-2048 modulus length in bytes
 export const TOKEN_LENGTH = 2 + 32 + 32 + 32 + NK; // 354
 export const TOKEN_REQUEST_LENGTH = 2 + 1 + NK; // 259
 const SALT_LENGTH = 48; // SHA-384 output length
+/** Longest `Authorization` value read; a real one is ~490 characters. */
+export const MAX_AUTHORIZATION_LENGTH = 4096;
+
+/** RFC 9578 §8 / RFC 9577 §6 media types. */
+export const MEDIA_TYPE = {
+  issuerDirectory: 'application/private-token-issuer-directory',
+  tokenRequest: 'application/private-token-request',
+  tokenResponse: 'application/private-token-response',
+} as const;
 
 function sha256(...parts: Uint8Array[]): Uint8Array {
   const h = createHash('sha256');
@@ -48,6 +60,29 @@ function sha384(...parts: Uint8Array[]): Uint8Array {
 }
 
 // ---------------------------------------------------------------------------------------------
+// base64url with padding (RFC 4648 §5 with the §3.2 padding), which RFC 9577 §2.1.2 / §2.2 and
+// RFC 9578 §4 require for challenges, token keys and tokens.
+
+/** base64url with `=` padding. */
+export function b64uPadded(bytes: Uint8Array): string {
+  const bare = b64u(bytes);
+  return bare + '='.repeat((4 - (bare.length % 4)) % 4);
+}
+
+/**
+ * Decodes padded base64url (what the RFCs send) and, for clients older than the padding fix,
+ * unpadded base64url. Canonical only (the padding, if present, is exactly right and the last
+ * character carries no stray bits), so each byte string has at most these two texts.
+ */
+export function fromB64uPadded(text: string): Uint8Array | null {
+  const pad = text.length - text.replace(/=+$/, '').length;
+  if (pad > 0 && (pad > 2 || text.length % 4 !== 0)) return null;
+  const bare = text.slice(0, text.length - pad);
+  if (pad > 0 && (4 - (bare.length % 4)) % 4 !== pad) return null;
+  return fromB64u(bare);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Issuer keys
 
 export interface IssuerKey {
@@ -57,6 +92,8 @@ export interface IssuerKey {
   tokenKey: Uint8Array;
   /** token_key_id = SHA-256(tokenKey). */
   tokenKeyId: Uint8Array;
+  /** The modulus n, big-endian, NK bytes: a blinded message must be below it. */
+  modulus: Uint8Array;
 }
 
 export function generateIssuerKey(): IssuerKey {
@@ -76,7 +113,14 @@ function issuerKeyFromPrivate(privateKey: KeyObject): IssuerKey {
   const publicKey = createPublicKey(privateKey);
   const spki = new Uint8Array(publicKey.export({ format: 'der', type: 'spki' }));
   const tokenKey = ppUtil.convertEncToRSASSAPSS(spki);
-  return { privateKey, publicKey, tokenKey, tokenKeyId: sha256(tokenKey) };
+  const modulus = fromB64u(publicKey.export({ format: 'jwk' }).n);
+  if (!modulus || modulus.length !== NK) throw new Error(`issuer keys must be RSA-${NK * 8}`);
+  return { privateKey, publicKey, tokenKey, tokenKeyId: sha256(tokenKey), modulus };
+}
+
+/** RFC 9578 §6.2 `truncated_token_key_id`: the last byte of token_key_id. */
+export function truncatedTokenKeyId(key: { tokenKeyId: Uint8Array }): number {
+  return key.tokenKeyId[31]!;
 }
 
 /** A token key as published (RSASSA-PSS SPKI) → a node:crypto public key. */
@@ -85,28 +129,44 @@ export function publicKeyFromTokenKey(tokenKey: Uint8Array): KeyObject {
   return createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
 }
 
-export type BlindSignResult = { kind: 'ok'; response: Uint8Array } | { kind: 'bad-request'; reason: string };
+export type TokenRequestParse<K extends IssuerKey> =
+  | { kind: 'ok'; key: K; blindedMsg: Uint8Array }
+  | { kind: 'unprocessable'; reason: string };
+
+/** Big-endian a < b for equal-length byte strings (public values: no constant time needed). */
+function lessThan(a: Uint8Array, b: Uint8Array): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i]! < b[i]!;
+  return false;
+}
 
 /**
- * RFC 9578 issuance for one TokenRequest (token_type ‖ truncated_token_key_id ‖ blinded_msg).
- * Returns the TokenResponse bytes (blind_sig, 256 B).
+ * RFC 9578 §6.2 checks of one TokenRequest (token_type ‖ truncated_token_key_id ‖ blinded_msg),
+ * all cheap (no RSA operation): a supported token_type, a truncated_token_key_id that names one
+ * of `keys`, a blinded_msg of Nk bytes, and (RFC 9474 §4.3, RSASP1's input range) below the
+ * modulus. Any failure is the RFC's 422.
  */
-export function blindSign(key: IssuerKey, tokenRequest: Uint8Array): BlindSignResult {
-  if (tokenRequest.length !== TOKEN_REQUEST_LENGTH) return { kind: 'bad-request', reason: `token request must be ${TOKEN_REQUEST_LENGTH} bytes` };
+export function parseTokenRequest<K extends IssuerKey>(tokenRequest: Uint8Array, keys: ReadonlyMap<number, K>): TokenRequestParse<K> {
+  if (tokenRequest.length < 2) return { kind: 'unprocessable', reason: `a token request is ${TOKEN_REQUEST_LENGTH} bytes` };
   const type = (tokenRequest[0]! << 8) | tokenRequest[1]!;
-  if (type !== TOKEN_TYPE_BLIND_RSA) return { kind: 'bad-request', reason: 'token type must be 0x0002' };
-  if (tokenRequest[2] !== key.tokenKeyId[31]) return { kind: 'bad-request', reason: 'truncated token key id does not match the issuer key' };
-  const blinded = tokenRequest.subarray(3);
-  let sig: Buffer;
-  try {
-    sig = privateDecrypt({ key: key.privateKey, padding: constants.RSA_NO_PADDING }, blinded);
-  } catch {
-    return { kind: 'bad-request', reason: 'blinded message is not a valid RSA input' };
-  }
+  if (type !== TOKEN_TYPE_BLIND_RSA) return { kind: 'unprocessable', reason: 'token_type must be 0x0002 (Blind RSA 2048)' };
+  if (tokenRequest.length !== TOKEN_REQUEST_LENGTH) return { kind: 'unprocessable', reason: `a type 0x0002 token request is ${TOKEN_REQUEST_LENGTH} bytes` };
+  const key = keys.get(tokenRequest[2]!);
+  if (!key) return { kind: 'unprocessable', reason: 'truncated_token_key_id names no key of this issuer' };
+  const blindedMsg = tokenRequest.subarray(3);
+  if (!lessThan(blindedMsg, key.modulus)) return { kind: 'unprocessable', reason: 'blinded_msg is not below the key modulus' };
+  return { kind: 'ok', key, blindedMsg };
+}
+
+/**
+ * RFC 9474 §4.3 BlindSign of a blinded message `parseTokenRequest` accepted: the TokenResponse
+ * (blind_sig, Nk bytes). Throws only on an internal fault (the self-check failing).
+ */
+export function blindSign(key: IssuerKey, blindedMsg: Uint8Array): Uint8Array {
+  const sig = privateDecrypt({ key: key.privateKey, padding: constants.RSA_NO_PADDING }, blindedMsg);
   // RFC 9474 §4.3: the signer checks its own output before releasing it.
   const check = publicEncrypt({ key: key.publicKey, padding: constants.RSA_NO_PADDING }, sig);
-  if (!equalBytes(new Uint8Array(check), blinded)) throw new Error('blindSign: RSA self-check failed');
-  return { kind: 'ok', response: new Uint8Array(sig) };
+  if (!equalBytes(new Uint8Array(check), blindedMsg)) throw new Error('blindSign: RSA self-check failed');
+  return new Uint8Array(sig);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -114,6 +174,45 @@ export function blindSign(key: IssuerKey, tokenRequest: Uint8Array): BlindSignRe
 
 export function tokenChallenge(issuerName: string, originInfo: string): TokenChallenge {
   return new TokenChallenge(TOKEN_TYPE_BLIND_RSA, issuerName, new Uint8Array(0), [originInfo]);
+}
+
+/**
+ * The `WWW-Authenticate` value of a Privacy Pass challenge (RFC 9577 §2.1.2): base64url with
+ * padding, as quoted-strings (padding `=` is not a token character). SSA, RSA and directory all
+ * send this one form.
+ */
+export function wwwAuthenticate(challenge: Uint8Array, tokenKey: Uint8Array, maxAgeS?: number): string {
+  const maxAge = maxAgeS === undefined ? '' : `, max-age=${Math.floor(maxAgeS)}`;
+  return `PrivateToken challenge="${b64uPadded(challenge)}", token-key="${b64uPadded(tokenKey)}"${maxAge}`;
+}
+
+const TCHAR = "[!#$%&'*+.^_`|~0-9A-Za-z-]";
+// auth-param = token BWS "=" BWS ( token / quoted-string ) (RFC 9110 §11.2). The unquoted value
+// may also end in "=": privacypass-ts and others in the wild write padded base64url unquoted.
+const AUTH_PARAM = new RegExp(`[ \\t]*(${TCHAR}+)[ \\t]*=[ \\t]*(?:"((?:[^"\\\\]|\\\\[\\t !-~])*)"|(${TCHAR}+=*))[ \\t]*(,|$)`, 'y');
+
+/**
+ * The parameters of `PrivateToken` credentials (RFC 9110 §11.4 / RFC 9577 §2.2): the scheme is
+ * case-insensitive, parameter names are lowercased, values may be tokens or quoted-strings, and
+ * unknown parameters are kept for the caller to ignore. Null when it is not one well-formed
+ * `PrivateToken` credential, a parameter repeats, or it is over MAX_AUTHORIZATION_LENGTH.
+ */
+export function parseAuthorization(header: string): Map<string, string> | null {
+  if (header.length > MAX_AUTHORIZATION_LENGTH) return null;
+  const scheme = /^PrivateToken[ ]+/i.exec(header);
+  if (!scheme) return null;
+  const params = new Map<string, string>();
+  let pos = scheme[0].length;
+  for (;;) {
+    AUTH_PARAM.lastIndex = pos;
+    const m = AUTH_PARAM.exec(header);
+    if (!m) return null;
+    const name = m[1]!.toLowerCase();
+    if (params.has(name)) return null;
+    params.set(name, m[2] !== undefined ? m[2].replace(/\\(.)/g, '$1') : m[3]!);
+    pos = AUTH_PARAM.lastIndex;
+    if (m[4] === '') return params; // the regex's `$`: the whole header is consumed
+  }
 }
 
 export type TokenCheck =
@@ -138,17 +237,19 @@ export class TokenVerifier {
     this.keys = keys.map((k) => ({ tokenKey: k.tokenKey, tokenKeyId: sha256(k.tokenKey), publicKey: publicKeyFromTokenKey(k.tokenKey) }));
   }
 
-  /** RFC 9577 WWW-Authenticate value for 401 answers (first key). */
+  /** RFC 9577 WWW-Authenticate value for 401 answers (the first, preferred key). */
   wwwAuthenticate(): string {
-    return `PrivateToken challenge="${b64u(this.challengeBytes)}", token-key="${b64u(this.keys[0]!.tokenKey)}"`;
+    return wwwAuthenticate(this.challengeBytes, this.keys[0]!.tokenKey);
   }
 
-  /** Checks an `Authorization: PrivateToken token=...` header. */
+  /** Checks an `Authorization: PrivateToken token=...` header (RFC 9577 §2.2). */
   verifyHeader(header: string | undefined): TokenCheck {
     if (!header) return { kind: 'missing', reason: 'this request needs a Privacy Pass token (Authorization: PrivateToken token=...)' };
-    const m = /^PrivateToken\s+token="?([A-Za-z0-9_-]+)=*"?\s*$/.exec(header);
-    if (!m) return { kind: 'malformed', reason: 'Authorization must be "PrivateToken token=<base64url>"' };
-    const bytes = fromB64u(m[1]!);
+    const params = parseAuthorization(header);
+    if (!params) return { kind: 'malformed', reason: 'Authorization must be "PrivateToken token=<base64url>"' };
+    const text = params.get('token');
+    if (text === undefined) return { kind: 'malformed', reason: 'Authorization has no token parameter' };
+    const bytes = fromB64uPadded(text);
     if (!bytes) return { kind: 'malformed', reason: 'token is not base64url' };
     return this.verifyToken(bytes);
   }
@@ -303,6 +404,7 @@ export class TokenMinter {
   }
 }
 
+/** `Authorization` value for one token (RFC 9577 §2.2: padded base64url, quoted). */
 export function authorizationHeader(token: Uint8Array): string {
-  return `PrivateToken token="${b64u(token)}"`;
+  return `PrivateToken token="${b64uPadded(token)}"`;
 }

@@ -84,7 +84,7 @@ export function directorySuite(backend: Backend): void {
     const http = new DirectoryHttpClient(dir.url);
     const info = await http.info();
     const ic = await IssuerClient.register(issuer.url);
-    const wallet = new TokenWallet(ic, 'ssa', info.token ?? { issuerName: '', originInfo: '', tokenKey: new Uint8Array(0), challenge: null as never }, 60);
+    const wallet = new TokenWallet(ic, info.token ?? { issuerName: '', originInfo: '', tokenKey: new Uint8Array(0), challenge: null as never }, 60);
     const env: Env = {
       dir,
       issuer,

@@ -128,8 +128,8 @@ export function serviceSuite(backend: Backend): void {
       issuerClient,
       ssaClient,
       rsaClient,
-      ssaWallet: new TokenWallet(issuerClient, 'ssa', tokenInfoOf(await ssaClient.descriptor()), 20),
-      rsaWallet: new TokenWallet(issuerClient, 'rsa', tokenInfoOf(await rsaClient.descriptor()), 20),
+      ssaWallet: new TokenWallet(issuerClient, tokenInfoOf(await ssaClient.descriptor()), 20),
+      rsaWallet: new TokenWallet(issuerClient, tokenInfoOf(await rsaClient.descriptor()), 20),
       async close() {
         await ssa.close();
         await rsa.close();
@@ -413,12 +413,12 @@ export function serviceSuite(backend: Backend): void {
       const e = await makeEnv({ quota: { ssa: 3 } });
       try {
         const info = tokenInfoOf(await e.ssaClient.descriptor());
-        assert.equal((await e.issuerClient.mint('ssa', info, 3)).length, 3);
-        await assert.rejects(() => e.issuerClient.mint('ssa', info, 1), /429/);
+        assert.equal((await e.issuerClient.mint(info, 3)).length, 3);
+        await assert.rejects(() => e.issuerClient.mint(info, 1), /429/);
         const q = await e.issuerClient.quota();
         assert.deepEqual(q.ssa, { used: 3, limit: 3 });
         const other = await IssuerClient.register(e.issuer.url);
-        assert.equal((await other.mint('ssa', info, 1)).length, 1);
+        assert.equal((await other.mint(info, 1)).length, 1);
         assert.equal((await fetch(`${e.issuer.url}/v1/token-request`, { method: 'POST' })).status, 401);
       } finally {
         await e.close();
@@ -455,8 +455,8 @@ export function serviceSuite(backend: Backend): void {
         const rsa = new RsaClient(hub.rsas[0]);
         const ssa = new SsaClient(hub.ssa);
         const rd = await rsa.descriptor();
-        const rw = new TokenWallet(issuer, 'rsa', tokenInfoOf(rd), 10);
-        const sw = new TokenWallet(issuer, 'ssa', tokenInfoOf(await ssa.descriptor()), 100);
+        const rw = new TokenWallet(issuer, tokenInfoOf(rd), 10);
+        const sw = new TokenWallet(issuer, tokenInfoOf(await ssa.descriptor()), 100);
         const inbox = await rsa.createInbox(await rw.takeMany(5));
         const [seed] = await inbox.requestSeeds(await rw.take(), 1);
         const key = currentAddressKey(addressKeysOf(rd), 'ephemeral');

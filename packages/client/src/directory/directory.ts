@@ -383,7 +383,7 @@ export class DirectoryClient {
         this.state.issuer = { url: issuer.url, secret: issuer.secret };
         this.save();
       }
-      this.wallet = new TokenWallet(issuer, 'ssa', info.token, 10);
+      this.wallet = new TokenWallet(issuer, info.token, 10);
     }
     return this.wallet.take();
   }

@@ -213,7 +213,7 @@ export class ServicesDelivery implements ServiceEndpointDelivery {
   private static async createInbox(issuer: IssuerClient, url: string): Promise<RsaRecord> {
     const d = await ServicesDelivery.describe(url, 'rsa');
     const cost = Number((d.body.limits as Record<string, unknown> | undefined)?.inbox_token_cost ?? 5) || 5;
-    const tokens = await issuer.mint('rsa', tokenInfoOf(d), cost);
+    const tokens = await issuer.mint(tokenInfoOf(d), cost);
     const inbox = await new RsaClient(url).createInbox(tokens);
     return {
       url,
@@ -286,7 +286,7 @@ export class ServicesDelivery implements ServiceEndpointDelivery {
       if (p === undefined) {
         p = (async () => {
           const { cls, info } = await this.tokenInfo(url);
-          const minted = await this.issuer.mint(cls, info, cls === 'ssa' ? SSA_TOKEN_BATCH : 1);
+          const minted = await this.issuer.mint(info, cls === 'ssa' ? SSA_TOKEN_BATCH : 1);
           this.state.tokens[url] = [...(this.state.tokens[url] ?? []), ...minted.map(b64u)];
           this.save();
         })().finally(() => this.minting.delete(url));
