@@ -178,9 +178,12 @@ export class SsaClient {
     if (!res.ok) throw new ServiceError(await problemOf(res));
     return new Uint8Array(await res.arrayBuffer());
   }
-  /** An RSA's descriptor as seen through this SSA (second vantage point). */
-  async rsaDescriptor(rsa: string, pinnedKey?: Uint8Array): Promise<Descriptor> {
-    return verifyDescriptor(await json(await fetch(`${this.url}/v1/rsa-descriptor?rsa=${encodeURIComponent(rsa)}`)), pinnedKey);
+  /** An RSA's descriptor as seen through this SSA (second vantage point); costs one "ssa" token. */
+  async rsaDescriptor(rsa: string, token: Uint8Array, pinnedKey?: Uint8Array): Promise<Descriptor> {
+    return verifyDescriptor(
+      await json(await fetch(`${this.url}/v1/rsa-descriptor?rsa=${encodeURIComponent(rsa)}`, { headers: { authorization: authorizationHeader(token) } })),
+      pinnedKey,
+    );
   }
 }
 

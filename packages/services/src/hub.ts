@@ -101,6 +101,17 @@ export async function startHub(opts: HubOptions = {}): Promise<Hub> {
   };
 
   const issuer = await startIssuer({ db: dbs.issuer, host, port: port(0), quota: opts.quota });
+  // The SSA starts first: the RSAs trust its key (deliveries from other signers must be paid).
+  const ssa = await startSsa({
+    db: dbs.ssa,
+    sealKey: loadOrCreateKey(join(dataDir, 'ssa-seal.key')),
+    host,
+    port: port(1),
+    issuerName: issuer.issuerName,
+    tokenKeys: [issuer.tokenKeys.ssa],
+    retry: opts.ssaRetry,
+    allowLoopback: true, // the hub's RSAs are on loopback (plain http)
+  });
   const rsaHandles: HubRsa[] = [];
   for (let i = 0; i < 2; i++) {
     const config = {
@@ -109,6 +120,7 @@ export async function startHub(opts: HubOptions = {}): Promise<Hub> {
       port: port(2 + i),
       issuerName: issuer.issuerName,
       tokenKeys: [b64u(issuer.tokenKeys.rsa)],
+      trustedSsaKeys: [b64u(ssa.serviceKey)],
       limits: opts.rsaLimits,
     };
     if (opts.rsaMode === 'child') {
@@ -140,8 +152,9 @@ export async function startHub(opts: HubOptions = {}): Promise<Hub> {
         },
       });
     } else {
-      let svc: RsaService | null = await startRsa({ ...config, tokenKeys: [issuer.tokenKeys.rsa] });
-      const fixed = { ...config, port: Number(new URL(svc.url).port), originInfo: svc.originInfo, tokenKeys: [issuer.tokenKeys.rsa] };
+      const keys = { tokenKeys: [issuer.tokenKeys.rsa], trustedSsaKeys: [ssa.serviceKey] };
+      let svc: RsaService | null = await startRsa({ ...config, ...keys });
+      const fixed = { ...config, port: Number(new URL(svc.url).port), originInfo: svc.originInfo, ...keys };
       rsaHandles.push({
         url: svc.url,
         async kill() {
@@ -159,15 +172,6 @@ export async function startHub(opts: HubOptions = {}): Promise<Hub> {
       });
     }
   }
-  const ssa = await startSsa({
-    db: dbs.ssa,
-    sealKey: loadOrCreateKey(join(dataDir, 'ssa-seal.key')),
-    host,
-    port: port(1),
-    issuerName: issuer.issuerName,
-    tokenKeys: [issuer.tokenKeys.ssa],
-    retry: opts.ssaRetry,
-  });
   const directory = await startDirectory({
     db: opts.databases?.directory ?? join(dataDir, 'directory.db'),
     host,

@@ -1,6 +1,6 @@
 /**
  * Runs one RSA as its own process (the hub's child mode, crash tests, the load test).
- * Usage: node --import tsx rsa-main.ts '<json config>'   (RsaOptions, with tokenKeys as base64url)
+ * Usage: node --import tsx rsa-main.ts '<json config>'   (RsaOptions, with tokenKeys and trustedSsaKeys as base64url)
  * Prints "READY <url>" on stdout once listening.
  */
 import { writeFileSync } from 'node:fs';
@@ -20,8 +20,12 @@ if (profileDir) {
   await session.post('Profiler.start');
 }
 
-const raw = JSON.parse(process.argv[2] ?? '{}') as Omit<RsaOptions, 'tokenKeys'> & { tokenKeys: string[] };
-const rsa = await startRsa({ ...raw, tokenKeys: raw.tokenKeys.map((k) => fromB64u(k)!) });
+const raw = JSON.parse(process.argv[2] ?? '{}') as Omit<RsaOptions, 'tokenKeys' | 'trustedSsaKeys'> & { tokenKeys: string[]; trustedSsaKeys?: string[] };
+const rsa = await startRsa({
+  ...raw,
+  tokenKeys: raw.tokenKeys.map((k) => fromB64u(k)!),
+  trustedSsaKeys: (raw.trustedSsaKeys ?? []).map((k) => fromB64u(k)!),
+});
 process.stdout.write(`READY ${rsa.url}\n`);
 const stop = () =>
   void (async () => {

@@ -5,7 +5,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import websocket from '@fastify/websocket';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { ADDRESS_LENGTH, generateAddressKey, generateSeed, type AddressClass, type ParsedAddress } from './addresses.ts';
 import { b64u, concat, fromB64u, lp, utf8 } from './bytes.ts';
@@ -20,6 +20,13 @@ import { TokenVerifier } from './tokens.ts';
 
 export const LABEL_RSA_WS = utf8('umbra/v1/rsa-ws');
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Spent-token key of the PrivateToken paying for a delivery from an untrusted SSA. */
+    deliveryToken?: Uint8Array;
+  }
+}
+
 const DAY = 86_400_000;
 
 export interface RsaLimits extends DeliveryLimits {
@@ -31,7 +38,10 @@ export interface RsaLimits extends DeliveryLimits {
   fetchMaxLimit: number;
   /** Deliveries per minute accepted from one SSA key (then 429). */
   perSsaPerMinute: number;
-  /** Most deliveries in one POST /v1/deliver/batch, and its body limit in bytes. */
+  /**
+   * Most deliveries in one POST /v1/deliver/batch (each may cost one resolve, ~0.3-0.5 ms), and
+   * its body limit in bytes: bounds the CPU one request can take.
+   */
   maxBatchItems: number;
   maxBatchBytes: number;
 }
@@ -47,8 +57,9 @@ export const DEFAULT_RSA_LIMITS: RsaLimits = {
   perSeedPerDay: 2000,
   inboxMaxMessages: 10_000,
   inboxMaxBytes: 256 * 1024 * 1024,
+  overQuotaRetryS: 60,
   perSsaPerMinute: 100_000,
-  maxBatchItems: 256,
+  maxBatchItems: 64,
   maxBatchBytes: 4 * 1024 * 1024,
 };
 
@@ -68,8 +79,12 @@ export interface RsaOptions {
   /** origin_info in token challenges; defaults to the listening host:port. */
   originInfo?: string;
   limits?: Partial<RsaLimits>;
-  /** If set, only these SSA keys (raw Ed25519) may deliver; otherwise any signed SSA may (open federation). */
-  allowedSsaKeys?: Uint8Array[];
+  /**
+   * SSA keys (raw Ed25519) whose deliveries this operator accepts unpaid (the hub: its own SSA).
+   * Any other signer must pay each delivery with a token of this RSA's "rsa" class
+   * (`Authorization: PrivateToken` on POST /v1/deliver; batches are for trusted SSAs only).
+   */
+  trustedSsaKeys?: Uint8Array[];
   clock?: Clock;
 }
 
@@ -81,6 +96,8 @@ export interface RsaService {
   store: RsaStore;
   /** Runs the epoch-key schedule now (creates/deletes keys as the clock says). */
   rotateKeys(): Promise<void>;
+  /** Work counters (for tests and the cost script): address resolutions attempted. */
+  stats: { resolves: number };
   close(): Promise<void>;
 }
 
@@ -108,7 +125,8 @@ export async function startRsa(opts: RsaOptions): Promise<RsaService> {
   await store.init();
   const serviceKey: Ed25519Key = ed25519FromSeed(await store.initMeta('service_key', new Uint8Array(randomBytes(32))));
   const nonces = new NonceCache(() => clock.now());
-  const allowed = opts.allowedSsaKeys ? new Set(opts.allowedSsaKeys.map(b64u)) : null;
+  const trusted = new Set((opts.trustedSsaKeys ?? []).map(b64u));
+  const stats = { resolves: 0 };
 
   // ---- epoch keys -------------------------------------------------------------------------
   let keys = new Map<number, AddressKeyRow>();
@@ -154,12 +172,22 @@ export async function startRsa(opts: RsaOptions): Promise<RsaService> {
 
   // ---- per-SSA rate (in memory, per instance) -----------------------------------------------
   const ssaWindow = new Map<string, { start: number; n: number }>();
-  function ssaAllowed(keyid: string, now: number): boolean {
+  function ssaWindowOf(keyid: string, now: number): { start: number; n: number } {
     let w = ssaWindow.get(keyid);
-    if (!w || now - w.start >= 60_000) ssaWindow.set(keyid, (w = { start: now, n: 0 }));
+    if (!w || now - w.start >= 60_000) {
+      // Paid signers may bring a new key every time: forget finished windows before growing.
+      if (!w && ssaWindow.size >= 10_000) for (const [k, old] of ssaWindow) if (now - old.start >= 60_000) ssaWindow.delete(k);
+      ssaWindow.set(keyid, (w = { start: now, n: 0 }));
+    }
+    return w;
+  }
+  /** Counts one delivery against the signer's window; false once the window is full. */
+  function ssaAllowed(keyid: string, now: number): boolean {
+    const w = ssaWindowOf(keyid, now);
     w.n++;
     return w.n <= limits.perSsaPerMinute;
   }
+  const ssaRetryAfterS = (keyid: string, now: number): number => Math.max(1, Math.ceil((ssaWindowOf(keyid, now).start + 60_000 - now) / 1000));
 
   const app = createApp(limits.maxPayload * 2 + 4096);
   await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
@@ -210,89 +238,157 @@ export async function startRsa(opts: RsaOptions): Promise<RsaService> {
       key = keys.get(kid);
     }
     if (!key || now > key.resolveUntil) return null;
+    stats.resolves++;
     const M = resolveParsed(addr, fastKey(key), key.x);
     const seed = await store.findSeed(M);
     if (!seed || seed.state !== 'active' || seed.notAfter < now) return null;
     return seed;
   }
 
-  /** Outcome of one delivery item: 202 for every well-formed one, whatever happens to it. */
-  type ItemOutcome = { status: 202 } | { status: 400 | 413; title: string; detail: string };
+  /**
+   * Outcome of one delivery item: 202 for every well-formed one that was stored, dropped or did
+   * not resolve; 429 with a retry time when a resolved one meets a per-seed rate or the inbox
+   * quota (nothing stored, the SSA keeps it and retries: see docs/SERVICES.md on the trade-off).
+   */
+  type ItemOutcome =
+    | { status: 202 }
+    | { status: 429; retryAfterS: number; title: string; detail: string }
+    | { status: 400 | 401 | 413; title: string; detail: string };
 
-  async function acceptItem(item: unknown, now: number): Promise<ItemOutcome> {
+  const malformed = (status: 400 | 413, title: string, detail: string): ItemOutcome => ({ status, title, detail });
+
+  /** The cheap, syntactic half of an item (no resolve, no database). */
+  function parseItem(item: unknown): { addr: Extract<ParsedAddress, { kind: 'ok' }>; payload: Uint8Array; ttl: number } | ItemOutcome {
     const body = typeof item === 'object' && item !== null && !Array.isArray(item) ? (item as Record<string, unknown>) : null;
-    if (!body) return { status: 400, title: 'Malformed body', detail: 'expected a JSON object' };
+    if (!body) return malformed(400, 'Malformed body', 'expected a JSON object');
     const addr = fromB64u(body.addr);
     const payload = fromB64u(body.payload);
     const ttl = body.ttl_s;
-    if (!addr || addr.length !== ADDRESS_LENGTH) return { status: 400, title: 'Malformed address', detail: `addr must be ${ADDRESS_LENGTH} bytes of base64url` };
+    if (!addr || addr.length !== ADDRESS_LENGTH) return malformed(400, 'Malformed address', `addr must be ${ADDRESS_LENGTH} bytes of base64url`);
     const parsed = parseAddressNative(addr);
-    if (parsed.kind !== 'ok') return { status: 400, title: 'Malformed address', detail: parsed.reason };
-    if (!payload || payload.length === 0) return { status: 400, title: 'Malformed payload', detail: 'payload must be non-empty base64url' };
-    if (payload.length > limits.maxPayload) return { status: 413, title: 'Payload too large', detail: `payload exceeds ${limits.maxPayload} bytes` };
-    if (typeof ttl !== 'number' || !Number.isInteger(ttl) || ttl < 1) return { status: 400, title: 'Malformed ttl_s', detail: 'ttl_s must be a positive integer' };
+    if (parsed.kind !== 'ok') return malformed(400, 'Malformed address', parsed.reason);
+    if (!payload || payload.length === 0) return malformed(400, 'Malformed payload', 'payload must be non-empty base64url');
+    if (payload.length > limits.maxPayload) return malformed(413, 'Payload too large', `payload exceeds ${limits.maxPayload} bytes`);
+    if (typeof ttl !== 'number' || !Number.isInteger(ttl) || ttl < 1) return malformed(400, 'Malformed ttl_s', 'ttl_s must be a positive integer');
+    return { addr: parsed, payload, ttl };
+  }
 
-    // From here on the answer is 202 whatever happens (no oracle, communicator.md §4.5).
-    const seed = await resolve(parsed);
-    if (seed) {
-      const inbox = await store.getInbox(seed.inbox);
-      if (inbox) {
-        const mid = new Uint8Array(randomBytes(16));
-        await store.deliver(
-          {
-            mid,
-            seed,
-            receivedAt: Math.floor(now / 1000) * 1000,
-            expires: now + Math.min(ttl, limits.maxTtlS) * 1000,
-            stored: sealForInboxSync(inbox.dhKey, mid, payload),
-            dedupeKey: sha256(inbox.id, payload),
-          },
-          limits,
-          now,
-        );
-      }
+  /** `spentKey`: the token paying for this item (untrusted signers), spent before any resolve. */
+  async function acceptItem(item: unknown, now: number, spentKey: Uint8Array | null): Promise<ItemOutcome> {
+    const p = parseItem(item);
+    if ('status' in p) return p;
+    if (spentKey) {
+      rememberSpent(spentKey);
+      if (!(await store.spendToken(spentKey, now + 40 * DAY))) return { status: 401, title: 'Token refused', detail: 'token already spent' };
     }
-    return { status: 202 };
+
+    // From here on the answer does not depend on whether the address resolved (communicator.md
+    // §4.5), except for the retry-later of a resolved one at a limit (docs/SERVICES.md).
+    const seed = await resolve(p.addr);
+    if (!seed) return { status: 202 };
+    const inbox = await store.getInbox(seed.inbox);
+    if (!inbox) return { status: 202 };
+    const mid = new Uint8Array(randomBytes(16));
+    const outcome = await store.deliver(
+      {
+        mid,
+        seed,
+        receivedAt: Math.floor(now / 1000) * 1000,
+        expires: now + Math.min(p.ttl, limits.maxTtlS) * 1000,
+        stored: sealForInboxSync(inbox.dhKey, mid, p.payload),
+        dedupeKey: sha256(inbox.id, p.payload),
+      },
+      limits,
+      now,
+    );
+    if (outcome.kind !== 'deferred') return { status: 202 };
+    return {
+      status: 429,
+      retryAfterS: Math.max(1, Math.ceil((outcome.retryAt - now) / 1000)),
+      title: 'Retry later',
+      detail: outcome.reason === 'rate-limited' ? 'a delivery rate limit is reached' : 'the recipient inbox is full',
+    };
+  }
+
+  /** Delivery tokens spent by this process lately: a replayed one is refused before its body is read. */
+  const recentlySpent = new Set<string>();
+  function rememberSpent(spentKey: Uint8Array): void {
+    if (recentlySpent.size >= 100_000) recentlySpent.clear(); // the database stays the authority
+    recentlySpent.add(b64u(spentKey));
+  }
+
+  /** 429 problem with the time to come back, as a Retry-After header and as `retry_after_s` (RFC 9457 extension member). */
+  function retryLater(reply: FastifyReply, retryAfterS: number, title: string, detail?: string): FastifyReply {
+    return reply
+      .code(429)
+      .header('retry-after', String(retryAfterS))
+      .type('application/problem+json')
+      .send({ type: 'about:blank', title, status: 429, ...(detail ? { detail } : {}), retry_after_s: retryAfterS });
+  }
+
+  /** keyid of a delivery's Signature-Input, read without verifying anything (for the early checks). */
+  function claimedKeyid(req: FastifyRequest): string | null {
+    const input = req.headers['signature-input'];
+    const m = typeof input === 'string' ? /;keyid="([A-Za-z0-9_-]{1,128})"/.exec(input) : null;
+    return m ? m[1]! : null;
   }
 
   async function ssaSignature(req: FastifyRequest, now: number): Promise<{ kind: 'ok'; keyid: string } | { kind: 'refused'; reason: string }> {
-    return verifyRequest(
-      { method: req.method, url: req.url, headers: req.headers, body: rawBody(req) },
-      (keyid) => {
-        const k = rawKeyFromKeyid(keyid);
-        return k && (!allowed || allowed.has(keyid)) ? k : null;
-      },
-      nonces,
-      now,
-    );
+    return verifyRequest({ method: req.method, url: req.url, headers: req.headers, body: rawBody(req) }, rawKeyFromKeyid, nonces, now);
   }
 
-  app.post('/v1/deliver', async (req, reply) => {
+  /**
+   * Before the body is read or parsed: a delivery must come from a trusted SSA key or carry a
+   * valid token (RSA-PSS verify, ~0.05 ms), and the signer's per-minute window must have room.
+   * The signature itself is verified once the body is there (it covers the body's digest).
+   */
+  const earlyDeliveryCheck = (batch: boolean) => async (req: FastifyRequest, reply: FastifyReply) => {
+    const keyid = claimedKeyid(req);
+    if (!keyid) return problem(reply, 401, 'Delivery signature refused', 'missing or malformed Signature-Input');
+    if (!trusted.has(keyid)) {
+      if (batch) return problem(reply, 401, 'Delivery refused', 'batch delivery is for SSAs this RSA trusts; others send POST /v1/deliver with a PrivateToken');
+      const t = tokens().verifyHeader(req.headers.authorization);
+      if (t.kind !== 'ok') return problem(reply.header('www-authenticate', tokens().wwwAuthenticate()), 401, 'Token required', `a delivery from an SSA this RSA does not trust must be paid: ${t.reason}`);
+      if (recentlySpent.has(b64u(t.spentKey))) return problem(reply.header('www-authenticate', tokens().wwwAuthenticate()), 401, 'Token refused', 'token already spent');
+      req.deliveryToken = t.spentKey;
+    }
+    const now = clock.now();
+    if (ssaWindowOf(keyid, now).n >= limits.perSsaPerMinute)
+      return retryLater(reply, ssaRetryAfterS(keyid, now), 'Too many deliveries from this SSA');
+  };
+
+  app.post('/v1/deliver', { onRequest: earlyDeliveryCheck(false) }, async (req, reply) => {
     const now = clock.now();
     const sig = await ssaSignature(req, now);
     if (sig.kind !== 'ok') return problem(reply, 401, 'Delivery signature refused', sig.reason);
-    if (!ssaAllowed(sig.keyid, now)) return problem(reply, 429, 'Too many deliveries from this SSA');
-    const r = await acceptItem(bodyObject(req.body), now);
+    if (!ssaAllowed(sig.keyid, now)) return retryLater(reply, ssaRetryAfterS(sig.keyid, now), 'Too many deliveries from this SSA');
+    const r = await acceptItem(bodyObject(req.body), now, trusted.has(sig.keyid) ? null : (req.deliveryToken ?? null));
+    if (r.status === 429) return retryLater(reply, r.retryAfterS, r.title, r.detail);
     if (r.status !== 202) return problem(reply, r.status, r.title, r.detail);
     return reply.code(202).send({ accepted: true });
   });
 
   /**
-   * Several deliveries under one signature: {items: [{addr, ttl_s, payload}]} → 200 {results:
-   * [status per item]} where each status is what /v1/deliver would have answered (202 for every
-   * well-formed item). The items are stored together (one group commit) before the answer.
+   * Several deliveries under one signature, from trusted SSAs only: {items: [{addr, ttl_s,
+   * payload}]} → 200 {results: [status per item], retry_after_s: [seconds per item, 0 unless
+   * 429]} where each status is what /v1/deliver would have answered. The items are stored
+   * together (one group commit) before the answer.
    */
-  app.post('/v1/deliver/batch', { bodyLimit: limits.maxBatchBytes }, async (req, reply) => {
+  app.post('/v1/deliver/batch', { bodyLimit: limits.maxBatchBytes, onRequest: earlyDeliveryCheck(true) }, async (req, reply) => {
     const now = clock.now();
     const sig = await ssaSignature(req, now);
-    if (sig.kind !== 'ok') return problem(reply, 401, 'Delivery signature refused', sig.reason);
+    if (sig.kind !== 'ok' || !trusted.has(sig.keyid)) return problem(reply, 401, 'Delivery signature refused', sig.kind === 'ok' ? 'not a trusted SSA key' : sig.reason);
     const items = bodyObject(req.body).items;
     if (!Array.isArray(items) || items.length === 0 || items.length > limits.maxBatchItems)
       return problem(reply, 400, 'Malformed items', `items must be an array of 1..${limits.maxBatchItems} deliveries`);
     const results = await Promise.all(
-      items.map((item) => (ssaAllowed(sig.keyid, now) ? acceptItem(item, now) : Promise.resolve({ status: 429 as const }))),
+      items.map((item): Promise<ItemOutcome> | ItemOutcome =>
+        ssaAllowed(sig.keyid, now)
+          ? acceptItem(item, now, null)
+          : { status: 429, retryAfterS: ssaRetryAfterS(sig.keyid, now), title: 'Too many deliveries from this SSA', detail: '' },
+      ),
     );
-    return reply.code(200).send({ results: results.map((r) => r.status) });
+    return reply.code(200).send({ results: results.map((r) => r.status), retry_after_s: results.map((r) => (r.status === 429 ? r.retryAfterS : 0)) });
   });
 
   // ---- inboxes ------------------------------------------------------------------------------
@@ -508,6 +604,7 @@ export async function startRsa(opts: RsaOptions): Promise<RsaService> {
     app,
     store,
     rotateKeys,
+    stats,
     async close() {
       clearInterval(rotation);
       clearInterval(sweeper);

@@ -15,6 +15,8 @@ import { b64u, fromB64u } from './bytes.ts';
 import { bodyObject, createApp, listen, problem, rawBody, seconds, signDescriptor, systemClock, type Clock } from './common.ts';
 import { openDriver } from './db.ts';
 import { ed25519FromSeed, keyidOf, signRequest, type Ed25519Key } from './httpsig.ts';
+import { checkDescriptor, type SignedDescriptor } from './descriptor-check.ts';
+import { checkServiceUrl, OutboundClient, OutboundError } from './outbound.ts';
 import { SqlSsaStore, type QueueItem, type SsaStore } from './store.ts';
 import { TokenVerifier } from './tokens.ts';
 
@@ -25,6 +27,12 @@ export interface SsaLimits {
   maxTtlS: number;
   maxBlob: number;
   maxBlobTtlS: number;
+  /** Most bytes the SSA reads of any answer it fetches (RSA descriptors, delivery answers). */
+  maxAnswerBytes: number;
+  /** Time for a whole RSA descriptor fetch (connect, request, complete answer). */
+  descriptorTimeoutMs: number;
+  /** Longest "retry later" of an RSA the SSA honours (longer ones are cut to this). */
+  maxRetryAfterS: number;
 }
 
 export const DEFAULT_SSA_LIMITS: SsaLimits = {
@@ -32,6 +40,9 @@ export const DEFAULT_SSA_LIMITS: SsaLimits = {
   maxTtlS: 7 * 86_400,
   maxBlob: 1024 * 1024,
   maxBlobTtlS: 30 * 86_400,
+  maxAnswerBytes: 64 * 1024,
+  descriptorTimeoutMs: 5000,
+  maxRetryAfterS: 86_400,
 };
 
 export interface RetryPolicy {
@@ -63,6 +74,11 @@ export interface SsaOptions {
   clock?: Clock;
   /** Public base URL for blob links (defaults to the listening URL). */
   publicUrl?: string;
+  /**
+   * Let callers name loopback RSAs (127.0.0.0/8, ::1), and plain http to them: for local use
+   * only (the hub, tests). Off by default: https to public addresses only.
+   */
+  allowLoopback?: boolean;
 }
 
 export interface SsaService {
@@ -96,16 +112,6 @@ function openAddress(key: Uint8Array, sid: Uint8Array, sealed: Uint8Array): Uint
   }
 }
 
-function isRsaUrl(u: unknown): u is string {
-  if (typeof u !== 'string' || u.length > 512) return false;
-  try {
-    const p = new URL(u);
-    return (p.protocol === 'http:' || p.protocol === 'https:') && p.username === '' && p.password === '' && p.search === '' && p.hash === '';
-  } catch {
-    return false;
-  }
-}
-
 export async function startSsa(opts: SsaOptions): Promise<SsaService> {
   if (opts.sealKey.length !== 32) throw new Error('SSA sealKey must be 32 bytes');
   const clock = opts.clock ?? systemClock;
@@ -115,6 +121,7 @@ export async function startSsa(opts: SsaOptions): Promise<SsaService> {
   await store.init();
   const serviceKey: Ed25519Key = ed25519FromSeed(await store.initMeta('service_key', new Uint8Array(randomBytes(32))));
   const keyid = keyidOf(serviceKey.publicKey);
+  const outbound = new OutboundClient({ allowLoopback: opts.allowLoopback === true });
   const app = createApp(limits.maxPayload * 2 + 4096);
   let originInfo = opts.originInfo ?? '';
   let verifier: TokenVerifier | null = null;
@@ -140,7 +147,8 @@ export async function startSsa(opts: SsaOptions): Promise<SsaService> {
     const payload = fromB64u(body.payload);
     const idem = fromB64u(body.idem);
     const ttl = body.ttl_s ?? limits.maxTtlS;
-    if (!isRsaUrl(body.rsa)) return problem(reply, 400, 'Malformed rsa', 'rsa must be an http(s) base URL without query, fragment or credentials');
+    const rsaUrl = checkServiceUrl(body.rsa, outbound.policy);
+    if (!rsaUrl.ok) return problem(reply, 400, 'Malformed rsa', rsaUrl.reason);
     if (!addr || addr.length !== ADDRESS_LENGTH) return problem(reply, 400, 'Malformed address', `addr must be ${ADDRESS_LENGTH} bytes of base64url`);
     const parsed = parseAddressNative(addr);
     if (parsed.kind !== 'ok') return problem(reply, 400, 'Malformed address', parsed.reason);
@@ -156,7 +164,7 @@ export async function startSsa(opts: SsaOptions): Promise<SsaService> {
     const sid = new Uint8Array(randomBytes(16));
     const item: QueueItem = {
       sid,
-      rsa: body.rsa.replace(/\/+$/, ''),
+      rsa: rsaUrl.url,
       sealedAddr: sealAddress(opts.sealKey, sid, addr),
       payload,
       created: now,
@@ -202,23 +210,34 @@ export async function startSsa(opts: SsaOptions): Promise<SsaService> {
   });
 
   // ---- RSA descriptor proxy (a second vantage point for key-consistency checks) -------------
-  const descriptorCache = new Map<string, { at: number; body: unknown }>();
+  // Paid (one token per lookup, cached or not), and only what checkDescriptor accepts is passed
+  // on: the SSA is not a free fetcher of arbitrary URLs.
+  const descriptorCache = new Map<string, { at: number; body: SignedDescriptor }>();
   app.get('/v1/rsa-descriptor', async (req, reply) => {
-    const rsa = (req.query as Record<string, unknown>).rsa;
-    if (!isRsaUrl(rsa)) return problem(reply, 400, 'Malformed rsa');
-    const key = rsa.replace(/\/+$/, '');
-    const hit = descriptorCache.get(key);
+    const target = checkServiceUrl((req.query as Record<string, unknown>).rsa, outbound.policy);
+    if (!target.ok) return problem(reply, 400, 'Malformed rsa', target.reason);
+    const t = tokens().verifyHeader(req.headers.authorization);
+    if (t.kind !== 'ok') return problem(reply.header('www-authenticate', tokens().wwwAuthenticate()), 401, 'Token refused', t.reason);
+    if (!(await store.spendToken(t.spentKey, clock.now() + 40 * DAY)))
+      return problem(reply.header('www-authenticate', tokens().wwwAuthenticate()), 401, 'Token refused', 'token already spent');
+    const hit = descriptorCache.get(target.url);
     if (hit && clock.now() - hit.at < 60_000) return hit.body;
+    let answer: { status: number; body: Buffer };
     try {
-      const r = await fetch(`${key}/.well-known/communicator.json`, { signal: AbortSignal.timeout(5000), redirect: 'error' });
-      if (!r.ok) return problem(reply, 502, 'RSA descriptor unavailable', `the RSA answered ${r.status}`);
-      const body = await r.json();
-      if (descriptorCache.size > 1000) descriptorCache.clear();
-      descriptorCache.set(key, { at: clock.now(), body });
-      return body;
-    } catch {
-      return problem(reply, 502, 'RSA descriptor unavailable');
+      answer = await outbound.request(`${target.url}/.well-known/communicator.json`, {
+        method: 'GET',
+        timeoutMs: limits.descriptorTimeoutMs,
+        maxBytes: limits.maxAnswerBytes,
+      });
+    } catch (e) {
+      return problem(reply, 502, 'RSA descriptor unavailable', e instanceof OutboundError ? e.message : 'fetch failed');
     }
+    if (answer.status !== 200) return problem(reply, 502, 'RSA descriptor unavailable', 'the RSA did not answer 200');
+    const checked = checkDescriptor(answer.body, clock.now());
+    if (!checked.ok) return problem(reply, 502, 'RSA descriptor unavailable', checked.reason);
+    if (descriptorCache.size >= 1000) descriptorCache.clear();
+    descriptorCache.set(target.url, { at: clock.now(), body: checked.descriptor });
+    return checked.descriptor;
   });
 
   // ---- delivery worker ----------------------------------------------------------------------
@@ -237,25 +256,26 @@ export async function startSsa(opts: SsaOptions): Promise<SsaService> {
   const batchSupport = new Map<string, boolean>();
   const MAX_BATCH_BYTES = 1024 * 1024;
 
+  /** status -1: the URL is refused by the outbound policy (permanent); 0: network error or timeout (retry). */
   async function post(url: string, body: Uint8Array<ArrayBuffer>): Promise<{ status: number; json: unknown }> {
     try {
       const target = new URL(url);
-      const res = await fetch(target, {
+      const res = await outbound.request(url, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', ...signRequest(serviceKey, keyid, 'POST', target.pathname + target.search, body) },
+        headers: { 'content-type': 'application/json', ...signRequest(serviceKey, keyid, 'POST', target.pathname + target.search, body, seconds(clock.now())) },
         body,
-        signal: AbortSignal.timeout(retry.requestTimeoutMs),
+        timeoutMs: retry.requestTimeoutMs,
+        maxBytes: limits.maxAnswerBytes,
       });
-      const text = await res.text().catch(() => '');
       let json: unknown = null;
       try {
-        json = text ? JSON.parse(text) : null;
+        json = res.body.length > 0 ? JSON.parse(res.body.toString('utf8')) : null;
       } catch {
         /* not JSON */
       }
       return { status: res.status, json };
-    } catch {
-      return { status: 0, json: null }; // network error: retry
+    } catch (e) {
+      return { status: e instanceof OutboundError && e.kind === 'refused' ? -1 : 0, json: null };
     }
   }
 
@@ -264,21 +284,34 @@ export async function startSsa(opts: SsaOptions): Promise<SsaService> {
     return { addr: b64u(addr), ttl_s: Math.max(1, Math.ceil((item.expires - now) / 1000)), payload: b64u(item.payload) };
   }
 
-  /** HTTP statuses per item (what /v1/deliver answered or would have answered). */
-  async function send(rsa: string, items: QueueItem[], addrs: Uint8Array[]): Promise<number[]> {
+  /** Per item: the HTTP status (what /v1/deliver answered or would have) and, for 429, the RSA's retry-after in seconds. */
+  type ItemAnswer = { status: number; retryAfterS: number };
+
+  function retryAfterOf(v: unknown): number {
+    return typeof v === 'number' && Number.isFinite(v) && v > 0 ? Math.min(v, limits.maxRetryAfterS) : 0;
+  }
+
+  async function send(rsa: string, items: QueueItem[], addrs: Uint8Array[]): Promise<ItemAnswer[]> {
     const now = clock.now();
     if (items.length > 1 && batchSupport.get(rsa) !== false) {
       const body = utf8enc.encode(JSON.stringify({ items: items.map((it, k) => wire(it, addrs[k]!, now)) }));
       const r = await post(`${rsa}/v1/deliver/batch`, body);
-      const results = (r.json as { results?: unknown } | null)?.results;
+      const answer = r.json as { results?: unknown; retry_after_s?: unknown } | null;
+      const results = answer?.results;
       if (r.status === 200 && Array.isArray(results) && results.length === items.length && results.every((x) => typeof x === 'number')) {
         batchSupport.set(rsa, true);
-        return results as number[];
+        const after = Array.isArray(answer!.retry_after_s) ? answer!.retry_after_s : [];
+        return (results as number[]).map((status, k) => ({ status, retryAfterS: retryAfterOf(after[k]) }));
       }
       if (r.status === 404 || r.status === 405) batchSupport.set(rsa, false);
-      else return items.map(() => r.status); // 401, 429, 5xx, network: the whole batch is retried
+      else return items.map(() => ({ status: r.status, retryAfterS: 0 })); // 401, 429, 5xx, network: the whole batch is retried
     }
-    return Promise.all(items.map(async (it, k) => (await post(`${rsa}/v1/deliver`, utf8enc.encode(JSON.stringify(wire(it, addrs[k]!, now))))).status));
+    return Promise.all(
+      items.map(async (it, k) => {
+        const r = await post(`${rsa}/v1/deliver`, utf8enc.encode(JSON.stringify(wire(it, addrs[k]!, now))));
+        return { status: r.status, retryAfterS: retryAfterOf((r.json as { retry_after_s?: unknown } | null)?.retry_after_s) };
+      }),
+    );
   }
 
   async function deliverBatch(rsa: string, claimed: QueueItem[]): Promise<void> {
@@ -294,15 +327,21 @@ export async function startSsa(opts: SsaOptions): Promise<SsaService> {
       }
     }
     if (items.length === 0) return;
-    const statuses = await send(rsa, items, addrs);
+    const answers = await send(rsa, items, addrs);
     const forwarded: Uint8Array[] = [];
     const later: Promise<void>[] = [];
     items.forEach((item, k) => {
-      const status = statuses[k]!;
+      const { status, retryAfterS } = answers[k]!;
       if (status === 202) return void forwarded.push(item.sid);
-      if (status === 400 || status === 413) return void later.push(store.markExpired(item.sid)); // permanent: the RSA will never take it
+      // Permanent: the RSA will never take it, or the outbound policy refuses its URL.
+      if (status === 400 || status === 413 || status === -1) return void later.push(store.markExpired(item.sid));
       const attempts = item.attempts + 1;
-      const delay = Math.min(retry.maxMs, retry.baseMs * 2 ** Math.min(attempts - 1, 20)) * (0.5 + Math.random());
+      // A "retry later" (429 with a time: a limit at the RSA) is honoured as given, spread by up
+      // to 20 % so deferred items do not all return at once; anything else backs off.
+      const delay =
+        status === 429 && retryAfterS > 0
+          ? retryAfterS * 1000 * (1 + 0.2 * Math.random())
+          : Math.min(retry.maxMs, retry.baseMs * 2 ** Math.min(attempts - 1, 20)) * (0.5 + Math.random());
       const next = Math.ceil(clock.now() + delay);
       later.push(next >= item.expires ? store.markExpired(item.sid) : store.reschedule(item.sid, next, attempts));
     });
@@ -405,6 +444,7 @@ export async function startSsa(opts: SsaOptions): Promise<SsaService> {
       clearInterval(sweeper);
       await app.close();
       while (claiming || batches.size > 0) await Promise.all([claiming, ...batches]);
+      outbound.close();
       await store.close();
     },
   };

@@ -39,6 +39,10 @@ abstract class SqlStoreBase {
     await this.db.run('INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT DO NOTHING', [k, v]);
     return (await this.getMeta(k))!;
   }
+  /** Records a spent token on its own (work that has no transaction of its own); false on a double spend. */
+  spendToken(key: Uint8Array, expires: number): Promise<boolean> {
+    return spend(this.db, key, expires);
+  }
   close(): Promise<void> {
     return this.db.close();
   }
@@ -124,6 +128,8 @@ export interface SsaStore {
   initMeta(k: string, v: Uint8Array): Promise<Uint8Array>;
   /** The sid already recorded for this idempotency key, if any. */
   sidForIdem(idem: Uint8Array): Promise<Uint8Array | null>;
+  /** Records a spent token (a paid descriptor lookup); false if it was already spent. */
+  spendToken(key: Uint8Array, expires: number): Promise<boolean>;
   /**
    * Records the spent token and enqueues the item in one transaction. 'double-spend' if the token
    * was already spent; {kind:'duplicate'} if the idempotency key raced in meanwhile.
@@ -295,6 +301,8 @@ export interface DeliveryLimits {
   perSeedPerDay: number;
   inboxMaxMessages: number;
   inboxMaxBytes: number;
+  /** When a delivery is turned away because the inbox is full: retry after this many seconds. */
+  overQuotaRetryS: number;
 }
 
 export interface NewMessage {
@@ -306,7 +314,13 @@ export interface NewMessage {
   dedupeKey: Uint8Array;
 }
 
-export type DeliverOutcome = 'stored' | 'duplicate' | 'rate-limited' | 'over-quota' | 'gone';
+/**
+ * What became of a resolved delivery. 'deferred': a per-seed rate or the inbox quota is reached;
+ * nothing was stored (not even the dedupe key) and the sender's SSA should retry at `retryAt`.
+ */
+export type DeliverOutcome =
+  | { kind: 'stored' | 'duplicate' | 'gone' }
+  | { kind: 'deferred'; reason: 'rate-limited' | 'over-quota'; retryAt: number };
 
 export const RSA_MESSAGE_CHANNEL = 'umbra_rsa_msg';
 
@@ -315,6 +329,8 @@ export interface RsaStore {
   initMeta(k: string, v: Uint8Array): Promise<Uint8Array>;
   createInbox(inbox: { id: Uint8Array; authKey: Uint8Array; dhKey: Uint8Array }, spentKeys: Uint8Array[], spentExpires: number, now: number): Promise<boolean>;
   getInbox(id: Uint8Array): Promise<Inbox | null>;
+  /** Records a spent token (a paid delivery, before any resolve); false if it was already spent. */
+  spendToken(key: Uint8Array, expires: number): Promise<boolean>;
   deleteInbox(id: Uint8Array): Promise<void>;
   addSeeds(inbox: Uint8Array, seeds: Seed[], spentKey: Uint8Array, spentExpires: number): Promise<boolean>;
   findSeed(m: Uint8Array): Promise<Seed | null>;
@@ -445,27 +461,31 @@ export class SqlRsaStore extends SqlStoreBase implements RsaStore {
 
   async deliver(msg: NewMessage, limits: DeliveryLimits, now: number): Promise<DeliverOutcome> {
     const lock = this.db.dialect === 'pg' ? 'FOR UPDATE' : '';
-    return this.db.tx(async (q) => {
+    return this.db.tx(async (q): Promise<DeliverOutcome> => {
       // Lock the inbox row first: per-inbox inserts are serialized, so seq order = commit order.
       const ib = (await q.all(`SELECT msg_count, msg_bytes FROM inboxes WHERE id = ? ${lock}`, [msg.seed.inbox]))[0];
-      if (!ib) return 'gone';
+      if (!ib) return { kind: 'gone' };
       const s = (await q.all(`SELECT state, not_after, win_start, win_count, day_start, day_count FROM seeds WHERE m = ? ${lock}`, [msg.seed.m]))[0];
-      if (!s || String(s.state) !== 'active' || num(s.not_after) < now) return 'gone';
-      if ((await q.run('INSERT INTO dedupe (h, expires) VALUES (?, ?) ON CONFLICT DO NOTHING', [msg.dedupeKey, now + 86_400_000])) !== 1)
-        return 'duplicate';
+      if (!s || String(s.state) !== 'active' || num(s.not_after) < now) return { kind: 'gone' };
+      // A retry of a message already stored is a duplicate whatever the limits say now.
+      if ((await q.all('SELECT 1 AS x FROM dedupe WHERE h = ?', [msg.dedupeKey])).length > 0) return { kind: 'duplicate' };
       let winStart = num(s.win_start);
       let winCount = num(s.win_count);
       let dayStart = num(s.day_start);
       let dayCount = num(s.day_count);
       if (now - winStart >= 60_000) [winStart, winCount] = [now, 0];
       if (now - dayStart >= 86_400_000) [dayStart, dayCount] = [now, 0];
-      let outcome: DeliverOutcome = 'stored';
-      if (winCount + 1 > limits.perSeedPerMinute || dayCount + 1 > limits.perSeedPerDay) outcome = 'rate-limited';
-      else if (num(ib.msg_count) + 1 > limits.inboxMaxMessages || num(ib.msg_bytes) + msg.stored.length > limits.inboxMaxBytes) outcome = 'over-quota';
-      if (outcome !== 'stored') {
+      let deferred: DeliverOutcome | null = null;
+      if (dayCount + 1 > limits.perSeedPerDay) deferred = { kind: 'deferred', reason: 'rate-limited', retryAt: dayStart + 86_400_000 };
+      else if (winCount + 1 > limits.perSeedPerMinute) deferred = { kind: 'deferred', reason: 'rate-limited', retryAt: winStart + 60_000 };
+      else if (num(ib.msg_count) + 1 > limits.inboxMaxMessages || num(ib.msg_bytes) + msg.stored.length > limits.inboxMaxBytes)
+        deferred = { kind: 'deferred', reason: 'over-quota', retryAt: now + limits.overQuotaRetryS * 1000 };
+      if (deferred) {
+        // Counted for the owner (dropped_by_limit): turned away for now, the SSA retries.
         await q.run('UPDATE seeds SET dropped = dropped + 1 WHERE m = ?', [msg.seed.m]);
-        return outcome;
+        return deferred;
       }
+      await q.run('INSERT INTO dedupe (h, expires) VALUES (?, ?)', [msg.dedupeKey, now + 86_400_000]);
       await q.run('UPDATE seeds SET win_start = ?, win_count = ?, day_start = ?, day_count = ? WHERE m = ?', [
         winStart,
         winCount + 1,
@@ -484,7 +504,7 @@ export class SqlRsaStore extends SqlStoreBase implements RsaStore {
       ]);
       await q.run('UPDATE inboxes SET msg_count = msg_count + 1, msg_bytes = msg_bytes + ? WHERE id = ?', [msg.stored.length, msg.seed.inbox]);
       await this.db.notify(q, RSA_MESSAGE_CHANNEL, Buffer.from(msg.seed.inbox).toString('hex'));
-      return 'stored';
+      return { kind: 'stored' };
     });
   }
 

@@ -33,11 +33,14 @@ import {
   type SsaService,
 } from '../src/index.ts';
 import type { SqlDriver } from '../src/db.ts';
-import { generateEd25519, keyidOf, signRequest } from '../src/httpsig.ts';
+import { generateEd25519, keyidOf, signRequest, type Ed25519Key } from '../src/httpsig.ts';
 import { authorizationHeader } from '../src/tokens.ts';
 import { startPostgres, type PrivatePostgres } from './pg.ts';
 
 export type Backend = 'sqlite' | 'pg';
+
+/** The tests' own direct deliverer: every test RSA trusts it as it trusts its SSA. */
+const trustedTestSsa = generateEd25519();
 
 const DAY = 86_400_000;
 
@@ -102,13 +105,6 @@ export function serviceSuite(backend: Backend): void {
   async function makeEnv(opts: { quota?: { ssa?: number; rsa?: number }; rsaLimits?: Record<string, number>; rsaUrlOverride?: string } = {}): Promise<Env> {
     const clock = new TestClock();
     const issuer = await startIssuer({ db: await dbFor('issuer'), clock, quota: opts.quota ?? { ssa: 100_000, rsa: 100_000 } });
-    const rsa = await startRsa({
-      db: await dbFor('rsa'),
-      issuerName: issuer.issuerName,
-      tokenKeys: [issuer.tokenKeys.rsa],
-      clock,
-      limits: { perSeedPerMinute: 10_000, perSeedPerDay: 100_000, ...opts.rsaLimits },
-    });
     const ssa = await startSsa({
       db: await dbFor('ssa'),
       sealKey: new Uint8Array(randomBytes(32)),
@@ -116,6 +112,16 @@ export function serviceSuite(backend: Backend): void {
       tokenKeys: [issuer.tokenKeys.ssa],
       clock,
       retry: { baseMs: 50, maxMs: 500 },
+      allowLoopback: true,
+    });
+    // The RSA trusts its SSA and the tests' own direct deliverer (trustedTestSsa); nobody else.
+    const rsa = await startRsa({
+      db: await dbFor('rsa'),
+      issuerName: issuer.issuerName,
+      tokenKeys: [issuer.tokenKeys.rsa],
+      clock,
+      limits: { perSeedPerMinute: 10_000, perSeedPerDay: 100_000, ...opts.rsaLimits },
+      trustedSsaKeys: [ssa.serviceKey, trustedTestSsa.publicKey],
     });
     const issuerClient = await IssuerClient.register(issuer.url);
     const ssaClient = new SsaClient(ssa.url);
@@ -151,14 +157,28 @@ export function serviceSuite(backend: Backend): void {
     return (r as { address: Uint8Array }).address;
   }
 
-  /** Delivers straight to the RSA as a (test) SSA would. */
-  async function deliverDirect(rsaUrl: string, body: unknown, clock?: TestClock): Promise<Response> {
-    const k = generateEd25519();
+  /**
+   * Delivers straight to the RSA as an SSA would: by default signed with trustedTestSsa (a key the
+   * RSA trusts); `key` signs as another SSA, `token` pays for the delivery (Authorization header),
+   * `path` sends to another endpoint (the batch).
+   */
+  async function deliverDirect(
+    rsaUrl: string,
+    body: unknown,
+    clock?: TestClock,
+    opts: { key?: Ed25519Key; token?: Uint8Array; path?: string } = {},
+  ): Promise<Response> {
+    const k = opts.key ?? trustedTestSsa;
+    const path = opts.path ?? '/v1/deliver';
     const bytes = new TextEncoder().encode(JSON.stringify(body));
     const nowS = Math.floor((clock?.now() ?? Date.now()) / 1000);
-    return fetch(`${rsaUrl}/v1/deliver`, {
+    return fetch(`${rsaUrl}${path}`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', ...signRequest(k, keyidOf(k.publicKey), 'POST', '/v1/deliver', bytes, nowS) },
+      headers: {
+        'content-type': 'application/json',
+        ...signRequest(k, keyidOf(k.publicKey), 'POST', path, bytes, nowS),
+        ...(opts.token ? { authorization: authorizationHeader(opts.token) } : {}),
+      },
       body: Buffer.from(bytes),
     });
   }
@@ -366,20 +386,150 @@ export function serviceSuite(backend: Backend): void {
       assert.ok(!hasCommonWindow(addrs[0]!.subarray(4), addrs[1]!.subarray(4), 4), 'the two re-randomized addresses share bytes beyond the kid');
     });
 
-    it('applies per-inbox quotas silently (202) and reports drops to the owner', async () => {
+    it('applies per-inbox quotas: a full inbox answers "retry later" (429 + time), stores nothing, and reports it to the owner', async () => {
       const small = await makeEnv({ rsaLimits: { inboxMaxMessages: 3 } });
       try {
         const r = await recipient(small);
+        const statuses: number[] = [];
         for (let i = 0; i < 5; i++) {
           const res = await deliverDirect(small.rsa.url, { addr: b64u(fresh(r.addr, r.key)), ttl_s: 60, payload: b64u(payload(`q${i}`)) });
-          assert.equal(res.status, 202);
+          statuses.push(res.status);
+          if (res.status === 429) {
+            assert.equal(res.headers.get('retry-after'), '60');
+            assert.equal(((await res.json()) as { retry_after_s: number }).retry_after_s, 60);
+          }
         }
+        assert.deepEqual(statuses, [202, 202, 202, 429, 429]);
         const f = await r.inbox.fetch();
         assert.equal(f.messages.length, 3);
         assert.equal(f.droppedByLimit[b64u(r.seeds[0]!.seedId)], 2);
+        // Room again (an ack): the retried delivery goes in, it was not marked as a duplicate.
+        await r.inbox.ack([f.messages[0]!.mid]);
+        const again = await deliverDirect(small.rsa.url, { addr: b64u(fresh(r.addr, r.key)), ttl_s: 60, payload: b64u(payload('q3')) });
+        assert.equal(again.status, 202);
+        const texts = await Promise.all((await r.inbox.fetch()).messages.map(async (m) => new TextDecoder().decode((await r.inbox.open(m))!)));
+        assert.deepEqual(texts.sort(), ['q1', 'q2', 'q3']);
       } finally {
         await small.close();
       }
+    });
+
+    it('refuses unpaid deliveries from SSA keys it does not trust before any work, so they cannot use up a seed; the paid message arrives', async () => {
+      const e = await makeEnv({ rsaLimits: { perSeedPerMinute: 5 } });
+      try {
+        const r = await recipient(e);
+        const resolvesBefore = e.rsa.stats.resolves;
+        // An outsider holding the address, a fresh throwaway key per delivery, no token (issue 14 row 1).
+        for (let i = 0; i < 60; i++) {
+          const res = await deliverDirect(e.rsa.url, { addr: b64u(fresh(r.addr, r.key)), ttl_s: 60, payload: b64u(payload(`junk${i}`)) }, undefined, { key: generateEd25519() });
+          assert.equal(res.status, 401);
+          assert.match(res.headers.get('www-authenticate') ?? '', /^PrivateToken challenge=/);
+        }
+        const batch = await deliverDirect(
+          e.rsa.url,
+          { items: Array.from({ length: 10 }, (_, i) => ({ addr: b64u(fresh(r.addr, r.key)), ttl_s: 60, payload: b64u(payload(`junkb${i}`)) })) },
+          undefined,
+          { key: generateEd25519(), path: '/v1/deliver/batch' },
+        );
+        assert.equal(batch.status, 401);
+        assert.equal(e.rsa.stats.resolves, resolvesBefore, 'no address was resolved for an unpaid delivery');
+        assert.equal((await r.inbox.fetch()).droppedByLimit[b64u(r.seeds[0]!.seedId)], undefined, 'the seed limit was not touched');
+        // The genuine messages, through the SSA the RSA trusts.
+        const sids: string[] = [];
+        for (let i = 0; i < 5; i++) {
+          const s = await e.ssaClient.submit({ rsa: e.rsa.url, addr: fresh(r.addr, r.key), payload: payload(`real${i}`) }, await e.ssaWallet.take());
+          assert.ok(s.ok);
+          sids.push(s.sid);
+        }
+        await e.ssa.flush();
+        await waitFor(async () => (await Promise.all(sids.map((s) => e.ssaClient.status(s)))).every((x) => x === 'forwarded'), 10_000, 'forwarded');
+        const texts = await Promise.all((await r.inbox.fetch()).messages.map(async (m) => new TextDecoder().decode((await r.inbox.open(m))!)));
+        assert.deepEqual(texts.sort(), ['real0', 'real1', 'real2', 'real3', 'real4']);
+      } finally {
+        await e.close();
+      }
+    });
+
+    it('takes a delivery from an SSA it does not trust when it is paid, once per token, and refuses a replayed token before resolving', async () => {
+      const r = await recipient(env);
+      const outsider = generateEd25519();
+      const token = await env.rsaWallet.take();
+      const ok = await deliverDirect(env.rsa.url, { addr: b64u(fresh(r.addr, r.key)), ttl_s: 60, payload: b64u(payload('paid')) }, undefined, { key: outsider, token });
+      assert.equal(ok.status, 202);
+      const texts = await Promise.all((await r.inbox.fetch()).messages.map(async (m) => new TextDecoder().decode((await r.inbox.open(m))!)));
+      assert.deepEqual(texts, ['paid']);
+      const resolves = env.rsa.stats.resolves;
+      const replay = await deliverDirect(env.rsa.url, { addr: b64u(fresh(r.addr, r.key)), ttl_s: 60, payload: b64u(payload('replayed')) }, undefined, { key: outsider, token });
+      assert.equal(replay.status, 401);
+      assert.match(((await replay.json()) as { detail: string }).detail, /spent/);
+      assert.equal(env.rsa.stats.resolves, resolves, 'a replayed token costs no resolve');
+      // A token of another origin (the SSA's) does not pay for a delivery either.
+      const wrong = await deliverDirect(env.rsa.url, { addr: b64u(fresh(r.addr, r.key)), ttl_s: 60, payload: b64u(payload('x')) }, undefined, { key: outsider, token: await env.ssaWallet.take() });
+      assert.equal(wrong.status, 401);
+      assert.equal((await r.inbox.fetch()).messages.length, 1);
+    });
+
+    it('retries a message that met a per-seed limit later and delivers it; the SSA does not report it forwarded meanwhile', async () => {
+      const e = await makeEnv({ rsaLimits: { perSeedPerMinute: 3 } });
+      try {
+        const r = await recipient(e);
+        const sids: string[] = [];
+        for (let i = 0; i < 5; i++) {
+          const s = await e.ssaClient.submit({ rsa: e.rsa.url, addr: fresh(r.addr, r.key), payload: payload(`lim${i}`) }, await e.ssaWallet.take());
+          assert.ok(s.ok);
+          sids.push(s.sid);
+        }
+        await e.ssa.flush();
+        await waitFor(async () => (await r.inbox.fetch()).messages.length === 3, 10_000, '3 stored');
+        await new Promise((res) => setTimeout(res, 300)); // several worker ticks: the other two must stay queued
+        await e.ssa.flush();
+        const states = await Promise.all(sids.map((s) => e.ssaClient.status(s)));
+        assert.deepEqual(states.filter((x) => x === 'forwarded').length, 3);
+        assert.deepEqual(states.filter((x) => x === 'queued').length, 2, `deferred items stay queued: ${states}`);
+        assert.equal((await r.inbox.fetch()).messages.length, 3);
+        // The RSA said "retry in ~60 s" (spread by up to 20 %): past that, they go through.
+        e.clock.offset = 75_000;
+        await e.ssa.flush();
+        await waitFor(async () => (await Promise.all(sids.map((s) => e.ssaClient.status(s)))).every((x) => x === 'forwarded'), 10_000, 'all forwarded');
+        const texts = await Promise.all((await r.inbox.fetch()).messages.map(async (m) => new TextDecoder().decode((await r.inbox.open(m))!)));
+        assert.deepEqual(texts.sort(), ['lim0', 'lim1', 'lim2', 'lim3', 'lim4']);
+      } finally {
+        await e.close();
+      }
+    });
+
+    it('bounds the work of one batch: at most maxBatchItems (64) items, one resolve each at most', async () => {
+      const r = await recipient(env);
+      const items = (n: number) => Array.from({ length: n }, () => ({ addr: b64u(deriveAddress(generateSeed(), r.key)), ttl_s: 60, payload: b64u(payload('b')) }));
+      const before = env.rsa.stats.resolves;
+      const tooMany = await deliverDirect(env.rsa.url, { items: items(65) }, undefined, { path: '/v1/deliver/batch' });
+      assert.equal(tooMany.status, 400);
+      assert.equal(env.rsa.stats.resolves, before, 'an oversized batch is refused before any resolve');
+      const full = await deliverDirect(env.rsa.url, { items: items(64) }, undefined, { path: '/v1/deliver/batch' });
+      assert.equal(full.status, 200);
+      const answer = (await full.json()) as { results: number[]; retry_after_s: number[] };
+      assert.deepEqual(answer.results, Array(64).fill(202));
+      assert.deepEqual(answer.retry_after_s, Array(64).fill(0));
+      assert.equal(env.rsa.stats.resolves - before, 64);
+      // An unknown kid costs no resolve at all.
+      const unknownKid = items(8).map((it) => {
+        const a = fromB64u(it.addr)!;
+        a[3]! ^= 0xff;
+        return { ...it, addr: b64u(a) };
+      });
+      const cheap = await deliverDirect(env.rsa.url, { items: unknownKid }, undefined, { path: '/v1/deliver/batch' });
+      assert.equal(cheap.status, 200);
+      assert.equal(env.rsa.stats.resolves - before, 64);
+    });
+
+    it('serves RSA descriptors through the SSA only against a token, checked before it is handed on', async () => {
+      const noToken = await fetch(`${env.ssa.url}/v1/rsa-descriptor?rsa=${encodeURIComponent(env.rsa.url)}`);
+      assert.equal(noToken.status, 401);
+      assert.match(noToken.headers.get('www-authenticate') ?? '', /^PrivateToken challenge=/);
+      const t = await env.ssaWallet.take();
+      const d = await env.ssaClient.rsaDescriptor(env.rsa.url, t, env.rsa.serviceKey);
+      assert.deepEqual(addressKeysOf(d).map((k) => k.kid).sort(), addressKeysOf(await env.rsaClient.descriptor()).map((k) => k.kid).sort());
+      await assert.rejects(() => env.ssaClient.rsaDescriptor(env.rsa.url, t), /401.*spent/);
     });
 
     it('publishes a signed descriptor and rotates epoch keys; expired addresses get 202 and nothing stored', async () => {
