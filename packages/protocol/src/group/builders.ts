@@ -3,13 +3,15 @@
  * the client never sends an event its peers would reject. Each returns the new event (to send),
  * the full ordered event list (to store) and the new state; or a typed error.
  *
- * Clocks: next = last < now ? now + 60000 : last + 1, where last = the group's highest clock.
+ * Clocks: next = last < now ? now + 60000 : last + 1, where last = the group's highest applied
+ * clock. Parents: the ids of the current heads (every applied event no other applied event
+ * descends from), so the new event's clock is above each parent's.
  */
 import type { CryptoProvider } from '../crypto/provider.ts';
 import { newChatId } from './chat-id.ts';
 import { nextClock } from './clock.ts';
 import { EventType, signEvent, type EventFields, type GroupEvent } from './event.ts';
-import { foldGroup, mergeGroupEvents, type FoldErrorCode, type GroupState } from './fold.ts';
+import { foldGroup, mergeGroupEvents, type FoldErrorCode, type Folded, type GroupState } from './fold.ts';
 import { generateGroupKey, isMemberId, type GroupKeyPair } from './keys.ts';
 
 /** The local member's view of a group: its events and its own group key. */
@@ -29,6 +31,8 @@ export type BuildResult =
       /** Every event, ordered: what to store and what an invite carries. */
       readonly events: readonly GroupEvent[];
       readonly state: GroupState;
+      /** The fold after the new events (history, heads, diagnostics). */
+      readonly folded: Folded;
     }
   | { readonly ok: false; readonly code: BuildErrorCode; readonly reason: string };
 
@@ -59,12 +63,15 @@ export function createGroup(crypto: CryptoProvider, options: CreateGroupOptions)
   const newEvents = [created];
   const others = members.filter((m) => m !== key.id);
   if (others.length > 0) {
-    newEvents.push(signEvent(chatId, key, { type: EventType.MEMBERS_ADDED, clock: nextClock(createdClock, options.nowMs), members: others }));
+    newEvents.push(
+      signEvent(chatId, key, { type: EventType.MEMBERS_ADDED, clock: nextClock(createdClock, options.nowMs), members: others, parents: [created.id] }),
+    );
   }
   // The creator's own clock may be up to 60 s + 1 ms ahead of now: fold with that allowance.
   const folded = foldGroup(chatId, newEvents, options.nowMs);
   if (!folded.ok) return folded;
-  return { ok: true, newEvents, events: folded.events, state: folded.state, key };
+  if (folded.applied.length !== newEvents.length) return { ok: false, code: 'not-allowed', reason: folded.rejected[0]?.detail ?? 'an event was rejected' };
+  return { ok: true, newEvents, events: folded.events, state: folded.state, folded, key };
 }
 
 export function rename(ctx: GroupContext, name: string, nowMs: number): BuildResult {
@@ -118,12 +125,14 @@ function append(ctx: GroupContext, nowMs: number, fields: Omit<EventFields, 'clo
   // The stored history is trusted as folded before; only the new event's clock is checked.
   const current = mergeGroupEvents(ctx.chatId, ctx.events, [], nowMs);
   if (!current.ok) return current;
-  const event = signEvent(ctx.chatId, ctx.key, { ...fields, clock: nextClock(current.state.clock, nowMs) });
+  const event = signEvent(ctx.chatId, ctx.key, { ...fields, clock: nextClock(current.state.clock, nowMs), parents: current.heads });
   const next = mergeGroupEvents(ctx.chatId, current.events, [event], nowMs);
-  if (!next.ok) {
-    return next.code === 'invalid-event' ? { ok: false, code: 'not-allowed', reason: `not allowed: ${next.reason}` } : next;
+  if (!next.ok) return next;
+  if (!next.applied.includes(event)) {
+    const why = next.rejected.find((r) => r.event === event);
+    return { ok: false, code: 'not-allowed', reason: `not allowed: ${why?.detail ?? 'the event does not apply'}` };
   }
-  return { ok: true, newEvents: [event], events: next.events, state: next.state };
+  return { ok: true, newEvents: [event], events: next.events, state: next.state, folded: next };
 }
 
 function invalid(reason: string): BuildResult & { ok: false } {

@@ -1,19 +1,24 @@
 /**
- * Folding: the group's state is a pure function of its signed events (status-go Group.init):
+ * Folding: the group's state is a pure function of the SET of its signed events (status-go
+ * Group.init, made per event and causal). docs/GROUPS.md §5 states the rules; in short:
  *
- *   1. order the events by (clock, signature bytes)            — status-go: clock only (unstable)
- *   2. for each: same chat id, validateEvent, processEvent     — one invalid event fails the fold
- *   3. the first event is CHAT_CREATED and chat_id ends with its author's key
+ *   1. drop events of another chat or with clock 0; de-duplicate by id = SHA-256(signature ‖ raw)
+ *   2. order by (clock, author rank, id) (event.ts compareEvents: not grindable by an author)
+ *   3. link: every parent must be present, linked and earlier (clock) — else the event is pending
+ *   4. apply each linked event on its own: status-go's validateEvent / processEvent, plus
+ *      "removal is final": an event of a member M is void when a valid removal of M does not
+ *      causally follow it, unless it causally follows a valid re-add of M that comes after that
+ *      removal. Rejected events are reported, one by one; the others still apply.
  *
- * validateEvent / processEvent are status-go's rules (reference/peers.md §1.6), with one
- * deliberate fix: ADMINS_ADDED needs every target to be a member (status-go's
- * stringSliceSubset only tests for overlap). The ordering tie-break is the second fix: with it,
- * every member folds the same event set to the same state whatever order it arrived in.
+ * Causality comes from `parents` (Umbra events). A status-go event has none: for the rule it is
+ * taken to follow every event before it in the order (today's clock semantics), and as an
+ * ancestor it stands for the status-go events before it.
  */
+import { toHex } from '../bytes.ts';
 import { isValidChatIdFor } from './chat-id.ts';
 import { checkClock } from './clock.ts';
-import { EventType, compareEvents, type GroupEvent } from './event.ts';
-import { MAX_GROUP_EVENTS } from './limits.ts';
+import { EventType, binaryKey, compareEvents, type GroupEvent } from './event.ts';
+import { MAX_FOLD_PASSES, MAX_GROUP_EVENTS, MAX_PARENTS, MAX_PENDING_EVENTS } from './limits.ts';
 
 /** What validateEvent / processEvent read from an event. */
 export interface RuleEvent {
@@ -51,19 +56,77 @@ export interface GroupState {
   readonly clock: bigint;
 }
 
-export type FoldErrorCode =
-  | 'no-events'
-  | 'too-many-events'
-  | 'clock-zero'
-  | 'clock-too-far-ahead'
+/** Why a fold gives no group at all. */
+export type FoldErrorCode = 'no-events' | 'no-chat-created';
+
+/** Why one event was not applied (docs/GROUPS.md §5.4). */
+export type RejectReason =
+  /** Received under another chat id. Not stored. */
   | 'wrong-chat-id'
-  | 'invalid-event'
-  | 'first-not-chat-created'
-  | 'invalid-chat-id';
+  /** Clock 0. Not stored. */
+  | 'clock-zero'
+  /** More than 120 s ahead of the receiver's clock on arrival. Not stored (it may come again). */
+  | 'clock-too-far-ahead'
+  /** Beyond MAX_GROUP_EVENTS. Not stored. */
+  | 'too-many-events'
+  /** A parent (or an ancestor) is not known yet: held as pending, applied once it arrives. */
+  | 'missing-parent'
+  /** A parent's clock is not below the event's. Kept; never applies. */
+  | 'parent-not-earlier'
+  /** Pending, but MAX_PENDING_EVENTS are already held. Not stored. */
+  | 'pending-full'
+  /** A CHAT_CREATED by someone the chat id does not name as creator. */
+  | 'invalid-chat-id'
+  /** status-go's rules (validateEvent) refuse it at its place in the order. */
+  | 'not-allowed'
+  /** Its author was removed before it, and it does not follow a later re-add. */
+  | 'removed-author'
+  /** Its author's removal does not causally follow it (a backdated or unseen event). */
+  | 'concurrent-with-removal';
+
+/** One event that did not apply, and why. */
+export interface RejectedEvent {
+  readonly event: GroupEvent;
+  readonly reason: RejectReason;
+  readonly detail: string;
+}
+
+/** What a membership change did, for the client's history ("Alice renamed the group to X"). */
+export type ChangeKind = 'created' | 'renamed' | 'color' | 'image' | 'added' | 'joined' | 'removed' | 'left' | 'promoted' | 'demoted';
+
+export interface GroupChange {
+  /** Hex event id. */
+  readonly id: string;
+  readonly kind: ChangeKind;
+  readonly type: EventType;
+  /** The member id that signed it. */
+  readonly author: string;
+  /** Added, removed or promoted members (empty otherwise). */
+  readonly members: readonly string[];
+  readonly name: string;
+  readonly color: string;
+  readonly image: Uint8Array;
+  readonly clock: bigint;
+}
+
+export interface Folded {
+  readonly ok: true;
+  readonly state: GroupState;
+  /** Every event to keep (applied, rejected-but-kept, pending), in fold order. */
+  readonly events: readonly GroupEvent[];
+  /** The events that changed (or could change) the state, in fold order. */
+  readonly applied: readonly GroupEvent[];
+  /** Every event that did not apply, in fold order, with its reason. */
+  readonly rejected: readonly RejectedEvent[];
+  /** One entry per applied event, in fold order. */
+  readonly history: readonly GroupChange[];
+  /** Ids of the applied events no other applied event descends from: the next event's parents. */
+  readonly heads: readonly Uint8Array[];
+}
 
 export type FoldResult =
-  | { readonly ok: true; readonly state: GroupState; readonly events: readonly GroupEvent[] }
-  | { readonly ok: false; readonly code: FoldErrorCode; readonly reason: string };
+  | Folded
+  | { readonly ok: false; readonly code: FoldErrorCode; readonly reason: string; readonly rejected: readonly RejectedEvent[] };
 
 /** status-go validateEvent, with fix 1 on ADMINS_ADDED. */
 export function validateEvent(g: RuleGroup, e: RuleEvent): boolean {
@@ -132,12 +195,13 @@ export function processEvent(g: RuleGroup, e: RuleEvent): void {
   }
 }
 
-/** Drop repeated signatures (status-go MergeMembershipUpdateEvents), keeping the first copy. */
-export function dedupeBySignature(events: readonly GroupEvent[]): GroupEvent[] {
+
+/** Drop repeated events (same id, i.e. same signature and bytes), keeping the first copy. */
+export function dedupeEvents(events: readonly GroupEvent[]): GroupEvent[] {
   const seen = new Set<string>();
   const out: GroupEvent[] = [];
   for (const e of events) {
-    const key = signatureKey(e);
+    const key = binaryKey(e.id);
     if (seen.has(key)) continue;
     seen.add(key);
     out.push(e);
@@ -145,29 +209,29 @@ export function dedupeBySignature(events: readonly GroupEvent[]): GroupEvent[] {
   return out;
 }
 
-function signatureKey(e: GroupEvent): string {
-  let s = '';
-  for (let i = 0; i < e.signature.length; i++) s += String.fromCharCode(e.signature[i]!);
-  return s;
-}
+/** @deprecated use dedupeEvents: events are identified by id (signature and bytes), not by signature alone. */
+export const dedupeBySignature = dedupeEvents;
 
 /**
- * Fold a set of authenticated events into the group state. Checks every event's clock against
- * `nowMs` (reject 0 and more than 120 s ahead). Duplicates (same signature) count once.
+ * Fold events into the group state, checking every event's clock against `nowMs` (events at
+ * more than 120 s ahead are rejected and not kept). Pure otherwise: see foldEvents.
  */
 export function foldGroup(chatId: string, events: readonly GroupEvent[], nowMs: number): FoldResult {
-  for (const e of events) {
-    const clock = checkClock(e.clock, nowMs);
-    if (clock !== 'ok') return fail(clock, `event at clock ${e.clock} rejected (${clock})`);
-  }
-  return foldUnchecked(chatId, dedupeBySignature(events));
+  const early: RejectedEvent[] = [];
+  const inTime = events.filter((e) => {
+    if (e.clock === 0n || checkClock(e.clock, nowMs) === 'ok') return true;
+    early.push({ event: e, reason: 'clock-too-far-ahead', detail: `clock ${e.clock} is more than 120 s ahead` });
+    return false;
+  });
+  return withRejected(foldEvents(chatId, inTime), early);
 }
 
 /**
- * Merge incoming events into the stored ones (union, de-duplicated by signature) and rebuild
- * from scratch. Only events not already stored have their clock checked against `nowMs`, so a
- * stored history stays valid if the local clock later moves back. On failure nothing changes:
- * the caller keeps `stored`. `added` lists the incoming events that were new.
+ * Merge incoming events into the stored ones and fold the union. Only events not already
+ * stored are checked against `nowMs`, so a stored history stays valid if the local clock later
+ * moves back. An incoming event is stored (listed in `added`, and in `events`) unless it is of
+ * another chat, has clock 0 or too far ahead, would exceed MAX_GROUP_EVENTS, or is pending
+ * beyond MAX_PENDING_EVENTS. The result is ok whenever the union has a valid CHAT_CREATED.
  */
 export function mergeGroupEvents(
   chatId: string,
@@ -175,37 +239,99 @@ export function mergeGroupEvents(
   incoming: readonly GroupEvent[],
   nowMs: number,
 ): FoldResult & { readonly added?: readonly GroupEvent[] } {
-  const known = new Set(stored.map(signatureKey));
+  const known = new Set(stored.map((e) => binaryKey(e.id)));
   const added: GroupEvent[] = [];
+  const refused: RejectedEvent[] = [];
   for (const e of incoming) {
-    const key = signatureKey(e);
+    const key = binaryKey(e.id);
     if (known.has(key)) continue;
     known.add(key);
-    const clock = checkClock(e.clock, nowMs);
-    if (clock !== 'ok') return fail(clock, `incoming event at clock ${e.clock} rejected (${clock})`);
-    added.push(e);
+    const reason = receiveCheck(chatId, e, nowMs);
+    if (reason !== null) refused.push({ event: e, reason, detail: `refused on arrival (${reason})` });
+    else if (stored.length + added.length >= MAX_GROUP_EVENTS) refused.push({ event: e, reason: 'too-many-events', detail: `the group already holds ${MAX_GROUP_EVENTS} events` });
+    else added.push(e);
   }
-  const result = foldUnchecked(chatId, dedupeBySignature([...stored, ...added]));
-  return result.ok ? { ...result, added } : result;
+  const folded = foldEvents(chatId, [...stored, ...added]);
+  // Pending events never apply and are nobody's linked ancestor: dropping the newest of them
+  // changes no state, so the cap needs no second fold.
+  const pending = folded.rejected.filter((r) => r.reason === 'missing-parent');
+  if (pending.length > MAX_PENDING_EVENTS) {
+    const addedKeys = new Set(added.map((e) => binaryKey(e.id)));
+    const over = new Set<string>();
+    for (const r of pending.slice(MAX_PENDING_EVENTS)) {
+      const key = binaryKey(r.event.id);
+      if (addedKeys.has(key)) over.add(key);
+    }
+    if (over.size > 0) return withRejected(dropPending(folded, over), refused, added.filter((e) => !over.has(binaryKey(e.id))));
+  }
+  return withRejected(folded, refused, added);
 }
 
-function foldUnchecked(chatId: string, unique: readonly GroupEvent[]): FoldResult {
-  if (unique.length === 0) return fail('no-events', 'a group needs at least its CHAT_CREATED event');
-  if (unique.length > MAX_GROUP_EVENTS) return fail('too-many-events', `${unique.length} events`);
-  const sorted = [...unique].sort(compareEvents);
-  const g = emptyRuleGroup();
-  for (const e of sorted) {
-    if (e.chatId !== chatId) return fail('wrong-chat-id', 'an event belongs to another group');
-    if (e.clock === 0n) return fail('clock-zero', 'an event has clock 0');
-    if (!validateEvent(g, e)) return fail('invalid-event', `invalid ${EventType[e.type] ?? e.type} event at clock ${e.clock} from ${e.from}`);
-    processEvent(g, e);
+function receiveCheck(chatId: string, e: GroupEvent, nowMs: number): RejectReason | null {
+  if (e.chatId !== chatId) return 'wrong-chat-id';
+  const clock = checkClock(e.clock, nowMs);
+  return clock === 'ok' ? null : clock;
+}
+
+function dropPending(folded: FoldResult, over: ReadonlySet<string>): FoldResult {
+  const keep = (e: GroupEvent) => !over.has(binaryKey(e.id));
+  const rejected = folded.rejected.map((r) => (keep(r.event) ? r : { ...r, reason: 'pending-full' as const, detail: `${MAX_PENDING_EVENTS} pending events are already held` }));
+  return folded.ok ? { ...folded, events: folded.events.filter(keep), rejected } : { ...folded, rejected };
+}
+
+function withRejected<T extends FoldResult>(folded: T, extra: readonly RejectedEvent[], added?: readonly GroupEvent[]): T & { readonly added?: readonly GroupEvent[] } {
+  const out = extra.length === 0 ? folded : { ...folded, rejected: [...extra, ...folded.rejected] };
+  return added === undefined ? out : { ...out, added };
+}
+
+/** One linked or unlinked event during a fold. */
+interface Slot {
+  readonly event: GroupEvent;
+  /** Index among linked events (bit position in ancestry sets), or -1 if unlinked. */
+  linked: number;
+  /** Linked ancestors (bitset over linked indices); for a status-go event, the status-go events before it. */
+  past: Uint32Array | null;
+  /** No parents: status-go semantics (follows everything before it in the order). */
+  readonly legacy: boolean;
+}
+
+/**
+ * The fold proper: a pure function of the set of events (order of the input, duplicates and
+ * invalid events mixed in change nothing). No clock window here: that is a receive-time filter
+ * (foldGroup, mergeGroupEvents).
+ */
+export function foldEvents(chatId: string, input: readonly GroupEvent[]): FoldResult {
+  const rejected: RejectedEvent[] = [];
+  const reject = (event: GroupEvent, reason: RejectReason, detail: string) => rejected.push({ event, reason, detail });
+  const candidates: GroupEvent[] = [];
+  for (const e of dedupeEvents(input)) {
+    if (e.chatId !== chatId) reject(e, 'wrong-chat-id', 'the event belongs to another group');
+    else if (e.clock === 0n) reject(e, 'clock-zero', 'the event has clock 0');
+    else candidates.push(e);
   }
-  const first = sorted[0]!;
-  if (first.type !== EventType.CHAT_CREATED) return fail('first-not-chat-created', 'the first event is not CHAT_CREATED');
-  if (!isValidChatIdFor(chatId, first.from)) return fail('invalid-chat-id', "the chat id does not end with the creator's key");
+  candidates.sort(compareEvents);
+  for (const e of candidates.splice(MAX_GROUP_EVENTS)) reject(e, 'too-many-events', `beyond the ${MAX_GROUP_EVENTS} earliest events`);
+
+  const slots = link(candidates, reject);
+  const linkedSlots = slots.filter((s) => s.linked >= 0);
+  const outcome = applyWithRemovals(chatId, linkedSlots);
+  for (const [i, r] of outcome.rejections) reject(linkedSlots[i]!.event, r.reason, r.detail);
+
+  // Report in fold order (receive-time refusals first, as they have no place in it).
+  const position = new Map(candidates.map((e, i) => [e, i]));
+  rejected.sort((a, b) => (position.get(a.event) ?? -1) - (position.get(b.event) ?? -1));
+  const applied = outcome.applied.map((i) => linkedSlots[i]!);
+  const creator = applied.find((s) => s.event.type === EventType.CHAT_CREATED);
+  if (candidates.length === 0) return { ok: false, code: 'no-events', reason: 'a group needs at least its CHAT_CREATED event', rejected };
+  if (creator === undefined) return { ok: false, code: 'no-chat-created', reason: 'no valid CHAT_CREATED by the creator the chat id names', rejected };
+  const g = outcome.group;
   return {
     ok: true,
-    events: sorted,
+    events: candidates,
+    applied: applied.map((s) => s.event),
+    rejected,
+    history: applied.map((s) => changeOf(s.event)),
+    heads: headsOf(linkedSlots, outcome.applied),
     state: {
       chatId,
       name: g.name,
@@ -213,14 +339,192 @@ function foldUnchecked(chatId: string, unique: readonly GroupEvent[]): FoldResul
       image: g.image,
       members: [...g.members],
       admins: [...g.admins],
-      creator: first.from,
-      clock: sorted[sorted.length - 1]!.clock,
+      creator: creator.event.from,
+      clock: applied[applied.length - 1]!.event.clock,
     },
   };
 }
 
-function fail(code: FoldErrorCode, reason: string): FoldResult & { ok: false } {
-  return { ok: false, code, reason };
+/**
+ * Resolve parents in fold order (parents sort first: their clocks are lower). An event is
+ * linked when every parent is present, linked and earlier; its ancestry is the union of its
+ * parents' ancestries and the parents themselves.
+ */
+function link(sorted: readonly GroupEvent[], reject: (e: GroupEvent, reason: RejectReason, detail: string) => void): Slot[] {
+  const words = (sorted.length + 31) >>> 5;
+  const byId = new Map<string, Slot>();
+  const slots: Slot[] = [];
+  const legacySoFar = new Uint32Array(words);
+  let linkedCount = 0;
+  for (const event of sorted) {
+    const slot: Slot = { event, linked: -1, past: null, legacy: event.parents.length === 0 };
+    slots.push(slot);
+    byId.set(binaryKey(event.id), slot);
+    if (event.parents.length > MAX_PARENTS) {
+      reject(event, 'missing-parent', `more than ${MAX_PARENTS} parents`);
+      continue;
+    }
+    let past: Uint32Array;
+    if (slot.legacy) {
+      past = legacySoFar.slice();
+    } else {
+      past = new Uint32Array(words);
+      let problem: [RejectReason, string] | null = null;
+      for (const id of event.parents) {
+        const parent = byId.get(binaryKey(id));
+        if (parent === undefined || parent === slot) problem ??= ['missing-parent', `parent ${toHex(id).slice(0, 16)}… is not known`];
+        else if (parent.event.clock >= event.clock) problem = ['parent-not-earlier', `parent at clock ${parent.event.clock} is not before ${event.clock}`];
+        else if (parent.linked < 0) problem ??= ['missing-parent', `parent ${toHex(id).slice(0, 16)}… is itself pending or broken`];
+        else {
+          const pp = parent.past!;
+          for (let w = 0; w < words; w++) past[w]! |= pp[w]!;
+          past[parent.linked >>> 5]! |= 1 << (parent.linked & 31);
+        }
+      }
+      if (problem !== null) {
+        reject(event, problem[0], problem[1]);
+        continue;
+      }
+    }
+    slot.linked = linkedCount++;
+    slot.past = past;
+    if (slot.legacy) legacySoFar[slot.linked >>> 5]! |= 1 << (slot.linked & 31);
+  }
+  return slots;
+}
+
+/** y (linked index, before x in the order) is in x's causal past. A status-go event follows everything before it. */
+function follows(x: Slot, y: number): boolean {
+  return x.legacy || (x.past![y >>> 5]! & (1 << (y & 31))) !== 0;
+}
+
+interface Outcome {
+  readonly group: RuleGroup;
+  /** Linked indices, in order. */
+  readonly applied: number[];
+  readonly rejections: Map<number, { reason: RejectReason; detail: string }>;
+}
+
+/**
+ * Apply linked events in order. A valid removal of M voids M's events applied before it that it
+ * does not causally follow; voided events are excluded and the fold runs again (a removal may
+ * only have been valid thanks to a now-void event, and later events may depend on them). Voids
+ * only accumulate, so this ends; it is cut at MAX_FOLD_PASSES passes (docs/GROUPS.md §5.3).
+ */
+function applyWithRemovals(chatId: string, slots: readonly Slot[]): Outcome {
+  const voided = new Map<number, string>();
+  let outcome: Outcome;
+  for (let pass = 1; ; pass++) {
+    const found = new Map<number, string>();
+    outcome = applyOnce(chatId, slots, voided, found);
+    if (found.size === 0 || pass >= MAX_FOLD_PASSES) break;
+    for (const [i, why] of found) voided.set(i, why);
+  }
+  return outcome;
+}
+
+function applyOnce(chatId: string, slots: readonly Slot[], voided: ReadonlyMap<number, string>, found: Map<number, string>): Outcome {
+  const g = emptyRuleGroup();
+  const applied: number[] = [];
+  const rejections = new Map<number, { reason: RejectReason; detail: string }>();
+  /** Members removed so far → the valid MEMBERS_ADDED of them since their last removal. */
+  const readdedSince = new Map<string, number[]>();
+  /** Applied events per author, this pass. */
+  const byAuthor = new Map<string, number[]>();
+  for (let i = 0; i < slots.length; i++) {
+    const slot = slots[i]!;
+    const e = slot.event;
+    const why = voided.get(i);
+    if (why !== undefined) {
+      rejections.set(i, { reason: 'concurrent-with-removal', detail: why });
+      continue;
+    }
+    const readds = readdedSince.get(e.from);
+    if (readds !== undefined && !readds.some((a) => follows(slot, a))) {
+      rejections.set(i, { reason: 'removed-author', detail: `${short(e.from)} was removed and this event does not follow a later re-add` });
+      continue;
+    }
+    if (e.type === EventType.CHAT_CREATED && !isValidChatIdFor(chatId, e.from)) {
+      rejections.set(i, { reason: 'invalid-chat-id', detail: "the chat id does not end with this CHAT_CREATED's author" });
+      continue;
+    }
+    if (!validateEvent(g, e)) {
+      rejections.set(i, { reason: 'not-allowed', detail: `${EventType[e.type] ?? e.type} by ${short(e.from)} at clock ${e.clock} is not allowed there` });
+      continue;
+    }
+    processEvent(g, e);
+    applied.push(i);
+    let mine = byAuthor.get(e.from);
+    if (mine === undefined) byAuthor.set(e.from, (mine = []));
+    mine.push(i);
+    if (e.type === EventType.MEMBER_REMOVED) {
+      const target = e.members[0]!;
+      readdedSince.set(target, []);
+      for (const j of byAuthor.get(target) ?? []) {
+        if (j !== i && !follows(slot, j)) found.set(j, `the removal of ${short(target)} at clock ${e.clock} does not follow it`);
+      }
+    } else if (e.type === EventType.MEMBERS_ADDED) {
+      for (const m of e.members) readdedSince.get(m)?.push(i);
+    }
+  }
+  return { group: g, applied, rejections };
+}
+
+/** Applied events that no applied event descends from, latest first, at most MAX_PARENTS. */
+function headsOf(slots: readonly Slot[], applied: readonly number[]): Uint8Array[] {
+  const words = slots.length === 0 ? 0 : slots[0]!.past!.length;
+  const covered = new Uint32Array(words);
+  for (const i of applied) {
+    const p = slots[i]!.past!;
+    for (let w = 0; w < words; w++) covered[w]! |= p[w]!;
+  }
+  const heads: Uint8Array[] = [];
+  for (let k = applied.length - 1; k >= 0 && heads.length < MAX_PARENTS; k--) {
+    const i = applied[k]!;
+    if ((covered[i >>> 5]! & (1 << (i & 31))) === 0) heads.push(slots[i]!.event.id);
+  }
+  return heads;
+}
+
+function changeOf(e: GroupEvent): GroupChange {
+  return {
+    id: toHex(e.id),
+    kind: kindOf(e),
+    type: e.type,
+    author: e.from,
+    members: e.members,
+    name: e.name,
+    color: e.color,
+    image: e.image,
+    clock: e.clock,
+  };
+}
+
+function kindOf(e: GroupEvent): ChangeKind {
+  switch (e.type) {
+    case EventType.CHAT_CREATED:
+      return 'created';
+    case EventType.NAME_CHANGED:
+      return 'renamed';
+    case EventType.COLOR_CHANGED:
+      return 'color';
+    case EventType.IMAGE_CHANGED:
+      return 'image';
+    case EventType.MEMBERS_ADDED:
+      return 'added';
+    case EventType.MEMBER_JOINED:
+      return 'joined';
+    case EventType.MEMBER_REMOVED:
+      return e.members[0] === e.from ? 'left' : 'removed';
+    case EventType.ADMINS_ADDED:
+      return 'promoted';
+    default:
+      return 'demoted';
+  }
+}
+
+function short(memberId: string): string {
+  return memberId.slice(0, 12) + '…';
 }
 
 /** status-go WasEverMember: a group we have never been part of is not accepted. */
