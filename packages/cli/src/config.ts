@@ -2,7 +2,7 @@
  * Where the CLI keeps things: a data directory (the encrypted client store and config.json),
  * and how it reaches the network. Defaults: ~/.umbra, and the local mailbox transport.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -19,9 +19,9 @@ export function defaultDataDir(): string {
   return process.env.UMBRA_DATA ?? join(homedir(), '.umbra');
 }
 
-/** One mailbox file per machine user, shared by every data directory (two terminals). */
+/** One mailbox file per machine user, shared by every data directory (two terminals), in its own 0700 directory. */
 export function defaultMailboxPath(): string {
-  return join(homedir(), '.umbra-mailbox.db');
+  return join(homedir(), '.umbra-mailbox', 'mailbox.db');
 }
 
 export function configPath(dataDir: string): string {
@@ -35,9 +35,21 @@ export function readConfig(dataDir: string): CliConfig | null {
   return parsed;
 }
 
+/** config.json: 0600 in the 0700 data directory (narrowed if it was looser), written atomically. */
 export function writeConfig(dataDir: string, config: CliConfig): void {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  writeFileSync(configPath(dataDir), JSON.stringify(config, null, 2) + '\n', { mode: 0o600 });
+  if ((statSync(dataDir).mode & 0o077) !== 0) chmodSync(dataDir, 0o700);
+  const path = configPath(dataDir);
+  const tmp = `${path}.tmp`;
+  const fd = openSync(tmp, 'w', 0o600);
+  try {
+    writeSync(fd, JSON.stringify(config, null, 2) + '\n');
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  chmodSync(tmp, 0o600);
+  renameSync(tmp, path);
 }
 
 export function transportFromFlags(flags: { hub?: string; mailbox?: string; transport?: string; bootstrap?: string }): TransportConfig | null {

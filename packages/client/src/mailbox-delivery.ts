@@ -3,8 +3,14 @@
  * (the crash-safety harness, local demos). Publishing appends a row; subscribers poll for rows
  * newer than the ones they have seen; fetch reads a route's rows after a cursor (the row id).
  * Nothing is ever deleted: it is a test and demo adapter, not a service.
+ *
+ * The file and its -wal/-shm are 0600 (SQLite gives its side files the main file's mode); a
+ * missing directory is created 0700, an existing one is left as the caller made it.
  */
 import Database from 'better-sqlite3';
+import { closeSync, existsSync, openSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { makePrivateDirectory, makePrivateFiles } from './at-rest.ts';
 import type { DeliveredEnvelope, Delivery, EnvelopeHandler, FetchResult, Subscription } from './delivery.ts';
 
 const FETCH_PAGE = 500;
@@ -34,6 +40,11 @@ export class MailboxDelivery implements Delivery {
     path: string,
     private readonly pollMs = 10,
   ) {
+    if (path !== ':memory:') {
+      if (!existsSync(dirname(path))) makePrivateDirectory(dirname(path));
+      closeSync(openSync(path, 'a', 0o600)); // created 0600 before SQLite opens it
+      makePrivateFiles(path, `${path}-wal`, `${path}-shm`);
+    }
     this.db = new Database(path, { timeout: 5000 });
     // Two processes opening a new mailbox at once race to switch it to WAL; SQLite answers
     // SQLITE_BUSY there without waiting on the busy timeout, so retry the set-up briefly.
@@ -43,6 +54,7 @@ export class MailboxDelivery implements Delivery {
       this.db.exec('CREATE TABLE IF NOT EXISTS envelopes (seq INTEGER PRIMARY KEY AUTOINCREMENT, route TEXT NOT NULL, bytes BLOB NOT NULL)');
       this.db.exec('CREATE INDEX IF NOT EXISTS envelopes_route ON envelopes (route, seq)');
     });
+    if (path !== ':memory:') makePrivateFiles(`${path}-wal`, `${path}-shm`);
     this.insert = this.db.prepare('INSERT INTO envelopes (route, bytes) VALUES (?, ?)');
     this.since = this.db.prepare('SELECT seq, route, bytes FROM envelopes WHERE seq > ? ORDER BY seq LIMIT 1000');
     this.routeSince = this.db.prepare('SELECT seq, bytes FROM envelopes WHERE route = ? AND seq > ? ORDER BY seq LIMIT ?');

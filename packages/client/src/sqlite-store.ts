@@ -1,19 +1,26 @@
 /**
- * The SQLite store (better-sqlite3, WAL, synchronous=NORMAL). Schema and migrations: see
- * docs/STORE.md. One StoreBatch = one transaction. Secrets are sealed with SecretBox under a key
- * from a passphrase (Argon2id) or supplied by the app; a wrong key is reported as
- * ClientError('wrong-passphrase') before anything is read or written.
+ * The SQLite store (better-sqlite3-multiple-ciphers, WAL, synchronous=NORMAL). Schema and
+ * migrations: see docs/STORE.md. One StoreBatch = one transaction.
+ *
+ * The whole file (and its WAL) is encrypted by SQLite3 Multiple Ciphers (ChaCha20-Poly1305 per
+ * page) under a raw key derived from the app's key or the passphrase (at-rest.ts); no column is
+ * readable without it. A wrong key is reported as ClientError('wrong-passphrase') before anything
+ * is written. A store made before this format (clear file, secrets sealed per row) is migrated
+ * at open (legacy-store-migration.ts).
  *
  * The database is opened in exclusive locking mode: a second process (or a second client in this
  * process) that opens the same file gets ClientError('store-locked') instead of forking the
  * ratchet state.
  */
 import { createHash } from 'node:crypto';
-import Database from 'better-sqlite3';
+import { existsSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3-multiple-ciphers';
 import { utf8, fromUtf8, concat, type CryptoProvider } from '@umbra/protocol';
 import { nodeProvider } from './crypto/node-provider.ts';
 import { ClientError } from './errors.ts';
-import { DEFAULT_ARGON2ID, KDF_SALT_BYTES, SecretBox, deriveStoreKey, type Argon2idParams } from './at-rest.ts';
+import { deriveSubkey, keyHeaderPath, makePrivateDirectory, makePrivateFiles, readKeyHeader, unlockMasterKey, type Argon2idParams } from './at-rest.ts';
+import { isClearSqliteFile, migrateLegacyStore } from './legacy-store-migration.ts';
 import type {
   ConversationMeta,
   HistoryPosition,
@@ -180,14 +187,12 @@ interface Row {
 
 export class SqliteStore implements Store {
   private readonly db: Db;
-  private readonly box: SecretBox;
   private closed = false;
   private readonly stmts: Record<string, Database.Statement>;
   private readonly writeTx: (batch: StoreBatch) => void;
 
-  private constructor(db: Db, box: SecretBox) {
+  private constructor(db: Db) {
     this.db = db;
-    this.box = box;
     const p = (sql: string) => db.prepare(sql);
     this.stmts = {
       putAccount: p(`INSERT OR REPLACE INTO account (id, public_key, secret, profile, created_at) VALUES (1, ?, ?, ?, ?)`),
@@ -256,7 +261,11 @@ export class SqliteStore implements Store {
     this.writeTx = db.transaction((batch: StoreBatch) => this.applyBatch(batch));
   }
 
-  /** Open (creating and migrating if needed). Throws ClientError on a wrong key, a locked or corrupt file. */
+  /**
+   * Open (creating and migrating if needed). Throws ClientError on a wrong key, a locked or
+   * corrupt file. With a passphrase this takes one Argon2id derivation (two when an old store is
+   * migrated: its old key, then the new one).
+   */
   static open(options: SqliteStoreOptions): SqliteStore {
     if (options === null || typeof options !== 'object' || typeof options.path !== 'string' || options.path.length === 0) {
       throw new ClientError('invalid-argument', 'SqliteStore.open needs a path');
@@ -271,13 +280,23 @@ export class SqliteStore implements Store {
       throw new ClientError('invalid-argument', 'the store key must be 32 bytes');
     }
     const crypto = options.crypto ?? nodeProvider;
-    let db: Db;
+    const inMemory = options.path === ':memory:';
+    let db: Db | null = null;
     try {
+      if (!inMemory) SqliteStore.prepareFile(options, crypto);
+      let rawKey: Uint8Array | null = null;
+      if (!inMemory) {
+        const master = unlockMasterKey(keyHeaderPath(options.path), options, true);
+        rawKey = deriveSubkey(master, 'store');
+        master.fill(0);
+      }
       db = new Database(options.path, { timeout: 250 });
-    } catch (e) {
-      throw new ClientError('store-corrupt', `cannot open the store: ${(e as Error).message}`, { cause: e });
-    }
-    try {
+      if (rawKey !== null) {
+        db.key(Buffer.concat([Buffer.from('raw:'), rawKey]));
+        rawKey.fill(0);
+      }
+      // The first read decrypts page 1: a wrong key fails here, before any write.
+      db.prepare('SELECT count(*) FROM sqlite_master').get();
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
       db.pragma('foreign_keys = ON');
@@ -288,78 +307,52 @@ export class SqliteStore implements Store {
         throw new ClientError('store-unsupported-version', `the store has schema version ${version}; this client knows up to ${SCHEMA_VERSION}`);
       }
       SqliteStore.migrate(db, version);
-      const box = SqliteStore.unlock(db, crypto, options);
-      return new SqliteStore(db, box);
+      db.prepare(`INSERT OR IGNORE INTO meta (key, value) VALUES ('created_at', ?)`).run(utf8(String(Date.now())));
+      if (!inMemory) makePrivateFiles(options.path, `${options.path}-wal`, `${options.path}-shm`, `${options.path}-journal`);
+      return new SqliteStore(db);
     } catch (e) {
-      db.close();
-      if (e instanceof ClientError) throw e;
-      if (isBusy(e)) throw new ClientError('store-locked', 'the store is open in another client or process', { cause: e });
-      throw new ClientError('store-corrupt', `cannot open the store: ${(e as Error).message}`, { cause: e });
+      db?.close();
+      throw SqliteStore.openError(e);
     }
   }
 
-  private static migrate(db: Db, from: number): void {
-    for (let v = from; v < SCHEMA_VERSION; v++) {
+  /** The directory made private; an old clear store migrated; an encrypted one without its key header refused. */
+  private static prepareFile(options: SqliteStoreOptions, crypto: CryptoProvider): void {
+    const { path } = options;
+    if (!existsSync(dirname(path))) throw new ClientError('store-corrupt', `cannot open the store: ${dirname(path)} does not exist`);
+    makePrivateDirectory(dirname(path));
+    if (isClearSqliteFile(path)) {
+      migrateLegacyStore(path, options, crypto, {
+        schemaVersion: SCHEMA_VERSION,
+        createSchema: (db, version) => SqliteStore.migrate(db, 0, version),
+        newStoreKey: () => {
+          const master = unlockMasterKey(keyHeaderPath(path), options, true);
+          const key = deriveSubkey(master, 'store');
+          master.fill(0);
+          return key;
+        },
+      });
+    } else if (existsSync(path) && statSync(path).size > 0 && readKeyHeader(keyHeaderPath(path)) === null) {
+      throw new ClientError('store-corrupt', `the store's key header ${keyHeaderPath(path)} is missing`);
+    }
+  }
+
+  private static openError(e: unknown): ClientError {
+    if (e instanceof ClientError) return e;
+    const code = (e as { code?: string }).code ?? '';
+    if (isBusy(e)) return new ClientError('store-locked', 'the store is open in another client or process', { cause: e });
+    // SQLite3 Multiple Ciphers reports a page that does not decrypt (wrong key) as "not a database".
+    if (code === 'SQLITE_NOTADB') return new ClientError('wrong-passphrase', 'wrong passphrase or key for this store (or the file is damaged)', { cause: e });
+    return new ClientError('store-corrupt', `cannot open the store: ${(e as Error).message}`, { cause: e });
+  }
+
+  private static migrate(db: Db, from: number, to: number = SCHEMA_VERSION): void {
+    for (let v = from; v < to; v++) {
       db.transaction(() => {
         db.exec(MIGRATIONS[v]!);
         db.pragma(`user_version = ${v + 1}`);
       })();
     }
-  }
-
-  private static unlock(db: Db, crypto: CryptoProvider, options: SqliteStoreOptions): SecretBox {
-    const get = (key: string): Uint8Array | null => {
-      const row = db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: Buffer } | undefined;
-      return row === undefined ? null : u8(row.value);
-    };
-    const kdf = get('kdf');
-    if (kdf === null) {
-      // A new store: choose the key, remember how it was made, and write a key check.
-      let key: Uint8Array;
-      const put = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)');
-      const rows: [string, Uint8Array][] = [];
-      if (options.key !== undefined) {
-        key = options.key;
-        rows.push(['kdf', utf8('app-key')]);
-      } else {
-        const params = options.argon2id ?? DEFAULT_ARGON2ID;
-        const salt = crypto.randomBytes(KDF_SALT_BYTES);
-        key = deriveStoreKey(options.passphrase!, salt, params);
-        rows.push(['kdf', utf8('argon2id')], ['kdf_salt', salt], ['kdf_params', utf8(JSON.stringify(params))]);
-      }
-      const box = new SecretBox(crypto, key);
-      rows.push(['key_check', box.keyCheck()], ['created_at', utf8(String(Date.now()))]);
-      db.transaction(() => {
-        for (const [k, v] of rows) put.run(k, v);
-      })();
-      return box;
-    }
-    const mode = fromUtf8(kdf);
-    const check = get('key_check');
-    if (check === null) throw new ClientError('store-corrupt', 'the store has no key check');
-    let key: Uint8Array;
-    if (mode === 'argon2id') {
-      if (options.passphrase === undefined) throw new ClientError('wrong-passphrase', 'this store is protected by a passphrase');
-      const salt = get('kdf_salt');
-      const paramsBytes = get('kdf_params');
-      if (salt === null || paramsBytes === null) throw new ClientError('store-corrupt', 'the store lacks its key-derivation parameters');
-      let params: Argon2idParams;
-      try {
-        const parsed = JSON.parse(fromUtf8(paramsBytes) ?? '') as Argon2idParams;
-        params = { m: Number(parsed.m), t: Number(parsed.t), p: Number(parsed.p) };
-      } catch {
-        throw new ClientError('store-corrupt', 'the stored key-derivation parameters do not parse');
-      }
-      key = deriveStoreKey(options.passphrase, salt, params);
-    } else if (mode === 'app-key') {
-      if (options.key === undefined) throw new ClientError('wrong-passphrase', 'this store is protected by an app-supplied key, not a passphrase');
-      key = options.key;
-    } else {
-      throw new ClientError('store-corrupt', 'unknown key-derivation mode');
-    }
-    const box = new SecretBox(crypto, key);
-    if (!box.verifyKeyCheck(check)) throw new ClientError('wrong-passphrase', 'wrong passphrase or key for this store');
-    return box;
   }
 
   private live(): void {
@@ -377,19 +370,18 @@ export class SqliteStore implements Store {
     const s = this.stmts;
     if (b.account !== undefined) {
       const a = b.account;
-      s.putAccount!.run(a.publicKey, this.box.seal('account', 'secret', a.secretKey), this.box.seal('account', 'profile', utf8(a.profileName)), a.createdAt);
+      s.putAccount!.run(a.publicKey, a.secretKey, utf8(a.profileName), a.createdAt);
     }
     for (const i of b.inboxes ?? []) {
-      s.putInbox!.run(i.invitationId, this.box.seal('inbox', i.invitationId, i.state), i.isDefault ? 1 : 0, i.expiresAt, i.createdAt);
+      s.putInbox!.run(i.invitationId, i.state, i.isDefault ? 1 : 0, i.expiresAt, i.createdAt);
     }
     for (const c of b.conversations ?? []) {
       const m = c.meta;
-      s.putConversation!.run(m.id, this.box.seal('conversation', m.id, c.state), m.consent, m.origin, m.lamport, packIds(m.recentIds), m.createdAt, m.lastActivityAt);
+      s.putConversation!.run(m.id, c.state, m.consent, m.origin, m.lamport, packIds(m.recentIds), m.createdAt, m.lastActivityAt);
     }
     for (const m of b.conversationMeta ?? []) s.putMeta!.run(m.consent, m.lamport, packIds(m.recentIds), m.lastActivityAt, m.id);
     for (const m of b.messages ?? []) {
-      const rowKey = concat(utf8(m.conversationId), m.messageId);
-      s.putMessage!.run(m.conversationId, m.messageId, m.outgoing ? 1 : 0, m.lamport, m.sentAt, m.receivedAt, this.box.seal('message', rowKey, m.body), m.status, m.read ? 1 : 0, m.group === true ? 1 : 0);
+      s.putMessage!.run(m.conversationId, m.messageId, m.outgoing ? 1 : 0, m.lamport, m.sentAt, m.receivedAt, m.body, m.status, m.read ? 1 : 0, m.group === true ? 1 : 0);
     }
     for (const m of b.messageStatus ?? []) s.setStatus!.run(m.status, m.conversationId, m.messageId);
     for (const o of b.outboxPut ?? []) {
@@ -405,14 +397,13 @@ export class SqliteStore implements Store {
       s.failOutbox!.run(id);
       s.dropOutbox!.run(id);
     }
-    for (const g of b.groups ?? []) s.putGroup!.run(g.chatId, this.box.seal('group', g.chatId, g.record), g.updatedAt);
+    for (const g of b.groups ?? []) s.putGroup!.run(g.chatId, g.record, g.updatedAt);
     for (const e of b.groupEvents ?? []) {
       const digest = createHash('sha256').update(e.wire).digest();
-      s.putGroupEvent!.run(e.chatId, digest, this.box.seal('group-event', concat(utf8(e.chatId), digest), e.wire));
+      s.putGroupEvent!.run(e.chatId, digest, e.wire);
     }
     for (const m of b.groupMessages ?? []) {
-      const rowKey = utf8(`${m.chatId}/${m.messageId}`);
-      s.putGroupMessage!.run(m.chatId, m.messageId, m.author, m.outgoing ? 1 : 0, m.clock, m.sentAt, m.receivedAt, this.box.seal('group-message', rowKey, m.entity));
+      s.putGroupMessage!.run(m.chatId, m.messageId, m.author, m.outgoing ? 1 : 0, m.clock, m.sentAt, m.receivedAt, m.entity);
     }
   }
 
@@ -426,8 +417,8 @@ export class SqliteStore implements Store {
     if (a !== undefined) {
       account = {
         publicKey: u8(a.public_key as Buffer),
-        secretKey: this.box.open('account', 'secret', u8(a.secret as Buffer)),
-        profileName: fromUtf8(this.box.open('account', 'profile', u8(a.profile as Buffer))) ?? '',
+        secretKey: u8(a.secret as Buffer),
+        profileName: fromUtf8(u8(a.profile as Buffer)) ?? '',
         createdAt: a.created_at as number,
       };
     }
@@ -435,7 +426,7 @@ export class SqliteStore implements Store {
       const invitationId = u8(r.invitation_id as Buffer);
       return {
         invitationId,
-        state: this.box.open('inbox', invitationId, u8(r.state as Buffer)),
+        state: u8(r.state as Buffer),
         isDefault: r.is_default === 1,
         expiresAt: r.expires_at as number,
         createdAt: r.created_at as number,
@@ -443,7 +434,7 @@ export class SqliteStore implements Store {
     });
     const conversations: StoredConversation[] = (s.loadConversations!.all() as Row[]).map((r) => ({
       meta: this.rowToMeta(r),
-      state: this.box.open('conversation', r.id as string, u8(r.state as Buffer)),
+      state: u8(r.state as Buffer),
     }));
     return { account, inboxes, conversations };
   }
@@ -470,7 +461,7 @@ export class SqliteStore implements Store {
       lamport: r.lamport as number,
       sentAt: r.sent_at as number,
       receivedAt: (r.received_at as number | null) ?? null,
-      body: this.box.open('message', concat(utf8(conversationId), messageId), u8(r.body as Buffer)),
+      body: u8(r.body as Buffer),
       status: r.status as MessageStatus,
       read: r.read === 1,
       ...(r.is_group === 1 ? { group: true } : {}),
@@ -646,13 +637,13 @@ export class SqliteStore implements Store {
     for (const r of this.stmts.loadGroupEvents!.all() as Row[]) {
       const chatId = r.chat_id as string;
       const list = events.get(chatId) ?? [];
-      list.push(this.box.open('group-event', concat(utf8(chatId), u8(r.digest as Buffer)), u8(r.wire as Buffer)));
+      list.push(u8(r.wire as Buffer));
       events.set(chatId, list);
     }
     return (this.stmts.loadGroups!.all() as Row[]).map((r) => {
       const chatId = r.chat_id as string;
       return {
-        group: { chatId, record: this.box.open('group', chatId, u8(r.record as Buffer)), updatedAt: r.updated_at as number },
+        group: { chatId, record: u8(r.record as Buffer), updatedAt: r.updated_at as number },
         events: events.get(chatId) ?? [],
       };
     });
@@ -681,7 +672,7 @@ export class SqliteStore implements Store {
       clock: r.clock as number,
       sentAt: r.sent_at as number,
       receivedAt: (r.received_at as number | null) ?? null,
-      entity: this.box.open('group-message', utf8(`${chatId}/${messageId}`), u8(r.entity as Buffer)),
+      entity: u8(r.entity as Buffer),
       seq: r.seq as number,
     };
   }
