@@ -1,5 +1,6 @@
 export * from './crypto/provider.ts';
 export * from './crypto/noble.ts';
+export { hpkeOpenBase, hpkeSealBase, type HpkePrimitives } from './crypto/hpke.ts';
 export * from './bytes.ts';
 export * from './errors.ts';
 export * from './labels.ts';

@@ -1,5 +1,5 @@
 /**
- * CryptoProvider built only on @noble/* and @hpke/* (pure JS). No node: imports: this module
+ * CryptoProvider built only on @noble/* (pure JS); HPKE is ./hpke.ts over these primitives. No node: imports: this module
  * runs in browsers. Randomness comes from `globalThis.crypto.getRandomValues`.
  *
  * Error policy (shared with the node:crypto provider, checked by test/crypto-conformance.ts):
@@ -13,10 +13,8 @@ import { hkdf } from '@noble/hashes/hkdf.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256, sha512 } from '@noble/hashes/sha2.js';
 import { ml_kem768 } from '@noble/post-quantum/ml-kem.js';
-import { CipherSuite, HkdfSha256 } from '@hpke/core';
-import { Chacha20Poly1305 } from '@hpke/chacha20poly1305';
-import { DhkemX25519HkdfSha256 } from '@hpke/dhkem-x25519';
-import { constantTimeEqual, isAllZero } from '../bytes.ts';
+import { isAllZero } from '../bytes.ts';
+import { hpkeOpenBase, hpkeSealBase } from './hpke.ts';
 import type { CryptoProvider, HpkeSealed, KemEncapsulation, KeyPair } from './provider.ts';
 
 /** FIPS 203 sizes for ML-KEM-768. */
@@ -43,36 +41,6 @@ function randomBytes(length: number): Uint8Array {
     globalThis.crypto.getRandomValues(out.subarray(offset, Math.min(length, offset + MAX_RANDOM_CHUNK)));
   }
   return out;
-}
-
-/** A fresh ArrayBuffer holding exactly these bytes (the HPKE library wants ArrayBuffers). */
-/** A fresh ArrayBuffer holding exactly these bytes (Buffer#slice does not copy, so copy explicitly). */
-function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
-  return new Uint8Array(bytes).buffer;
-}
-
-const hpkeSuite = new CipherSuite({
-  kem: new DhkemX25519HkdfSha256(),
-  kdf: new HkdfSha256(),
-  aead: new Chacha20Poly1305(),
-});
-
-type RecipientKey = CryptoKeyPair;
-/**
- * Imported HPKE recipient keys, keyed by the caller's secret-key array. The stored copy is
- * compared on every hit, so an array that was overwritten is never served a stale key.
- */
-const recipientKeys = new WeakMap<Uint8Array, { copy: Uint8Array; key: RecipientKey }>();
-
-async function recipientKey(secretKey: Uint8Array): Promise<RecipientKey> {
-  const hit = recipientKeys.get(secretKey);
-  if (hit !== undefined && constantTimeEqual(hit.copy, secretKey)) return hit.key;
-  const key: RecipientKey = {
-    privateKey: await hpkeSuite.kem.deserializePrivateKey(toArrayBuffer(secretKey)),
-    publicKey: await hpkeSuite.kem.deserializePublicKey(toArrayBuffer(x25519.getPublicKey(secretKey))),
-  };
-  recipientKeys.set(secretKey, { copy: new Uint8Array(secretKey), key });
-  return key;
 }
 
 export const nobleProvider: CryptoProvider = {
@@ -208,30 +176,10 @@ export const nobleProvider: CryptoProvider = {
   },
 
   async hpkeSeal(recipientPublicKey, info, aad, plaintext, ephemeralSeed?: Uint8Array): Promise<HpkeSealed> {
-    requireLength('HPKE recipient public key', recipientPublicKey, 32);
-    const sealed = await hpkeSuite.seal(
-      {
-        recipientPublicKey: await hpkeSuite.kem.deserializePublicKey(toArrayBuffer(recipientPublicKey)),
-        info: toArrayBuffer(info),
-        ...(ephemeralSeed === undefined ? {} : { ekm: toArrayBuffer(ephemeralSeed) }),
-      },
-      toArrayBuffer(plaintext),
-      toArrayBuffer(aad),
-    );
-    return { enc: new Uint8Array(sealed.enc), ciphertext: new Uint8Array(sealed.ct) };
+    return hpkeSealBase(nobleProvider, recipientPublicKey, info, aad, plaintext, ephemeralSeed);
   },
 
   async hpkeOpen(recipientSecretKey, enc, info, aad, ciphertext) {
-    if (recipientSecretKey.length !== 32 || enc.length !== 32 || ciphertext.length < 16) return null;
-    try {
-      const pt = await hpkeSuite.open(
-        { recipientKey: await recipientKey(recipientSecretKey), enc: toArrayBuffer(enc), info: toArrayBuffer(info) },
-        toArrayBuffer(ciphertext),
-        toArrayBuffer(aad),
-      );
-      return new Uint8Array(pt);
-    } catch {
-      return null;
-    }
+    return hpkeOpenBase(nobleProvider, recipientSecretKey, enc, info, aad, ciphertext);
   },
 };

@@ -1,5 +1,5 @@
 import { nobleProvider } from '@umbra/protocol';
-import { nodeProvider } from '../src/crypto/node-provider.ts';
+import { nodeProvider } from '../src/index.ts';
 import { cryptoConformanceSuite, crossProviderSuite } from '../../protocol/test/crypto-conformance.ts';
 
 cryptoConformanceSuite(nodeProvider);

@@ -1,0 +1,1 @@
+export { nodeProvider } from './node-provider.ts';
