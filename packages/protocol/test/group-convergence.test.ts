@@ -144,14 +144,21 @@ describe('5 members, concurrent changes, different delivery orders', () => {
   });
 });
 
-describe('forged, replayed and cross-group events are rejected', () => {
+describe('forged, replayed and cross-group events are rejected one by one', () => {
   const b = base();
+  /** The merge kept the group as it was and reported `event` with `reason`. */
+  function refused(m: group.FoldResult, event: group.GroupEvent, reason: group.RejectReason) {
+    assert.ok(m.ok, m.ok ? '' : m.reason);
+    assert.equal(stateKey(m.state), stateKey(b.state));
+    assert.deepEqual(
+      m.rejected.filter((r) => r.event === event).map((r) => r.reason),
+      [reason],
+    );
+  }
 
   test('an event signed by a non-member', () => {
     const forged = group.signEvent(b.chatId, X, { type: EventType.MEMBERS_ADDED, clock: b.state.clock + 1n, members: [X.id] });
-    const m = group.mergeGroupEvents(b.chatId, b.events, [forged], NOW);
-    assert.ok(!m.ok);
-    assert.equal(m.code, 'invalid-event');
+    refused(group.mergeGroupEvents(b.chatId, b.events, [forged], NOW), forged, 'not-allowed');
   });
 
   test('tampered bytes: the signer recovered is someone else (or nobody)', () => {
@@ -163,7 +170,10 @@ describe('forged, replayed and cross-group events are rejected', () => {
       const d = group.decodeEvent(b.chatId, bad);
       if (!d.ok) continue; // bad signature, or bytes that no longer parse
       assert.notEqual(d.event.from, A.id);
-      assert.ok(!group.mergeGroupEvents(b.chatId, b.events, [d.event], NOW).ok);
+      const m = group.mergeGroupEvents(b.chatId, b.events, [d.event], NOW);
+      assert.ok(m.ok);
+      assert.equal(stateKey(m.state), stateKey(b.state));
+      assert.ok(!m.applied.includes(d.event));
     }
   });
 
@@ -173,7 +183,7 @@ describe('forged, replayed and cross-group events are rejected', () => {
     const d = group.decodeEvent(b.chatId, group.eventWireBytes(e));
     assert.ok(d.ok);
     assert.equal(d.event.from, X.id);
-    assert.ok(!group.mergeGroupEvents(b.chatId, b.events, [d.event], NOW).ok);
+    refused(group.mergeGroupEvents(b.chatId, b.events, [d.event], NOW), d.event, 'not-allowed');
   });
 
   test('replays: a known event changes nothing; a removed member cannot come back with old or new events', () => {
@@ -185,8 +195,11 @@ describe('forged, replayed and cross-group events are rejected', () => {
     assert.ok(replay.ok);
     assert.ok(!replay.state.members.includes(D.id));
     // D's new events are invalid.
-    const dRename = group.signEvent(b.chatId, D, { type: EventType.NAME_CHANGED, clock: removed.state.clock + 1n, name: 'mine' });
-    assert.ok(!group.mergeGroupEvents(b.chatId, removed.events, [dRename], NOW).ok);
+    const dRename = group.signEvent(b.chatId, D, { type: EventType.NAME_CHANGED, clock: removed.state.clock + 1n, name: 'mine', parents: removed.folded.heads });
+    const m = group.mergeGroupEvents(b.chatId, removed.events, [dRename], NOW);
+    assert.ok(m.ok);
+    assert.equal(stateKey(m.state), stateKey(removed.state));
+    assert.deepEqual(m.rejected.map((r) => [r.event, r.reason]), [[dRename, 'removed-author']]);
   });
 
   test("cross-group: another group's event recovers an unrelated key here", () => {
@@ -196,18 +209,20 @@ describe('forged, replayed and cross-group events are rejected', () => {
     const d = group.decodeEvent(b.chatId, group.eventWireBytes(foreign));
     if (d.ok) {
       assert.notEqual(d.event.from, A.id);
-      const m = group.mergeGroupEvents(b.chatId, b.events, [d.event], NOW);
-      assert.ok(!m.ok);
-      assert.equal(m.code, 'invalid-event');
+      // Its parent (the other group's event) is unknown here: pending, and never applied.
+      refused(group.mergeGroupEvents(b.chatId, b.events, [d.event], NOW), d.event, 'missing-parent');
     }
-    // Handed over as an event of the other chat, fold refuses it outright.
+    // Handed over as an event of the other chat, it is refused on arrival and not stored.
     const direct = group.mergeGroupEvents(b.chatId, b.events, [foreign], NOW);
-    assert.ok(!direct.ok);
-    assert.equal(direct.code, 'wrong-chat-id');
-    // A whole update for another chat id cannot be folded into this group either.
+    refused(direct, foreign, 'wrong-chat-id');
+    assert.ok(direct.ok && !direct.events.includes(foreign) && direct.added!.length === 0);
+    // A whole update for another chat id cannot change this group either.
     const whole = group.decodeMembershipUpdate(group.encodeMembershipUpdate(other.state.chatId, other.events));
     assert.ok(whole.ok);
-    assert.ok(!group.mergeGroupEvents(b.chatId, b.events, whole.value.events, NOW).ok);
+    const w = group.mergeGroupEvents(b.chatId, b.events, whole.value.events, NOW);
+    assert.ok(w.ok);
+    assert.equal(stateKey(w.state), stateKey(b.state));
+    assert.deepEqual(new Set(w.rejected.map((r) => r.reason)), new Set(['wrong-chat-id']));
   });
 
   test('an update with one bad event among good ones is rejected as a whole', () => {

@@ -158,12 +158,17 @@ describe('fold', () => {
     assert.ok(r.state.chatId.endsWith('-' + abc));
   });
 
-  test('the first event must be CHAT_CREATED: an earlier self-removal invalidates the group', () => {
+  test('an event sorting before CHAT_CREATED is rejected on its own (status-go: the whole group fails)', () => {
     const r = created(K.abc);
     const early = group.signEvent(r.state.chatId, K.def, { type: EventType.MEMBER_REMOVED, clock: 5n, members: [def] });
     const f = group.foldGroup(r.state.chatId, [...r.events, early], NOW);
-    assert.ok(!f.ok);
-    assert.equal(f.code, 'first-not-chat-created');
+    assert.ok(f.ok);
+    assert.equal(f.state.name, 'g');
+    assert.deepEqual(f.rejected.map((x) => [x.reason, x.event.clock]), [['not-allowed', 5n]]);
+    // Without any valid CHAT_CREATED there is no group.
+    const none = group.foldGroup(r.state.chatId, [early], NOW);
+    assert.ok(!none.ok);
+    assert.equal(none.code, 'no-chat-created');
   });
 
   test('the chat id must end with the creator key and not be only the key', () => {
@@ -171,33 +176,46 @@ describe('fold', () => {
       const e = group.signEvent(chatId, K.abc, { type: EventType.CHAT_CREATED, clock: 1n, name: 'x' });
       const f = group.foldGroup(chatId, [e], NOW);
       assert.ok(!f.ok);
-      assert.equal(f.code, 'invalid-chat-id');
+      assert.equal(f.code, 'no-chat-created');
+      assert.deepEqual(f.rejected.map((x) => x.reason), ['invalid-chat-id']);
     }
   });
 
-  test('clock 0 and clocks more than 120 s ahead reject the whole update', () => {
+  test("an earlier CHAT_CREATED by someone the chat id does not name cannot take the group over", () => {
+    const r = created(K.abc, [def]);
+    const usurp = group.signEvent(r.state.chatId, K.ghi, { type: EventType.CHAT_CREATED, clock: 1n, name: 'mine' });
+    const f = group.foldGroup(r.state.chatId, [usurp, ...r.events], NOW);
+    assert.ok(f.ok);
+    assert.equal(f.state.creator, abc);
+    assert.equal(f.state.name, 'g');
+    assert.deepEqual(f.rejected.map((x) => x.reason), ['invalid-chat-id']);
+  });
+
+  test('clock 0 and clocks more than 120 s ahead are refused one by one and not stored', () => {
     const r = created(K.abc, [def]);
     const ctx = { chatId: r.state.chatId, events: r.events, key: K.def };
     const zero = group.signEvent(ctx.chatId, K.def, { type: EventType.NAME_CHANGED, clock: 0n, name: 'z' });
     const ahead = group.signEvent(ctx.chatId, K.def, { type: EventType.NAME_CHANGED, clock: BigInt(NOW) + 120_001n, name: 'z' });
     const fine = group.signEvent(ctx.chatId, K.def, { type: EventType.NAME_CHANGED, clock: BigInt(NOW) + 120_000n, name: 'ok' });
-    assert.equal((group.mergeGroupEvents(ctx.chatId, r.events, [fine, zero], NOW) as { code?: string }).code, 'clock-zero');
-    assert.equal((group.mergeGroupEvents(ctx.chatId, r.events, [ahead], NOW) as { code?: string }).code, 'clock-too-far-ahead');
-    const ok = group.mergeGroupEvents(ctx.chatId, r.events, [fine], NOW);
-    assert.ok(ok.ok);
-    assert.equal(ok.state.name, 'ok');
+    const m = group.mergeGroupEvents(ctx.chatId, r.events, [fine, zero, ahead], NOW);
+    assert.ok(m.ok);
+    assert.equal(m.state.name, 'ok');
+    assert.deepEqual(m.added, [fine]);
+    assert.ok(!m.events.includes(zero) && !m.events.includes(ahead));
+    assert.deepEqual(m.rejected.map((x) => [x.reason, x.event.name]).sort(), [['clock-too-far-ahead', 'z'], ['clock-zero', 'z']]);
   });
 
-  test('one invalid event rejects the whole update; stored history stays usable', () => {
+  test('one invalid event is dropped and reported; the valid ones still apply', () => {
     const r = created(K.abc, [def]);
     const good = group.signEvent(r.state.chatId, K.def, { type: EventType.NAME_CHANGED, clock: BigInt(NOW) + 70_000n, name: 'good' });
     const bad = group.signEvent(r.state.chatId, K.ghi, { type: EventType.NAME_CHANGED, clock: BigInt(NOW) + 70_001n, name: 'bad' });
     const m = group.mergeGroupEvents(r.state.chatId, r.events, [good, bad], NOW);
-    assert.ok(!m.ok);
-    assert.equal(m.code, 'invalid-event');
-    const again = group.mergeGroupEvents(r.state.chatId, r.events, [good], NOW);
-    assert.ok(again.ok);
-    assert.equal(again.state.name, 'good');
+    assert.ok(m.ok);
+    assert.equal(m.state.name, 'good');
+    assert.deepEqual(m.applied.at(-1), good);
+    assert.equal(m.rejected.length, 1);
+    assert.equal(m.rejected[0]!.event, bad);
+    assert.equal(m.rejected[0]!.reason, 'not-allowed');
   });
 
   test('duplicates (same signature) count once; merge reports only new events', () => {

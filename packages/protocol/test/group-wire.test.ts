@@ -134,11 +134,21 @@ describe('GroupInvite', () => {
     );
   });
 
-  test('an invite whose events do not fold is rejected as a whole', () => {
+  test('a forged event in an invite is rejected on its own and reported; the rest still opens', () => {
     const forged = group.signEvent(chatId, mallory.key, { type: group.EventType.MEMBERS_ADDED, clock: g.state.clock + 1n, members: [mallory.key.id] });
     const r = group.openGroupInvite(crypto, group.encodeGroupInvite(chatId, [...g.events, forged], []), { nowMs: NOW });
+    assert.ok(r.ok);
+    assert.deepEqual(r.state.members, g.state.members);
+    assert.deepEqual(
+      r.folded.rejected.map((x) => [x.reason, x.event.from]),
+      [['not-allowed', mallory.key.id]],
+    );
+  });
+
+  test('an invite without a valid CHAT_CREATED is rejected as a whole', () => {
+    const r = group.openGroupInvite(crypto, group.encodeGroupInvite(chatId, g.events.slice(1), []), { nowMs: NOW });
     assert.ok(!r.ok);
-    assert.equal(r.code, 'invalid-event');
+    assert.equal(r.code, 'no-chat-created');
   });
 });
 

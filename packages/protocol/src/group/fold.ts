@@ -6,9 +6,10 @@
  *   2. order by (clock, author rank, id) (event.ts compareEvents: not grindable by an author)
  *   3. link: every parent must be present, linked and earlier (clock) — else the event is pending
  *   4. apply each linked event on its own: status-go's validateEvent / processEvent, plus
- *      "removal is final": an event of a member M is void when a valid removal of M does not
- *      causally follow it, unless it causally follows a valid re-add of M that comes after that
- *      removal. Rejected events are reported, one by one; the others still apply.
+ *      "removal is final": an event of a member M is void when a valid removal R of M does not
+ *      causally follow it and no other member's event before R builds on it; after R, M's events
+ *      count only if they causally follow a valid re-add of M that comes after R. Rejected
+ *      events are reported, one by one; the others still apply.
  *
  * Causality comes from `parents` (Umbra events). A status-go event has none: for the rule it is
  * taken to follow every event before it in the order (today's clock semantics), and as an
@@ -448,7 +449,9 @@ function applyOnce(chatId: string, slots: readonly Slot[], voided: ReadonlyMap<n
       rejections.set(i, { reason: 'invalid-chat-id', detail: "the chat id does not end with this CHAT_CREATED's author" });
       continue;
     }
-    if (!validateEvent(g, e)) {
+    // Stricter than status-go: removing a non-member changes nothing, so it is not applied (nor
+    // shown in the history, nor taken as a removal by the rule above).
+    if (!validateEvent(g, e) || (e.type === EventType.MEMBER_REMOVED && !g.members.has(e.members[0]!) && !g.admins.has(e.members[0]!))) {
       rejections.set(i, { reason: 'not-allowed', detail: `${EventType[e.type] ?? e.type} by ${short(e.from)} at clock ${e.clock} is not allowed there` });
       continue;
     }
@@ -460,14 +463,33 @@ function applyOnce(chatId: string, slots: readonly Slot[], voided: ReadonlyMap<n
     if (e.type === EventType.MEMBER_REMOVED) {
       const target = e.members[0]!;
       readdedSince.set(target, []);
-      for (const j of byAuthor.get(target) ?? []) {
-        if (j !== i && !follows(slot, j)) found.set(j, `the removal of ${short(target)} at clock ${e.clock} does not follow it`);
+      const unseen = (byAuthor.get(target) ?? []).filter((j) => j !== i && !follows(slot, j));
+      if (unseen.length > 0) {
+        // Events another member built on before this removal (in the order) stay: the remover
+        // cannot erase what the group had already acknowledged.
+        const witnessed = acknowledged(slots, applied, target);
+        for (const j of unseen) {
+          if ((witnessed[j >>> 5]! & (1 << (j & 31))) === 0) found.set(j, `the removal of ${short(target)} at clock ${e.clock} does not follow it`);
+        }
       }
     } else if (e.type === EventType.MEMBERS_ADDED) {
       for (const m of e.members) readdedSince.get(m)?.push(i);
     }
   }
   return { group: g, applied, rejections };
+}
+
+/** The union of the ancestries of the applied events not authored by `member`. */
+function acknowledged(slots: readonly Slot[], applied: readonly number[], member: string): Uint32Array {
+  const words = slots[0]!.past!.length;
+  const out = new Uint32Array(words);
+  for (const k of applied) {
+    const s = slots[k]!;
+    if (s.event.from === member) continue;
+    const p = s.past!;
+    for (let w = 0; w < words; w++) out[w]! |= p[w]!;
+  }
+  return out;
 }
 
 /** Applied events that no applied event descends from, latest first, at most MAX_PARENTS. */

@@ -22,7 +22,7 @@ import {
 } from '../wire/gen/umbra/v1/group_v1_pb.ts';
 import { hasBindingShape, verifyGroupBinding, type BindingError } from './binding.ts';
 import { eventWireBytes, type EventDecodeError, type GroupEvent } from './event.ts';
-import { foldGroup, type FoldErrorCode, type GroupState } from './fold.ts';
+import { foldGroup, type FoldErrorCode, type Folded, type GroupState } from './fold.ts';
 import { MAX_CHAT_ID_CHARS, MAX_GROUP_INVITE_BYTES, MAX_INTRO_ENDPOINTS, MAX_INTRODUCTIONS, MAX_INVITATION_CHARS } from './limits.ts';
 import { decodeEventList, type DecodeResult } from './message.ts';
 
@@ -146,6 +146,8 @@ export type OpenInviteResult =
       readonly introductions: readonly VerifiedIntroduction[];
       /** Introductions that failed: those members stay pending until introduced again. */
       readonly rejected: readonly { readonly index: number; readonly code: IntroductionError; readonly memberId?: string }[];
+      /** The fold of the invite's events: events that did not apply are in folded.rejected. */
+      readonly folded: Folded;
     }
   | { readonly ok: false; readonly code: InviteDecodeError | FoldErrorCode | 'not-a-member'; readonly reason: string };
 
@@ -169,5 +171,5 @@ export function openGroupInvite(crypto: CryptoProvider, bytes: Uint8Array, optio
     if (checked.ok) introductions.push(checked.value);
     else rejected.push({ index, code: checked.code, ...(checked.memberId !== undefined ? { memberId: checked.memberId } : {}) });
   });
-  return { ok: true, state: folded.state, events: folded.events, introductions, rejected };
+  return { ok: true, state: folded.state, events: folded.events, introductions, rejected, folded };
 }
