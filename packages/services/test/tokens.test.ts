@@ -5,6 +5,7 @@ import { syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
 import { AuthorizationHeader, publicVerif, Token, TOKEN_TYPES, WWWAuthenticateHeader } from '@cloudflare/privacypass-ts';
 import { b64u } from '../src/bytes.ts';
 import { startIssuer, type IssuerService } from '../src/issuer.ts';
@@ -315,5 +316,34 @@ describe('issuer over HTTP (RFC 9578 §6.2 statuses, quota before signing)', { t
     assert.deepEqual(result.map((r) => r.status).sort(), [200, 429]);
     assert.equal(signatures, 60);
     assert.deepEqual(await used(secret), { ssa: 60, rsa: 0 });
+  });
+});
+
+describe('issuer keys with colliding truncated key ids', { timeout: 120_000 }, () => {
+  it('supersedes a stored key whose truncated id an earlier class already uses, the same way on every start', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'umbra-issuer-keys-'));
+    const db = join(dir, 'issuer.db');
+    try {
+      const first = await startIssuer({ db });
+      const ssaKey = first.tokenKeys.ssa;
+      await first.close();
+      // A database from before key selection by id whose rsa key collides: here the same key.
+      const raw = new Database(db);
+      raw.prepare("UPDATE meta SET v = (SELECT v FROM meta WHERE k = 'token_key:ssa') WHERE k = 'token_key:rsa'").run();
+      raw.close();
+
+      const second = await startIssuer({ db });
+      const rsaKey = second.tokenKeys.rsa;
+      assert.deepEqual(second.tokenKeys.ssa, ssaKey);
+      assert.notDeepEqual(rsaKey, ssaKey);
+      assert.notEqual(truncatedTokenKeyId(parseIssuerPublicKey(rsaKey)), truncatedTokenKeyId(parseIssuerPublicKey(ssaKey)));
+      await second.close();
+
+      const third = await startIssuer({ db });
+      assert.deepEqual(third.tokenKeys.rsa, rsaKey, 'the superseding key is stored, not drawn again');
+      await third.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
