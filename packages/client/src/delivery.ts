@@ -11,6 +11,10 @@
  * - `fetch` returns what the network still holds for a route after an opaque cursor (null = from
  *   the start), oldest first, with the cursor to pass next time. Used after a restart and
  *   periodically, so that nothing pushed while the client was down is missed.
+ * - `close` releases what the adapter holds (sockets, timers, nodes, files); it is idempotent,
+ *   and afterwards `publish` rejects. The caller that made a delivery closes it (the Client
+ *   does not own the delivery it is given).
+ * Every adapter runs the same contract suite: test/delivery-contract.ts.
  */
 import type { wire } from '@umbra/protocol';
 
@@ -41,6 +45,7 @@ export interface Delivery {
   publish(route: string, bytes: Uint8Array): Promise<void>;
   subscribe(routes: readonly string[], onEnvelope: EnvelopeHandler): Subscription;
   fetch(route: string, since: string | null): Promise<FetchResult>;
+  close(): void | Promise<void>;
 }
 
 /**

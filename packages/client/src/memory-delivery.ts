@@ -198,18 +198,38 @@ export class MemoryNetwork {
 }
 
 export class MemoryDelivery implements Delivery {
+  private readonly subscriptions = new Set<Subscription>();
+  private closed = false;
+
   constructor(readonly network: MemoryNetwork) {}
 
   async publish(route: string, bytes: Uint8Array): Promise<void> {
     if (typeof route !== 'string' || !(bytes instanceof Uint8Array)) throw new TypeError('publish(route: string, bytes: Uint8Array)');
+    if (this.closed) throw new Error('memory delivery closed');
     this.network.publish(this, route, bytes);
   }
 
   subscribe(routes: readonly string[], onEnvelope: EnvelopeHandler): Subscription {
-    return this.network.subscribe(this, routes, onEnvelope);
+    if (this.closed) throw new Error('memory delivery closed');
+    const inner = this.network.subscribe(this, routes, onEnvelope);
+    const sub: Subscription = {
+      close: () => {
+        this.subscriptions.delete(sub);
+        inner.close();
+      },
+    };
+    this.subscriptions.add(sub);
+    return sub;
   }
 
   async fetch(route: string, since: string | null): Promise<FetchResult> {
+    if (this.closed) throw new Error('memory delivery closed');
     return this.network.fetch(this, route, since);
+  }
+
+  /** Ends this adapter's subscriptions; the network (and what it holds for others) stays. */
+  close(): void {
+    this.closed = true;
+    for (const s of [...this.subscriptions]) s.close();
   }
 }

@@ -153,6 +153,7 @@ test('an envelope re-delivered 100 times is acknowledged at most once per duplic
     },
     subscribe: bobDelivery.subscribe.bind(bobDelivery),
     fetch: bobDelivery.fetch.bind(bobDelivery),
+    close: bobDelivery.close.bind(bobDelivery),
   };
   const INTERVAL_MS = 1000;
   const bob = await openMemoryClient(counting, 'Bob', { duplicateAckIntervalMs: INTERVAL_MS });
