@@ -4,7 +4,7 @@
  * `umbra group members`, their name, a conversation reference, or a member-id prefix.
  */
 import type { Command } from 'commander';
-import type { Client, GroupInfo, GroupMemberInfo, GroupMessageInfo } from '@umbra/client';
+import { GroupError, type Client, type GroupChangeInfo, type GroupInfo, type GroupMemberInfo, type GroupMemberRef, type GroupMessageInfo } from '@umbra/client';
 import { CliError } from './errors.ts';
 import { printJson } from './format.ts';
 import { findConversation, openSession, type GlobalOptions } from './session.ts';
@@ -60,9 +60,72 @@ function memberLine(m: GroupMemberInfo, i: number): string {
   return `${String(i + 1).padStart(3)}. ${who}${flags !== '' ? `  (${flags})` : ''}`;
 }
 
+const shortId = (memberId: string) => memberId.slice(0, 12) + '…';
+
 function messageLine(m: GroupMessageInfo): string {
   const when = new Date(m.sentAt).toISOString().slice(11, 16);
-  return `[${when}] ${m.outgoing ? 'me' : (m.authorName ?? m.author.slice(0, 12) + '…')}: ${m.text}`;
+  return `[${when}] ${m.outgoing ? 'me' : (m.authorName ?? shortId(m.author))}: ${m.text}`;
+}
+
+/** "Alice renamed the group to "x"": who did it by display name when we know it, else a short id. */
+export function changeText(ch: GroupChangeInfo): string {
+  const who = ch.byMe ? 'You' : (ch.authorName ?? shortId(ch.author));
+  const names = (ts: readonly GroupMemberRef[]) => ts.map((t) => (t.me ? 'you' : (t.name ?? shortId(t.memberId)))).join(', ');
+  switch (ch.kind) {
+    case 'created':
+      return `${who} created the group "${ch.name ?? ''}"`;
+    case 'renamed':
+      return `${who} renamed the group to "${ch.name ?? ''}"`;
+    case 'color':
+      return `${who} set the colour to ${ch.color ?? ''}`;
+    case 'image':
+      return `${who} changed the image`;
+    case 'added':
+      return `${who} added ${names(ch.targets)}`;
+    case 'joined':
+      return `${who} joined`;
+    case 'removed':
+      return `${who} removed ${names(ch.targets)}`;
+    case 'left':
+      return `${who} left`;
+    case 'promoted':
+      return `${who} made ${names(ch.targets)} admin`;
+    case 'demoted':
+      return `${who} stopped being an admin`;
+  }
+}
+
+function changeLine(ch: GroupChangeInfo): string {
+  return `[${new Date(ch.seenAt).toISOString().slice(11, 16)}] * ${changeText(ch)}`;
+}
+
+/** One item of `umbra group read`: a message or a membership change, in the order we learned of them. */
+export type GroupReadItem = ({ readonly type: 'message' } & GroupMessageInfo) | ({ readonly type: 'change'; readonly text: string } & GroupChangeInfo);
+
+/**
+ * The last `limit` items of a group's history: its latest messages and its membership changes,
+ * merged by when this client learned of each (a message's receipt or send time, a change's
+ * seenAt). Changes keep the fold's order among themselves.
+ */
+export function groupReadItems(c: Client, chatId: string, limit: number): GroupReadItem[] {
+  const messages = c.groups.history(chatId, { limit }).messages;
+  const changes = c.groups.changes(chatId);
+  // Merge the two lists: each keeps its own order (messages by arrival, changes by fold).
+  const items: GroupReadItem[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < messages.length || j < changes.length) {
+    const m = messages[i];
+    const ch = changes[j];
+    if (ch === undefined || (m !== undefined && (m.receivedAt ?? m.sentAt) < ch.seenAt)) {
+      items.push({ type: 'message', ...m! });
+      i++;
+    } else {
+      items.push({ type: 'change', ...ch, text: changeText(ch) });
+      j++;
+    }
+  }
+  return items.slice(-limit);
 }
 
 async function show(g: GlobalOptions, c: Client, info: GroupInfo, what: string): Promise<void> {
@@ -119,7 +182,22 @@ export function registerGroupCommands(program: Command, g: () => GlobalOptions):
     .description('invite someone you have a conversation with')
     .argument('<group>')
     .argument('<member>', 'conversation (number from "umbra list", name or id)')
-    .action((ref: string, who: string) => withClient(g(), async (c) => show(g(), c, await c.groups.add(findGroup(c, ref).chatId, findConversation(c, who).id), 'Invited')));
+    .action((ref: string, who: string) =>
+      withClient(g(), async (c) => {
+        const info = findGroup(c, ref);
+        const conv = findConversation(c, who);
+        let r;
+        try {
+          r = await c.groups.add(info.chatId, conv.id);
+        } catch (e) {
+          if (e instanceof GroupError && e.groupCode === 'already-member') throw new CliError(`${conv.peerName} is already a member of ${info.name}`);
+          throw e;
+        }
+        if (g().json) return printJson(r);
+        if (r.outcome === 'already-invited') console.log(`${conv.peerName} already has a pending invitation to ${info.name}; nothing sent.`);
+        else console.log(`${r.outcome === 're-invited' ? 'Invited again (they were a member before)' : 'Invited'}: ${conv.peerName} to ${info.name}. They join with "umbra group accept"; they become members when you next run umbra after that.`);
+      }),
+    );
   group
     .command('remove')
     .description('remove a member (admins)')
@@ -162,24 +240,36 @@ export function registerGroupCommands(program: Command, g: () => GlobalOptions):
       withClient(g(), async (c) => {
         const text = words.join(' ');
         if (text.length === 0) throw new CliError('nothing to send');
-        const msg = await c.groups.send(findGroup(c, ref).chatId, text);
-        if (g().json) printJson(msg);
-        else console.log('Sent.');
+        let msg;
+        try {
+          msg = await c.groups.send(findGroup(c, ref).chatId, text);
+        } catch (e) {
+          if (e instanceof GroupError && e.groupCode === 'no-recipients') throw new CliError('nobody else is in this group: nothing sent');
+          throw e;
+        }
+        if (g().json) return printJson(msg);
+        const by = (s: string) => msg.recipients.filter((r) => r.status === s).map((r) => r.name ?? shortId(r.memberId));
+        const queued = by('queued');
+        console.log(`Sent to ${queued.length} of ${msg.recipients.length} member${msg.recipients.length === 1 ? '' : 's'}${queued.length > 0 ? ` (${queued.join(', ')}; retried until each acknowledges)` : ''}.`);
+        const waiting = by('waiting');
+        if (waiting.length > 0) console.log(`Waiting for a session with: ${waiting.join(', ')} (sent once it opens).`);
+        const dropped = by('dropped');
+        if (dropped.length > 0) console.log(`Not sent to: ${dropped.join(', ')} (no session, and too many messages already wait for them).`);
       }),
     );
   group
     .command('read')
-    .description('the latest messages of a group')
+    .description('the latest messages and membership changes of a group')
     .argument('<group>')
     .option('-n, --limit <n>', 'how many', '20')
     .action((ref: string, o: { limit: string }) =>
       withClient(g(), async (c) => {
         const limit = Number(o.limit);
         if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new CliError('--limit must be 1..1000');
-        const page = c.groups.history(findGroup(c, ref).chatId, { limit });
-        if (g().json) printJson(page.messages);
-        else if (page.messages.length === 0) console.log('No messages yet.');
-        else for (const m of page.messages) console.log(messageLine(m));
+        const items = groupReadItems(c, findGroup(c, ref).chatId, limit);
+        if (g().json) printJson(items);
+        else if (items.length === 0) console.log('No messages yet.');
+        else for (const item of items) console.log(item.type === 'message' ? messageLine(item) : changeLine(item));
       }),
     );
 }

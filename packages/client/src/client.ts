@@ -203,6 +203,8 @@ export interface ClientEventMap {
   'group-invited': GroupEventMap['group-invited'];
   'group-updated': GroupEventMap['group-updated'];
   'group-message': GroupEventMap['group-message'];
+  'group-change': GroupEventMap['group-change'];
+  'group-rejected': GroupEventMap['group-rejected'];
 }
 
 export type ClientEvent = { [K in keyof ClientEventMap]: { readonly type: K; readonly data: ClientEventMap[K] } }[keyof ClientEventMap];

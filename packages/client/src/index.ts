@@ -21,5 +21,23 @@ export { SqliteStore, SCHEMA_VERSION, type SqliteStoreOptions } from './sqlite-s
 export { DEFAULT_ARGON2ID, deriveStoreKey, type Argon2idParams } from './at-rest.ts';
 export { SeededRandom } from './rng.ts';
 export { nodeProvider } from './crypto/node-provider.ts';
-export { Groups, GroupError, type GroupInfo, type GroupMemberInfo, type GroupMessageInfo, type GroupHistoryPage, type GroupStatus, type GroupErrorCode } from './group/groups.ts';
+export {
+  Groups,
+  GroupError,
+  type GroupInfo,
+  type GroupMemberInfo,
+  type GroupMessageInfo,
+  type GroupHistoryPage,
+  type GroupStatus,
+  type GroupErrorCode,
+  type GroupChangeKind,
+  type GroupChangeInfo,
+  type GroupMemberRef,
+  type GroupRejectedInfo,
+  type GroupAddOutcome,
+  type GroupAddResult,
+  type GroupInviteResult,
+  type GroupRecipientInfo,
+  type GroupSendResult,
+} from './group/groups.ts';
 export * from './directory/index.ts';

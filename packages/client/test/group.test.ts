@@ -159,6 +159,7 @@ test('restart mid-group (on-disk stores) keeps groups, keys, bindings and messag
     await a.groups.send(chatId, 'one');
     await waitFor(() => textsOf(b, chatId).length === 1 && textsOf(c, chatId).length === 1, T, 'one');
     const selfB = b.groups.get(chatId).self;
+    const changesB = b.groups.changes(chatId);
     await b.close();
     // While B is down: a message and a rename.
     await c.groups.send(chatId, 'two');
@@ -166,6 +167,9 @@ test('restart mid-group (on-disk stores) keeps groups, keys, bindings and messag
     await Promise.all([a.close(), c.close()]);
     [a, b, c] = await Promise.all([open(0, 'A'), open(1, 'B'), open(2, 'C')]);
     assert.equal(b.groups.get(chatId).self, selfB);
+    // The visible history (with when each change was first seen) survives the restart.
+    assert.ok(changesB.length >= 4);
+    assert.deepEqual(b.groups.changes(chatId).slice(0, changesB.length), changesB);
     await waitFor(() => b.groups.get(chatId).name === 'durable 2' && textsOf(b, chatId).length === 2, T, 'B catches up after restart');
     assert.deepEqual(textsOf(b, chatId), ['one', 'two']);
     assert.equal(a.groups.get(chatId).pendingCount, 0);

@@ -17,7 +17,10 @@
  * opens, the other member is shown as pending, and group messages for them wait (deferred).
  *
  * Group messages are accepted only from a session whose peer identity a verified binding ties to
- * a current member; that member is the author.
+ * a current member; that member is the author. A session is bound once (bindSession): a binding
+ * frame never moves it to another key; only a folded removal of its member lets a re-added
+ * member's new key take it over. Membership comes only from the protocol fold of signed events,
+ * never from which session an update arrived on.
  */
 import { fromBinary } from '@bufbuild/protobuf';
 import { fromHex, group as G, toHex, wire, type CryptoProvider, type FrameBody, type PrivateConversation } from '@umbra/protocol';
@@ -78,13 +81,94 @@ export interface GroupHistoryPage {
   readonly cursor: string | null;
 }
 
+/** What a membership change did (the protocol fold's history: docs/GROUPS.md). */
+export type GroupChangeKind = G.ChangeKind;
+
+/** A member named in a change. */
+export interface GroupMemberRef {
+  readonly memberId: string;
+  /** The display name of our session with them, when we have one. */
+  readonly name: string | null;
+  /** One of our own keys in this group (now or before a re-add). */
+  readonly me: boolean;
+}
+
+/** One applied membership change: the same list, in the same order, at every member. */
+export interface GroupChangeInfo {
+  readonly chatId: string;
+  /** Hex SHA-256 of the event's bytes: the same at every member. */
+  readonly id: string;
+  readonly kind: GroupChangeKind;
+  /** The member id that signed it. */
+  readonly author: string;
+  readonly authorName: string | null;
+  readonly byMe: boolean;
+  /** Added, removed or promoted members (empty for the other kinds). */
+  readonly targets: readonly GroupMemberRef[];
+  /** 'created' and 'renamed': the name; null otherwise. */
+  readonly name: string | null;
+  /** 'color': the colour; null otherwise. */
+  readonly color: string | null;
+  /** The event's Lamport clock (ms-based, set by its author). */
+  readonly clock: number;
+  /** When this client first saw it applied (ms). */
+  readonly seenAt: number;
+}
+
+/** An event (or frame) this client refused: never applied. */
+export interface GroupRejectedInfo {
+  readonly chatId: string;
+  /** A protocol RejectReason ('concurrent-with-removal', 'removed-author', …) or a client reason ('binding-redirect', 'binding-unasked'). */
+  readonly reason: string;
+  readonly detail: string;
+  /** The event's signer, or the member the session is bound to; null when unknown. */
+  readonly author: string | null;
+  /** The rejected event's id (hex), for events. */
+  readonly eventId: string | null;
+  /** The conversation it arrived on, when it arrived in this client's receive. */
+  readonly conversationId: string | null;
+}
+
+/** What add() did for one conversation. */
+export type GroupAddOutcome = 'invited' | 're-invited' | 'already-invited';
+
+export interface GroupAddResult {
+  readonly group: GroupInfo;
+  readonly conversationId: string;
+  /** 'invited': a first invitation; 're-invited': the peer was a member before (removed or left); 'already-invited': an invitation is pending (sent again). */
+  readonly outcome: GroupAddOutcome;
+}
+
+export interface GroupInviteResult {
+  readonly group: GroupInfo;
+  readonly results: readonly { readonly conversationId: string; readonly outcome: GroupAddOutcome }[];
+}
+
+/** Per-member status of one send. */
+export interface GroupRecipientInfo {
+  readonly memberId: string;
+  readonly name: string | null;
+  /**
+   * 'queued': in our session's outbox (sent, retried until acknowledged); 'waiting': no session
+   * yet, sent once it opens; 'dropped': no session, and 1000 messages already wait for them.
+   */
+  readonly status: 'queued' | 'waiting' | 'dropped';
+  readonly conversationId: string | null;
+}
+
+export interface GroupSendResult extends GroupMessageInfo {
+  readonly recipients: readonly GroupRecipientInfo[];
+}
+
 export interface GroupEventMap {
   'group-invited': GroupInfo;
   'group-updated': GroupInfo;
   'group-message': GroupMessageInfo;
+  'group-change': GroupChangeInfo;
+  'group-rejected': GroupRejectedInfo;
 }
 
-export type GroupErrorCode = 'unknown-group' | 'not-a-member' | 'not-allowed' | 'not-invited' | 'rejected';
+export type GroupErrorCode = 'unknown-group' | 'not-a-member' | 'not-allowed' | 'not-invited' | 'rejected' | 'already-member' | 'no-recipients';
 
 /** A ClientError ('invalid-argument') with a group-specific reason. */
 export class GroupError extends ClientError {
@@ -154,6 +238,10 @@ interface GroupRecord {
   deferred: Record<string, string[]>;
   /** Updates with a message that arrived before the session's binding: [conversation, hex]. */
   held: [string, string][];
+  /** Our earlier member ids in this group (before a re-add gave us a new key). */
+  formerSelves: string[];
+  /** Applied change id (hex) → when we first saw it applied (ms); ≤ MAX_GROUP_EVENTS entries. */
+  seen: Record<string, number>;
   messageClock: number;
   createdAt: number;
   lastError: string | null;
@@ -162,13 +250,23 @@ interface GroupRecord {
 interface Group {
   readonly chatId: string;
   rec: GroupRecord;
+  /** What the fold keeps (applied, rejected-but-kept, pending), in fold order. */
   events: readonly G.GroupEvent[];
   state: G.GroupState;
+  /** The applied changes, in fold order. */
+  history: readonly G.GroupChange[];
+  /** Ids (hex) of the kept events the last fold rejected: reported once each. */
+  rejected: ReadonlySet<string>;
   key: G.GroupKeyPair | null;
 }
 
 function cloneGroup(g: Group): Group {
-  return { chatId: g.chatId, rec: structuredClone(g.rec), events: g.events, state: g.state, key: g.key };
+  return { ...g, rec: structuredClone(g.rec) };
+}
+
+/** A successful fold, as a group's event fields. */
+function foldFields(f: G.Folded): Pick<Group, 'events' | 'state' | 'history' | 'rejected'> {
+  return { events: f.events, state: f.state, history: f.history, rejected: new Set(f.rejected.map((r) => toHex(r.event.id))) };
 }
 
 function newRecord(status: GroupStatus, now: number): GroupRecord {
@@ -185,6 +283,8 @@ function newRecord(status: GroupStatus, now: number): GroupRecord {
     opened: {},
     deferred: {},
     held: [],
+    formerSelves: [],
+    seen: {},
     messageClock: 0,
     createdAt: now,
     lastError: null,
@@ -246,11 +346,14 @@ export class Groups {
     const now = this.host.now();
     for (const { group, events } of this.host.store.loadGroups()) {
       const rec = JSON.parse(dec.decode(group.record)) as GroupRecord;
+      // Records written before re-adds and visible history lack these.
+      rec.formerSelves ??= [];
+      rec.seen ??= {};
       const decoded = G.decodeEventList(group.chatId, events);
       if (!decoded.ok) throw new ClientError('store-corrupt', `stored events of a group do not decode (${decoded.code})`);
       const folded = G.mergeGroupEvents(group.chatId, decoded.value, [], now);
       if (!folded.ok) throw new ClientError('store-corrupt', `stored events of a group do not fold (${folded.code})`);
-      this.groups.set(group.chatId, { chatId: group.chatId, rec, events: folded.events, state: folded.state, key: rec.key === null ? null : G.groupKeyFromSecret(fromHex(rec.key)!) });
+      this.groups.set(group.chatId, { chatId: group.chatId, rec, ...foldFields(folded), key: rec.key === null ? null : G.groupKeyFromSecret(fromHex(rec.key)!) });
     }
   }
 
@@ -285,6 +388,17 @@ export class Groups {
       out.push({ memberId: null, state: 'invited', admin: false, creator: false, conversationId: c, name: this.host.conversation(c)?.peerPresentation.name ?? null });
     }
     return out;
+  }
+
+  /**
+   * The applied membership changes (created, renamed, added, joined, removed, left, promoted,
+   * demoted, colour, image), oldest first, in the fold's order: every member holding the same
+   * events lists the same changes. Rejected events never appear (they come as 'group-rejected').
+   */
+  changes(chatId: string): GroupChangeInfo[] {
+    this.host.assertOpen();
+    const g = this.require(chatId);
+    return g.history.map((h) => this.changeInfo(g, h));
   }
 
   /** Group messages in arrival order, newest page first (like Client.history). */
@@ -323,7 +437,9 @@ export class Groups {
       rec.key = toHex(key.secretKey);
       rec.card = this.makeCard(chatId, key, card);
       rec.invites = [...convs];
-      const g: Group = { chatId, rec, events: built.events, state: built.state, key };
+      const folded = this.refold(chatId, built.events, now);
+      for (const h of folded.history) rec.seen[h.id] = now;
+      const g: Group = { chatId, rec, ...foldFields(folded), key };
       const frames = convs.map((c) => this.inviteFrame(g, c));
       this.flush([g], built.events, [], frames);
       const info = this.info(g);
@@ -332,21 +448,35 @@ export class Groups {
     });
   }
 
-  /** Invite the peers of these conversations to a group we are a member of (they join with accept). */
-  async invite(chatId: string, conversationIds: readonly string[]): Promise<GroupInfo> {
+  /**
+   * Invite the peers of these conversations to a group we are a member of (they join with
+   * accept, with a fresh key). A peer who was a member before (removed, or left) is invited
+   * again ('re-invited'); one whose invitation is still pending is not sent another
+   * ('already-invited'). A current member is refused (GroupError 'already-member'), and then
+   * nobody is invited.
+   */
+  async invite(chatId: string, conversationIds: readonly string[]): Promise<GroupInviteResult> {
     const convs = this.checkConversations(conversationIds);
     if (convs.length === 0) throw new ClientError('invalid-argument', 'name at least one conversation');
     return this.host.serial(() => {
       const g = cloneGroup(this.requireMember(chatId));
-      for (const c of convs) if (!g.rec.invites.includes(c)) g.rec.invites.push(c);
-      this.flush([g], [], [], convs.map((c) => this.inviteFrame(g, c)));
-      return this.info(g);
+      const results: { conversationId: string; outcome: GroupAddOutcome }[] = [];
+      for (const c of convs) {
+        const bound = g.rec.bindings[c];
+        if (bound !== undefined && g.state.members.includes(bound)) throw new GroupError('already-member', `the peer of conversation ${c} is already a member of this group`);
+        results.push({ conversationId: c, outcome: g.rec.invites.includes(c) ? 'already-invited' : bound !== undefined ? 're-invited' : 'invited' });
+      }
+      const fresh = results.filter((r) => r.outcome !== 'already-invited').map((r) => r.conversationId);
+      g.rec.invites.push(...fresh);
+      if (fresh.length > 0) this.flush([g], [], [], fresh.map((c) => this.inviteFrame(g, c)));
+      return { group: this.info(g), results };
     });
   }
 
-  /** Same as invite: the peer becomes a member once they accept. */
-  add(chatId: string, conversationId: string): Promise<GroupInfo> {
-    return this.invite(chatId, [conversationId]);
+  /** invite() for one conversation. */
+  async add(chatId: string, conversationId: string): Promise<GroupAddResult> {
+    const r = await this.invite(chatId, [conversationId]);
+    return { group: r.group, conversationId: r.results[0]!.conversationId, outcome: r.results[0]!.outcome };
   }
 
   /** Join a group we were invited to: a fresh group key, bound to the inviter's session. */
@@ -406,14 +536,19 @@ export class Groups {
 
   // ---- messages --------------------------------------------------------------------------
 
-  /** Send a text to every member: one entity, one id, pairwise through each member's session. */
-  async send(chatId: string, text: string, options: { replyTo?: string } = {}): Promise<GroupMessageInfo> {
+  /**
+   * Send a text to every member: one entity, one id, pairwise through each member's session.
+   * `recipients` says, per member, whether it is queued on a session or waits for one to open.
+   * With no other member in the group, nothing is stored and GroupError 'no-recipients' is thrown.
+   */
+  async send(chatId: string, text: string, options: { replyTo?: string } = {}): Promise<GroupSendResult> {
     if (typeof text !== 'string' || text.length === 0 || text.length > G.MAX_GROUP_TEXT_CHARS) throw new ClientError('message-too-large', `a group message is 1 to ${G.MAX_GROUP_TEXT_CHARS} characters`);
     if (options.replyTo !== undefined && (typeof options.replyTo !== 'string' || !/^0x[0-9a-f]{64}$/.test(options.replyTo))) throw new ClientError('invalid-argument', 'replyTo must be a group message id');
     return this.host.serial(() => {
       const base = this.requireMember(chatId);
       const g = { ...base, rec: { ...base.rec, deferred: structuredClone(base.rec.deferred) } };
       const self = g.key!.id;
+      if (!g.state.members.some((m) => m !== self)) throw new GroupError('no-recipients', 'nobody else is in this group');
       const now = this.host.now();
       const clock = Math.max(g.rec.messageClock + 1, now);
       g.rec.messageClock = clock;
@@ -421,23 +556,27 @@ export class Groups {
       const id = G.groupMessageId(self, entity);
       const frame = encodeGroupFrameBody('membershipUpdate', G.encodeMembershipUpdate(chatId, [], { case: 'message', value: entity }));
       const frames: { conversationId: string; frame: Uint8Array }[] = [];
+      const recipients: GroupRecipientInfo[] = [];
       let deferred = false;
       for (const m of g.state.members) {
         if (m === self) continue;
         const c = this.conversationOf(g, m);
+        let status: GroupRecipientInfo['status'] = 'queued';
         if (c !== null) frames.push({ conversationId: c, frame });
         else {
           const list = (g.rec.deferred[m] ??= []);
-          if (list.length < MAX_DEFERRED_PER_MEMBER) list.push(id);
+          status = list.length < MAX_DEFERRED_PER_MEMBER ? 'waiting' : 'dropped';
+          if (status === 'waiting') list.push(id);
           deferred = true;
         }
+        recipients.push({ memberId: m, name: this.nameOf(g, m), status, conversationId: c });
       }
       const stored: StoredGroupMessage = { chatId, messageId: id, author: self, outgoing: true, clock, sentAt: now, receivedAt: null, entity };
       // The message clock is kept in memory (after a restart, now is the floor); the record is
       // rewritten only when a message waits for a member we cannot reach yet.
       this.flush(deferred ? [g] : [], [], [stored], frames);
       this.groups.set(chatId, g);
-      return this.messageInfo(g, stored);
+      return { ...this.messageInfo(g, stored), recipients };
     });
   }
 
@@ -514,32 +653,82 @@ export class Groups {
     void w;
   }
 
-  /** Merge incoming events into g; false (and nothing changed) when the update is rejected. */
-  private mergeInto(w: ReceiveWork, g: Group, incoming: readonly G.GroupEvent[]): boolean {
+  /** A refused frame or event: a 'group-rejected' diagnostic (emitted with the receive), and lastError. */
+  private diagnose(w: ReceiveWork, g: Group, d: Omit<GroupRejectedInfo, 'chatId'>): void {
+    g.rec.lastError = d.detail;
+    w.emits.push({ type: 'group-rejected', data: { chatId: g.chatId, ...d } });
+  }
+
+  /**
+   * Merge incoming events into g through the protocol fold. Each event is judged on its own:
+   * invalid ones are reported ('group-rejected') and never applied, the others apply. False
+   * only when the union has no valid CHAT_CREATED (nothing changes then).
+   */
+  private mergeInto(w: ReceiveWork, g: Group, incoming: readonly G.GroupEvent[], conversationId: string | null): boolean {
     if (incoming.length === 0) return true;
     const merged = G.mergeGroupEvents(g.chatId, g.events, incoming, w.now);
     if (!merged.ok) {
       this.reject(w, g, `a group update was rejected: ${merged.reason}`);
       return false;
     }
-    const before = g.state;
     for (const e of merged.added ?? []) w.newEvents.push({ chatId: g.chatId, wire: G.eventWireBytes(e) });
-    g.events = merged.events;
-    g.state = merged.state;
-    if ((merged.added ?? []).length > 0) {
-      g.rec.lastError = null;
-      this.updateStatus(g);
-      if (before.name !== g.state.name || before.members.join() !== g.state.members.join() || before.admins.join() !== g.state.admins.join() || before.color !== g.state.color || !sameBytes(before.image, g.state.image)) {
-        w.emits.push({ type: 'group-updated', data: this.info(g) });
+    const wasJoining = g.rec.status === 'joining';
+    w.emits.push(...this.adopt(g, merged, w.now, conversationId));
+    if (wasJoining && g.rec.status === 'member' && g.key !== null) {
+      // Added: say so with MEMBER_JOINED (status-go's confirmation). It travels in our hellos.
+      const built = G.join({ chatId: g.chatId, events: g.events, key: g.key }, w.now);
+      if (built.ok) {
+        for (const e of built.newEvents) w.newEvents.push({ chatId: g.chatId, wire: G.eventWireBytes(e) });
+        w.emits.push(...this.adopt(g, this.refold(g.chatId, built.events, w.now), w.now, null));
       }
     }
     return true;
   }
 
+  /**
+   * Take a fold as g's state: note when each newly applied change was first seen, and return
+   * the SDK events: a 'group-change' per newly applied change, a 'group-rejected' per event
+   * rejected for the first time (including one a later removal undid), 'group-updated' when the
+   * state changed. Updates the status (member, removed).
+   */
+  private adopt(g: Group, f: G.Folded, now: number, conversationId: string | null): ClientEvent[] {
+    const before = { state: g.state, applied: new Set(g.history.map((h) => h.id)), rejected: g.rejected };
+    Object.assign(g, foldFields(f));
+    const seen: Record<string, number> = {};
+    for (const h of g.history) seen[h.id] = g.rec.seen[h.id] ?? now;
+    g.rec.seen = seen;
+    const out: ClientEvent[] = [];
+    for (const h of g.history) if (!before.applied.has(h.id)) out.push({ type: 'group-change', data: this.changeInfo(g, h) });
+    let rejectedNow = false;
+    for (const r of f.rejected) {
+      const id = toHex(r.event.id);
+      if (before.rejected.has(id)) continue;
+      rejectedNow = true;
+      g.rec.lastError = r.detail;
+      out.push({ type: 'group-rejected', data: { chatId: g.chatId, reason: r.reason, detail: r.detail, author: r.event.from, eventId: id, conversationId } });
+    }
+    if (!rejectedNow && out.length > 0) g.rec.lastError = null;
+    this.updateStatus(g);
+    const s = before.state;
+    if (s.name !== g.state.name || s.members.join() !== g.state.members.join() || s.admins.join() !== g.state.admins.join() || s.color !== g.state.color || !sameBytes(s.image, g.state.image)) {
+      out.push({ type: 'group-updated', data: this.info(g) });
+    }
+    return out;
+  }
+
+  /** Fold events we hold (or just built) with nothing incoming. */
+  private refold(chatId: string, events: readonly G.GroupEvent[], now: number): G.Folded {
+    const f = G.mergeGroupEvents(chatId, events, [], now);
+    if (!f.ok) throw new ClientError('internal', `a group's own events do not fold (${f.code})`);
+    return f;
+  }
+
   private updateStatus(g: Group): void {
     if (g.key === null) return;
     const inGroup = g.state.members.includes(g.key.id);
-    if (inGroup && (g.rec.status === 'joining' || g.rec.status === 'member')) g.rec.status = 'member';
+    // 'removed' → 'member': our same key was added back by a folded event (not what our add()
+    // does, which invites for a fresh key, but valid for any member to sign).
+    if (inGroup && (g.rec.status === 'joining' || g.rec.status === 'member' || g.rec.status === 'removed')) g.rec.status = 'member';
     else if (!inGroup && g.rec.status === 'member') g.rec.status = 'removed';
   }
 
@@ -558,14 +747,22 @@ export class Groups {
       if (!folded.ok) return this.reject(w, undefined, `a group invite was rejected: ${folded.reason}`);
       const rec = newRecord('invited', w.now);
       rec.inviter = conversationId;
-      g = { chatId, rec, events: folded.events, state: folded.state, key: null };
+      for (const h of folded.history) rec.seen[h.id] = w.now;
+      g = { chatId, rec, ...foldFields(folded), key: null };
       w.work.set(chatId, g);
       for (const e of folded.events) w.newEvents.push({ chatId, wire: G.eventWireBytes(e) });
       w.emits.push({ type: 'group-invited', data: this.info(g) });
     } else {
-      if (g.rec.status === 'left') return; // we left: nothing more from this group
-      if (!this.mergeInto(w, g, decoded.value.events)) return;
-      if (g.rec.status === 'invited' && g.rec.inviter === null) g.rec.inviter = conversationId;
+      if (g.rec.status === 'left' || g.rec.status === 'removed') {
+        // Out of the group: only a new invitation (re-add) is read; stale traffic is not.
+        if (!this.isReinvitation(g, decoded.value, conv, w.now)) return;
+        this.reopen(g, conversationId);
+        if (!this.mergeInto(w, g, decoded.value.events, conversationId)) return;
+        w.emits.push({ type: 'group-invited', data: this.info(g) });
+      } else {
+        if (!this.mergeInto(w, g, decoded.value.events, conversationId)) return;
+        if (g.rec.status === 'invited' && g.rec.inviter === null) g.rec.inviter = conversationId;
+      }
     }
     const self = g.key?.id;
     for (const intro of decoded.value.introductions) {
@@ -576,9 +773,78 @@ export class Groups {
       if (v.contact.case === 'invitation') {
         g.rec.cards[v.memberId] = { text: v.contact.text, binding: toHex(G.encodeGroupBinding(intro.binding!)) };
       } else if (sameBytes(v.identityKey, conv.peerIdentity)) {
-        this.bind(w, g, conversationId, v.memberId);
+        this.bindSession(w, g, conversationId, v.memberId, false);
       }
     }
+  }
+
+  /**
+   * An invite for a group we are out of (removed or left) is a new invitation when it was built
+   * after we left: its own events, folded alone, no longer list any key of ours, and it carries
+   * its sender's binding for this session, the sender being a member. A hello or card relay
+   * sent before our removal still lists us, so it is not mistaken for one.
+   */
+  private isReinvitation(g: Group, invite: G.DecodedGroupInvite, conv: PrivateConversation, now: number): boolean {
+    const ours = new Set([...g.rec.formerSelves, ...(g.key !== null ? [g.key.id] : [])]);
+    const alone = G.foldGroup(g.chatId, invite.events, now);
+    if (!alone.ok || alone.state.members.some((m) => ours.has(m))) return false;
+    return invite.introductions.some((intro) => {
+      const checked = G.verifyIntroduction(this.host.crypto, intro, alone.state, now);
+      return checked.ok && sameBytes(checked.value.identityKey, conv.peerIdentity);
+    });
+  }
+
+  /**
+   * Back to 'invited' for a re-add: our old key is retired (kept in formerSelves for the
+   * history); sessions and cards of the other members stay, hellos go out again with the new
+   * key once we are added.
+   */
+  private reopen(g: Group, conversationId: string): void {
+    const old = g.rec;
+    const rec = newRecord('invited', old.createdAt);
+    rec.inviter = conversationId;
+    rec.bindings = old.bindings;
+    rec.cards = old.cards;
+    rec.opened = old.opened;
+    rec.seen = old.seen;
+    rec.messageClock = old.messageClock;
+    rec.formerSelves = [...old.formerSelves, ...(g.key !== null ? [g.key.id] : [])];
+    g.rec = rec;
+    g.key = null;
+  }
+
+  /**
+   * Bind a session to a member, once. A session bound to a current member never moves. One
+   * bound to a member who is out of the group (a folded removal or leave) moves to a new key
+   * only when (a) it answers our own invitation on that session (`invited`), or (b) the group
+   * folded an addition of the new key, later than that removal and not signed by the removed
+   * key. Anything else is reported ('binding-redirect') and changes nothing.
+   */
+  private bindSession(w: ReceiveWork, g: Group, conversationId: string, memberId: string, invited: boolean): boolean {
+    const current = g.rec.bindings[conversationId];
+    if (current === memberId) return true;
+    if (current !== undefined && !(invited ? !g.state.members.includes(current) : this.mayTakeOver(g, current, memberId))) {
+      this.diagnose(w, g, { reason: 'binding-redirect', detail: 'a binding tried to move a session to another group key', author: current, eventId: null, conversationId });
+      return false;
+    }
+    this.bind(w, g, conversationId, memberId);
+    return true;
+  }
+
+  /** (b) of bindSession, read from the fold's history. */
+  private mayTakeOver(g: Group, current: string, memberId: string): boolean {
+    if (g.state.members.includes(current) || !g.state.members.includes(memberId)) return false;
+    let removedAt = -1;
+    let addedAt = -1;
+    let addedBy = '';
+    g.history.forEach((h, i) => {
+      if ((h.kind === 'removed' || h.kind === 'left') && h.members.includes(current)) removedAt = i;
+      if (h.kind === 'added' && h.members.includes(memberId)) {
+        addedAt = i;
+        addedBy = h.author;
+      }
+    });
+    return removedAt >= 0 && addedAt > removedAt && addedBy !== current;
   }
 
   private bind(w: ReceiveWork, g: Group, conversationId: string, memberId: string): void {
@@ -605,7 +871,7 @@ export class Groups {
     if (!decoded.ok) return this.reject(w, this.working(w, chatId), `a group update was rejected (${decoded.code})`);
     if (decoded.value.events.length > 0) {
       g = this.working(w, chatId)!;
-      if (!this.mergeInto(w, g, decoded.value.events)) return;
+      if (!this.mergeInto(w, g, decoded.value.events, conversationId)) return;
     }
     const entity = decoded.value.entity;
     if (entity === null || entity.case !== 'message') return;
@@ -639,9 +905,13 @@ export class Groups {
     const checked = G.verifyGroupBinding(this.host.crypto, b, g.chatId);
     if (!checked.ok) return this.reject(w, g, `a group binding was rejected (${checked.code})`);
     if (!sameBytes(checked.identityKey, conv.peerIdentity)) return this.reject(w, g, 'a group binding is for another identity than its session');
-    this.bind(w, g, conversationId, checked.memberId);
+    if (g.rec.bindings[conversationId] === checked.memberId) return;
+    // A binding frame is only the answer to our invitation on this session: it never re-binds.
     const invited = g.rec.invites.indexOf(conversationId);
-    if (invited < 0) return;
+    if (invited < 0) {
+      return this.diagnose(w, g, { reason: 'binding-unasked', detail: 'a group binding arrived on a session we did not invite', author: g.rec.bindings[conversationId] ?? null, eventId: null, conversationId });
+    }
+    if (!this.bindSession(w, g, conversationId, checked.memberId, true)) return;
     g.rec.invites.splice(invited, 1);
     if (g.state.members.includes(checked.memberId)) return;
     // They accepted our invitation: add them (any member may add).
@@ -649,10 +919,8 @@ export class Groups {
     const built = G.addMembers({ chatId: g.chatId, events: g.events, key: g.key }, [checked.memberId], w.now);
     if (!built.ok) return this.reject(w, g, `could not add the new member: ${built.reason}`);
     for (const e of built.newEvents) w.newEvents.push({ chatId: g.chatId, wire: G.eventWireBytes(e) });
-    g.events = built.events;
-    g.state = built.state;
-    w.updates.set(g.chatId, [...new Set([...(w.updates.get(g.chatId) ?? []), ...before, ...built.state.members])]);
-    w.emits.push({ type: 'group-updated', data: this.info(g) });
+    w.emits.push(...this.adopt(g, this.refold(g.chatId, built.events, w.now), w.now, null));
+    w.updates.set(g.chatId, [...new Set([...(w.updates.get(g.chatId) ?? []), ...before, ...g.state.members])]);
   }
 
   // ---- opening sessions to introduced members ---------------------------------------------
@@ -711,7 +979,8 @@ export class Groups {
           g.rec.opened[t.member] = info?.id ?? '';
           const conv = info === null ? undefined : this.host.conversation(info.id);
           const binding = G.decodeGroupBinding(fromHex(t.card.binding)!);
-          if (conv !== undefined && binding !== null && sameBytes(binding.identityKey, conv.peerIdentity)) {
+          // A session we just opened from a card: bound once, to the card's member.
+          if (conv !== undefined && binding !== null && sameBytes(binding.identityKey, conv.peerIdentity) && g.rec.bindings[info!.id] === undefined) {
             g.rec.bindings[info!.id] = t.member;
           }
           this.groups.set(g.chatId, g);
@@ -811,13 +1080,13 @@ export class Groups {
       const before = g.state.members;
       const built = build({ chatId, events: g.events, key: g.key! }, now, g);
       if (!built.ok) throw new GroupError(built.code === 'not-allowed' ? 'not-allowed' : 'rejected', built.reason);
-      g.events = built.events;
-      g.state = built.state;
-      if (!built.state.members.includes(g.key!.id)) g.rec.status = 'left';
-      const frames = this.updateFrames(g, [...before, ...built.state.members]);
+      const emits = this.adopt(g, this.refold(chatId, built.events, now), now, null).filter((e) => e.type !== 'group-updated');
+      if (!g.state.members.includes(g.key!.id)) g.rec.status = 'left';
+      const frames = this.updateFrames(g, [...before, ...g.state.members]);
       frames.push(...this.reconcile(g));
       this.flush([g], built.newEvents, [], frames);
       const info = this.info(g);
+      for (const e of emits) this.host.emit(e);
       this.host.emit({ type: 'group-updated', data: info });
       return info;
     });
@@ -903,6 +1172,25 @@ export class Groups {
       pendingCount: self === null ? 0 : g.state.members.filter((m) => m !== self && this.conversationOf(g, m) === null).length,
       invitedBy: g.rec.status === 'invited' || g.rec.status === 'joining' ? g.rec.inviter : null,
       lastError: g.rec.lastError,
+    };
+  }
+
+  private changeInfo(g: Group, h: G.GroupChange): GroupChangeInfo {
+    const ours = (m: string) => m === g.key?.id || g.rec.formerSelves.includes(m);
+    const ref = (m: string): GroupMemberRef => ({ memberId: m, name: ours(m) ? null : this.nameOf(g, m), me: ours(m) });
+    const targeted = h.kind === 'added' || h.kind === 'removed' || h.kind === 'left' || h.kind === 'promoted' || h.kind === 'demoted';
+    return {
+      chatId: g.chatId,
+      id: h.id,
+      kind: h.kind,
+      author: h.author,
+      authorName: ours(h.author) ? null : this.nameOf(g, h.author),
+      byMe: ours(h.author),
+      targets: targeted ? h.members.map(ref) : [],
+      name: h.kind === 'created' || h.kind === 'renamed' ? h.name : null,
+      color: h.kind === 'color' ? h.color : null,
+      clock: h.clock > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(h.clock),
+      seenAt: g.rec.seen[h.id] ?? g.rec.createdAt,
     };
   }
 
