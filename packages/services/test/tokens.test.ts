@@ -9,6 +9,7 @@ import Database from 'better-sqlite3';
 import { AuthorizationHeader, publicVerif, Token, TOKEN_TYPES, WWWAuthenticateHeader } from '@cloudflare/privacypass-ts';
 import { b64u } from '../src/bytes.ts';
 import { startIssuer, type IssuerService } from '../src/issuer.ts';
+import { startPostgres, type PrivatePostgres } from './pg.ts';
 import {
   authorizationHeader,
   b64uPadded,
@@ -185,139 +186,144 @@ describe('RFC 9577 header encoding', () => {
   });
 });
 
-describe('issuer over HTTP (RFC 9578 §6.2 statuses, quota before signing)', { timeout: 120_000 }, () => {
-  let dir: string;
-  let issuer: IssuerService;
-  let ssaMinter: TokenMinter;
-  let rsaMinter: TokenMinter;
+for (const backend of ['sqlite', 'pg'] as const) {
+  describe(`issuer over HTTP on ${backend} (RFC 9578 §6.2 statuses, quota before signing)`, { timeout: 120_000 }, () => {
+    let dir: string;
+    let pg: PrivatePostgres | undefined;
+    let issuer: IssuerService;
+    let ssaMinter: TokenMinter;
+    let rsaMinter: TokenMinter;
 
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'umbra-issuer-'));
-    issuer = await startIssuer({ db: join(dir, 'issuer.db'), quota: { ssa: 100, rsa: 5 } });
-    ssaMinter = new TokenMinter(parseIssuerPublicKey(issuer.tokenKeys.ssa), tokenChallenge(issuer.issuerName, 'ssa.test'));
-    rsaMinter = new TokenMinter(parseIssuerPublicKey(issuer.tokenKeys.rsa), tokenChallenge(issuer.issuerName, 'rsa.test'));
-  });
-
-  after(async () => {
-    await issuer?.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
-
-  async function account(): Promise<string> {
-    return ((await (await fetch(`${issuer.url}/v1/accounts`, { method: 'POST' })).json()) as { secret: string }).secret;
-  }
-
-  function single(secret: string, body: Uint8Array, contentType = 'application/private-token-request'): Promise<Response> {
-    return fetch(`${issuer.url}/v1/token-request`, { method: 'POST', headers: { authorization: `Bearer ${secret}`, 'content-type': contentType }, body: Buffer.from(body) });
-  }
-
-  function batch(secret: string, requests: unknown): Promise<Response> {
-    return fetch(`${issuer.url}/v1/token-request/batch`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ requests }),
+    before(async () => {
+      dir = mkdtempSync(join(tmpdir(), 'umbra-issuer-'));
+      if (backend === 'pg') pg = await startPostgres();
+      issuer = await startIssuer({ db: pg ? await pg.createDb() : join(dir, 'issuer.db'), quota: { ssa: 100, rsa: 5 } });
+      ssaMinter = new TokenMinter(parseIssuerPublicKey(issuer.tokenKeys.ssa), tokenChallenge(issuer.issuerName, 'ssa.test'));
+      rsaMinter = new TokenMinter(parseIssuerPublicKey(issuer.tokenKeys.rsa), tokenChallenge(issuer.issuerName, 'rsa.test'));
     });
-  }
 
-  async function used(secret: string): Promise<Record<string, number>> {
-    const q = (await (await fetch(`${issuer.url}/v1/quota`, { headers: { authorization: `Bearer ${secret}` } })).json()) as Record<string, { used: number }>;
-    return Object.fromEntries(Object.entries(q).map(([k, v]) => [k, v.used]));
-  }
-
-  it('keeps the truncated key ids of its classes distinct', () => {
-    assert.notEqual(issuer.tokenKeys.ssa.length, 0);
-    assert.notEqual(truncatedTokenKeyId(parseIssuerPublicKey(issuer.tokenKeys.ssa)), truncatedTokenKeyId(parseIssuerPublicKey(issuer.tokenKeys.rsa)));
-  });
-
-  it('answers a good request with application/private-token-response, charged to the class its key id names', async () => {
-    const secret = await account();
-    const p = rsaMinter.begin();
-    const res = await single(secret, p.request);
-    assert.equal(res.status, 200);
-    assert.equal(res.headers.get('content-type'), 'application/private-token-response');
-    p.finalize(new Uint8Array(await res.arrayBuffer()));
-    assert.deepEqual(await used(secret), { ssa: 0, rsa: 1 });
-    // A `class` query from older clients changes nothing: the key id decides.
-    const q = ssaMinter.begin();
-    const viaQuery = await fetch(`${issuer.url}/v1/token-request?class=rsa`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/private-token-request' },
-      body: Buffer.from(q.request),
+    after(async () => {
+      await issuer?.close();
+      await pg?.stop();
+      if (dir) rmSync(dir, { recursive: true, force: true });
     });
-    assert.equal(viaQuery.status, 200);
-    q.finalize(new Uint8Array(await viaQuery.arrayBuffer()));
-    assert.deepEqual(await used(secret), { ssa: 1, rsa: 1 });
-  });
 
-  it('answers 422 to token requests RFC 9578 §6.2 calls malformed, signing nothing and charging nothing', async () => {
-    const secret = await account();
-    const good = ssaMinter.begin().request;
-    const wrongType = new Uint8Array(good);
-    wrongType[1] = 0x01;
-    const unknownKey = new Uint8Array(good);
-    unknownKey[2] = (truncatedTokenKeyId(parseIssuerPublicKey(issuer.tokenKeys.ssa)) ^ 0x80) & 0xff;
-    if (unknownKey[2] === truncatedTokenKeyId(parseIssuerPublicKey(issuer.tokenKeys.rsa))) unknownKey[2] ^= 0x01;
-    const outOfRange = new Uint8Array(good);
-    outOfRange.fill(0xff, 3);
-    const { result, signatures } = await countSignatures(async () => {
-      const statuses: number[] = [];
-      for (const body of [new Uint8Array(0), good.subarray(0, 100), new Uint8Array([...good, 0]), wrongType, unknownKey, outOfRange]) {
-        const res = await single(secret, body);
-        assert.match(res.headers.get('content-type') ?? '', /^application\/problem\+json/);
-        statuses.push(res.status);
-      }
-      return statuses;
+    async function account(): Promise<string> {
+      return ((await (await fetch(`${issuer.url}/v1/accounts`, { method: 'POST' })).json()) as { secret: string }).secret;
+    }
+
+    function single(secret: string, body: Uint8Array, contentType = 'application/private-token-request'): Promise<Response> {
+      return fetch(`${issuer.url}/v1/token-request`, { method: 'POST', headers: { authorization: `Bearer ${secret}`, 'content-type': contentType }, body: Buffer.from(body) });
+    }
+
+    function batch(secret: string, requests: unknown): Promise<Response> {
+      return fetch(`${issuer.url}/v1/token-request/batch`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ requests }),
+      });
+    }
+
+    async function used(secret: string): Promise<Record<string, number>> {
+      const q = (await (await fetch(`${issuer.url}/v1/quota`, { headers: { authorization: `Bearer ${secret}` } })).json()) as Record<string, { used: number }>;
+      return Object.fromEntries(Object.entries(q).map(([k, v]) => [k, v.used]));
+    }
+
+    it('keeps the truncated key ids of its classes distinct', () => {
+      assert.notEqual(issuer.tokenKeys.ssa.length, 0);
+      assert.notEqual(truncatedTokenKeyId(parseIssuerPublicKey(issuer.tokenKeys.ssa)), truncatedTokenKeyId(parseIssuerPublicKey(issuer.tokenKeys.rsa)));
     });
-    assert.deepEqual(result, [422, 422, 422, 422, 422, 422]);
-    assert.equal(signatures, 0);
-    assert.deepEqual(await used(secret), { ssa: 0, rsa: 0 });
 
-    assert.equal((await single(secret, good, 'application/octet-stream')).status, 415);
-    assert.equal((await single('x'.repeat(30), good)).status, 401);
+    it('answers a good request with application/private-token-response, charged to the class its key id names', async () => {
+      const secret = await account();
+      const p = rsaMinter.begin();
+      const res = await single(secret, p.request);
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get('content-type'), 'application/private-token-response');
+      p.finalize(new Uint8Array(await res.arrayBuffer()));
+      assert.deepEqual(await used(secret), { ssa: 0, rsa: 1 });
+      // A `class` query from older clients changes nothing: the key id decides.
+      const q = ssaMinter.begin();
+      const viaQuery = await fetch(`${issuer.url}/v1/token-request?class=rsa`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/private-token-request' },
+        body: Buffer.from(q.request),
+      });
+      assert.equal(viaQuery.status, 200);
+      q.finalize(new Uint8Array(await viaQuery.arrayBuffer()));
+      assert.deepEqual(await used(secret), { ssa: 1, rsa: 1 });
+    });
 
-    // The batch form: items checked the same way (422), the JSON shape is a 400.
-    assert.equal((await batch(secret, [b64u(good), b64u(wrongType)])).status, 422);
-    assert.equal((await batch(secret, [b64u(good), b64u(rsaMinter.begin().request)])).status, 422, 'one key per batch');
-    assert.equal((await batch(secret, [b64u(good), 'not base64url!'])).status, 400);
-    assert.equal((await batch(secret, 'x')).status, 400);
-    assert.equal((await batch(secret, [])).status, 400);
-    assert.equal((await batch(secret, Array.from({ length: 101 }, () => b64u(good)))).status, 400);
-    assert.deepEqual(await used(secret), { ssa: 0, rsa: 0 });
+    it('answers 422 to token requests RFC 9578 §6.2 calls malformed, signing nothing and charging nothing', async () => {
+      const secret = await account();
+      const good = ssaMinter.begin().request;
+      const wrongType = new Uint8Array(good);
+      wrongType[1] = 0x01;
+      const unknownKey = new Uint8Array(good);
+      unknownKey[2] = (truncatedTokenKeyId(parseIssuerPublicKey(issuer.tokenKeys.ssa)) ^ 0x80) & 0xff;
+      if (unknownKey[2] === truncatedTokenKeyId(parseIssuerPublicKey(issuer.tokenKeys.rsa))) unknownKey[2] ^= 0x01;
+      const outOfRange = new Uint8Array(good);
+      outOfRange.fill(0xff, 3);
+      const { result, signatures } = await countSignatures(async () => {
+        const statuses: number[] = [];
+        for (const body of [new Uint8Array(0), good.subarray(0, 100), new Uint8Array([...good, 0]), wrongType, unknownKey, outOfRange]) {
+          const res = await single(secret, body);
+          assert.match(res.headers.get('content-type') ?? '', /^application\/problem\+json/);
+          statuses.push(res.status);
+        }
+        return statuses;
+      });
+      assert.deepEqual(result, [422, 422, 422, 422, 422, 422]);
+      assert.equal(signatures, 0);
+      assert.deepEqual(await used(secret), { ssa: 0, rsa: 0 });
+
+      assert.equal((await single(secret, good, 'application/octet-stream')).status, 415);
+      assert.equal((await single('x'.repeat(30), good)).status, 401);
+
+      // The batch form: items checked the same way (422), the JSON shape is a 400.
+      assert.equal((await batch(secret, [b64u(good), b64u(wrongType)])).status, 422);
+      assert.equal((await batch(secret, [b64u(good), b64u(rsaMinter.begin().request)])).status, 422, 'one key per batch');
+      assert.equal((await batch(secret, [b64u(good), 'not base64url!'])).status, 400);
+      assert.equal((await batch(secret, 'x')).status, 400);
+      assert.equal((await batch(secret, [])).status, 400);
+      assert.equal((await batch(secret, Array.from({ length: 101 }, () => b64u(good)))).status, 400);
+      assert.deepEqual(await used(secret), { ssa: 0, rsa: 0 });
+    });
+
+    it('refuses an over-quota batch before signing anything (issue 14 row 5)', async () => {
+      const secret = await account();
+      const ssaBatch = (n: number) => Array.from({ length: n }, () => b64u(ssaMinter.begin().request));
+      assert.equal((await single(secret, ssaMinter.begin().request)).status, 200); // 1 of the 100 ssa tokens used
+      const over = await countSignatures(() => batch(secret, ssaBatch(100)));
+      assert.equal(over.result.status, 429);
+      assert.equal(over.signatures, 0, 'an over-quota batch costs no RSA operation');
+      assert.deepEqual(await used(secret), { ssa: 1, rsa: 0 });
+
+      const within = await countSignatures(() => batch(secret, ssaBatch(99)));
+      assert.equal(within.result.status, 200);
+      assert.equal(within.signatures, 99);
+      const one = await countSignatures(() => single(secret, ssaMinter.begin().request));
+      assert.equal(one.result.status, 429);
+      assert.equal(one.signatures, 0);
+
+      // The rsa class has its own quota (5), charged by the rsa key's id.
+      const rsaOver = await countSignatures(() => batch(secret, Array.from({ length: 6 }, () => b64u(rsaMinter.begin().request))));
+      assert.equal(rsaOver.result.status, 429);
+      assert.equal(rsaOver.signatures, 0);
+      assert.deepEqual(await used(secret), { ssa: 100, rsa: 0 });
+    });
+
+    it('lets only one of two concurrent batches through when the quota covers one', async () => {
+      const secret = await account();
+      const make = () => Array.from({ length: 60 }, () => b64u(ssaMinter.begin().request)); // ssa quota is 100
+      const [a, b] = [make(), make()];
+      const { result, signatures } = await countSignatures(() => Promise.all([batch(secret, a), batch(secret, b)]));
+      assert.deepEqual(result.map((r) => r.status).sort(), [200, 429]);
+      assert.equal(signatures, 60);
+      assert.deepEqual(await used(secret), { ssa: 60, rsa: 0 });
+    });
   });
-
-  it('refuses an over-quota batch before signing anything (issue 14 row 5)', async () => {
-    const secret = await account();
-    const ssaBatch = (n: number) => Array.from({ length: n }, () => b64u(ssaMinter.begin().request));
-    assert.equal((await single(secret, ssaMinter.begin().request)).status, 200); // 1 of the 100 ssa tokens used
-    const over = await countSignatures(() => batch(secret, ssaBatch(100)));
-    assert.equal(over.result.status, 429);
-    assert.equal(over.signatures, 0, 'an over-quota batch costs no RSA operation');
-    assert.deepEqual(await used(secret), { ssa: 1, rsa: 0 });
-
-    const within = await countSignatures(() => batch(secret, ssaBatch(99)));
-    assert.equal(within.result.status, 200);
-    assert.equal(within.signatures, 99);
-    const one = await countSignatures(() => single(secret, ssaMinter.begin().request));
-    assert.equal(one.result.status, 429);
-    assert.equal(one.signatures, 0);
-
-    // The rsa class has its own quota (5), charged by the rsa key's id.
-    const rsaOver = await countSignatures(() => batch(secret, Array.from({ length: 6 }, () => b64u(rsaMinter.begin().request))));
-    assert.equal(rsaOver.result.status, 429);
-    assert.equal(rsaOver.signatures, 0);
-    assert.deepEqual(await used(secret), { ssa: 100, rsa: 0 });
-  });
-
-  it('lets only one of two concurrent batches through when the quota covers one', async () => {
-    const secret = await account();
-    const make = () => Array.from({ length: 60 }, () => b64u(ssaMinter.begin().request)); // ssa quota is 100
-    const [a, b] = [make(), make()];
-    const { result, signatures } = await countSignatures(() => Promise.all([batch(secret, a), batch(secret, b)]));
-    assert.deepEqual(result.map((r) => r.status).sort(), [200, 429]);
-    assert.equal(signatures, 60);
-    assert.deepEqual(await used(secret), { ssa: 60, rsa: 0 });
-  });
-});
+}
 
 describe('issuer keys with colliding truncated key ids', { timeout: 120_000 }, () => {
   it('supersedes a stored key whose truncated id an earlier class already uses, the same way on every start', async () => {
