@@ -4,14 +4,15 @@
  * including those through a directory, and approval requests for your names), `umbra monitor`.
  *
  * Each directory's state (pinned keys, checkpoint, monitoring) is kept in
- * <data>/directories/<host_port>.json; the first one used becomes the default.
+ * <data>/directories/<host_port>.json; the first one used becomes the default. Contacts cost a
+ * token: with --hub it comes from the client's services account, else from --issuer.
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DirectoryClient, DirectoryError, parseNameAddress, type Client } from '@umbra/client';
+import { DirectoryClient, DirectoryError, ServicesDelivery, parseNameAddress, type Client, type OpenDirectoryOptions } from '@umbra/client';
 import { CliError } from './errors.ts';
 import { printJson, qrForTerminal } from './format.ts';
-import { findConversation, openSession, type GlobalOptions } from './session.ts';
+import { findConversation, openSession, type GlobalOptions, type Session } from './session.ts';
 import { readConfig, transportFromFlags } from './config.ts';
 import { hubServices } from './transport.ts';
 
@@ -58,13 +59,23 @@ function defaultDirectory(g: GlobalOptions, flags: DirectoryFlags): string {
   throw new CliError('which directory? pass --directory http://host:port (a hub\'s directory is its first port + 4)');
 }
 
+/**
+ * How a directory is paid (contacts, anonymous lookups): with --hub, the client's services
+ * account; otherwise an account of the directory client's own at --issuer (or the hub's issuer).
+ */
+function payment(g: GlobalOptions, session: Session, flags: DirectoryFlags): Pick<OpenDirectoryOptions, 'tokens' | 'issuer'> {
+  if (flags.issuer === undefined && session.delivery instanceof ServicesDelivery) return { tokens: session.delivery };
+  const issuer = flags.issuer ?? hubDefaults(g).issuer;
+  return issuer === undefined ? {} : { issuer };
+}
+
 async function withDirectory<T>(g: GlobalOptions, url: string, flags: DirectoryFlags, fn: (d: DirectoryClient, c: Client) => Promise<T>): Promise<T> {
   const session = await openSession(g.data, transportFromFlags(g));
   mkdirSync(dirsPath(g), { recursive: true, mode: 0o700 });
   let d: DirectoryClient | null = null;
   try {
     try {
-      d = await DirectoryClient.open({ client: session.client, url, stateFile: stateFileFor(g, url), issuer: flags.issuer ?? hubDefaults(g).issuer });
+      d = await DirectoryClient.open({ client: session.client, url, stateFile: stateFileFor(g, url), ...payment(g, session, flags) });
     } catch (e) {
       if (e instanceof DirectoryError) throw new CliError(e.message);
       throw new CliError(`cannot reach the directory at ${url}: ${(e as Error).message}`);
@@ -72,7 +83,7 @@ async function withDirectory<T>(g: GlobalOptions, url: string, flags: DirectoryF
     if (!existsSync(join(dirsPath(g), 'default'))) writeFileSync(join(dirsPath(g), 'default'), url + '\n', { mode: 0o600 });
     return await fn(d, session.client);
   } catch (e) {
-    if (e instanceof DirectoryError) throw new CliError(e.message);
+    if (e instanceof DirectoryError) throw new CliError(e.code === 'rate-limited' && e.retryAfterS !== undefined ? `${e.message} (try again in ${e.retryAfterS} s)` : e.message);
     throw e;
   } finally {
     d?.close();
@@ -101,7 +112,7 @@ async function withAllDirectories<T>(g: GlobalOptions, fn: (ds: DirectoryClient[
   try {
     for (const url of knownDirectories(g)) {
       try {
-        ds.push(await DirectoryClient.open({ client: session.client, url, stateFile: stateFileFor(g, url), issuer: hubDefaults(g).issuer }));
+        ds.push(await DirectoryClient.open({ client: session.client, url, stateFile: stateFileFor(g, url), ...payment(g, session, {}) }));
       } catch (e) {
         console.error(`umbra: directory ${url} unavailable: ${(e as Error).message}`);
       }

@@ -4,7 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { Client, ClientError, type ConversationInfo } from '@umbra/client';
+import { Client, ClientError, type ConversationInfo, type Delivery } from '@umbra/client';
 import { CliError } from './errors.ts';
 import { defaultMailboxPath, readConfig, writeConfig, type TransportConfig } from './config.ts';
 import { readPassphrase } from './passphrase.ts';
@@ -22,6 +22,8 @@ export interface GlobalOptions {
 export interface Session {
   readonly client: Client;
   readonly transport: TransportConfig;
+  /** The client's delivery (a ServicesDelivery with --hub: directory contacts spend its tokens). */
+  readonly delivery: Delivery;
   close(): Promise<void>;
 }
 
@@ -62,6 +64,7 @@ export async function openSession(
   return {
     client,
     transport,
+    delivery,
     async close() {
       await client.settle();
       await client.close();

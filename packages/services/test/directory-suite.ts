@@ -341,6 +341,22 @@ export function directorySuite(backend: Backend): void {
       assert.equal((await env.http.packageStatus('tess', key)).available, 26);
     });
 
+    it('an approval hands out a one-time package, the last-resort one when none is left; polling says which', async () => {
+      const ns = env.info.namespace;
+      const { key } = await register(env, 'yara');
+      await env.http.uploadPackages('yara', key, [keyPackage(key, ns, 'yara').kp], keyPackage(key, ns, 'yara', true).kp);
+      await env.http.setPolicy('yara', key, 'approval');
+      const a = await env.http.contact('yara', { note: 'a' }, { token: await env.wallet.take() });
+      const b = await env.http.contact('yara', { note: 'b' }, { token: await env.wallet.take() });
+      assert.ok(a.state === 'pending' && b.state === 'pending');
+      await env.http.decide('yara', key, a.requestId, 'approve');
+      await env.http.decide('yara', key, b.requestId, 'approve');
+      const ra = await env.http.pollRequest(a.requestId);
+      const rb = await env.http.pollRequest(b.requestId);
+      assert.equal(ra?.state === 'approved' && ra.oneTime, true);
+      assert.equal(rb?.state === 'approved' && rb.oneTime, false, 'the reusable last-resort package');
+    });
+
     it('attesting mode: a signed name↔key binding with no addresses, verified against the log', async () => {
       const { key } = await register(env, 'fay');
       const a = await env.http.attestation('fay', key);

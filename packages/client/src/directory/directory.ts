@@ -20,20 +20,31 @@ import { chmodSync, existsSync, readFileSync, renameSync, writeFileSync } from '
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { INVITATION_PREFIX, fromBase64Url, invitationText, nobleProvider, parseInvitation, toBase64Url, toHex, transparency as t, utf8, type Engine } from '@umbra/protocol';
-import { DirectoryHttpClient, IssuerClient, ServiceError, TokenWallet, ed25519FromSeed, type DirectoryInfo, type Ed25519Key } from '@umbra/services';
+import { DirectoryHttpClient, IssuerClient, ServiceError, TokenWallet, ed25519FromSeed, type DirectoryInfo, type DirectoryProblem, type Ed25519Key, type TokenInfo } from '@umbra/services';
 import type { Client, ConversationInfo, GossipSource } from '../client.ts';
 
-export type DirectoryErrorCode = 'invalid-argument' | 'not-registered' | 'unverifiable' | 'refused' | 'pending' | 'no-tokens';
+export type DirectoryErrorCode = 'invalid-argument' | 'not-registered' | 'unverifiable' | 'refused' | 'pending' | 'no-tokens' | 'rate-limited';
 
 export class DirectoryError extends Error {
   constructor(
     readonly code: DirectoryErrorCode,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; retryAfterS?: number },
   ) {
     super(message, options);
     this.name = 'DirectoryError';
+    if (options?.retryAfterS !== undefined) this.retryAfterS = options.retryAfterS;
   }
+  /** 'rate-limited': seconds until the directory takes this request again (its Retry-After). */
+  readonly retryAfterS?: number;
+}
+
+/**
+ * Where contact tokens come from: the client's services account (ServicesDelivery.tokensFor),
+ * so a directory contact spends from the same issuer quota as sending.
+ */
+export interface DirectoryTokenSource {
+  tokensFor(info: TokenInfo, count: number): Promise<Uint8Array[]>;
 }
 
 export interface KeyAlert {
@@ -60,6 +71,8 @@ interface OwnName {
   version: number;
   /** Invitation ids (hex) of our key packages not yet answered. */
   invitations: string[];
+  /** Invitation id (hex) of the reusable last-resort package now uploaded (absent in older state files). */
+  lastResort?: string;
 }
 
 interface ContactRecord {
@@ -103,7 +116,9 @@ export interface OpenDirectoryOptions {
   readonly url: string;
   /** Where this directory's state is kept (JSON, mode 0600). */
   readonly stateFile: string;
-  /** Issuer base URL: an account is created on first use to pay for anonymous lookups. */
+  /** Pays for contacts and anonymous lookups: the client's services account (a ServicesDelivery). */
+  readonly tokens?: DirectoryTokenSource;
+  /** Without `tokens`: an issuer base URL where an account of its own is created on first use. */
   readonly issuer?: string;
   readonly now?: () => number;
 }
@@ -159,6 +174,7 @@ export class DirectoryClient {
     private verifier: t.LogVerifier,
     private monitor: t.LogMonitor,
     private readonly issuerUrl: string | undefined,
+    private readonly tokenSource: DirectoryTokenSource | undefined,
     private readonly now: () => number,
   ) {
     this.http = new DirectoryHttpClient(state.url);
@@ -199,7 +215,7 @@ export class DirectoryClient {
         splitViews: [],
       };
     }
-    const dc = new DirectoryClient(opts.client, opts.stateFile, state, t.LogVerifier.fromJSON(state.verifier), t.LogMonitor.fromJSON(state.monitor), opts.issuer, opts.now ?? Date.now);
+    const dc = new DirectoryClient(opts.client, opts.stateFile, state, t.LogVerifier.fromJSON(state.verifier), t.LogMonitor.fromJSON(state.monitor), opts.issuer, opts.tokens, opts.now ?? Date.now);
     dc.save();
     // First contacts that arrived while no DirectoryClient was listening (e.g. during Client.open's sync).
     for (const info of opts.client.conversations({ consent: 'all' })) if (state.conversations[info.id] === undefined) await dc.noteConversation(info);
@@ -247,8 +263,10 @@ export class DirectoryClient {
   // ---- names we own ------------------------------------------------------------------------
 
   /**
-   * Registers `name` with a key derived from the account key (and uploads `packages` key
-   * packages). Registering a name we already own only tops up key packages.
+   * Registers `name` with a key derived from the account key, and uploads `packages` key
+   * packages and a fresh reusable last-resort package (what requesters get when the directory's
+   * limits or an empty supply keep one-time packages from them). Registering a name we already
+   * own tops up key packages and renews the last-resort one.
    */
   async register(name: string, options: { packages?: number; policy?: 'open' | 'members' | 'approval' | 'closed' } = {}): Promise<{ version: number; packages: number }> {
     if (!t.isValidName(name)) throw new DirectoryError('invalid-argument', 'a name is 1–64 characters of a-z 0-9 . _ - starting with a letter or digit');
@@ -268,25 +286,38 @@ export class DirectoryClient {
       this.save();
     }
     if (options.policy !== undefined) await this.setPolicy(name, options.policy);
-    const n = await this.publishPackages(name, options.packages ?? DEFAULT_PACKAGES);
+    const n = await this.publishPackages(name, options.packages ?? DEFAULT_PACKAGES, { lastResort: true });
     return { version: own.version, packages: n };
   }
 
-  /** Uploads `count` fresh single-use invitations as key packages; returns how many are available. */
-  async publishPackages(name: string, count: number): Promise<number> {
+  /**
+   * Uploads `count` fresh single-use invitations as key packages (and, with `lastResort`, a new
+   * reusable last-resort package); returns how many one-time packages are available.
+   */
+  async publishPackages(name: string, count: number, options: { lastResort?: boolean } = {}): Promise<number> {
     const own = this.owned(name);
     if (!Number.isInteger(count) || count < 0 || count > 100) throw new DirectoryError('invalid-argument', 'count must be 0..100');
     const key = this.identity(name, own.generation);
+    // First contacts through a key package are requests from the transaction that stores them.
+    const make = async (reusable: boolean) => {
+      const inv = await this.client.createInvitation({ reusable, ttlSeconds: PACKAGE_TTL_S, arrivesAsRequest: true });
+      return { id: inv.invitationId, kp: t.createKeyPackage(key.seed, this.state.namespace, name, signedInvitationOf(inv.text)) };
+    };
     const kps: Uint8Array[] = [];
     for (let i = 0; i < count; i++) {
-      // First contacts through a key package are requests from the transaction that stores them.
-      const inv = await this.client.createInvitation({ reusable: false, ttlSeconds: PACKAGE_TTL_S, arrivesAsRequest: true });
-      own.invitations.push(inv.invitationId);
-      kps.push(t.createKeyPackage(key.seed, this.state.namespace, name, signedInvitationOf(inv.text)));
+      const p = await make(false);
+      own.invitations.push(p.id);
+      kps.push(p.kp);
+    }
+    let lastResort: Uint8Array | undefined;
+    if (options.lastResort === true) {
+      const p = await make(true);
+      own.lastResort = p.id;
+      lastResort = p.kp;
     }
     this.save();
     try {
-      if (kps.length > 0) return (await this.http.uploadPackages(name, key, kps)).available;
+      if (kps.length > 0 || lastResort !== undefined) return (await this.http.uploadPackages(name, key, kps, lastResort)).available;
       return (await this.http.packageStatus(name, key)).available;
     } catch (e) {
       throw this.serviceError(e, 'could not upload key packages');
@@ -319,8 +350,9 @@ export class DirectoryClient {
     own.generation += 1;
     own.version = r.version;
     own.invitations = [];
+    delete own.lastResort;
     this.save();
-    await this.publishPackages(name, options.packages ?? DEFAULT_PACKAGES);
+    await this.publishPackages(name, options.packages ?? DEFAULT_PACKAGES, { lastResort: true });
     return { version: r.version };
   }
 
@@ -352,8 +384,8 @@ export class DirectoryClient {
     if (invitationId === null) return;
     for (const [name, own] of Object.entries(this.state.names)) {
       const i = own.invitations.indexOf(invitationId);
-      if (i < 0) continue;
-      own.invitations.splice(i, 1);
+      if (i < 0 && own.lastResort !== invitationId) continue;
+      if (i >= 0) own.invitations.splice(i, 1); // the last-resort invitation stays: it is reusable
       this.state.conversations[info.id] = { name, role: 'owner' };
       this.save();
       // Key packages made before createInvitation's arrivesAsRequest existed arrive 'allowed'.
@@ -365,20 +397,51 @@ export class DirectoryClient {
 
   // ---- looking people up and contacting them -------------------------------------------------
 
-  private async auth(): Promise<{ signer?: Ed25519Key; token?: Uint8Array }> {
+  /** The key of a name we own here, if any (members sign; the directory then knows who asks). */
+  private memberSigner(): Ed25519Key | null {
     const mine = Object.entries(this.state.names)[0];
-    if (mine !== undefined) return { signer: this.identity(mine[0], mine[1].generation) };
+    return mine === undefined ? null : this.identity(mine[0], mine[1].generation);
+  }
+
+  /** Lookups: members sign, anyone else pays a token. */
+  private async lookupAuth(): Promise<{ signer?: Ed25519Key; token?: Uint8Array }> {
+    const signer = this.memberSigner();
+    if (signer !== null) return { signer };
     return { token: await this.token() };
   }
 
+  /** Contacts: everyone pays a token when the directory takes them; members also sign. */
+  private async contactAuth(): Promise<{ signer?: Ed25519Key; token?: Uint8Array }> {
+    const signer = this.memberSigner();
+    const info = await this.directoryInfo();
+    if (info.token === null) return signer === null ? {} : { signer };
+    return { ...(signer === null ? {} : { signer }), token: await this.token() };
+  }
+
+  private infoCache: DirectoryInfo | null = null;
+  private async directoryInfo(): Promise<DirectoryInfo> {
+    return (this.infoCache ??= await this.http.info(fromBase64Url(this.state.serviceKey)!));
+  }
+
+  /** Tokens a refused contact did not spend (the directory spends a token only with the work it pays for). */
+  private readonly spareTokens: Uint8Array[] = [];
+
   private async token(): Promise<Uint8Array> {
+    const spare = this.spareTokens.pop();
+    if (spare !== undefined) return spare;
+    const info = await this.directoryInfo();
+    if (info.token === null) throw new DirectoryError('no-tokens', 'this directory does not take tokens; register a name to look people up');
+    if (this.tokenSource !== undefined) {
+      // One at a time: a token minted but not spent is lost when the process ends.
+      const [token] = await this.tokenSource.tokensFor(info.token, 1);
+      if (token === undefined) throw new DirectoryError('no-tokens', 'the services account gave no token');
+      return token;
+    }
     if (this.wallet === null) {
-      const info = await this.http.info(fromBase64Url(this.state.serviceKey)!);
-      if (info.token === null) throw new DirectoryError('no-tokens', 'this directory does not take tokens; register a name to look people up');
       let issuer: IssuerClient;
       if (this.state.issuer !== null) issuer = new IssuerClient(this.state.issuer.url, this.state.issuer.secret);
       else {
-        if (this.issuerUrl === undefined) throw new DirectoryError('no-tokens', 'anonymous lookups need tokens: give an issuer URL, or register a name at this directory');
+        if (this.issuerUrl === undefined) throw new DirectoryError('no-tokens', 'contacts and anonymous lookups need tokens: open the directory with the client\'s services account (tokens) or an issuer URL');
         issuer = await IssuerClient.register(this.issuerUrl);
         this.state.issuer = { url: issuer.url, secret: issuer.secret };
         this.save();
@@ -407,7 +470,7 @@ export class DirectoryClient {
     const known = this.verifier.known(this.state.namespace, name);
     let bundle;
     try {
-      bundle = await this.http.lookup(name, { since: known?.version ?? 0, from: this.verifier.checkpoint?.size ?? null }, await this.auth());
+      bundle = await this.http.lookup(name, { since: known?.version ?? 0, from: this.verifier.checkpoint?.size ?? null }, await this.lookupAuth());
     } catch (e) {
       throw this.serviceError(e, `could not look up ${name}`);
     }
@@ -424,9 +487,12 @@ export class DirectoryClient {
   async contact(name: string, options: { note?: string } = {}): Promise<ConversationInfo> {
     if (!t.isValidName(name)) throw new DirectoryError('invalid-argument', 'not a valid name');
     let r;
+    const auth = await this.contactAuth();
     try {
-      r = await this.http.contact(name, { note: options.note ?? '', from: this.verifier.checkpoint?.size ?? null }, await this.auth());
+      r = await this.http.contact(name, { note: options.note ?? '', from: this.verifier.checkpoint?.size ?? null }, auth);
     } catch (e) {
+      // A refusal (limit, policy, no packages) leaves the token unspent: keep it for the next request.
+      if (auth.token !== undefined && e instanceof ServiceError && e.problem.status !== 401) this.spareTokens.push(auth.token);
       throw this.serviceError(e, `could not contact ${name}`);
     }
     if (r.state === 'pending') {
@@ -596,7 +662,12 @@ export class DirectoryClient {
 
   private serviceError(e: unknown, what: string): Error {
     if (e instanceof DirectoryError) return e;
-    if (e instanceof ServiceError) return new DirectoryError(e.problem.status === 403 || e.problem.status === 409 ? 'refused' : 'unverifiable', `${what}: ${e.message}`, { cause: e });
+    if (e instanceof ServiceError) {
+      const s = e.problem.status;
+      if (s === 429) return new DirectoryError('rate-limited', `${what}: ${e.message}`, { cause: e, ...((e.problem as DirectoryProblem).retryAfterS !== undefined ? { retryAfterS: (e.problem as DirectoryProblem).retryAfterS } : {}) });
+      if (s === 401 && e.problem.title === 'Token refused') return new DirectoryError('no-tokens', `${what}: ${e.message}`, { cause: e });
+      return new DirectoryError(s === 403 || s === 409 ? 'refused' : 'unverifiable', `${what}: ${e.message}`, { cause: e });
+    }
     return new DirectoryError('unverifiable', `${what}: ${(e as Error).message}`, { cause: e });
   }
 }

@@ -6,6 +6,7 @@ export {
   type DirectoryErrorCode,
   type DirectoryEventMap,
   type DirectoryStatus,
+  type DirectoryTokenSource,
   type KeyAlert,
   type OpenDirectoryOptions,
   type SplitView,

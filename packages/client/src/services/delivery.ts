@@ -296,6 +296,15 @@ export class ServicesDelivery implements ServiceEndpointDelivery {
     }
   }
 
+  /**
+   * `count` tokens from this account for another origin that takes them (a directory:
+   * DirectoryClient's token source; the hub's directory names the issuer's 'ssa' key), charged
+   * to the same daily quota as sending.
+   */
+  async tokensFor(info: TokenInfo, count: number): Promise<Uint8Array[]> {
+    return this.issuer.mint(info, count);
+  }
+
   // ---- endpoints -----------------------------------------------------------------------------
 
   private poolSize(rsa: RsaRecord, nowS: number): number {

@@ -39,13 +39,20 @@ export type ContactResult =
   | { state: 'approved'; keyPackage: Uint8Array; oneTime: boolean; bundle: transparency.LookupBundle }
   | { state: 'pending'; requestId: string };
 
-async function problemOf(res: Response): Promise<Problem> {
+/** A directory's problem answer; `retryAfterS` from Retry-After on 429 (a contact limit). */
+export interface DirectoryProblem extends Problem {
+  retryAfterS?: number;
+}
+
+async function problemOf(res: Response): Promise<DirectoryProblem> {
   const text = await res.text().catch(() => '');
+  const retry = res.headers.get('retry-after');
+  const retryAfterS = retry !== null && /^[0-9]{1,9}$/.test(retry) ? { retryAfterS: Number(retry) } : {};
   try {
     const j = JSON.parse(text) as { title?: string; detail?: string };
-    return { status: res.status, title: j.title, detail: j.detail };
+    return { status: res.status, title: j.title, detail: j.detail, ...retryAfterS };
   } catch {
-    return { status: res.status, title: text.slice(0, 200) };
+    return { status: res.status, title: text.slice(0, 200), ...retryAfterS };
   }
 }
 

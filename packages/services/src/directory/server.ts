@@ -108,6 +108,17 @@ function b64uList(x: readonly Uint8Array[]): string[] {
   return x.map(b64u);
 }
 
+/** Whether a stored key package (checked on upload) is a one-time one; an approval may hand out the last-resort one. */
+function hasOneTimePrekey(kp: Uint8Array): boolean {
+  const decoded = t.decodeKeyPackage(kp);
+  if (decoded === null) return false;
+  try {
+    return parseInvitation(nobleProvider, invitationText(decoded.signedInvitation), 0).oneTimePrekey !== null;
+  } catch {
+    return false;
+  }
+}
+
 function parseNat(v: unknown, what: string): number {
   if (typeof v !== 'string' || !/^(0|[1-9][0-9]{0,14})$/.test(v)) throw new HttpProblem(400, `Malformed ${what}`, `${what} must be a non-negative integer`);
   return Number(v);
@@ -505,7 +516,7 @@ export async function startDirectory(opts: DirectoryOptions): Promise<DirectoryS
     if (r.state === 'pending') return reply.code(202).send({ state: 'pending' });
     if (r.state === 'denied') return problem(reply, 403, 'Request denied', 'the owner declined this request');
     const row = await existing(r.name);
-    return { state: 'approved', key_package: b64u(r.kp!), one_time: true, bundle: await bundle(r.name, row.version - 1, from) };
+    return { state: 'approved', key_package: b64u(r.kp!), one_time: hasOneTimePrekey(r.kp!), bundle: await bundle(r.name, row.version - 1, from) };
   });
 
   const url = await listen(app, opts.host ?? '127.0.0.1', opts.port ?? 0);
