@@ -411,6 +411,20 @@ export class SqliteStore implements Store {
 
   load(): StoreSnapshot {
     this.live();
+    return this.reading(() => this.loadSnapshot());
+  }
+
+  /** A page that fails its authentication tag (a damaged or edited file) is store-corrupt, never a half-read answer. */
+  private reading<T>(read: () => T): T {
+    try {
+      return read();
+    } catch (e) {
+      if (e instanceof ClientError || isBusy(e)) throw e;
+      throw new ClientError('store-corrupt', `the store cannot be read: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  private loadSnapshot(): StoreSnapshot {
     const s = this.stmts;
     const a = s.loadAccount!.get() as Row | undefined;
     let account: StoredAccount | null = null;
@@ -495,8 +509,10 @@ export class SqliteStore implements Store {
 
   message(conversationId: string, messageId: Uint8Array): StoredMessage | null {
     this.live();
-    const r = this.stmts.getMessage!.get(conversationId, messageId) as Row | undefined;
-    return r === undefined ? null : this.rowToMessage(r);
+    return this.reading(() => {
+      const r = this.stmts.getMessage!.get(conversationId, messageId) as Row | undefined;
+      return r === undefined ? null : this.rowToMessage(r);
+    });
   }
 
   messageState(conversationId: string, messageId: Uint8Array): { outgoing: boolean; status: MessageStatus; lamport: number } | null {
@@ -507,12 +523,14 @@ export class SqliteStore implements Store {
 
   history(conversationId: string, limit: number, before: HistoryPosition | null): StoredMessage[] {
     this.live();
-    const rows = (
-      before === null
-        ? this.stmts.historyLatest!.all(conversationId, limit)
-        : this.stmts.historyBefore!.all(conversationId, before.lamport, before.lamport, before.messageId, limit)
-    ) as Row[];
-    return rows.map((r) => this.rowToMessage(r));
+    return this.reading(() => {
+      const rows = (
+        before === null
+          ? this.stmts.historyLatest!.all(conversationId, limit)
+          : this.stmts.historyBefore!.all(conversationId, before.lamport, before.lamport, before.messageId, limit)
+      ) as Row[];
+      return rows.map((r) => this.rowToMessage(r));
+    });
   }
 
   unreadCount(conversationId: string): number {
@@ -633,6 +651,10 @@ export class SqliteStore implements Store {
 
   loadGroups(): { group: StoredGroup; events: Uint8Array[] }[] {
     this.live();
+    return this.reading(() => this.loadGroupRecords());
+  }
+
+  private loadGroupRecords(): { group: StoredGroup; events: Uint8Array[] }[] {
     const events = new Map<string, Uint8Array[]>();
     for (const r of this.stmts.loadGroupEvents!.all() as Row[]) {
       const chatId = r.chat_id as string;
@@ -651,14 +673,18 @@ export class SqliteStore implements Store {
 
   groupMessage(chatId: string, messageId: string): StoredGroupMessage | null {
     this.live();
-    const r = this.stmts.getGroupMessage!.get(chatId, messageId) as Row | undefined;
-    return r === undefined ? null : this.rowToGroupMessage(r);
+    return this.reading(() => {
+      const r = this.stmts.getGroupMessage!.get(chatId, messageId) as Row | undefined;
+      return r === undefined ? null : this.rowToGroupMessage(r);
+    });
   }
 
   groupMessages(chatId: string, limit: number, beforeSeq: number | null): StoredGroupMessage[] {
     this.live();
-    const rows = (beforeSeq === null ? this.stmts.groupLatest!.all(chatId, limit) : this.stmts.groupBefore!.all(chatId, beforeSeq, limit)) as Row[];
-    return rows.map((r) => this.rowToGroupMessage(r));
+    return this.reading(() => {
+      const rows = (beforeSeq === null ? this.stmts.groupLatest!.all(chatId, limit) : this.stmts.groupBefore!.all(chatId, beforeSeq, limit)) as Row[];
+      return rows.map((r) => this.rowToGroupMessage(r));
+    });
   }
 
   private rowToGroupMessage(r: Row): StoredGroupMessage {
