@@ -26,7 +26,7 @@ export function problem(reply: FastifyReply, status: number, title: string, deta
 }
 
 export class HttpProblem extends Error {
-  constructor(readonly status: number, readonly title: string, readonly detail?: string) {
+  constructor(readonly status: number, readonly title: string, readonly detail?: string, readonly headers?: Record<string, string>) {
     super(`${status} ${title}${detail ? `: ${detail}` : ''}`);
   }
 }
@@ -49,7 +49,7 @@ export function createApp(bodyLimit: number): FastifyInstance {
     done(null, body);
   });
   app.setErrorHandler((err: unknown, _req, reply) => {
-    if (err instanceof HttpProblem) return problem(reply, err.status, err.title, err.detail);
+    if (err instanceof HttpProblem) return problem(err.headers ? reply.headers(err.headers) : reply, err.status, err.title, err.detail);
     const e = err as { code?: string; statusCode?: number; message?: string };
     if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return problem(reply, 413, 'Body too large', 'the request body exceeds the size limit of this endpoint');
     if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return problem(reply, 415, 'Unsupported media type', e.message);

@@ -14,14 +14,14 @@
  *
  * keyid is the base64url raw Ed25519 public key for SSA→RSA deliveries and the inbox id for
  * inbox requests. Receivers reject `created` more than 120 s away from their clock and any
- * nonce seen in the last 5 minutes.
+ * nonce they have seen while its signature could still be accepted (until created + 120 s).
  */
 import { createHash, createPrivateKey, createPublicKey, randomBytes, sign as cryptoSign, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { b64u, fromB64u } from './bytes.ts';
+import { HttpProblem } from './common.ts';
 
 const COVERED = '("@method" "@path" "@query" "content-digest")';
 export const MAX_SKEW_S = 120;
-const NONCE_TTL_MS = 5 * 60_000;
 
 const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
 const SPKI_ED25519_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
@@ -118,18 +118,106 @@ export function signRequest(
 
 export type SignatureCheck = { kind: 'ok'; keyid: string } | { kind: 'refused'; reason: string };
 
-/** Remembers nonces for 5 minutes (per process). */
-export class NonceCache {
-  private readonly seen = new Map<string, number>();
-  constructor(private readonly now: () => number) {}
-  /** True if the nonce is new (and records it). */
-  add(nonce: string): boolean {
-    const t = this.now();
-    if (this.seen.size > 50_000) for (const [k, exp] of this.seen) if (exp < t) this.seen.delete(k);
-    const exp = this.seen.get(nonce);
-    if (exp !== undefined && exp >= t) return false;
-    this.seen.set(nonce, t + NONCE_TTL_MS);
-    return true;
+/** What a nonce store says about a nonce: first sight (now remembered), a replay, or no room. */
+export type NonceVerdict = 'new' | 'replay' | 'full';
+
+/**
+ * Where verified signature nonces are remembered. Small on purpose: issue 18 moves it to the
+ * database, and a DB-backed store only has to implement this (sync or async).
+ */
+export interface NonceStore {
+  /**
+   * 'replay' if `nonce` is remembered; otherwise 'new' and remembers it at least until
+   * `expiresAtMs` (the last instant its signature could be accepted), or 'full' (not
+   * remembered) when the store holds its cap of live nonces.
+   */
+  checkAndRemember(nonce: string, expiresAtMs: number): NonceVerdict | Promise<NonceVerdict>;
+  /** Milliseconds until a 'full' store frees room (for Retry-After). */
+  retryAfterMs(): number;
+}
+
+/**
+ * Width of one expiry window: a nonce is kept at most this much past its expiry. 30 s: at most
+ * 10 live windows to look a nonce up in, at most 12.5% of the cache held by expired nonces.
+ */
+export const NONCE_WINDOW_MS = 30_000;
+/**
+ * Live nonces one cache holds: 1M ÷ 240 s ≈ 4,200 verified signed requests per second sustained
+ * (≈ 190 B of heap each, ≈ 190 MB at the cap: bench/nonce-cache.ts). At the cap new signed
+ * requests are refused with 503 + Retry-After until the oldest window expires: forgetting a
+ * live nonce instead would let its request be replayed.
+ */
+export const MAX_LIVE_NONCES = 1_000_000;
+
+export interface NonceCacheOptions {
+  maxLive?: number;
+  windowMs?: number;
+}
+
+/**
+ * In-memory NonceStore (per process) in time buckets: window w holds the nonces that expire in
+ * [w·W, (w+1)·W); a nonce is looked up in each live window (≤ 2·MAX_SKEW_S / W + 2 of them,
+ * 10 with the defaults), inserted into one, and a window is dropped whole once all its nonces
+ * have expired. Insert and expiry are O(1) whatever the number of live nonces.
+ */
+export class NonceCache implements NonceStore {
+  /** Window index → nonces expiring in it. Few entries (see above), so a Map is a fine ring. */
+  private readonly windows = new Map<number, Set<string>>();
+  private live = 0;
+  /** Window index of the last expiry sweep (one sweep per window width, not per insert). */
+  private swept = -Infinity;
+  readonly maxLive: number;
+  readonly windowMs: number;
+
+  constructor(
+    private readonly now: () => number,
+    options: NonceCacheOptions = {},
+  ) {
+    this.maxLive = options.maxLive ?? MAX_LIVE_NONCES;
+    this.windowMs = options.windowMs ?? NONCE_WINDOW_MS;
+    if (!(this.maxLive >= 1) || !(this.windowMs >= 1)) throw new RangeError('NonceCache: maxLive and windowMs must be ≥ 1');
+  }
+
+  /** Live nonces (those in windows not yet dropped). */
+  get size(): number {
+    return this.live;
+  }
+
+  checkAndRemember(nonce: string, expiresAtMs: number): NonceVerdict {
+    const now = this.now();
+    this.expire(now);
+    for (const w of this.windows.values()) if (w.has(nonce)) return 'replay';
+    if (this.live >= this.maxLive) return 'full';
+    // An expiry already past (clock read a moment later than the caller's) still goes into the
+    // current window: remembered a little longer, never shorter.
+    const index = Math.floor(Math.max(expiresAtMs, now) / this.windowMs);
+    let w = this.windows.get(index);
+    if (w === undefined) {
+      w = new Set();
+      this.windows.set(index, w);
+    }
+    w.add(nonce);
+    this.live++;
+    return 'new';
+  }
+
+  retryAfterMs(): number {
+    const now = this.now();
+    let oldest = Infinity;
+    for (const index of this.windows.keys()) oldest = Math.min(oldest, index);
+    return oldest === Infinity ? 0 : Math.max(0, (oldest + 1) * this.windowMs - now);
+  }
+
+  private expire(now: number): void {
+    const current = Math.floor(now / this.windowMs);
+    if (current <= this.swept) return;
+    this.swept = current;
+    for (const [index, w] of this.windows) {
+      if (index < current) {
+        this.live -= w.size;
+        this.windows.delete(index);
+      }
+    }
   }
 }
 
@@ -149,12 +237,13 @@ const INPUT_RE = /^sig1=(\("@method" "@path" "@query" "content-digest"\);created
 
 /**
  * Parses and checks a signed request. `lookupKey(keyid)` returns the raw Ed25519 public key
- * allowed to sign for that keyid, or null.
+ * allowed to sign for that keyid, or null. Throws HttpProblem 503 (with Retry-After) when the
+ * nonce store is full, so that no live nonce is forgotten.
  */
 export async function verifyRequest(
   req: IncomingSigned,
   lookupKey: (keyid: string) => Promise<Uint8Array | null> | Uint8Array | null,
-  nonces: NonceCache,
+  nonces: NonceStore,
   nowMs: number,
 ): Promise<SignatureCheck> {
   const input = header(req.headers, 'signature-input');
@@ -173,7 +262,14 @@ export async function verifyRequest(
   const { path, query } = splitUrl(req.url);
   const base = new TextEncoder().encode(signatureBase(req.method, path, query, digest, params));
   if (!ed25519Verify(publicKey, base, new Uint8Array(Buffer.from(sm[1]!, 'base64')))) return { kind: 'refused', reason: 'signature does not verify' };
-  if (!nonces.add(`${keyid}:${nonce}`)) return { kind: 'refused', reason: 'replayed signature nonce' };
+  // Remembered only after the signature verifies, so only key holders can fill the store, and
+  // only as long as the timestamp check would still accept this signature.
+  const verdict = await nonces.checkAndRemember(`${keyid}:${nonce}`, (Number(createdS) + MAX_SKEW_S) * 1000);
+  if (verdict === 'replay') return { kind: 'refused', reason: 'replayed signature nonce' };
+  if (verdict === 'full') {
+    const retryS = Math.max(1, Math.ceil(nonces.retryAfterMs() / 1000));
+    throw new HttpProblem(503, 'Too many signed requests', `the replay cache is full; retry in ${retryS} s`, { 'retry-after': String(retryS) });
+  }
   return { kind: 'ok', keyid };
 }
 
