@@ -131,7 +131,8 @@ describe('directory: gossip inside conversations, brokered contacts as requests'
     erin.on('conversation-started', (i) => started.push(i));
 
     const fin = await person('Fin', main.url);
-    await fin.directory.register('fin', { packages: 0 }); // a member: no tokens needed
+    // This directory takes no tokens, so Fin gets Erin's last-resort package (a reusable invitation, also a request).
+    await fin.directory.register('fin', { packages: 0 });
     const conv = await fin.directory.contact('erin');
     await fin.client.send(conv.id, 'hello Erin');
     await waitFor(() => erin.requests().length === 1, 10_000, 'the request');
