@@ -240,11 +240,19 @@ interface GroupRecord {
   held: [string, string][];
   /** Our earlier member ids in this group (before a re-add gave us a new key). */
   formerSelves: string[];
-  /** Applied change id (hex) → when we first saw it applied (ms); ≤ MAX_GROUP_EVENTS entries. */
+  /** seenKey(applied change id) → when we first saw it applied (ms); one entry per applied event. */
   seen: Record<string, number>;
   messageClock: number;
   createdAt: number;
   lastError: string | null;
+}
+
+/**
+ * 64 bits of an event id: enough to tell a group's events apart (at most MAX_GROUP_EVENTS), and
+ * it keeps the record small, since the record is rewritten on every change.
+ */
+function seenKey(eventIdHex: string): string {
+  return eventIdHex.slice(0, 16);
 }
 
 interface Group {
@@ -438,7 +446,7 @@ export class Groups {
       rec.card = this.makeCard(chatId, key, card);
       rec.invites = [...convs];
       const folded = this.refold(chatId, built.events, now);
-      for (const h of folded.history) rec.seen[h.id] = now;
+      for (const h of folded.history) rec.seen[seenKey(h.id)] = now;
       const g: Group = { chatId, rec, ...foldFields(folded), key };
       const frames = convs.map((c) => this.inviteFrame(g, c));
       this.flush([g], built.events, [], frames);
@@ -695,14 +703,15 @@ export class Groups {
     const before = { state: g.state, applied: new Set(g.history.map((h) => h.id)), rejected: g.rejected };
     Object.assign(g, foldFields(f));
     const seen: Record<string, number> = {};
-    for (const h of g.history) seen[h.id] = g.rec.seen[h.id] ?? now;
+    for (const h of g.history) seen[seenKey(h.id)] = g.rec.seen[seenKey(h.id)] ?? now;
     g.rec.seen = seen;
     const out: ClientEvent[] = [];
     for (const h of g.history) if (!before.applied.has(h.id)) out.push({ type: 'group-change', data: this.changeInfo(g, h) });
     let rejectedNow = false;
     for (const r of f.rejected) {
       const id = toHex(r.event.id);
-      if (before.rejected.has(id)) continue;
+      // Pending (a parent not here yet) is not a refusal: it applies once the parent arrives.
+      if (before.rejected.has(id) || r.reason === 'missing-parent') continue;
       rejectedNow = true;
       g.rec.lastError = r.detail;
       out.push({ type: 'group-rejected', data: { chatId: g.chatId, reason: r.reason, detail: r.detail, author: r.event.from, eventId: id, conversationId } });
@@ -747,7 +756,7 @@ export class Groups {
       if (!folded.ok) return this.reject(w, undefined, `a group invite was rejected: ${folded.reason}`);
       const rec = newRecord('invited', w.now);
       rec.inviter = conversationId;
-      for (const h of folded.history) rec.seen[h.id] = w.now;
+      for (const h of folded.history) rec.seen[seenKey(h.id)] = w.now;
       g = { chatId, rec, ...foldFields(folded), key: null };
       w.work.set(chatId, g);
       for (const e of folded.events) w.newEvents.push({ chatId, wire: G.eventWireBytes(e) });
@@ -1190,7 +1199,7 @@ export class Groups {
       name: h.kind === 'created' || h.kind === 'renamed' ? h.name : null,
       color: h.kind === 'color' ? h.color : null,
       clock: h.clock > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(h.clock),
-      seenAt: g.rec.seen[h.id] ?? g.rec.createdAt,
+      seenAt: g.rec.seen[seenKey(h.id)] ?? g.rec.createdAt,
     };
   }
 
