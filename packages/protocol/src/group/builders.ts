@@ -13,6 +13,7 @@ import { nextClock } from './clock.ts';
 import { EventType, signEvent, type EventFields, type GroupEvent } from './event.ts';
 import { foldGroup, mergeGroupEvents, type FoldErrorCode, type Folded, type GroupState } from './fold.ts';
 import { generateGroupKey, isMemberId, type GroupKeyPair } from './keys.ts';
+import { MAX_PARENTS } from './limits.ts';
 
 /** The local member's view of a group: its events and its own group key. */
 export interface GroupContext {
@@ -125,7 +126,11 @@ function append(ctx: GroupContext, nowMs: number, fields: Omit<EventFields, 'clo
   // The stored history is trusted as folded before; only the new event's clock is checked.
   const current = mergeGroupEvents(ctx.chatId, ctx.events, [], nowMs);
   if (!current.ok) return current;
-  const event = signEvent(ctx.chatId, ctx.key, { ...fields, clock: nextClock(current.state.clock, nowMs), parents: current.heads });
+  const parents = parentsFor(current, ctx.key.id);
+  // Above every parent: an own event that did not apply may be later than the applied ones.
+  let last = current.state.clock;
+  for (const e of current.events) if (parents.some((p) => p === e.id) && e.clock > last) last = e.clock;
+  const event = signEvent(ctx.chatId, ctx.key, { ...fields, clock: nextClock(last, nowMs), parents });
   const next = mergeGroupEvents(ctx.chatId, current.events, [event], nowMs);
   if (!next.ok) return next;
   if (!next.applied.includes(event)) {
@@ -133,6 +138,19 @@ function append(ctx: GroupContext, nowMs: number, fields: Omit<EventFields, 'clo
     return { ok: false, code: 'not-allowed', reason: `not allowed: ${why?.detail ?? 'the event does not apply'}` };
   }
   return { ok: true, newEvents: [event], events: next.events, state: next.state, folded: next };
+}
+
+/**
+ * The heads, plus the author's own latest event when no head covers it (it may have been
+ * rejected or voided since): an author's events then always form a chain, which removals
+ * require (fold.ts forkedRemovals). Capped at MAX_PARENTS, heads first.
+ */
+function parentsFor(folded: Folded, self: string): Uint8Array[] {
+  const parents = [...folded.heads];
+  let own: GroupEvent | undefined;
+  for (const e of folded.events) if (e.from === self && !folded.rejected.some((r) => r.event === e && (r.reason === 'missing-parent' || r.reason === 'parent-not-earlier'))) own = e;
+  if (own !== undefined && !folded.applied.includes(own) && parents.length < MAX_PARENTS) parents.push(own.id);
+  return parents;
 }
 
 function invalid(reason: string): BuildResult & { ok: false } {

@@ -7,9 +7,9 @@
  *   3. link: every parent must be present, linked and earlier (clock) — else the event is pending
  *   4. apply each linked event on its own: status-go's validateEvent / processEvent, plus
  *      "removal is final": an event of a member M is void when a valid removal R of M does not
- *      causally follow it and no other member's event before R builds on it; after R, M's events
- *      count only if they causally follow a valid re-add of M that comes after R. Rejected
- *      events are reported, one by one; the others still apply.
+ *      causally follow it; after R, M's events count only if they causally follow a valid re-add
+ *      of M that comes after R. A removal must be in line with its author's own events (no
+ *      backdating below them). Rejected events are reported, one by one; the others still apply.
  *
  * Causality comes from `parents` (Umbra events). A status-go event has none: for the rule it is
  * taken to follow every event before it in the order (today's clock semantics), and as an
@@ -83,7 +83,9 @@ export type RejectReason =
   /** Its author was removed before it, and it does not follow a later re-add. */
   | 'removed-author'
   /** Its author's removal does not causally follow it (a backdated or unseen event). */
-  | 'concurrent-with-removal';
+  | 'concurrent-with-removal'
+  /** A removal that does not follow its author's earlier events, or that her later events do not follow. */
+  | 'author-fork';
 
 /** One event that did not apply, and why. */
 export interface RejectedEvent {
@@ -361,6 +363,9 @@ function link(sorted: readonly GroupEvent[], reject: (e: GroupEvent, reason: Rej
     const slot: Slot = { event, linked: -1, past: null, legacy: event.parents.length === 0 };
     slots.push(slot);
     byId.set(binaryKey(event.id), slot);
+  }
+  for (const slot of slots) {
+    const event = slot.event;
     if (event.parents.length > MAX_PARENTS) {
       reject(event, 'missing-parent', `more than ${MAX_PARENTS} parents`);
       continue;
@@ -414,17 +419,24 @@ interface Outcome {
  */
 function applyWithRemovals(chatId: string, slots: readonly Slot[]): Outcome {
   const voided = new Map<number, string>();
+  const forked = forkedRemovals(slots);
   let outcome: Outcome;
   for (let pass = 1; ; pass++) {
     const found = new Map<number, string>();
-    outcome = applyOnce(chatId, slots, voided, found);
+    outcome = applyOnce(chatId, slots, voided, forked, found);
     if (found.size === 0 || pass >= MAX_FOLD_PASSES) break;
     for (const [i, why] of found) voided.set(i, why);
   }
   return outcome;
 }
 
-function applyOnce(chatId: string, slots: readonly Slot[], voided: ReadonlyMap<number, string>, found: Map<number, string>): Outcome {
+function applyOnce(
+  chatId: string,
+  slots: readonly Slot[],
+  voided: ReadonlyMap<number, string>,
+  forked: ReadonlySet<number>,
+  found: Map<number, string>,
+): Outcome {
   const g = emptyRuleGroup();
   const applied: number[] = [];
   const rejections = new Map<number, { reason: RejectReason; detail: string }>();
@@ -445,6 +457,10 @@ function applyOnce(chatId: string, slots: readonly Slot[], voided: ReadonlyMap<n
       rejections.set(i, { reason: 'removed-author', detail: `${short(e.from)} was removed and this event does not follow a later re-add` });
       continue;
     }
+    if (forked.has(i)) {
+      rejections.set(i, { reason: 'author-fork', detail: `the removal by ${short(e.from)} at clock ${e.clock} is not in line with its author's own events` });
+      continue;
+    }
     if (e.type === EventType.CHAT_CREATED && !isValidChatIdFor(chatId, e.from)) {
       rejections.set(i, { reason: 'invalid-chat-id', detail: "the chat id does not end with this CHAT_CREATED's author" });
       continue;
@@ -463,14 +479,8 @@ function applyOnce(chatId: string, slots: readonly Slot[], voided: ReadonlyMap<n
     if (e.type === EventType.MEMBER_REMOVED) {
       const target = e.members[0]!;
       readdedSince.set(target, []);
-      const unseen = (byAuthor.get(target) ?? []).filter((j) => j !== i && !follows(slot, j));
-      if (unseen.length > 0) {
-        // Events another member built on before this removal (in the order) stay: the remover
-        // cannot erase what the group had already acknowledged.
-        const witnessed = acknowledged(slots, applied, target);
-        for (const j of unseen) {
-          if ((witnessed[j >>> 5]! & (1 << (j & 31))) === 0) found.set(j, `the removal of ${short(target)} at clock ${e.clock} does not follow it`);
-        }
+      for (const j of byAuthor.get(target) ?? []) {
+        if (j !== i && !follows(slot, j)) found.set(j, `the removal of ${short(target)} at clock ${e.clock} does not follow it`);
       }
     } else if (e.type === EventType.MEMBERS_ADDED) {
       for (const m of e.members) readdedSince.get(m)?.push(i);
@@ -479,17 +489,31 @@ function applyOnce(chatId: string, slots: readonly Slot[], voided: ReadonlyMap<n
   return { group: g, applied, rejections };
 }
 
-/** The union of the ancestries of the applied events not authored by `member`. */
-function acknowledged(slots: readonly Slot[], applied: readonly number[], member: string): Uint32Array {
-  const words = slots[0]!.past!.length;
-  const out = new Uint32Array(words);
-  for (const k of applied) {
-    const s = slots[k]!;
-    if (s.event.from === member) continue;
-    const p = s.past!;
-    for (let w = 0; w < words; w++) out[w]! |= p[w]!;
-  }
-  return out;
+/**
+ * Removals that break their author's own chain: a removal with parents must causally follow
+ * every earlier event of its author and be followed by every later one. An honest author's
+ * builder always names her own latest event, so this never fires for her; it stops a removal
+ * (or a leave) backdated below its author's own events, which would void the target's events
+ * after it (docs/GROUPS.md §5.3).
+ */
+function forkedRemovals(slots: readonly Slot[]): Set<number> {
+  const byAuthor = new Map<string, number[]>();
+  slots.forEach((s, i) => {
+    let mine = byAuthor.get(s.event.from);
+    if (mine === undefined) byAuthor.set(s.event.from, (mine = []));
+    mine.push(i);
+  });
+  const forked = new Set<number>();
+  slots.forEach((s, r) => {
+    if (s.event.type !== EventType.MEMBER_REMOVED || s.legacy) return;
+    for (const j of byAuthor.get(s.event.from)!) {
+      if ((j < r && !follows(s, j)) || (j > r && !follows(slots[j]!, r))) {
+        forked.add(r);
+        return;
+      }
+    }
+  });
+  return forked;
 }
 
 /** Applied events that no applied event descends from, latest first, at most MAX_PARENTS. */
