@@ -8,15 +8,14 @@
  * - Receive: dedupe by SHA-256 of the envelope bytes before classify; classify decrypts on a copy;
  *   state + message + envelope hash are written in one transaction; then engine.commit.
  *   Replays and duplicates are re-acknowledged, never re-delivered.
- * - Outbox: each content message is retried with exponential backoff until the peer acknowledges
- *   it (explicit ack, or its id in the peer's causal history). A retry re-sends the same bytes
- *   while the receiver can still recognise the hint slot, and otherwise re-encrypts the frame
- *   with the same message id (the receiver dedupes by id). At most `maxInFlight` content
- *   envelopes per conversation are unacknowledged at once; further messages wait, persisted, in
- *   the queue.
- * - Reliability (SDS-like): Lamport clock per conversation, causal history of the last 8 content
- *   ids in every frame, "missing" events for ids the peer has seen that we lack, retransmission
- *   requests, answered from the sender's store.
+ * - Reliability is decided by the sans-I/O machine of @umbra/protocol (`reliability`: acks,
+ *   duplicate-ack gating, Lamport clock, causal history, missing ids, retransmission requests,
+ *   retries, the in-flight window, the frame-type switch). Its state is one value per
+ *   conversation, stored with the engine's state in one record (`ConversationRecord`); this
+ *   class only executes its effects: store writes, publishes, events, one wake timer.
+ * - Outbox: the store keeps each outgoing message's envelope (or, while the in-flight window is
+ *   full, the queued message) until the peer acknowledges it; the machine says when to retry and
+ *   whether the same bytes will do or the frame must be re-encrypted under the same message id.
  * - Consent: allowed / unknown (a request) / denied. Invitations we created or accepted →
  *   allowed; first contact through the default inbox → unknown (no acks until allowed);
  *   denied → dropped without any reaction.
@@ -29,12 +28,11 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   Engine,
-  HINT_WINDOW,
   UmbraError,
   deserializeConversation,
   deserializeInbox,
   fromHex,
-  hourOf,
+  reliability as rel,
   safetyNumber,
   serializeConversation,
   serializeInbox,
@@ -57,9 +55,11 @@ import type {
   ConversationMeta,
   ConversationOrigin,
   MessageStatus,
+  MissingEntry,
   OutboxEntry,
   Store,
   StoreBatch,
+  StoredConversation,
   StoredInbox,
   StoredMessage,
 } from './store.ts';
@@ -70,15 +70,12 @@ import type {
 export const MAX_TEXT_BYTES = 60 * 1024;
 export const MAX_INVITATION_CHARS = 64 * 1024;
 export const MAX_PROFILE_NAME_CHARS = 128;
-/** Causal history carried in each frame (the wire allows 8). */
-export const CAUSAL_HISTORY_IDS = 8;
-/** Missing ids tracked per conversation; the oldest are forgotten beyond this. */
-export const MAX_MISSING_PER_CONVERSATION = 256;
-/** Retransmission requests per missing id before giving up. */
-export const MAX_RETRANSMIT_REQUESTS = 20;
-/** Ids answered per retransmission request, and asked for per request. */
-export const MAX_RETRANSMIT_IDS = 64;
-export const ACK_IDS_PER_FRAME = 256;
+/** Reliability limits live with the machine (@umbra/protocol `reliability`); re-exported here. */
+export const CAUSAL_HISTORY_IDS = rel.CAUSAL_HISTORY_IDS;
+export const MAX_MISSING_PER_CONVERSATION = rel.MAX_MISSING_IDS;
+export const MAX_RETRANSMIT_REQUESTS = rel.MAX_RETRANSMIT_REQUESTS;
+export const MAX_RETRANSMIT_IDS = rel.MAX_RETRANSMIT_IDS;
+export const ACK_IDS_PER_FRAME = rel.ACK_IDS_PER_FRAME;
 /** Envelope hashes are kept this long (longer than any envelope stays decryptable). */
 export const SEEN_ENVELOPE_RETENTION_MS = 31 * 24 * 3600 * 1000;
 const EVENT_QUEUE_LIMIT = 10_000;
@@ -146,6 +143,12 @@ export interface GossipSource {
 
 /** Most gossip bytes accepted from a peer frame (a CheckpointGossip is well under 1 KiB). */
 const MAX_GOSSIP_BYTES = 8192;
+/** Frames whose envelope is re-acknowledged when it arrives again (those the machine acknowledges). */
+function isAcknowledged(frame: wire.PrivateV1Frame): boolean {
+  const kind = rel.frameKind(frame.body);
+  return kind === 'content' || kind === 'group' || kind === 'particle-update';
+}
+
 /** Cursor-table key marking an invitation whose first contact arrives as a request (see createInvitation). */
 const requestInboxKey = (invitationIdHex: string): string => `umbra:arrives-as-request:${invitationIdHex}`;
 
@@ -223,6 +226,8 @@ export interface ClientStats {
   retransmitRequestsAnswered: number;
   publishFailures: number;
   listenerErrors: number;
+  /** Frames this version does not act on (session resets, unknown bodies), by kind: reported, never silently dropped. */
+  unhandledFrames: Record<string, number>;
 }
 
 // ---- helpers -----------------------------------------------------------------------------
@@ -231,19 +236,8 @@ const utf8Length = (s: string) => Buffer.byteLength(s, 'utf8');
 const idHex = (id: Uint8Array) => toHex(id);
 const MAX_LAMPORT = Number.MAX_SAFE_INTEGER;
 
-function clampLamport(v: bigint): number {
-  return v > BigInt(MAX_LAMPORT) ? MAX_LAMPORT : Number(v);
-}
-
 function clampTime(v: bigint): number {
   return v > 8_640_000_000_000_000n ? 8_640_000_000_000_000 : Number(v);
-}
-
-function pushRecent(ids: readonly Uint8Array[], id: Uint8Array): Uint8Array[] {
-  const hex = idHex(id);
-  const next = ids.filter((x) => idHex(x) !== hex);
-  next.push(id);
-  return next.slice(-CAUSAL_HISTORY_IDS);
 }
 
 function parseMessageId(id: unknown, what = 'message id'): Uint8Array {
@@ -296,31 +290,20 @@ function messageInfo(m: StoredMessage): MessageInfo {
   };
 }
 
-/** Per-operation bookkeeping while processing one received envelope. */
-interface ReceiveContext {
-  readonly conversationId: string;
-  readonly now: number;
-  readonly batch: Required<Pick<StoreBatch, 'messages' | 'messageStatus' | 'outboxDelete' | 'missingPut' | 'missingDelete'>> & StoreBatch;
-  readonly events: ClientEvent[];
-  readonly newIds: Set<string>;
-  readonly ackedIds: Set<string>;
-  readonly missingIds: string[];
-  handshakeAcked: boolean;
-  /** Highest Lamport time of our messages acknowledged by this envelope (fast retransmit). */
-  maxAckedLamport: number;
-}
-
 // ---- the client --------------------------------------------------------------------------
 
 export class Client {
   private engine: Engine;
   private readonly metas = new Map<string, ConversationMeta>();
-  private readonly pendingHandshake = new Map<string, Uint8Array>();
-  /** Acks waiting to go out, per conversation, with when they are due. */
-  private readonly pendingAcks = new Map<string, { readonly ids: Map<string, Uint8Array>; dueAt: number }>();
-  /** When each conversation last sent an ack frame (gates the re-acknowledgement of duplicates). */
-  private readonly lastAckSentAt = new Map<string, number>();
-  private ackTimerAt = Infinity;
+  /**
+   * Each conversation's reliability state. Written in the transaction of every operation that
+   * writes the conversation; its soft parts (pending acks, retry and request times) may run
+   * ahead of the disk between writes: a crash then costs a re-acknowledgement on the peer's
+   * retry, and everything in flight is retried at open anyway.
+   */
+  private readonly reliability = new Map<string, rel.ReliabilityState>();
+  /** When each conversation's machine is next due (only conversations with pending work). */
+  private readonly dueAt = new Map<string, number>();
   private readonly subscribed = new Set<string>();
   private readonly subscriptions: Subscription[] = [];
   private readonly emitter = new EventEmitter();
@@ -330,7 +313,6 @@ export class Client {
   private closed = false;
   private wakeTimer: NodeJS.Timeout | null = null;
   private wakeAt = Infinity;
-  private ackTimer: NodeJS.Timeout | null = null;
   private tickTimer: NodeJS.Timeout | null = null;
   private syncTimer: NodeJS.Timeout | null = null;
   private lastPrune = 0;
@@ -349,20 +331,13 @@ export class Client {
     retransmitRequestsAnswered: 0,
     publishFailures: 0,
     listenerErrors: 0,
+    unhandledFrames: {},
   };
 
-  private readonly retryInitialMs: number;
-  private readonly retryMaxMs: number;
-  private readonly maxInFlight: number;
-  private readonly ackDelayMs: number;
-  private readonly duplicateAckIntervalMs: number;
-  private readonly missingGraceMs: number;
+  private readonly policy: rel.ReliabilityPolicy;
   private readonly syncIntervalMs: number;
-  private readonly fastRetransmitMs: number;
   /** The delivery's receiving-service side, when it has one (ServicesDelivery). */
   private readonly services: ServiceEndpointDelivery | null;
-  /** When each in-flight content envelope was last published (memory only; for fast retransmit). */
-  private readonly lastSentAt = new Map<string, number>();
   private readonly gossipSources = new Set<GossipSource>();
   /** group/v1: create, join and talk in groups (packages/client/src/group/). */
   readonly groups: Groups;
@@ -385,15 +360,18 @@ export class Client {
       if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) throw new ClientError('invalid-argument', `${what} must be a number in [${min}, ${max}]`);
       return v;
     };
-    this.retryInitialMs = num(options.retry?.initialMs, 2000, 1, 86_400_000, 'retry.initialMs');
-    this.retryMaxMs = num(options.retry?.maxMs, 300_000, this.retryInitialMs, 86_400_000 * 7, 'retry.maxMs');
-    // Keep a few hint slots for acks and requests: a same-bytes retry needs its slot within HINT_WINDOW.
-    this.maxInFlight = Math.floor(num(options.maxInFlight, 24, 1, HINT_WINDOW - 4, 'maxInFlight'));
-    this.ackDelayMs = num(options.ackDelayMs, 20, 0, 60_000, 'ackDelayMs');
-    this.duplicateAckIntervalMs = num(options.duplicateAckIntervalMs, Math.min(1000, this.retryInitialMs / 2), 0, 3_600_000, 'duplicateAckIntervalMs');
-    this.missingGraceMs = num(options.missingGraceMs, 1000, 0, 86_400_000, 'missingGraceMs');
+    const retryInitialMs = num(options.retry?.initialMs, 2000, 1, 86_400_000, 'retry.initialMs');
+    this.policy = {
+      retryInitialMs,
+      retryMaxMs: num(options.retry?.maxMs, 300_000, retryInitialMs, 86_400_000 * 7, 'retry.maxMs'),
+      // Keep a few hint slots for acks and requests: a same-bytes retry needs its slot within HINT_WINDOW.
+      maxInFlight: Math.floor(num(options.maxInFlight, 24, 1, rel.MAX_IN_FLIGHT, 'maxInFlight')),
+      ackDelayMs: num(options.ackDelayMs, 20, 0, 60_000, 'ackDelayMs'),
+      duplicateAckIntervalMs: num(options.duplicateAckIntervalMs, Math.min(1000, retryInitialMs / 2), 0, 3_600_000, 'duplicateAckIntervalMs'),
+      missingGraceMs: num(options.missingGraceMs, 1000, 0, 86_400_000, 'missingGraceMs'),
+      fastRetransmitMs: num(options.fastRetransmitMs, 200, 0, 86_400_000, 'fastRetransmitMs'),
+    };
     this.syncIntervalMs = num(options.syncIntervalMs, 30_000, 0, 86_400_000, 'syncIntervalMs');
-    this.fastRetransmitMs = num(options.fastRetransmitMs, 200, 0, 86_400_000, 'fastRetransmitMs');
     this.groups = new Groups(this.groupHost());
   }
 
@@ -424,25 +402,99 @@ export class Client {
     const now = this.clock();
     const messages: StoredMessage[] = [];
     const outboxPut: OutboxEntry[] = [];
-    const metas = new Map<string, ConversationMeta>();
+    const states = new Map<string, rel.ReliabilityState>();
     for (const f of frames) {
-      const meta = metas.get(f.conversationId) ?? this.metas.get(f.conversationId);
+      const meta = this.metas.get(f.conversationId);
       if (meta === undefined || meta.consent === 'denied' || this.engine.conversation(f.conversationId) === undefined) continue;
-      const lamport = Math.min(MAX_LAMPORT, meta.lamport + 1);
-      metas.set(f.conversationId, { ...meta, lamport, lastActivityAt: now });
+      const next = rel.nextLamport(states.get(f.conversationId) ?? this.rstate(f.conversationId));
+      states.set(f.conversationId, next.state);
       const messageId = this.crypto.randomBytes(MESSAGE_ID_BYTES);
-      messages.push({ conversationId: f.conversationId, messageId, outgoing: true, lamport, sentAt: now, receivedAt: null, body: f.frame, status: 'queued', read: true, group: true });
-      outboxPut.push({ conversationId: f.conversationId, messageId, kind: 'content', lamport, envelope: null, hintHour: -1, hintIndex: -1, attempts: 0, nextAttemptAt: now, createdAt: now });
+      messages.push({ conversationId: f.conversationId, messageId, outgoing: true, lamport: next.lamport, sentAt: now, receivedAt: null, body: f.frame, status: 'queued', read: true, group: true });
+      outboxPut.push({ conversationId: f.conversationId, messageId, kind: 'content', lamport: next.lamport, envelope: null, hintHour: -1, hintIndex: -1, attempts: 0, nextAttemptAt: now, createdAt: now });
     }
+    const records = [...states].map(([id, state]) => this.record({ ...this.metas.get(id)!, lastActivityAt: now }, this.engine.conversation(id)!, state));
     this.store.write({
       ...extra,
-      conversationMeta: [...(extra.conversationMeta ?? []), ...metas.values()],
+      conversations: [...(extra.conversations ?? []), ...records],
       messages: [...(extra.messages ?? []), ...messages],
       outboxPut: [...(extra.outboxPut ?? []), ...outboxPut],
     });
-    for (const [id, meta] of metas) this.metas.set(id, meta);
-    for (const id of metas.keys()) this.pumpLocked(id, now);
-    this.scheduleWake();
+    for (const r of records) this.metas.set(r.meta.id, r.meta);
+    for (const [id, state] of states) this.setReliability(id, state);
+    for (const id of states.keys()) this.pumpLocked(id, now);
+  }
+
+  // ---- reliability state -----------------------------------------------------------------
+
+  private rstate(id: string): rel.ReliabilityState {
+    return this.reliability.get(id) ?? rel.EMPTY_RELIABILITY;
+  }
+
+  /** Adopt a conversation's new reliability state and keep the wake timer in step with it. */
+  private setReliability(id: string, state: rel.ReliabilityState): void {
+    this.reliability.set(id, state);
+    const at = rel.nextDueAt(state);
+    if (at === null) {
+      this.dueAt.delete(id);
+      return;
+    }
+    this.dueAt.set(id, at);
+    this.armWake(at);
+  }
+
+  /** A conversation as stored: its meta (Lamport clock and recent ids mirror the machine's) and one record of engine and reliability state. */
+  private record(meta: ConversationMeta, conversation: PrivateConversation, state: rel.ReliabilityState): StoredConversation {
+    return {
+      meta: { ...meta, lamport: state.lamport, recentIds: state.recentIds },
+      state: rel.encodeConversationRecord(serializeConversation(conversation), state),
+    };
+  }
+
+  /**
+   * Read stored conversations: a record holds the engine's state and the reliability state; a
+   * conversation written before reliability moved into the protocol package is migrated from
+   * what the client stored then (Lamport clock and recent ids in its columns, missing ids in
+   * their table, in-flight and handshake entries in the outbox). Returns the migrated ones too,
+   * to be written back (and the old missing rows deleted) in one transaction.
+   */
+  private static readStoredConversations(store: Store, stored: readonly StoredConversation[]) {
+    const conversations: PrivateConversation[] = [];
+    const states = new Map<string, rel.ReliabilityState>();
+    const migrated: string[] = [];
+    let legacyMissing: Map<string, MissingEntry[]> | null = null;
+    for (const c of stored) {
+      const decoded = rel.decodeConversationRecord(c.state);
+      const conversation = deserializeConversation(decoded.conversationState);
+      conversations.push(conversation);
+      if (decoded.reliability !== null) {
+        states.set(c.meta.id, decoded.reliability);
+        continue;
+      }
+      if (legacyMissing === null) {
+        legacyMissing = new Map();
+        for (const m of store.dueMissing(Number.MAX_SAFE_INTEGER, 1_000_000)) {
+          const list = legacyMissing.get(m.conversationId) ?? [];
+          list.push(m);
+          legacyMissing.set(m.conversationId, list);
+        }
+      }
+      const outbox = store.outbox(c.meta.id);
+      const hs = outbox.find((o) => o.kind === 'handshake');
+      states.set(
+        c.meta.id,
+        rel.migrateReliability({
+          lamport: c.meta.lamport,
+          recentIds: c.meta.recentIds,
+          missing: legacyMissing.get(c.meta.id) ?? [],
+          inFlight: outbox
+            .filter((o) => o.kind === 'content' && o.envelope !== null)
+            .map((o) => ({ messageId: o.messageId, lamport: o.lamport, hintHour: o.hintHour, hintIndex: o.hintIndex, attempts: o.attempts, lastSentAt: 0, nextAttemptAt: o.nextAttemptAt })),
+          handshake: hs === undefined ? null : { messageId: hs.messageId, attempts: hs.attempts, nextAttemptAt: hs.nextAttemptAt },
+        }),
+      );
+      migrated.push(c.meta.id);
+    }
+    return { conversations, states, migrated, legacyMissing: legacyMissing ?? new Map<string, MissingEntry[]>() };
   }
 
   /** Open a client: restore the identity and every conversation from the store, or create a new identity. */
@@ -509,10 +561,16 @@ export class Client {
         }
       }
       const inboxes = snap.inboxes.map((i) => deserializeInbox(i.state));
-      const conversations = snap.conversations.map((c) => deserializeConversation(c.state));
-      const engine = new Engine(crypto, { account: accountKey, inboxes, conversations }, now);
+      const loaded = Client.readStoredConversations(store, snap.conversations);
+      const engine = new Engine(crypto, { account: accountKey, inboxes, conversations: loaded.conversations }, now);
       const client = new Client(crypto, store, ownsStore, options.delivery, engine, profileName, clock, options);
       for (const c of snap.conversations) client.metas.set(c.meta.id, c.meta);
+      if (loaded.migrated.length > 0) {
+        const records = loaded.migrated.map((id) => client.record(client.metas.get(id)!, engine.conversation(id)!, loaded.states.get(id)!));
+        const missingDelete = loaded.migrated.flatMap((id) => loaded.legacyMissing.get(id) ?? []);
+        store.write({ conversations: records, missingDelete });
+      }
+      for (const [id, state] of loaded.states) client.reliability.set(id, state);
       await client.start();
       return client;
     } catch (e) {
@@ -522,19 +580,13 @@ export class Client {
   }
 
   private async start(): Promise<void> {
-    for (const meta of this.metas.values()) {
-      if (meta.origin !== 'accepted') continue;
-      const hs = this.store.outbox(meta.id).find((o) => o.kind === 'handshake');
-      if (hs !== undefined) this.pendingHandshake.set(meta.id, hs.messageId);
-    }
     this.subscribeRoutes([...this.engine.receiveRoutes(), ...(this.services !== null ? [this.services.servicesRoute] : [])]);
     this.groups.load();
     await this.sync();
     await this.serial(() => {
       // A restart is a good moment to retry: whatever was in flight goes out again now.
       const now = this.clock();
-      const inFlight = this.store.dueOutbox(Number.MAX_SAFE_INTEGER, 100_000).filter((e) => e.nextAttemptAt > now);
-      if (inFlight.length > 0) this.store.write({ outboxPut: inFlight.map((e) => ({ ...e, nextAttemptAt: now })) });
+      for (const [id, state] of this.reliability) this.setReliability(id, rel.retryAllNow(state, now));
       for (const id of this.store.conversationsWithQueued()) this.pumpLocked(id, now);
       this.runDueLocked();
     });
@@ -642,6 +694,7 @@ export class Client {
         createdAt: now,
         lastActivityAt: now,
       };
+      const state = rel.onHandshakeSent(rel.EMPTY_RELIABILITY, r.outgoing.messageId, now, this.policy);
       const entry: OutboxEntry = {
         conversationId: meta.id,
         messageId: r.outgoing.messageId,
@@ -651,17 +704,14 @@ export class Client {
         hintHour: -1,
         hintIndex: -1,
         attempts: 1,
-        nextAttemptAt: now + this.backoff(1),
+        nextAttemptAt: state.handshake!.nextAttemptAt,
         createdAt: now,
       };
-      this.persistEngineChange(() =>
-        this.store.write({ conversations: [{ meta, state: serializeConversation(r.conversation) }], outboxPut: [entry] }),
-      );
+      this.persistEngineChange(() => this.store.write({ conversations: [this.record(meta, r.conversation, state)], outboxPut: [entry] }));
       this.metas.set(meta.id, meta);
-      this.pendingHandshake.set(meta.id, r.outgoing.messageId);
+      this.setReliability(meta.id, state);
       this.subscribeRoutes(this.engine.receiveRoutes());
       this.publish(r.conversation.peerEndpoints, r.outgoing.envelope);
-      this.scheduleWake();
       const info = this.info(meta.id);
       this.emit({ type: 'conversation-started', data: info });
       return info;
@@ -687,7 +737,8 @@ export class Client {
       const now = this.clock();
       const becameAllowed = meta.consent === 'unknown';
       const messageId = this.crypto.randomBytes(MESSAGE_ID_BYTES);
-      const lamport = Math.min(MAX_LAMPORT, meta.lamport + 1);
+      const next = rel.nextLamport(this.rstate(conversationId));
+      const lamport = next.lamport;
       meta = { ...meta, consent: 'allowed', lamport, lastActivityAt: now };
       const message: StoredMessage = {
         conversationId,
@@ -715,8 +766,10 @@ export class Client {
       const room = this.roomInFlight(conversationId, now);
       if (room > 0 && this.store.queued(conversationId, 1).length === 0) {
         // Common case: encrypt now, and write message + state + outbox in one transaction.
-        const previous = this.metas.get(conversationId)!;
+        // Address rotation and gossip frames sealed just before it already see the new clock and consent.
+        const previous = { meta: this.metas.get(conversationId)!, state: this.rstate(conversationId) };
         this.metas.set(conversationId, meta);
+        this.reliability.set(conversationId, next.state);
         try {
           const sealed = this.sealContentLocked(message, queued, now, { messages: [{ ...message, status: 'sent' }] });
           if (sealed !== null) {
@@ -724,12 +777,15 @@ export class Client {
             return messageInfo({ ...message, status: 'sent' });
           }
         } catch (e) {
-          this.metas.set(conversationId, previous);
+          this.metas.set(conversationId, previous.meta);
+          this.reliability.set(conversationId, previous.state);
           throw e;
         }
       }
-      this.store.write({ conversationMeta: [meta], messages: [message], outboxPut: [queued] });
-      this.metas.set(conversationId, meta);
+      const stored = this.record(meta, this.engine.conversation(conversationId)!, next.state);
+      this.store.write({ conversations: [stored], messages: [message], outboxPut: [queued] });
+      this.metas.set(conversationId, stored.meta);
+      this.setReliability(conversationId, next.state);
       this.afterSend(conversationId, becameAllowed);
       return messageInfo(message);
     });
@@ -737,18 +793,24 @@ export class Client {
 
   private afterSend(conversationId: string, becameAllowed: boolean): void {
     if (becameAllowed) this.ackAllIncoming(conversationId);
-    this.scheduleWake();
   }
 
   /**
-   * Encrypt one content message on a copy, persist state + outbox (+ `extra`) in one
-   * transaction, adopt the state, publish. Returns null when the conversation cannot send yet.
+   * Encrypt one reliable message on a copy, persist engine state + reliability state + outbox
+   * (+ `extra`) in one transaction, adopt the state, publish. Returns null when the conversation
+   * cannot send yet.
    */
-  private sealContentLocked(message: StoredMessage, entry: OutboxEntry, now: number, extra: StoreBatch = {}): { hintIndex: number } | null {
+  private sealContentLocked(
+    message: StoredMessage,
+    entry: OutboxEntry,
+    now: number,
+    extra: StoreBatch = {},
+  ): { hintIndex: number } | null {
     const id = message.conversationId;
     this.rotateEndpointsLocked(id, now);
     this.gossipLocked(id, now);
     const meta = this.metas.get(id)!;
+    const state = this.rstate(id);
     const groupBody = message.group === true ? decodeGroupFrameBody(message.body) : null;
     const content = groupBody === null ? decodeContent(message.body) : null;
     if (content === null && groupBody === null) throw new ClientError('store-corrupt', 'a stored message body does not decode');
@@ -757,51 +819,36 @@ export class Client {
       sealed = sealFrame(
         this.engine,
         id,
-        { messageId: message.messageId, lamport: message.lamport, causalHistory: meta.recentIds.filter((r) => idHex(r) !== idHex(message.messageId)), body: groupBody ?? { case: 'content', value: content! } },
+        { messageId: message.messageId, lamport: message.lamport, causalHistory: rel.causalHistory(state, message.messageId), body: groupBody ?? { case: 'content', value: content! } },
         now,
       );
     } catch (e) {
       if (e instanceof UmbraError && e.code === 'conversation-cannot-send') return null;
       throw toClientError(e);
     }
-    const nextMeta: ConversationMeta = { ...meta, recentIds: pushRecent(meta.recentIds, message.messageId), lastActivityAt: Math.max(meta.lastActivityAt, now) };
-    const attempts = entry.attempts + 1;
-    const put: OutboxEntry = {
-      ...entry,
-      envelope: sealed.envelope,
-      hintHour: sealed.hintHour,
-      hintIndex: sealed.hintIndex,
-      attempts,
-      nextAttemptAt: now + this.backoff(attempts),
-    };
+    const nextState = rel.onSealed(state, { messageId: message.messageId, lamport: message.lamport, hintHour: sealed.hintHour, hintIndex: sealed.hintIndex }, now, this.policy);
+    const inFlight = nextState.inFlight.find((f) => idHex(f.messageId) === idHex(message.messageId))!;
+    const stored = this.record({ ...meta, lastActivityAt: Math.max(meta.lastActivityAt, now) }, sealed.conversation, nextState);
+    // The outbox row keeps the envelope; its attempt columns mirror the machine's entry.
+    const put: OutboxEntry = { ...entry, envelope: sealed.envelope, hintHour: sealed.hintHour, hintIndex: sealed.hintIndex, attempts: inFlight.attempts, nextAttemptAt: inFlight.nextAttemptAt };
     this.store.write({
       ...extra,
-      conversations: [{ meta: nextMeta, state: serializeConversation(sealed.conversation) }],
+      conversations: [stored],
       outboxPut: [put],
       messageStatus: [...(extra.messageStatus ?? []), { conversationId: id, messageId: message.messageId, status: 'sent' }],
     });
     this.engine.commit(sealed.changes);
-    this.metas.set(id, nextMeta);
-    this.lastSentAt.set(`${id}:${idHex(message.messageId)}`, now);
-    this.publish(sealed.conversation.peerEndpoints, sealed.envelope);
+    this.metas.set(id, stored.meta);
+    this.setReliability(id, nextState);
+    this.publish(sealed.conversation.peerEndpoints, sealed.envelope, inFlight.attempts - 1);
     return { hintIndex: sealed.hintIndex };
   }
 
-  /**
-   * How many more content envelopes may go out now: at most maxInFlight unacknowledged, and
-   * (a sliding window over hint slots) none so far ahead of the oldest unacknowledged one in this
-   * hour that a same-bytes retry of it could no longer be recognised by the receiver.
-   */
+  /** How many more reliable envelopes may go out now (the machine's in-flight window). */
   private roomInFlight(conversationId: string, now: number): number {
-    const byCount = this.maxInFlight - this.store.inFlightCount(conversationId);
-    if (byCount <= 0) return 0;
     const conversation = this.engine.conversation(conversationId);
-    const hour = hourOf(now);
-    if (conversation === undefined || conversation.sendHint.hour !== hour) return byCount;
-    const oldest = this.store.oldestInFlightHintIndex(conversationId, hour);
-    if (oldest === null) return byCount;
-    const bySlots = this.maxInFlight - (conversation.sendHint.nextIndex - oldest);
-    return Math.min(byCount, bySlots);
+    if (conversation === undefined) return 0;
+    return rel.room(this.rstate(conversationId), this.policy, conversation.sendHint, now);
   }
 
   /** Encrypt queued messages while the conversation has room in flight. */
@@ -820,19 +867,26 @@ export class Client {
     }
   }
 
-  /** A control frame (ack, retransmission request): not retried, so not in the outbox. */
-  private sendControlLocked(conversationId: string, body: FrameBody, now: number, extra: StoreBatch = {}): void {
+  /**
+   * A control frame (ack, retransmission request, Particle update, gossip): not retried, so not
+   * in the outbox. Written with the conversation's current reliability state. Returns the
+   * sealed conversation, or null when the conversation cannot send.
+   */
+  private sendControlLocked(conversationId: string, body: FrameBody, now: number, adjust?: (c: PrivateConversation) => PrivateConversation): PrivateConversation | null {
     const meta = this.metas.get(conversationId)!;
+    const state = this.rstate(conversationId);
     let sealed;
     try {
-      sealed = sealFrame(this.engine, conversationId, { messageId: this.crypto.randomBytes(MESSAGE_ID_BYTES), lamport: meta.lamport, causalHistory: meta.recentIds, body }, now);
+      sealed = sealFrame(this.engine, conversationId, { messageId: this.crypto.randomBytes(MESSAGE_ID_BYTES), lamport: state.lamport, causalHistory: rel.causalHistory(state), body }, now);
     } catch (e) {
-      if (e instanceof UmbraError && e.code === 'conversation-cannot-send') return;
+      if (e instanceof UmbraError && e.code === 'conversation-cannot-send') return null;
       throw toClientError(e);
     }
-    this.store.write({ ...extra, conversations: [{ meta, state: serializeConversation(sealed.conversation) }] });
-    this.engine.commit(sealed.changes);
-    this.publish(sealed.conversation.peerEndpoints, sealed.envelope);
+    const conversation = adjust === undefined ? sealed.conversation : adjust(sealed.conversation);
+    this.store.write({ conversations: [this.record(meta, conversation, state)] });
+    this.engine.commit(adjust === undefined ? sealed.changes : { ...sealed.changes, conversations: [conversation] });
+    this.publish(conversation.peerEndpoints, sealed.envelope);
+    return conversation;
   }
 
   private publish(endpoints: readonly wire.DeliveryEndpoint[], envelope: Uint8Array, attempt = 0): void {
@@ -922,20 +976,9 @@ export class Client {
       case: 'particleUpdate',
       value: wire.create(wire.ParticleUpdateSchema, { endpoints: fresh, presentation: wire.create(wire.PresentationSchema, { name: this.profileName }) }),
     };
-    let sealed;
-    try {
-      sealed = sealFrame(this.engine, conversationId, { messageId: this.crypto.randomBytes(MESSAGE_ID_BYTES), lamport: meta.lamport, causalHistory: meta.recentIds, body }, now);
-    } catch (e) {
-      if (e instanceof UmbraError && e.code === 'conversation-cannot-send') return;
-      throw toClientError(e);
-    }
     const nowS = BigInt(Math.floor(now / 1000));
     const kept = current.ownEndpoints.filter((e) => e.endpoint.case !== 'receivingService' || e.endpoint.value.notAfter === 0n || e.endpoint.value.notAfter > nowS);
-    const conversation = { ...sealed.conversation, ownEndpoints: [...fresh, ...kept].slice(0, wire.MAX_ENDPOINTS) };
-    const changes = { ...sealed.changes, conversations: [conversation] };
-    this.store.write({ conversations: [{ meta, state: serializeConversation(conversation) }] });
-    this.engine.commit(changes);
-    this.publish(conversation.peerEndpoints, sealed.envelope);
+    this.sendControlLocked(conversationId, body, now, (c) => ({ ...c, ownEndpoints: [...fresh, ...kept].slice(0, wire.MAX_ENDPOINTS) }));
   }
 
   /** Registers a gossip source (a DirectoryClient); its gossip rides along with outgoing messages. */
@@ -964,16 +1007,7 @@ export class Client {
         continue;
       }
       if (!(bytes instanceof Uint8Array) || bytes.length === 0 || bytes.length > MAX_GOSSIP_BYTES) continue;
-      let sealed;
-      try {
-        sealed = sealFrame(this.engine, conversationId, { messageId: this.crypto.randomBytes(MESSAGE_ID_BYTES), lamport: meta.lamport, causalHistory: meta.recentIds, body: { case: 'checkpointGossip', value: bytes } }, now);
-      } catch (e) {
-        if (e instanceof UmbraError && e.code === 'conversation-cannot-send') return;
-        throw toClientError(e);
-      }
-      this.store.write({ conversations: [{ meta, state: serializeConversation(sealed.conversation) }] });
-      this.engine.commit(sealed.changes);
-      this.publish(sealed.conversation.peerEndpoints, sealed.envelope);
+      if (this.sendControlLocked(conversationId, { case: 'checkpointGossip', value: bytes }, now) === null) return;
       try {
         source.sent(conversationId, bytes);
       } catch {
@@ -1021,7 +1055,8 @@ export class Client {
     if (seen !== null) {
       this.statsData.duplicateEnvelopes++;
       if (seen.conversationId !== null && seen.messageId !== null && this.metas.get(seen.conversationId)?.consent === 'allowed') {
-        this.queueAck(seen.conversationId, seen.messageId, true); // the ack may have been lost
+        // The ack may have been lost: re-acknowledge, at most once per duplicate-ack interval.
+        this.setReliability(seen.conversationId, rel.onDuplicateEnvelope(this.rstate(seen.conversationId), seen.messageId, now, this.policy));
       }
       return 'duplicate';
     }
@@ -1045,114 +1080,68 @@ export class Client {
       const asRequest = viaDefault || (r.started != null && this.store.cursor(requestInboxKey(toHex(r.started.invitationId))) !== null);
       meta = { id, consent: asRequest ? 'unknown' : 'allowed', origin: viaDefault ? 'default-inbox' : 'invitation', lamport: 0, recentIds: [], createdAt: now, lastActivityAt: now };
     }
-    const ctx: ReceiveContext = {
-      conversationId: id,
-      now,
-      batch: { messages: [], messageStatus: [], outboxDelete: [], missingPut: [], missingDelete: [] },
-      events: [],
-      newIds: new Set(),
-      ackedIds: new Set(),
-      missingIds: [],
-      handshakeAcked: false,
-      maxAckedLamport: -1,
-    };
-    const toAck: Uint8Array[] = [];
-    const retransmit: Uint8Array[] = [];
-    const gossip: Uint8Array[] = [];
-    let groupReceive: ReturnType<Groups['beginReceive']> | undefined;
     const denied = meta.consent === 'denied';
-    let m: ConversationMeta = meta;
+    const acknowledge = meta.consent === 'allowed';
+    let state = this.rstate(id);
+    let effects: rel.FrameEffects | null = null;
+    const batch: StoreBatch & Required<Pick<StoreBatch, 'messages' | 'messageStatus' | 'outboxDelete'>> = { messages: [], messageStatus: [], outboxDelete: [] };
+    const events: ClientEvent[] = [];
+    let groupReceive: ReturnType<Groups['beginReceive']> | undefined;
     if (!denied) {
-      for (const frame of r.frames) {
-        const peerLamport = clampLamport(frame.lamport);
-        m = { ...m, lamport: Math.max(m.lamport, peerLamport), lastActivityAt: now };
-        // Any frame from the peer proves it has our handshake.
-        this.noteHandshakeAcked(ctx);
-        for (const causal of frame.causalHistory) this.noteCausal(ctx, causal);
-        switch (frame.body.case) {
-          case 'content': {
-            const mid = frame.messageId;
-            if (ctx.newIds.has(idHex(mid)) || this.store.messageState(id, mid) !== null) {
-              this.statsData.duplicateMessages++;
-            } else {
-              const stored: StoredMessage = {
-                conversationId: id,
-                messageId: mid,
-                outgoing: false,
-                lamport: peerLamport,
-                sentAt: clampTime(frame.sentAt),
-                receivedAt: now,
-                body: encodeContent(frame.body.value),
-                status: 'received',
-                read: false,
-              };
-              ctx.batch.messages.push(stored);
-              ctx.batch.missingDelete.push({ conversationId: id, messageId: mid });
-              ctx.newIds.add(idHex(mid));
-              m = { ...m, recentIds: pushRecent(m.recentIds, mid) };
-              ctx.events.push({ type: 'message', data: messageInfo(stored) });
-            }
-            toAck.push(mid);
-            break;
-          }
-          case 'ack':
-            for (const acked of frame.body.value.messageIds) this.noteAcked(ctx, acked);
-            break;
-          case 'retransmitRequest':
-            retransmit.push(...frame.body.value.messageIds.slice(0, MAX_RETRANSMIT_IDS));
-            break;
-          case 'particleUpdate':
-            toAck.push(frame.messageId); // lets the initiator stop re-sending its handshake
-            break;
-          case 'checkpointGossip':
-            // Directory gossip: handed to the gossip sources after commit; not stored, not acknowledged.
-            if (frame.body.value.length <= MAX_GOSSIP_BYTES) gossip.push(frame.body.value);
-            break;
-          case 'group': {
-            // group/v1 frames are reliable like content: stored (hidden from 1:1 history), deduplicated, acknowledged.
-            const mid = frame.messageId;
-            if (ctx.newIds.has(idHex(mid)) || this.store.messageState(id, mid) !== null) {
-              this.statsData.duplicateMessages++;
-            } else {
-              const body = wire.toBinary(wire.PrivateV1FrameSchema, wire.create(wire.PrivateV1FrameSchema, { body: frame.body }));
-              ctx.batch.messages.push({ conversationId: id, messageId: mid, outgoing: false, lamport: peerLamport, sentAt: clampTime(frame.sentAt), receivedAt: now, body, status: 'received', read: true, group: true });
-              ctx.batch.missingDelete.push({ conversationId: id, messageId: mid });
-              ctx.newIds.add(idHex(mid));
-              m = { ...m, recentIds: pushRecent(m.recentIds, mid) };
-              groupReceive ??= this.groups.beginReceive(now);
-              groupReceive.frame(id, frame.body.value, conversation);
-            }
-            toAck.push(mid);
-            break;
-          }
-          default:
-            break; // session resets are not implemented yet: ignored, but the ratchet state is kept
+      const r2 = rel.onFrames(state, r.frames, now, this.policy, { known: this.knownIds(id, r.frames), acknowledge });
+      state = r2.state;
+      effects = r2.effects;
+      this.statsData.duplicateMessages += effects.duplicateMessages;
+      for (const a of effects.acked) {
+        batch.messageStatus.push({ conversationId: id, messageId: a.messageId, status: 'acked' });
+        batch.outboxDelete.push({ conversationId: id, messageId: a.messageId });
+        events.push({ type: 'acked', data: { conversationId: id, messageId: idHex(a.messageId) } });
+      }
+      if (effects.handshakeAcked !== null) batch.outboxDelete.push({ conversationId: id, messageId: effects.handshakeAcked });
+      for (const frame of effects.delivered) {
+        const common = { conversationId: id, messageId: frame.messageId, outgoing: false, lamport: Number(frame.lamport > BigInt(MAX_LAMPORT) ? BigInt(MAX_LAMPORT) : frame.lamport), sentAt: clampTime(frame.sentAt), receivedAt: now, status: 'received' as const };
+        if (frame.body.case === 'content') {
+          const stored: StoredMessage = { ...common, body: encodeContent(frame.body.value), read: false };
+          batch.messages.push(stored);
+          events.push({ type: 'message', data: messageInfo(stored) });
+        } else if (frame.body.case === 'group') {
+          // group/v1 frames are reliable like content: stored (hidden from 1:1 history), deduplicated, acknowledged.
+          const body = wire.toBinary(wire.PrivateV1FrameSchema, wire.create(wire.PrivateV1FrameSchema, { body: frame.body }));
+          batch.messages.push({ ...common, body, read: true, group: true });
+          groupReceive ??= this.groups.beginReceive(now);
+          groupReceive.frame(id, frame.body.value, conversation);
         }
       }
+      for (const u of effects.unhandled) this.statsData.unhandledFrames[u.kind] = (this.statsData.unhandledFrames[u.kind] ?? 0) + 1;
     }
-    const batch: StoreBatch = {
-      ...ctx.batch,
-      conversations: [{ meta: m, state: serializeConversation(conversation) }],
+    const m: ConversationMeta = denied ? meta : { ...meta, lastActivityAt: now };
+    const stored = this.record(m, conversation, state);
+    const first = r.frames[0];
+    const write: StoreBatch = {
+      ...batch,
+      conversations: [stored],
       inboxes: r.changes.inboxes.map((i) => this.storedInbox(i, now)),
-      // A duplicate gossip envelope must not be acknowledged either: no message id for it.
-      seenEnvelopes: [{ hash, conversationId: id, messageId: r.frames[0] === undefined || r.frames[0].body.case === 'checkpointGossip' ? null : r.frames[0].messageId, seenAt: now }],
+      // Only a reliable frame's envelope is re-acknowledged when it comes again: a duplicate ack,
+      // request or gossip envelope costs nothing.
+      seenEnvelopes: [{ hash, conversationId: id, messageId: first !== undefined && isAcknowledged(first) ? first.messageId : null, seenAt: now }],
     };
-    if (ctx.missingIds.length > 0) this.boundMissing(id, ctx.missingIds.length, batch);
-    if (groupReceive !== undefined) Object.assign(batch, groupReceive.batch());
-    this.store.write(batch);
+    if (groupReceive !== undefined) Object.assign(write, groupReceive.batch());
+    this.store.write(write);
     this.engine.commit(r.changes);
-    this.metas.set(id, m);
+    this.metas.set(id, stored.meta);
+    this.setReliability(id, state);
     groupReceive?.commit();
-    if (ctx.handshakeAcked) this.pendingHandshake.delete(id);
     if (started) {
       this.subscribeRoutes(this.engine.receiveRoutes());
       const info = this.info(id);
       this.emit({ type: 'conversation-started', data: info });
       if (m.consent === 'unknown') this.emit({ type: 'request', data: info });
     }
-    if (ctx.missingIds.length > 0) this.emit({ type: 'missing', data: { conversationId: id, messageIds: ctx.missingIds } });
-    for (const e of ctx.events) this.emit(e);
-    for (const g of gossip) {
+    if (effects === null) return 'readable';
+    if (effects.missing.length > 0) this.emit({ type: 'missing', data: { conversationId: id, messageIds: effects.missing.map(idHex) } });
+    for (const e of events) this.emit(e);
+    for (const g of effects.gossip) {
+      if (g.length > MAX_GOSSIP_BYTES) continue;
       for (const source of this.gossipSources) {
         try {
           source.incoming(id, g);
@@ -1161,92 +1150,35 @@ export class Client {
         }
       }
     }
-    if (m.consent === 'allowed') for (const a of toAck) this.queueAck(id, a);
-    if (retransmit.length > 0 && m.consent === 'allowed') this.answerRetransmitLocked(id, retransmit, now);
-    if (ctx.maxAckedLamport >= 0) this.fastRetransmitLocked(id, ctx.maxAckedLamport, ctx.ackedIds, now);
-    if (ctx.ackedIds.size > 0 || ctx.handshakeAcked) this.pumpLocked(id, now);
-    this.scheduleWake();
+    if (effects.retransmitAnswered > 0) this.statsData.retransmitRequestsAnswered++;
+    if (effects.retransmitRequested.length > 0) this.answerRetransmitLocked(id, effects.retransmitRequested, now);
+    if (effects.acked.length > 0 || effects.handshakeAcked !== null) this.pumpLocked(id, now);
     return 'readable';
   }
 
-  private noteHandshakeAcked(ctx: ReceiveContext): void {
-    const hs = this.pendingHandshake.get(ctx.conversationId);
-    if (hs === undefined || ctx.handshakeAcked) return;
-    ctx.handshakeAcked = true;
-    ctx.batch.outboxDelete.push({ conversationId: ctx.conversationId, messageId: hs });
-  }
-
-  /** The peer says it has `messageId` (an ack, or an id in its causal history). */
-  private noteAcked(ctx: ReceiveContext, messageId: Uint8Array): void {
-    const hex = idHex(messageId);
-    if (ctx.ackedIds.has(hex) || messageId.length !== MESSAGE_ID_BYTES) return;
-    const msg = this.store.messageState(ctx.conversationId, messageId);
-    if (msg === null || !msg.outgoing || msg.status === 'acked' || msg.status === 'failed') return;
-    ctx.ackedIds.add(hex);
-    if (msg.lamport > ctx.maxAckedLamport) ctx.maxAckedLamport = msg.lamport;
-    ctx.batch.messageStatus.push({ conversationId: ctx.conversationId, messageId, status: 'acked' });
-    ctx.batch.outboxDelete.push({ conversationId: ctx.conversationId, messageId });
-    ctx.events.push({ type: 'acked', data: { conversationId: ctx.conversationId, messageId: hex } });
-  }
-
-  /** An id in the peer's causal history: ours (an implicit ack) or theirs (missing if unknown). */
-  private noteCausal(ctx: ReceiveContext, messageId: Uint8Array): void {
-    const hex = idHex(messageId);
-    if (ctx.newIds.has(hex) || ctx.ackedIds.has(hex) || ctx.missingIds.includes(hex)) return;
-    const msg = this.store.messageState(ctx.conversationId, messageId);
-    if (msg !== null) {
-      if (msg.outgoing) this.noteAcked(ctx, messageId);
-      return;
+  /** Which of the ids these frames carry (their own, their causal history) the store already holds. */
+  private knownIds(conversationId: string, frames: readonly wire.PrivateV1Frame[]): rel.KnownIds {
+    const known = new Map<string, 'incoming' | 'outgoing'>();
+    const look = (messageId: Uint8Array) => {
+      if (messageId.length !== MESSAGE_ID_BYTES) return;
+      const hex = idHex(messageId);
+      if (known.has(hex)) return;
+      const state = this.store.messageState(conversationId, messageId);
+      if (state !== null) known.set(hex, state.outgoing ? 'outgoing' : 'incoming');
+    };
+    for (const frame of frames) {
+      if (frame.body.case === 'content' || frame.body.case === 'group') look(frame.messageId);
+      for (const causal of frame.causalHistory) look(causal);
     }
-    if (this.store.missing(ctx.conversationId, messageId) !== null) return;
-    ctx.missingIds.push(hex);
-    ctx.batch.missingPut.push({
-      conversationId: ctx.conversationId,
-      messageId,
-      noticedAt: ctx.now,
-      requests: 0,
-      nextRequestAt: ctx.now + this.missingGraceMs,
-    });
+    return known;
   }
 
-  /** Keep at most MAX_MISSING_PER_CONVERSATION missing ids: forget the oldest. */
-  private boundMissing(conversationId: string, adding: number, batch: StoreBatch): void {
-    const over = this.store.missingCount(conversationId) + adding - MAX_MISSING_PER_CONVERSATION;
-    if (over <= 0) return;
-    const due = this.store.dueMissing(Number.MAX_SAFE_INTEGER, MAX_MISSING_PER_CONVERSATION * 4).filter((x) => x.conversationId === conversationId);
-    due.sort((a, b) => a.noticedAt - b.noticedAt);
-    batch.missingDelete = [...(batch.missingDelete ?? []), ...due.slice(0, over)];
-  }
-
-  /**
-   * Fast retransmit (as in TCP): the peer acknowledged a later message of ours, so an earlier one
-   * still unacknowledged after its first transmission was probably lost. Retry it now instead of
-   * waiting for its backoff timer (once; later retries follow the timer).
-   */
-  private fastRetransmitLocked(conversationId: string, ackedLamport: number, justAcked: ReadonlySet<string>, now: number): void {
-    for (const hex of justAcked) this.lastSentAt.delete(`${conversationId}:${hex}`);
-    const puts = this.store
-      .firstTriesBefore(conversationId, ackedLamport)
-      .filter((e) => {
-        const key = `${conversationId}:${idHex(e.messageId)}`;
-        const sent = this.lastSentAt.get(key);
-        return !justAcked.has(idHex(e.messageId)) && e.nextAttemptAt > now && sent !== undefined && now - sent >= this.fastRetransmitMs;
-      })
-      .map((e) => ({ ...e, nextAttemptAt: now }));
-    if (puts.length > 0) this.store.write({ outboxPut: puts });
-  }
-
-  /** The peer asks for messages it has seen referenced but lacks: answer from the store. */
+  /** The peer asks for messages it has seen referenced but lacks and that are not in flight: answer from the store. */
   private answerRetransmitLocked(conversationId: string, ids: readonly Uint8Array[], now: number): void {
     const puts: OutboxEntry[] = [];
     const status: StoreBatch['messageStatus'] = [];
     for (const messageId of ids) {
-      if (messageId.length !== MESSAGE_ID_BYTES) continue;
-      const entry = this.store.outboxEntry(conversationId, messageId);
-      if (entry !== null) {
-        if (entry.envelope !== null && entry.nextAttemptAt > now) puts.push({ ...entry, nextAttemptAt: now });
-        continue;
-      }
+      if (this.store.outboxEntry(conversationId, messageId) !== null) continue; // queued: it goes out when the window allows
       const msg = this.store.message(conversationId, messageId);
       if (msg === null || !msg.outgoing || msg.status === 'failed') continue;
       // Acknowledged once, yet asked for again: queue it for re-encryption under the same id.
@@ -1261,161 +1193,109 @@ export class Client {
 
   // ---- acks ------------------------------------------------------------------------------
 
-  /**
-   * Queue an ack. A new message's ack goes out within ackDelayMs; a duplicate's joins the ack
-   * already pending for its conversation, or else waits until duplicateAckIntervalMs after the
-   * conversation's last ack frame: one ack frame (one token) per interval, however often the
-   * same bytes arrive.
-   */
-  private queueAck(conversationId: string, messageId: Uint8Array, duplicate = false): void {
-    const now = this.clock();
-    const soon = now + this.ackDelayMs;
-    let pending = this.pendingAcks.get(conversationId);
-    if (pending === undefined) {
-      const gate = (this.lastAckSentAt.get(conversationId) ?? -Infinity) + this.duplicateAckIntervalMs;
-      pending = { ids: new Map(), dueAt: duplicate ? Math.max(soon, gate) : soon };
-      this.pendingAcks.set(conversationId, pending);
-    } else if (!duplicate) {
-      pending.dueAt = Math.min(pending.dueAt, soon);
-    }
-    pending.ids.set(idHex(messageId), messageId);
-    this.scheduleAckTimer();
-  }
-
-  private scheduleAckTimer(): void {
-    if (this.closing) return;
-    let at = Infinity;
-    for (const p of this.pendingAcks.values()) if (p.dueAt < at) at = p.dueAt;
-    if (at === Infinity || (this.ackTimer !== null && at >= this.ackTimerAt)) return;
-    if (this.ackTimer !== null) clearTimeout(this.ackTimer);
-    this.ackTimerAt = at;
-    this.ackTimer = setTimeout(() => {
-      this.ackTimer = null;
-      this.ackTimerAt = Infinity;
-      this.serial(() => this.flushAcksLocked(false)).catch((e) => this.backgroundError(e));
-    }, Math.max(0, Math.min(at - this.clock(), 2 ** 31 - 1)));
-  }
-
-  /** Send the acks that are due (all of them when `all`, at close). */
-  private flushAcksLocked(all: boolean): void {
-    const now = this.clock();
-    for (const [conversationId, pending] of this.pendingAcks) {
-      if (!all && pending.dueAt > now) continue;
-      this.pendingAcks.delete(conversationId);
-      if (this.metas.get(conversationId)?.consent !== 'allowed') continue;
-      const ids = [...pending.ids.values()];
-      for (let i = 0; i < ids.length; i += ACK_IDS_PER_FRAME) {
-        const chunk = ids.slice(i, i + ACK_IDS_PER_FRAME);
-        this.sendControlLocked(conversationId, { case: 'ack', value: wire.create(wire.AckSchema, { messageIds: chunk }) }, now);
-        this.statsData.acksSent++;
-      }
-      this.lastAckSentAt.set(conversationId, now);
-    }
-    this.scheduleAckTimer();
-  }
-
+  /** A request just accepted: acknowledge what it sent so far. */
   private ackAllIncoming(conversationId: string): void {
-    for (const id of this.store.incomingIds(conversationId, 4 * ACK_IDS_PER_FRAME)) this.queueAck(conversationId, id);
+    const ids = this.store.incomingIds(conversationId, 4 * ACK_IDS_PER_FRAME);
+    this.setReliability(conversationId, rel.acknowledge(this.rstate(conversationId), ids, this.clock(), this.policy));
   }
 
-  // ---- the outbox and retransmission requests --------------------------------------------
+  // ---- executing the machine's timers ------------------------------------------------------
 
-  private backoff(attempts: number): number {
-    const base = Math.min(this.retryMaxMs, this.retryInitialMs * 2 ** Math.min(30, Math.max(0, attempts - 1)));
-    return Math.round(base * (0.75 + Math.random() * 0.5));
-  }
-
-  /** Re-requests of a missing id back off from the grace period (the peer answers at once when it can). */
-  private requestBackoff(requests: number): number {
-    const base = Math.min(this.retryMaxMs, Math.max(10, this.missingGraceMs) * 2 ** Math.min(30, requests));
-    return Math.round(base * (0.75 + Math.random() * 0.5));
-  }
-
-  /** Can the peer still recognise the hint of this stored envelope? (Same hour, slot within the window.) */
-  private sameBytesUsable(conversation: PrivateConversation, entry: OutboxEntry, now: number): boolean {
-    if (entry.kind === 'handshake') return true; // inbox hints are static
-    const hour = hourOf(now);
-    if (entry.hintHour !== hour || conversation.sendHint.hour !== hour) return false;
-    return conversation.sendHint.nextIndex - entry.hintIndex <= HINT_WINDOW;
-  }
-
-  private runDueLocked(): void {
+  /**
+   * Run every conversation whose machine is due: ack frames, retransmission requests, retries.
+   * `firedFor`: the due time the wake timer was armed for. A timer that fired means its delay
+   * has passed even when the app's clock (options.now) has not moved, so what was due then runs.
+   */
+  private runDueLocked(firedFor = -Infinity): void {
     const now = this.clock();
     this.tickLocked(now);
-    for (const entry of this.store.dueOutbox(now, 256)) {
-      const meta = this.metas.get(entry.conversationId);
-      const conversation = this.engine.conversation(entry.conversationId);
-      if (meta === undefined || conversation === undefined || entry.envelope === null) {
-        this.store.write({ outboxDelete: [entry] });
+    const dueBy = Math.max(now, firedFor);
+    for (const [id, at] of [...this.dueAt]) {
+      if (at > dueBy) continue;
+      const meta = this.metas.get(id);
+      const conversation = this.engine.conversation(id);
+      if (meta === undefined || conversation === undefined) {
+        this.dueAt.delete(id);
         continue;
       }
-      if (meta.consent === 'denied') {
-        this.store.write({ abandonOutbox: [entry.conversationId] });
-        continue;
-      }
-      const attempts = entry.attempts + 1;
-      if (this.sameBytesUsable(conversation, entry, now)) {
-        this.store.write({ outboxPut: [{ ...entry, attempts, nextAttemptAt: now + this.backoff(attempts) }] });
-        this.statsData.retries++;
-        if (entry.kind === 'content') this.lastSentAt.set(`${entry.conversationId}:${idHex(entry.messageId)}`, now);
-        this.publish(conversation.peerEndpoints, entry.envelope, attempts - 1);
-        continue;
-      }
-      const message = this.store.message(entry.conversationId, entry.messageId);
-      if (message === null) {
-        this.store.write({ outboxDelete: [entry] });
-        continue;
-      }
-      this.statsData.reencrypted++;
-      if (this.sealContentLocked(message, entry, now) === null) {
-        this.store.write({ outboxPut: [{ ...entry, nextAttemptAt: now + this.backoff(attempts) }] });
-      }
-    }
-    // Retransmission requests for ids still missing after the grace period.
-    const byConversation = new Map<string, Uint8Array[]>();
-    const updates: StoreBatch = { missingPut: [], missingDelete: [] };
-    for (const miss of this.store.dueMissing(now, 512)) {
-      if (this.metas.get(miss.conversationId)?.consent !== 'allowed') {
-        updates.missingPut!.push({ ...miss, nextRequestAt: now + this.retryMaxMs });
-        continue;
-      }
-      if (miss.requests >= MAX_RETRANSMIT_REQUESTS) {
-        updates.missingDelete!.push(miss);
-        continue;
-      }
-      const list = byConversation.get(miss.conversationId) ?? [];
-      if (list.length >= MAX_RETRANSMIT_IDS) continue;
-      list.push(miss.messageId);
-      byConversation.set(miss.conversationId, list);
-      updates.missingPut!.push({ ...miss, requests: miss.requests + 1, nextRequestAt: now + this.requestBackoff(miss.requests + 1) });
-    }
-    if (updates.missingPut!.length + updates.missingDelete!.length > 0) this.store.write(updates);
-    for (const [conversationId, ids] of byConversation) {
-      this.sendControlLocked(conversationId, { case: 'retransmitRequest', value: wire.create(wire.RetransmitRequestSchema, { messageIds: ids }) }, now);
-      this.statsData.retransmitRequestsSent++;
+      const { state, effects } = rel.due(this.rstate(id), dueBy, this.policy, { allowed: meta.consent === 'allowed', sendHint: conversation.sendHint });
+      this.setReliability(id, state);
+      this.executeDueLocked(id, effects, now);
     }
     this.scheduleWake();
   }
 
-  private scheduleWake(): void {
+  private flushAllAcksLocked(): void {
+    const now = this.clock();
+    for (const [id, state] of [...this.reliability]) {
+      if (state.pendingAcks.length === 0) continue;
+      const taken = rel.takeAcks(state, now);
+      this.setReliability(id, taken.state);
+      if (this.metas.get(id)?.consent !== 'allowed' || this.engine.conversation(id) === undefined) continue;
+      this.executeDueLocked(id, { acks: taken.acks, retransmitRequest: [], gaveUp: [], retransmissions: [], handshakeRetry: null }, now);
+    }
+  }
+
+  private executeDueLocked(id: string, effects: rel.DueEffects, now: number): void {
+    for (const ids of effects.acks) {
+      if (this.sendControlLocked(id, { case: 'ack', value: wire.create(wire.AckSchema, { messageIds: [...ids] }) }, now) !== null) this.statsData.acksSent++;
+    }
+    if (effects.retransmitRequest.length > 0) {
+      this.sendControlLocked(id, { case: 'retransmitRequest', value: wire.create(wire.RetransmitRequestSchema, { messageIds: [...effects.retransmitRequest] }) }, now);
+      this.statsData.retransmitRequestsSent++;
+    }
+    for (const retry of effects.retransmissions) {
+      const entry = this.store.outboxEntry(id, retry.messageId);
+      if (entry !== null && entry.envelope !== null && retry.sameBytes) {
+        this.statsData.retries++;
+        this.publish(this.engine.conversation(id)!.peerEndpoints, entry.envelope, retry.attempt - 1);
+        continue;
+      }
+      const message = entry === null ? null : this.store.message(id, retry.messageId);
+      if (entry === null || entry.envelope === null || message === null) {
+        // Its message or envelope is gone: it can never be acknowledged.
+        this.setReliability(id, rel.forget(this.rstate(id), retry.messageId));
+        if (entry !== null) this.store.write({ outboxDelete: [entry] });
+        continue;
+      }
+      this.statsData.reencrypted++;
+      this.sealContentLocked(message, entry, now); // null: cannot send yet; the machine has already scheduled the next try
+    }
+    if (effects.handshakeRetry !== null) {
+      const hs = this.store.outboxEntry(id, effects.handshakeRetry.messageId);
+      if (hs === null || hs.envelope === null) {
+        this.setReliability(id, { ...this.rstate(id), handshake: null });
+      } else {
+        this.statsData.retries++;
+        this.publish(this.engine.conversation(id)!.peerEndpoints, hs.envelope, effects.handshakeRetry.attempt - 1);
+      }
+    }
+  }
+
+  /** One timer for all conversations, armed for the earliest due time. */
+  private armWake(at: number): void {
     if (this.closing) return;
-    const at = this.store.nextWakeAt();
-    if (at === null) return;
     if (this.wakeTimer !== null && at >= this.wakeAt) return;
     if (this.wakeTimer !== null) clearTimeout(this.wakeTimer);
     this.wakeAt = at;
     this.wakeTimer = setTimeout(() => {
       this.wakeTimer = null;
       this.wakeAt = Infinity;
-      this.serial(() => this.runDueLocked()).catch((e) => this.backgroundError(e));
+      this.serial(() => this.runDueLocked(at)).catch((e) => this.backgroundError(e));
     }, Math.max(0, Math.min(at - this.clock(), 2 ** 31 - 1)));
+  }
+
+  private scheduleWake(): void {
+    let at = Infinity;
+    for (const t of this.dueAt.values()) if (t < at) at = t;
+    if (at !== Infinity) this.armWake(at);
   }
 
   private tickLocked(now: number): void {
     const changes = this.engine.tick(now);
     if (changes.conversations.length > 0) {
       this.store.write({
-        conversations: changes.conversations.map((c) => ({ meta: this.metas.get(c.id)!, state: serializeConversation(c) })),
+        conversations: changes.conversations.map((c) => this.record(this.metas.get(c.id)!, c, this.rstate(c.id))),
       });
     }
     if (now - this.lastPrune > 24 * 3600 * 1000) {
@@ -1540,16 +1420,20 @@ export class Client {
       const meta = this.requireMeta(conversationId);
       if (meta.consent === consent) return;
       const next = { ...meta, consent };
-      this.store.write({ conversationMeta: [next], ...(consent === 'denied' ? { abandonOutbox: [conversationId] } : {}) });
-      this.metas.set(conversationId, next);
       if (consent === 'denied') {
-        this.pendingAcks.delete(conversationId);
-        this.pendingHandshake.delete(conversationId);
+        // Blocked: nothing more goes out (no retries, no handshake, no acks), in the same transaction.
+        const state = rel.abandon(this.rstate(conversationId));
+        const stored = this.record(next, this.engine.conversation(conversationId)!, state);
+        this.store.write({ conversations: [stored], abandonOutbox: [conversationId] });
+        this.metas.set(conversationId, stored.meta);
+        this.setReliability(conversationId, state);
+        return;
       }
+      this.store.write({ conversationMeta: [next] });
+      this.metas.set(conversationId, next);
       if (consent === 'allowed') {
         this.ackAllIncoming(conversationId);
         this.pumpLocked(conversationId, this.clock());
-        this.scheduleWake();
       }
     });
   }
@@ -1621,17 +1505,21 @@ export class Client {
   private reloadEngine(): void {
     const snap = this.store.load();
     if (snap.account === null) throw new ClientError('store-corrupt', 'the store lost its account');
+    const loaded = Client.readStoredConversations(this.store, snap.conversations);
     this.engine = new Engine(
       this.crypto,
       {
         account: { publicKey: snap.account.publicKey, secretKey: snap.account.secretKey },
         inboxes: snap.inboxes.map((i) => deserializeInbox(i.state)),
-        conversations: snap.conversations.map((c) => deserializeConversation(c.state)),
+        conversations: loaded.conversations,
       },
       this.clock(),
     );
     this.metas.clear();
     for (const c of snap.conversations) this.metas.set(c.meta.id, c.meta);
+    this.reliability.clear();
+    this.dueAt.clear();
+    for (const [id, state] of loaded.states) this.setReliability(id, state);
   }
 
   // ---- events ----------------------------------------------------------------------------
@@ -1737,12 +1625,12 @@ export class Client {
   async close(): Promise<void> {
     if (this.closing) return this.settle();
     this.closing = true;
-    for (const t of [this.wakeTimer, this.ackTimer]) if (t !== null) clearTimeout(t);
+    if (this.wakeTimer !== null) clearTimeout(this.wakeTimer);
     // Acks queued in the last ackDelayMs would be lost with their timer, and a short-lived client
     // (the CLI) would then never acknowledge anything: the peer would retry forever. Send them now.
-    if (this.pendingAcks.size > 0) await this.serial(() => this.flushAcksLocked(true)).catch((e) => this.backgroundError(e));
+    await this.serial(() => this.flushAllAcksLocked()).catch((e) => this.backgroundError(e));
     for (const t of [this.tickTimer, this.syncTimer]) if (t !== null) clearInterval(t);
-    this.wakeTimer = this.ackTimer = this.tickTimer = this.syncTimer = null;
+    this.wakeTimer = this.tickTimer = this.syncTimer = null;
     for (const s of this.subscriptions.splice(0)) s.close();
     await this.settle();
     this.closed = true;

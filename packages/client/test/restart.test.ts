@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { deserializeConversation } from '@umbra/protocol';
+import { deserializeConversation, reliability } from '@umbra/protocol';
 import { Client, MemoryNetwork, SqliteStore, type ClientOptions } from '../src/index.ts';
 import { FAST, KEY_A, KEY_B, connect, tempDir, texts, waitFor } from './helpers.ts';
 
@@ -88,7 +88,7 @@ test('restart with skipped keys outstanding and a message still in the outbox', 
   await bob.close();
   // Bob's stored ratchet holds the skipped key of the lost message.
   const store = SqliteStore.open({ path: join(dir, 'bob', 'umbra.db'), key: KEY_B });
-  const state = deserializeConversation(store.load().conversations[0]!.state);
+  const state = deserializeConversation(reliability.decodeConversationRecord(store.load().conversations[0]!.state).conversationState);
   assert.ok(state.ratchet.skipped.size >= 1, 'skipped key persisted');
   store.close();
   // Reopen with fast retries: the outbox re-sends the same bytes and Bob opens them with the stored skipped key.

@@ -416,6 +416,14 @@ export function due(state: ReliabilityState, now: number, policy: ReliabilityPol
   return { state: next, effects: { acks, retransmitRequest, gaveUp, retransmissions, handshakeRetry } };
 }
 
+/** Every pending ack at once, due or not (an orderly shutdown sends them rather than lose them with the timer). */
+export function takeAcks(state: ReliabilityState, now: number): { state: ReliabilityState; acks: Uint8Array[][] } {
+  if (state.pendingAcks.length === 0) return { state: state.ackDueAt === null ? state : { ...state, ackDueAt: null }, acks: [] };
+  const acks: Uint8Array[][] = [];
+  for (let i = 0; i < state.pendingAcks.length; i += ACK_IDS_PER_FRAME) acks.push(state.pendingAcks.slice(i, i + ACK_IDS_PER_FRAME));
+  return { state: { ...state, pendingAcks: [], ackDueAt: null, lastAckSentAt: now }, acks };
+}
+
 /** When `due` has something to do next (null: nothing pending). */
 export function nextDueAt(state: ReliabilityState): number | null {
   let at = state.ackDueAt ?? Infinity;
