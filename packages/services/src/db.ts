@@ -9,6 +9,7 @@
  */
 import Database from 'better-sqlite3';
 import postgres from 'postgres';
+import { preparePrivateDatabase } from './private-files.ts';
 
 export type Row = Record<string, unknown>;
 
@@ -87,6 +88,7 @@ export class SqliteDriver implements SqlDriver {
   private closed = false;
 
   constructor(file: string, options: SqliteOptions = {}) {
+    preparePrivateDatabase(file); // 0600 database, and so 0600 -wal/-shm (private-files.ts)
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');

@@ -6,7 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { b64u } from './bytes.ts';
@@ -14,6 +14,7 @@ import { startIssuer, type IssuerService } from './issuer.ts';
 import { startRsa, type RsaLimits, type RsaService } from './rsa.ts';
 import { startSsa, type RetryPolicy, type SsaService } from './ssa.ts';
 import { startDirectory, type DirectoryService } from './directory/server.ts';
+import { ensurePrivateDir, preparePrivateDatabase, PRIVATE_FILE_MODE } from './private-files.ts';
 
 export interface HubOptions {
   dataDir?: string;
@@ -61,8 +62,8 @@ function loadOrCreateKey(file: string): Uint8Array {
     return k;
   }
   const k = new Uint8Array(randomBytes(32));
-  writeFileSync(file, k, { mode: 0o600 });
-  chmodSync(file, 0o600);
+  writeFileSync(file, k, { mode: PRIVATE_FILE_MODE });
+  chmodSync(file, PRIVATE_FILE_MODE);
   return k;
 }
 
@@ -90,7 +91,9 @@ async function spawnRsa(config: Record<string, unknown>): Promise<{ child: Child
 
 export async function startHub(opts: HubOptions = {}): Promise<Hub> {
   const dataDir = resolve(opts.dataDir ?? 'data');
-  mkdirSync(dataDir, { recursive: true });
+  // Keys and databases: 0600 files in a 0700 directory (private-files.ts; an existing looser
+  // directory is tightened, one owned by another user refused).
+  ensurePrivateDir(dataDir);
   const host = opts.host ?? '127.0.0.1';
   const base = opts.port ?? 0;
   const port = (i: number) => (base === 0 ? 0 : base + i);
@@ -98,7 +101,9 @@ export async function startHub(opts: HubOptions = {}): Promise<Hub> {
     issuer: opts.databases?.issuer ?? join(dataDir, 'issuer.db'),
     ssa: opts.databases?.ssa ?? join(dataDir, 'ssa.db'),
     rsa: opts.databases?.rsa ?? [join(dataDir, 'rsa1.db'), join(dataDir, 'rsa2.db')],
+    directory: opts.databases?.directory ?? join(dataDir, 'directory.db'),
   };
+  for (const db of [dbs.issuer, dbs.ssa, ...dbs.rsa, dbs.directory]) preparePrivateDatabase(db);
 
   const issuer = await startIssuer({ db: dbs.issuer, host, port: port(0), quota: opts.quota });
   // The SSA starts first: the RSAs trust its key (deliveries from other signers must be paid).
@@ -173,7 +178,7 @@ export async function startHub(opts: HubOptions = {}): Promise<Hub> {
     }
   }
   const directory = await startDirectory({
-    db: opts.databases?.directory ?? join(dataDir, 'directory.db'),
+    db: dbs.directory,
     host,
     port: port(4),
     issuerName: issuer.issuerName,
