@@ -1,7 +1,7 @@
 /**
  * Store write cost per message (a benchmark, not a test): `node --import tsx bench/store.ts [N]`.
- * Two clients with on-disk SQLite stores (WAL, synchronous=NORMAL, secrets sealed with
- * ChaCha20-Poly1305) exchange N messages over a clean in-memory network. Every store transaction
+ * Two clients with on-disk SQLite stores (WAL, synchronous=NORMAL, the whole file encrypted by
+ * SQLite3 Multiple Ciphers, ChaCha20-Poly1305 per page) exchange N messages over a clean in-memory network. Every store transaction
  * is timed; the report splits them into the sender's and the receiver's side and gives the bytes
  * the database grows by per message.
  */
@@ -50,7 +50,7 @@ const wall = performance.now() - t0;
 await bob.settle();
 await alice.settle();
 const fmt = (x: number) => x.toFixed(1);
-console.log(`store write cost, ${N} messages of 100 B, on-disk SQLite (WAL, synchronous=NORMAL), sealed at rest`);
+console.log(`store write cost, ${N} messages of 100 B, on-disk SQLite (WAL, synchronous=NORMAL), encrypted at rest`);
 console.log(`  sender:   ${as.writes} transactions (${fmt(as.writes / N)}/msg), ${fmt((as.ms * 1000) / N)} µs/msg in store.write, db +${fmt((sizeOf(aliceStore) - a0) / N)} B/msg`);
 console.log(`  receiver: ${bs.writes} transactions (${fmt(bs.writes / N)}/msg), ${fmt((bs.ms * 1000) / N)} µs/msg in store.write, db +${fmt((sizeOf(bobStore) - b0) / N)} B/msg`);
 console.log(`  end to end (encrypt, store, deliver, decrypt, store, ack): ${fmt(wall / N * 1000)} µs/msg, ${Math.round(N / (wall / 1000))} msg/s`);

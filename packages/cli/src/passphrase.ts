@@ -1,6 +1,7 @@
 /**
  * The store passphrase: UMBRA_PASSPHRASE for scripts, otherwise asked on the terminal
- * (not echoed). The passphrase derives the store key with Argon2id; it is never written down.
+ * (not echoed). The passphrase derives the data directory's master key with Argon2id (t = 3,
+ * p = 4, 64 MiB; salt and parameters in umbra.db.kdf, docs/STORE.md); it is never written down.
  */
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';

@@ -1,0 +1,38 @@
+/**
+ * Unlock cost (a benchmark, not a test): `node --import tsx bench/argon2id.ts [runs]`.
+ * Median and range over `runs` (default 9) of: the store's Argon2id derivation at the default
+ * parameters (native addon in a worker thread, as SqliteStore.open runs it), a whole
+ * SqliteStore.open of an existing passphrase store, and for reference the previous release's
+ * derivation (@noble/hashes, pure JS, t = 1, 19 MiB).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { argon2id as nobleArgon2id } from '@noble/hashes/argon2.js';
+import { DEFAULT_ARGON2ID, SqliteStore, deriveStoreKey } from '../packages/client/src/index.ts';
+
+const RUNS = Number(process.argv[2] ?? 9);
+const salt = randomBytes(16);
+
+function measure(name: string, f: () => void): void {
+  f(); // warm-up (module load, worker start-up code paths)
+  const ms: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const t0 = performance.now();
+    f();
+    ms.push(performance.now() - t0);
+  }
+  ms.sort((a, b) => a - b);
+  console.log(`  ${name.padEnd(58)} median ${ms[ms.length >> 1]!.toFixed(0)} ms  (min ${ms[0]!.toFixed(0)}, max ${ms[ms.length - 1]!.toFixed(0)})`);
+}
+
+const { m, t, p } = DEFAULT_ARGON2ID;
+console.log(`Argon2id per unlock, ${RUNS} runs each`);
+measure(`store KDF: native argon2, t=${t} p=${p} m=${m / 1024} MiB (worker)`, () => deriveStoreKey('correct horse battery staple', salt));
+const dir = mkdtempSync(join(tmpdir(), 'umbra-bench-argon2id-'));
+const path = join(dir, 'umbra.db');
+SqliteStore.open({ path, passphrase: 'pw' }).close();
+measure('SqliteStore.open of an existing passphrase store', () => SqliteStore.open({ path, passphrase: 'pw' }).close());
+rmSync(dir, { recursive: true, force: true });
+measure('previous release: @noble/hashes, t=1 p=1 m=19 MiB', () => nobleArgon2id('correct horse battery staple', salt, { t: 1, p: 1, m: 19 * 1024, dkLen: 32 }));
