@@ -1,8 +1,10 @@
 /** The Client facade over a clean memory network: flows, history, read state, consent, events. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { reliability, serializeConversation, deserializeConversation } from '@umbra/protocol';
 import { Client, MemoryNetwork, SqliteStore, type ClientEvent } from '../src/index.ts';
-import { FAST, KEY_B, connect, openMemoryClient, texts, waitFor } from './helpers.ts';
+import { FAST, KEY_A, KEY_B, connect, openMemoryClient, tempDir, texts, waitFor } from './helpers.ts';
 
 test('invitation → accept → messages both ways, acked events, history and conversation list', async () => {
   const net = new MemoryNetwork();
@@ -171,4 +173,59 @@ test('closing right after a message arrives still sends its ack (short-lived cli
   await waitFor(() => alice.history(conv.id).messages.some((m) => m.id === sent.id && m.status === 'acked'), 5000, 'the ack sent at close');
   await alice.close();
   bobStore.close();
+});
+
+test('a store in the layout before the reliability machine opens: in-flight messages, a missing id and a pending handshake carry on', async () => {
+  const { dir, cleanup } = tempDir();
+  const net = new MemoryNetwork();
+  const open = (name: string, key: Uint8Array) => Client.open({ delivery: net.adapter(), dataDir: join(dir, name), key, profile: { name }, ...FAST });
+  let alice = await open('alice', KEY_A);
+  let bob = await open('bob', KEY_B);
+  const conv = await connect(alice, bob);
+  await bob.close();
+  for (let i = 0; i < 3; i++) await alice.send(conv.id, `offline ${i}`);
+  let carol = await open('carol', KEY_B);
+  const invitation = (await carol.createInvitation()).text;
+  await carol.close();
+  const toCarol = await alice.accept(invitation);
+  await alice.close();
+
+  // Rewrite Alice's store as the previous release left it: a bare PrivateConversationState per
+  // conversation, the Lamport clock and recent ids in their columns, a missing id in its table;
+  // the outbox (in-flight envelopes, the handshake) is what that release wrote too.
+  const missingId = new Uint8Array(16).fill(0x5a);
+  const store = SqliteStore.open({ path: join(dir, 'alice', 'umbra.db'), key: KEY_A });
+  const before = store.load().conversations;
+  const legacy = before.map((c) => {
+    const record = reliability.decodeConversationRecord(c.state);
+    assert.notEqual(record.reliability, null, 'the current release writes records');
+    const state = serializeConversation(deserializeConversation(record.conversationState));
+    return { meta: { ...c.meta, lamport: record.reliability!.lamport, recentIds: record.reliability!.recentIds }, state };
+  });
+  const now = Date.now();
+  store.write({ conversations: legacy, missingPut: [{ conversationId: conv.id, messageId: missingId, noticedAt: now, requests: 0, nextRequestAt: now }] });
+  assert.equal(reliability.decodeConversationRecord(store.load().conversations[0]!.state).reliability, null, 'legacy layout');
+  assert.equal(store.missingCount(conv.id), 1);
+  assert.equal(store.pendingCount(), 4, 'three messages and a handshake in the outbox');
+  store.close();
+
+  // The new client migrates at open (one transaction: records written, the missing table emptied) and carries on.
+  alice = await open('alice', KEY_A);
+  bob = await open('bob', KEY_B);
+  await waitFor(() => texts(bob, conv.id).length === 3, 10_000, 'the in-flight messages');
+  assert.deepEqual(texts(bob, conv.id), ['<offline 0', '<offline 1', '<offline 2']);
+  await waitFor(() => alice.pendingCount(conv.id) === 0, 10_000, 'their acks');
+  await waitFor(() => alice.stats().retransmitRequestsSent >= 1, 10_000, 'the missing id requested');
+  carol = await open('carol', KEY_B);
+  await waitFor(() => carol.conversations().some((c) => c.id === toCarol.id), 10_000, 'carol to get the handshake');
+  await carol.send(toCarol.id, 'hello');
+  await waitFor(() => alice.pendingCount(toCarol.id) === 0 && texts(alice, toCarol.id).includes('<hello'), 10_000, 'the handshake acknowledged');
+  await alice.close();
+  const after = SqliteStore.open({ path: join(dir, 'alice', 'umbra.db'), key: KEY_A });
+  for (const c of after.load().conversations) assert.notEqual(reliability.decodeConversationRecord(c.state).reliability, null, 'migrated to records');
+  assert.equal(after.missingCount(conv.id), 0, 'missing ids moved into the reliability state');
+  after.close();
+  await bob.close();
+  await carol.close();
+  cleanup();
 });
