@@ -490,11 +490,13 @@ function applyOnce(
 }
 
 /**
- * Removals that break their author's own chain: a removal with parents must causally follow
- * every earlier event of its author and be followed by every later one. An honest author's
- * builder always names her own latest event, so this never fires for her; it stops a removal
- * (or a leave) backdated below its author's own events, which would void the target's events
- * after it (docs/GROUPS.md §5.3).
+ * Removals of another member that break their author's own chain: such a removal (with parents)
+ * must causally follow every earlier event of its author and be followed by every later one. An
+ * honest author's builder always names her own latest event, so this never fires for her; it
+ * stops an admin backdating a removal below her own events, or leaving her own events out of
+ * its past, to void the target's events she had built on (docs/GROUPS.md §5.3). Leaves are
+ * exempt: there the author is the target, and letting her own later events break her leave
+ * would let her cancel it (re-entry); her events around it are voided instead.
  */
 function forkedRemovals(slots: readonly Slot[]): Set<number> {
   const byAuthor = new Map<string, number[]>();
@@ -505,7 +507,7 @@ function forkedRemovals(slots: readonly Slot[]): Set<number> {
   });
   const forked = new Set<number>();
   slots.forEach((s, r) => {
-    if (s.event.type !== EventType.MEMBER_REMOVED || s.legacy) return;
+    if (s.event.type !== EventType.MEMBER_REMOVED || s.legacy || s.event.members[0] === s.event.from) return;
     for (const j of byAuthor.get(s.event.from)!) {
       if ((j < r && !follows(s, j)) || (j > r && !follows(slots[j]!, r))) {
         forked.add(r);
