@@ -390,3 +390,46 @@ test('a member who left can be invited again; send reports each recipient, and r
     await Promise.all([a, b, c].map((x) => x.close()));
   }
 });
+
+// ---- invitations to a group we are out of ----------------------------------------------------
+
+test('out of a group, only a real re-invitation reopens it: not a stale hello, not one from a removed member', async () => {
+  const net = new MemoryNetwork();
+  const [a, b, x, m] = (await Promise.all(['A', 'B', 'X', 'M'].map((n) => open(net, n)))) as [Client, Client, Client, Client];
+  try {
+    const { chatId, convs } = await makeGroup(a, [b, x, m]);
+    const xId = x.groups.get(chatId).self!;
+    const mId = m.groups.get(chatId).self!;
+    await removeAndWait(a, m, [b, x], chatId);
+    await a.groups.remove(chatId, xId);
+    await waitFor(() => b.groups.get(chatId).memberCount === 2 && x.groups.get(chatId).status === 'removed', T, 'X removed');
+    const invited: string[] = [];
+    m.on('group-invited', (g) => invited.push(g.chatId));
+    const isRemovalOf = (id: string) => (e: G.GroupEvent) => e.type === G.EventType.MEMBER_REMOVED && e.members[0] === id;
+    /** A frame from `c` to M over their session: an invite (these events, c's binding for it) or an update. */
+    const frameToM = (c: Client, events: readonly G.GroupEvent[], kind: 'invite' | 'membershipUpdate' = 'invite') => {
+      const ci = internals(c);
+      const conversationId = Object.entries(groupOf(c, chatId).rec.bindings).find(([, v]) => v === mId)![0];
+      const binding = G.createGroupBinding(ci.host.crypto, chatId, ownKey(c, chatId), ci.host.conversation(conversationId)!.identity);
+      const bytes = kind === 'invite' ? G.encodeGroupInvite(chatId, events, [{ binding }]) : G.encodeMembershipUpdate(chatId, events);
+      return { conversationId, frame: encodeGroupFrameBody(kind, bytes) };
+    };
+    const full = groupOf(b, chatId).events;
+    // A hello B built before M's removal, arriving late.
+    await sendRaw(b, [frameToM(b, full.filter((e) => !isRemovalOf(mId)(e) && !isRemovalOf(xId)(e)))]);
+    // M learns of X's removal (updates still merge while removed).
+    await sendRaw(b, [frameToM(b, full, 'membershipUpdate')]);
+    assert.ok(groupOf(m, chatId).events.some(isRemovalOf(xId)));
+    // X, removed, "invites" M: with the full history, and with one that hides X's own removal.
+    await sendRaw(x, [frameToM(x, full), frameToM(x, full.filter((e) => !isRemovalOf(xId)(e)))]);
+    assert.equal(m.groups.get(chatId).status, 'removed');
+    assert.deepEqual(invited, []);
+    // The real thing.
+    assert.equal((await a.groups.add(chatId, convs.get(m)!)).outcome, 're-invited');
+    await waitFor(() => m.groups.get(chatId).status === 'invited', T, 'the re-invitation');
+    assert.equal(m.groups.get(chatId).invitedBy, convs.get(m));
+    assert.deepEqual(invited, [chatId]);
+  } finally {
+    await Promise.all([a, b, x, m].map((c) => c.close()));
+  }
+});

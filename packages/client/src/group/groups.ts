@@ -790,16 +790,20 @@ export class Groups {
   /**
    * An invite for a group we are out of (removed or left) is a new invitation when it was built
    * after we left: its own events, folded alone, no longer list any key of ours, and it carries
-   * its sender's binding for this session, the sender being a member. A hello or card relay
-   * sent before our removal still lists us, so it is not mistaken for one.
+   * its sender's binding for this session, the sender being a member (in the invite's events
+   * and in everything we hold). A hello or card relay sent before our removal still lists us,
+   * so it is not mistaken for one.
    */
   private isReinvitation(g: Group, invite: G.DecodedGroupInvite, conv: PrivateConversation, now: number): boolean {
     const ours = new Set([...g.rec.formerSelves, ...(g.key !== null ? [g.key.id] : [])]);
     const alone = G.foldGroup(g.chatId, invite.events, now);
     if (!alone.ok || alone.state.members.some((m) => ours.has(m))) return false;
+    // The sender must be a member by everything we know too (not one whose removal we saw).
+    const merged = G.mergeGroupEvents(g.chatId, g.events, invite.events, now);
+    if (!merged.ok) return false;
     return invite.introductions.some((intro) => {
       const checked = G.verifyIntroduction(this.host.crypto, intro, alone.state, now);
-      return checked.ok && sameBytes(checked.value.identityKey, conv.peerIdentity);
+      return checked.ok && sameBytes(checked.value.identityKey, conv.peerIdentity) && merged.state.members.includes(checked.value.memberId);
     });
   }
 
