@@ -9,10 +9,10 @@ import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SqliteStore, FileStateStore, MailboxDelivery, type StoreBatch, type ServicesState } from '../src/index.ts';
+import { Client, MemoryNetwork, SqliteStore, FileStateStore, MailboxDelivery, type StoreBatch, type ServicesState } from '../src/index.ts';
 import { SqliteStore as LegacySqliteStore } from './fixtures/legacy-store/sqlite-store.ts';
 import { FileStateStore as LegacyFileStateStore } from './fixtures/legacy-store/services-state.ts';
-import { KEY_A, tempDir } from './helpers.ts';
+import { FAST, KEY_A, tempDir } from './helpers.ts';
 
 const CHEAP = { m: 256, t: 1, p: 1 };
 const cleanups: (() => void)[] = [];
@@ -326,4 +326,15 @@ test('file modes: a fresh store, its WAL and key header, services.json and the m
   } finally {
     process.umask(previous);
   }
+});
+
+test('file modes of a fresh client data dir made by Client.open', async () => {
+  const dataDir = join(scratch(), 'fresh-client');
+  const client = await Client.open({ delivery: new MemoryNetwork().adapter(), dataDir, passphrase: 'pw', argon2id: CHEAP, profile: { name: 'x' }, ...FAST });
+  await client.createInvitation();
+  assert.equal(statSync(dataDir).mode & 0o777, 0o700);
+  for (const f of readdirSync(dataDir)) assert.equal(statSync(join(dataDir, f)).mode & 0o777, 0o600, f);
+  assert.ok(readdirSync(dataDir).includes('umbra.db.kdf'));
+  await client.close();
+  for (const f of readdirSync(dataDir)) assert.equal(statSync(join(dataDir, f)).mode & 0o777, 0o600, f);
 });
