@@ -25,22 +25,29 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)]!;
 }
 
-/** Milliseconds per call of `op` (median of 7 runs of ~300 ms each). */
-function msPerCall(op: () => unknown, runs = 7, runMs = 300): number {
-  for (let i = 0; i < 3; i++) op();
-  const costs: number[] = [];
-  for (let r = 0; r < runs; r++) {
-    let n = 0;
-    const start = performance.now();
-    let elapsed: number;
-    do {
-      op();
-      n++;
-      elapsed = performance.now() - start;
-    } while (elapsed < runMs);
-    costs.push(elapsed / n);
-  }
-  return median(costs);
+/** Milliseconds per call of one run of `op` lasting ~runMs. */
+function runOnce(op: () => unknown, runMs: number): number {
+  let n = 0;
+  const start = performance.now();
+  let elapsed: number;
+  do {
+    op();
+    n++;
+    elapsed = performance.now() - start;
+  } while (elapsed < runMs);
+  return elapsed / n;
+}
+
+/**
+ * Milliseconds per call of each op, measured in alternating rounds (the machine is shared: a
+ * busy spell then hits every op alike); median over the rounds.
+ */
+function alternate<K extends string>(ops: Record<K, () => unknown>, rounds = 9, runMs = 200): Record<K, number> {
+  const names = Object.keys(ops) as K[];
+  for (const k of names) for (let i = 0; i < 3; i++) ops[k]();
+  const costs = Object.fromEntries(names.map((k) => [k, [] as number[]])) as unknown as Record<K, number[]>;
+  for (let r = 0; r < rounds; r++) for (const k of names) costs[k].push(runOnce(ops[k], runMs));
+  return Object.fromEntries(names.map((k) => [k, median(costs[k])])) as Record<K, number>;
 }
 
 function must(r: group.BuildResult): Extract<group.BuildResult, { ok: true }> {
@@ -127,18 +134,21 @@ const f = group.foldEvents(chatId, events);
 if (!f.ok) throw new Error(f.reason);
 const parents = events.reduce((n, e) => n + e.parents.length, 0);
 
-const oldMs = msPerCall(() => oldFold(chatId, events));
-const newMs = msPerCall(() => group.foldEvents(chatId, events));
 const last = events.at(-1)!;
 const stored = events.slice(0, -1);
-const mergeMs = msPerCall(() => group.mergeGroupEvents(chatId, stored, [last], now));
 const oldState = oldFold(chatId, events);
 // The old fold stops at the first event it finds invalid: time it also on the events the new
 // fold applied (a history both accept), so both do the whole walk.
 const clean = f.applied;
 const oldCleanState = oldFold(chatId, clean);
-const oldCleanMs = msPerCall(() => oldFold(chatId, clean));
-const newCleanMs = msPerCall(() => group.foldEvents(chatId, clean));
+const t = alternate({
+  old: () => oldFold(chatId, events),
+  new: () => group.foldEvents(chatId, events),
+  merge: () => group.mergeGroupEvents(chatId, stored, [last], now),
+  oldClean: () => oldFold(chatId, clean),
+  newClean: () => group.foldEvents(chatId, clean),
+});
+const [oldMs, newMs, mergeMs, oldCleanMs, newCleanMs] = [t.old, t.new, t.merge, t.oldClean, t.newClean];
 
 const figures = {
   members: MEMBERS,

@@ -60,7 +60,7 @@ export interface GroupState {
 /** Why a fold gives no group at all. */
 export type FoldErrorCode = 'no-events' | 'no-chat-created';
 
-/** Why one event was not applied (docs/GROUPS.md §5.4). */
+/** Why one event was not applied (docs/GROUPS.md §5.5). */
 export type RejectReason =
   /** Received under another chat id. Not stored. */
   | 'wrong-chat-id'
@@ -199,12 +199,27 @@ export function processEvent(g: RuleGroup, e: RuleEvent): void {
 }
 
 
+/** Per event object: its id and parents as map keys (folds run on every update, over the same stored objects). */
+const idKeys = new WeakMap<GroupEvent, string>();
+const parentKeys = new WeakMap<GroupEvent, string[]>();
+function idKey(e: GroupEvent): string {
+  let k = idKeys.get(e);
+  if (k === undefined) idKeys.set(e, (k = binaryKey(e.id)));
+  return k;
+}
+function parentKeysOf(e: GroupEvent): string[] {
+  let k = parentKeys.get(e);
+  if (k === undefined) parentKeys.set(e, (k = e.parents.map(binaryKey)));
+  return k;
+}
+const idHex = new WeakMap<GroupEvent, string>();
+
 /** Drop repeated events (same id, i.e. same signature and bytes), keeping the first copy. */
 export function dedupeEvents(events: readonly GroupEvent[]): GroupEvent[] {
   const seen = new Set<string>();
   const out: GroupEvent[] = [];
   for (const e of events) {
-    const key = binaryKey(e.id);
+    const key = idKey(e);
     if (seen.has(key)) continue;
     seen.add(key);
     out.push(e);
@@ -242,11 +257,11 @@ export function mergeGroupEvents(
   incoming: readonly GroupEvent[],
   nowMs: number,
 ): FoldResult & { readonly added?: readonly GroupEvent[] } {
-  const known = new Set(stored.map((e) => binaryKey(e.id)));
+  const known = new Set(stored.map(idKey));
   const added: GroupEvent[] = [];
   const refused: RejectedEvent[] = [];
   for (const e of incoming) {
-    const key = binaryKey(e.id);
+    const key = idKey(e);
     if (known.has(key)) continue;
     known.add(key);
     const reason = receiveCheck(chatId, e, nowMs);
@@ -358,11 +373,13 @@ function link(sorted: readonly GroupEvent[], reject: (e: GroupEvent, reason: Rej
   const byId = new Map<string, Slot>();
   const slots: Slot[] = [];
   const legacySoFar = new Uint32Array(words);
+  // One row per linked event, in one allocation; row k holds the ancestry of linked event k.
+  const table = new Uint32Array(sorted.length * words);
   let linkedCount = 0;
   for (const event of sorted) {
     const slot: Slot = { event, linked: -1, past: null, legacy: event.parents.length === 0 };
     slots.push(slot);
-    byId.set(binaryKey(event.id), slot);
+    byId.set(idKey(event), slot);
   }
   for (const slot of slots) {
     const event = slot.event;
@@ -370,24 +387,27 @@ function link(sorted: readonly GroupEvent[], reject: (e: GroupEvent, reason: Rej
       reject(event, 'missing-parent', `more than ${MAX_PARENTS} parents`);
       continue;
     }
-    let past: Uint32Array;
+    const past = table.subarray(linkedCount * words, (linkedCount + 1) * words);
     if (slot.legacy) {
-      past = legacySoFar.slice();
+      past.set(legacySoFar);
     } else {
-      past = new Uint32Array(words);
       let problem: [RejectReason, string] | null = null;
-      for (const id of event.parents) {
-        const parent = byId.get(binaryKey(id));
+      const keys = parentKeysOf(event);
+      for (let p = 0; p < keys.length; p++) {
+        const id = event.parents[p]!;
+        const parent = byId.get(keys[p]!);
         if (parent === undefined || parent === slot) problem ??= ['missing-parent', `parent ${toHex(id).slice(0, 16)}… is not known`];
         else if (parent.event.clock >= event.clock) problem = ['parent-not-earlier', `parent at clock ${parent.event.clock} is not before ${event.clock}`];
         else if (parent.linked < 0) problem ??= ['missing-parent', `parent ${toHex(id).slice(0, 16)}… is itself pending or broken`];
         else {
+          // A parent's ancestors all have lower linked indices than the parent itself.
           const pp = parent.past!;
-          for (let w = 0; w < words; w++) past[w]! |= pp[w]!;
+          for (let w = 0, top = parent.linked >>> 5; w <= top; w++) past[w]! |= pp[w]!;
           past[parent.linked >>> 5]! |= 1 << (parent.linked & 31);
         }
       }
       if (problem !== null) {
+        past.fill(0); // the row is reused by the next linked event
         reject(event, problem[0], problem[1]);
         continue;
       }
@@ -415,7 +435,7 @@ interface Outcome {
  * Apply linked events in order. A valid removal of M voids M's events applied before it that it
  * does not causally follow; voided events are excluded and the fold runs again (a removal may
  * only have been valid thanks to a now-void event, and later events may depend on them). Voids
- * only accumulate, so this ends; it is cut at MAX_FOLD_PASSES passes (docs/GROUPS.md §5.3).
+ * only accumulate, so this ends; it is cut at MAX_FOLD_PASSES passes (docs/GROUPS.md §5.4).
  */
 function applyWithRemovals(chatId: string, slots: readonly Slot[]): Outcome {
   const voided = new Map<number, string>();
@@ -494,7 +514,7 @@ function applyOnce(
  * must causally follow every earlier event of its author and be followed by every later one. An
  * honest author's builder always names her own latest event, so this never fires for her; it
  * stops an admin backdating a removal below her own events, or leaving her own events out of
- * its past, to void the target's events she had built on (docs/GROUPS.md §5.3). Leaves are
+ * its past, to void the target's events she had built on (docs/GROUPS.md §5.4). Leaves are
  * exempt: there the author is the target, and letting her own later events break her leave
  * would let her cancel it (re-entry); her events around it are voided instead.
  */
@@ -536,7 +556,7 @@ function headsOf(slots: readonly Slot[], applied: readonly number[]): Uint8Array
 
 function changeOf(e: GroupEvent): GroupChange {
   return {
-    id: toHex(e.id),
+    id: hexId(e),
     kind: kindOf(e),
     type: e.type,
     author: e.from,
@@ -546,6 +566,12 @@ function changeOf(e: GroupEvent): GroupChange {
     image: e.image,
     clock: e.clock,
   };
+}
+
+function hexId(e: GroupEvent): string {
+  let h = idHex.get(e);
+  if (h === undefined) idHex.set(e, (h = toHex(e.id)));
+  return h;
 }
 
 function kindOf(e: GroupEvent): ChangeKind {
