@@ -3,13 +3,16 @@
  * conversation record (`ConversationRecord`: the engine's state and this one, sealed together).
  * Plain immutable values: every function of the machine returns a new state.
  */
-import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
+import { fromBinary } from '@bufbuild/protobuf';
 import { UmbraError } from '../errors.ts';
+import { encode } from '../wire/codec.ts';
+import { compilePlan, planDecodeCanonical } from '../wire/plan-codec.ts';
 import {
   ConversationRecordSchema,
-  InFlightStateSchema,
-  MissingIdStateSchema,
   ReliabilityStateSchema,
+  type ConversationRecord,
+  type InFlightState,
+  type MissingIdState,
   type ReliabilityState as ReliabilityStateMessage,
 } from '../wire/gen/umbra/v1/state_pb.ts';
 import { CAUSAL_HISTORY_IDS, MAX_IN_FLIGHT, MAX_MISSING_IDS, MAX_PENDING_ACKS, MESSAGE_ID_BYTES } from './limits.ts';
@@ -97,23 +100,26 @@ function id(b: Uint8Array, what: string): Uint8Array {
   return b;
 }
 
+// Complete literals rather than create(): this runs on every conversation write (no per-call reflection).
 function toMessage(s: ReliabilityState): ReliabilityStateMessage {
-  return create(ReliabilityStateSchema, {
+  return {
+    $typeName: 'umbra.v1.ReliabilityState',
     version: RELIABILITY_STATE_VERSION,
     lamport: toU64(s.lamport),
     recentIds: [...s.recentIds],
     pendingAcks: [...s.pendingAcks],
     ackDueAt: s.ackDueAt === null ? 0n : toU64(Math.max(1, s.ackDueAt)),
     lastAckSentAt: s.lastAckSentAt === null ? 0n : toU64(Math.max(1, s.lastAckSentAt)),
-    missing: s.missing.map((m) =>
-      create(MissingIdStateSchema, { messageId: m.messageId, noticedAt: toU64(m.noticedAt), requests: m.requests, nextRequestAt: toU64(m.nextRequestAt) }),
+    missing: s.missing.map(
+      (m): MissingIdState => ({ $typeName: 'umbra.v1.MissingIdState', messageId: m.messageId, noticedAt: toU64(m.noticedAt), requests: m.requests, nextRequestAt: toU64(m.nextRequestAt) }),
     ),
-    inFlight: s.inFlight.map((f) =>
-      create(InFlightStateSchema, {
+    inFlight: s.inFlight.map(
+      (f): InFlightState => ({
+        $typeName: 'umbra.v1.InFlightState',
         messageId: f.messageId,
         lamport: toU64(f.lamport),
         hintHour: Math.max(0, f.hintHour),
-        hintIndex: f.hintIndex,
+        hintIndex: Math.max(0, f.hintIndex),
         attempts: f.attempts,
         lastSentAt: toU64(f.lastSentAt),
         nextAttemptAt: toU64(f.nextAttemptAt),
@@ -122,7 +128,7 @@ function toMessage(s: ReliabilityState): ReliabilityStateMessage {
     handshakeId: s.handshake?.messageId ?? new Uint8Array(0),
     handshakeAttempts: s.handshake?.attempts ?? 0,
     handshakeNextAttemptAt: toU64(s.handshake?.nextAttemptAt ?? 0),
-  });
+  };
 }
 
 function fromMessage(m: ReliabilityStateMessage): ReliabilityState {
@@ -160,16 +166,24 @@ function fromMessage(m: ReliabilityStateMessage): ReliabilityState {
 }
 
 export function serializeReliability(s: ReliabilityState): Uint8Array {
-  return toBinary(ReliabilityStateSchema, toMessage(s));
+  return encode(ReliabilityStateSchema, toMessage(s));
+}
+
+/** Decode with the plan codec (what we write is canonical), else leniently with protobuf-es. */
+function decodeMessage<T>(schema: typeof ReliabilityStateSchema | typeof ConversationRecordSchema, bytes: Uint8Array): T | null {
+  const plan = compilePlan(schema);
+  const fast = plan === null ? null : planDecodeCanonical(plan, bytes);
+  if (fast !== null) return fast as T;
+  try {
+    return fromBinary(schema, bytes) as T;
+  } catch {
+    return null;
+  }
 }
 
 export function deserializeReliability(bytes: Uint8Array): ReliabilityState {
-  let m;
-  try {
-    m = fromBinary(ReliabilityStateSchema, bytes);
-  } catch {
-    throw malformed('undecodable');
-  }
+  const m = decodeMessage<ReliabilityStateMessage>(ReliabilityStateSchema, bytes);
+  if (m === null) throw malformed('undecodable');
   return fromMessage(m);
 }
 
@@ -201,10 +215,8 @@ export function migrateReliability(legacy: LegacyReliability): ReliabilityState 
 
 /** One conversation as the client stores it: the engine's serialized state and the reliability state. */
 export function encodeConversationRecord(conversationState: Uint8Array, reliability: ReliabilityState): Uint8Array {
-  return toBinary(
-    ConversationRecordSchema,
-    create(ConversationRecordSchema, { recordVersion: CONVERSATION_RECORD_VERSION, conversation: conversationState, reliability: toMessage(reliability) }),
-  );
+  const record: ConversationRecord = { $typeName: 'umbra.v1.ConversationRecord', recordVersion: CONVERSATION_RECORD_VERSION, conversation: conversationState, reliability: toMessage(reliability) };
+  return encode(ConversationRecordSchema, record);
 }
 
 /**
@@ -213,14 +225,9 @@ export function encodeConversationRecord(conversationState: Uint8Array, reliabil
  * `reliability: null`, for the caller to migrate.
  */
 export function decodeConversationRecord(bytes: Uint8Array): { conversationState: Uint8Array; reliability: ReliabilityState | null } {
-  let m;
-  try {
-    m = fromBinary(ConversationRecordSchema, bytes);
-  } catch {
-    // Not a record: a legacy conversation state (its own decoder judges it).
-    return { conversationState: bytes, reliability: null };
-  }
-  if (m.recordVersion === 0) return { conversationState: bytes, reliability: null };
+  const m = decodeMessage<ConversationRecord>(ConversationRecordSchema, bytes);
+  // Not a record (undecodable, or record_version 0): a legacy conversation state, which its own decoder judges.
+  if (m === null || m.recordVersion === 0) return { conversationState: bytes, reliability: null };
   if (m.recordVersion !== CONVERSATION_RECORD_VERSION) throw new UmbraError('state-unsupported-version', `conversation record version ${m.recordVersion} is not supported`);
   if (m.reliability === undefined) throw malformed('record without reliability state');
   return { conversationState: m.conversation, reliability: fromMessage(m.reliability) };
