@@ -5,12 +5,12 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startHub, type Hub } from '@umbra/services';
+import { killChildren, runFile } from '../../client/test/fixtures/children.ts';
 
 const BIN = resolve(dirname(fileURLToPath(import.meta.url)), '../bin/umbra.js');
 let hub: Hub;
@@ -24,17 +24,21 @@ before(async () => {
 });
 
 after(async () => {
-  await hub?.close();
-  rmSync(root, { recursive: true, force: true });
+  try {
+    await killChildren(); // any umbra run a failed or timed-out test left behind
+    await hub?.close();
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 });
 
-function umbra(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((done) => {
-    execFile(process.execPath, [BIN, ...args], { env: { ...process.env, UMBRA_PASSPHRASE: 'cli test passphrase' }, timeout: 60_000 }, (err, stdout, stderr) => {
-      const code = err === null ? 0 : typeof err.code === 'number' ? err.code : 1;
-      done({ code, stdout, stderr });
-    });
-  });
+async function umbra(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const r = await runFile(process.execPath, [BIN, ...args], { env: { ...process.env, UMBRA_PASSPHRASE: 'cli test passphrase' }, timeoutMs: 60_000 });
+    return { code: r.code ?? 1, stdout: r.stdout, stderr: r.stderr };
+  } catch (e) {
+    return { code: 1, stdout: '', stderr: String(e) }; // could not start it at all
+  }
 }
 
 async function ok(args: string[]): Promise<string> {

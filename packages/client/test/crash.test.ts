@@ -1,7 +1,11 @@
 /** Crash safety: ≥ 20 SIGKILLs at random points (npm run crashtest does 200+). */
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runCrashTest } from './crash/harness.ts';
+import { killChildren } from './fixtures/children.ts';
+
+// runCrashTest kills its peers when it returns or throws; this is for a test that timed out.
+after(killChildren);
 
 const KILLS = Number(process.env.UMBRA_CRASH_KILLS ?? 24);
 

@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { killChildren } from './fixtures/children.ts';
 import { OBSERVER_SCRIPT, PEER_SCRIPT, Proc } from './fixtures/waku-harness.ts';
 
 interface Results {
@@ -78,8 +79,13 @@ describe('Waku delivery across processes', { timeout: 90_000 }, () => {
   });
 
   after(async () => {
-    await Promise.all([alice, bob, carol, dave, observer, hub].filter((p) => p !== undefined).map((p) => p.stop()));
-    rmSync(dir, { recursive: true, force: true });
+    try {
+      await Promise.all([alice, bob, carol, dave, observer, hub].filter((p) => p !== undefined).map((p) => p.stop()));
+    } finally {
+      // Also the processes a timed-out `before` spawned but never assigned.
+      await killChildren();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   async function introduce(member: Proc): Promise<void> {

@@ -55,6 +55,25 @@ export interface Hub {
 
 const here = dirname(fileURLToPath(import.meta.url));
 
+/**
+ * RSA child processes started by this process. SIGKILLed when it exits (process.exit included),
+ * so a test that never reached hub.close() or a hub that crashed leaves no RSA serving behind.
+ */
+const rsaChildren = new Set<ChildProcess>();
+
+function trackRsaChild(child: ChildProcess): void {
+  if (rsaChildren.size === 0) process.once('exit', killRsaChildren);
+  rsaChildren.add(child);
+  child.once('exit', () => {
+    rsaChildren.delete(child);
+    if (rsaChildren.size === 0) process.off('exit', killRsaChildren);
+  });
+}
+
+function killRsaChildren(): void {
+  for (const child of rsaChildren) child.kill('SIGKILL');
+}
+
 function loadOrCreateKey(file: string): Uint8Array {
   if (existsSync(file)) {
     const k = new Uint8Array(readFileSync(file));
@@ -72,6 +91,7 @@ async function spawnRsa(config: Record<string, unknown>): Promise<{ child: Child
     stdio: ['ignore', 'pipe', 'inherit'],
     cwd: resolve(here, '../../..'),
   });
+  trackRsaChild(child);
   const url = await new Promise<string>((resolveUrl, reject) => {
     let buf = '';
     const onData = (d: Buffer) => {

@@ -58,6 +58,17 @@ export async function startPostgres(): Promise<PrivatePostgres> {
     '-w',
     'start',
   ]);
+  // pg_ctl daemonizes the server: a test process that exits without stop() (a timeout, the
+  // runner's SIGTERM, --test-force-exit) stops it here, synchronously, so none is left running.
+  const stopAtExit = () => {
+    try {
+      run(pgCtl, ['-D', data, '-m', 'immediate', 'stop']);
+    } catch {
+      // already stopped
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.once('exit', stopAtExit);
   const admin = postgres(`postgres://postgres@127.0.0.1:${port}/postgres`, { max: 1, onnotice: () => {} });
   let n = 0;
   return {
@@ -67,6 +78,7 @@ export async function startPostgres(): Promise<PrivatePostgres> {
       return `postgres://postgres@127.0.0.1:${port}/${name}`;
     },
     async stop() {
+      process.off('exit', stopAtExit);
       await admin.end({ timeout: 2 });
       try {
         run(pgCtl, ['-D', data, '-m', 'immediate', 'stop']);

@@ -7,11 +7,12 @@
  * and both keep talking (a final exchange after the last kill), with no undecryptable envelope
  * (no ratchet desync).
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { forkChild } from '../fixtures/children.ts';
 import { SeededRandom, SqliteStore, decodeContent, fromHexKey } from './shared.ts';
 
 const PEER = fileURLToPath(new URL('./peer.ts', import.meta.url));
@@ -49,7 +50,7 @@ class Peer {
 
   start(): void {
     this.ready = false;
-    const child = fork(PEER, [this.role, this.dir, KEY_HEX], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    const child = forkChild(PEER, [this.role, this.dir, KEY_HEX], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
     child.on('message', (m: { type: string } & Status) => {
       if (m.type === 'ready') this.ready = true;
       if (m.type === 'status') for (const w of this.waiters.splice(0)) w(m);

@@ -9,6 +9,9 @@ import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client, MailboxDelivery, SqliteStore, fromHexKey } from './shared.ts';
 
+// The harness gone (killed, or timed out and exited): stop too, as after a crash.
+process.on('disconnect', () => process.exit(1));
+
 const [role, dir, keyHex] = process.argv.slice(2) as [string, string, string];
 const invitationFile = join(dir, 'invitation.txt');
 const mailbox = new MailboxDelivery(join(dir, 'net.db'), 5);
