@@ -7,7 +7,9 @@
  * a throwaway Ed25519 key and no token, sends for `--seconds` each:
  *   1. POST /v1/deliver/batch with 256 random well-formed addresses under the RSA's current kid
  *      (every item makes the old RSA resolve: one x·c1 and a seed lookup),
- *   2. POST /v1/deliver with one such address.
+ *   2. POST /v1/deliver with one such address,
+ * and, for scale, a batch as large as the RSA takes (its descriptor's max_batch_items) signed by
+ * an SSA key it trusts: the most work one request can buy.
  * Prints requests/s, the RSA's server-side milliseconds per request (wall time in this process,
  * so client and server share the CPU: the rates are a lower bound), the status codes, and how
  * many resolves the RSA ran (when it exposes `stats`).
@@ -27,9 +29,12 @@ const CONC = arg('concurrency', 8);
 
 const dir = mkdtempSync(join(tmpdir(), 'umbra-unpaid-'));
 const issuer = await startIssuer({ db: join(dir, 'issuer.db') });
-const rsa = await startRsa({ db: join(dir, 'rsa.db'), issuerName: issuer.issuerName, tokenKeys: [issuer.tokenKeys.rsa] });
+const trustedSsa = generateEd25519();
+const rsa = await startRsa({ db: join(dir, 'rsa.db'), issuerName: issuer.issuerName, tokenKeys: [issuer.tokenKeys.rsa], trustedSsaKeys: [trustedSsa.publicKey] });
 try {
-  const key = currentAddressKey(addressKeysOf(await new RsaClient(rsa.url).descriptor()), 'ephemeral');
+  const descriptor = await new RsaClient(rsa.url).descriptor();
+  const key = currentAddressKey(addressKeysOf(descriptor), 'ephemeral');
+  const maxBatch = Number((descriptor.body.limits as { max_batch_items?: number } | undefined)?.max_batch_items ?? 256);
   const attacker = generateEd25519();
   const item = () => ({ addr: b64u(deriveAddress(generateSeed(), key)), ttl_s: 60, payload: b64u(new Uint8Array(64)) });
   const batchBody = new TextEncoder().encode(JSON.stringify({ items: Array.from({ length: 256 }, item) }));
@@ -37,7 +42,7 @@ try {
 
   const stats = () => (rsa as unknown as { stats?: { resolves: number } }).stats?.resolves ?? null;
 
-  async function run(name: string, path: string, body: Uint8Array): Promise<void> {
+  async function run(name: string, path: string, body: Uint8Array, signer = attacker): Promise<void> {
     const statuses = new Map<number, number>();
     let n = 0;
     const resolvesBefore = stats();
@@ -48,7 +53,7 @@ try {
         while (performance.now() < end) {
           const res = await fetch(`${rsa.url}${path}`, {
             method: 'POST',
-            headers: { 'content-type': 'application/json', ...signRequest(attacker, keyidOf(attacker.publicKey), 'POST', path, body) },
+            headers: { 'content-type': 'application/json', ...signRequest(signer, keyidOf(signer.publicKey), 'POST', path, body) },
             body: Buffer.from(body),
           });
           await res.arrayBuffer();
@@ -69,6 +74,8 @@ try {
   console.log(`unpaid attacker (throwaway key, no token), concurrency ${CONC}, ${SECONDS} s each`);
   await run('batch of 256 random addresses', '/v1/deliver/batch', batchBody);
   await run('single delivery, random address', '/v1/deliver', singleBody);
+  const trustedBody = new TextEncoder().encode(JSON.stringify({ items: Array.from({ length: maxBatch }, item) }));
+  await run(`trusted SSA, batch of ${maxBatch} (max)`, '/v1/deliver/batch', trustedBody, trustedSsa);
 } finally {
   await rsa.close();
   await issuer.close();

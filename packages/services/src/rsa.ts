@@ -357,38 +357,60 @@ export async function startRsa(opts: RsaOptions): Promise<RsaService> {
       return retryLater(reply, ssaRetryAfterS(keyid, now), 'Too many deliveries from this SSA');
   };
 
-  app.post('/v1/deliver', { onRequest: earlyDeliveryCheck(false) }, async (req, reply) => {
-    const now = clock.now();
-    const sig = await ssaSignature(req, now);
-    if (sig.kind !== 'ok') return problem(reply, 401, 'Delivery signature refused', sig.reason);
-    if (!ssaAllowed(sig.keyid, now)) return retryLater(reply, ssaRetryAfterS(sig.keyid, now), 'Too many deliveries from this SSA');
-    const r = await acceptItem(bodyObject(req.body), now, trusted.has(sig.keyid) ? null : (req.deliveryToken ?? null));
-    if (r.status === 429) return retryLater(reply, r.retryAfterS, r.title, r.detail);
-    if (r.status !== 202) return problem(reply, r.status, r.title, r.detail);
-    return reply.code(202).send({ accepted: true });
-  });
+  /** The JSON body of a delivery, parsed only now that its signature verified. */
+  function signedJson(req: FastifyRequest): Record<string, unknown> {
+    const raw = req.rawBody ?? Buffer.alloc(0);
+    let parsed: unknown;
+    try {
+      parsed = raw.length === 0 ? {} : JSON.parse(raw.toString('utf8'));
+    } catch {
+      throw new HttpProblem(400, 'Malformed JSON', 'the request body is not valid JSON');
+    }
+    return bodyObject(parsed);
+  }
 
-  /**
-   * Several deliveries under one signature, from trusted SSAs only: {items: [{addr, ttl_s,
-   * payload}]} → 200 {results: [status per item], retry_after_s: [seconds per item, 0 unless
-   * 429]} where each status is what /v1/deliver would have answered. The items are stored
-   * together (one group commit) before the answer.
-   */
-  app.post('/v1/deliver/batch', { bodyLimit: limits.maxBatchBytes, onRequest: earlyDeliveryCheck(true) }, async (req, reply) => {
-    const now = clock.now();
-    const sig = await ssaSignature(req, now);
-    if (sig.kind !== 'ok' || !trusted.has(sig.keyid)) return problem(reply, 401, 'Delivery signature refused', sig.kind === 'ok' ? 'not a trusted SSA key' : sig.reason);
-    const items = bodyObject(req.body).items;
-    if (!Array.isArray(items) || items.length === 0 || items.length > limits.maxBatchItems)
-      return problem(reply, 400, 'Malformed items', `items must be an array of 1..${limits.maxBatchItems} deliveries`);
-    const results = await Promise.all(
-      items.map((item): Promise<ItemOutcome> | ItemOutcome =>
-        ssaAllowed(sig.keyid, now)
-          ? acceptItem(item, now, null)
-          : { status: 429, retryAfterS: ssaRetryAfterS(sig.keyid, now), title: 'Too many deliveries from this SSA', detail: '' },
-      ),
-    );
-    return reply.code(200).send({ results: results.map((r) => r.status), retry_after_s: results.map((r) => (r.status === 429 ? r.retryAfterS : 0)) });
+  // The delivery routes keep their JSON bodies raw until the signature verified: a request that
+  // claims a trusted keyid it cannot sign for costs a body read and a SHA-256, never a JSON parse.
+  await app.register(async (deliveries) => {
+    deliveries.removeContentTypeParser('application/json');
+    deliveries.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
+      req.rawBody = body as Buffer;
+      done(null, null);
+    });
+
+    deliveries.post('/v1/deliver', { onRequest: earlyDeliveryCheck(false) }, async (req, reply) => {
+      const now = clock.now();
+      const sig = await ssaSignature(req, now);
+      if (sig.kind !== 'ok') return problem(reply, 401, 'Delivery signature refused', sig.reason);
+      if (!ssaAllowed(sig.keyid, now)) return retryLater(reply, ssaRetryAfterS(sig.keyid, now), 'Too many deliveries from this SSA');
+      const r = await acceptItem(signedJson(req), now, trusted.has(sig.keyid) ? null : (req.deliveryToken ?? null));
+      if (r.status === 429) return retryLater(reply, r.retryAfterS, r.title, r.detail);
+      if (r.status !== 202) return problem(reply, r.status, r.title, r.detail);
+      return reply.code(202).send({ accepted: true });
+    });
+
+    /**
+     * Several deliveries under one signature, from trusted SSAs only: {items: [{addr, ttl_s,
+     * payload}]} → 200 {results: [status per item], retry_after_s: [seconds per item, 0 unless
+     * 429]} where each status is what /v1/deliver would have answered. The items are stored
+     * together (one group commit) before the answer.
+     */
+    deliveries.post('/v1/deliver/batch', { bodyLimit: limits.maxBatchBytes, onRequest: earlyDeliveryCheck(true) }, async (req, reply) => {
+      const now = clock.now();
+      const sig = await ssaSignature(req, now);
+      if (sig.kind !== 'ok' || !trusted.has(sig.keyid)) return problem(reply, 401, 'Delivery signature refused', sig.kind === 'ok' ? 'not a trusted SSA key' : sig.reason);
+      const items = signedJson(req).items;
+      if (!Array.isArray(items) || items.length === 0 || items.length > limits.maxBatchItems)
+        return problem(reply, 400, 'Malformed items', `items must be an array of 1..${limits.maxBatchItems} deliveries`);
+      const results = await Promise.all(
+        items.map((item): Promise<ItemOutcome> | ItemOutcome =>
+          ssaAllowed(sig.keyid, now)
+            ? acceptItem(item, now, null)
+            : { status: 429, retryAfterS: ssaRetryAfterS(sig.keyid, now), title: 'Too many deliveries from this SSA', detail: '' },
+        ),
+      );
+      return reply.code(200).send({ results: results.map((r) => r.status), retry_after_s: results.map((r) => (r.status === 429 ? r.retryAfterS : 0)) });
+    });
   });
 
   // ---- inboxes ------------------------------------------------------------------------------

@@ -432,6 +432,19 @@ export function serviceSuite(backend: Backend): void {
           { key: generateEd25519(), path: '/v1/deliver/batch' },
         );
         assert.equal(batch.status, 401);
+        // Claiming a trusted keyid without its private key: refused on the signature, before the
+        // body is parsed as JSON (so not "Malformed JSON").
+        const forger = generateEd25519();
+        const junk = new TextEncoder().encode('{not json');
+        for (const path of ['/v1/deliver', '/v1/deliver/batch']) {
+          const spoofed = await fetch(`${e.rsa.url}${path}`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', ...signRequest(forger, keyidOf(trustedTestSsa.publicKey), 'POST', path, junk) },
+            body: Buffer.from(junk),
+          });
+          assert.equal(spoofed.status, 401, path);
+          assert.equal(((await spoofed.json()) as { title: string }).title, 'Delivery signature refused');
+        }
         assert.equal(e.rsa.stats.resolves, resolvesBefore, 'no address was resolved for an unpaid delivery');
         assert.equal((await r.inbox.fetch()).droppedByLimit[b64u(r.seeds[0]!.seedId)], undefined, 'the seed limit was not touched');
         // The genuine messages, through the SSA the RSA trusts.
