@@ -263,6 +263,7 @@ test('re-adding a removed member: a new invitation, a new key, connected to ever
   const [a, b, c, m] = (await Promise.all(['A', 'B', 'C', 'M'].map((n) => open(net, n)))) as [Client, Client, Client, Client];
   const all = [a, b, c, m];
   try {
+    const diagnostics = all.map(collectRejected);
     const { chatId, convs } = await makeGroup(a, [b, c, m]);
     const oldId = m.groups.get(chatId).self!;
     await removeAndWait(a, m, [b, c], chatId);
@@ -292,6 +293,8 @@ test('re-adding a removed member: a new invitation, a new key, connected to ever
     await m.groups.send(chatId, 'I am back');
     await waitFor(() => got.filter((g) => g.text === 'I am back').length === 3, T, 'everyone to get M');
     assert.ok(got.every((g) => g.author === newId));
+    // Moving M's old sessions to her new key was a folded change, not a refused redirect.
+    assert.deepEqual(diagnostics.flat(), []);
   } finally {
     await Promise.all(all.map((x) => x.close()));
   }
@@ -306,6 +309,7 @@ test('history: every membership change appears at every member, in fold order, w
   try {
     const live: GroupChangeInfo[] = [];
     b.on('group-change', (ch) => live.push(ch));
+    const diagnostics = all.map(collectRejected);
     const { chatId } = await makeGroup(a, [b, c, d], 'before');
     const ids = new Map(all.map((x) => [x, x.groups.get(chatId).self!]));
     // Each added member says MEMBER_JOINED (in its hellos): wait until everyone has all three.
@@ -347,6 +351,8 @@ test('history: every membership change appears at every member, in fold order, w
     for (const k of ['renamed', 'color', 'image', 'promoted', 'removed', 'left'] as const) {
       assert.equal(live.filter((ch) => ch.kind === k).length, 1, `one ${k} event at B`);
     }
+    // An honest run produces no diagnostics.
+    assert.deepEqual(diagnostics.flat(), []);
   } finally {
     await Promise.all(all.map((x) => x.close()));
   }
