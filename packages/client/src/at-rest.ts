@@ -47,48 +47,61 @@ const PURPOSE_INFO: Record<KeyPurpose, string> = {
 // ---- Argon2id ------------------------------------------------------------------------------
 
 const requireHere = createRequire(import.meta.url);
-let argon2Module: string | null = null;
 
 /*
  * The native addon only has an async API, and store opening is synchronous (its callers, the
  * client and the tests, open stores synchronously). A worker thread runs the hash while this
- * thread waits on a shared flag: the hash still runs natively on four lanes.
+ * thread waits on a shared flag: the hash still runs natively on four lanes. The worker is
+ * started once and kept (unref'd, so it never keeps the process alive): starting a thread costs
+ * tens of milliseconds, and the CLI derives twice per run (services.json, then the store).
  */
 const WORKER_SOURCE = `
-const { workerData } = require('node:worker_threads');
-const flag = new Int32Array(workerData.flag);
-const done = (v) => { Atomics.store(flag, 0, v); Atomics.notify(flag, 0); };
-try {
-  const argon2 = require(workerData.module);
-  argon2.hash(Buffer.from(workerData.password), {
-    type: argon2.argon2id, version: 0x13, raw: true, salt: Buffer.from(workerData.salt),
-    timeCost: workerData.t, memoryCost: workerData.m, parallelism: workerData.p, hashLength: workerData.length,
-  }).then((h) => { new Uint8Array(workerData.out).set(h); done(1); }, () => done(2));
-} catch { done(2); }
+const { parentPort, workerData } = require('node:worker_threads');
+const argon2 = require(workerData.module);
+parentPort.on('message', (job) => {
+  const flag = new Int32Array(job.flag);
+  const done = (v) => { Atomics.store(flag, 0, v); Atomics.notify(flag, 0); };
+  try {
+    argon2.hash(Buffer.from(job.password), {
+      type: argon2.argon2id, version: 0x13, raw: true, salt: Buffer.from(job.salt),
+      timeCost: job.t, memoryCost: job.m, parallelism: job.p, hashLength: job.length,
+    }).then((h) => { new Uint8Array(job.out).set(h); done(1); }, () => done(2));
+  } catch { done(2); }
+});
 `;
 
+let kdfWorker: Worker | null = null;
+
+function worker(): Worker {
+  if (kdfWorker === null) {
+    const w = new Worker(WORKER_SOURCE, { eval: true, execArgv: [], workerData: { module: requireHere.resolve('argon2') } });
+    w.unref();
+    const forget = () => {
+      if (kdfWorker === w) kdfWorker = null;
+    };
+    w.on('error', forget);
+    w.on('exit', forget);
+    kdfWorker = w;
+  }
+  return kdfWorker;
+}
+
 function argon2idBlocking(password: Uint8Array, salt: Uint8Array, params: Argon2idParams, length: number): Uint8Array {
-  argon2Module ??= requireHere.resolve('argon2');
   const flag = new SharedArrayBuffer(4);
   const out = new SharedArrayBuffer(length);
-  const worker = new Worker(WORKER_SOURCE, {
-    eval: true,
-    execArgv: [],
-    workerData: { module: argon2Module, flag, out, password, salt, m: params.m, t: params.t, p: params.p, length },
-  });
-  worker.unref();
+  const w = worker();
+  w.postMessage({ flag, out, password, salt, m: params.m, t: params.t, p: params.p, length });
   const state = new Int32Array(flag);
-  try {
-    if (Atomics.wait(state, 0, 0, KDF_TIMEOUT_MS) === 'timed-out' || Atomics.load(state, 0) !== 1) {
-      throw new ClientError('internal', 'the Argon2id key derivation failed');
-    }
-    const key = new Uint8Array(length);
-    key.set(new Uint8Array(out));
-    new Uint8Array(out).fill(0);
-    return key;
-  } finally {
-    void worker.terminate();
+  if (Atomics.wait(state, 0, 0, KDF_TIMEOUT_MS) === 'timed-out' || Atomics.load(state, 0) !== 1) {
+    // A worker that failed to start or to hash is replaced at the next derivation.
+    if (kdfWorker === w) kdfWorker = null;
+    void w.terminate();
+    throw new ClientError('internal', 'the Argon2id key derivation failed');
   }
+  const key = new Uint8Array(length);
+  key.set(new Uint8Array(out));
+  new Uint8Array(out).fill(0);
+  return key;
 }
 
 export function checkArgon2idParams(params: Argon2idParams): Argon2idParams {
