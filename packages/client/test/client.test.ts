@@ -2,7 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { reliability, serializeConversation, deserializeConversation } from '@umbra/protocol';
+import { reliability, serializeConversation, deserializeConversation, wire } from '@umbra/protocol';
+import { sealFrame } from '../src/frames.ts';
 import { Client, MemoryNetwork, SqliteStore, type ClientEvent } from '../src/index.ts';
 import { FAST, KEY_A, KEY_B, connect, openMemoryClient, tempDir, texts, waitFor } from './helpers.ts';
 
@@ -228,4 +229,24 @@ test('a store in the layout before the reliability machine opens: in-flight mess
   await bob.close();
   await carol.close();
   cleanup();
+});
+
+test('a frame this version does not act on (a session reset) is reported in stats, not silently dropped; the conversation carries on', async () => {
+  const net = new MemoryNetwork();
+  const alice = await openMemoryClient(net.adapter(), 'Alice');
+  const bob = await openMemoryClient(net.adapter(), 'Bob');
+  const conv = await connect(alice, bob);
+  // Test-only reach into Alice's engine: the SDK has no API that sends a session reset.
+  const engine = (alice as unknown as { engine: import('@umbra/protocol').Engine }).engine;
+  const sealed = sealFrame(engine, conv.id, { messageId: new Uint8Array(16).fill(9), lamport: 1, causalHistory: [], body: { case: 'sessionReset', value: wire.create(wire.SessionResetSchema, {}) } }, Date.now());
+  engine.commit(sealed.changes);
+  const before = texts(bob, conv.id);
+  assert.equal(await bob.receive(sealed.envelope), 'readable');
+  assert.deepEqual(bob.stats().unhandledFrames, { 'session-reset': 1 });
+  assert.deepEqual(texts(bob, conv.id), before, 'nothing stored or shown');
+  await alice.send(conv.id, 'still here');
+  await waitFor(() => texts(bob, conv.id).includes('<still here') && alice.pendingCount() === 0, 10_000, 'the next message');
+  assert.deepEqual(bob.stats().badlyFormed, {});
+  await alice.close();
+  await bob.close();
 });
