@@ -34,6 +34,7 @@ export {
   type GroupChangeInfo,
   type GroupMemberRef,
   type GroupRejectedInfo,
+  type GroupRejectReason,
   type GroupAddOutcome,
   type GroupAddResult,
   type GroupInviteResult,

@@ -115,11 +115,18 @@ export interface GroupChangeInfo {
   readonly seenAt: number;
 }
 
+/**
+ * Why something was refused: the protocol fold's RejectReason for an event, or for a binding
+ * 'binding-redirect' (it named another key for a bound session) or 'binding-unasked' (a binding
+ * frame on a session we did not invite).
+ */
+export type GroupRejectReason = G.RejectReason | 'binding-redirect' | 'binding-unasked';
+
 /** An event (or frame) this client refused: never applied. */
 export interface GroupRejectedInfo {
   readonly chatId: string;
-  /** A protocol RejectReason ('concurrent-with-removal', 'removed-author', …) or a client reason ('binding-redirect', 'binding-unasked'). */
-  readonly reason: string;
+  /** The fold's reason for an event, or the client's for a binding. */
+  readonly reason: GroupRejectReason;
   readonly detail: string;
   /** The event's signer, or the member the session is bound to; null when unknown. */
   readonly author: string | null;
@@ -135,7 +142,7 @@ export type GroupAddOutcome = 'invited' | 're-invited' | 'already-invited';
 export interface GroupAddResult {
   readonly group: GroupInfo;
   readonly conversationId: string;
-  /** 'invited': a first invitation; 're-invited': the peer was a member before (removed or left); 'already-invited': an invitation is pending (sent again). */
+  /** 'invited': a first invitation; 're-invited': the peer was a member before (removed or left); 'already-invited': an invitation is pending (nothing sent). */
   readonly outcome: GroupAddOutcome;
 }
 
