@@ -126,6 +126,32 @@ describe('backdated re-entry by a removed member', () => {
   });
 });
 
+describe('retroactive voids are self-consistent', () => {
+  test('a removal valid only thanks to an event another removal voids voids nothing', () => {
+    const Y = keyFor(410);
+    const c = must(group.createGroup(nobleProvider, { name: 'g', members: [B.id, M.id, Y.id], nowMs: NOW, key: A }));
+    const chatId = c.state.chatId;
+    const p = must(group.promote({ chatId, events: c.events, key: A }, [M.id], NOW));
+    const H = p.folded.heads;
+    const t = p.state.clock;
+    // M (admin) promotes B, then demotes herself in a branch that leaves the promotion out.
+    const promoteB = group.signEvent(chatId, M, { type: EventType.ADMINS_ADDED, clock: t + 10n, members: [B.id], parents: H });
+    const demote = group.signEvent(chatId, M, { type: EventType.ADMIN_REMOVED, clock: t + 20n, members: [M.id], parents: H });
+    const yRename = group.signEvent(chatId, Y, { type: EventType.NAME_CHANGED, clock: t + 25n, name: 'why', parents: H });
+    // A saw only the demotion and removes M: the promotion of B is void.
+    const removeM = group.signEvent(chatId, A, { type: EventType.MEMBER_REMOVED, clock: t + 30n, members: [M.id], parents: [demote.id] });
+    // B, admin only through that promotion, removes Y without having seen Y's rename.
+    const removeY = group.signEvent(chatId, B, { type: EventType.MEMBER_REMOVED, clock: t + 40n, members: [Y.id], parents: [promoteB.id] });
+    const f = folded(group.foldEvents(chatId, [...p.events, promoteB, demote, yRename, removeM, removeY]));
+    assert.equal(reasonOf(f, promoteB), 'concurrent-with-removal');
+    assert.equal(reasonOf(f, removeY), 'not-allowed');
+    assert.equal(reasonOf(f, yRename), undefined, "Y's rename stands: the removal that voided it is void");
+    assert.equal(f.state.name, 'why');
+    assert.ok(f.state.members.includes(Y.id) && !f.state.members.includes(M.id));
+    assert.ok(!f.state.admins.includes(B.id));
+  });
+});
+
 describe('a future-clocked poison event sent to one member only', () => {
   test('every member converges, and B still follows the admin', () => {
     const { chatId, events } = base();

@@ -432,22 +432,29 @@ interface Outcome {
 }
 
 /**
- * Apply linked events in order. A valid removal of M voids M's events applied before it that it
- * does not causally follow; voided events are excluded and the fold runs again (a removal may
- * only have been valid thanks to a now-void event, and later events may depend on them). Voids
- * only accumulate, so this ends; it is cut at MAX_FOLD_PASSES passes (docs/GROUPS.md §5.4).
+ * Apply linked events in order. A valid removal of M voids M's events before it that it does not
+ * causally follow. Voiding is retroactive, so the fold runs again without the voided events; a
+ * pass voids exactly the events the removals valid in that pass void (a removal that was valid
+ * only thanks to a now-void event stops voiding). It stops when a pass voids the set it ran
+ * without (self-consistent), or after MAX_FOLD_PASSES passes (docs/GROUPS.md §5.4).
  */
 function applyWithRemovals(chatId: string, slots: readonly Slot[]): Outcome {
-  const voided = new Map<number, string>();
+  let voided = new Map<number, string>();
   const forked = forkedRemovals(slots);
   let outcome: Outcome;
   for (let pass = 1; ; pass++) {
     const found = new Map<number, string>();
     outcome = applyOnce(chatId, slots, voided, forked, found);
-    if (found.size === 0 || pass >= MAX_FOLD_PASSES) break;
-    for (const [i, why] of found) voided.set(i, why);
+    if (sameKeys(found, voided) || pass >= MAX_FOLD_PASSES) break;
+    voided = found;
   }
   return outcome;
+}
+
+function sameKeys(a: ReadonlyMap<number, unknown>, b: ReadonlyMap<number, unknown>): boolean {
+  if (a.size !== b.size) return false;
+  for (const k of a.keys()) if (!b.has(k)) return false;
+  return true;
 }
 
 function applyOnce(
@@ -462,14 +469,20 @@ function applyOnce(
   const rejections = new Map<number, { reason: RejectReason; detail: string }>();
   /** Members removed so far → the valid MEMBERS_ADDED of them since their last removal. */
   const readdedSince = new Map<string, number[]>();
-  /** Applied events per author, this pass. */
+  /** Per author, this pass: the events applied, and those left out as voided (they stay void only if a removal of this pass voids them again). */
   const byAuthor = new Map<string, number[]>();
+  const note = (author: string, i: number) => {
+    let mine = byAuthor.get(author);
+    if (mine === undefined) byAuthor.set(author, (mine = []));
+    mine.push(i);
+  };
   for (let i = 0; i < slots.length; i++) {
     const slot = slots[i]!;
     const e = slot.event;
     const why = voided.get(i);
     if (why !== undefined) {
       rejections.set(i, { reason: 'concurrent-with-removal', detail: why });
+      note(e.from, i);
       continue;
     }
     const readds = readdedSince.get(e.from);
@@ -493,9 +506,7 @@ function applyOnce(
     }
     processEvent(g, e);
     applied.push(i);
-    let mine = byAuthor.get(e.from);
-    if (mine === undefined) byAuthor.set(e.from, (mine = []));
-    mine.push(i);
+    note(e.from, i);
     if (e.type === EventType.MEMBER_REMOVED) {
       const target = e.members[0]!;
       readdedSince.set(target, []);
