@@ -440,18 +440,22 @@ interface Outcome {
  */
 function applyWithRemovals(chatId: string, slots: readonly Slot[]): Outcome {
   let voided = new Map<number, string>();
-  const forked = forkedRemovals(slots);
+  let forked = new Set<number>();
   let outcome: Outcome;
   for (let pass = 1; ; pass++) {
     const found = new Map<number, string>();
     outcome = applyOnce(chatId, slots, voided, forked, found);
-    if (sameKeys(found, voided) || pass >= MAX_FOLD_PASSES) break;
+    // Forks are judged on the events that applied: an event that is itself void (say, one a
+    // removed member signed afterwards) cannot break its author's earlier removal.
+    const forks = forkedRemovals(slots, new Set(outcome.applied));
+    if ((sameKeys(found, voided) && sameKeys(forks, forked)) || pass >= MAX_FOLD_PASSES) break;
     voided = found;
+    forked = forks;
   }
   return outcome;
 }
 
-function sameKeys(a: ReadonlyMap<number, unknown>, b: ReadonlyMap<number, unknown>): boolean {
+function sameKeys(a: ReadonlyMap<number, unknown> | ReadonlySet<number>, b: ReadonlyMap<number, unknown> | ReadonlySet<number>): boolean {
   if (a.size !== b.size) return false;
   for (const k of a.keys()) if (!b.has(k)) return false;
   return true;
@@ -522,16 +526,18 @@ function applyOnce(
 
 /**
  * Removals of another member that break their author's own chain: such a removal (with parents)
- * must causally follow every earlier event of its author and be followed by every later one. An
+ * must causally follow every earlier applied event of its author and be followed by every later
+ * one. An
  * honest author's builder always names her own latest event, so this never fires for her; it
  * stops an admin backdating a removal below her own events, or leaving her own events out of
  * its past, to void the target's events she had built on (docs/GROUPS.md §5.4). Leaves are
  * exempt: there the author is the target, and letting her own later events break her leave
  * would let her cancel it (re-entry); her events around it are voided instead.
  */
-function forkedRemovals(slots: readonly Slot[]): Set<number> {
+function forkedRemovals(slots: readonly Slot[], applied: ReadonlySet<number>): Set<number> {
   const byAuthor = new Map<string, number[]>();
   slots.forEach((s, i) => {
+    if (!applied.has(i)) return;
     let mine = byAuthor.get(s.event.from);
     if (mine === undefined) byAuthor.set(s.event.from, (mine = []));
     mine.push(i);
@@ -539,7 +545,7 @@ function forkedRemovals(slots: readonly Slot[]): Set<number> {
   const forked = new Set<number>();
   slots.forEach((s, r) => {
     if (s.event.type !== EventType.MEMBER_REMOVED || s.legacy || s.event.members[0] === s.event.from) return;
-    for (const j of byAuthor.get(s.event.from)!) {
+    for (const j of byAuthor.get(s.event.from) ?? []) {
       if ((j < r && !follows(s, j)) || (j > r && !follows(slots[j]!, r))) {
         forked.add(r);
         return;
