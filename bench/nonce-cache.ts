@@ -5,14 +5,17 @@
  * - windowed: the services' NonceCache (time buckets) in steady state: a fake clock advances so
  *   that LIVE nonces are live (240 s lifetime, the longest a signature can be accepted), windows
  *   expire as the run goes, and each insert is timed in batches of 100k pre-built keys.
+ * - all windows: the same windows, but each nonce looked up in every live window (≤ 10), the
+ *   first design of this change, kept here to show why one lookup is enough and what it saves.
  * - previous: the algorithm NonceCache had before (one Map, a full scan on every add past 50k
  *   entries), kept here only to compare in the same run, with LIVE unexpired entries.
- * Keys look like the real ones: `<43-char keyid>:<22-char nonce>`. Heap per nonce is heapUsed
- * after a GC with the cache full, minus before, divided by LIVE.
+ * Keys are verifyRequest's (nonceKey: 16 bytes of SHA-256 over keyid, created and nonce), built
+ * before the timed part; their cost is timed on its own. Heap per nonce is heapUsed after a GC
+ * with the cache full, minus before, divided by LIVE.
  */
 import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
-import { MAX_SKEW_S, NonceCache } from '../packages/services/src/httpsig.ts';
+import { MAX_SKEW_S, NONCE_WINDOW_MS, NonceCache, nonceKey } from '../packages/services/src/httpsig.ts';
 
 const LIVE = Number(process.argv[2] ?? 1_000_000);
 const LIFETIME_MS = 2 * MAX_SKEW_S * 1000;
@@ -25,8 +28,38 @@ const keyids = Array.from({ length: 64 }, () => randomBytes(32).toString('base64
 let serial = 0;
 function keys(n: number): string[] {
   const out = new Array<string>(n);
-  for (let i = 0; i < n; i++) out[i] = `${keyids[serial % 64]}:${randomBytes(16).toString('base64url')}${(serial++).toString(36)}`;
+  for (let i = 0; i < n; i++) out[i] = nonceKey(keyids[serial++ % 64]!, String(1_800_000_000 + (serial >> 12)), randomBytes(16).toString('base64url'));
   return out;
+}
+
+/** The same windows, but each nonce looked up in every live window (this file's first design). */
+class AllWindowsNonceCache {
+  private readonly windows = new Map<number, Set<string>>();
+  private swept = -Infinity;
+  size = 0;
+  constructor(
+    private readonly now: () => number,
+    private readonly windowMs = NONCE_WINDOW_MS,
+  ) {}
+  checkAndRemember(nonce: string, expiresAtMs: number): string {
+    const now = this.now();
+    const current = Math.floor(now / this.windowMs);
+    if (current > this.swept) {
+      this.swept = current;
+      for (const [index, w] of this.windows)
+        if (index < current) {
+          this.size -= w.size;
+          this.windows.delete(index);
+        }
+    }
+    for (const w of this.windows.values()) if (w.has(nonce)) return 'replay';
+    const index = Math.floor(expiresAtMs / this.windowMs);
+    let w = this.windows.get(index);
+    if (w === undefined) this.windows.set(index, (w = new Set()));
+    w.add(nonce);
+    this.size++;
+    return 'new';
+  }
 }
 
 /** The pre-bucket NonceCache, verbatim in behaviour (5-minute TTL, scan past 50k). */
@@ -48,45 +81,64 @@ function heap(): number {
   return process.memoryUsage().heapUsed;
 }
 
-// ---- windowed ---------------------------------------------------------------------------------
-let clock = 0;
-const cache = new NonceCache(() => clock, { maxLive: 2 * LIVE });
-const heap0 = heap();
-// Fill to steady state (LIVE inserts over one lifetime), untimed but batched the same way.
-for (let filled = 0; filled < LIVE; filled += BATCH) {
-  for (const k of keys(Math.min(BATCH, LIVE - filled))) {
-    clock += STEP_MS;
-    cache.checkAndRemember(k, clock + LIFETIME_MS);
-  }
+// ---- windowed (and the all-windows variant) ---------------------------------------------------
+interface Cache {
+  checkAndRemember(nonce: string, expiresAtMs: number): string;
+  readonly size: number;
 }
-const heapFull = heap();
-let ns = 0;
-let inserted = 0;
-let minLive = Infinity;
-let maxLive = 0;
-for (let round = 0; round < 10; round++) {
-  const batch = keys(BATCH);
-  const expiries = batch.map((_, i) => clock + (i + 1) * STEP_MS + LIFETIME_MS);
-  const t0 = process.hrtime.bigint();
-  for (let i = 0; i < BATCH; i++) {
-    clock += STEP_MS;
-    if (cache.checkAndRemember(batch[i]!, expiries[i]!) !== 'new') throw new Error('unexpected verdict');
+
+function steadyState(make: (now: () => number) => Cache): { ns: number; minLive: number; maxLive: number; bytesPerNonce: number; inserted: number } {
+  let clock = 0;
+  const heap0 = heap();
+  const cache = make(() => clock);
+  // Fill to steady state (LIVE inserts over one lifetime), untimed but batched the same way.
+  for (let filled = 0; filled < LIVE; filled += BATCH) {
+    for (const k of keys(Math.min(BATCH, LIVE - filled))) {
+      clock += STEP_MS;
+      cache.checkAndRemember(k, clock + LIFETIME_MS);
+    }
   }
-  ns += Number(process.hrtime.bigint() - t0);
-  inserted += BATCH;
-  minLive = Math.min(minLive, cache.size);
-  maxLive = Math.max(maxLive, cache.size);
+  const bytesPerNonce = (heap() - heap0) / LIVE;
+  let ns = 0;
+  let inserted = 0;
+  let minLive = Infinity;
+  let maxLive = 0;
+  for (let round = 0; round < 10; round++) {
+    const batch = keys(BATCH);
+    const expiries = batch.map((_, i) => clock + (i + 1) * STEP_MS + LIFETIME_MS);
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < BATCH; i++) {
+      clock += STEP_MS;
+      if (cache.checkAndRemember(batch[i]!, expiries[i]!) !== 'new') throw new Error('unexpected verdict');
+    }
+    ns += Number(process.hrtime.bigint() - t0);
+    inserted += BATCH;
+    minLive = Math.min(minLive, cache.size);
+    maxLive = Math.max(maxLive, cache.size);
+  }
+  return { ns: ns / inserted, minLive, maxLive, bytesPerNonce, inserted };
 }
-const windowedNs = ns / inserted;
-const bytesPerNonce = (heapFull - heap0) / LIVE;
+
+const w = steadyState((now) => new NonceCache(now, { maxLive: 2 * LIVE }));
+const windowedNs = w.ns;
 console.log(
-  `windowed NonceCache: ${windowedNs.toFixed(0)} ns per insert at ${minLive.toLocaleString('en')}–${maxLive.toLocaleString('en')} live nonces ` +
-    `(${inserted.toLocaleString('en')} inserts, windows expiring as the clock runs); heap ≈ ${bytesPerNonce.toFixed(0)} B per live nonce ` +
-    `(${((bytesPerNonce * LIVE) / 1e6).toFixed(0)} MB at ${LIVE.toLocaleString('en')})`,
+  `windowed NonceCache: ${w.ns.toFixed(0)} ns per insert at ${w.minLive.toLocaleString('en')}–${w.maxLive.toLocaleString('en')} held nonces ` +
+    `(${LIVE.toLocaleString('en')} unexpired; ${w.inserted.toLocaleString('en')} inserts, windows expiring as the clock runs); heap ≈ ${w.bytesPerNonce.toFixed(0)} B per nonce ` +
+    `(${((w.bytesPerNonce * LIVE) / 1e6).toFixed(0)} MB at ${LIVE.toLocaleString('en')})`,
 );
+const all = steadyState((now) => new AllWindowsNonceCache(now));
+console.log(`same windows, lookup in every live window: ${all.ns.toFixed(0)} ns per insert (${(all.ns / w.ns).toFixed(1)}× the windowed cache)`);
+
+// ---- the key itself ----------------------------------------------------------------------------
+{
+  const parts = Array.from({ length: BATCH }, () => randomBytes(16).toString('base64url'));
+  const t0 = process.hrtime.bigint();
+  for (const p of parts) nonceKey(keyids[0]!, '1800000000', p);
+  console.log(`nonceKey (SHA-256 of keyid:created:nonce, per verified request): ${(Number(process.hrtime.bigint() - t0) / BATCH).toFixed(0)} ns`);
+}
 
 // ---- previous -----------------------------------------------------------------------------------
-clock = 0;
+const clock = 0;
 const previous = new PreviousNonceCache(() => clock);
 // Filled directly: through add() every insert past 50k would scan, hours for 1M.
 for (let filled = 0; filled < LIVE; filled += BATCH) for (const k of keys(Math.min(BATCH, LIVE - filled))) previous.seen.set(k, clock + 5 * 60_000);

@@ -30,39 +30,50 @@ describe('NonceCache', () => {
     assert.equal(cache.checkAndRemember('a', clock.now() + 1000), 'new');
   });
 
-  test('the same nonce is a replay whatever expiry the second caller gives', () => {
-    const clock = fakeClock(5_000_000);
-    const cache = new NonceCache(clock.now);
-    assert.equal(cache.checkAndRemember('n', 5_000_000 + 200_000), 'new');
-    assert.equal(cache.checkAndRemember('n', 5_000_000 + 1_000), 'replay');
-    assert.equal(cache.checkAndRemember('n', 5_000_000 + 230_000), 'replay');
-  });
-
-  test('an expiry already past is still remembered for the current window', () => {
+  test('a nonce whose expiry has passed by the cache clock is refused as expired, and not remembered', () => {
     const clock = fakeClock(7_777_777);
     const cache = new NonceCache(clock.now);
-    assert.equal(cache.checkAndRemember('late', 7_777_000), 'new');
-    assert.equal(cache.checkAndRemember('late', 7_777_000), 'replay');
+    assert.equal(cache.checkAndRemember('late', 7_777_776), 'expired');
+    assert.equal(cache.size, 0);
+    assert.equal(cache.checkAndRemember('on-time', 7_777_777), 'new');
+  });
+
+  test('each window is dropped whole, only once all of its nonces have expired', () => {
+    const clock = fakeClock(0);
+    const cache = new NonceCache(clock.now, { windowMs: 10_000 });
+    for (let i = 0; i < 10; i++) assert.equal(cache.checkAndRemember(`w1-${i}`, 10_000 + i * 999), 'new'); // window [10 s, 20 s)
+    assert.equal(cache.checkAndRemember('w2', 20_000), 'new'); // window [20 s, 30 s)
+    clock.set(10_000 + 9 * 999);
+    assert.equal(cache.checkAndRemember('w1-9', 10_000 + 9 * 999), 'replay');
+    clock.set(19_999);
+    assert.equal(cache.checkAndRemember('probe', 25_000), 'new');
+    assert.equal(cache.size, 12, 'nothing dropped before the window has ended');
+    clock.set(20_000);
+    assert.equal(cache.checkAndRemember('w2', 20_000), 'replay');
+    assert.equal(cache.size, 2, 'the first window went away whole, the second stays');
   });
 
   test('at the cap: new nonces are refused (not remembered), replays still caught, room again after expiry', () => {
     const clock = fakeClock(0);
     const cache = new NonceCache(clock.now, { maxLive: 3, windowMs: 10_000 });
-    assert.equal(cache.checkAndRemember('1', 15_000), 'new');
-    assert.equal(cache.checkAndRemember('2', 25_000), 'new');
-    assert.equal(cache.checkAndRemember('3', 25_000), 'new');
-    assert.equal(cache.checkAndRemember('4', 25_000), 'full');
-    assert.equal(cache.checkAndRemember('4', 25_000), 'full', 'a refused nonce was not remembered');
-    for (const n of ['1', '2', '3']) assert.equal(cache.checkAndRemember(n, 25_000), 'replay', `live nonce ${n} forgotten at the cap`);
+    const expiry: Record<string, number> = { '1': 15_000, '2': 25_000, '3': 25_000, '4': 25_000, '5': 25_000 };
+    const check = (n: string) => cache.checkAndRemember(n, expiry[n]!);
+    assert.equal(check('1'), 'new');
+    assert.equal(check('2'), 'new');
+    assert.equal(check('3'), 'new');
+    assert.equal(check('4'), 'full');
+    assert.equal(check('4'), 'full', 'a refused nonce was not remembered');
+    for (const n of ['1', '2', '3']) assert.equal(check(n), 'replay', `live nonce ${n} forgotten at the cap`);
     assert.equal(cache.size, 3);
     assert.equal(cache.retryAfterMs(), 20_000, 'the oldest window ([10 s, 20 s)) frees room at 20 s');
     clock.set(20_000);
-    assert.equal(cache.checkAndRemember('4', 25_000), 'new');
+    assert.equal(check('4'), 'new', 'room once the window of nonce 1 went away');
     assert.equal(cache.size, 3);
-    assert.equal(cache.checkAndRemember('1', 25_000), 'full', 'nonce 1 expired with its window: no longer a replay, and no room');
+    assert.equal(check('5'), 'full');
+    for (const n of ['2', '3', '4']) assert.equal(check(n), 'replay');
     clock.set(30_000);
-    assert.equal(cache.size, 3, 'sizes change only when the clock reaches a new window and a call sweeps');
-    assert.equal(cache.checkAndRemember('1', 35_000), 'new');
+    assert.equal(check('5'), 'expired');
+    assert.equal(cache.checkAndRemember('6', 35_000), 'new');
     assert.equal(cache.size, 1);
   });
 
@@ -103,6 +114,15 @@ describe('verifyRequest replay check', () => {
     assert.deepEqual(await verifyRequest(req, lookup, nonces, clock.now()), { kind: 'refused', reason: 'signature too old or from the future' });
   });
 
+  test('accepted by the caller\'s clock but past its expiry by the cache\'s (read later): refused as too old', async () => {
+    const t0 = 1_800_000_000_000;
+    const clock = fakeClock(t0 + MAX_SKEW_S * 1000 + 1);
+    const nonces = new NonceCache(clock.now);
+    const req = signed(t0 / 1000);
+    assert.deepEqual(await verifyRequest(req, lookup, nonces, t0 + MAX_SKEW_S * 1000), { kind: 'refused', reason: 'signature too old or from the future' });
+    assert.equal(nonces.size, 0);
+  });
+
   test('a request signed in the future is remembered until its own expiry (created + 120 s)', async () => {
     const t0 = 1_800_000_000_000;
     const clock = fakeClock(t0);
@@ -135,8 +155,10 @@ describe('verifyRequest replay check', () => {
     const forged = { ...c, body: new TextEncoder().encode('{"x":2}') };
     forged.headers = { ...c.headers, 'content-digest': signRequest(key, keyid, 'POST', '/v1/deliver', forged.body, t0 / 1000)['content-digest']! };
     assert.deepEqual(await verifyRequest(forged, lookup, nonces, t0), { kind: 'refused', reason: 'signature does not verify' });
-    // Once the windows expire there is room, and c (still within its skew) is accepted.
-    clock.set(t0 + MAX_SKEW_S * 1000 + NONCE_WINDOW_MS);
-    assert.equal((await verifyRequest(c, lookup, nonces, t0 + MAX_SKEW_S * 1000)).kind, 'ok');
+    // Once the window of a and b has gone (it ends at their expiry + up to one window), there is room.
+    const later = t0 + MAX_SKEW_S * 1000 + NONCE_WINDOW_MS;
+    clock.set(later);
+    assert.equal((await verifyRequest(signed(later / 1000), lookup, nonces, later)).kind, 'ok');
+    assert.equal(nonces.size, 1);
   });
 });
