@@ -32,6 +32,7 @@ import {
   deserializeConversation,
   deserializeInbox,
   fromHex,
+  group as G,
   reliability as rel,
   safetyNumber,
   serializeConversation,
@@ -164,6 +165,20 @@ export interface ConversationInfo {
   readonly pendingCount: number;
   /** 60 digits to compare out of band. */
   readonly safetyNumber: string;
+}
+
+/** Signs with one conversation's relationship key; see Client.relationshipSigner. */
+export interface RelationshipSigner {
+  /** The relationship identity key (Ed25519, 32 bytes). */
+  readonly publicKey: Uint8Array;
+  sign(message: Uint8Array): Uint8Array;
+}
+
+export interface RelationshipInfo {
+  /** The invitation this conversation was started from (32 hex characters). */
+  readonly invitationId: string;
+  /** The peer's relationship identity key (Ed25519, 32 bytes). */
+  readonly peerIdentityKey: Uint8Array;
 }
 
 export interface MessageInfo {
@@ -375,21 +390,34 @@ export class Client {
     this.groups = new Groups(this.groupHost());
   }
 
-  /** What the group layer may use: the lock, the store, the engine's sessions, pairwise sending. */
+  /**
+   * What the group layer may use: the lock, the store, pairwise sending, and our sessions as
+   * peers and bindings; identity secrets stay here (bindings are signed in this class).
+   */
   private groupHost(): GroupHost {
     return {
       crypto: this.crypto,
       store: this.store,
       now: () => this.clock(),
       serial: (fn) => this.serial(fn),
-      conversation: (id) => this.engine.conversation(id),
-      inboxIdentity: (invitationId) => this.engine.allInboxes().find((i) => toHex(i.invitationId) === invitationId)?.identity,
-      createInvitation: (o) => this.createInvitation(o),
-      accept: (text) => this.accept(text),
+      assertOpen: () => this.assertOpen(),
+      sessions: {
+        peer: (id) => {
+          const c = this.engine.conversation(id);
+          return c === undefined ? undefined : { identityKey: c.peerIdentity, name: c.peerPresentation.name };
+        },
+        bind: (session, chatId, groupKey) => {
+          const identity = 'conversationId' in session
+            ? this.engine.conversation(session.conversationId)?.identity
+            : this.engine.allInboxes().find((i) => toHex(i.invitationId) === session.invitationId)?.identity;
+          return identity === undefined ? undefined : G.createGroupBinding(this.crypto, chatId, groupKey, identity);
+        },
+        newCard: async (ttlSeconds) => this.createInvitation({ reusable: true, ttlSeconds }),
+        accept: async (text) => (await this.accept(text)).id,
+      },
       sendFramesLocked: (frames, extra) => this.sendGroupFramesLocked(frames, extra),
       emit: (e) => this.emit(e),
       emitError: (e) => this.emitError(e),
-      assertOpen: () => this.assertOpen(),
     };
   }
 
@@ -618,6 +646,35 @@ export class Client {
   exportAccountKey(): Uint8Array {
     this.assertOpen();
     return new Uint8Array(this.engine.account.secretKey);
+  }
+
+  /**
+   * A conversation's relationship identity (our Ed25519 key in it) as a signing port, for
+   * attestations such as the directory's link proofs. The secret key never leaves the client;
+   * the port stops signing once the client is closed.
+   */
+  relationshipSigner(conversationId: string): RelationshipSigner {
+    this.assertOpen();
+    checkConversationId(conversationId);
+    this.requireMeta(conversationId);
+    const identity = this.engine.conversation(conversationId)!.identity;
+    return {
+      publicKey: new Uint8Array(identity.publicKey),
+      sign: (message) => {
+        this.assertOpen();
+        if (!(message instanceof Uint8Array)) throw new ClientError('invalid-argument', 'sign takes bytes');
+        return this.crypto.ed25519Sign(identity.secretKey, message);
+      },
+    };
+  }
+
+  /** Public facts of a conversation's relationship: the invitation it began with (hex id) and the peer's identity key. */
+  relationship(conversationId: string): RelationshipInfo {
+    this.assertOpen();
+    checkConversationId(conversationId);
+    this.requireMeta(conversationId);
+    const c = this.engine.conversation(conversationId)!;
+    return { invitationId: toHex(c.invitationId), peerIdentityKey: new Uint8Array(c.peerIdentity) };
   }
 
   // ---- invitations -----------------------------------------------------------------------
@@ -1109,7 +1166,7 @@ export class Client {
           const body = wire.toBinary(wire.PrivateV1FrameSchema, wire.create(wire.PrivateV1FrameSchema, { body: frame.body }));
           batch.messages.push({ ...common, body, read: true, group: true });
           groupReceive ??= this.groups.beginReceive(now);
-          groupReceive.frame(id, frame.body.value, conversation);
+          groupReceive.frame(id, frame.body.value, conversation.peerIdentity);
         }
       }
       for (const u of effects.unhandled) this.statsData.unhandledFrames[u.kind] = (this.statsData.unhandledFrames[u.kind] ?? 0) + 1;

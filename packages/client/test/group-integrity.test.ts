@@ -9,7 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fromBinary } from '@bufbuild/protobuf';
-import { fromHex, group as G, type CryptoProvider, type PrivateConversation } from '@umbra/protocol';
+import { fromHex, group as G, type CryptoProvider } from '@umbra/protocol';
 import { Client, GroupError, MemoryNetwork, SqliteStore, type GroupChangeInfo, type GroupRejectedInfo } from '../src/index.ts';
 import { decodeGroupFrameBody, encodeGroupFrameBody } from '../src/group/groups.ts';
 import type { StoreBatch } from '../src/store.ts';
@@ -24,7 +24,7 @@ interface GroupsInternals {
     readonly crypto: CryptoProvider;
     serial<R>(fn: () => R): Promise<R>;
     sendFramesLocked(frames: readonly { conversationId: string; frame: Uint8Array }[], extra: StoreBatch): void;
-    conversation(id: string): PrivateConversation | undefined;
+    readonly sessions: { bind(session: { conversationId: string }, chatId: string, groupKey: G.GroupKeyPair): G.GroupBinding | undefined };
   };
   readonly groups: Map<string, { rec: { key: string | null; bindings: Record<string, string> }; events: readonly G.GroupEvent[]; state: G.GroupState }>;
 }
@@ -149,8 +149,7 @@ test('backdated re-entry: a removed member re-adding a fresh key of hers at the 
     }
     const frames: { conversationId: string; frame: Uint8Array }[] = [];
     for (const conversationId of Object.keys(mg.rec.bindings)) {
-      const conv = mi.host.conversation(conversationId)!;
-      const binding = G.createGroupBinding(mi.host.crypto, chatId, fresh, conv.identity);
+      const binding = mi.host.sessions.bind({ conversationId }, chatId, fresh)!;
       frames.push({ conversationId, frame: encodeGroupFrameBody('membershipUpdate', G.encodeMembershipUpdate(chatId, [...mg.events, forged])) });
       frames.push({ conversationId, frame: encodeGroupFrameBody('binding', G.encodeGroupBinding(binding)) });
       frames.push({ conversationId, frame: encodeGroupFrameBody('invite', G.encodeGroupInvite(chatId, [...mg.events, forged], [{ binding }])) });
@@ -231,9 +230,8 @@ test('binding redirect: a binding frame (or introduction) for another key on an 
     const cId = c.groups.get(chatId).self!;
     const bc = b.groups.members(chatId).find((x) => x.memberId === cId)!.conversationId!;
     const ci = internals(c);
-    const conv = ci.host.conversation(bc)!;
     const other = G.generateGroupKey(ci.host.crypto);
-    const binding = G.createGroupBinding(ci.host.crypto, chatId, other, conv.identity);
+    const binding = ci.host.sessions.bind({ conversationId: bc }, chatId, other)!;
     const events = groupOf(c, chatId).events;
     await sendRaw(c, [
       { conversationId: bc, frame: encodeGroupFrameBody('binding', G.encodeGroupBinding(binding)) },
@@ -416,7 +414,7 @@ test('out of a group, only a real re-invitation reopens it: not a stale hello, n
     const frameToM = (c: Client, events: readonly G.GroupEvent[], kind: 'invite' | 'membershipUpdate' = 'invite') => {
       const ci = internals(c);
       const conversationId = Object.entries(groupOf(c, chatId).rec.bindings).find(([, v]) => v === mId)![0];
-      const binding = G.createGroupBinding(ci.host.crypto, chatId, ownKey(c, chatId), ci.host.conversation(conversationId)!.identity);
+      const binding = ci.host.sessions.bind({ conversationId }, chatId, ownKey(c, chatId))!;
       const bytes = kind === 'invite' ? G.encodeGroupInvite(chatId, events, [{ binding }]) : G.encodeMembershipUpdate(chatId, events);
       return { conversationId, frame: encodeGroupFrameBody(kind, bytes) };
     };

@@ -1,15 +1,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import {
-  Engine,
-  nobleProvider as crypto,
-  wire,
-  HOUR_MS,
-  UmbraError,
-  inboxRoute,
-  safetyNumber,
-} from '../src/index.ts';
+import { Engine, nobleProvider as crypto, UmbraError, safetyNumber } from '../src/index.ts';
+import { HOUR_MS } from '../src/hints.ts';
+import { inboxRoute } from '../src/invitation.ts';
+import * as wire from '../src/wire/codec.ts';
 import { T0, snapshot, startedPair, textBody, textOf } from './helpers.ts';
 
 async function roundTrip(from: Engine, to: Engine, id: string, text: string, now = T0) {

@@ -4,7 +4,8 @@
  * never returns anything but the three kinds, and never changes the receiver's state.
  * Used by fuzz.test.ts (100k per npm test) and scripts/fuzz.ts (≥ 1M).
  */
-import { Engine, wire, type CryptoProvider } from '../src/index.ts';
+import { Engine, type CryptoProvider } from '../src/index.ts';
+import * as wire from '../src/wire/codec.ts';
 import { T0, snapshot, startedPair, textBody } from './helpers.ts';
 
 export interface FuzzReport {

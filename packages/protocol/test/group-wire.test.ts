@@ -6,7 +6,8 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { create } from '@bufbuild/protobuf';
-import { group, nobleProvider, createInvitation, wire } from '../src/index.ts';
+import { group, nobleProvider, wire } from '../src/index.ts';
+import { createInvitation } from '../src/invitation.ts';
 
 const crypto = nobleProvider;
 const NOW = Date.UTC(2026, 0, 1);

@@ -4,7 +4,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { wire } from '../src/index.ts';
+import * as wire from '../src/wire/codec.ts';
 import { T0, startedPair, textBody } from './helpers.ts';
 
 describe('observer', () => {

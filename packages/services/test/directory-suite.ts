@@ -7,7 +7,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { createInvitation, nobleProvider, parseInvitation, invitationText, toHex, transparency as t } from '@umbra/protocol';
+import { nobleProvider, parseInvitation, invitationText, toHex, transparency as t } from '@umbra/protocol';
+import { createInvitation } from '../../protocol/src/invitation.ts';
 import {
   DirectoryHttpClient,
   IssuerClient,

@@ -19,9 +19,10 @@ import { EventEmitter } from 'node:events';
 import { chmodSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { INVITATION_PREFIX, fromBase64Url, invitationText, nobleProvider, parseInvitation, toBase64Url, toHex, transparency as t, utf8, type Engine } from '@umbra/protocol';
+import { INVITATION_PREFIX, fromBase64Url, invitationText, nobleProvider, parseInvitation, toBase64Url, toHex, transparency as t, utf8 } from '@umbra/protocol';
 import { DirectoryHttpClient, IssuerClient, ServiceError, TokenWallet, ed25519FromSeed, type DirectoryInfo, type DirectoryProblem, type Ed25519Key, type TokenInfo } from '@umbra/services';
-import type { Client, ConversationInfo, GossipSource } from '../client.ts';
+import type { Client, ConversationInfo, GossipSource, RelationshipInfo } from '../client.ts';
+import { ClientError } from '../errors.ts';
 
 export type DirectoryErrorCode = 'invalid-argument' | 'not-registered' | 'unverifiable' | 'refused' | 'pending' | 'no-tokens' | 'rate-limited';
 
@@ -380,8 +381,8 @@ export class DirectoryClient {
   /** A conversation started through one of our directory invitations becomes a request. */
   private async noteConversation(info: ConversationInfo): Promise<void> {
     if (info.origin !== 'invitation') return;
-    const invitationId = invitationIdOf(this.client, info.id);
-    if (invitationId === null) return;
+    const invitationId = this.relationshipOf(info.id)?.invitationId;
+    if (invitationId === undefined) return;
     for (const [name, own] of Object.entries(this.state.names)) {
       const i = own.invitations.indexOf(invitationId);
       if (i < 0 && own.lastResort !== invitationId) continue;
@@ -619,9 +620,9 @@ export class DirectoryClient {
    */
   linkProof(conversationId: string, name: string): Uint8Array {
     const own = this.owned(name);
-    const secret = relationshipSecretOf(this.client, conversationId);
-    if (secret === null) throw new DirectoryError('invalid-argument', 'unknown conversation');
-    return t.createEquiv(secret, this.identity(name, own.generation).seed, this.now());
+    const relationship = this.relationshipSigner(conversationId);
+    const key = this.identity(name, own.generation);
+    return t.createEquivWith(relationship, { publicKey: key.publicKey, sign: (m) => nobleProvider.ed25519Sign(key.seed, m) }, this.now());
   }
 
   /**
@@ -630,11 +631,34 @@ export class DirectoryClient {
    */
   async verifyLink(conversationId: string, name: string, proof: Uint8Array): Promise<boolean> {
     const claim = t.verifyEquiv(proof);
-    const peer = peerIdentityOf(this.client, conversationId);
+    const peer = this.peerIdentityKey(conversationId);
     if (claim === null || peer === null) return false;
     const { ipk } = await this.lookup(name);
     const keys = [toHex(claim.a), toHex(claim.b)];
     return keys.includes(toHex(peer)) && keys.includes(toHex(ipk));
+  }
+
+  /** The conversation's relationship key as the client's signing port (the secret stays in the client). */
+  private relationshipSigner(conversationId: string): t.Ed25519Signer {
+    try {
+      return this.client.relationshipSigner(conversationId);
+    } catch (e) {
+      if (e instanceof ClientError && (e.code === 'unknown-conversation' || e.code === 'invalid-argument')) throw new DirectoryError('invalid-argument', 'unknown conversation');
+      throw e;
+    }
+  }
+
+  private peerIdentityKey(conversationId: string): Uint8Array | null {
+    return this.relationshipOf(conversationId)?.peerIdentityKey ?? null;
+  }
+
+  private relationshipOf(conversationId: string): RelationshipInfo | undefined {
+    try {
+      return this.client.relationship(conversationId);
+    } catch (e) {
+      if (e instanceof ClientError && (e.code === 'unknown-conversation' || e.code === 'invalid-argument')) return undefined;
+      throw e;
+    }
   }
 
   // ---- status ----------------------------------------------------------------------------------
@@ -670,20 +694,4 @@ export class DirectoryClient {
     }
     return new DirectoryError('unverifiable', `${what}: ${(e as Error).message}`, { cause: e });
   }
-}
-
-// The Client does not expose a conversation's invitation or relationship keys yet; these read
-// them from its engine. Replace with public accessors when the Client grows them.
-function engineOf(client: Client): Engine | null {
-  return (client as unknown as { engine?: Engine }).engine ?? null;
-}
-function invitationIdOf(client: Client, conversationId: string): string | null {
-  const c = engineOf(client)?.conversation(conversationId);
-  return c ? toHex(c.invitationId) : null;
-}
-function relationshipSecretOf(client: Client, conversationId: string): Uint8Array | null {
-  return engineOf(client)?.conversation(conversationId)?.identity.secretKey ?? null;
-}
-function peerIdentityOf(client: Client, conversationId: string): Uint8Array | null {
-  return engineOf(client)?.conversation(conversationId)?.peerIdentity ?? null;
 }

@@ -23,8 +23,7 @@
  * never from which session an update arrived on.
  */
 import { fromBinary } from '@bufbuild/protobuf';
-import { fromHex, group as G, toHex, wire, type CryptoProvider, type FrameBody, type PrivateConversation } from '@umbra/protocol';
-import type { ClientEvent, ConversationInfo, InvitationInfo } from '../client.ts';
+import { fromHex, group as G, toHex, wire, type CryptoProvider, type FrameBody } from '@umbra/protocol';
 import { ClientError } from '../errors.ts';
 import type { Store, StoreBatch, StoredGroup, StoredGroupEvent, StoredGroupMessage } from '../store.ts';
 
@@ -186,21 +185,45 @@ export class GroupError extends ClientError {
   }
 }
 
-/** What the client lends the group layer. */
+/** One group event for the app, as the client's event stream carries it. */
+export type GroupEvent = { [K in keyof GroupEventMap]: { readonly type: K; readonly data: GroupEventMap[K] } }[keyof GroupEventMap];
+
+/**
+ * What the group layer needs from the client, and nothing more: no engine, no conversation
+ * state, no session's secret key (the client signs bindings itself). The client constructs
+ * Groups with one; this module does not import the client.
+ */
 export interface GroupHost {
+  /** Group keys and event signatures. */
   readonly crypto: CryptoProvider;
+  /** Group rows and stored group messages (writes go through sendFramesLocked). */
   readonly store: Store;
   now(): number;
+  /** Runs fn as one client operation (the client's queue); rejects once the client is closed. */
   serial<T>(fn: () => T | Promise<T>): Promise<T>;
-  conversation(id: string): PrivateConversation | undefined;
-  inboxIdentity(invitationIdHex: string): { publicKey: Uint8Array; secretKey: Uint8Array } | undefined;
-  createInvitation(options: { reusable?: boolean; ttlSeconds?: number }): Promise<InvitationInfo>;
-  accept(invitation: string): Promise<ConversationInfo>;
+  /** Throws ClientError 'client-closed' once closed (for reads that do not queue). */
+  assertOpen(): void;
+  /** Our pairwise sessions, as far as groups use them. */
+  readonly sessions: GroupSessions;
   /** Locked: persist `extra` and the frames (as hidden messages + outbox) in one transaction, then send. */
   sendFramesLocked(frames: readonly { conversationId: string; frame: Uint8Array }[], extra: StoreBatch): void;
-  emit(e: ClientEvent): void;
+  emit(e: GroupEvent): void;
   emitError(e: ClientError): void;
-  assertOpen(): void;
+}
+
+/** A session our identity is bound through: a conversation, or a card's invitation (by hex id). */
+export type GroupSessionRef = { readonly conversationId: string } | { readonly invitationId: string };
+
+/** The pairwise sessions groups ride on. */
+export interface GroupSessions {
+  /** The peer of a conversation we hold (its identity key and name), or undefined. */
+  peer(conversationId: string): { readonly identityKey: Uint8Array; readonly name: string } | undefined;
+  /** Our binding of that session's identity to the group key, signed by the client; undefined if the session is unknown. */
+  bind(session: GroupSessionRef, chatId: string, groupKey: G.GroupKeyPair): G.GroupBinding | undefined;
+  /** A new reusable invitation to hand out as our card. */
+  newCard(ttlSeconds: number): Promise<{ readonly text: string; readonly invitationId: string }>;
+  /** Accepts a member's card; resolves to the new conversation's id. */
+  accept(card: string): Promise<string>;
 }
 
 // ---- limits ------------------------------------------------------------------------------
@@ -340,7 +363,7 @@ interface ReceiveWork {
   readonly newEvents: StoredGroupEvent[];
   readonly messages: StoredGroupMessage[];
   readonly messageIds: Set<string>;
-  readonly emits: ClientEvent[];
+  readonly emits: GroupEvent[];
   /** Groups whose events changed through a local build (binding → add): send the update. */
   readonly updates: Map<string, readonly string[]>;
   /** Groups whose record or events changed (to persist and reconcile); plain messages change neither. */
@@ -400,7 +423,7 @@ export class Groups {
       };
     });
     for (const c of g.rec.invites) {
-      out.push({ memberId: null, state: 'invited', admin: false, creator: false, conversationId: c, name: this.host.conversation(c)?.peerPresentation.name ?? null });
+      out.push({ memberId: null, state: 'invited', admin: false, creator: false, conversationId: c, name: this.host.sessions.peer(c)?.name ?? null });
     }
     return out;
   }
@@ -441,7 +464,7 @@ export class Groups {
   async create(name: string, conversationIds: readonly string[] = [], options: { color?: string } = {}): Promise<GroupInfo> {
     if (typeof name !== 'string' || name.length === 0 || name.length > G.MAX_GROUP_NAME_CHARS) throw new ClientError('invalid-argument', `a group name is 1 to ${G.MAX_GROUP_NAME_CHARS} characters`);
     const convs = this.checkConversations(conversationIds);
-    const card = await this.host.createInvitation({ reusable: true, ttlSeconds: CARD_TTL_SECONDS });
+    const card = await this.host.sessions.newCard(CARD_TTL_SECONDS);
     return this.host.serial(() => {
       const now = this.host.now();
       const built = G.createGroup(this.host.crypto, { name, nowMs: now, ...(options.color !== undefined ? { color: options.color } : {}) });
@@ -498,18 +521,17 @@ export class Groups {
   async accept(chatId: string): Promise<GroupInfo> {
     const g0 = this.require(chatId);
     if (g0.rec.status !== 'invited') throw new GroupError('not-invited', 'there is no pending invitation to this group');
-    const card = await this.host.createInvitation({ reusable: true, ttlSeconds: CARD_TTL_SECONDS });
+    const card = await this.host.sessions.newCard(CARD_TTL_SECONDS);
     return this.host.serial(() => {
       const g = cloneGroup(this.require(chatId));
       if (g.rec.status !== 'invited' || g.rec.inviter === null) throw new GroupError('not-invited', 'there is no pending invitation to this group');
-      const conv = this.host.conversation(g.rec.inviter);
-      if (conv === undefined) throw new ClientError('unknown-conversation', 'the conversation the invitation came through is gone');
+      if (this.host.sessions.peer(g.rec.inviter) === undefined) throw new ClientError('unknown-conversation', 'the conversation the invitation came through is gone');
       const key = G.generateGroupKey(this.host.crypto);
       g.key = key;
       g.rec.key = toHex(key.secretKey);
       g.rec.card = this.makeCard(chatId, key, card);
       g.rec.status = g.state.members.includes(key.id) ? 'member' : 'joining';
-      const binding = G.encodeGroupBinding(G.createGroupBinding(this.host.crypto, chatId, key, conv.identity));
+      const binding = G.encodeGroupBinding(this.bindingFor({ conversationId: g.rec.inviter }, chatId, key));
       const frames = [{ conversationId: g.rec.inviter, frame: encodeGroupFrameBody('binding', binding) }];
       this.flush([g], [], [], frames);
       const info = this.info(g);
@@ -598,12 +620,12 @@ export class Groups {
   // ---- receiving (called by the client inside its receive transaction) --------------------
 
   /** @internal */
-  beginReceive(now: number): { frame(conversationId: string, frame: wire.GroupFrame, conversation: PrivateConversation): void; batch(): StoreBatch; commit(): void } {
+  beginReceive(now: number): { frame(conversationId: string, frame: wire.GroupFrame, peerIdentity: Uint8Array): void; batch(): StoreBatch; commit(): void } {
     const w: ReceiveWork = { now, work: new Map(), newEvents: [], messages: [], messageIds: new Set(), emits: [], updates: new Map(), dirty: new Set() };
     return {
-      frame: (conversationId, frame, conversation) => {
+      frame: (conversationId, frame, peerIdentity) => {
         try {
-          this.onFrame(w, conversationId, frame, conversation);
+          this.onFrame(w, conversationId, frame, peerIdentity);
         } catch (e) {
           // A bad group frame must never break the 1:1 receive path.
           this.host.emitError(new ClientError('internal', `group frame failed: ${(e as Error).message}`, { cause: e }));
@@ -636,14 +658,14 @@ export class Groups {
     };
   }
 
-  private onFrame(w: ReceiveWork, conversationId: string, frame: wire.GroupFrame, conv: PrivateConversation): void {
+  private onFrame(w: ReceiveWork, conversationId: string, frame: wire.GroupFrame, peerIdentity: Uint8Array): void {
     switch (frame.kind.case) {
       case 'invite':
-        return this.onInvite(w, conversationId, frame.kind.value, conv);
+        return this.onInvite(w, conversationId, frame.kind.value, peerIdentity);
       case 'membershipUpdate':
-        return this.onUpdate(w, conversationId, frame.kind.value, conv);
+        return this.onUpdate(w, conversationId, frame.kind.value);
       case 'binding':
-        return this.onBinding(w, conversationId, frame.kind.value, conv);
+        return this.onBinding(w, conversationId, frame.kind.value, peerIdentity);
       default:
         return;
     }
@@ -706,13 +728,13 @@ export class Groups {
    * rejected for the first time (including one a later removal undid), 'group-updated' when the
    * state changed. Updates the status (member, removed).
    */
-  private adopt(g: Group, f: G.Folded, now: number, conversationId: string | null): ClientEvent[] {
+  private adopt(g: Group, f: G.Folded, now: number, conversationId: string | null): GroupEvent[] {
     const before = { state: g.state, applied: new Set(g.history.map((h) => h.id)), rejected: g.rejected };
     Object.assign(g, foldFields(f));
     const seen: Record<string, number> = {};
     for (const h of g.history) seen[seenKey(h.id)] = g.rec.seen[seenKey(h.id)] ?? now;
     g.rec.seen = seen;
-    const out: ClientEvent[] = [];
+    const out: GroupEvent[] = [];
     for (const h of g.history) if (!before.applied.has(h.id)) out.push({ type: 'group-change', data: this.changeInfo(g, h) });
     let rejectedNow = false;
     for (const r of f.rejected) {
@@ -748,7 +770,7 @@ export class Groups {
     else if (!inGroup && g.rec.status === 'member') g.rec.status = 'removed';
   }
 
-  private onInvite(w: ReceiveWork, conversationId: string, bytes: Uint8Array, conv: PrivateConversation): void {
+  private onInvite(w: ReceiveWork, conversationId: string, bytes: Uint8Array, peerIdentity: Uint8Array): void {
     let chatId: string;
     try {
       chatId = fromBinary(G.GroupInviteSchema, bytes).chatId;
@@ -771,7 +793,7 @@ export class Groups {
     } else {
       if (g.rec.status === 'left' || g.rec.status === 'removed') {
         // Out of the group: only a new invitation (re-add) is read; stale traffic is not.
-        if (!this.isReinvitation(g, decoded.value, conv, w.now)) return;
+        if (!this.isReinvitation(g, decoded.value, peerIdentity, w.now)) return;
         this.reopen(g, conversationId);
         if (!this.mergeInto(w, g, decoded.value.events, conversationId)) return;
         w.emits.push({ type: 'group-invited', data: this.info(g) });
@@ -788,7 +810,7 @@ export class Groups {
       if (v.memberId === self) continue;
       if (v.contact.case === 'invitation') {
         g.rec.cards[v.memberId] = { text: v.contact.text, binding: toHex(G.encodeGroupBinding(intro.binding!)) };
-      } else if (sameBytes(v.identityKey, conv.peerIdentity)) {
+      } else if (sameBytes(v.identityKey, peerIdentity)) {
         this.bindSession(w, g, conversationId, v.memberId, false);
       }
     }
@@ -801,7 +823,7 @@ export class Groups {
    * and in everything we hold). A hello or card relay sent before our removal still lists us,
    * so it is not mistaken for one.
    */
-  private isReinvitation(g: Group, invite: G.DecodedGroupInvite, conv: PrivateConversation, now: number): boolean {
+  private isReinvitation(g: Group, invite: G.DecodedGroupInvite, peerIdentity: Uint8Array, now: number): boolean {
     const ours = new Set([...g.rec.formerSelves, ...(g.key !== null ? [g.key.id] : [])]);
     const alone = G.foldGroup(g.chatId, invite.events, now);
     if (!alone.ok || alone.state.members.some((m) => ours.has(m))) return false;
@@ -810,7 +832,7 @@ export class Groups {
     if (!merged.ok) return false;
     return invite.introductions.some((intro) => {
       const checked = G.verifyIntroduction(this.host.crypto, intro, alone.state, now);
-      return checked.ok && sameBytes(checked.value.identityKey, conv.peerIdentity) && merged.state.members.includes(checked.value.memberId);
+      return checked.ok && sameBytes(checked.value.identityKey, peerIdentity) && merged.state.members.includes(checked.value.memberId);
     });
   }
 
@@ -874,11 +896,11 @@ export class Groups {
     const held = g.rec.held.filter(([c]) => c === conversationId);
     if (held.length > 0) {
       g.rec.held = g.rec.held.filter(([c]) => c !== conversationId);
-      for (const [, hex] of held) this.onUpdate(w, conversationId, fromHex(hex)!, undefined);
+      for (const [, hex] of held) this.onUpdate(w, conversationId, fromHex(hex)!);
     }
   }
 
-  private onUpdate(w: ReceiveWork, conversationId: string, bytes: Uint8Array, _conv: PrivateConversation | undefined): void {
+  private onUpdate(w: ReceiveWork, conversationId: string, bytes: Uint8Array): void {
     let chatId: string;
     try {
       chatId = fromBinary(G.MembershipUpdateMessageSchema, bytes).chatId;
@@ -917,14 +939,14 @@ export class Groups {
     w.emits.push({ type: 'group-message', data: this.messageInfo(g, stored) });
   }
 
-  private onBinding(w: ReceiveWork, conversationId: string, bytes: Uint8Array, conv: PrivateConversation): void {
+  private onBinding(w: ReceiveWork, conversationId: string, bytes: Uint8Array, peerIdentity: Uint8Array): void {
     const b = G.decodeGroupBinding(bytes);
     if (b === null) return this.reject(w, undefined, 'a group binding does not decode');
     const g = this.working(w, b.chatId);
     if (g === undefined || g.key === null || g.rec.status !== 'member') return;
     const checked = G.verifyGroupBinding(this.host.crypto, b, g.chatId);
     if (!checked.ok) return this.reject(w, g, `a group binding was rejected (${checked.code})`);
-    if (!sameBytes(checked.identityKey, conv.peerIdentity)) return this.reject(w, g, 'a group binding is for another identity than its session');
+    if (!sameBytes(checked.identityKey, peerIdentity)) return this.reject(w, g, 'a group binding is for another identity than its session');
     if (g.rec.bindings[conversationId] === checked.memberId) return;
     // A binding frame is only the answer to our invitation on this session: it never re-binds.
     const invited = g.rec.invites.indexOf(conversationId);
@@ -985,9 +1007,9 @@ export class Groups {
       }
       if (todo.length === 0) return;
       for (const t of todo) {
-        let info: ConversationInfo | null = null;
+        let opened: string | null = null;
         try {
-          info = await this.host.accept(t.card.text);
+          opened = await this.host.sessions.accept(t.card.text);
         } catch (e) {
           if (e instanceof ClientError && (e.code === 'client-closed' || e.code === 'store-closed')) throw e;
           this.host.emitError(new GroupError('rejected', `could not open a session to a group member: ${(e as Error).message}`));
@@ -996,12 +1018,12 @@ export class Groups {
           const base = this.groups.get(t.chatId);
           if (base === undefined) return;
           const g = cloneGroup(base);
-          g.rec.opened[t.member] = info?.id ?? '';
-          const conv = info === null ? undefined : this.host.conversation(info.id);
+          g.rec.opened[t.member] = opened ?? '';
+          const peer = opened === null ? undefined : this.host.sessions.peer(opened);
           const binding = G.decodeGroupBinding(fromHex(t.card.binding)!);
           // A session we just opened from a card: bound once, to the card's member.
-          if (conv !== undefined && binding !== null && sameBytes(binding.identityKey, conv.peerIdentity) && g.rec.bindings[info!.id] === undefined) {
-            g.rec.bindings[info!.id] = t.member;
+          if (opened !== null && peer !== undefined && binding !== null && sameBytes(binding.identityKey, peer.identityKey) && g.rec.bindings[opened] === undefined) {
+            g.rec.bindings[opened] = t.member;
           }
           this.groups.set(g.chatId, g);
           this.flush([g], [], [], this.reconcile(g));
@@ -1027,11 +1049,10 @@ export class Groups {
     const seenPeers = new Set<string>();
     for (const [conversationId, member] of Object.entries(g.rec.bindings)) {
       if (member === self || !members.includes(member)) continue;
-      const conv = this.host.conversation(conversationId);
-      if (conv === undefined) continue;
+      if (this.host.sessions.peer(conversationId) === undefined) continue;
       if (!g.rec.hello.includes(conversationId)) {
         g.rec.hello.push(conversationId);
-        frames.push({ conversationId, frame: this.helloFrame(g, conv) });
+        frames.push({ conversationId, frame: this.helloFrame(g, conversationId) });
       }
       const index = members.indexOf(member);
       const cards: G.IntroductionInput[] = [];
@@ -1065,8 +1086,8 @@ export class Groups {
   }
 
   /** Our session binding for this conversation plus our card, with the full history. */
-  private helloFrame(g: Group, conv: PrivateConversation): Uint8Array {
-    const intros: G.IntroductionInput[] = [{ binding: G.createGroupBinding(this.host.crypto, g.chatId, g.key!, conv.identity) }];
+  private helloFrame(g: Group, conversationId: string): Uint8Array {
+    const intros: G.IntroductionInput[] = [{ binding: this.bindingFor({ conversationId }, g.chatId, g.key!) }];
     if (g.rec.card !== null) {
       const binding = G.decodeGroupBinding(fromHex(g.rec.card.binding)!);
       if (binding !== null) intros.push({ binding, invitation: g.rec.card.text });
@@ -1076,8 +1097,7 @@ export class Groups {
 
   /** To someone we invite: the history and our binding for their session (no card yet). */
   private inviteFrame(g: Group, conversationId: string): { conversationId: string; frame: Uint8Array } {
-    const conv = this.host.conversation(conversationId)!;
-    const intros: G.IntroductionInput[] = [{ binding: G.createGroupBinding(this.host.crypto, g.chatId, g.key!, conv.identity) }];
+    const intros: G.IntroductionInput[] = [{ binding: this.bindingFor({ conversationId }, g.chatId, g.key!) }];
     return { conversationId, frame: encodeGroupFrameBody('invite', G.encodeGroupInvite(g.chatId, g.events, intros)) };
   }
 
@@ -1127,16 +1147,21 @@ export class Groups {
     return { chatId: g.chatId, record: enc.encode(JSON.stringify(g.rec)), updatedAt: now };
   }
 
-  private makeCard(chatId: string, key: G.GroupKeyPair, card: InvitationInfo): Card {
-    const identity = this.host.inboxIdentity(card.invitationId);
-    if (identity === undefined) throw new ClientError('internal', 'the card invitation has no inbox');
-    return { text: card.text, binding: toHex(G.encodeGroupBinding(G.createGroupBinding(this.host.crypto, chatId, key, identity))) };
+  private makeCard(chatId: string, key: G.GroupKeyPair, card: { readonly text: string; readonly invitationId: string }): Card {
+    return { text: card.text, binding: toHex(G.encodeGroupBinding(this.bindingFor({ invitationId: card.invitationId }, chatId, key))) };
+  }
+
+  /** The client's binding for a session we hold (callers checked it exists). */
+  private bindingFor(session: GroupSessionRef, chatId: string, key: G.GroupKeyPair): G.GroupBinding {
+    const binding = this.host.sessions.bind(session, chatId, key);
+    if (binding === undefined) throw new ClientError('internal', 'conversationId' in session ? `no session ${session.conversationId} to bind` : 'the card invitation has no inbox');
+    return binding;
   }
 
   private conversationOf(g: Group, member: string): string | null {
     let best: string | null = null;
     for (const [c, m] of Object.entries(g.rec.bindings)) {
-      if (m !== member || this.host.conversation(c) === undefined) continue;
+      if (m !== member || this.host.sessions.peer(c) === undefined) continue;
       // Prefer the session we opened from their card (or the first one bound).
       if (best === null || g.rec.opened[member] === c) best = c;
     }
@@ -1145,7 +1170,7 @@ export class Groups {
 
   private nameOf(g: Group, member: string): string | null {
     const c = this.conversationOf(g, member);
-    return c === null ? null : (this.host.conversation(c)?.peerPresentation.name ?? null);
+    return c === null ? null : (this.host.sessions.peer(c)?.name ?? null);
   }
 
   private resolveMember(g: Group, member: string): string {
@@ -1160,7 +1185,7 @@ export class Groups {
     if (!Array.isArray(ids)) throw new ClientError('invalid-argument', 'conversationIds must be an array');
     for (const id of ids) {
       if (typeof id !== 'string' || !/^[0-9a-f]{32}$/.test(id)) throw new ClientError('invalid-argument', 'a conversation id is 32 lowercase hex characters');
-      if (this.host.conversation(id) === undefined) throw new ClientError('unknown-conversation', `no conversation ${id}`);
+      if (this.host.sessions.peer(id) === undefined) throw new ClientError('unknown-conversation', `no conversation ${id}`);
     }
     return [...new Set(ids)];
   }

@@ -113,12 +113,25 @@ function equivTbs(a: Uint8Array, b: Uint8Array, tsMs: number): Uint8Array {
   return concat(lp('umbra/v1/equiv'), lp(lo), lp(hi), u64(tsMs));
 }
 
+/** An Ed25519 key that signs without handing out its secret (e.g. a client's relationship key). */
+export interface Ed25519Signer {
+  readonly publicKey: Uint8Array;
+  sign(message: Uint8Array): Uint8Array;
+}
+
 /** "A is equivalent to B": both secrets sign. */
 export function createEquiv(aSecret: Uint8Array, bSecret: Uint8Array, tsMs: number): Uint8Array {
-  const a = publicOf(aSecret);
-  const b = publicOf(bSecret);
-  const tbs = equivTbs(a, b, tsMs);
-  return toBinary(EquivSchema, create(EquivSchema, { a, b, tsMs: BigInt(tsMs), sigA: sign(aSecret, tbs), sigB: sign(bSecret, tbs) }));
+  return createEquivWith(signerOf(aSecret), signerOf(bSecret), tsMs);
+}
+
+/** createEquiv through signers (the same bytes: Ed25519 is deterministic). */
+export function createEquivWith(a: Ed25519Signer, b: Ed25519Signer, tsMs: number): Uint8Array {
+  const tbs = equivTbs(a.publicKey, b.publicKey, tsMs);
+  return toBinary(EquivSchema, create(EquivSchema, { a: a.publicKey, b: b.publicKey, tsMs: BigInt(tsMs), sigA: a.sign(tbs), sigB: b.sign(tbs) }));
+}
+
+function signerOf(secret: Uint8Array): Ed25519Signer {
+  return { publicKey: publicOf(secret), sign: (message) => sign(secret, message) };
 }
 
 export function verifyEquiv(bytes: Uint8Array): EquivClaim | null {
