@@ -1,3 +1,9 @@
+/**
+ * @umbra/client's public API, for apps and the CLI: the Client facade and its event and info
+ * types, the Delivery contract and its adapters (memory, mailbox, services), the Store contract
+ * and its SQLite implementation, store-key derivation, groups and the directory client. Every
+ * name is listed on purpose; modules' other exports are internal (tests import them by path).
+ */
 export { Client } from './client.ts';
 export type {
   ClientEvent,
@@ -5,18 +11,55 @@ export type {
   ClientOptions,
   ClientStats,
   ConversationInfo,
+  GossipSource,
   HistoryPage,
   InvitationInfo,
   MessageInfo,
+  RelationshipInfo,
+  RelationshipSigner,
 } from './client.ts';
 export { MAX_TEXT_BYTES, MAX_INVITATION_CHARS } from './client.ts';
 export { ClientError, type ClientErrorCode } from './errors.ts';
 export type { Delivery, DeliveredEnvelope, EnvelopeHandler, FetchResult, ServiceEndpointDelivery, Subscription } from './delivery.ts';
 export { hasServiceEndpoints } from './delivery.ts';
-export * from './services/index.ts';
+export {
+  ServicesDelivery,
+  SERVICES_ROUTE,
+  SERVICES_STATE_FILE,
+  FileStateStore,
+  MemoryStateStore,
+  type ServicesConfig,
+  type ServicesDeliveryOptions,
+  type ServicesState,
+  type ServicesStateStore,
+  type RsaRecord,
+  type SeedRecord,
+} from './services/index.ts';
 export { MemoryNetwork, MemoryDelivery, type ChaosOptions, type NetworkStats } from './memory-delivery.ts';
 export { MailboxDelivery } from './mailbox-delivery.ts';
-export type * from './store.ts';
+/** The Store contract: what an app implements to keep the client's state elsewhere. */
+export type {
+  Consent,
+  ConversationMeta,
+  ConversationOrigin,
+  HistoryPosition,
+  MessageKey,
+  MessageStatus,
+  MissingEntry,
+  OutboxEntry,
+  OutboxKind,
+  SeenEnvelope,
+  Store,
+  StoreBatch,
+  StoreSnapshot,
+  StoredAccount,
+  StoredConversation,
+  StoredGroup,
+  StoredGroupEvent,
+  StoredGroupMessage,
+  StoredInbox,
+  StoredMessage,
+} from './store.ts';
 export { SqliteStore, SCHEMA_VERSION, type SqliteStoreOptions } from './sqlite-store.ts';
 export { DEFAULT_ARGON2ID, deriveStoreKey, type Argon2idParams } from './at-rest.ts';
 export { SeededRandom } from './rng.ts';
@@ -30,6 +73,8 @@ export {
   type GroupHistoryPage,
   type GroupStatus,
   type GroupErrorCode,
+  type GroupEvent,
+  type GroupEventMap,
   type GroupChangeKind,
   type GroupChangeInfo,
   type GroupMemberRef,
@@ -41,4 +86,16 @@ export {
   type GroupRecipientInfo,
   type GroupSendResult,
 } from './group/groups.ts';
-export * from './directory/index.ts';
+export {
+  DirectoryClient,
+  DirectoryError,
+  directoryIdentity,
+  parseNameAddress,
+  type DirectoryErrorCode,
+  type DirectoryEventMap,
+  type DirectoryStatus,
+  type DirectoryTokenSource,
+  type KeyAlert,
+  type OpenDirectoryOptions,
+  type SplitView,
+} from './directory/index.ts';
