@@ -998,12 +998,10 @@ export class Groups {
       const todo: { chatId: string; member: string; card: Card }[] = [];
       for (const g of this.groups.values()) {
         if (g.rec.status !== 'member' || g.key === null) continue;
-        const selfIndex = g.state.members.indexOf(g.key.id);
-        g.state.members.forEach((m, i) => {
-          if (i >= selfIndex || g.rec.opened[m] !== undefined || this.conversationOf(g, m) !== null) return;
+        for (const m of G.membersToDial(g.state.members, g.key.id, (m) => g.rec.opened[m] !== undefined || this.conversationOf(g, m) !== null)) {
           const card = g.rec.cards[m];
           if (card !== undefined) todo.push({ chatId: g.chatId, member: m, card });
-        });
+        }
       }
       if (todo.length === 0) return;
       for (const t of todo) {
@@ -1042,46 +1040,48 @@ export class Groups {
    */
   private reconcile(g: Group): { conversationId: string; frame: Uint8Array }[] {
     if (g.rec.status !== 'member' || g.key === null) return [];
-    const self = g.key.id;
-    const members = g.state.members;
-    const frames: { conversationId: string; frame: Uint8Array }[] = [];
+    // 80 bits of the member key: enough to tell members apart (the stored form of rec.sentCards).
+    const cardKey = (conversationId: string, member: string) => `${conversationId}|${member.slice(4, 24)}`;
     const sent = new Set(g.rec.sentCards);
-    const seenPeers = new Set<string>();
-    for (const [conversationId, member] of Object.entries(g.rec.bindings)) {
-      if (member === self || !members.includes(member)) continue;
-      if (this.host.sessions.peer(conversationId) === undefined) continue;
-      if (!g.rec.hello.includes(conversationId)) {
+    const plan = G.planSessions({
+      members: g.state.members,
+      self: g.key.id,
+      bindings: g.rec.bindings,
+      isOpen: (c) => this.host.sessions.peer(c) !== undefined,
+      helloSent: (c) => g.rec.hello.includes(c),
+      hasCard: (m) => g.rec.cards[m] !== undefined,
+      cardSent: (c, m) => sent.has(cardKey(c, m)),
+      deferred: Object.keys(g.rec.deferred),
+    });
+    const frames: { conversationId: string; frame: Uint8Array }[] = [];
+    for (const step of plan.steps) {
+      const { conversationId } = step;
+      if (step.hello) {
         g.rec.hello.push(conversationId);
         frames.push({ conversationId, frame: this.helloFrame(g, conversationId) });
       }
-      const index = members.indexOf(member);
       const cards: G.IntroductionInput[] = [];
-      for (const m of members.slice(0, index)) {
-        const card = g.rec.cards[m];
-        const k = `${conversationId}|${m.slice(4, 24)}`; // 80 bits of the member key: enough to tell members apart
-        if (m === self || card === undefined || sent.has(k)) continue;
-        sent.add(k);
+      for (const m of step.introduce) {
+        const card = g.rec.cards[m]!;
+        sent.add(cardKey(conversationId, m));
         const binding = G.decodeGroupBinding(fromHex(card.binding)!);
         if (binding !== null) cards.push({ binding, invitation: card.text });
       }
       for (let i = 0; i < cards.length; i += CARDS_PER_FRAME) {
         frames.push({ conversationId, frame: encodeGroupFrameBody('invite', G.encodeGroupInvite(g.chatId, g.events, cards.slice(i, i + CARDS_PER_FRAME))) });
       }
-      if (seenPeers.has(member)) continue;
-      seenPeers.add(member);
-      const deferred = g.rec.deferred[member];
-      if (deferred !== undefined) {
-        delete g.rec.deferred[member];
-        for (const id of deferred) {
-          const msg = this.host.store.groupMessage(g.chatId, id);
-          if (msg === null) continue;
-          frames.push({ conversationId, frame: encodeGroupFrameBody('membershipUpdate', G.encodeMembershipUpdate(g.chatId, [], { case: 'message', value: msg.entity })) });
-        }
+      if (!step.deliverDeferred) continue;
+      const deferred = g.rec.deferred[step.member]!;
+      delete g.rec.deferred[step.member];
+      for (const id of deferred) {
+        const msg = this.host.store.groupMessage(g.chatId, id);
+        if (msg === null) continue;
+        frames.push({ conversationId, frame: encodeGroupFrameBody('membershipUpdate', G.encodeMembershipUpdate(g.chatId, [], { case: 'message', value: msg.entity })) });
       }
     }
     g.rec.sentCards = [...sent];
     // Deferred messages for members who are gone are dropped.
-    for (const m of Object.keys(g.rec.deferred)) if (!members.includes(m)) delete g.rec.deferred[m];
+    for (const m of plan.dropDeferred) delete g.rec.deferred[m];
     return frames;
   }
 

@@ -13,6 +13,7 @@ export * from './builders.ts';
 export * from './message.ts';
 export * from './binding.ts';
 export * from './invite.ts';
+export * from './sessions.ts';
 export {
   MembershipUpdateEventSchema,
   MembershipUpdateMessageSchema,
