@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { argon2id as nobleArgon2id } from '@noble/hashes/argon2.js';
-import { DEFAULT_ARGON2ID, SqliteStore, deriveStoreKey } from '../packages/client/src/index.ts';
+import { DEFAULT_ARGON2ID, SqliteStore, deriveStoreKey } from '../packages/client/src/node.ts';
 
 const RUNS = Number(process.argv[2] ?? 9);
 const salt = randomBytes(16);

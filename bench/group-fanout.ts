@@ -14,7 +14,7 @@
  * Receivers run in the same process, so wall-clock figures include their work too; the CPU
  * figure is measured around the sender's send() only.
  */
-import { Client, MemoryNetwork, SqliteStore, type GroupMessageInfo } from '../packages/client/src/index.ts';
+import { Client, MemoryNetwork, SqliteStore, type GroupMessageInfo } from '../packages/client/src/node.ts';
 
 const arg = (name: string, dflt: number) => {
   const i = process.argv.indexOf(name);

@@ -8,7 +8,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client, MemoryNetwork, SqliteStore, type StoreBatch } from '../packages/client/src/index.ts';
+import { Client, MemoryNetwork, SqliteStore, type StoreBatch } from '../packages/client/src/node.ts';
 
 const N = Number(process.argv[2] ?? 2000);
 const dir = mkdtempSync(join(tmpdir(), 'umbra-bench-store-'));

@@ -32,20 +32,9 @@ import { fileURLToPath } from 'node:url';
 import { Session } from 'node:inspector/promises';
 import { writeFileSync } from 'node:fs';
 import Fastify from 'fastify';
-import {
-  addressKeysOf,
-  b64u,
-  currentAddressKey,
-  deriveAddress,
-  IssuerClient,
-  rerandomizeAddress,
-  RsaClient,
-  SsaClient,
-  startHub,
-  tokenInfoOf,
-  TokenWallet,
-  type InboxClient,
-} from '../packages/services/src/index.ts';
+import { addressKeysOf, currentAddressKey, IssuerClient, RsaClient, SsaClient, tokenInfoOf, TokenWallet, type InboxClient } from '../packages/client/src/http.ts';
+import { nodeServiceClientOptions } from '../packages/client/src/node.ts';
+import { b64u, deriveAddress, rerandomizeAddress, startHub } from '../packages/services/src/index.ts';
 
 function arg(name: string, def: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -169,7 +158,7 @@ async function generator(): Promise<void> {
     hub = m;
     const issuer = await IssuerClient.register(m.issuer);
     ssa = new SsaClient(m.ssa);
-    const rsas = m.rsas.map((u) => new RsaClient(u));
+    const rsas = m.rsas.map((u) => new RsaClient(u, nodeServiceClientOptions));
     const rsaDescs = await Promise.all(rsas.map((r) => r.descriptor()));
     const rsaWallets = rsaDescs.map((d) => new TokenWallet(issuer, tokenInfoOf(d), 100));
     const ssaInfo = tokenInfoOf(await ssa.descriptor());

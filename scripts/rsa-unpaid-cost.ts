@@ -17,7 +17,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { addressKeysOf, b64u, currentAddressKey, deriveAddress, generateSeed, RsaClient, startIssuer, startRsa } from '../packages/services/src/index.ts';
+import { addressKeysOf, currentAddressKey, RsaClient } from '../packages/client/src/http.ts';
+import { b64u, deriveAddress, generateSeed, startIssuer, startRsa } from '../packages/services/src/index.ts';
 import { generateEd25519, keyidOf, signRequest } from '../packages/services/src/httpsig.ts';
 
 function arg(name: string, def: number): number {

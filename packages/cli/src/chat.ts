@@ -4,7 +4,7 @@
  * are printed as they arrive.
  */
 import { createInterface } from 'node:readline';
-import type { Client, ConversationInfo } from '@umbra/client';
+import type { Client, ConversationInfo } from '@umbra/client/node';
 import { CliError } from './errors.ts';
 import { conversationLine, messageLine } from './format.ts';
 import { findConversation, openSession, type GlobalOptions } from './session.ts';

@@ -1,5 +1,5 @@
 /** The non-interactive commands (each opens the store, does one thing, closes it). */
-import type { Client } from '@umbra/client';
+import type { Client } from '@umbra/client/node';
 import { CliError } from './errors.ts';
 import { conversationLine, messageLine, parseDuration, printJson, qrForTerminal } from './format.ts';
 import { findConversation, openSession, type GlobalOptions } from './session.ts';

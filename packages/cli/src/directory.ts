@@ -9,7 +9,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DirectoryClient, DirectoryError, ServicesDelivery, parseNameAddress, type Client, type OpenDirectoryOptions } from '@umbra/client';
+import { DirectoryClient, DirectoryError, ServicesDelivery, parseNameAddress, type Client, type OpenDirectoryOptions } from '@umbra/client/node';
 import { CliError } from './errors.ts';
 import { printJson, qrForTerminal } from './format.ts';
 import { findConversation, openSession, type GlobalOptions, type Session } from './session.ts';

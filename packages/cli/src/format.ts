@@ -1,6 +1,6 @@
 /** Human-readable and --json output. */
 import QRCode from 'qrcode';
-import type { ConversationInfo, MessageInfo } from '@umbra/client';
+import type { ConversationInfo, MessageInfo } from '@umbra/client/node';
 
 export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, 2) + '\n');

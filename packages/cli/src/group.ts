@@ -4,7 +4,7 @@
  * `umbra group members`, their name, a conversation reference, or a member-id prefix.
  */
 import type { Command } from 'commander';
-import { GroupError, type Client, type GroupChangeInfo, type GroupInfo, type GroupMemberInfo, type GroupMemberRef, type GroupMessageInfo } from '@umbra/client';
+import { GroupError, type Client, type GroupChangeInfo, type GroupInfo, type GroupMemberInfo, type GroupMemberRef, type GroupMessageInfo } from '@umbra/client/node';
 import { CliError } from './errors.ts';
 import { printJson } from './format.ts';
 import { findConversation, openSession, type GlobalOptions } from './session.ts';

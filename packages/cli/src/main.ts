@@ -4,7 +4,7 @@
  * The store passphrase comes from $UMBRA_PASSPHRASE or is asked for.
  */
 import { Command, Option } from 'commander';
-import { ClientError } from '@umbra/client';
+import { ClientError } from '@umbra/client/node';
 import { CliError } from './errors.ts';
 import { defaultDataDir } from './config.ts';
 import * as commands from './commands.ts';

@@ -4,7 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { Client, ClientError, type ConversationInfo, type Delivery } from '@umbra/client';
+import { Client, ClientError, type ConversationInfo, type Delivery } from '@umbra/client/node';
 import { CliError } from './errors.ts';
 import { defaultMailboxPath, readConfig, writeConfig, type TransportConfig } from './config.ts';
 import { readPassphrase } from './passphrase.ts';

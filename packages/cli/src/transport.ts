@@ -1,5 +1,5 @@
 /** Builds the Delivery adapter the config names. */
-import { ClientError, MailboxDelivery, ServicesDelivery, type Delivery, type ServicesConfig } from '@umbra/client';
+import { ClientError, MailboxDelivery, ServicesDelivery, type Delivery, type ServicesConfig } from '@umbra/client/node';
 import { CliError } from './errors.ts';
 import type { TransportConfig } from './config.ts';
 

@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Client, MemoryNetwork, SqliteStore, type ConversationInfo } from '@umbra/client';
+import { Client, MemoryNetwork, SqliteStore, type ConversationInfo } from '@umbra/client/node';
 import { startHub, type Hub } from '@umbra/services';
 import { changeText, groupReadItems } from '../src/group.ts';
 

@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client, MemoryNetwork, type MessageInfo } from '../src/index.ts';
+import { Client, MemoryNetwork, type MessageInfo } from '../src/node.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'umbra-demo-'));
 const net = new MemoryNetwork({ seed: 1, delayMs: [1, 5] });

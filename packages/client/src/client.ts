@@ -23,9 +23,6 @@
  * All state-changing work runs one operation at a time (an internal queue), so the engine and
  * the store never diverge.
  */
-import { EventEmitter } from 'node:events';
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import {
   Engine,
   UmbraError,
@@ -45,11 +42,11 @@ import {
   type PrivateConversation,
 } from '@umbra/protocol';
 import type { Argon2idParams } from './at-rest.ts';
-import { nodeProvider } from './crypto/node-provider.ts';
 import { hasServiceEndpoints, type DeliveredEnvelope, type Delivery, type ServiceEndpointDelivery, type Subscription } from './delivery.ts';
 import { ClientError, toClientError } from './errors.ts';
 import { decodeContent, encodeContent, sealFrame, textContent } from './frames.ts';
-import { SqliteStore } from './sqlite-store.ts';
+import { EventEmitter } from './event-emitter.ts';
+import { platform } from './platform.ts';
 import { Groups, decodeGroupFrameBody, type GroupEventMap, type GroupHost } from './group/groups.ts';
 import type {
   Consent,
@@ -86,7 +83,7 @@ const MESSAGE_ID_BYTES = 16;
 
 export interface ClientOptions {
   readonly delivery: Delivery;
-  /** Directory for the SQLite store (umbra.db); created if missing. */
+  /** Directory for the SQLite store (umbra.db); created if missing. Needs `@umbra/client/node`. */
   readonly dataDir?: string;
   /** Or an already open store (the caller keeps ownership and closes it). */
   readonly store?: Store;
@@ -100,6 +97,7 @@ export interface ClientOptions {
   readonly profile?: { readonly name: string };
   /** Create the identity from this account key (32-byte Ed25519 seed) instead of a fresh one. */
   readonly restoreAccountKey?: Uint8Array;
+  /** Default: the platform's (node:crypto through @umbra/client/node, noble otherwise). */
   readonly crypto?: CryptoProvider;
   /** Clock (unix ms); defaults to Date.now. */
   readonly now?: () => number;
@@ -369,7 +367,6 @@ export class Client {
   ) {
     this.engine = engine;
     this.services = hasServiceEndpoints(delivery) ? delivery : null;
-    this.emitter.setMaxListeners(0);
     const num = (v: unknown, dflt: number, min: number, max: number, what: string) => {
       if (v === undefined) return dflt;
       if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) throw new ClientError('invalid-argument', `${what} must be a number in [${min}, ${max}]`);
@@ -545,7 +542,7 @@ export class Client {
       throw new ClientError('invalid-argument', 'restoreAccountKey must be a 32-byte Ed25519 seed');
     }
     if (options.now !== undefined && typeof options.now !== 'function') throw new ClientError('invalid-argument', 'options.now must be a function');
-    const crypto = options.crypto ?? nodeProvider;
+    const crypto = options.crypto ?? platform().crypto;
     const clock = options.now ?? Date.now;
     let store: Store;
     let ownsStore = false;
@@ -553,13 +550,9 @@ export class Client {
       store = options.store;
     } else {
       if (typeof options.dataDir !== 'string' || options.dataDir.length === 0) throw new ClientError('invalid-argument', 'dataDir must be a non-empty path');
-      try {
-        mkdirSync(options.dataDir, { recursive: true });
-      } catch (e) {
-        throw new ClientError('invalid-argument', `cannot create dataDir: ${(e as Error).message}`, { cause: e });
-      }
-      store = SqliteStore.open({
-        path: join(options.dataDir, 'umbra.db'),
+      // The platform entry (@umbra/client/node: SQLite in the directory) makes the store.
+      store = platform().openDataDirStore({
+        dataDir: options.dataDir,
         ...(options.passphrase !== undefined ? { passphrase: options.passphrase } : {}),
         ...(options.key !== undefined ? { key: options.key } : {}),
         ...(options.argon2id !== undefined ? { argon2id: options.argon2id } : {}),

@@ -26,7 +26,6 @@ export {
   ServicesDelivery,
   SERVICES_ROUTE,
   SERVICES_STATE_FILE,
-  FileStateStore,
   MemoryStateStore,
   type ServicesConfig,
   type ServicesDeliveryOptions,
@@ -35,8 +34,34 @@ export {
   type RsaRecord,
   type SeedRecord,
 } from './services/index.ts';
+export {
+  IssuerClient,
+  TokenWallet,
+  SsaClient,
+  RsaClient,
+  InboxClient,
+  ServiceError,
+  DescriptorError,
+  fetchDescriptor,
+  verifyDescriptor,
+  tokenInfoOf,
+  addressKeysOf,
+  currentAddressKey,
+  type Descriptor,
+  type TokenInfo,
+  type PublishedAddressKey,
+  type Problem,
+  type RsaMessage,
+  type SeedGrant,
+  type InboxCredentials,
+  type ServiceClientOptions,
+  type SubmitResult,
+  type WebSocketConstructor,
+} from './services/http/index.ts';
+export { DirectoryHttpClient, type DirectoryInfo, type DirectoryProblem, type DirectoryAuth } from './directory/http.ts';
+export { registerPlatform, platform, type Platform, type DataDirStoreOptions } from './platform.ts';
+export type { Argon2idParams } from './at-rest.ts';
 export { MemoryNetwork, MemoryDelivery, type ChaosOptions, type NetworkStats } from './memory-delivery.ts';
-export { MailboxDelivery } from './mailbox-delivery.ts';
 /** The Store contract: what an app implements to keep the client's state elsewhere. */
 export type {
   Consent,
@@ -60,10 +85,7 @@ export type {
   StoredInbox,
   StoredMessage,
 } from './store.ts';
-export { SqliteStore, SCHEMA_VERSION, type SqliteStoreOptions } from './sqlite-store.ts';
-export { DEFAULT_ARGON2ID, deriveStoreKey, type Argon2idParams } from './at-rest.ts';
 export { SeededRandom } from './rng.ts';
-export { nodeProvider } from './crypto/node-provider.ts';
 export {
   Groups,
   GroupError,

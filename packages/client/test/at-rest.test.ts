@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Client, MemoryNetwork, SqliteStore, FileStateStore, MailboxDelivery, type StoreBatch, type ServicesState } from '../src/index.ts';
+import { Client, MemoryNetwork, SqliteStore, FileStateStore, MailboxDelivery, type StoreBatch, type ServicesState } from '../src/node.ts';
 import { SqliteStore as LegacySqliteStore } from './fixtures/legacy-store/sqlite-store.ts';
 import { FileStateStore as LegacyFileStateStore } from './fixtures/legacy-store/services-state.ts';
 import { FAST, KEY_A, tempDir } from './helpers.ts';

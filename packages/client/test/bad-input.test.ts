@@ -1,7 +1,7 @@
 /** Bad input at every public API: typed errors (ClientError codes) and no state change. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Client, ClientError, MemoryNetwork, SqliteStore, MAX_TEXT_BYTES } from '../src/index.ts';
+import { Client, ClientError, MemoryNetwork, SqliteStore, MAX_TEXT_BYTES } from '../src/node.ts';
 import { KEY_A, connect, openMemoryClient, texts, waitFor } from './helpers.ts';
 
 function snapshot(client: Client, conversationId: string) {

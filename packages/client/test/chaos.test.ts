@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MemoryNetwork, type Client } from '../src/index.ts';
+import { MemoryNetwork, type Client } from '../src/node.ts';
 import { connect, openMemoryClient, waitFor } from './helpers.ts';
 
 const TOTAL = Number(process.env.UMBRA_CHAOS_MESSAGES ?? 10_000);

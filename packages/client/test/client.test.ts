@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { reliability, serializeConversation, deserializeConversation, wire } from '@umbra/protocol';
 import { sealFrame } from '../src/frames.ts';
-import { Client, MemoryNetwork, SqliteStore, type ClientEvent } from '../src/index.ts';
+import { Client, MemoryNetwork, SqliteStore, type ClientEvent } from '../src/node.ts';
 import { FAST, KEY_A, KEY_B, connect, openMemoryClient, tempDir, texts, waitFor } from './helpers.ts';
 
 test('invitation → accept → messages both ways, acked events, history and conversation list', async () => {

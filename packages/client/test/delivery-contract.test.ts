@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { startHub, type Hub } from '@umbra/services';
-import { MailboxDelivery, MemoryDelivery, MemoryNetwork, MemoryStateStore, ServicesDelivery } from '../src/index.ts';
+import { MailboxDelivery, MemoryDelivery, MemoryNetwork, MemoryStateStore, ServicesDelivery } from '../src/node.ts';
 import { startWakuBootstrapNode, WakuDelivery, type WakuBootstrapNode } from '../src/waku/index.ts';
 import { deliveryContractSuite, type DeliveryPair } from './delivery-contract.ts';
 import { tempDir } from './helpers.ts';

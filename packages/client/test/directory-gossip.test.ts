@@ -8,7 +8,7 @@ import { copyFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startDirectory, type DirectoryService } from '@umbra/services';
-import { Client, DirectoryClient, SqliteStore, type ConversationInfo, type SplitView } from '../src/index.ts';
+import { Client, DirectoryClient, SqliteStore, type ConversationInfo, type SplitView } from '../src/node.ts';
 import { FAST, KEY_A, MemoryNetwork, openMemoryClient, tempDir, texts, waitFor } from './helpers.ts';
 
 /** texts() once the conversation exists at `client` ([] before). */

@@ -9,8 +9,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startHub, type Hub, type TokenInfo } from '@umbra/services';
-import { Client, DirectoryClient, DirectoryError, MemoryStateStore, ServicesDelivery, SqliteStore, type DirectoryTokenSource } from '../src/index.ts';
+import { startHub, type Hub } from '@umbra/services';
+import { Client, DirectoryClient, DirectoryError, MemoryStateStore, ServicesDelivery, SqliteStore, type DirectoryTokenSource, type TokenInfo } from '../src/node.ts';
 import { FAST, KEY_A, tempDir, texts, waitFor } from './helpers.ts';
 
 let hub: Hub;

@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { transparency as t } from '@umbra/protocol';
-import { DirectoryHttpClient, generateEd25519, startDirectory, startIssuer, type DirectoryService, type IssuerService } from '@umbra/services';
-import { DirectoryClient, DirectoryError, parseNameAddress, type KeyAlert, type SplitView } from '../src/index.ts';
+import { generateEd25519, startDirectory, startIssuer, type DirectoryService, type IssuerService } from '@umbra/services';
+import { DirectoryClient, DirectoryError, DirectoryHttpClient, parseNameAddress, type KeyAlert, type SplitView } from '../src/node.ts';
 import { MemoryNetwork, openMemoryClient, tempDir, waitFor, texts } from './helpers.ts';
 
 const ADMIN = 'directory-admin-secret-0123456789';

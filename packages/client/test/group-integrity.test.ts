@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fromBinary } from '@bufbuild/protobuf';
 import { fromHex, group as G, type CryptoProvider } from '@umbra/protocol';
-import { Client, GroupError, MemoryNetwork, SqliteStore, type GroupChangeInfo, type GroupRejectedInfo } from '../src/index.ts';
+import { Client, GroupError, MemoryNetwork, SqliteStore, type GroupChangeInfo, type GroupRejectedInfo } from '../src/node.ts';
 import { decodeGroupFrameBody, encodeGroupFrameBody } from '../src/group/groups.ts';
 import type { StoreBatch } from '../src/store.ts';
 import { FAST, KEY_A, connect, waitFor } from './helpers.ts';

@@ -1,7 +1,7 @@
 /** group/v1 in the client: 3–5 members over the memory network. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Client, MemoryNetwork, SqliteStore, type GroupMessageInfo } from '../src/index.ts';
+import { Client, MemoryNetwork, SqliteStore, type GroupMessageInfo } from '../src/node.ts';
 import { FAST, KEY_A, connect, openMemoryClient, tempDir, waitFor } from './helpers.ts';
 
 const T = 20_000;

@@ -2,7 +2,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client, MemoryNetwork, SqliteStore, type ClientOptions, type ConversationInfo, type Delivery } from '../src/index.ts';
+import { Client, MemoryNetwork, SqliteStore, type ClientOptions, type ConversationInfo, type Delivery } from '../src/node.ts';
 
 export const KEY_A = new Uint8Array(32).fill(0xa1);
 export const KEY_B = new Uint8Array(32).fill(0xb2);

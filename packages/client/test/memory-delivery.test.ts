@@ -1,7 +1,7 @@
 /** The memory adapter: fetch cursors, seeded chaos, partitions (and a client riding out a partition). */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MemoryNetwork } from '../src/index.ts';
+import { MemoryNetwork } from '../src/node.ts';
 import { connect, openMemoryClient, texts, waitFor } from './helpers.ts';
 
 test('fetch pages through a route log with opaque cursors', async () => {

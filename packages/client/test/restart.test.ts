@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { deserializeConversation, reliability } from '@umbra/protocol';
-import { Client, MemoryNetwork, SqliteStore, type ClientOptions } from '../src/index.ts';
+import { Client, MemoryNetwork, SqliteStore, type ClientOptions } from '../src/node.ts';
 import { FAST, KEY_A, KEY_B, connect, tempDir, texts, waitFor } from './helpers.ts';
 
 function opener(net: MemoryNetwork, dir: string) {

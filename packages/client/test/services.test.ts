@@ -11,7 +11,7 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseInvitation } from '@umbra/protocol';
 import { startHub, type Hub } from '@umbra/services';
-import { Client, FileStateStore, MemoryStateStore, nodeProvider, ServicesDelivery, SqliteStore, type ServicesDeliveryOptions } from '../src/index.ts';
+import { Client, FileStateStore, MemoryStateStore, nodeProvider, ServicesDelivery, SqliteStore, type ServicesDeliveryOptions } from '../src/node.ts';
 import { FAST, KEY_A, tempDir, texts, waitFor } from './helpers.ts';
 
 let hub: Hub;

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Client, MemoryNetwork, SqliteStore, SCHEMA_VERSION, DEFAULT_ARGON2ID } from '../src/index.ts';
+import { Client, MemoryNetwork, SqliteStore, SCHEMA_VERSION, DEFAULT_ARGON2ID } from '../src/node.ts';
 import { FAST, KEY_A, KEY_B, connect, tempDir, texts, waitFor } from './helpers.ts';
 
 const CHEAP = { m: 256, t: 1, p: 1 };

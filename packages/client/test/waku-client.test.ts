@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { Client, SqliteStore } from '../src/index.ts';
+import { Client, SqliteStore } from '../src/node.ts';
 import { startWakuBootstrapNode, WakuDelivery } from '../src/waku/index.ts';
 import { connect, FAST, KEY_B, openMemoryClient, tempDir, texts, waitFor } from './helpers.ts';
 

@@ -1,10 +1,10 @@
 /** Shared server plumbing: Fastify set-up, problem+json errors, raw bodies, signed descriptors. */
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { AddressInfo } from 'node:net';
-import { b64u, concat, lp, utf8 } from './bytes.ts';
+import { descriptorSigningBytes } from '@umbra/protocol/services';
+import { b64u, utf8 } from './bytes.ts';
 import { ed25519Sign, ed25519Verify, type Ed25519Key } from './httpsig.ts';
 
-export const LABEL_DESCRIPTOR = utf8('umbra/v1/descriptor');
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -75,11 +75,11 @@ export function rawBody(req: FastifyRequest): Uint8Array {
 /** Signed descriptor: {payload: b64u(JSON), sig: b64u(Ed25519(service_key, LP(label) ‖ payload))}. */
 export function signDescriptor(key: Ed25519Key, body: Record<string, unknown>): { payload: string; sig: string } {
   const payload = utf8(JSON.stringify(body));
-  return { payload: b64u(payload), sig: b64u(ed25519Sign(key, concat(lp(LABEL_DESCRIPTOR), payload))) };
+  return { payload: b64u(payload), sig: b64u(ed25519Sign(key, descriptorSigningBytes(payload))) };
 }
 
 export function verifyDescriptorSignature(serviceKey: Uint8Array, payload: Uint8Array, sig: Uint8Array): boolean {
-  return ed25519Verify(serviceKey, concat(lp(LABEL_DESCRIPTOR), payload), sig);
+  return ed25519Verify(serviceKey, descriptorSigningBytes(payload), sig);
 }
 
 export function bodyObject(body: unknown): Record<string, unknown> {

@@ -1,7 +1,6 @@
-/** @umbra/services: issuer, SSA, RSA, hub, storage and small clients. */
+/** @umbra/services: issuer, SSA, RSA, directory, hub and storage (their clients: @umbra/client/http). */
 export * from './addresses.ts';
 export { b64u, fromB64u } from './bytes.ts';
-export * from './clients.ts';
 export { startHub, type Hub, type HubOptions, type HubRsa } from './hub.ts';
 export { ensurePrivateDir, preparePrivateDatabase, PrivateDirError } from './private-files.ts';
 export { startIssuer, type IssuerOptions, type IssuerService, type TokenClass } from './issuer.ts';

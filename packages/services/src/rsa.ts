@@ -7,8 +7,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import websocket from '@fastify/websocket';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
+import { wsAuthMessage } from '@umbra/protocol/services';
 import { ADDRESS_LENGTH, generateAddressKey, generateSeed, type AddressClass, type ParsedAddress } from './addresses.ts';
-import { b64u, concat, fromB64u, lp, utf8 } from './bytes.ts';
+import { b64u, fromB64u } from './bytes.ts';
 import { bodyObject, createApp, HttpProblem, listen, problem, rawBody, seconds, signDescriptor, systemClock, type Clock } from './common.ts';
 import { openDriver } from './db.ts';
 import { ed25519FromSeed, ed25519Verify, MAX_SKEW_S, NonceCache, rawKeyFromKeyid, verifyRequest, type Ed25519Key } from './httpsig.ts';
@@ -18,7 +19,7 @@ import { isValidDhKey, sealForInboxSync } from './seal.ts';
 import { SqlRsaStore, type AddressKeyRow, type DeliveryLimits, type RsaStore, type Seed, type SeedState } from './store.ts';
 import { TokenVerifier } from './tokens.ts';
 
-export const LABEL_RSA_WS = utf8('umbra/v1/rsa-ws');
+export { LABEL_RSA_WS, wsAuthMessage } from '@umbra/protocol/services';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -107,16 +108,6 @@ function sha256(...parts: Uint8Array[]): Uint8Array {
   return new Uint8Array(h.digest());
 }
 
-function u64be(n: number): Uint8Array {
-  const out = new Uint8Array(8);
-  new DataView(out.buffer).setBigUint64(0, BigInt(n));
-  return out;
-}
-
-/** What an inbox owner signs to open a WebSocket: LP(label) ‖ inbox_id ‖ nonce ‖ u64be(ts). */
-export function wsAuthMessage(inboxId: Uint8Array, nonce: Uint8Array, ts: number): Uint8Array {
-  return concat(lp(LABEL_RSA_WS), inboxId, nonce, u64be(ts));
-}
 
 export async function startRsa(opts: RsaOptions): Promise<RsaService> {
   const clock = opts.clock ?? systemClock;

@@ -7,9 +7,10 @@
  */
 import { nodeProvider } from '@umbra/crypto-node';
 import { hpkeOpenBase, hpkeSealBase } from '@umbra/protocol';
-import { concat, utf8 } from './bytes.ts';
+import { LABEL_RSA_STORE } from '@umbra/protocol/services';
+import { concat } from './bytes.ts';
 
-export const LABEL_RSA_STORE = utf8('umbra/v1/rsa-store');
+export { LABEL_RSA_STORE } from '@umbra/protocol/services';
 
 const ENC_BYTES = 32;
 const TAG_BYTES = 16;

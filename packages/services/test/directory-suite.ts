@@ -9,16 +9,12 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { nobleProvider, parseInvitation, invitationText, toHex, transparency as t } from '@umbra/protocol';
 import { createInvitation } from '../../protocol/src/invitation.ts';
+import { DirectoryHttpClient, IssuerClient, ServiceError, TokenWallet, type DirectoryInfo } from '@umbra/client/http';
 import {
-  DirectoryHttpClient,
-  IssuerClient,
-  ServiceError,
-  TokenWallet,
   generateEd25519,
   startDirectory,
   startHub,
   startIssuer,
-  type DirectoryInfo,
   type DirectoryLimits,
   type DirectoryService,
   type Ed25519Key,

@@ -22,7 +22,8 @@ import {
   util,
   WWWAuthenticateHeader,
 } from '@cloudflare/privacypass-ts';
-import { addressKeysOf, currentAddressKey, deriveAddress, fetchDescriptor, generateSeed, startIssuer, startRsa, startSsa, type IssuerService, type RsaService, type SsaService } from '../src/index.ts';
+import { addressKeysOf, currentAddressKey, fetchDescriptor } from '@umbra/client/http';
+import { deriveAddress, generateSeed, startIssuer, startRsa, startSsa, type IssuerService, type RsaService, type SsaService } from '../src/index.ts';
 import { generateEd25519, keyidOf, signRequest } from '../src/httpsig.ts';
 
 const PADDED_B64URL = /^(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-]{2}==|[A-Za-z0-9_-]{3}=)?$/;

@@ -13,19 +13,13 @@ import { createServer as createNetServer, type Server as NetServer, type Socket 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { addressKeysOf, currentAddressKey, IssuerClient, RsaClient, SsaClient, tokenInfoOf, TokenWallet } from '@umbra/client/http';
 import {
-  addressKeysOf,
-  currentAddressKey,
   deriveAddress,
   generateSeed,
-  IssuerClient,
-  RsaClient,
-  SsaClient,
   startIssuer,
   startRsa,
   startSsa,
-  tokenInfoOf,
-  TokenWallet,
   type IssuerService,
   type RsaService,
   type SsaService,

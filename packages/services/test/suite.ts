@@ -10,30 +10,33 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
   addressKeysOf,
-  b64u,
   currentAddressKey,
+  IssuerClient,
+  RsaClient,
+  SsaClient,
+  tokenInfoOf,
+  TokenWallet,
+  type InboxClient,
+  type PublishedAddressKey,
+  type SeedGrant,
+} from '@umbra/client/http';
+import { nodeServiceClientOptions } from '@umbra/client/node';
+import {
+  b64u,
   deriveAddress,
   fromB64u,
   generateSeed,
-  IssuerClient,
-  RsaClient,
   rerandomizeAddress,
-  SsaClient,
   startHub,
   startIssuer,
   startRsa,
   startSsa,
-  tokenInfoOf,
-  TokenWallet,
-  type InboxClient,
   type IssuerService,
-  type PublishedAddressKey,
   type RsaService,
-  type SeedGrant,
   type SsaService,
 } from '../src/index.ts';
 import type { SqlDriver } from '../src/db.ts';
-import { generateEd25519, keyidOf, signRequest, type Ed25519Key } from '../src/httpsig.ts';
+import { ed25519FromSeed, generateEd25519, keyidOf, signRequest, type Ed25519Key } from '../src/httpsig.ts';
 import { authorizationHeader } from '../src/tokens.ts';
 import { startPostgres, type PrivatePostgres } from './pg.ts';
 
@@ -125,7 +128,7 @@ export function serviceSuite(backend: Backend): void {
     });
     const issuerClient = await IssuerClient.register(issuer.url);
     const ssaClient = new SsaClient(ssa.url);
-    const rsaClient = new RsaClient(rsa.url);
+    const rsaClient = new RsaClient(rsa.url, nodeServiceClientOptions);
     return {
       clock,
       issuer,
@@ -293,11 +296,11 @@ export function serviceSuite(backend: Backend): void {
       const forged = await fetch(`${env.rsa.url}${path}`, { headers: signRequest(k, r.inbox.id, 'GET', path, new Uint8Array(0)) });
       assert.equal(forged.status, 401);
       // A correctly signed request cannot be replayed.
-      const signed = signRequest((r.inbox as unknown as { key: ReturnType<typeof generateEd25519> }).key, r.inbox.id, 'GET', path, new Uint8Array(0));
+      const signed = signRequest(ed25519FromSeed(r.inbox.creds.authSeed), r.inbox.id, 'GET', path, new Uint8Array(0));
       assert.equal((await fetch(`${env.rsa.url}${path}`, { headers: signed })).status, 200);
       assert.equal((await fetch(`${env.rsa.url}${path}`, { headers: signed })).status, 401);
       // Nor moved to another path.
-      const moved = signRequest((r.inbox as unknown as { key: ReturnType<typeof generateEd25519> }).key, r.inbox.id, 'GET', path, new Uint8Array(0));
+      const moved = signRequest(ed25519FromSeed(r.inbox.creds.authSeed), r.inbox.id, 'GET', path, new Uint8Array(0));
       assert.equal((await fetch(`${env.rsa.url}${path}?limit=1`, { headers: moved })).status, 401);
     });
 
@@ -615,7 +618,7 @@ export function serviceSuite(backend: Backend): void {
       });
       try {
         const issuer = await IssuerClient.register(hub.issuer);
-        const rsa = new RsaClient(hub.rsas[0]);
+        const rsa = new RsaClient(hub.rsas[0], nodeServiceClientOptions);
         const ssa = new SsaClient(hub.ssa);
         const rd = await rsa.descriptor();
         const rw = new TokenWallet(issuer, tokenInfoOf(rd), 10);

@@ -15,12 +15,13 @@
  * State (pinned keys, checkpoint, monitor range, openings, the issuer account for tokens) lives
  * in a JSON file (mode 0600) next to the store; it holds no private keys.
  */
-import { EventEmitter } from 'node:events';
-import { chmodSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { INVITATION_PREFIX, fromBase64Url, invitationText, nobleProvider, parseInvitation, toBase64Url, toHex, transparency as t, utf8 } from '@umbra/protocol';
-import { DirectoryHttpClient, IssuerClient, ServiceError, TokenWallet, ed25519FromSeed, type DirectoryInfo, type DirectoryProblem, type Ed25519Key, type TokenInfo } from '@umbra/services';
+import { EventEmitter } from '../event-emitter.ts';
+import { platform } from '../platform.ts';
+import { IssuerClient, ServiceError, TokenWallet, ed25519FromSeed, type Ed25519Key, type TokenInfo } from '../services/http/index.ts';
+import { DirectoryHttpClient, type DirectoryInfo, type DirectoryProblem } from './http.ts';
 import type { Client, ConversationInfo, GossipSource, RelationshipInfo } from '../client.ts';
 import { ClientError } from '../errors.ts';
 
@@ -179,7 +180,6 @@ export class DirectoryClient {
     private readonly now: () => number,
   ) {
     this.http = new DirectoryHttpClient(state.url);
-    this.events.setMaxListeners(0);
     client.on('conversation-started', this.onStarted);
     client.addGossipSource(this.gossipSource);
   }
@@ -191,8 +191,9 @@ export class DirectoryClient {
     }
     const url = opts.url.replace(/\/+$/, '');
     let state: State;
-    if (existsSync(opts.stateFile)) {
-      state = JSON.parse(readFileSync(opts.stateFile, 'utf8')) as State;
+    const saved = platform().readPrivateFile(opts.stateFile);
+    if (saved !== null) {
+      state = JSON.parse(saved) as State;
       if (state.url !== url) throw new DirectoryError('invalid-argument', `${opts.stateFile} belongs to ${state.url}`);
       const info = await new DirectoryHttpClient(url).info(fromBase64Url(state.serviceKey)!);
       if (toBase64Url(info.logKey) !== state.logKey || info.logOrigin !== state.logOrigin) throw new DirectoryError('unverifiable', 'the directory changed its log key or origin');
@@ -245,10 +246,7 @@ export class DirectoryClient {
   private save(): void {
     this.state.verifier = this.verifier.toJSON();
     this.state.monitor = this.monitor.toJSON();
-    const tmp = `${this.stateFile}.tmp`;
-    writeFileSync(tmp, JSON.stringify(this.state, null, 1), { mode: 0o600 });
-    chmodSync(tmp, 0o600);
-    renameSync(tmp, this.stateFile);
+    platform().writePrivateFile(this.stateFile, JSON.stringify(this.state, null, 1));
   }
 
   private identity(name: string, generation: number): Ed25519Key {

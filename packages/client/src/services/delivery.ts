@@ -19,29 +19,28 @@
  * - Rotation: a relationship's endpoints are rotated (fresh seeds) when the newest of ours is
  *   older than `rotateAfterMs`; old seeds stay valid until their not_after.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { join } from 'node:path';
-import { toHex, wire } from '@umbra/protocol';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { fromBase64Url, toBase64Url, toHex, wire, type CryptoProvider } from '@umbra/protocol';
+import { deriveAddress, rerandomizeAddress } from '@umbra/protocol/services';
+import { platform } from '../platform.ts';
 import {
   IssuerClient,
   InboxClient,
   RsaClient,
   SsaClient,
   addressKeysOf,
-  b64u,
   currentAddressKey,
-  deriveAddress,
   fetchDescriptor,
-  fromB64u,
-  rerandomizeAddress,
   tokenInfoOf,
   type Descriptor,
   type RsaMessage,
+  type ServiceClientOptions,
   type TokenInfo,
-} from '@umbra/services';
+} from './http/index.ts';
+import type { WebSocketConstructor } from './http/websocket.ts';
 import type { DeliveredEnvelope, EnvelopeHandler, FetchResult, ServiceEndpointDelivery, Subscription } from '../delivery.ts';
 import { ClientError } from '../errors.ts';
-import { FileStateStore, type RsaRecord, type SeedRecord, type ServicesState, type ServicesStateStore } from './state.ts';
+import { type RsaRecord, type SeedRecord, type ServicesState, type ServicesStateStore } from './state.ts';
 
 export const SERVICES_ROUTE = 'umbra-services-inboxes';
 export const SERVICES_STATE_FILE = 'services.json';
@@ -54,11 +53,18 @@ export interface ServicesConfig {
 }
 
 export interface ServicesDeliveryOptions extends ServicesConfig {
-  /** Where the state lives: a store, or a directory for `services.json` (the client's data dir). */
+  /**
+   * Where the state lives: a store, or a directory for `services.json` (the client's data dir;
+   * needs a platform entry with files, `@umbra/client/node`).
+   */
   readonly store?: ServicesStateStore;
   readonly dataDir?: string;
   /** Encrypts services.json at rest (use the client store's passphrase). */
   readonly passphrase?: string;
+  /** Ed25519/X25519/HPKE for the inboxes (default: the platform's provider). */
+  readonly crypto?: CryptoProvider;
+  /** The WebSocket for push (default: the platform's). */
+  readonly webSocket?: WebSocketConstructor;
   /** Lifetime of a relationship's seeds (default 90 days). */
   readonly seedLifetimeS?: number;
   /** Rotate a relationship's addresses when ours are older than this (default 7 days). */
@@ -111,7 +117,10 @@ interface Page {
   readonly cursors: (string | undefined)[];
 }
 
-const fingerprintOf = (key: Uint8Array) => toHex(new Uint8Array(createHash('sha256').update(key).digest()));
+const fingerprintOf = (key: Uint8Array) => toHex(sha256(key));
+const b64u = toBase64Url;
+const fromB64u = (text: string): Uint8Array | null => fromBase64Url(text);
+const randomBytes = (n: number): Uint8Array => crypto.getRandomValues(new Uint8Array(n));
 const trim = (u: string) => u.replace(/\/+$/, '');
 
 export class ServicesDelivery implements ServiceEndpointDelivery {
@@ -119,11 +128,12 @@ export class ServicesDelivery implements ServiceEndpointDelivery {
   private readonly issuer: IssuerClient;
   private readonly ssa: SsaClient;
   private readonly inboxes: InboxClient[];
+  private readonly net: ServiceClientOptions;
   private readonly descriptors = new Map<string, Descriptor>();
   private readonly peers = new Map<string, PeerRsa>();
   private readonly handlers = new Set<EnvelopeHandler>();
   private readonly sockets: ({ ack(mids: Uint8Array[]): void; close(): void } | null)[] = [];
-  private readonly reconnectTimers = new Set<NodeJS.Timeout>();
+  private readonly reconnectTimers = new Set<ReturnType<typeof setTimeout>>();
   /** Pushed messages being handled (fetch waits for them instead of handing them over twice). */
   private readonly inProgress = new Map<string, Promise<void>>();
   private readonly acked = new Set<string>();
@@ -146,14 +156,19 @@ export class ServicesDelivery implements ServiceEndpointDelivery {
   ) {
     this.issuer = new IssuerClient(state.issuer.url, state.issuer.secret);
     this.ssa = new SsaClient(state.ssa.url);
+    this.net = ServicesDelivery.networkOf(options);
     this.inboxes = state.rsas.map(
       (r) =>
-        new InboxClient(r.url, {
-          inboxId: fromB64u(r.inbox.id)!,
-          authSeed: fromB64u(r.inbox.authSeed)!,
-          dhPrivateKey: fromB64u(r.inbox.dhPrivateKey)!,
-          dhPublicKey: fromB64u(r.inbox.dhPublicKey)!,
-        }),
+        new InboxClient(
+          r.url,
+          {
+            inboxId: fromB64u(r.inbox.id)!,
+            authSeed: fromB64u(r.inbox.authSeed)!,
+            dhPrivateKey: fromB64u(r.inbox.dhPrivateKey)!,
+            dhPublicKey: fromB64u(r.inbox.dhPublicKey)!,
+          },
+          this.net,
+        ),
     );
     this.seedLifetimeS = options.seedLifetimeS ?? 90 * 86_400;
     this.rotateAfterMs = options.rotateAfterMs ?? 7 * 86_400_000;
@@ -165,7 +180,7 @@ export class ServicesDelivery implements ServiceEndpointDelivery {
    * and creates an inbox at every RSA. Needs the services to be up the first time only.
    */
   static async open(options: ServicesDeliveryOptions): Promise<ServicesDelivery> {
-    const store = options.store ?? (options.dataDir !== undefined ? new FileStateStore(join(options.dataDir, SERVICES_STATE_FILE), options.passphrase) : null);
+    const store = options.store ?? (options.dataDir !== undefined ? platform().openServicesState(options.dataDir, options.passphrase) : null);
     if (store === null) throw new ClientError('invalid-argument', 'ServicesDelivery needs a store or a dataDir');
     if (options.rsas.length < 1) throw new ClientError('invalid-argument', 'at least one receiving service is needed');
     let state = store.load();
@@ -206,15 +221,21 @@ export class ServicesDelivery implements ServiceEndpointDelivery {
       rsas: [],
       tokens: {},
     };
-    for (const url of o.rsas.map(trim)) state.rsas.push(await ServicesDelivery.createInbox(issuer, url));
+    for (const url of o.rsas.map(trim)) state.rsas.push(await ServicesDelivery.createInbox(issuer, url, ServicesDelivery.networkOf(o)));
     return state;
   }
 
-  private static async createInbox(issuer: IssuerClient, url: string): Promise<RsaRecord> {
+  /** What the HTTP clients run on: the options', else the platform's crypto and WebSocket. */
+  private static networkOf(o: ServicesDeliveryOptions): ServiceClientOptions {
+    const webSocket = o.webSocket ?? platform().webSocket;
+    return { crypto: o.crypto ?? platform().crypto, ...(webSocket !== undefined ? { webSocket } : {}) };
+  }
+
+  private static async createInbox(issuer: IssuerClient, url: string, net: ServiceClientOptions): Promise<RsaRecord> {
     const d = await ServicesDelivery.describe(url, 'rsa');
     const cost = Number((d.body.limits as Record<string, unknown> | undefined)?.inbox_token_cost ?? 5) || 5;
     const tokens = await issuer.mint(tokenInfoOf(d), cost);
-    const inbox = await new RsaClient(url).createInbox(tokens);
+    const inbox = await new RsaClient(url, net).createInbox(tokens);
     return {
       url,
       serviceKey: b64u(d.serviceKey),
@@ -224,15 +245,21 @@ export class ServicesDelivery implements ServiceEndpointDelivery {
   }
 
   private async addRsa(url: string): Promise<void> {
-    const rec = await ServicesDelivery.createInbox(this.issuer, url);
+    const rec = await ServicesDelivery.createInbox(this.issuer, url, this.net);
     this.state.rsas.push(rec);
     this.save();
-    this.inboxes.push(new InboxClient(rec.url, {
-      inboxId: fromB64u(rec.inbox.id)!,
-      authSeed: fromB64u(rec.inbox.authSeed)!,
-      dhPrivateKey: fromB64u(rec.inbox.dhPrivateKey)!,
-      dhPublicKey: fromB64u(rec.inbox.dhPublicKey)!,
-    }));
+    this.inboxes.push(
+      new InboxClient(
+        rec.url,
+        {
+          inboxId: fromB64u(rec.inbox.id)!,
+          authSeed: fromB64u(rec.inbox.authSeed)!,
+          dhPrivateKey: fromB64u(rec.inbox.dhPrivateKey)!,
+          dhPublicKey: fromB64u(rec.inbox.dhPublicKey)!,
+        },
+        this.net,
+      ),
+    );
     if (this.connected) this.connect(this.inboxes.length - 1, 0);
   }
 

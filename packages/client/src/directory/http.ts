@@ -1,13 +1,20 @@
 /**
- * A small HTTP client for the directory (tests, the CLI and the client SDK's directory module).
- * It only moves bytes: verification is the caller's (transparency.LogVerifier in @umbra/protocol).
+ * The directory's HTTP API (names, key packages, contact requests, attestations, the log). It
+ * only moves bytes: verification is the caller's (transparency.LogVerifier in @umbra/protocol).
+ * Platform-neutral (fetch, noble or an injected CryptoProvider for request signatures).
  */
-import { transparency } from '@umbra/protocol';
-import { b64u, fromB64u } from '../bytes.ts';
-import { ServiceError, fetchDescriptor, type Descriptor, type Problem, type TokenInfo } from '../clients.ts';
-import { keyidOf, signRequest, type Ed25519Key } from '../httpsig.ts';
-import { authorizationHeader } from '../tokens.ts';
-import { TokenChallenge } from '@cloudflare/privacypass-ts';
+import { fromBase64Url, nobleProvider, toBase64Url, transparency, type CryptoProvider } from '@umbra/protocol';
+import { authorizationHeader } from '@umbra/protocol/services';
+import { fetchDescriptor, tokenInfoFromJson, type Descriptor, type TokenInfo } from '../services/http/descriptor.ts';
+import { ServiceError, type Problem } from '../services/http/problem.ts';
+import { keyidOf, signRequest, type Ed25519Key } from '../services/http/request-signing.ts';
+
+
+const b64u = toBase64Url;
+/** Strict base64url of a JSON value; null unless it is a canonical base64url string. */
+function fromB64u(value: unknown): Uint8Array | null {
+  return typeof value === 'string' ? fromBase64Url(value) : null;
+}
 
 /** How a request is authorized: signed by a name's key (owner or member), or paid with a token. */
 export interface DirectoryAuth {
@@ -73,24 +80,17 @@ function hashes(x: unknown): Uint8Array[] {
 
 export class DirectoryHttpClient {
   readonly url: string;
-  constructor(url: string) {
+  constructor(url: string, private readonly crypto: CryptoProvider = nobleProvider) {
     this.url = url.replace(/\/+$/, '');
   }
 
   /** Descriptor: namespace, log origin and key, token parameters (verified signature). */
   async info(pinnedServiceKey?: Uint8Array): Promise<DirectoryInfo> {
-    const d = await fetchDescriptor(this.url, pinnedServiceKey);
-    const body = d.body as { namespace: string; log_origin: string; log_key: string; token: { issuer_name: string; origin_info: string; token_keys: string[] } | null };
-    const logKey = fromB64u(body.log_key);
+    const d = await fetchDescriptor(this.url, pinnedServiceKey, this.crypto);
+    const body = d.body as { namespace?: unknown; log_origin?: unknown; log_key?: unknown; token?: unknown };
+    const logKey = typeof body.log_key === 'string' ? fromB64u(body.log_key) : null;
     if (!logKey || logKey.length !== 32 || typeof body.namespace !== 'string' || typeof body.log_origin !== 'string') throw new Error('directory descriptor: malformed');
-    const token = body.token
-      ? {
-          issuerName: body.token.issuer_name,
-          originInfo: body.token.origin_info,
-          tokenKey: fromB64u(body.token.token_keys[0])!,
-          challenge: new TokenChallenge(2, body.token.issuer_name, new Uint8Array(0), [body.token.origin_info]),
-        }
-      : null;
+    const token = tokenInfoFromJson(body.token);
     return { namespace: body.namespace, logOrigin: body.log_origin, logKey, serviceKey: d.serviceKey, token, descriptor: d };
   }
 
@@ -99,9 +99,9 @@ export class DirectoryHttpClient {
     const bytes = body === undefined ? new Uint8Array(0) : new TextEncoder().encode(JSON.stringify(body));
     const headers: Record<string, string> = { ...extraHeaders };
     if (body !== undefined) headers['content-type'] = 'application/json';
-    if (auth.signer) Object.assign(headers, signRequest(auth.signer, keyidOf(auth.signer.publicKey), method, path, bytes));
+    if (auth.signer) Object.assign(headers, signRequest(auth.signer, keyidOf(auth.signer.publicKey), method, path, bytes, this.crypto));
     if (auth.token) headers.authorization = authorizationHeader(auth.token);
-    return fetch(this.url + path, { method, headers, ...(body === undefined ? {} : { body: Buffer.from(bytes) }) });
+    return fetch(this.url + path, { method, headers, ...(body === undefined ? {} : { body: bytes }) });
   }
 
   private async json<T>(method: string, path: string, body: unknown, auth: DirectoryAuth = {}, extraHeaders: Record<string, string> = {}): Promise<T> {
