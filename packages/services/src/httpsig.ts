@@ -17,11 +17,12 @@
  * nonce they have seen while its signature could still be accepted (until created + 120 s).
  */
 import { createHash, createPrivateKey, hash, createPublicKey, randomBytes, sign as cryptoSign, verify as cryptoVerify, type KeyObject } from 'node:crypto';
+import { MAX_SIGNATURE_SKEW_S, signatureBase, signatureParams, splitPathAndQuery } from '@umbra/protocol/services';
 import { b64u, fromB64u } from './bytes.ts';
 import { HttpProblem } from './common.ts';
 
-const COVERED = '("@method" "@path" "@query" "content-digest")';
-export const MAX_SKEW_S = 120;
+// The profile's strings (covered components, params, base) are the shared contract's.
+export const MAX_SKEW_S = MAX_SIGNATURE_SKEW_S;
 
 const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
 const SPKI_ED25519_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
@@ -81,21 +82,6 @@ export function contentDigest(body: Uint8Array): string {
   return `sha-256=:${createHash('sha256').update(body).digest('base64')}:`;
 }
 
-function signatureBase(method: string, path: string, query: string, digest: string, params: string): string {
-  return [
-    `"@method": ${method.toUpperCase()}`,
-    `"@path": ${path}`,
-    `"@query": ${query === '' ? '?' : query}`,
-    `"content-digest": ${digest}`,
-    `"@signature-params": ${params}`,
-  ].join('\n');
-}
-
-function splitUrl(pathAndQuery: string): { path: string; query: string } {
-  const i = pathAndQuery.indexOf('?');
-  return i < 0 ? { path: pathAndQuery, query: '' } : { path: pathAndQuery.slice(0, i), query: pathAndQuery.slice(i) };
-}
-
 /** Headers that sign `method pathAndQuery body` with `key` under `keyid`. */
 export function signRequest(
   key: Ed25519Key,
@@ -106,8 +92,8 @@ export function signRequest(
   nowS: number = Math.floor(Date.now() / 1000),
 ): Record<string, string> {
   const digest = contentDigest(body);
-  const params = `${COVERED};created=${nowS};nonce="${b64u(new Uint8Array(randomBytes(16)))}";keyid="${keyid}";alg="ed25519"`;
-  const { path, query } = splitUrl(pathAndQuery);
+  const params = signatureParams(nowS, b64u(new Uint8Array(randomBytes(16))), keyid);
+  const { path, query } = splitPathAndQuery(pathAndQuery);
   const sig = ed25519Sign(key, new TextEncoder().encode(signatureBase(method, path, query, digest, params)));
   return {
     'content-digest': digest,
@@ -270,7 +256,7 @@ export async function verifyRequest(
   if (digest !== contentDigest(req.body)) return { kind: 'refused', reason: 'Content-Digest does not match the body' };
   const publicKey = await lookupKey(keyid);
   if (!publicKey) return { kind: 'refused', reason: 'unknown signing key' };
-  const { path, query } = splitUrl(req.url);
+  const { path, query } = splitPathAndQuery(req.url);
   const base = new TextEncoder().encode(signatureBase(req.method, path, query, digest, params));
   if (!ed25519Verify(publicKey, base, new Uint8Array(Buffer.from(sm[1]!, 'base64')))) return { kind: 'refused', reason: 'signature does not verify' };
   // Remembered only after the signature verifies, so only key holders can fill the store, and
