@@ -7,8 +7,13 @@
 import assert from 'node:assert/strict';
 import { builtinModules } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { build } from 'esbuild';
+// The core only: nothing in this file loads @umbra/client/node, so no platform is registered.
+import { Client, ClientError, MemoryNetwork, platform } from '../src/index.ts';
 
 const builtins = new Set(builtinModules);
 const NODE_ONLY = /^(better-sqlite3|better-sqlite3-multiple-ciphers|argon2|ws|fastify|@fastify\/.*|postgres|@umbra\/services|@umbra\/crypto-node)(\/|$)/;
@@ -65,6 +70,22 @@ describe('platform-neutral entries', { timeout: 120_000 }, () => {
     // argon2 is loaded by at-rest.ts's worker thread (require.resolve), so node:worker_threads stands for it.
     for (const name of ['better-sqlite3-multiple-ciphers', 'better-sqlite3', 'ws', 'node:fs', 'node:worker_threads', '@umbra/crypto-node']) {
       assert.ok(found.has(name), `${name} is reached from the Node entry`);
+    }
+  });
+
+  it('without a platform entry the core uses noble and refuses a dataDir (typed, nothing created)', async () => {
+    assert.equal(platform().name, 'neutral');
+    assert.equal(platform().crypto.name, 'noble');
+    const parent = mkdtempSync(join(tmpdir(), 'umbra-core-'));
+    try {
+      const dataDir = join(parent, 'data');
+      await assert.rejects(
+        () => Client.open({ delivery: new MemoryNetwork().adapter(), dataDir }),
+        (e: unknown) => e instanceof ClientError && e.code === 'invalid-argument' && /@umbra\/client\/node/.test(e.message),
+      );
+      assert.equal(existsSync(dataDir), false);
+    } finally {
+      rmSync(parent, { recursive: true, force: true });
     }
   });
 });
