@@ -1,5 +1,30 @@
-/** @umbra/services: issuer, SSA, RSA, directory, hub and storage (their clients: @umbra/client/http). */
-export * from './addresses.ts';
+/**
+ * @umbra/services' public API, for the CLI's hub, deployments, tests and load scripts: the
+ * servers (issuer, SSA, RSA, directory, hub) with their options and limits, private-file setup,
+ * token minting and verifying, and the address math they share with clients (re-exported from
+ * @umbra/protocol/services). Their clients are in @umbra/client/http. Every name is listed on
+ * purpose; the rest is internal.
+ */
+export {
+  ADDRESS_LENGTH,
+  POINT_LENGTH,
+  SCALAR_LENGTH,
+  addressKid,
+  deriveAddress,
+  encodeAddress,
+  generateAddressKey,
+  generateSeed,
+  isValidPoint,
+  parseAddress,
+  randomScalar,
+  rerandomizeAddress,
+  resolveAddress,
+  type AddressClass,
+  type AddressKey,
+  type AddressParts,
+  type ParsedAddress,
+  type RerandomizeResult,
+} from './addresses.ts';
 export { b64u, fromB64u } from './bytes.ts';
 export { startHub, type Hub, type HubOptions, type HubRsa } from './hub.ts';
 export { ensurePrivateDir, preparePrivateDatabase, PrivateDirError } from './private-files.ts';
@@ -9,4 +34,16 @@ export { startSsa, DEFAULT_SSA_LIMITS, type SsaLimits, type SsaOptions, type Ssa
 export { generateInboxDhKey, openStored } from './seal.ts';
 export { TokenMinter, TokenVerifier, parseIssuerPublicKey, authorizationHeader, tokenChallenge } from './tokens.ts';
 export type { Clock } from './common.ts';
-export * from './directory/index.ts';
+export {
+  startDirectory,
+  DEFAULT_DIRECTORY_LIMITS,
+  SqlDirectoryStore,
+  POLICIES,
+  ed25519FromSeed,
+  generateEd25519,
+  type DirectoryLimits,
+  type DirectoryOptions,
+  type DirectoryService,
+  type Policy,
+  type Ed25519Key,
+} from './directory/index.ts';
