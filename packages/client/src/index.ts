@@ -1,8 +1,10 @@
 /**
- * @umbra/client's public API, for apps and the CLI: the Client facade and its event and info
- * types, the Delivery contract and its adapters (memory, mailbox, services), the Store contract
- * and its SQLite implementation, store-key derivation, groups and the directory client. Every
- * name is listed on purpose; modules' other exports are internal (tests import them by path).
+ * @umbra/client's public API, platform-neutral, for apps and the CLI: the Client facade and its
+ * event and info types, the relationship ports, the Delivery contract with the memory and
+ * services adapters, the Store contract, the platform hook, groups and the directory client.
+ * Node-only pieces (SQLite, Argon2id, node:crypto, mailbox, state files) are in
+ * @umbra/client/node. Every name is listed on purpose; modules' other exports are internal
+ * (tests import them by path).
  */
 export { Client } from './client.ts';
 export type {
