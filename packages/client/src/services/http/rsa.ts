@@ -150,7 +150,11 @@ export class InboxClient {
     let live = false;
     const early: RsaMessage[] = [];
     await new Promise<void>((resolve, reject) => {
-      ws.addEventListener('error', () => reject(new Error('websocket error')));
+      // ws hands over an ErrorEvent with the cause's message; browsers give no detail.
+      ws.addEventListener('error', (e) => {
+        const detail = (e as { message?: unknown } | null)?.message;
+        reject(new Error(`websocket error${typeof detail === 'string' && detail !== '' ? `: ${detail}` : ''}`));
+      });
       ws.addEventListener('close', (e) => reject(new Error(`websocket closed: ${e.code} ${e.reason}`)));
       ws.addEventListener('message', (event) => {
         let f: Record<string, unknown>;
