@@ -25,12 +25,6 @@ export function fromB64u(text: unknown): Uint8Array | null {
 /** Constant-time comparison. */
 export const equalBytes = constantTimeEqual;
 
-/** LP(x) = 2-byte big-endian length ‖ x (communicator.md §1). */
-export function lp(x: Uint8Array): Uint8Array {
-  if (x.length > 0xffff) throw new Error('lp: field too long');
-  return concat(new Uint8Array([x.length >> 8, x.length & 0xff]), x);
-}
-
 export function randomBytes(n: number): Uint8Array {
   return crypto.getRandomValues(new Uint8Array(n));
 }
