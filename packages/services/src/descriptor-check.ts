@@ -4,7 +4,7 @@
  * well-formed, self-consistently signed, unexpired RSA descriptor leaves the SSA, re-serialized
  * as exactly `{payload, sig}`.
  */
-import { isValidPoint } from './addresses.ts';
+import { isValidPoint } from '@umbra/protocol/services';
 import { fromB64u } from './bytes.ts';
 import { verifyDescriptorSignature } from './common.ts';
 

@@ -24,7 +24,7 @@ export {
   type AddressParts,
   type ParsedAddress,
   type RerandomizeResult,
-} from './addresses.ts';
+} from '@umbra/protocol/services';
 export { b64u, fromB64u } from './bytes.ts';
 export { startHub, type Hub, type HubOptions, type HubRsa } from './hub.ts';
 export { ensurePrivateDir, preparePrivateDatabase, PrivateDirError } from './private-files.ts';

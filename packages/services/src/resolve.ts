@@ -20,7 +20,7 @@ import { createPrivateKey, createPublicKey, diffieHellman, type KeyObject } from
 import { ed25519, ristretto255 } from '@noble/curves/ed25519.js';
 import type { EdwardsPoint } from '@noble/curves/abstract/edwards.js';
 import { bytesToNumberLE, numberToBytesLE } from '@noble/curves/utils.js';
-import { parseAddress, type ParsedAddress } from './addresses.ts';
+import { parseAddress, type ParsedAddress } from '@umbra/protocol/services';
 import { encodeRistretto } from './ristretto-native.ts';
 
 const Ed = ed25519.Point;

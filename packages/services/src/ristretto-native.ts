@@ -10,7 +10,7 @@
 import { constants, createPublicKey, publicEncrypt, type KeyObject } from 'node:crypto';
 import { ed25519, ristretto255 } from '@noble/curves/ed25519.js';
 import type { EdwardsPoint } from '@noble/curves/abstract/edwards.js';
-import { ADDRESS_LENGTH, type ParsedAddress } from './addresses.ts';
+import { ADDRESS_LENGTH, type ParsedAddress } from '@umbra/protocol/services';
 import { readU32be } from './bytes.ts';
 
 const Ed = ed25519.Point;

@@ -8,7 +8,7 @@ import websocket from '@fastify/websocket';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { wsAuthMessage } from '@umbra/protocol/services';
-import { ADDRESS_LENGTH, generateAddressKey, generateSeed, type AddressClass, type ParsedAddress } from './addresses.ts';
+import { ADDRESS_LENGTH, generateAddressKey, generateSeed, type AddressClass, type ParsedAddress } from '@umbra/protocol/services';
 import { b64u, fromB64u } from './bytes.ts';
 import { bodyObject, createApp, HttpProblem, listen, problem, rawBody, seconds, signDescriptor, systemClock, type Clock } from './common.ts';
 import { openDriver } from './db.ts';

@@ -9,7 +9,7 @@
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import { ADDRESS_LENGTH } from './addresses.ts';
+import { ADDRESS_LENGTH } from '@umbra/protocol/services';
 import { parseAddressNative } from './ristretto-native.ts';
 import { b64u, fromB64u } from './bytes.ts';
 import { bodyObject, createApp, listen, problem, rawBody, seconds, signDescriptor, systemClock, type Clock } from './common.ts';

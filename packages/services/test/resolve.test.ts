@@ -1,7 +1,7 @@
 /** The RSA's native-X25519 address resolution (resolve.ts) agrees with noble's c2 − x·c1. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { deriveAddress, generateAddressKey, generateSeed, parseAddress, rerandomizeAddress, resolveAddress } from '../src/addresses.ts';
+import { deriveAddress, generateAddressKey, generateSeed, parseAddress, rerandomizeAddress, resolveAddress } from '@umbra/protocol/services';
 import { fastResolve, prepareResolveKey, resolveParsed } from '../src/resolve.ts';
 
 describe('fast address resolution (native X25519 + Okeya–Sakurai)', () => {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { ristretto255 } from '@noble/curves/ed25519.js';
-import { deriveAddress, generateAddressKey, generateSeed, parseAddress } from '../src/addresses.ts';
+import { deriveAddress, generateAddressKey, generateSeed, parseAddress } from '@umbra/protocol/services';
 import { decodeRistretto, encodeRistretto, parseAddressNative } from '../src/ristretto-native.ts';
 
 const Rist = ristretto255.Point;

@@ -13,7 +13,7 @@ import {
   parseAddress,
   rerandomizeAddress,
   resolveAddress,
-} from '../src/addresses.ts';
+} from '../src/services/index.ts';
 
 const P = ristretto255.Point;
 
