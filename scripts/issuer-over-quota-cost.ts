@@ -8,12 +8,13 @@
  * server in one process):
  *   1. a batch of 100 well-formed requests that the quota cannot cover (answer 429),
  *   2. a batch of 50 the quota covers (answer 200, 50 signatures), on a fresh account each round.
- * Only HTTP and the project's TokenMinter are used, so the same script measures an older issuer.
+ * Only HTTP and the SDK's TokenMinter are used, so the same script measures an older issuer.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { b64u, parseIssuerPublicKey, startIssuer, tokenChallenge, TokenMinter } from '../packages/services/src/index.ts';
+import { parseIssuerPublicKey, TokenMinter } from '../packages/client/src/http.ts';
+import { b64u, startIssuer, tokenChallenge } from '../packages/services/src/index.ts';
 
 function arg(name: string, def: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -23,7 +24,7 @@ const ROUNDS = arg('rounds', 30);
 
 const dir = mkdtempSync(join(tmpdir(), 'umbra-issuer-cost-'));
 const issuer = await startIssuer({ db: join(dir, 'issuer.db'), quota: { ssa: 50, rsa: 50 } });
-const minter = new TokenMinter(parseIssuerPublicKey(issuer.tokenKeys.ssa), tokenChallenge(issuer.issuerName, 'ssa.example'));
+const minter = new TokenMinter(await parseIssuerPublicKey(issuer.tokenKeys.ssa), tokenChallenge(issuer.issuerName, 'ssa.example').serialize());
 
 async function account(): Promise<string> {
   return ((await (await fetch(`${issuer.url}/v1/accounts`, { method: 'POST' })).json()) as { secret: string }).secret;

@@ -31,8 +31,7 @@ export { ensurePrivateDir, preparePrivateDatabase, PrivateDirError } from './pri
 export { startIssuer, type IssuerOptions, type IssuerService, type TokenClass } from './issuer.ts';
 export { startRsa, wsAuthMessage, DEFAULT_RSA_LIMITS, KEY_SCHEDULE, type RsaLimits, type RsaOptions, type RsaService } from './rsa.ts';
 export { startSsa, DEFAULT_SSA_LIMITS, type SsaLimits, type SsaOptions, type SsaService } from './ssa.ts';
-export { generateInboxDhKey, openStored } from './seal.ts';
-export { TokenMinter, TokenVerifier, parseIssuerPublicKey, authorizationHeader, tokenChallenge } from './tokens.ts';
+export { TokenVerifier, authorizationHeader, tokenChallenge } from './tokens.ts';
 export type { Clock } from './common.ts';
 export {
   startDirectory,

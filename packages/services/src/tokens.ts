@@ -8,9 +8,9 @@
  * - Origins (SSA, RSA): `TokenVerifier` checks the token type, the challenge digest for this
  *   origin, the token key id, and the RSASSA-PSS signature, and gives the spent-nonce key
  *   H(nonce ‖ token_key_id) that the caller records in the same transaction as the paid work.
- * - Clients: `TokenMinter` does the RFC 9474 Blind/Finalize steps with native BigInt (about
- *   1 ms per token instead of ~30 ms in privacypass-ts); privacypass-ts' own `Client` produces
- *   interchangeable requests (see the tests).
+ * - Clients mint with the SDK's platform-neutral `TokenMinter` (`@umbra/client/http`, RFC 9474
+ *   Blind/Finalize with native BigInt); privacypass-ts' own `Client` produces interchangeable
+ *   requests (see the tests). The servers carry no client code.
  * - HTTP (RFC 9577): `wwwAuthenticate` builds the one `WWW-Authenticate: PrivateToken` value every
  *   origin sends, with base64url *including padding* (RFC 9577 §2.1.2); `parseAuthorization` reads
  *   RFC 9110 credentials (token or quoted-string values, unknown parameters ignored).
@@ -25,12 +25,11 @@ import {
   generateKeyPairSync,
   privateDecrypt,
   publicEncrypt,
-  randomBytes,
   verify as cryptoVerify,
   type KeyObject,
 } from 'node:crypto';
 import { TokenChallenge, util as ppUtil } from '@cloudflare/privacypass-ts';
-import { b64u, concat, equalBytes, fromB64u } from './bytes.ts';
+import { b64u, equalBytes, fromB64u } from './bytes.ts';
 
 export const TOKEN_TYPE_BLIND_RSA = 0x0002;
 export const NK = 256; // RSA-2048 modulus length in bytes
@@ -49,12 +48,6 @@ export const MEDIA_TYPE = {
 
 function sha256(...parts: Uint8Array[]): Uint8Array {
   const h = createHash('sha256');
-  for (const p of parts) h.update(p);
-  return new Uint8Array(h.digest());
-}
-
-function sha384(...parts: Uint8Array[]): Uint8Array {
-  const h = createHash('sha384');
   for (const p of parts) h.update(p);
   return new Uint8Array(h.digest());
 }
@@ -274,133 +267,6 @@ export class TokenVerifier {
     );
     if (!ok) return { kind: 'invalid', reason: 'token signature does not verify' };
     return { kind: 'ok', spentKey: sha256(nonce, keyId) };
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Clients: RFC 9474 Blind / Finalize with native BigInt
-
-function bytesToBig(b: Uint8Array): bigint {
-  let hex = '';
-  for (let i = 0; i < b.length; i++) hex += b[i]!.toString(16).padStart(2, '0');
-  return hex.length === 0 ? 0n : BigInt('0x' + hex);
-}
-
-function bigToBytes(x: bigint, len: number): Uint8Array {
-  const hex = x.toString(16).padStart(len * 2, '0');
-  if (hex.length > len * 2) throw new Error('integer too large');
-  const out = new Uint8Array(len);
-  for (let i = 0; i < len; i++) out[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
-  return out;
-}
-
-function modPow(base: bigint, exp: bigint, mod: bigint): bigint {
-  let result = 1n;
-  let b = base % mod;
-  let e = exp;
-  while (e > 0n) {
-    if (e & 1n) result = (result * b) % mod;
-    b = (b * b) % mod;
-    e >>= 1n;
-  }
-  return result;
-}
-
-function modInverse(a: bigint, m: bigint): bigint | null {
-  let [oldR, r] = [a % m, m];
-  let [oldS, s] = [1n, 0n];
-  while (r !== 0n) {
-    const q = oldR / r;
-    [oldR, r] = [r, oldR - q * r];
-    [oldS, s] = [s, oldS - q * s];
-  }
-  if (oldR !== 1n) return null;
-  return ((oldS % m) + m) % m;
-}
-
-function mgf1Sha384(seed: Uint8Array, length: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let filled = 0;
-  for (let counter = 0; filled < length; counter++) {
-    const c = new Uint8Array([counter >>> 24, (counter >>> 16) & 0xff, (counter >>> 8) & 0xff, counter & 0xff]);
-    const block = sha384(seed, c);
-    out.set(block.subarray(0, Math.min(block.length, length - filled)), filled);
-    filled += block.length;
-  }
-  return out;
-}
-
-/** EMSA-PSS-ENCODE (RFC 8017 §9.1.1) with SHA-384, MGF1-SHA-384, 48-byte salt, emBits = 2047. */
-function emsaPssEncode(msg: Uint8Array, emBits: number): Uint8Array {
-  const emLen = Math.ceil(emBits / 8);
-  const mHash = sha384(msg);
-  const salt = new Uint8Array(randomBytes(SALT_LENGTH));
-  const h = sha384(new Uint8Array(8), mHash, salt);
-  const db = new Uint8Array(emLen - 48 - 1);
-  db[db.length - SALT_LENGTH - 1] = 0x01;
-  db.set(salt, db.length - SALT_LENGTH);
-  const mask = mgf1Sha384(h, db.length);
-  for (let i = 0; i < db.length; i++) db[i]! ^= mask[i]!;
-  db[0]! &= 0xff >> (8 * emLen - emBits);
-  return concat(db, h, new Uint8Array([0xbc]));
-}
-
-export interface IssuerPublicKey {
-  tokenKey: Uint8Array;
-  n: bigint;
-  e: bigint;
-  tokenKeyId: Uint8Array;
-  publicKey: KeyObject;
-}
-
-export function parseIssuerPublicKey(tokenKey: Uint8Array): IssuerPublicKey {
-  const publicKey = publicKeyFromTokenKey(tokenKey);
-  const jwk = publicKey.export({ format: 'jwk' });
-  const n = bytesToBig(fromB64u(jwk.n)!);
-  const e = bytesToBig(fromB64u(jwk.e)!);
-  return { tokenKey, n, e, tokenKeyId: sha256(tokenKey), publicKey };
-}
-
-export interface PendingToken {
-  request: Uint8Array;
-  finalize(response: Uint8Array): Uint8Array;
-}
-
-/** Makes token requests for one (issuer key, origin challenge) pair and finalizes the answers. */
-export class TokenMinter {
-  private readonly challengeDigest: Uint8Array;
-
-  constructor(private readonly key: IssuerPublicKey, challenge: TokenChallenge | Uint8Array) {
-    const bytes = challenge instanceof Uint8Array ? challenge : challenge.serialize();
-    this.challengeDigest = sha256(bytes);
-  }
-
-  begin(): PendingToken {
-    const { n, e } = this.key;
-    const nonce = new Uint8Array(randomBytes(32));
-    const authInput = concat(new Uint8Array([0x00, 0x02]), nonce, this.challengeDigest, this.key.tokenKeyId);
-    const m = bytesToBig(emsaPssEncode(authInput, 2047));
-    let r: bigint;
-    let inv: bigint | null;
-    do {
-      r = bytesToBig(new Uint8Array(randomBytes(NK))) % n;
-      inv = r > 1n ? modInverse(r, n) : null;
-    } while (inv === null);
-    const blinded = (m * modPow(r, e, n)) % n;
-    const request = concat(new Uint8Array([0x00, 0x02, this.key.tokenKeyId[31]!]), bigToBytes(blinded, NK));
-    const key = this.key;
-    const rInv = inv;
-    return {
-      request,
-      finalize(response: Uint8Array): Uint8Array {
-        if (response.length !== NK) throw new Error(`token response must be ${NK} bytes`);
-        const s = (bytesToBig(response) * rInv) % n;
-        const sig = bigToBytes(s, NK);
-        const ok = cryptoVerify('sha384', authInput, { key: key.publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: SALT_LENGTH }, sig);
-        if (!ok) throw new Error('token signature from the issuer does not verify');
-        return concat(authInput, sig);
-      },
-    };
   }
 }
 

@@ -6,10 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import { AuthorizationHeader, publicVerif, Token, TOKEN_TYPES, WWWAuthenticateHeader } from '@cloudflare/privacypass-ts';
+import { AuthorizationHeader, publicVerif, Token, TOKEN_TYPES, WWWAuthenticateHeader, type TokenChallenge } from '@cloudflare/privacypass-ts';
 import { b64u } from '../src/bytes.ts';
 import { startIssuer, type IssuerService } from '../src/issuer.ts';
 import { startPostgres, type PrivatePostgres } from './pg.ts';
+import { parseIssuerPublicKey, TokenMinter } from '@umbra/client/http';
 import {
   authorizationHeader,
   b64uPadded,
@@ -18,10 +19,8 @@ import {
   generateIssuerKey,
   MAX_AUTHORIZATION_LENGTH,
   parseAuthorization,
-  parseIssuerPublicKey,
   parseTokenRequest,
   tokenChallenge,
-  TokenMinter,
   TokenVerifier,
   TOKEN_LENGTH,
   truncatedTokenKeyId,
@@ -31,6 +30,8 @@ import {
 
 const key = generateIssuerKey();
 const keys = new Map([[truncatedTokenKeyId(key), key]]);
+/** truncated_token_key_id of a published token key (the last byte of its SHA-256). */
+const keyIdOf = (tokenKey: Uint8Array): number => truncatedTokenKeyId({ tokenKeyId: new Uint8Array(nodeCrypto.createHash('sha256').update(tokenKey).digest()) });
 const verifier = new TokenVerifier('issuer.test', 'ssa.test', [{ tokenKey: key.tokenKey }]);
 
 function sign(request: Uint8Array, withKeys: ReadonlyMap<number, IssuerKey> = keys): Uint8Array {
@@ -40,8 +41,9 @@ function sign(request: Uint8Array, withKeys: ReadonlyMap<number, IssuerKey> = ke
   return blindSign(ok.key, ok.blindedMsg);
 }
 
-function mint(origin = verifier.challenge): Uint8Array {
-  const p = new TokenMinter(parseIssuerPublicKey(key.tokenKey), origin).begin();
+/** A token from the SDK's minter (`@umbra/client/http`), signed by this issuer key in-process. */
+async function mint(origin: TokenChallenge = verifier.challenge): Promise<Uint8Array> {
+  const p = new TokenMinter(await parseIssuerPublicKey(key.tokenKey), origin.serialize()).begin();
   return p.finalize(sign(p.request));
 }
 
@@ -67,7 +69,7 @@ async function countSignatures<T>(fn: () => Promise<T>): Promise<{ result: T; si
 
 describe('Privacy Pass type 0x0002 with a node:crypto issuer', () => {
   it('mints tokens that our verifier and privacypass-ts accept', async () => {
-    const token = mint();
+    const token = await mint();
     assert.equal(token.length, TOKEN_LENGTH);
     const check = verifier.verifyHeader(authorizationHeader(token));
     assert.equal(check.kind, 'ok');
@@ -83,31 +85,31 @@ describe('Privacy Pass type 0x0002 with a node:crypto issuer', () => {
     assert.equal(verifier.verifyToken(token.serialize()).kind, 'ok');
   });
 
-  it('gives one spent-nonce key per token', () => {
-    const a = verifier.verifyToken(mint());
-    const b = verifier.verifyToken(mint());
+  it('gives one spent-nonce key per token', async () => {
+    const a = verifier.verifyToken(await mint());
+    const b = verifier.verifyToken(await mint());
     assert.ok(a.kind === 'ok' && b.kind === 'ok');
     assert.notDeepEqual(a.spentKey, b.spentKey);
   });
 
-  it('refuses missing, malformed, forged, other-origin and other-issuer tokens', () => {
+  it('refuses missing, malformed, forged, other-origin and other-issuer tokens', async () => {
     assert.equal(verifier.verifyHeader(undefined).kind, 'missing');
     assert.equal(verifier.verifyHeader('Bearer x').kind, 'malformed');
     assert.equal(verifier.verifyHeader('PrivateToken token=AAAA').kind, 'malformed');
-    const forged = mint();
+    const forged = await mint();
     forged[200]! ^= 1;
     assert.equal(verifier.verifyToken(forged).kind, 'invalid');
-    const nonceSwapped = mint();
+    const nonceSwapped = await mint();
     nonceSwapped[5]! ^= 1;
     assert.equal(verifier.verifyToken(nonceSwapped).kind, 'invalid');
-    assert.equal(verifier.verifyToken(mint(tokenChallenge('issuer.test', 'rsa.test'))).kind, 'invalid');
+    assert.equal(verifier.verifyToken(await mint(tokenChallenge('issuer.test', 'rsa.test'))).kind, 'invalid');
     const otherKey = generateIssuerKey();
     const other = new TokenVerifier('issuer.test', 'ssa.test', [{ tokenKey: otherKey.tokenKey }]);
-    assert.equal(other.verifyToken(mint()).kind, 'invalid');
+    assert.equal(other.verifyToken(await mint()).kind, 'invalid');
   });
 
-  it('refuses malformed token requests with the RFC 9578 §6.2 conditions', () => {
-    const p = new TokenMinter(parseIssuerPublicKey(key.tokenKey), verifier.challenge).begin();
+  it('refuses malformed token requests with the RFC 9578 §6.2 conditions', async () => {
+    const p = new TokenMinter(await parseIssuerPublicKey(key.tokenKey), verifier.challengeBytes).begin();
     const reasons = (r: Uint8Array) => parseTokenRequest(r, keys).kind;
     assert.equal(reasons(new Uint8Array(0)), 'unprocessable');
     assert.equal(reasons(new Uint8Array(10)), 'unprocessable');
@@ -156,8 +158,8 @@ describe('RFC 9577 header encoding', () => {
     assert.match(wwwAuthenticate(verifier.challengeBytes, key.tokenKey, 300), /, max-age=300$/);
   });
 
-  it('reads RFC 9110 credentials: token or quoted-string, any case of the scheme, unknown parameters ignored', () => {
-    const token = mint();
+  it('reads RFC 9110 credentials: token or quoted-string, any case of the scheme, unknown parameters ignored', async () => {
+    const token = await mint();
     const padded = b64uPadded(token);
     const ppts = new AuthorizationHeader(Token.deserialize(TOKEN_TYPES.BLIND_RSA, token));
     for (const h of [
@@ -198,8 +200,8 @@ for (const backend of ['sqlite', 'pg'] as const) {
       dir = mkdtempSync(join(tmpdir(), 'umbra-issuer-'));
       if (backend === 'pg') pg = await startPostgres();
       issuer = await startIssuer({ db: pg ? await pg.createDb() : join(dir, 'issuer.db'), quota: { ssa: 100, rsa: 5 } });
-      ssaMinter = new TokenMinter(parseIssuerPublicKey(issuer.tokenKeys.ssa), tokenChallenge(issuer.issuerName, 'ssa.test'));
-      rsaMinter = new TokenMinter(parseIssuerPublicKey(issuer.tokenKeys.rsa), tokenChallenge(issuer.issuerName, 'rsa.test'));
+      ssaMinter = new TokenMinter(await parseIssuerPublicKey(issuer.tokenKeys.ssa), tokenChallenge(issuer.issuerName, 'ssa.test').serialize());
+      rsaMinter = new TokenMinter(await parseIssuerPublicKey(issuer.tokenKeys.rsa), tokenChallenge(issuer.issuerName, 'rsa.test').serialize());
     });
 
     after(async () => {
@@ -231,7 +233,7 @@ for (const backend of ['sqlite', 'pg'] as const) {
 
     it('keeps the truncated key ids of its classes distinct', () => {
       assert.notEqual(issuer.tokenKeys.ssa.length, 0);
-      assert.notEqual(truncatedTokenKeyId(parseIssuerPublicKey(issuer.tokenKeys.ssa)), truncatedTokenKeyId(parseIssuerPublicKey(issuer.tokenKeys.rsa)));
+      assert.notEqual(keyIdOf(issuer.tokenKeys.ssa), keyIdOf(issuer.tokenKeys.rsa));
     });
 
     it('answers a good request with application/private-token-response, charged to the class its key id names', async () => {
@@ -240,7 +242,7 @@ for (const backend of ['sqlite', 'pg'] as const) {
       const res = await single(secret, p.request);
       assert.equal(res.status, 200);
       assert.equal(res.headers.get('content-type'), 'application/private-token-response');
-      p.finalize(new Uint8Array(await res.arrayBuffer()));
+      await p.finalize(new Uint8Array(await res.arrayBuffer()));
       assert.deepEqual(await used(secret), { ssa: 0, rsa: 1 });
       // A `class` query from older clients changes nothing: the key id decides.
       const q = ssaMinter.begin();
@@ -250,7 +252,7 @@ for (const backend of ['sqlite', 'pg'] as const) {
         body: Buffer.from(q.request),
       });
       assert.equal(viaQuery.status, 200);
-      q.finalize(new Uint8Array(await viaQuery.arrayBuffer()));
+      await q.finalize(new Uint8Array(await viaQuery.arrayBuffer()));
       assert.deepEqual(await used(secret), { ssa: 1, rsa: 1 });
     });
 
@@ -260,8 +262,8 @@ for (const backend of ['sqlite', 'pg'] as const) {
       const wrongType = new Uint8Array(good);
       wrongType[1] = 0x01;
       const unknownKey = new Uint8Array(good);
-      unknownKey[2] = (truncatedTokenKeyId(parseIssuerPublicKey(issuer.tokenKeys.ssa)) ^ 0x80) & 0xff;
-      if (unknownKey[2] === truncatedTokenKeyId(parseIssuerPublicKey(issuer.tokenKeys.rsa))) unknownKey[2] ^= 0x01;
+      unknownKey[2] = (keyIdOf(issuer.tokenKeys.ssa) ^ 0x80) & 0xff;
+      if (unknownKey[2] === keyIdOf(issuer.tokenKeys.rsa)) unknownKey[2] ^= 0x01;
       const outOfRange = new Uint8Array(good);
       outOfRange.fill(0xff, 3);
       const { result, signatures } = await countSignatures(async () => {
@@ -342,7 +344,7 @@ describe('issuer keys with colliding truncated key ids', { timeout: 120_000 }, (
       const rsaKey = second.tokenKeys.rsa;
       assert.deepEqual(second.tokenKeys.ssa, ssaKey);
       assert.notDeepEqual(rsaKey, ssaKey);
-      assert.notEqual(truncatedTokenKeyId(parseIssuerPublicKey(rsaKey)), truncatedTokenKeyId(parseIssuerPublicKey(ssaKey)));
+      assert.notEqual(keyIdOf(rsaKey), keyIdOf(ssaKey));
       await second.close();
 
       const third = await startIssuer({ db });
