@@ -122,4 +122,4 @@ export {
   type KeyAlert,
   type OpenDirectoryOptions,
   type SplitView,
-} from './directory/index.ts';
+} from './directory/directory.ts';
