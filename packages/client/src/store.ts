@@ -1,9 +1,23 @@
 /**
- * The Store interface: what the client persists, as plain records. The client says *what* to
- * write (a StoreBatch: every change of one operation); the store decides *how*, and applies one
- * batch in one transaction, so an operation is either fully on disk or not at all. Secrets
- * (engine state, message bodies, the account key) are passed in clear and sealed by the store.
- * docs/STORE.md documents the SQLite implementation's schema.
+ * The Store contract: everything the client persists, as plain records, behind one asynchronous
+ * interface that SQLite (Node), memory (tests, ephemeral apps) and IndexedDB (browsers) all
+ * implement and that one contract suite (test/store-contract.ts) checks.
+ *
+ * Reads are grouped by concept (account, conversations, messages, outbox, groups, service
+ * account, directory, settings). Writes are not: the client says *what* one operation changes
+ * (a StoreBatch, possibly across concepts) and the store applies it in ONE transaction, so an
+ * operation is either fully durable or not there at all. Nothing the client keeps between runs
+ * lives anywhere else (no side files): the services account, directory state and app settings
+ * are concepts here too.
+ *
+ * Secrets (engine state, message bodies, the account key) are passed in clear; keeping them
+ * confidential at rest is the store's job (SQLite: the whole file encrypted; IndexedDB: every
+ * value sealed). docs/STORE.md documents the SQLite schema.
+ *
+ * What comes next is designed to fit: linked devices add a per-account sync-log concept (an
+ * append-only sequence written in the same batch as the change it records); large files add a
+ * blob concept of fixed-size chunks keyed by (blob id, index), so a transfer is resumable and
+ * never one huge transaction.
  */
 export type Consent = 'allowed' | 'unknown' | 'denied';
 /** How a conversation began: we accepted their invitation, they accepted ours, or they wrote to our default inbox. */
@@ -43,7 +57,7 @@ export interface ConversationMeta {
 
 export interface StoredConversation {
   readonly meta: ConversationMeta;
-  /** serializeConversation(...): ratchet, skipped keys, hint windows, endpoints, presentation. */
+  /** A ConversationRecord (state.proto): engine state and reliability state, one blob. */
   readonly state: Uint8Array;
 }
 
@@ -64,7 +78,7 @@ export interface StoredMessage {
 
 // ---- group/v1 (packages/client/src/group/) ----------------------------------------------
 
-/** One group: the client's bookkeeping (status, own key, bindings, cards, pending work) as sealed JSON. */
+/** One group: the client's bookkeeping (status, own key, bindings, cards, pending work) as JSON bytes. */
 export interface StoredGroup {
   readonly chatId: string;
   readonly record: Uint8Array;
@@ -89,7 +103,7 @@ export interface StoredGroupMessage {
   readonly receivedAt: number | null;
   /** The entity bytes (GroupChatMessage), verbatim. */
   readonly entity: Uint8Array;
-  /** Insertion order (set by the store). */
+  /** Insertion order (set by the store: strictly increasing per store). */
   readonly seq?: number;
 }
 
@@ -109,6 +123,7 @@ export interface OutboxEntry {
   readonly createdAt: number;
 }
 
+/** A missing-message row of a store written before reliability moved into the protocol (read once, at migration). */
 export interface MissingEntry {
   readonly conversationId: string;
   readonly messageId: Uint8Array;
@@ -129,90 +144,137 @@ export interface MessageKey {
   readonly messageId: Uint8Array;
 }
 
-/** Every write of one client operation. Applied atomically, in the order of the fields below. */
-export interface StoreBatch {
-  account?: StoredAccount;
-  inboxes?: StoredInbox[];
-  conversations?: StoredConversation[];
-  /** Update only the bookkeeping columns of existing conversations (no state re-seal). */
-  conversationMeta?: ConversationMeta[];
-  /** Insert; an existing (conversation, message id) is left as it is. */
-  messages?: StoredMessage[];
-  messageStatus?: (MessageKey & { status: MessageStatus })[];
-  outboxPut?: OutboxEntry[];
-  outboxDelete?: MessageKey[];
-  seenEnvelopes?: SeenEnvelope[];
-  missingPut?: MissingEntry[];
-  missingDelete?: MessageKey[];
-  cursors?: { route: string; cursor: string }[];
-  /** Mark incoming messages of a conversation read, up to and including this Lamport position. */
-  markRead?: { conversationId: string; upToLamport: number; upToMessageId: Uint8Array }[];
-  /** Drop a conversation's queued and in-flight outbox entries and mark those messages failed. */
-  abandonOutbox?: string[];
-  groups?: StoredGroup[];
-  /** Insert; an event already stored (same chat, same bytes) is left as it is. */
-  groupEvents?: StoredGroupEvent[];
-  /** Insert; an existing (chat, message id) is left as it is. */
-  groupMessages?: StoredGroupMessage[];
-}
-
-export interface StoreSnapshot {
-  readonly account: StoredAccount | null;
-  readonly inboxes: readonly StoredInbox[];
-  readonly conversations: readonly StoredConversation[];
-}
-
 export interface HistoryPosition {
   readonly lamport: number;
   readonly messageId: Uint8Array;
 }
 
-export interface Store {
-  load(): StoreSnapshot;
-  write(batch: StoreBatch): void;
+// ---- writes ------------------------------------------------------------------------------
 
-  message(conversationId: string, messageId: Uint8Array): StoredMessage | null;
-  /** Direction and status only (no body to decrypt). */
-  messageState(conversationId: string, messageId: Uint8Array): { outgoing: boolean; status: MessageStatus; lamport: number } | null;
-  /** Up to `limit` messages strictly before `before` (newest first); all when before is null. */
-  history(conversationId: string, limit: number, before: HistoryPosition | null): StoredMessage[];
-  unreadCount(conversationId: string): number;
-  messageCount(conversationId: string): number;
-  /** Ids of incoming messages of a conversation (for acknowledging a request once allowed). */
-  incomingIds(conversationId: string, limit: number): Uint8Array[];
+/** Every write of one client operation. Applied atomically, in the order of the fields below. */
+export interface StoreBatch {
+  // account
+  account?: StoredAccount;
+  inboxes?: StoredInbox[];
+  // conversations
+  /** Insert or replace (meta and state). */
+  conversations?: StoredConversation[];
+  /** Update only the bookkeeping of existing conversations (state untouched); unknown ids are ignored. */
+  conversationMeta?: ConversationMeta[];
+  cursors?: { route: string; cursor: string }[];
+  /** Legacy missing-message rows to drop (migration). */
+  missingDelete?: MessageKey[];
+  // messages
+  /** Insert; an existing (conversation, message id) is left as it is. */
+  messages?: StoredMessage[];
+  /** Set the status of existing messages; unknown keys are ignored. */
+  messageStatus?: (MessageKey & { status: MessageStatus })[];
+  /** Mark incoming messages of a conversation read, up to and including this (lamport, message id) position. */
+  markRead?: { conversationId: string; upToLamport: number; upToMessageId: Uint8Array }[];
+  /** Insert; an existing hash is left as it is. */
+  seenEnvelopes?: SeenEnvelope[];
+  /** Delete seen-envelope records with seenAt < this (ms). */
+  pruneSeenBefore?: number;
+  // outbox
+  /** Insert or replace. */
+  outboxPut?: OutboxEntry[];
+  outboxDelete?: MessageKey[];
+  /** Drop a conversation's queued and in-flight outbox entries and mark those messages failed. */
+  abandonOutbox?: string[];
+  // groups
+  /** Insert or replace. */
+  groups?: StoredGroup[];
+  /** Insert; an event already stored (same chat, same bytes) is left as it is. */
+  groupEvents?: StoredGroupEvent[];
+  /** Insert; an existing (chat, message id) is left as it is. The store assigns `seq`. */
+  groupMessages?: StoredGroupMessage[];
+  // service account, directory, settings
+  /** Replace the services account document (ServicesState JSON); null deletes it. */
+  serviceAccount?: string | null;
+  /** Replace a directory client's state document (JSON), keyed by the directory's URL; null deletes it. */
+  directoryStates?: { url: string; state: string | null }[];
+  /** App settings (the CLI's transport, handles…); a null value deletes the key. */
+  settings?: { key: string; value: string | null }[];
+}
 
-  seenEnvelope(hash: Uint8Array): SeenEnvelope | null;
-  outboxEntry(conversationId: string, messageId: Uint8Array): OutboxEntry | null;
-  outbox(conversationId: string): OutboxEntry[];
-  /** Queued (not yet encrypted) entries of a conversation, in Lamport order. */
-  queued(conversationId: string, limit: number): OutboxEntry[];
-  /** The lowest hint index among in-flight content entries sent in `hour`, or null. */
-  oldestInFlightHintIndex(conversationId: string, hour: number): number | null;
-  /** In-flight content entries older (in Lamport time) than `lamport`: candidates for a fast retransmit. */
-  firstTriesBefore(conversationId: string, lamport: number): OutboxEntry[];
-  /** Content entries published but not yet acknowledged. */
-  inFlightCount(conversationId: string): number;
-  /** Entries with an envelope whose nextAttemptAt ≤ now, oldest first. */
-  dueOutbox(now: number, limit: number): OutboxEntry[];
-  /** Conversations that have queued (not yet encrypted) entries. */
-  conversationsWithQueued(): string[];
-  /** Earliest nextAttemptAt / nextRequestAt of any pending work, or null. */
-  nextWakeAt(): number | null;
-  pendingCount(conversationId?: string): number;
+// ---- reads, by concept ---------------------------------------------------------------------
 
-  missing(conversationId: string, messageId: Uint8Array): MissingEntry | null;
-  missingCount(conversationId: string): number;
-  oldestMissing(conversationId: string): MissingEntry | null;
-  dueMissing(now: number, limit: number): MissingEntry[];
+export interface AccountReads {
+  get(): Promise<StoredAccount | null>;
+  inboxes(): Promise<StoredInbox[]>;
+}
 
-  cursor(route: string): string | null;
-  /** Delete seen-envelope records older than `before` (ms). Returns how many. */
-  pruneSeenEnvelopes(before: number): number;
+export interface ConversationReads {
+  /** Every conversation (loaded at open). */
+  all(): Promise<StoredConversation[]>;
+  cursor(route: string): Promise<string | null>;
+  /** Missing-message rows of a pre-reliability store (empty for any store made since). */
+  legacyMissing(): Promise<MissingEntry[]>;
+}
 
+export interface MessageReads {
+  get(conversationId: string, messageId: Uint8Array): Promise<StoredMessage | null>;
+  /** Direction, status and position only (no body). */
+  state(conversationId: string, messageId: Uint8Array): Promise<{ outgoing: boolean; status: MessageStatus; lamport: number } | null>;
+  /**
+   * Up to `limit` non-group messages strictly before `before` in (lamport, message id) order,
+   * newest first; from the newest when before is null.
+   */
+  history(conversationId: string, limit: number, before: HistoryPosition | null): Promise<StoredMessage[]>;
+  /** Messages not read (incoming ones: outgoing and group frames are stored read). */
+  unreadCount(conversationId: string): Promise<number>;
+  /** Non-group messages. */
+  count(conversationId: string): Promise<number>;
+  /** Ids of incoming messages of a conversation (group frames included), newest first in (lamport, message id) order: for acknowledging a request once allowed. */
+  incomingIds(conversationId: string, limit: number): Promise<Uint8Array[]>;
+  seenEnvelope(hash: Uint8Array): Promise<SeenEnvelope | null>;
+}
+
+export interface OutboxReads {
+  entry(conversationId: string, messageId: Uint8Array): Promise<OutboxEntry | null>;
+  /** Every entry of a conversation, in (createdAt, message id) order. */
+  forConversation(conversationId: string): Promise<OutboxEntry[]>;
+  /** Queued (not yet encrypted) entries of a conversation, in (lamport, message id) order. */
+  queued(conversationId: string, limit: number): Promise<OutboxEntry[]>;
+  /** Conversations that have queued entries. */
+  conversationsWithQueued(): Promise<string[]>;
+  /** Outbox entries of one conversation, or of all when undefined. */
+  pendingCount(conversationId?: string): Promise<number>;
+}
+
+export interface GroupReads {
   /** Every group with its events (verbatim), for loading at open. */
-  loadGroups(): { group: StoredGroup; events: Uint8Array[] }[];
-  groupMessage(chatId: string, messageId: string): StoredGroupMessage | null;
-  /** Up to `limit` messages of a group before `beforeSeq` (newest first); all when null. */
-  groupMessages(chatId: string, limit: number, beforeSeq: number | null): StoredGroupMessage[];
-  close(): void;
+  all(): Promise<{ group: StoredGroup; events: Uint8Array[] }[]>;
+  message(chatId: string, messageId: string): Promise<StoredGroupMessage | null>;
+  /** Up to `limit` messages of a group with seq < beforeSeq (newest first); from the newest when null. */
+  messages(chatId: string, limit: number, beforeSeq: number | null): Promise<StoredGroupMessage[]>;
+}
+
+export interface ServiceAccountReads {
+  /** The services account document (ServicesState JSON), or null. */
+  get(): Promise<string | null>;
+}
+
+export interface DirectoryReads {
+  /** The state document of the directory client for this URL, or null. */
+  get(url: string): Promise<string | null>;
+}
+
+export interface SettingsReads {
+  get(key: string): Promise<string | null>;
+}
+
+export interface Store {
+  readonly account: AccountReads;
+  readonly conversations: ConversationReads;
+  readonly messages: MessageReads;
+  readonly outbox: OutboxReads;
+  readonly groups: GroupReads;
+  readonly serviceAccount: ServiceAccountReads;
+  readonly directory: DirectoryReads;
+  readonly settings: SettingsReads;
+  /** Apply one operation's changes in one transaction: all of them are durable, or none. */
+  write(batch: StoreBatch): Promise<void>;
+  /** Idempotent. Any call after close rejects with ClientError('client-closed'). */
+  close(): Promise<void>;
 }
