@@ -17,12 +17,20 @@
  *   unlinkable address) and submits it through our SSA with a token. It rejects when the RSA
  *   does not answer its descriptor (then the client tries the peer's next RSA).
  * - Rotation: a relationship's endpoints are rotated (fresh seeds) when the newest of ours is
- *   older than `rotateAfterMs`; old seeds stay valid until their not_after.
+ *   older than `rotateAfterMs`; old seeds stay valid until their not_after. The client asks for
+ *   rotation endpoints synchronously while it seals a message, so one set is reserved ahead
+ *   (taken from the pool and saved) and handed out when asked for.
+ * - State: the account lives in the client's Store (`serviceAccount`), or any ServicesStateStore.
+ *   Saves are serialized (each writes the latest state; none interleave), and nothing leaves
+ *   this process on the strength of a change that is not durable yet: a token is handed to a
+ *   service, and a seed's address to a peer, only after the state that records it as used has
+ *   been saved. A crash can waste a token or a seed, never spend one twice.
  */
 import { sha256 } from '@noble/hashes/sha2.js';
 import { fromBase64Url, toBase64Url, toHex, wire, type CryptoProvider } from '@umbra/protocol';
 import { deriveAddress, rerandomizeAddress } from '@umbra/protocol/services';
 import { platform } from '../platform.ts';
+import type { Store } from '../store.ts';
 import {
   IssuerClient,
   InboxClient,
@@ -40,9 +48,10 @@ import {
 import type { WebSocketConstructor } from './http/websocket.ts';
 import type { DeliveredEnvelope, EnvelopeHandler, FetchResult, ServiceEndpointDelivery, Subscription } from '../delivery.ts';
 import { ClientError } from '../errors.ts';
-import { type RsaRecord, type SeedRecord, type ServicesState, type ServicesStateStore } from './state.ts';
+import { storeServicesState, type RsaRecord, type SeedRecord, type ServicesState, type ServicesStateStore } from './state.ts';
 
 export const SERVICES_ROUTE = 'umbra-services-inboxes';
+/** The side file earlier releases kept the account in (the data-dir store imports it once when it opens). */
 export const SERVICES_STATE_FILE = 'services.json';
 
 export interface ServicesConfig {
@@ -54,13 +63,12 @@ export interface ServicesConfig {
 
 export interface ServicesDeliveryOptions extends ServicesConfig {
   /**
-   * Where the state lives: a store, or a directory for `services.json` (the client's data dir;
-   * needs a platform entry with files, `@umbra/client/node`).
+   * Where the account lives: the client's Store (the one the Client using this delivery writes;
+   * the account is its `serviceAccount` document), or, for an app that keeps it elsewhere,
+   * `stateStore`. Exactly one of the two.
    */
-  readonly store?: ServicesStateStore;
-  readonly dataDir?: string;
-  /** Encrypts services.json at rest (use the client store's passphrase). */
-  readonly passphrase?: string;
+  readonly store?: Store;
+  readonly stateStore?: ServicesStateStore;
   /** Ed25519/X25519/HPKE for the inboxes (default: the platform's provider). */
   readonly crypto?: CryptoProvider;
   /** The WebSocket for push (default: the platform's). */
@@ -81,6 +89,8 @@ const SSA_TOKEN_BATCH = 20;
 const HEALTH_TTL_MS = 3000;
 const KEYS_TTL_MS = 10 * 60_000;
 const FETCH_LIMIT = 100;
+/** A reserved rotation set older than this goes back to the pool (its address keys may have moved on). */
+const RESERVATION_TTL_MS = KEYS_TTL_MS;
 /**
  * What we submit is `0x01 ‖ 16 random bytes ‖ envelope`. The RSA drops a payload it stored in the
  * last 24 h for the same inbox (so the SSA's own retries never duplicate); the random prefix makes
@@ -139,6 +149,13 @@ export class ServicesDelivery implements ServiceEndpointDelivery {
   private readonly acked = new Set<string>();
   private readonly pages = new Map<string, Page>();
   private refilling: Promise<void> | null = null;
+  /** The save that has not started yet (later changes ride on it); null when none waits. */
+  private saveQueued: Promise<void> | null = null;
+  /** The last save in the chain (saves run one at a time, in order). */
+  private saveTail: Promise<void> = Promise.resolve();
+  /** Rotation endpoints taken from the pool and durably marked used, for the next rotationEndpoints call. */
+  private reserved: { readonly endpoints: wire.DeliveryEndpoint[]; readonly seeds: SeedRecord[]; readonly at: number } | null = null;
+  private reserving: Promise<void> | null = null;
   private minting = new Map<string, Promise<void>>();
   private connected = false;
   private closed = false;
@@ -180,16 +197,22 @@ export class ServicesDelivery implements ServiceEndpointDelivery {
    * and creates an inbox at every RSA. Needs the services to be up the first time only.
    */
   static async open(options: ServicesDeliveryOptions): Promise<ServicesDelivery> {
-    const store = options.store ?? (options.dataDir !== undefined ? platform().openServicesState(options.dataDir, options.passphrase) : null);
-    if (store === null) throw new ClientError('invalid-argument', 'ServicesDelivery needs a store or a dataDir');
+    if (options === null || typeof options !== 'object') throw new ClientError('invalid-argument', 'ServicesDelivery.open needs options');
+    if ((options.store === undefined) === (options.stateStore === undefined)) throw new ClientError('invalid-argument', 'ServicesDelivery needs a store (the client\'s) or a stateStore, one of them');
+    if (typeof options.issuer !== 'string' || typeof options.ssa !== 'string' || !Array.isArray(options.rsas) || !options.rsas.every((u) => typeof u === 'string')) {
+      throw new ClientError('invalid-argument', 'ServicesDelivery needs issuer, ssa and rsas URLs');
+    }
     if (options.rsas.length < 1) throw new ClientError('invalid-argument', 'at least one receiving service is needed');
-    let state = store.load();
+    const store = options.stateStore ?? storeServicesState(options.store!);
+    let state = await store.load();
     if (state !== null && trim(state.issuer.url) !== trim(options.issuer)) {
       throw new ClientError('invalid-argument', `this identity is registered at ${state.issuer.url}, not ${options.issuer}`);
     }
     if (state === null) {
       state = await ServicesDelivery.register(options);
-      store.save(state);
+      await store.save(state);
+    } else {
+      ServicesDelivery.settleReservations(state);
     }
     const d = new ServicesDelivery(state, store, options);
     // Receiving services added to the configuration since: open an inbox there too.
@@ -208,6 +231,20 @@ export class ServicesDelivery implements ServiceEndpointDelivery {
     const roles = d.body.roles as string[] | undefined;
     if (!Array.isArray(roles) || !roles.includes(role)) throw new ClientError('invalid-argument', `${url} is not a${role === 'issuer' ? 'n' : ''} ${role} (it says ${JSON.stringify(roles)})`);
     return d;
+  }
+
+  /**
+   * Seeds an earlier run reserved for a rotation may have been handed out before it ended: they
+   * never go back to the pool (they stay, as used, so their envelopes are still routed).
+   */
+  private static settleReservations(state: ServicesState): void {
+    for (const r of state.rsas) {
+      for (const s of r.seeds) {
+        if (s.reservedAt === undefined) continue;
+        s.usedAt ??= s.reservedAt;
+        delete s.reservedAt;
+      }
+    }
   }
 
   private static async register(o: ServicesDeliveryOptions): Promise<ServicesState> {
@@ -247,7 +284,7 @@ export class ServicesDelivery implements ServiceEndpointDelivery {
   private async addRsa(url: string): Promise<void> {
     const rec = await ServicesDelivery.createInbox(this.issuer, url, this.net);
     this.state.rsas.push(rec);
-    this.save();
+    await this.persist();
     this.inboxes.push(
       new InboxClient(
         rec.url,
@@ -263,8 +300,22 @@ export class ServicesDelivery implements ServiceEndpointDelivery {
     if (this.connected) this.connect(this.inboxes.length - 1, 0);
   }
 
-  private save(): void {
-    this.stateStore.save(this.state);
+  /**
+   * Saves the state as it is when the save starts, after the saves before it. Resolves once a
+   * save that includes every change made before this call is durable (changes made while a save
+   * waits to start ride on it: the latest state wins, nothing is lost).
+   */
+  private persist(): Promise<void> {
+    if (this.saveQueued !== null) return this.saveQueued;
+    const run = this.saveTail
+      .catch(() => undefined)
+      .then(() => {
+        this.saveQueued = null;
+        return this.stateStore.save(structuredClone(this.state));
+      });
+    this.saveQueued = run;
+    this.saveTail = run;
+    return run;
   }
 
   private error(e: unknown): void {
@@ -306,7 +357,13 @@ export class ServicesDelivery implements ServiceEndpointDelivery {
       const t = list.pop();
       if (t !== undefined) {
         this.state.tokens[url] = list;
-        this.save();
+        try {
+          await this.persist();
+        } catch (e) {
+          // Not spent (it never left): back in the list, so a later save keeps it.
+          (this.state.tokens[url] ??= []).push(t);
+          throw e;
+        }
         return fromB64u(t)!;
       }
       let p = this.minting.get(url);
@@ -314,8 +371,8 @@ export class ServicesDelivery implements ServiceEndpointDelivery {
         p = (async () => {
           const { cls, info } = await this.tokenInfo(url);
           const minted = await this.issuer.mint(info, cls === 'ssa' ? SSA_TOKEN_BATCH : 1);
+          // Saved with the spending of the first of them (a crash before loses them, spends none).
           this.state.tokens[url] = [...(this.state.tokens[url] ?? []), ...minted.map(b64u)];
-          this.save();
         })().finally(() => this.minting.delete(url));
         this.minting.set(url, p);
       }
@@ -360,7 +417,7 @@ export class ServicesDelivery implements ServiceEndpointDelivery {
         }),
       );
       this.prune(nowS);
-      this.save();
+      await this.persist().catch((e: unknown) => errors.push(`saving the seeds: ${(e as Error).message}`));
       if (errors.length > 0) this.error(new Error(`seed refill failed at ${errors.join('; ')}`));
     })().finally(() => (this.refilling = null));
     return this.refilling;
@@ -370,12 +427,16 @@ export class ServicesDelivery implements ServiceEndpointDelivery {
     for (const r of this.state.rsas) r.seeds = r.seeds.filter((s) => s.notAfterS > nowS);
   }
 
-  /** Takes one pooled seed per RSA (whose descriptor we have) and derives an address from each. */
-  private takeEndpoints(nowMs: number): wire.DeliveryEndpoint[] {
+  /**
+   * Takes one pooled seed per RSA (whose descriptor we have) and derives an address from each.
+   * Only in memory: the caller saves before the endpoints leave.
+   */
+  private takeEndpoints(nowMs: number, reserve: boolean, descriptors: ReadonlyMap<string, Descriptor> = this.descriptors): { endpoints: wire.DeliveryEndpoint[]; seeds: SeedRecord[] } {
     const nowS = Math.floor(nowMs / 1000);
     const out: wire.DeliveryEndpoint[] = [];
+    const taken: SeedRecord[] = [];
     this.state.rsas.forEach((r) => {
-      const d = this.descriptors.get(r.url);
+      const d = descriptors.get(r.url);
       if (d === undefined) return;
       const seed = r.seeds.find((s) => s.address === null && s.notAfterS - nowS > this.seedLifetimeS / 2);
       if (seed === undefined) return;
@@ -387,7 +448,9 @@ export class ServicesDelivery implements ServiceEndpointDelivery {
       }
       const address = deriveAddress(fromB64u(seed.M)!, { kid: key.kid, X: key.X });
       seed.address = toHex(address);
-      seed.usedAt = nowMs;
+      if (reserve) seed.reservedAt = nowMs;
+      else seed.usedAt = nowMs;
+      taken.push(seed);
       out.push(
         wire.create(wire.DeliveryEndpointSchema, {
           endpoint: {
@@ -402,8 +465,7 @@ export class ServicesDelivery implements ServiceEndpointDelivery {
         }),
       );
     });
-    if (out.length > 0) this.save();
-    return out;
+    return { endpoints: out, seeds: taken };
   }
 
   async endpointsForNewRelationship(): Promise<wire.DeliveryEndpoint[]> {
@@ -423,16 +485,73 @@ export class ServicesDelivery implements ServiceEndpointDelivery {
     );
     if (reachable.length === 0) throw new ClientError('delivery-failed', 'none of our receiving services answers');
     await this.refill();
-    const endpoints = this.takeEndpoints(Date.now());
+    const { endpoints, seeds } = this.takeEndpoints(Date.now(), false);
     if (endpoints.length === 0) throw new ClientError('delivery-failed', 'no receiving service granted address seeds');
+    try {
+      await this.persist();
+    } catch (e) {
+      // Never handed out: back to the pool.
+      for (const s of seeds) {
+        s.address = null;
+        s.usedAt = null;
+      }
+      throw e;
+    }
     void this.refill().catch((e) => this.error(e));
     return endpoints;
   }
 
-  /** Loads our RSAs' descriptors and tops up the seed pools, so that a rotation can happen without waiting. */
+  /** Loads our RSAs' descriptors, tops up the seed pools and reserves a rotation set, so that a rotation can happen without waiting. */
   private async prime(): Promise<void> {
     await Promise.all(this.state.rsas.map((r) => this.ownDescriptor(r.url, r.serviceKey).catch(() => undefined)));
     await this.refill().catch((e) => this.error(e));
+    await this.reserve();
+  }
+
+  /**
+   * Reserves the next rotation set: seeds out of the pool, saved as reserved, so that
+   * rotationEndpoints (synchronous) can hand them out with their use already durable. A
+   * reservation not handed out in time goes back to the pool.
+   */
+  private reserve(): Promise<void> {
+    if (this.reserving !== null) return this.reserving;
+    this.reserving = (async () => {
+      const now = Date.now();
+      if (this.reserved !== null && now - this.reserved.at <= RESERVATION_TTL_MS) return;
+      if (this.reserved !== null) {
+        for (const s of this.reserved.seeds) {
+          s.address = null;
+          delete s.reservedAt;
+        }
+        this.reserved = null;
+      }
+      // Our RSAs' descriptors, held here: a new relationship may drop the cached ones meanwhile.
+      const descriptors = new Map<string, Descriptor>();
+      await Promise.all(
+        this.state.rsas.map((r) =>
+          this.ownDescriptor(r.url, r.serviceKey).then(
+            (d) => descriptors.set(r.url, d),
+            () => undefined,
+          ),
+        ),
+      );
+      if (this.closed) return;
+      const taken = this.takeEndpoints(Date.now(), true, descriptors);
+      if (taken.endpoints.length === 0) return;
+      try {
+        await this.persist();
+      } catch (e) {
+        for (const s of taken.seeds) {
+          s.address = null;
+          delete s.reservedAt;
+        }
+        throw e;
+      }
+      if (!this.closed) this.reserved = { ...taken, at: Date.now() };
+    })()
+      .catch((e: unknown) => this.error(e))
+      .finally(() => (this.reserving = null));
+    return this.reserving;
   }
 
   /** Our seed for a given own endpoint, if it is one of ours. */
@@ -448,16 +567,30 @@ export class ServicesDelivery implements ServiceEndpointDelivery {
     const ours = own.map((e) => this.ownSeed(e)).filter((s): s is SeedRecord => s !== undefined);
     const newest = Math.max(-Infinity, ...ours.map((s) => s.usedAt ?? s.grantedAt));
     if (ours.length > 0 && nowMs - newest < this.rotateAfterMs) return null;
-    const fresh = this.takeEndpoints(nowMs);
-    void this.refill().catch((e) => this.error(e));
-    return fresh.length > 0 ? fresh : null;
+    const r = this.reserved;
+    this.reserved = null;
+    // The next set (after a refill when the pool runs low).
+    void this.refill()
+      .catch((e) => this.error(e))
+      .then(() => this.reserve());
+    if (r === null || nowMs - r.at > RESERVATION_TTL_MS) {
+      if (r !== null) this.reserved = r; // reserve() releases it and takes fresh seeds
+      return null;
+    }
+    // Handed out now: used from here on (the save after is bookkeeping; the reservation was durable).
+    for (const s of r.seeds) {
+      delete s.reservedAt;
+      s.usedAt = nowMs;
+    }
+    void this.persist().catch((e: unknown) => this.error(e));
+    return r.endpoints;
   }
 
   /** Routes (address hex) handed out, oldest first (tests and diagnostics). */
   issuedRoutes(): string[] {
     return this.state.rsas
       .flatMap((r) => r.seeds)
-      .filter((s) => s.address !== null)
+      .filter((s) => s.address !== null && s.reservedAt === undefined)
       .sort((a, b) => (a.usedAt ?? 0) - (b.usedAt ?? 0))
       .map((s) => s.address!);
   }
@@ -715,13 +848,15 @@ export class ServicesDelivery implements ServiceEndpointDelivery {
     if (this.closed) throw new ClientError('client-closed', 'the services delivery is closed');
   }
 
-  close(): void {
-    if (this.closed) return;
+  /** Stops the sockets and timers; resolves once the last save has landed (the store may be closed after). */
+  async close(): Promise<void> {
+    if (this.closed) return this.saveTail.catch(() => undefined);
     this.closed = true;
     for (const t of this.reconnectTimers) clearTimeout(t);
     this.reconnectTimers.clear();
     for (const s of this.sockets) s?.close();
     this.handlers.clear();
+    await this.saveTail.catch(() => undefined);
   }
 }
 
