@@ -1,7 +1,8 @@
 /**
  * CryptoProvider for Node: the noble provider with every primitive node:crypto (OpenSSL) has
- * replaced by the native one. What OpenSSL lacks (Ed25519 → X25519 conversion, ML-KEM-768) is
- * inherited from `nobleProvider`; HPKE is the protocol's one RFC 9180 construction
+ * replaced by the native one. ML-KEM-768, which Node 20's OpenSSL lacks, runs on liboqs in
+ * WebAssembly (./ml-kem-768.ts; seeded calls, for tests and vectors, on noble). What else OpenSSL
+ * lacks (Ed25519 → X25519 conversion) is inherited from `nobleProvider`; HPKE is the protocol's one RFC 9180 construction
  * (`hpkeSealBase`) run on these native primitives. Results are byte-identical to
  * `nobleProvider` (packages/protocol/test/crypto-conformance.ts).
  *
@@ -33,7 +34,8 @@ import {
   type KeyObject,
 } from 'node:crypto';
 import { constantTimeEqual, hpkeOpenBase, hpkeSealBase, isAllZero, nobleProvider } from '@umbra/protocol';
-import type { CryptoProvider, HpkeSealed, KeyPair } from '@umbra/protocol';
+import type { CryptoProvider, HpkeSealed, KemEncapsulation, KeyPair } from '@umbra/protocol';
+import { mlKem768DecapsulateWasm, mlKem768EncapsulateWasm, mlKem768GenerateWasm } from './ml-kem-768.ts';
 
 type OkpCurve = 'X25519' | 'Ed25519';
 
@@ -378,6 +380,18 @@ export const nodeProvider: CryptoProvider = {
     } catch {
       return false;
     }
+  },
+
+  mlKem768Generate(seed?: Uint8Array): KeyPair {
+    return seed === undefined ? mlKem768GenerateWasm() : nobleProvider.mlKem768Generate(seed);
+  },
+
+  mlKem768Encapsulate(publicKey, randomness?: Uint8Array): KemEncapsulation | null {
+    return randomness === undefined ? mlKem768EncapsulateWasm(publicKey) : nobleProvider.mlKem768Encapsulate(publicKey, randomness);
+  },
+
+  mlKem768Decapsulate(ciphertext, secretKey) {
+    return mlKem768DecapsulateWasm(ciphertext, secretKey);
   },
 
   async hpkeSeal(recipientPublicKey, info, aad, plaintext, ephemeralSeed?: Uint8Array): Promise<HpkeSealed> {
