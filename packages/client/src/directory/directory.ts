@@ -12,8 +12,11 @@
  * - owner monitoring (an alert on any key for our names we did not register), checkpoint gossip
  *   with split-view detection, Follows / Equiv attestations.
  *
- * State (pinned keys, checkpoint, monitor range, openings, the issuer account for tokens) lives
- * in a JSON file (mode 0600) next to the store; it holds no private keys.
+ * State (pinned keys, checkpoint, monitor range, openings, the issuer account for tokens) is one
+ * JSON document in the client's Store (`store.directory.get(url)`, batch `directoryStates`),
+ * written whole, one save at a time, in the order of the changes; it holds no private keys.
+ * A state file of an earlier release (`legacyStateFile`) is imported once, in one write, and
+ * then removed.
  */
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
@@ -24,6 +27,7 @@ import { IssuerClient, ServiceError, TokenWallet, ed25519FromSeed, type Ed25519K
 import { DirectoryHttpClient, type DirectoryInfo, type DirectoryProblem } from './http.ts';
 import type { Client, ConversationInfo, GossipSource, RelationshipInfo } from '../client.ts';
 import { ClientError } from '../errors.ts';
+import type { Store } from '../store.ts';
 
 export type DirectoryErrorCode = 'invalid-argument' | 'not-registered' | 'unverifiable' | 'refused' | 'pending' | 'no-tokens' | 'rate-limited';
 
@@ -113,11 +117,15 @@ export interface DirectoryStatus {
 }
 
 export interface OpenDirectoryOptions {
+  /** The client whose Store keeps this directory's state. */
   readonly client: Client;
   /** Directory base URL. */
   readonly url: string;
-  /** Where this directory's state is kept (JSON, mode 0600). */
-  readonly stateFile: string;
+  /**
+   * The state file an earlier release kept for this directory: imported into the store when the
+   * store has no state for this URL yet, then removed (needs a platform entry with files).
+   */
+  readonly legacyStateFile?: string;
   /** Pays for contacts and anonymous lookups: the client's services account (a ServicesDelivery). */
   readonly tokens?: DirectoryTokenSource;
   /** Without `tokens`: an issuer base URL where an account of its own is created on first use. */
@@ -126,6 +134,36 @@ export interface OpenDirectoryOptions {
 }
 
 const DEFAULT_PACKAGES = 20;
+/** Far above any real state (a few KiB to a few hundred): a bigger document is refused before it is parsed. */
+const MAX_STATE_CHARS = 16 * 1024 * 1024;
+
+/** A stored (or legacy) state document, checked for the shape the client relies on. */
+function parseState(json: string, where: string): State {
+  if (json.length > MAX_STATE_CHARS) throw new ClientError('store-corrupt', `${where} is too large`);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(json);
+  } catch {
+    throw new ClientError('store-corrupt', `${where} is not valid JSON`);
+  }
+  const s = parsed as Partial<State> | null;
+  const isObject = (x: unknown): boolean => x !== null && typeof x === 'object' && !Array.isArray(x);
+  const ok =
+    isObject(s) &&
+    s!.v === 1 &&
+    [s!.url, s!.namespace, s!.logOrigin, s!.logKey, s!.serviceKey].every((x) => typeof x === 'string') &&
+    (s!.issuer === null || (isObject(s!.issuer) && typeof s!.issuer!.url === 'string' && typeof s!.issuer!.secret === 'string')) &&
+    isObject(s!.verifier) &&
+    isObject(s!.monitor) &&
+    isObject(s!.names) &&
+    Object.values(s!.names!).every((n) => isObject(n) && Number.isInteger(n.generation) && Number.isInteger(n.version) && Array.isArray(n.invitations)) &&
+    isObject(s!.conversations) &&
+    Array.isArray(s!.alerts) &&
+    Array.isArray(s!.splitViews) &&
+    (s!.gossiped === undefined || isObject(s!.gossiped));
+  if (!ok) throw new ClientError('store-corrupt', `${where} is not a directory state`);
+  return s as State;
+}
 const PACKAGE_TTL_S = 30 * 24 * 3600;
 
 /** The directory identity key of (namespace, name, generation), derived from the account key. */
@@ -164,14 +202,20 @@ export class DirectoryClient {
       const cp = g === null ? null : t.verifyCheckpoint(g.checkpoint, this.state.logOrigin, fromBase64Url(this.state.logKey)!);
       if (cp === null) return;
       (this.state.gossiped ??= {})[conversationId] = cp.size;
-      this.save();
+      // Bookkeeping only (at worst the checkpoint is gossiped once more); the next save carries it.
+      this.save().catch(() => undefined);
     },
     incoming: (_conversationId, bytes) => void this.receiveGossip(bytes).catch(() => 'ignored'),
   };
 
+  /** The save that has not started yet (later changes ride on it); null when none waits. */
+  private saveQueued: Promise<void> | null = null;
+  /** The last save in the chain (saves run one at a time, in order). */
+  private saveTail: Promise<void> = Promise.resolve();
+
   private constructor(
     private readonly client: Client,
-    private readonly stateFile: string,
+    private readonly store: Store,
     private state: State,
     private verifier: t.LogVerifier,
     private monitor: t.LogMonitor,
@@ -184,17 +228,34 @@ export class DirectoryClient {
     client.addGossipSource(this.gossipSource);
   }
 
-  /** Opens (or first contacts and pins) a directory: its service and log keys are pinned in the state file. */
+  /**
+   * Opens (or first contacts and pins) a directory: its service and log keys are pinned in the
+   * client's store. A legacy state file is imported (one write) and then removed.
+   */
   static async open(opts: OpenDirectoryOptions): Promise<DirectoryClient> {
-    if (opts === null || typeof opts !== 'object' || typeof opts.url !== 'string' || typeof opts.stateFile !== 'string') {
-      throw new DirectoryError('invalid-argument', 'open needs client, url and stateFile');
+    if (opts === null || typeof opts !== 'object' || opts.client === null || typeof opts.client !== 'object' || typeof opts.url !== 'string') {
+      throw new DirectoryError('invalid-argument', 'open needs client and url');
     }
+    if (opts.legacyStateFile !== undefined && typeof opts.legacyStateFile !== 'string') throw new DirectoryError('invalid-argument', 'legacyStateFile is a path');
     const url = opts.url.replace(/\/+$/, '');
+    const store = opts.client.store;
     let state: State;
-    const saved = platform().readPrivateFile(opts.stateFile);
+    let saved: State | null = null;
+    let imported = false;
+    const stored = await store.directory.get(url);
+    if (stored !== null) {
+      saved = parseState(stored, `the stored state of ${url}`);
+      if (saved.url !== url) throw new ClientError('store-corrupt', `the stored state of ${url} names ${saved.url}`);
+    } else if (opts.legacyStateFile !== undefined) {
+      const legacy = platform().readPrivateFile(opts.legacyStateFile);
+      if (legacy !== null) {
+        saved = parseState(legacy, opts.legacyStateFile);
+        if (saved.url !== url) throw new DirectoryError('invalid-argument', `${opts.legacyStateFile} belongs to ${saved.url}`);
+        imported = true;
+      }
+    }
     if (saved !== null) {
-      state = JSON.parse(saved) as State;
-      if (state.url !== url) throw new DirectoryError('invalid-argument', `${opts.stateFile} belongs to ${state.url}`);
+      state = saved;
       const info = await new DirectoryHttpClient(url).info(fromBase64Url(state.serviceKey)!);
       if (toBase64Url(info.logKey) !== state.logKey || info.logOrigin !== state.logOrigin) throw new DirectoryError('unverifiable', 'the directory changed its log key or origin');
     } else {
@@ -217,10 +278,25 @@ export class DirectoryClient {
         splitViews: [],
       };
     }
-    const dc = new DirectoryClient(opts.client, opts.stateFile, state, t.LogVerifier.fromJSON(state.verifier), t.LogMonitor.fromJSON(state.monitor), opts.issuer, opts.tokens, opts.now ?? Date.now);
-    dc.save();
-    // First contacts that arrived while no DirectoryClient was listening (e.g. during Client.open's sync).
-    for (const info of opts.client.conversations({ consent: 'all' })) if (state.conversations[info.id] === undefined) await dc.noteConversation(info);
+    let verifier: t.LogVerifier;
+    let monitor: t.LogMonitor;
+    try {
+      verifier = t.LogVerifier.fromJSON(state.verifier);
+      monitor = t.LogMonitor.fromJSON(state.monitor);
+    } catch (e) {
+      throw new ClientError('store-corrupt', `the checkpoint state of ${url} does not load: ${(e as Error).message}`, { cause: e });
+    }
+    const dc = new DirectoryClient(opts.client, store, state, verifier, monitor, opts.issuer, opts.tokens, opts.now ?? Date.now);
+    try {
+      await dc.save();
+      // Imported whole in that one write: the file has nothing the store lacks now.
+      if (imported) platform().removePrivateFile(opts.legacyStateFile!);
+      // First contacts that arrived while no DirectoryClient was listening (e.g. during Client.open's sync).
+      for (const info of await opts.client.conversations({ consent: 'all' })) if (state.conversations[info.id] === undefined) await dc.noteConversation(info);
+    } catch (e) {
+      await dc.close();
+      throw e;
+    }
     return dc;
   }
 
@@ -238,24 +314,39 @@ export class DirectoryClient {
     return this;
   }
 
-  close(): void {
+  /** Stops listening to the client; resolves once the last save has landed. */
+  async close(): Promise<void> {
     this.client.off('conversation-started', this.onStarted);
     this.client.removeGossipSource(this.gossipSource);
+    await this.saveTail.catch(() => undefined);
   }
 
-  private save(): void {
-    this.state.verifier = this.verifier.toJSON();
-    this.state.monitor = this.monitor.toJSON();
-    platform().writePrivateFile(this.stateFile, JSON.stringify(this.state, null, 1));
+  /**
+   * Saves the state as it is when the save starts, after the saves before it; resolves once a
+   * save including every change made before the call is durable (the latest state wins).
+   */
+  private save(): Promise<void> {
+    if (this.saveQueued !== null) return this.saveQueued;
+    const run = this.saveTail
+      .catch(() => undefined)
+      .then(() => {
+        this.saveQueued = null;
+        this.state.verifier = this.verifier.toJSON();
+        this.state.monitor = this.monitor.toJSON();
+        return this.store.write({ directoryStates: [{ url: this.state.url, state: JSON.stringify(this.state) }] });
+      });
+    this.saveQueued = run;
+    this.saveTail = run;
+    return run;
   }
 
   private identity(name: string, generation: number): Ed25519Key {
     return directoryIdentity(this.client.exportAccountKey(), this.state.namespace, name, generation);
   }
 
-  private alert(a: KeyAlert): void {
+  private async alert(a: KeyAlert): Promise<void> {
     this.state.alerts.push(a);
-    this.save();
+    await this.save();
     this.events.emit('key-alert', a);
   }
 
@@ -282,7 +373,7 @@ export class DirectoryClient {
       this.monitor.expect(this.state.namespace, name, r.version, t.commitValue(r.opening, t.nameLabel(this.state.namespace, name), r.version, key.publicKey));
       own = { generation: 0, version: r.version, invitations: [] };
       this.state.names[name] = own;
-      this.save();
+      await this.save();
     }
     if (options.policy !== undefined) await this.setPolicy(name, options.policy);
     const n = await this.publishPackages(name, options.packages ?? DEFAULT_PACKAGES, { lastResort: true });
@@ -314,7 +405,8 @@ export class DirectoryClient {
       own.lastResort = p.id;
       lastResort = p.kp;
     }
-    this.save();
+    // Which invitations are ours is durable before they are published.
+    await this.save();
     try {
       if (kps.length > 0 || lastResort !== undefined) return (await this.http.uploadPackages(name, key, kps, lastResort)).available;
       return (await this.http.packageStatus(name, key)).available;
@@ -350,7 +442,7 @@ export class DirectoryClient {
     own.version = r.version;
     own.invitations = [];
     delete own.lastResort;
-    this.save();
+    await this.save();
     await this.publishPackages(name, options.packages ?? DEFAULT_PACKAGES, { lastResort: true });
     return { version: r.version };
   }
@@ -386,10 +478,10 @@ export class DirectoryClient {
       if (i < 0 && own.lastResort !== invitationId) continue;
       if (i >= 0) own.invitations.splice(i, 1); // the last-resort invitation stays: it is reusable
       this.state.conversations[info.id] = { name, role: 'owner' };
-      this.save();
+      await this.save();
       // Key packages made before createInvitation's arrivesAsRequest existed arrive 'allowed'.
       if (info.consent === 'allowed') await this.client.setConsent(info.id, 'unknown');
-      this.events.emit('request', { ...this.client.conversation(info.id), viaName: name });
+      this.events.emit('request', { ...(await this.client.conversation(info.id)), viaName: name });
       return;
     }
   }
@@ -443,23 +535,23 @@ export class DirectoryClient {
         if (this.issuerUrl === undefined) throw new DirectoryError('no-tokens', 'contacts and anonymous lookups need tokens: open the directory with the client\'s services account (tokens) or an issuer URL');
         issuer = await IssuerClient.register(this.issuerUrl);
         this.state.issuer = { url: issuer.url, secret: issuer.secret };
-        this.save();
+        await this.save();
       }
       this.wallet = new TokenWallet(issuer, info.token, 10);
     }
     return this.wallet.take();
   }
 
-  private verify(name: string, bundle: t.LookupBundle): t.LookupResult {
+  private async verify(name: string, bundle: t.LookupBundle): Promise<t.LookupResult> {
     let r: t.LookupResult;
     try {
       r = this.verifier.verifyLookup(bundle, this.state.namespace, name);
     } catch (e) {
-      if (e instanceof t.TransparencyError && e.code === 'split-view') this.splitView({ mine: this.verifier.checkpoint?.text ?? '', theirs: bundle.checkpoint, detectedAt: this.now() });
+      if (e instanceof t.TransparencyError && e.code === 'split-view') await this.splitView({ mine: this.verifier.checkpoint?.text ?? '', theirs: bundle.checkpoint, detectedAt: this.now() });
       throw new DirectoryError('unverifiable', `the directory's answer for ${name} does not verify: ${(e as Error).message}`, { cause: e });
     }
-    this.save();
-    for (const msg of r.alerts) this.alert({ kind: 'key-changed-without-follows', name, version: r.version, message: msg });
+    await this.save();
+    for (const msg of r.alerts) await this.alert({ kind: 'key-changed-without-follows', name, version: r.version, message: msg });
     return r;
   }
 
@@ -473,7 +565,7 @@ export class DirectoryClient {
     } catch (e) {
       throw this.serviceError(e, `could not look up ${name}`);
     }
-    const r = this.verify(name, bundle);
+    const r = await this.verify(name, bundle);
     return { ipk: r.ipk, version: r.version, change: r.change, alerts: r.alerts };
   }
 
@@ -515,14 +607,14 @@ export class DirectoryClient {
   }
 
   private async start(name: string, keyPackage: Uint8Array, bundle: t.LookupBundle): Promise<ConversationInfo> {
-    const v = this.verify(name, bundle);
+    const v = await this.verify(name, bundle);
     const kp = t.verifyKeyPackage(keyPackage, v.ipk, this.state.namespace, name);
     if (kp === null) throw new DirectoryError('unverifiable', `the key package is not bound to ${name}'s logged key`);
     const text = invitationText(kp.signedInvitation);
     parseInvitation(nobleProvider, text, this.now()); // fail early on a bad invitation
     const conv = await this.client.accept(text);
     this.state.conversations[conv.id] = { name, role: 'contact', contact: { name, version: v.version, ipk: toBase64Url(v.ipk) } };
-    this.save();
+    await this.save();
     return conv;
   }
 
@@ -546,13 +638,13 @@ export class DirectoryClient {
     }
     // The monitor's checkpoint is also a good one for lookups.
     await this.adopt(checkpoint);
-    this.save();
+    await this.save();
     const names = new Map(Object.keys(this.state.names).map((n) => [toHex(t.nameLabel(this.state.namespace, n)), n]));
     const out: KeyAlert[] = [];
     for (const a of found) {
       const alert: KeyAlert = { kind: 'unexpected-key', name: names.get(a.label) ?? a.label, version: a.version, message: a.reason };
       out.push(alert);
-      this.alert(alert);
+      await this.alert(alert);
     }
     return out;
   }
@@ -563,7 +655,7 @@ export class DirectoryClient {
     if (cp === null || (held !== null && held.size >= cp.size)) return;
     const proof = held === null ? [] : await this.http.consistency(held.size, cp.size);
     const r = this.verifier.resolvePeerCheckpoint(checkpoint, proof);
-    if (r.kind === 'split-view') this.splitView({ mine: r.mine, theirs: r.theirs, detectedAt: this.now() });
+    if (r.kind === 'split-view') await this.splitView({ mine: r.mine, theirs: r.theirs, detectedAt: this.now() });
   }
 
   /** The held checkpoint as a gossip payload to attach to an end-to-end message (null before the first lookup). */
@@ -584,7 +676,7 @@ export class DirectoryClient {
     if (c.kind === 'invalid' || c.kind === 'other-directory') return 'ignored';
     if (c.kind === 'equal') return 'equal';
     if (c.kind === 'split-view') {
-      this.splitView({ mine: c.mine, theirs: c.theirs, detectedAt: this.now() });
+      await this.splitView({ mine: c.mine, theirs: c.theirs, detectedAt: this.now() });
       return 'split-view';
     }
     let proof: Uint8Array[] = [];
@@ -596,17 +688,17 @@ export class DirectoryClient {
       }
     }
     const r = this.verifier.resolvePeerCheckpoint(g.checkpoint, proof);
-    this.save();
+    await this.save();
     if (r.kind === 'split-view') {
-      this.splitView({ mine: r.mine, theirs: r.theirs, detectedAt: this.now() });
+      await this.splitView({ mine: r.mine, theirs: r.theirs, detectedAt: this.now() });
       return 'split-view';
     }
     return 'consistent';
   }
 
-  private splitView(s: SplitView): void {
+  private async splitView(s: SplitView): Promise<void> {
     this.state.splitViews.push(s);
-    this.save();
+    await this.save();
     this.events.emit('split-view', s);
   }
 
