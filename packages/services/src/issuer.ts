@@ -15,7 +15,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { b64u } from './bytes.ts';
 import { bodyObject, createApp, HttpProblem, listen, problem, rawBody, seconds, signDescriptor, systemClock, type Clock } from './common.ts';
 import { openDriver } from './db.ts';
-import { ed25519FromSeed, type Ed25519Key } from './httpsig.ts';
+import type { Ed25519Key } from './httpsig.ts';
+import { initSchema, loadServiceKey } from './shared-state.ts';
 import { SqlIssuerStore, type IssuerStore } from './store.ts';
 import {
   b64uPadded,
@@ -43,6 +44,11 @@ export interface IssuerOptions {
   issuerName?: string;
   quota?: Partial<Record<TokenClass, number>>;
   openRegistration?: boolean;
+  /**
+   * 32-byte Ed25519 seed of this service's identity (a key file): every instance of the role
+   * gets the same, so they sign as one service. Without it, the key in the database (first start).
+   */
+  serviceKey?: Uint8Array;
   clock?: Clock;
 }
 
@@ -109,8 +115,8 @@ export async function startIssuer(opts: IssuerOptions): Promise<IssuerService> {
   const clock = opts.clock ?? systemClock;
   const quota = { ...DEFAULT_QUOTA, ...opts.quota };
   const store = new SqlIssuerStore(openDriver(opts.db));
-  await store.init();
-  const serviceKey: Ed25519Key = ed25519FromSeed(await store.initMeta('service_key', new Uint8Array(randomBytes(32))));
+  await initSchema(() => store.init());
+  const serviceKey: Ed25519Key = await loadServiceKey(store, opts.serviceKey);
   const keys = await loadClassKeys(store);
   const keysById = new Map<number, ClassKey>(TOKEN_CLASSES.map((cls) => [truncatedTokenKeyId(keys[cls]), keys[cls]]));
 

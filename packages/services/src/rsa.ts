@@ -12,10 +12,11 @@ import { ADDRESS_LENGTH, generateAddressKey, generateSeed, type AddressClass, ty
 import { b64u, fromB64u } from './bytes.ts';
 import { bodyObject, createApp, HttpProblem, listen, problem, rawBody, seconds, signDescriptor, systemClock, type Clock } from './common.ts';
 import { openDriver } from './db.ts';
-import { ed25519FromSeed, ed25519Verify, MAX_SKEW_S, NonceCache, rawKeyFromKeyid, verifyRequest, type Ed25519Key } from './httpsig.ts';
+import { ed25519Verify, MAX_SKEW_S, rawKeyFromKeyid, verifyRequest, type Ed25519Key } from './httpsig.ts';
 import { prepareResolveKey, resolveParsed, type FastResolveKey } from './resolve.ts';
 import { parseAddressNative } from './ristretto-native.ts';
 import { isValidDhKey, sealForInboxSync } from './seal.ts';
+import { initSchema, initSharedState, loadServiceKey, nonceStoreFor, rateWindowsFor, withInstanceLock } from './shared-state.ts';
 import { SqlRsaStore, type AddressKeyRow, type DeliveryLimits, type RsaStore, type Seed, type SeedState } from './store.ts';
 import { TokenVerifier } from './tokens.ts';
 
@@ -86,6 +87,11 @@ export interface RsaOptions {
    * (`Authorization: PrivateToken` on POST /v1/deliver; batches are for trusted SSAs only).
    */
   trustedSsaKeys?: Uint8Array[];
+  /**
+   * 32-byte Ed25519 seed of this RSA's identity (a key file): every instance of one RSA gets
+   * the same, so they sign as one service. Without it, the key in the database (first start).
+   */
+  serviceKey?: Uint8Array;
   clock?: Clock;
 }
 
@@ -113,9 +119,13 @@ export async function startRsa(opts: RsaOptions): Promise<RsaService> {
   const clock = opts.clock ?? systemClock;
   const limits: RsaLimits = { ...DEFAULT_RSA_LIMITS, ...opts.limits };
   const store = new SqlRsaStore(openDriver(opts.db));
-  await store.init();
-  const serviceKey: Ed25519Key = ed25519FromSeed(await store.initMeta('service_key', new Uint8Array(randomBytes(32))));
-  const nonces = new NonceCache(() => clock.now());
+  await initSchema(() => store.init());
+  // Instances of this RSA share its database: replay checks, the per-SSA windows and the key
+  // schedule go through it (shared-state.ts; in process on SQLite, one process per database).
+  const shared = store.db;
+  await initSharedState(shared);
+  const serviceKey: Ed25519Key = await loadServiceKey(store, opts.serviceKey);
+  const nonces = nonceStoreFor(shared, () => clock.now());
   const trusted = new Set((opts.trustedSsaKeys ?? []).map(b64u));
   const stats = { resolves: 0 };
 
@@ -132,7 +142,11 @@ export async function startRsa(opts: RsaOptions): Promise<RsaService> {
     if (f === undefined) fastKeys.set(k.kid, (f = prepareResolveKey(k.x)));
     return f;
   }
+  /** The schedule runs under a database lock: instances starting together create one successor, not one each. */
   async function rotateKeys(): Promise<void> {
+    await withInstanceLock(shared, 'rsa-key-schedule', rotateKeysLocked);
+  }
+  async function rotateKeysLocked(): Promise<void> {
     await loadKeys();
     const now = clock.now();
     for (const k of keys.values()) if (k.resolveUntil < now) await store.deleteAddressKey(k.kid); // forward secrecy for linkage
@@ -159,26 +173,28 @@ export async function startRsa(opts: RsaOptions): Promise<RsaService> {
   await rotateKeys();
   const rotation = setInterval(() => void rotateKeys().catch((e) => console.error('[rsa] key rotation failed:', e)), 3_600_000);
   rotation.unref();
-  let lastReload = 0;
+  // Keys another instance created reach this one's descriptor within a minute.
+  const keyRefresh = setInterval(() => void loadKeys().catch((e) => console.error('[rsa] key reload failed:', e)), 60_000);
+  keyRefresh.unref();
 
-  // ---- per-SSA rate (in memory, per instance) -----------------------------------------------
-  const ssaWindow = new Map<string, { start: number; n: number }>();
-  function ssaWindowOf(keyid: string, now: number): { start: number; n: number } {
-    let w = ssaWindow.get(keyid);
-    if (!w || now - w.start >= 60_000) {
-      // Paid signers may bring a new key every time: forget finished windows before growing.
-      if (!w && ssaWindow.size >= 10_000) for (const [k, old] of ssaWindow) if (now - old.start >= 60_000) ssaWindow.delete(k);
-      ssaWindow.set(keyid, (w = { start: now, n: 0 }));
-    }
-    return w;
+  /**
+   * For an address under a kid this instance does not know: joins the next reload that has not
+   * started yet (at most one a second), so a key another instance committed before this delivery
+   * arrived is always found, and unknown kids cost at most one key query a second.
+   */
+  let nextReload: Promise<void> | null = null;
+  let lastReloadAt = -Infinity;
+  function reloadForUnknownKid(): Promise<void> {
+    nextReload ??= new Promise<void>((r) => setTimeout(r, Math.max(0, lastReloadAt + 1000 - performance.now()))).then(() => {
+      nextReload = null;
+      lastReloadAt = performance.now();
+      return loadKeys();
+    });
+    return nextReload;
   }
-  /** Counts one delivery against the signer's window; false once the window is full. */
-  function ssaAllowed(keyid: string, now: number): boolean {
-    const w = ssaWindowOf(keyid, now);
-    w.n++;
-    return w.n <= limits.perSsaPerMinute;
-  }
-  const ssaRetryAfterS = (keyid: string, now: number): number => Math.max(1, Math.ceil((ssaWindowOf(keyid, now).start + 60_000 - now) / 1000));
+
+  // ---- per-SSA rate (one window per signer key, shared by the instances) ----------------------
+  const ssaWindows = rateWindowsFor(shared, limits.perSsaPerMinute, () => clock.now());
 
   const app = createApp(limits.maxPayload * 2 + 4096);
   await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
@@ -222,12 +238,11 @@ export async function startRsa(opts: RsaOptions): Promise<RsaService> {
   async function resolve(addr: Extract<ParsedAddress, { kind: 'ok' }>): Promise<Seed | null> {
     const kid = addr.kid;
     let key = keys.get(kid);
-    const now = clock.now();
-    if (!key && now - lastReload > 1000) {
-      lastReload = now; // another instance may have rotated
-      await loadKeys();
+    if (!key) {
+      await reloadForUnknownKid(); // another instance may have created it
       key = keys.get(kid);
     }
+    const now = clock.now();
     if (!key || now > key.resolveUntil) return null;
     stats.resolves++;
     const M = resolveParsed(addr, fastKey(key), key.x);
@@ -343,9 +358,8 @@ export async function startRsa(opts: RsaOptions): Promise<RsaService> {
       if (recentlySpent.has(b64u(t.spentKey))) return problem(reply.header('www-authenticate', tokens().wwwAuthenticate()), 401, 'Token refused', 'token already spent');
       req.deliveryToken = t.spentKey;
     }
-    const now = clock.now();
-    if (ssaWindowOf(keyid, now).n >= limits.perSsaPerMinute)
-      return retryLater(reply, ssaRetryAfterS(keyid, now), 'Too many deliveries from this SSA');
+    const hint = ssaWindows.looksFull(keyid, clock.now());
+    if (hint.full) return retryLater(reply, hint.retryAfterS, 'Too many deliveries from this SSA');
   };
 
   /** The JSON body of a delivery, parsed only now that its signature verified. */
@@ -373,7 +387,8 @@ export async function startRsa(opts: RsaOptions): Promise<RsaService> {
       const now = clock.now();
       const sig = await ssaSignature(req, now);
       if (sig.kind !== 'ok') return problem(reply, 401, 'Delivery signature refused', sig.reason);
-      if (!ssaAllowed(sig.keyid, now)) return retryLater(reply, ssaRetryAfterS(sig.keyid, now), 'Too many deliveries from this SSA');
+      const window = await ssaWindows.consume(sig.keyid, 1, now);
+      if (window.allowed === 0) return retryLater(reply, window.retryAfterS, 'Too many deliveries from this SSA');
       const r = await acceptItem(signedJson(req), now, trusted.has(sig.keyid) ? null : (req.deliveryToken ?? null));
       if (r.status === 429) return retryLater(reply, r.retryAfterS, r.title, r.detail);
       if (r.status !== 202) return problem(reply, r.status, r.title, r.detail);
@@ -393,11 +408,11 @@ export async function startRsa(opts: RsaOptions): Promise<RsaService> {
       const items = signedJson(req).items;
       if (!Array.isArray(items) || items.length === 0 || items.length > limits.maxBatchItems)
         return problem(reply, 400, 'Malformed items', `items must be an array of 1..${limits.maxBatchItems} deliveries`);
+      // The items that fit in the signer's window (one count for the batch), in order.
+      const window = await ssaWindows.consume(sig.keyid, items.length, now);
       const results = await Promise.all(
-        items.map((item): Promise<ItemOutcome> | ItemOutcome =>
-          ssaAllowed(sig.keyid, now)
-            ? acceptItem(item, now, null)
-            : { status: 429, retryAfterS: ssaRetryAfterS(sig.keyid, now), title: 'Too many deliveries from this SSA', detail: '' },
+        items.map((item, k): Promise<ItemOutcome> | ItemOutcome =>
+          k < window.allowed ? acceptItem(item, now, null) : { status: 429, retryAfterS: window.retryAfterS, title: 'Too many deliveries from this SSA', detail: '' },
         ),
       );
       return reply.code(200).send({ results: results.map((r) => r.status), retry_after_s: results.map((r) => (r.status === 429 ? r.retryAfterS : 0)) });
@@ -620,7 +635,10 @@ export async function startRsa(opts: RsaOptions): Promise<RsaService> {
     stats,
     async close() {
       clearInterval(rotation);
+      clearInterval(keyRefresh);
       clearInterval(sweeper);
+      ssaWindows.close();
+      nonces.close?.();
       await app.close();
       await unlisten();
       await store.close();

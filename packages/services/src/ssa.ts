@@ -14,7 +14,8 @@ import { parseAddressNative } from './ristretto-native.ts';
 import { b64u, fromB64u } from './bytes.ts';
 import { bodyObject, createApp, listen, problem, rawBody, seconds, signDescriptor, systemClock, type Clock } from './common.ts';
 import { openDriver } from './db.ts';
-import { ed25519FromSeed, keyidOf, signRequest, type Ed25519Key } from './httpsig.ts';
+import { keyidOf, signRequest, type Ed25519Key } from './httpsig.ts';
+import { initSchema, loadServiceKey } from './shared-state.ts';
 import { checkDescriptor, type SignedDescriptor } from './descriptor-check.ts';
 import { checkServiceUrl, OutboundClient, OutboundError } from './outbound.ts';
 import { SqlSsaStore, type QueueItem, type SsaStore } from './store.ts';
@@ -79,6 +80,11 @@ export interface SsaOptions {
    * only (the hub, tests). Off by default: https to public addresses only.
    */
   allowLoopback?: boolean;
+  /**
+   * 32-byte Ed25519 seed of this service's identity (a key file): every instance of the role
+   * gets the same, so they sign as one service. Without it, the key in the database (first start).
+   */
+  serviceKey?: Uint8Array;
 }
 
 export interface SsaService {
@@ -118,8 +124,8 @@ export async function startSsa(opts: SsaOptions): Promise<SsaService> {
   const limits: SsaLimits = { ...DEFAULT_SSA_LIMITS, ...opts.limits };
   const retry: RetryPolicy = { ...DEFAULT_RETRY, ...opts.retry };
   const store = new SqlSsaStore(openDriver(opts.db));
-  await store.init();
-  const serviceKey: Ed25519Key = ed25519FromSeed(await store.initMeta('service_key', new Uint8Array(randomBytes(32))));
+  await initSchema(() => store.init());
+  const serviceKey: Ed25519Key = await loadServiceKey(store, opts.serviceKey);
   const keyid = keyidOf(serviceKey.publicKey);
   const outbound = new OutboundClient({ allowLoopback: opts.allowLoopback === true });
   const app = createApp(limits.maxPayload * 2 + 4096);

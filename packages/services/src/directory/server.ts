@@ -16,7 +16,8 @@ import { invitationText, nobleProvider, parseInvitation, transparency, UmbraErro
 import { b64u, fromB64u } from '../bytes.ts';
 import { bodyObject, createApp, HttpProblem, listen, problem, rawBody, signDescriptor, systemClock, seconds, type Clock } from '../common.ts';
 import { openDriver } from '../db.ts';
-import { ed25519FromSeed, NonceCache, rawKeyFromKeyid, verifyRequest, type Ed25519Key } from '../httpsig.ts';
+import { ed25519FromSeed, rawKeyFromKeyid, verifyRequest, type Ed25519Key } from '../httpsig.ts';
+import { initSchema, initSharedState, loadServiceKey, nonceStoreFor } from '../shared-state.ts';
 import { TokenVerifier } from '../tokens.ts';
 import { POLICIES, SqlDirectoryStore, type Policy } from './store.ts';
 
@@ -87,6 +88,11 @@ export interface DirectoryOptions {
   adminSecret?: string;
   defaultPolicy?: Policy;
   limits?: Partial<DirectoryLimits>;
+  /**
+   * 32-byte Ed25519 seed of this service's identity (a key file): every instance of the role
+   * gets the same, so they sign as one service. Without it, the key in the database (first start).
+   */
+  serviceKey?: Uint8Array;
   clock?: Clock;
 }
 
@@ -131,10 +137,11 @@ export async function startDirectory(opts: DirectoryOptions): Promise<DirectoryS
   const defaultPolicy = opts.defaultPolicy ?? 'open';
   const store = new SqlDirectoryStore(openDriver(opts.db));
   const app = createApp(1024 * 1024);
-  const nonces = new NonceCache(() => clock.now());
-
-  await store.init();
-  const serviceKey: Ed25519Key = ed25519FromSeed(await store.initMeta('service_key', new Uint8Array(randomBytes(32))));
+  await initSchema(() => store.init());
+  // Instances of this directory share its database, replay checks included (shared-state.ts).
+  await initSharedState(store.db);
+  const nonces = nonceStoreFor(store.db, () => clock.now());
+  const serviceKey: Ed25519Key = await loadServiceKey(store, opts.serviceKey);
   const logSeed = await store.initMeta('log_key', new Uint8Array(randomBytes(32)));
   const logKey = ed25519FromSeed(logSeed).publicKey;
   // The namespace (and so the log origin) is fixed at the first start and kept in the database;
@@ -541,6 +548,7 @@ export async function startDirectory(opts: DirectoryOptions): Promise<DirectoryS
     store,
     async close() {
       clearInterval(sweeper);
+      nonces.close?.();
       await app.close();
       await store.close();
     },
