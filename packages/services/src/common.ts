@@ -3,6 +3,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type { AddressInfo } from 'node:net';
 import { descriptorSigningBytes } from '@umbra/protocol/services';
 import { b64u, utf8 } from './bytes.ts';
+import { registerCors } from './cors.ts';
 import { ed25519Sign, ed25519Verify, type Ed25519Key } from './httpsig.ts';
 
 
@@ -34,6 +35,7 @@ export class HttpProblem extends Error {
 export function createApp(bodyLimit: number): FastifyInstance {
   // No request logging: URLs and bodies may carry addresses and inbox ids.
   const app = Fastify({ logger: false, bodyLimit, forceCloseConnections: true });
+  registerCors(app); // answers no origin until allowOrigins(app, …) (cors.ts)
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
     const raw = body as Buffer;

@@ -14,6 +14,7 @@ import { startIssuer, type IssuerService } from './issuer.ts';
 import { startRsa, type RsaLimits, type RsaService } from './rsa.ts';
 import { startSsa, type RetryPolicy, type SsaService } from './ssa.ts';
 import { startDirectory, type DirectoryService } from './directory/server.ts';
+import { allowOrigins } from './cors.ts';
 import { ensurePrivateDir, preparePrivateDatabase, PRIVATE_FILE_MODE } from './private-files.ts';
 
 export interface HubOptions {
@@ -29,6 +30,8 @@ export interface HubOptions {
   rsaLimits?: Partial<RsaLimits>;
   ssaRetry?: Partial<RetryPolicy>;
   quota?: { ssa?: number; rsa?: number };
+  /** Web origins whose pages may call the services (CORS, cors.ts); '*' = any. Default none. */
+  webOrigins?: readonly string[];
 }
 
 export interface HubRsa {
@@ -125,7 +128,9 @@ export async function startHub(opts: HubOptions = {}): Promise<Hub> {
   };
   for (const db of [dbs.issuer, dbs.ssa, ...dbs.rsa, dbs.directory]) preparePrivateDatabase(db);
 
+  const webOrigins = opts.webOrigins ?? [];
   const issuer = await startIssuer({ db: dbs.issuer, host, port: port(0), quota: opts.quota });
+  allowOrigins(issuer.app, webOrigins);
   // The SSA starts first: the RSAs trust its key (deliveries from other signers must be paid).
   const ssa = await startSsa({
     db: dbs.ssa,
@@ -137,6 +142,7 @@ export async function startHub(opts: HubOptions = {}): Promise<Hub> {
     retry: opts.ssaRetry,
     allowLoopback: true, // the hub's RSAs are on loopback (plain http)
   });
+  allowOrigins(ssa.app, webOrigins);
   const rsaHandles: HubRsa[] = [];
   for (let i = 0; i < 2; i++) {
     const config = {
@@ -147,6 +153,7 @@ export async function startHub(opts: HubOptions = {}): Promise<Hub> {
       tokenKeys: [b64u(issuer.tokenKeys.rsa)],
       trustedSsaKeys: [b64u(ssa.serviceKey)],
       limits: opts.rsaLimits,
+      corsOrigins: webOrigins, // rsa-main.ts applies them in child mode
     };
     if (opts.rsaMode === 'child') {
       let { child, url } = await spawnRsa(config);
@@ -178,7 +185,12 @@ export async function startHub(opts: HubOptions = {}): Promise<Hub> {
       });
     } else {
       const keys = { tokenKeys: [issuer.tokenKeys.rsa], trustedSsaKeys: [ssa.serviceKey] };
-      let svc: RsaService | null = await startRsa({ ...config, ...keys });
+      const startCorsRsa = async (o: Parameters<typeof startRsa>[0]): Promise<RsaService> => {
+        const started = await startRsa(o);
+        allowOrigins(started.app, webOrigins);
+        return started;
+      };
+      let svc: RsaService | null = await startCorsRsa({ ...config, ...keys });
       const fixed = { ...config, port: Number(new URL(svc.url).port), originInfo: svc.originInfo, ...keys };
       rsaHandles.push({
         url: svc.url,
@@ -192,7 +204,7 @@ export async function startHub(opts: HubOptions = {}): Promise<Hub> {
         },
         async restart() {
           await svc?.close();
-          svc = await startRsa(fixed);
+          svc = await startCorsRsa(fixed);
         },
       });
     }
@@ -205,6 +217,7 @@ export async function startHub(opts: HubOptions = {}): Promise<Hub> {
     tokenKeys: [issuer.tokenKeys.ssa],
     ...(opts.directoryNamespace ? { namespace: opts.directoryNamespace } : {}),
   });
+  allowOrigins(directory.app, webOrigins);
   return {
     issuer: issuer.url,
     ssa: ssa.url,

@@ -8,6 +8,7 @@ import { Session } from 'node:inspector/promises';
 import { join } from 'node:path';
 import { fromB64u } from './bytes.ts';
 import { startRsa, type RsaOptions } from './rsa.ts';
+import { allowOrigins } from './cors.ts';
 
 // UMBRA_CPU_PROFILE=<dir>: write a V8 CPU profile there on a graceful stop (the load test uses it).
 const profileDir = process.env.UMBRA_CPU_PROFILE;
@@ -20,12 +21,17 @@ if (profileDir) {
   await session.post('Profiler.start');
 }
 
-const raw = JSON.parse(process.argv[2] ?? '{}') as Omit<RsaOptions, 'tokenKeys' | 'trustedSsaKeys'> & { tokenKeys: string[]; trustedSsaKeys?: string[] };
+const { corsOrigins, ...raw } = JSON.parse(process.argv[2] ?? '{}') as Omit<RsaOptions, 'tokenKeys' | 'trustedSsaKeys'> & {
+  tokenKeys: string[];
+  trustedSsaKeys?: string[];
+  corsOrigins?: string[];
+};
 const rsa = await startRsa({
   ...raw,
   tokenKeys: raw.tokenKeys.map((k) => fromB64u(k)!),
   trustedSsaKeys: (raw.trustedSsaKeys ?? []).map((k) => fromB64u(k)!),
 });
+allowOrigins(rsa.app, corsOrigins ?? []);
 process.stdout.write(`READY ${rsa.url}\n`);
 const stop = () =>
   void (async () => {
