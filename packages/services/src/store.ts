@@ -6,24 +6,24 @@
  */
 import { ddl, type Row, type Sql, type SqlDriver } from './db.ts';
 
-function buf(v: unknown): Uint8Array {
+export function buf(v: unknown): Uint8Array {
   return v instanceof Uint8Array ? new Uint8Array(v.buffer, v.byteOffset, v.byteLength) : new Uint8Array(0);
 }
-function num(v: unknown): number {
+export function num(v: unknown): number {
   return typeof v === 'number' ? v : Number(v);
 }
-function placeholders(n: number): string {
+export function placeholders(n: number): string {
   return Array.from({ length: n }, () => '?').join(', ');
 }
 
 /** Inserts a spent-token key; false if it was already there (double spend). */
-async function spend(q: Sql, key: Uint8Array, expires: number): Promise<boolean> {
+export async function spend(q: Sql, key: Uint8Array, expires: number): Promise<boolean> {
   return (await q.run('INSERT INTO spent (h, expires) VALUES (?, ?) ON CONFLICT DO NOTHING', [key, expires])) === 1;
 }
 
-class DoubleSpend extends Error {}
+export class DoubleSpend extends Error {}
 
-const COMMON_DDL = `
+export const COMMON_DDL = `
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS spent (h BLOB PRIMARY KEY, expires INT NOT NULL);
 `;
@@ -349,7 +349,33 @@ export interface RsaStore {
   close(): Promise<void>;
 }
 
-function toSeed(r: Row): Seed {
+/**
+ * The per-seed rate windows and the inbox quota for one more message of `size` bytes, from the
+ * locked seed row (state, win_*, day_*) and inbox row (msg_count, msg_bytes): either the deferral
+ * or the seed's counters with this message counted. Shared by the single-database and the
+ * sharded store (shards.ts).
+ */
+export function admitDelivery(
+  s: Row,
+  ib: Row,
+  size: number,
+  limits: DeliveryLimits,
+  now: number,
+): { deferred: DeliverOutcome } | { winStart: number; winCount: number; dayStart: number; dayCount: number } {
+  let winStart = num(s.win_start);
+  let winCount = num(s.win_count);
+  let dayStart = num(s.day_start);
+  let dayCount = num(s.day_count);
+  if (now - winStart >= 60_000) [winStart, winCount] = [now, 0];
+  if (now - dayStart >= 86_400_000) [dayStart, dayCount] = [now, 0];
+  if (dayCount + 1 > limits.perSeedPerDay) return { deferred: { kind: 'deferred', reason: 'rate-limited', retryAt: dayStart + 86_400_000 } };
+  if (winCount + 1 > limits.perSeedPerMinute) return { deferred: { kind: 'deferred', reason: 'rate-limited', retryAt: winStart + 60_000 } };
+  if (num(ib.msg_count) + 1 > limits.inboxMaxMessages || num(ib.msg_bytes) + size > limits.inboxMaxBytes)
+    return { deferred: { kind: 'deferred', reason: 'over-quota', retryAt: now + limits.overQuotaRetryS * 1000 } };
+  return { winStart, winCount: winCount + 1, dayStart, dayCount: dayCount + 1 };
+}
+
+export function toSeed(r: Row): Seed {
   return { m: buf(r.m), seedId: buf(r.seed_id), inbox: buf(r.inbox), notAfter: num(r.not_after), state: String(r.state) as SeedState };
 }
 
@@ -469,28 +495,19 @@ export class SqlRsaStore extends SqlStoreBase implements RsaStore {
       if (!s || String(s.state) !== 'active' || num(s.not_after) < now) return { kind: 'gone' };
       // A retry of a message already stored is a duplicate whatever the limits say now.
       if ((await q.all('SELECT 1 AS x FROM dedupe WHERE h = ?', [msg.dedupeKey])).length > 0) return { kind: 'duplicate' };
-      let winStart = num(s.win_start);
-      let winCount = num(s.win_count);
-      let dayStart = num(s.day_start);
-      let dayCount = num(s.day_count);
-      if (now - winStart >= 60_000) [winStart, winCount] = [now, 0];
-      if (now - dayStart >= 86_400_000) [dayStart, dayCount] = [now, 0];
-      let deferred: DeliverOutcome | null = null;
-      if (dayCount + 1 > limits.perSeedPerDay) deferred = { kind: 'deferred', reason: 'rate-limited', retryAt: dayStart + 86_400_000 };
-      else if (winCount + 1 > limits.perSeedPerMinute) deferred = { kind: 'deferred', reason: 'rate-limited', retryAt: winStart + 60_000 };
-      else if (num(ib.msg_count) + 1 > limits.inboxMaxMessages || num(ib.msg_bytes) + msg.stored.length > limits.inboxMaxBytes)
-        deferred = { kind: 'deferred', reason: 'over-quota', retryAt: now + limits.overQuotaRetryS * 1000 };
-      if (deferred) {
+      const admit = admitDelivery(s, ib, msg.stored.length, limits, now);
+      if ('deferred' in admit) {
         // Counted for the owner (dropped_by_limit): turned away for now, the SSA retries.
         await q.run('UPDATE seeds SET dropped = dropped + 1 WHERE m = ?', [msg.seed.m]);
-        return deferred;
+        return admit.deferred;
       }
+      const { winStart, winCount, dayStart, dayCount } = admit;
       await q.run('INSERT INTO dedupe (h, expires) VALUES (?, ?)', [msg.dedupeKey, now + 86_400_000]);
       await q.run('UPDATE seeds SET win_start = ?, win_count = ?, day_start = ?, day_count = ? WHERE m = ?', [
         winStart,
-        winCount + 1,
+        winCount,
         dayStart,
-        dayCount + 1,
+        dayCount,
         msg.seed.m,
       ]);
       await q.run('INSERT INTO messages (mid, inbox, seed_id, received_at, expires, stored, size) VALUES (?, ?, ?, ?, ?, ?, ?)', [
