@@ -198,11 +198,18 @@ function edPublic(raw: Uint8Array): KeyObject {
   return edPublicCache.get(raw) ?? edPublicCache.set(raw, importPublic('Ed25519', raw));
 }
 
+/**
+ * The X25519 public key of a cached secret (HPKE's open needs pkR again for every handshake on
+ * an inbox; a generated pair's is known at once). Values are handed out as copies.
+ */
+const xPublicOfSecretCache = new KeyCache<Uint8Array>(KEY_CACHE_ENTRIES);
+
 function generate(curve: OkpCurve, cache: KeyCache<KeyObject>): KeyPair {
   const secretKey = randomBytes(32);
   const privateKey = importPrivate(curve, secretKey);
   const publicKey = rawPublicOf(privateKey);
   cache.set(secretKey, privateKey);
+  if (curve === 'X25519') xPublicOfSecretCache.set(secretKey, publicKey.slice());
   return { secretKey, publicKey };
 }
 
@@ -341,7 +348,11 @@ export const nodeProvider: CryptoProvider = {
 
   x25519PublicKey(secretKey) {
     requireLength('X25519 secret key', secretKey, 32);
-    return rawPublicOf(xPrivate(secretKey));
+    const known = xPublicOfSecretCache.get(secretKey);
+    if (known !== undefined) return known.slice();
+    const publicKey = rawPublicOf(xPrivate(secretKey));
+    xPublicOfSecretCache.set(secretKey, publicKey.slice());
+    return publicKey;
   },
 
   x25519(secretKey, peerPublicKey) {
@@ -368,6 +379,19 @@ export const nodeProvider: CryptoProvider = {
   ed25519Sign(secretKey, message) {
     requireLength('Ed25519 secret key', secretKey, 32);
     return own(nodeSign(null, message, edPrivate(secretKey)));
+  },
+
+  ed25519SecretToX25519(secretKey) {
+    requireLength('Ed25519 secret key', secretKey, 32);
+    // RFC 8032 §5.1.5's scalar: the first half of SHA-512(seed), clamped as X25519 clamps it
+    // (noble's toMontgomerySecret, byte for byte). The second half (the signing prefix) is wiped.
+    const digest = createHash('sha512').update(secretKey).digest();
+    const scalar = new Uint8Array(digest.subarray(0, 32));
+    digest.fill(0);
+    scalar[0]! &= 248;
+    scalar[31]! &= 127;
+    scalar[31]! |= 64;
+    return scalar;
   },
 
   ed25519Verify(publicKey, message, signature) {

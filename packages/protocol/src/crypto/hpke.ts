@@ -67,11 +67,26 @@ function kemSharedSecret(p: HpkePrimitives, dh: Uint8Array, enc: Uint8Array, pkR
   return labeledExpand(p, KEM_SUITE_ID, eaePrk, LABEL_SHARED_SECRET, concat(enc, pkR), N_SECRET);
 }
 
-/** §5.1 KeySchedule in base mode (empty psk and psk_id): the AEAD key and base nonce. */
-function keySchedule(p: HpkePrimitives, sharedSecret: Uint8Array, info: Uint8Array): { key: Uint8Array; nonce: Uint8Array } {
+/**
+ * key_schedule_context = mode ‖ psk_id_hash ‖ info_hash depends only on the info: every
+ * handshake uses the same one, so the last one is kept per provider (public values; a copy of
+ * the info is compared, so a caller that reuses its info array with new bytes gets a new one).
+ */
+const lastContext = new WeakMap<HpkePrimitives, { info: Uint8Array; context: Uint8Array }>();
+
+function keyScheduleContext(p: HpkePrimitives, info: Uint8Array): Uint8Array {
+  const memo = lastContext.get(p);
+  if (memo !== undefined && memo.info.length === info.length && memo.info.every((b, i) => b === info[i])) return memo.context;
   const pskIdHash = labeledExtract(p, HPKE_SUITE_ID, EMPTY, LABEL_PSK_ID_HASH, EMPTY);
   const infoHash = labeledExtract(p, HPKE_SUITE_ID, EMPTY, LABEL_INFO_HASH, info);
   const context = concat(new Uint8Array([MODE_BASE]), pskIdHash, infoHash);
+  lastContext.set(p, { info: info.slice(), context });
+  return context;
+}
+
+/** §5.1 KeySchedule in base mode (empty psk and psk_id): the AEAD key and base nonce. */
+function keySchedule(p: HpkePrimitives, sharedSecret: Uint8Array, info: Uint8Array): { key: Uint8Array; nonce: Uint8Array } {
+  const context = keyScheduleContext(p, info);
   const secret = labeledExtract(p, HPKE_SUITE_ID, sharedSecret, LABEL_SECRET, EMPTY);
   return {
     key: labeledExpand(p, HPKE_SUITE_ID, secret, LABEL_KEY, context, N_KEY),
