@@ -11,7 +11,7 @@ import { allBucketContentTopics, checkBuckets, DEFAULT_BUCKETS } from './topics.
 export interface WakuBootstrapOptions {
   /** Listen multiaddrs (default `/ip4/127.0.0.1/tcp/0`; use `/ip4/0.0.0.0/tcp/<port>` to serve a LAN). */
   readonly listen?: readonly string[];
-  /** Pubsub topic `/waku/2/rs/<cluster>/<shard>` (default /waku/2/rs/42/0). */
+  /** Pubsub topic `/waku/2/rs/<cluster>/<shard>` (default: the autosharded /waku/2/rs/42/6, topics.ts). */
   readonly pubsubTopic?: string;
   /** Other bootstrap nodes to stay connected to (a small federation of hubs). */
   readonly peers?: readonly string[];

@@ -19,7 +19,7 @@ export type WakuMessage = messageProto.WakuMessage;
 export interface RelayNodeOptions {
   /** Listen multiaddrs, e.g. `/ip4/127.0.0.1/tcp/0` (default) or `/ip4/0.0.0.0/tcp/60000/ws`. */
   readonly listen?: readonly string[];
-  /** Static-sharding pubsub topic `/waku/2/rs/<cluster>/<shard>` (default /waku/2/rs/42/0). */
+  /** Static-sharding pubsub topic `/waku/2/rs/<cluster>/<shard>` (default: the autosharded /waku/2/rs/42/6, topics.ts). */
   readonly pubsubTopic?: string;
 }
 
