@@ -12,6 +12,7 @@ import { chat } from './chat.ts';
 import { hub } from './hub.ts';
 import * as directory from './directory.ts';
 import { registerGroupCommands } from './group.ts';
+import { registerServeCommand } from './serve.ts';
 import type { GlobalOptions } from './session.ts';
 
 // `umbra read 1 | head` closes the pipe early: that is not an error.
@@ -109,6 +110,7 @@ program
   .option('--waku-listen <multiaddr>', 'where the Waku node listens', '/ip4/127.0.0.1/tcp/60000')
   .action((o) => hub({ data: o.servicesData, port: o.port, waku: o.waku, wakuListen: o.wakuListen }));
 registerGroupCommands(program, g);
+registerServeCommand(program);
 
 try {
   await program.parseAsync(process.argv);
