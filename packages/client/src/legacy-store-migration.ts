@@ -97,13 +97,13 @@ export interface LegacySecrets {
 
 export interface LegacyMigrationTarget {
   /** Called once the old key is verified: returns the new store's raw SQLite key (and writes its key header). */
-  readonly newStoreKey: () => Uint8Array;
+  readonly newStoreKey: () => Promise<Uint8Array>;
   /** Creates the schema of `version` in the new database (the shipped migrations, 0 → version). */
   readonly createSchema: (db: Db, version: number) => void;
   readonly schemaVersion: number;
 }
 
-function legacyKey(db: Db, secrets: LegacySecrets, crypto: CryptoProvider): LegacyRowSealing {
+async function legacyKey(db: Db, secrets: LegacySecrets, crypto: CryptoProvider): Promise<LegacyRowSealing> {
   const get = (key: string): Uint8Array | null => {
     const row = db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: Buffer } | undefined;
     return row === undefined ? null : u8(row.value);
@@ -126,7 +126,7 @@ function legacyKey(db: Db, secrets: LegacySecrets, crypto: CryptoProvider): Lega
       if (e instanceof ClientError) throw e;
       throw new ClientError('store-corrupt', 'the old store key-derivation parameters do not parse');
     }
-    key = deriveStoreKey(secrets.passphrase, salt, params);
+    key = await deriveStoreKey(secrets.passphrase, salt, params);
   } else if (mode === 'app-key') {
     if (secrets.key === undefined) throw new ClientError('wrong-passphrase', 'this store is protected by an app-supplied key, not a passphrase');
     key = secrets.key;
@@ -142,7 +142,7 @@ function legacyKey(db: Db, secrets: LegacySecrets, crypto: CryptoProvider): Lega
  * Migrates the clear store at `path` in place (see the module comment). Throws ClientError:
  * wrong-passphrase (nothing written), store-locked, store-unsupported-version, store-corrupt.
  */
-export function migrateLegacyStore(path: string, secrets: LegacySecrets, crypto: CryptoProvider, target: LegacyMigrationTarget): void {
+export async function migrateLegacyStore(path: string, secrets: LegacySecrets, crypto: CryptoProvider, target: LegacyMigrationTarget): Promise<void> {
   const tmp = `${path}.migrating`;
   const old = new Database(path, { timeout: 250 });
   try {
@@ -152,8 +152,8 @@ export function migrateLegacyStore(path: string, secrets: LegacySecrets, crypto:
     if (version > target.schemaVersion) {
       throw new ClientError('store-unsupported-version', `the store has schema version ${version}; this client knows up to ${target.schemaVersion}`);
     }
-    const box = legacyKey(old, secrets, crypto);
-    const rawKey = target.newStoreKey();
+    const box = await legacyKey(old, secrets, crypto);
+    const rawKey = await target.newStoreKey();
     for (const f of [tmp, `${tmp}-journal`, `${tmp}-wal`]) rmSync(f, { force: true }); // a crashed earlier attempt
     const fresh = new Database(tmp);
     try {

@@ -1,6 +1,8 @@
 /**
- * The SQLite store (better-sqlite3-multiple-ciphers, WAL, synchronous=NORMAL). Schema and
- * migrations: see docs/STORE.md. One StoreBatch = one transaction.
+ * The SQLite store (better-sqlite3-multiple-ciphers, WAL, synchronous=NORMAL) behind the
+ * asynchronous Store contract: better-sqlite3 is synchronous, so every read runs at once and
+ * its result is handed back as a settled promise. Schema and migrations: see docs/STORE.md.
+ * One StoreBatch = one SQLite transaction.
  *
  * The whole file (and its WAL) is encrypted by SQLite3 Multiple Ciphers (ChaCha20-Poly1305 per
  * page) under a raw key derived from the app's key or the passphrase (at-rest.ts); no column is
@@ -19,21 +21,25 @@ import Database from 'better-sqlite3-multiple-ciphers';
 import { utf8, fromUtf8, concat, type CryptoProvider } from '@umbra/protocol';
 import { nodeProvider } from './crypto/node-provider.ts';
 import { ClientError } from './errors.ts';
+import { checkUnlock } from './at-rest-scheme.ts';
 import { deriveSubkey, keyHeaderPath, makePrivateDirectory, makePrivateFiles, readKeyHeader, unlockMasterKey, type Argon2idParams } from './at-rest.ts';
 import { isClearSqliteFile, migrateLegacyStore } from './legacy-store-migration.ts';
+import { checkBytes, checkLimit, checkPosition, checkSeq, checkString, ENVELOPE_HASH_BYTES, MESSAGE_ID_BYTES, validateBatch } from './store-validation.ts';
 import type {
+  AccountReads,
   ConversationMeta,
-  HistoryPosition,
+  ConversationReads,
+  DirectoryReads,
+  GroupReads,
+  MessageReads,
   MessageStatus,
   MissingEntry,
   OutboxEntry,
-  SeenEnvelope,
+  OutboxReads,
+  ServiceAccountReads,
+  SettingsReads,
   Store,
   StoreBatch,
-  StoreSnapshot,
-  StoredAccount,
-  StoredConversation,
-  StoredGroup,
   StoredGroupMessage,
   StoredInbox,
   StoredMessage,
@@ -146,7 +152,24 @@ export const MIGRATIONS: readonly string[] = [
     UNIQUE (chat_id, message_id)
   );
   `,
+  // 2 → 3: the state that lived in side files (issue 15): the services account, directory
+  // client states, app settings. Documents are JSON text, written whole by one batch.
+  `
+  CREATE TABLE service_account (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    document TEXT NOT NULL           -- ServicesState JSON (issuer secret, inbox keys, seeds, tokens)
+  );
+  CREATE TABLE directory_states (
+    url TEXT PRIMARY KEY,            -- the directory's base URL
+    document TEXT NOT NULL           -- DirectoryClient state JSON
+  ) WITHOUT ROWID;
+  CREATE TABLE settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  ) WITHOUT ROWID;
+  `,
 ];
+
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
@@ -162,7 +185,7 @@ export interface SqliteStoreOptions {
   readonly argon2id?: Argon2idParams;
 }
 
-const RECENT_ID_BYTES = 16;
+const RECENT_ID_BYTES = MESSAGE_ID_BYTES;
 
 function packIds(ids: readonly Uint8Array[]): Uint8Array {
   return concat(...ids);
@@ -176,8 +199,12 @@ function unpackIds(b: Uint8Array): Uint8Array[] {
 
 const u8 = (b: Buffer | Uint8Array): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.byteLength).slice();
 
+function sqliteCode(e: unknown): string {
+  return (e as { code?: string }).code ?? '';
+}
+
 function isBusy(e: unknown): boolean {
-  const code = (e as { code?: string }).code ?? '';
+  const code = sqliteCode(e);
   return code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED');
 }
 
@@ -185,113 +212,335 @@ interface Row {
   [k: string]: unknown;
 }
 
+function rowToMeta(r: Row): ConversationMeta {
+  return {
+    id: r.id as string,
+    consent: r.consent as ConversationMeta['consent'],
+    origin: r.origin as ConversationMeta['origin'],
+    lamport: r.lamport as number,
+    recentIds: unpackIds(u8(r.recent_ids as Buffer)),
+    createdAt: r.created_at as number,
+    lastActivityAt: r.last_activity_at as number,
+  };
+}
+
+function rowToMessage(r: Row): StoredMessage {
+  return {
+    conversationId: r.conversation_id as string,
+    messageId: u8(r.message_id as Buffer),
+    outgoing: r.outgoing === 1,
+    lamport: r.lamport as number,
+    sentAt: r.sent_at as number,
+    receivedAt: (r.received_at as number | null) ?? null,
+    body: u8(r.body as Buffer),
+    status: r.status as MessageStatus,
+    read: r.read === 1,
+    ...(r.is_group === 1 ? { group: true } : {}),
+  };
+}
+
+function rowToOutbox(r: Row): OutboxEntry {
+  return {
+    conversationId: r.conversation_id as string,
+    messageId: u8(r.message_id as Buffer),
+    kind: r.kind as OutboxEntry['kind'],
+    lamport: r.lamport as number,
+    envelope: r.envelope === null ? null : u8(r.envelope as Buffer),
+    hintHour: r.hint_hour as number,
+    hintIndex: r.hint_index as number,
+    attempts: r.attempts as number,
+    nextAttemptAt: r.next_attempt_at as number,
+    createdAt: r.created_at as number,
+  };
+}
+
+function rowToMissing(r: Row): MissingEntry {
+  return {
+    conversationId: r.conversation_id as string,
+    messageId: u8(r.message_id as Buffer),
+    noticedAt: r.noticed_at as number,
+    requests: r.requests as number,
+    nextRequestAt: r.next_request_at as number,
+  };
+}
+
+function rowToGroupMessage(r: Row): StoredGroupMessage {
+  return {
+    chatId: r.chat_id as string,
+    messageId: r.message_id as string,
+    author: r.author as string,
+    outgoing: r.outgoing === 1,
+    clock: r.clock as number,
+    sentAt: r.sent_at as number,
+    receivedAt: (r.received_at as number | null) ?? null,
+    entity: u8(r.entity as Buffer),
+    seq: r.seq as number,
+  };
+}
+
+function prepareStatements(db: Db) {
+  const p = (sql: string) => db.prepare(sql);
+  return {
+    putAccount: p(`INSERT OR REPLACE INTO account (id, public_key, secret, profile, created_at) VALUES (1, ?, ?, ?, ?)`),
+    putInbox: p(`INSERT OR REPLACE INTO inboxes (invitation_id, state, is_default, expires_at, created_at) VALUES (?, ?, ?, ?, ?)`),
+    putConversation: p(`INSERT INTO conversations (id, state, consent, origin, lamport, recent_ids, created_at, last_activity_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+      ON CONFLICT (id) DO UPDATE SET state = excluded.state, consent = excluded.consent, origin = excluded.origin, lamport = excluded.lamport,
+        recent_ids = excluded.recent_ids, created_at = excluded.created_at, last_activity_at = excluded.last_activity_at`),
+    putMeta: p(`UPDATE conversations SET consent = ?, lamport = ?, recent_ids = ?, last_activity_at = ? WHERE id = ?`),
+    putCursor: p(`INSERT OR REPLACE INTO cursors (route, cursor) VALUES (?, ?)`),
+    delMissing: p(`DELETE FROM missing WHERE conversation_id = ? AND message_id = ?`),
+    putMessage: p(`INSERT OR IGNORE INTO messages (conversation_id, message_id, outgoing, lamport, sent_at, received_at, body, status, read, is_group)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+    setStatus: p(`UPDATE messages SET status = ? WHERE conversation_id = ? AND message_id = ?`),
+    markRead: p(`UPDATE messages SET read = 1 WHERE conversation_id = ? AND read = 0
+      AND (lamport < ? OR (lamport = ? AND message_id <= ?))`),
+    putSeen: p(`INSERT OR IGNORE INTO seen_envelopes (hash, conversation_id, message_id, seen_at) VALUES (?, ?, ?, ?)`),
+    prune: p(`DELETE FROM seen_envelopes WHERE seen_at < ?`),
+    putOutbox: p(`INSERT OR REPLACE INTO outbox (conversation_id, message_id, kind, lamport, envelope, hint_hour, hint_index, attempts, next_attempt_at, created_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+    delOutbox: p(`DELETE FROM outbox WHERE conversation_id = ? AND message_id = ?`),
+    failOutbox: p(`UPDATE messages SET status = 'failed' WHERE conversation_id = ? AND status IN ('queued', 'sent')
+      AND message_id IN (SELECT message_id FROM outbox WHERE conversation_id = ?)`),
+    dropOutbox: p(`DELETE FROM outbox WHERE conversation_id = ?`),
+    putGroup: p(`INSERT OR REPLACE INTO groups (chat_id, record, updated_at) VALUES (?, ?, ?)`),
+    putGroupEvent: p(`INSERT OR IGNORE INTO group_events (chat_id, digest, wire) VALUES (?, ?, ?)`),
+    putGroupMessage: p(`INSERT OR IGNORE INTO group_messages (chat_id, message_id, author, outgoing, clock, sent_at, received_at, entity)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
+    putServiceAccount: p(`INSERT OR REPLACE INTO service_account (id, document) VALUES (1, ?)`),
+    delServiceAccount: p(`DELETE FROM service_account`),
+    putDirectory: p(`INSERT OR REPLACE INTO directory_states (url, document) VALUES (?, ?)`),
+    delDirectory: p(`DELETE FROM directory_states WHERE url = ?`),
+    putSetting: p(`INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)`),
+    delSetting: p(`DELETE FROM settings WHERE key = ?`),
+
+    loadAccount: p(`SELECT * FROM account WHERE id = 1`),
+    loadInboxes: p(`SELECT * FROM inboxes ORDER BY created_at, invitation_id`),
+    loadConversations: p(`SELECT * FROM conversations ORDER BY created_at, id`),
+    getCursor: p(`SELECT cursor FROM cursors WHERE route = ?`),
+    legacyMissing: p(`SELECT * FROM missing ORDER BY conversation_id, noticed_at, message_id`),
+    getMessage: p(`SELECT * FROM messages WHERE conversation_id = ? AND message_id = ?`),
+    getMessageState: p(`SELECT outgoing, status, lamport FROM messages WHERE conversation_id = ? AND message_id = ?`),
+    historyLatest: p(`SELECT * FROM messages WHERE conversation_id = ? AND is_group = 0 ORDER BY lamport DESC, message_id DESC LIMIT ?`),
+    historyBefore: p(`SELECT * FROM messages WHERE conversation_id = ? AND is_group = 0 AND (lamport < ? OR (lamport = ? AND message_id < ?))
+      ORDER BY lamport DESC, message_id DESC LIMIT ?`),
+    unread: p(`SELECT COUNT(*) AS n FROM messages WHERE conversation_id = ? AND read = 0`),
+    count: p(`SELECT COUNT(*) AS n FROM messages WHERE conversation_id = ? AND is_group = 0`),
+    incomingIds: p(`SELECT message_id FROM messages WHERE conversation_id = ? AND outgoing = 0 ORDER BY lamport DESC, message_id DESC LIMIT ?`),
+    getSeen: p(`SELECT * FROM seen_envelopes WHERE hash = ?`),
+    getOutbox: p(`SELECT * FROM outbox WHERE conversation_id = ? AND message_id = ?`),
+    outboxOf: p(`SELECT * FROM outbox WHERE conversation_id = ? ORDER BY created_at, message_id`),
+    queuedOf: p(`SELECT * FROM outbox INDEXED BY outbox_queued WHERE conversation_id = ? AND envelope IS NULL ORDER BY lamport, message_id LIMIT ?`),
+    queuedConvs: p(`SELECT DISTINCT conversation_id FROM outbox WHERE envelope IS NULL ORDER BY conversation_id`),
+    pendingAll: p(`SELECT COUNT(*) AS n FROM outbox`),
+    pendingOf: p(`SELECT COUNT(*) AS n FROM outbox WHERE conversation_id = ?`),
+    loadGroups: p(`SELECT * FROM groups ORDER BY chat_id`),
+    loadGroupEvents: p(`SELECT chat_id, wire FROM group_events ORDER BY chat_id, digest`),
+    getGroupMessage: p(`SELECT * FROM group_messages WHERE chat_id = ? AND message_id = ?`),
+    groupLatest: p(`SELECT * FROM group_messages WHERE chat_id = ? ORDER BY seq DESC LIMIT ?`),
+    groupBefore: p(`SELECT * FROM group_messages WHERE chat_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?`),
+    getServiceAccount: p(`SELECT document FROM service_account WHERE id = 1`),
+    getDirectory: p(`SELECT document FROM directory_states WHERE url = ?`),
+    getSetting: p(`SELECT value FROM settings WHERE key = ?`),
+  };
+}
+
+type Statements = ReturnType<typeof prepareStatements>;
+
 export class SqliteStore implements Store {
   private readonly db: Db;
   private closed = false;
-  private readonly stmts: Record<string, Database.Statement>;
+  private readonly s: Statements;
   private readonly writeTx: (batch: StoreBatch) => void;
+
+  readonly account: AccountReads = {
+    get: () =>
+      this.read((s) => {
+        const a = s.loadAccount.get() as Row | undefined;
+        if (a === undefined) return null;
+        return {
+          publicKey: u8(a.public_key as Buffer),
+          secretKey: u8(a.secret as Buffer),
+          profileName: fromUtf8(u8(a.profile as Buffer)) ?? '',
+          createdAt: a.created_at as number,
+        };
+      }),
+    inboxes: () =>
+      this.read((s) =>
+        (s.loadInboxes.all() as Row[]).map(
+          (r): StoredInbox => ({
+            invitationId: u8(r.invitation_id as Buffer),
+            state: u8(r.state as Buffer),
+            isDefault: r.is_default === 1,
+            expiresAt: r.expires_at as number,
+            createdAt: r.created_at as number,
+          }),
+        ),
+      ),
+  };
+
+  readonly conversations: ConversationReads = {
+    all: () => this.read((s) => (s.loadConversations.all() as Row[]).map((r) => ({ meta: rowToMeta(r), state: u8(r.state as Buffer) }))),
+    cursor: (route) =>
+      this.read((s) => {
+        checkString(route, 'route');
+        const r = s.getCursor.get(route) as { cursor: string } | undefined;
+        return r === undefined ? null : r.cursor;
+      }),
+    legacyMissing: () => this.read((s) => (s.legacyMissing.all() as Row[]).map(rowToMissing)),
+  };
+
+  readonly messages: MessageReads = {
+    get: (conversationId, messageId) =>
+      this.read((s) => {
+        checkKey(conversationId, messageId);
+        const r = s.getMessage.get(conversationId, messageId) as Row | undefined;
+        return r === undefined ? null : rowToMessage(r);
+      }),
+    state: (conversationId, messageId) =>
+      this.read((s) => {
+        checkKey(conversationId, messageId);
+        const r = s.getMessageState.get(conversationId, messageId) as Row | undefined;
+        return r === undefined ? null : { outgoing: r.outgoing === 1, status: r.status as MessageStatus, lamport: r.lamport as number };
+      }),
+    history: (conversationId, limit, before) =>
+      this.read((s) => {
+        checkString(conversationId, 'conversationId');
+        checkLimit(limit);
+        checkPosition(before);
+        const rows = (
+          before === null ? s.historyLatest.all(conversationId, limit) : s.historyBefore.all(conversationId, before.lamport, before.lamport, before.messageId, limit)
+        ) as Row[];
+        return rows.map(rowToMessage);
+      }),
+    unreadCount: (conversationId) => this.read((s) => (checkString(conversationId, 'conversationId'), (s.unread.get(conversationId) as { n: number }).n)),
+    count: (conversationId) => this.read((s) => (checkString(conversationId, 'conversationId'), (s.count.get(conversationId) as { n: number }).n)),
+    incomingIds: (conversationId, limit) =>
+      this.read((s) => {
+        checkString(conversationId, 'conversationId');
+        checkLimit(limit);
+        return (s.incomingIds.all(conversationId, limit) as Row[]).map((r) => u8(r.message_id as Buffer));
+      }),
+    seenEnvelope: (hash) =>
+      this.read((s) => {
+        checkBytes(hash, 'hash', ENVELOPE_HASH_BYTES);
+        const r = s.getSeen.get(hash) as Row | undefined;
+        if (r === undefined) return null;
+        return {
+          hash: u8(r.hash as Buffer),
+          conversationId: (r.conversation_id as string | null) ?? null,
+          messageId: r.message_id === null ? null : u8(r.message_id as Buffer),
+          seenAt: r.seen_at as number,
+        };
+      }),
+  };
+
+  readonly outbox: OutboxReads = {
+    entry: (conversationId, messageId) =>
+      this.read((s) => {
+        checkKey(conversationId, messageId);
+        const r = s.getOutbox.get(conversationId, messageId) as Row | undefined;
+        return r === undefined ? null : rowToOutbox(r);
+      }),
+    forConversation: (conversationId) => this.read((s) => (checkString(conversationId, 'conversationId'), (s.outboxOf.all(conversationId) as Row[]).map(rowToOutbox))),
+    queued: (conversationId, limit) =>
+      this.read((s) => {
+        checkString(conversationId, 'conversationId');
+        checkLimit(limit);
+        return (s.queuedOf.all(conversationId, limit) as Row[]).map(rowToOutbox);
+      }),
+    conversationsWithQueued: () => this.read((s) => (s.queuedConvs.all() as Row[]).map((r) => r.conversation_id as string)),
+    pendingCount: (conversationId) =>
+      this.read((s) => {
+        if (conversationId === undefined) return (s.pendingAll.get() as { n: number }).n;
+        checkString(conversationId, 'conversationId');
+        return (s.pendingOf.get(conversationId) as { n: number }).n;
+      }),
+  };
+
+  readonly groups: GroupReads = {
+    all: () =>
+      this.read((s) => {
+        const events = new Map<string, Uint8Array[]>();
+        for (const r of s.loadGroupEvents.all() as Row[]) {
+          const chatId = r.chat_id as string;
+          const list = events.get(chatId) ?? [];
+          list.push(u8(r.wire as Buffer));
+          events.set(chatId, list);
+        }
+        return (s.loadGroups.all() as Row[]).map((r) => {
+          const chatId = r.chat_id as string;
+          return { group: { chatId, record: u8(r.record as Buffer), updatedAt: r.updated_at as number }, events: events.get(chatId) ?? [] };
+        });
+      }),
+    message: (chatId, messageId) =>
+      this.read((s) => {
+        checkString(chatId, 'chatId');
+        checkString(messageId, 'messageId');
+        const r = s.getGroupMessage.get(chatId, messageId) as Row | undefined;
+        return r === undefined ? null : rowToGroupMessage(r);
+      }),
+    messages: (chatId, limit, beforeSeq) =>
+      this.read((s) => {
+        checkString(chatId, 'chatId');
+        checkLimit(limit);
+        checkSeq(beforeSeq);
+        const rows = (beforeSeq === null ? s.groupLatest.all(chatId, limit) : s.groupBefore.all(chatId, beforeSeq, limit)) as Row[];
+        return rows.map(rowToGroupMessage);
+      }),
+  };
+
+  readonly serviceAccount: ServiceAccountReads = {
+    get: () => this.read((s) => (s.getServiceAccount.get() as { document: string } | undefined)?.document ?? null),
+  };
+
+  readonly directory: DirectoryReads = {
+    get: (url) => this.read((s) => (checkString(url, 'url'), (s.getDirectory.get(url) as { document: string } | undefined)?.document ?? null)),
+  };
+
+  readonly settings: SettingsReads = {
+    get: (key) => this.read((s) => (checkString(key, 'key'), (s.getSetting.get(key) as { value: string } | undefined)?.value ?? null)),
+  };
 
   private constructor(db: Db) {
     this.db = db;
-    const p = (sql: string) => db.prepare(sql);
-    this.stmts = {
-      putAccount: p(`INSERT OR REPLACE INTO account (id, public_key, secret, profile, created_at) VALUES (1, ?, ?, ?, ?)`),
-      putInbox: p(`INSERT OR REPLACE INTO inboxes (invitation_id, state, is_default, expires_at, created_at) VALUES (?, ?, ?, ?, ?)`),
-      putConversation: p(`INSERT INTO conversations (id, state, consent, origin, lamport, recent_ids, created_at, last_activity_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-        ON CONFLICT (id) DO UPDATE SET state = excluded.state, consent = excluded.consent, lamport = excluded.lamport,
-          recent_ids = excluded.recent_ids, last_activity_at = excluded.last_activity_at`),
-      putMeta: p(`UPDATE conversations SET consent = ?, lamport = ?, recent_ids = ?, last_activity_at = ? WHERE id = ?`),
-      putMessage: p(`INSERT OR IGNORE INTO messages (conversation_id, message_id, outgoing, lamport, sent_at, received_at, body, status, read, is_group)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-      putGroup: p(`INSERT OR REPLACE INTO groups (chat_id, record, updated_at) VALUES (?, ?, ?)`),
-      putGroupEvent: p(`INSERT OR IGNORE INTO group_events (chat_id, digest, wire) VALUES (?, ?, ?)`),
-      putGroupMessage: p(`INSERT OR IGNORE INTO group_messages (chat_id, message_id, author, outgoing, clock, sent_at, received_at, entity)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
-      loadGroups: p(`SELECT * FROM groups ORDER BY chat_id`),
-      loadGroupEvents: p(`SELECT chat_id, digest, wire FROM group_events ORDER BY chat_id`),
-      getGroupMessage: p(`SELECT * FROM group_messages WHERE chat_id = ? AND message_id = ?`),
-      groupLatest: p(`SELECT * FROM group_messages WHERE chat_id = ? ORDER BY seq DESC LIMIT ?`),
-      groupBefore: p(`SELECT * FROM group_messages WHERE chat_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?`),
-      setStatus: p(`UPDATE messages SET status = ? WHERE conversation_id = ? AND message_id = ?`),
-      putOutbox: p(`INSERT OR REPLACE INTO outbox (conversation_id, message_id, kind, lamport, envelope, hint_hour, hint_index, attempts, next_attempt_at, created_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-      delOutbox: p(`DELETE FROM outbox WHERE conversation_id = ? AND message_id = ?`),
-      putSeen: p(`INSERT OR IGNORE INTO seen_envelopes (hash, conversation_id, message_id, seen_at) VALUES (?, ?, ?, ?)`),
-      putMissing: p(`INSERT OR REPLACE INTO missing (conversation_id, message_id, noticed_at, requests, next_request_at) VALUES (?, ?, ?, ?, ?)`),
-      delMissing: p(`DELETE FROM missing WHERE conversation_id = ? AND message_id = ?`),
-      putCursor: p(`INSERT OR REPLACE INTO cursors (route, cursor) VALUES (?, ?)`),
-      markRead: p(`UPDATE messages SET read = 1 WHERE conversation_id = ? AND read = 0
-        AND (lamport < ? OR (lamport = ? AND message_id <= ?))`),
-      failOutbox: p(`UPDATE messages SET status = 'failed' WHERE conversation_id = ? AND status IN ('queued', 'sent')`),
-      dropOutbox: p(`DELETE FROM outbox WHERE conversation_id = ?`),
-      getMessage: p(`SELECT * FROM messages WHERE conversation_id = ? AND message_id = ?`),
-      getMessageState: p(`SELECT outgoing, status, lamport FROM messages WHERE conversation_id = ? AND message_id = ?`),
-      historyLatest: p(`SELECT * FROM messages WHERE conversation_id = ? AND is_group = 0 ORDER BY lamport DESC, message_id DESC LIMIT ?`),
-      historyBefore: p(`SELECT * FROM messages WHERE conversation_id = ? AND is_group = 0 AND (lamport < ? OR (lamport = ? AND message_id < ?))
-        ORDER BY lamport DESC, message_id DESC LIMIT ?`),
-      unread: p(`SELECT COUNT(*) AS n FROM messages WHERE conversation_id = ? AND read = 0`),
-      count: p(`SELECT COUNT(*) AS n FROM messages WHERE conversation_id = ? AND is_group = 0`),
-      incomingIds: p(`SELECT message_id FROM messages WHERE conversation_id = ? AND outgoing = 0 ORDER BY lamport DESC, message_id DESC LIMIT ?`),
-      getSeen: p(`SELECT * FROM seen_envelopes WHERE hash = ?`),
-      getOutbox: p(`SELECT * FROM outbox WHERE conversation_id = ? AND message_id = ?`),
-      outboxOf: p(`SELECT * FROM outbox WHERE conversation_id = ? ORDER BY created_at, message_id`),
-      dueOutbox: p(`SELECT * FROM outbox WHERE envelope IS NOT NULL AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?`),
-      queuedOf: p(`SELECT * FROM outbox INDEXED BY outbox_queued WHERE conversation_id = ? AND envelope IS NULL ORDER BY lamport LIMIT ?`),
-      inFlight: p(`SELECT COUNT(*) AS n FROM outbox INDEXED BY outbox_in_flight WHERE conversation_id = ? AND envelope IS NOT NULL AND kind = 'content'`),
-      inFlightBefore: p(`SELECT * FROM outbox INDEXED BY outbox_in_flight WHERE conversation_id = ? AND envelope IS NOT NULL AND kind = 'content'
-        AND lamport < ?`),
-      oldestSlot: p(`SELECT MIN(hint_index) AS i FROM outbox INDEXED BY outbox_in_flight WHERE conversation_id = ? AND envelope IS NOT NULL
-        AND kind = 'content' AND hint_hour = ?`),
-      queuedConvs: p(`SELECT DISTINCT conversation_id FROM outbox WHERE envelope IS NULL`),
-      nextOutbox: p(`SELECT MIN(next_attempt_at) AS t FROM outbox WHERE envelope IS NOT NULL`),
-      nextMissing: p(`SELECT MIN(next_request_at) AS t FROM missing`),
-      pendingAll: p(`SELECT COUNT(*) AS n FROM outbox`),
-      pendingOf: p(`SELECT COUNT(*) AS n FROM outbox WHERE conversation_id = ?`),
-      getMissing: p(`SELECT * FROM missing WHERE conversation_id = ? AND message_id = ?`),
-      missingCount: p(`SELECT COUNT(*) AS n FROM missing WHERE conversation_id = ?`),
-      oldestMissing: p(`SELECT * FROM missing WHERE conversation_id = ? ORDER BY noticed_at, message_id LIMIT 1`),
-      dueMissing: p(`SELECT * FROM missing WHERE next_request_at <= ? ORDER BY next_request_at LIMIT ?`),
-      getCursor: p(`SELECT cursor FROM cursors WHERE route = ?`),
-      prune: p(`DELETE FROM seen_envelopes WHERE seen_at < ?`),
-      loadAccount: p(`SELECT * FROM account WHERE id = 1`),
-      loadInboxes: p(`SELECT * FROM inboxes ORDER BY created_at`),
-      loadConversations: p(`SELECT * FROM conversations ORDER BY created_at`),
-    };
+    this.s = prepareStatements(db);
     this.writeTx = db.transaction((batch: StoreBatch) => this.applyBatch(batch));
   }
 
   /**
-   * Open (creating and migrating if needed). Throws ClientError on a wrong key, a locked or
-   * corrupt file. With a passphrase this takes one Argon2id derivation (two when an old store is
-   * migrated: its old key, then the new one).
+   * Open (creating and migrating if needed). Rejects with ClientError on bad options, a wrong
+   * key, a locked or corrupt file. With a passphrase this takes one Argon2id derivation (two
+   * when a store of the per-row format is migrated: its old key, then the new one).
    */
-  static open(options: SqliteStoreOptions): SqliteStore {
+  static async open(options: SqliteStoreOptions): Promise<SqliteStore> {
+    const { store, masterKey } = await SqliteStore.openWithMasterKey(options);
+    masterKey?.fill(0);
+    return store;
+  }
+
+  /**
+   * As `open`, and also hands back the master key (null for ':memory:'), for the data dir's
+   * side files made under the same key (legacy-side-files.ts). The caller zeroes it.
+   */
+  static async openWithMasterKey(options: SqliteStoreOptions): Promise<{ store: SqliteStore; masterKey: Uint8Array | null }> {
     if (options === null || typeof options !== 'object' || typeof options.path !== 'string' || options.path.length === 0) {
       throw new ClientError('invalid-argument', 'SqliteStore.open needs a path');
     }
-    const hasPassphrase = options.passphrase !== undefined;
-    const hasKey = options.key !== undefined;
-    if (hasPassphrase === hasKey) throw new ClientError('invalid-argument', 'give exactly one of passphrase or key');
-    if (hasPassphrase && (typeof options.passphrase !== 'string' || options.passphrase.length === 0)) {
-      throw new ClientError('invalid-argument', 'the passphrase must be a non-empty string');
-    }
-    if (hasKey && (!(options.key instanceof Uint8Array) || options.key.length !== 32)) {
-      throw new ClientError('invalid-argument', 'the store key must be 32 bytes');
-    }
+    checkUnlock(options);
     const crypto = options.crypto ?? nodeProvider;
-    const inMemory = options.path === ':memory:';
+    const { path } = options;
+    const inMemory = path === ':memory:';
     let db: Db | null = null;
+    let master: Uint8Array | null = null;
     try {
-      if (!inMemory) SqliteStore.prepareFile(options, crypto);
-      let rawKey: Uint8Array | null = null;
       if (!inMemory) {
-        const master = unlockMasterKey(keyHeaderPath(options.path), options, true);
-        rawKey = deriveSubkey(master, 'store');
-        master.fill(0);
+        master = await SqliteStore.prepareFile(options, crypto);
+        master ??= await unlockMasterKey(keyHeaderPath(path), options, true);
       }
-      db = new Database(options.path, { timeout: 250 });
-      if (rawKey !== null) {
+      db = new Database(path, { timeout: 250 });
+      if (master !== null) {
+        const rawKey = deriveSubkey(master, 'store');
         db.key(Buffer.concat([Buffer.from('raw:'), rawKey]));
         rawKey.fill(0);
       }
@@ -308,41 +557,51 @@ export class SqliteStore implements Store {
       }
       SqliteStore.migrate(db, version);
       db.prepare(`INSERT OR IGNORE INTO meta (key, value) VALUES ('created_at', ?)`).run(utf8(String(Date.now())));
-      if (!inMemory) makePrivateFiles(options.path, `${options.path}-wal`, `${options.path}-shm`, `${options.path}-journal`);
-      return new SqliteStore(db);
+      if (!inMemory) makePrivateFiles(path, `${path}-wal`, `${path}-shm`, `${path}-journal`);
+      return { store: new SqliteStore(db), masterKey: master };
     } catch (e) {
       db?.close();
+      master?.fill(0);
       throw SqliteStore.openError(e);
     }
   }
 
-  /** The directory made private; an old clear store migrated; an encrypted one without its key header refused. */
-  private static prepareFile(options: SqliteStoreOptions, crypto: CryptoProvider): void {
+  /**
+   * The directory made private; an old clear store migrated (returning the master key it
+   * unlocked, so it is not derived twice); an encrypted one without its key header refused.
+   */
+  private static async prepareFile(options: SqliteStoreOptions, crypto: CryptoProvider): Promise<Uint8Array | null> {
     const { path } = options;
     if (!existsSync(dirname(path))) throw new ClientError('store-corrupt', `cannot open the store: ${dirname(path)} does not exist`);
     makePrivateDirectory(dirname(path));
     if (isClearSqliteFile(path)) {
-      migrateLegacyStore(path, options, crypto, {
-        schemaVersion: SCHEMA_VERSION,
-        createSchema: (db, version) => SqliteStore.migrate(db, 0, version),
-        newStoreKey: () => {
-          const master = unlockMasterKey(keyHeaderPath(path), options, true);
-          const key = deriveSubkey(master, 'store');
-          master.fill(0);
-          return key;
-        },
-      });
-    } else if (existsSync(path) && statSync(path).size > 0 && readKeyHeader(keyHeaderPath(path)) === null) {
+      let master: Uint8Array | null = null;
+      try {
+        await migrateLegacyStore(path, options, crypto, {
+          schemaVersion: SCHEMA_VERSION,
+          createSchema: (db, version) => SqliteStore.migrate(db, 0, version),
+          newStoreKey: async () => {
+            master = await unlockMasterKey(keyHeaderPath(path), options, true);
+            return deriveSubkey(master, 'store');
+          },
+        });
+      } catch (e) {
+        (master as Uint8Array | null)?.fill(0);
+        throw e;
+      }
+      return master;
+    }
+    if (existsSync(path) && statSync(path).size > 0 && readKeyHeader(keyHeaderPath(path)) === null) {
       throw new ClientError('store-corrupt', `the store's key header ${keyHeaderPath(path)} is missing`);
     }
+    return null;
   }
 
   private static openError(e: unknown): ClientError {
     if (e instanceof ClientError) return e;
-    const code = (e as { code?: string }).code ?? '';
     if (isBusy(e)) return new ClientError('store-locked', 'the store is open in another client or process', { cause: e });
     // SQLite3 Multiple Ciphers reports a page that does not decrypt (wrong key) as "not a database".
-    if (code === 'SQLITE_NOTADB') return new ClientError('wrong-passphrase', 'wrong passphrase or key for this store (or the file is damaged)', { cause: e });
+    if (sqliteCode(e) === 'SQLITE_NOTADB') return new ClientError('wrong-passphrase', 'wrong passphrase or key for this store (or the file is damaged)', { cause: e });
     return new ClientError('store-corrupt', `cannot open the store: ${(e as Error).message}`, { cause: e });
   }
 
@@ -356,361 +615,108 @@ export class SqliteStore implements Store {
   }
 
   private live(): void {
-    if (this.closed) throw new ClientError('store-closed', 'the store is closed');
+    if (this.closed) throw new ClientError('client-closed', 'the store is closed');
   }
 
-  // ---- writes --------------------------------------------------------------------------
-
-  write(batch: StoreBatch): void {
+  /**
+   * Runs one synchronous read. A page that fails its authentication tag (a damaged or edited
+   * file) is store-corrupt, never a half-read answer.
+   */
+  private async read<T>(query: (s: Statements) => T): Promise<T> {
     this.live();
-    this.writeTx(batch);
-  }
-
-  private applyBatch(b: StoreBatch): void {
-    const s = this.stmts;
-    if (b.account !== undefined) {
-      const a = b.account;
-      s.putAccount!.run(a.publicKey, a.secretKey, utf8(a.profileName), a.createdAt);
-    }
-    for (const i of b.inboxes ?? []) {
-      s.putInbox!.run(i.invitationId, i.state, i.isDefault ? 1 : 0, i.expiresAt, i.createdAt);
-    }
-    for (const c of b.conversations ?? []) {
-      const m = c.meta;
-      s.putConversation!.run(m.id, c.state, m.consent, m.origin, m.lamport, packIds(m.recentIds), m.createdAt, m.lastActivityAt);
-    }
-    for (const m of b.conversationMeta ?? []) s.putMeta!.run(m.consent, m.lamport, packIds(m.recentIds), m.lastActivityAt, m.id);
-    for (const m of b.messages ?? []) {
-      s.putMessage!.run(m.conversationId, m.messageId, m.outgoing ? 1 : 0, m.lamport, m.sentAt, m.receivedAt, m.body, m.status, m.read ? 1 : 0, m.group === true ? 1 : 0);
-    }
-    for (const m of b.messageStatus ?? []) s.setStatus!.run(m.status, m.conversationId, m.messageId);
-    for (const o of b.outboxPut ?? []) {
-      s.putOutbox!.run(o.conversationId, o.messageId, o.kind, o.lamport, o.envelope, o.hintHour, o.hintIndex, o.attempts, o.nextAttemptAt, o.createdAt);
-    }
-    for (const k of b.outboxDelete ?? []) s.delOutbox!.run(k.conversationId, k.messageId);
-    for (const e of b.seenEnvelopes ?? []) s.putSeen!.run(e.hash, e.conversationId, e.messageId, e.seenAt);
-    for (const m of b.missingPut ?? []) s.putMissing!.run(m.conversationId, m.messageId, m.noticedAt, m.requests, m.nextRequestAt);
-    for (const k of b.missingDelete ?? []) s.delMissing!.run(k.conversationId, k.messageId);
-    for (const c of b.cursors ?? []) s.putCursor!.run(c.route, c.cursor);
-    for (const r of b.markRead ?? []) s.markRead!.run(r.conversationId, r.upToLamport, r.upToLamport, r.upToMessageId);
-    for (const id of b.abandonOutbox ?? []) {
-      s.failOutbox!.run(id);
-      s.dropOutbox!.run(id);
-    }
-    for (const g of b.groups ?? []) s.putGroup!.run(g.chatId, g.record, g.updatedAt);
-    for (const e of b.groupEvents ?? []) {
-      const digest = createHash('sha256').update(e.wire).digest();
-      s.putGroupEvent!.run(e.chatId, digest, e.wire);
-    }
-    for (const m of b.groupMessages ?? []) {
-      s.putGroupMessage!.run(m.chatId, m.messageId, m.author, m.outgoing ? 1 : 0, m.clock, m.sentAt, m.receivedAt, m.entity);
-    }
-  }
-
-  // ---- reads ---------------------------------------------------------------------------
-
-  load(): StoreSnapshot {
-    this.live();
-    return this.reading(() => this.loadSnapshot());
-  }
-
-  /** A page that fails its authentication tag (a damaged or edited file) is store-corrupt, never a half-read answer. */
-  private reading<T>(read: () => T): T {
     try {
-      return read();
+      return query(this.s);
     } catch (e) {
-      if (e instanceof ClientError || isBusy(e)) throw e;
+      if (e instanceof ClientError) throw e;
+      if (isBusy(e)) throw new ClientError('store-locked', 'the store is busy', { cause: e });
       throw new ClientError('store-corrupt', `the store cannot be read: ${(e as Error).message}`, { cause: e });
     }
   }
 
-  private loadSnapshot(): StoreSnapshot {
-    const s = this.stmts;
-    const a = s.loadAccount!.get() as Row | undefined;
-    let account: StoredAccount | null = null;
-    if (a !== undefined) {
-      account = {
-        publicKey: u8(a.public_key as Buffer),
-        secretKey: u8(a.secret as Buffer),
-        profileName: fromUtf8(u8(a.profile as Buffer)) ?? '',
-        createdAt: a.created_at as number,
-      };
+  // ---- writes --------------------------------------------------------------------------
+
+  async write(batch: StoreBatch): Promise<void> {
+    this.live();
+    validateBatch(batch);
+    try {
+      this.writeTx(batch);
+    } catch (e) {
+      throw SqliteStore.writeError(e);
     }
-    const inboxes: StoredInbox[] = (s.loadInboxes!.all() as Row[]).map((r) => {
-      const invitationId = u8(r.invitation_id as Buffer);
-      return {
-        invitationId,
-        state: u8(r.state as Buffer),
-        isDefault: r.is_default === 1,
-        expiresAt: r.expires_at as number,
-        createdAt: r.created_at as number,
-      };
-    });
-    const conversations: StoredConversation[] = (s.loadConversations!.all() as Row[]).map((r) => ({
-      meta: this.rowToMeta(r),
-      state: u8(r.state as Buffer),
-    }));
-    return { account, inboxes, conversations };
   }
 
-  private rowToMeta(r: Row): ConversationMeta {
-    return {
-      id: r.id as string,
-      consent: r.consent as ConversationMeta['consent'],
-      origin: r.origin as ConversationMeta['origin'],
-      lamport: r.lamport as number,
-      recentIds: unpackIds(u8(r.recent_ids as Buffer)),
-      createdAt: r.created_at as number,
-      lastActivityAt: r.last_activity_at as number,
-    };
-  }
-
-  private rowToMessage(r: Row): StoredMessage {
-    const conversationId = r.conversation_id as string;
-    const messageId = u8(r.message_id as Buffer);
-    return {
-      conversationId,
-      messageId,
-      outgoing: r.outgoing === 1,
-      lamport: r.lamport as number,
-      sentAt: r.sent_at as number,
-      receivedAt: (r.received_at as number | null) ?? null,
-      body: u8(r.body as Buffer),
-      status: r.status as MessageStatus,
-      read: r.read === 1,
-      ...(r.is_group === 1 ? { group: true } : {}),
-    };
-  }
-
-  private static rowToOutbox(r: Row): OutboxEntry {
-    return {
-      conversationId: r.conversation_id as string,
-      messageId: u8(r.message_id as Buffer),
-      kind: r.kind as OutboxEntry['kind'],
-      lamport: r.lamport as number,
-      envelope: r.envelope === null ? null : u8(r.envelope as Buffer),
-      hintHour: r.hint_hour as number,
-      hintIndex: r.hint_index as number,
-      attempts: r.attempts as number,
-      nextAttemptAt: r.next_attempt_at as number,
-      createdAt: r.created_at as number,
-    };
-  }
-
-  private static rowToMissing(r: Row): MissingEntry {
-    return {
-      conversationId: r.conversation_id as string,
-      messageId: u8(r.message_id as Buffer),
-      noticedAt: r.noticed_at as number,
-      requests: r.requests as number,
-      nextRequestAt: r.next_request_at as number,
-    };
-  }
-
-  message(conversationId: string, messageId: Uint8Array): StoredMessage | null {
-    this.live();
-    return this.reading(() => {
-      const r = this.stmts.getMessage!.get(conversationId, messageId) as Row | undefined;
-      return r === undefined ? null : this.rowToMessage(r);
-    });
-  }
-
-  messageState(conversationId: string, messageId: Uint8Array): { outgoing: boolean; status: MessageStatus; lamport: number } | null {
-    this.live();
-    const r = this.stmts.getMessageState!.get(conversationId, messageId) as Row | undefined;
-    return r === undefined ? null : { outgoing: r.outgoing === 1, status: r.status as MessageStatus, lamport: r.lamport as number };
-  }
-
-  history(conversationId: string, limit: number, before: HistoryPosition | null): StoredMessage[] {
-    this.live();
-    return this.reading(() => {
-      const rows = (
-        before === null
-          ? this.stmts.historyLatest!.all(conversationId, limit)
-          : this.stmts.historyBefore!.all(conversationId, before.lamport, before.lamport, before.messageId, limit)
-      ) as Row[];
-      return rows.map((r) => this.rowToMessage(r));
-    });
-  }
-
-  unreadCount(conversationId: string): number {
-    this.live();
-    return (this.stmts.unread!.get(conversationId) as { n: number }).n;
-  }
-
-  messageCount(conversationId: string): number {
-    this.live();
-    return (this.stmts.count!.get(conversationId) as { n: number }).n;
-  }
-
-  incomingIds(conversationId: string, limit: number): Uint8Array[] {
-    this.live();
-    return (this.stmts.incomingIds!.all(conversationId, limit) as Row[]).map((r) => u8(r.message_id as Buffer));
-  }
-
-  seenEnvelope(hash: Uint8Array): SeenEnvelope | null {
-    this.live();
-    const r = this.stmts.getSeen!.get(hash) as Row | undefined;
-    if (r === undefined) return null;
-    return {
-      hash,
-      conversationId: (r.conversation_id as string | null) ?? null,
-      messageId: r.message_id === null ? null : u8(r.message_id as Buffer),
-      seenAt: r.seen_at as number,
-    };
-  }
-
-  outboxEntry(conversationId: string, messageId: Uint8Array): OutboxEntry | null {
-    this.live();
-    const r = this.stmts.getOutbox!.get(conversationId, messageId) as Row | undefined;
-    return r === undefined ? null : SqliteStore.rowToOutbox(r);
-  }
-
-  outbox(conversationId: string): OutboxEntry[] {
-    this.live();
-    return (this.stmts.outboxOf!.all(conversationId) as Row[]).map(SqliteStore.rowToOutbox);
-  }
-
-  queued(conversationId: string, limit: number): OutboxEntry[] {
-    this.live();
-    return (this.stmts.queuedOf!.all(conversationId, limit) as Row[]).map(SqliteStore.rowToOutbox);
-  }
-
-  inFlightCount(conversationId: string): number {
-    this.live();
-    return (this.stmts.inFlight!.get(conversationId) as { n: number }).n;
-  }
-
-  oldestInFlightHintIndex(conversationId: string, hour: number): number | null {
-    this.live();
-    return (this.stmts.oldestSlot!.get(conversationId, hour) as { i: number | null }).i;
-  }
-
-  firstTriesBefore(conversationId: string, lamport: number): OutboxEntry[] {
-    this.live();
-    return (this.stmts.inFlightBefore!.all(conversationId, lamport) as Row[]).map(SqliteStore.rowToOutbox);
-  }
-
-  dueOutbox(now: number, limit: number): OutboxEntry[] {
-    this.live();
-    return (this.stmts.dueOutbox!.all(now, limit) as Row[]).map(SqliteStore.rowToOutbox);
-  }
-
-  conversationsWithQueued(): string[] {
-    this.live();
-    return (this.stmts.queuedConvs!.all() as Row[]).map((r) => r.conversation_id as string);
-  }
-
-  nextWakeAt(): number | null {
-    this.live();
-    const a = (this.stmts.nextOutbox!.get() as { t: number | null }).t;
-    const b = (this.stmts.nextMissing!.get() as { t: number | null }).t;
-    if (a === null) return b;
-    if (b === null) return a;
-    return Math.min(a, b);
-  }
-
-  pendingCount(conversationId?: string): number {
-    this.live();
-    const r = (conversationId === undefined ? this.stmts.pendingAll!.get() : this.stmts.pendingOf!.get(conversationId)) as { n: number };
-    return r.n;
-  }
-
-  missing(conversationId: string, messageId: Uint8Array): MissingEntry | null {
-    this.live();
-    const r = this.stmts.getMissing!.get(conversationId, messageId) as Row | undefined;
-    return r === undefined ? null : SqliteStore.rowToMissing(r);
-  }
-
-  missingCount(conversationId: string): number {
-    this.live();
-    return (this.stmts.missingCount!.get(conversationId) as { n: number }).n;
-  }
-
-  oldestMissing(conversationId: string): MissingEntry | null {
-    this.live();
-    const r = this.stmts.oldestMissing!.get(conversationId) as Row | undefined;
-    return r === undefined ? null : SqliteStore.rowToMissing(r);
-  }
-
-  dueMissing(now: number, limit: number): MissingEntry[] {
-    this.live();
-    return (this.stmts.dueMissing!.all(now, limit) as Row[]).map(SqliteStore.rowToMissing);
-  }
-
-  cursor(route: string): string | null {
-    this.live();
-    const r = this.stmts.getCursor!.get(route) as { cursor: string } | undefined;
-    return r === undefined ? null : r.cursor;
-  }
-
-  pruneSeenEnvelopes(before: number): number {
-    this.live();
-    return this.stmts.prune!.run(before).changes;
-  }
-
-  loadGroups(): { group: StoredGroup; events: Uint8Array[] }[] {
-    this.live();
-    return this.reading(() => this.loadGroupRecords());
-  }
-
-  private loadGroupRecords(): { group: StoredGroup; events: Uint8Array[] }[] {
-    const events = new Map<string, Uint8Array[]>();
-    for (const r of this.stmts.loadGroupEvents!.all() as Row[]) {
-      const chatId = r.chat_id as string;
-      const list = events.get(chatId) ?? [];
-      list.push(u8(r.wire as Buffer));
-      events.set(chatId, list);
+  private static writeError(e: unknown): ClientError {
+    if (e instanceof ClientError) return e;
+    const code = sqliteCode(e);
+    if (code === 'SQLITE_CONSTRAINT_FOREIGNKEY') {
+      return new ClientError('invalid-argument', 'store: a message, group event or group message for a conversation or group that is not stored', { cause: e });
     }
-    return (this.stmts.loadGroups!.all() as Row[]).map((r) => {
-      const chatId = r.chat_id as string;
-      return {
-        group: { chatId, record: u8(r.record as Buffer), updatedAt: r.updated_at as number },
-        events: events.get(chatId) ?? [],
-      };
-    });
+    if (code.startsWith('SQLITE_CONSTRAINT')) return new ClientError('invalid-argument', `store: ${(e as Error).message}`, { cause: e });
+    if (isBusy(e)) return new ClientError('store-locked', 'the store is busy', { cause: e });
+    if (code === 'SQLITE_CORRUPT' || code === 'SQLITE_NOTADB') return new ClientError('store-corrupt', `the store cannot be written: ${(e as Error).message}`, { cause: e });
+    return new ClientError('internal', `the store write failed: ${(e as Error).message}`, { cause: e });
   }
 
-  groupMessage(chatId: string, messageId: string): StoredGroupMessage | null {
-    this.live();
-    return this.reading(() => {
-      const r = this.stmts.getGroupMessage!.get(chatId, messageId) as Row | undefined;
-      return r === undefined ? null : this.rowToGroupMessage(r);
-    });
+  /** In the order of StoreBatch's fields (store.ts). */
+  private applyBatch(b: StoreBatch): void {
+    const s = this.s;
+    if (b.account !== undefined) {
+      const a = b.account;
+      s.putAccount.run(a.publicKey, a.secretKey, utf8(a.profileName), a.createdAt);
+    }
+    for (const i of b.inboxes ?? []) s.putInbox.run(i.invitationId, i.state, i.isDefault ? 1 : 0, i.expiresAt, i.createdAt);
+    for (const c of b.conversations ?? []) {
+      const m = c.meta;
+      s.putConversation.run(m.id, c.state, m.consent, m.origin, m.lamport, packIds(m.recentIds), m.createdAt, m.lastActivityAt);
+    }
+    for (const m of b.conversationMeta ?? []) s.putMeta.run(m.consent, m.lamport, packIds(m.recentIds), m.lastActivityAt, m.id);
+    for (const c of b.cursors ?? []) s.putCursor.run(c.route, c.cursor);
+    for (const k of b.missingDelete ?? []) s.delMissing.run(k.conversationId, k.messageId);
+    for (const m of b.messages ?? []) {
+      s.putMessage.run(m.conversationId, m.messageId, m.outgoing ? 1 : 0, m.lamport, m.sentAt, m.receivedAt, m.body, m.status, m.read ? 1 : 0, m.group === true ? 1 : 0);
+    }
+    for (const m of b.messageStatus ?? []) s.setStatus.run(m.status, m.conversationId, m.messageId);
+    for (const r of b.markRead ?? []) s.markRead.run(r.conversationId, r.upToLamport, r.upToLamport, r.upToMessageId);
+    for (const e of b.seenEnvelopes ?? []) s.putSeen.run(e.hash, e.conversationId, e.messageId, e.seenAt);
+    if (b.pruneSeenBefore !== undefined) s.prune.run(b.pruneSeenBefore);
+    for (const o of b.outboxPut ?? []) {
+      s.putOutbox.run(o.conversationId, o.messageId, o.kind, o.lamport, o.envelope, o.hintHour, o.hintIndex, o.attempts, o.nextAttemptAt, o.createdAt);
+    }
+    for (const k of b.outboxDelete ?? []) s.delOutbox.run(k.conversationId, k.messageId);
+    for (const id of b.abandonOutbox ?? []) {
+      s.failOutbox.run(id, id);
+      s.dropOutbox.run(id);
+    }
+    for (const g of b.groups ?? []) s.putGroup.run(g.chatId, g.record, g.updatedAt);
+    for (const e of b.groupEvents ?? []) s.putGroupEvent.run(e.chatId, createHash('sha256').update(e.wire).digest(), e.wire);
+    for (const m of b.groupMessages ?? []) {
+      s.putGroupMessage.run(m.chatId, m.messageId, m.author, m.outgoing ? 1 : 0, m.clock, m.sentAt, m.receivedAt, m.entity);
+    }
+    if (b.serviceAccount !== undefined) {
+      if (b.serviceAccount === null) s.delServiceAccount.run();
+      else s.putServiceAccount.run(b.serviceAccount);
+    }
+    for (const d of b.directoryStates ?? []) {
+      if (d.state === null) s.delDirectory.run(d.url);
+      else s.putDirectory.run(d.url, d.state);
+    }
+    for (const x of b.settings ?? []) {
+      if (x.value === null) s.delSetting.run(x.key);
+      else s.putSetting.run(x.key, x.value);
+    }
   }
 
-  groupMessages(chatId: string, limit: number, beforeSeq: number | null): StoredGroupMessage[] {
-    this.live();
-    return this.reading(() => {
-      const rows = (beforeSeq === null ? this.stmts.groupLatest!.all(chatId, limit) : this.stmts.groupBefore!.all(chatId, beforeSeq, limit)) as Row[];
-      return rows.map((r) => this.rowToGroupMessage(r));
-    });
-  }
-
-  private rowToGroupMessage(r: Row): StoredGroupMessage {
-    const chatId = r.chat_id as string;
-    const messageId = r.message_id as string;
-    return {
-      chatId,
-      messageId,
-      author: r.author as string,
-      outgoing: r.outgoing === 1,
-      clock: r.clock as number,
-      sentAt: r.sent_at as number,
-      receivedAt: (r.received_at as number | null) ?? null,
-      entity: u8(r.entity as Buffer),
-      seq: r.seq as number,
-    };
-  }
+  // ---- other ---------------------------------------------------------------------------
 
   /** Size of the database file's pages in use (for benchmarks). */
   sizeBytes(): number {
+    this.live();
     const pageCount = this.db.pragma('page_count', { simple: true }) as number;
     const pageSize = this.db.pragma('page_size', { simple: true }) as number;
     return pageCount * pageSize;
   }
 
-  close(): void {
+  async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.db.close();
@@ -722,3 +728,7 @@ export class SqliteStore implements Store {
   }
 }
 
+function checkKey(conversationId: string, messageId: Uint8Array): void {
+  checkString(conversationId, 'conversationId');
+  checkBytes(messageId, 'messageId', MESSAGE_ID_BYTES);
+}
