@@ -2,7 +2,17 @@
  * Load test (npm run loadtest; not part of npm test).
  *
  *   npm run loadtest -- [--clients 1000] [--messages 100] [--concurrency 100] [--size 512] [--no-kill]
- *                       [--echo-count 20000]
+ *                       [--echo-count 20000] [--profile DIR]
+ *                       [--db postgres://user@host:port/db --instances 1,3 [--rounds 1]]
+ *
+ * Without --db: the hub (SQLite files, two RSAs as child processes), as `umbra hub` runs it.
+ * With --db: issuer and SSA in this process and one RSA as N instances (child processes of
+ * rsa-main.ts) on one PostgreSQL server; the script creates its databases there (umbra_lt_<pid>_*)
+ * and drops them at the end. `--instances 1,3` runs the configurations one after the other in
+ * this script run (`--rounds R` repeats the list, interleaved), each with its own echo baseline,
+ * and prints them side by side with PostgreSQL transactions, rows and WAL bytes per message
+ * (pg_stat_database and pg_current_wal_lsn deltas over the run). Receivers connect to instance
+ * i mod N and the SSA delivers to instance i+1 mod N, so with N > 1 every push crosses instances.
  *
  * Two processes (three with the RSAs): this one runs the services (issuer, SSA and directory
  * in-process, the two RSAs as child processes, exactly as `umbra hub --rsa-mode child` would), and
@@ -20,25 +30,31 @@
  *    RSA #1 is SIGKILLed when 1/3 of the submissions have been sent and restarted 1 s later.
  *
  * Prints msgs/s and p50/p99 latencies beside the echo ceiling, and how many messages were lost
- * (target 0). `--profile DIR` writes V8 CPU profiles of every process there (services.cpuprofile,
+ * (target 0). The SSA tokens for every configuration are minted once, before the first. `--profile DIR` writes V8 CPU profiles of every process there (services.cpuprofile,
  * generator.cpuprofile, rsa-<pid>.cpuprofile for the RSAs that were not killed).
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Session } from 'node:inspector/promises';
-import { writeFileSync } from 'node:fs';
 import Fastify from 'fastify';
-import { addressKeysOf, currentAddressKey, IssuerClient, RsaClient, SsaClient, tokenInfoOf, TokenWallet, type InboxClient } from '../packages/client/src/http.ts';
+import postgres from 'postgres';
+import { addressKeysOf, currentAddressKey, IssuerClient, RsaClient, SsaClient, tokenInfoOf, TokenWallet, type InboxClient, type InboxConnection } from '../packages/client/src/http.ts';
 import { nodeServiceClientOptions } from '../packages/client/src/node.ts';
 import { b64u, deriveAddress, rerandomizeAddress, startHub } from '../packages/services/src/index.ts';
+import { startIssuer } from '../packages/services/src/issuer.ts';
+import { startSsa, type SsaService } from '../packages/services/src/ssa.ts';
 
 function arg(name: string, def: number): number {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? Number(process.argv[i + 1]) : def;
+}
+function strArg(name: string): string | null {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? (process.argv[i + 1] ?? null) : null;
 }
 const N = arg('clients', 1000);
 const M = arg('messages', 100);
@@ -48,10 +64,14 @@ const KILL = !process.argv.includes('--no-kill');
 const TOTAL = N * M;
 const ECHO_COUNT = arg('echo-count', Math.min(TOTAL, 20_000));
 const IS_GENERATOR = process.argv.includes('--generator');
-const PROFILE_DIR = (() => {
-  const i = process.argv.indexOf('--profile');
-  return i >= 0 ? process.argv[i + 1]! : null;
-})();
+const PROFILE_DIR = strArg('profile');
+const DB = strArg('db');
+const INSTANCES = (strArg('instances') ?? '1').split(',').map(Number);
+const ROUNDS = arg('rounds', 1);
+if (INSTANCES.some((n) => !Number.isInteger(n) || n < 1)) throw new Error('--instances is a comma-separated list of positive integers');
+if (DB && !/^postgres(ql)?:\/\//.test(DB)) throw new Error('--db must be a postgres:// URL');
+/** One entry per measured configuration: the SQLite hub, or N RSA instances on PostgreSQL. */
+const CONFIGS: number[] = DB ? Array.from({ length: ROUNDS }, () => INSTANCES).flat() : [0];
 
 /** Starts a CPU profile of this process; the returned function writes it to PROFILE_DIR/name. */
 async function profile(name: string): Promise<() => Promise<void>> {
@@ -71,6 +91,7 @@ function pct(sorted: number[], p: number): number {
   return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 const fmt = (x: number) => x.toFixed(1);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function pool<T>(items: T[], conc: number, fn: (item: T, i: number) => Promise<void>): Promise<void> {
   let next = 0;
@@ -85,10 +106,16 @@ async function pool<T>(items: T[], conc: number, fn: (item: T, i: number) => Pro
 }
 
 // ---- messages between the two processes -------------------------------------------------------
+/**
+ * `services`: per RSA service, the URLs of its instances (the hub: two services of one instance;
+ * PostgreSQL mode: one service of N instances).
+ */
 type ToGen =
   | { t: 'echo'; url: string; count: number }
-  | { t: 'setup'; issuer: string; ssa: string; rsas: string[] }
-  | { t: 'run' }
+  | { t: 'mint'; issuer: string; ssa: string; count: number }
+  | { t: 'setup'; services: string[][]; run: number }
+  | { t: 'run'; run: number }
+  | { t: 'reset' }
   | { t: 'stop' };
 interface RunResult {
   submitSecs: number;
@@ -101,10 +128,12 @@ interface RunResult {
 }
 type FromGen =
   | { t: 'echo'; rate: number; p50: number; p99: number }
+  | { t: 'mint'; secs: number }
   | { t: 'setup'; secs: number }
   | { t: 'kill'; at: number }
   | { t: 'progress'; submitted: number; received: number; connected: number }
   | { t: 'run'; result: RunResult }
+  | { t: 'reset' }
   | { t: 'stopped' };
 
 // =================================================================================================
@@ -112,7 +141,6 @@ type FromGen =
 // =================================================================================================
 async function generator(): Promise<void> {
   const send = (m: FromGen) => process.send!(m);
-  let stopProfile = async () => {};
 
   async function echo(url: string, count: number): Promise<void> {
     const lat: number[] = [];
@@ -136,8 +164,9 @@ async function generator(): Promise<void> {
   }
 
   interface Client {
-    rsa: number;
     inbox: InboxClient;
+    /** Where the SSA delivers this client's messages (another instance than the receiver's when there are several). */
+    deliverUrl: string;
     addr: Uint8Array;
     key: { kid: number; X: Uint8Array };
   }
@@ -148,33 +177,43 @@ async function generator(): Promise<void> {
     addr: Uint8Array;
     payload: Uint8Array;
   }
-  let hub: { ssa: string; rsas: string[] } | null = null;
+  let issuer: IssuerClient | null = null;
   let ssa: SsaClient | null = null;
-  const clients: Client[] = [];
-  const jobs: Job[] = [];
+  /** SSA tokens for every configuration, minted once. */
+  const ssaTokens: Uint8Array[] = [];
+  let clients: Client[] = [];
+  let jobs: Job[] = [];
 
-  async function setup(m: { issuer: string; ssa: string; rsas: string[] }): Promise<void> {
+  async function mint(m: { issuer: string; ssa: string; count: number }): Promise<void> {
     const t = performance.now();
-    hub = m;
-    const issuer = await IssuerClient.register(m.issuer);
+    issuer = await IssuerClient.register(m.issuer);
     ssa = new SsaClient(m.ssa);
-    const rsas = m.rsas.map((u) => new RsaClient(u, nodeServiceClientOptions));
-    const rsaDescs = await Promise.all(rsas.map((r) => r.descriptor()));
-    const rsaWallets = rsaDescs.map((d) => new TokenWallet(issuer, tokenInfoOf(d), 100));
     const ssaInfo = tokenInfoOf(await ssa.descriptor());
-    for (let i = 0; i < N; i++) {
-      const r = i % 2;
-      const inbox = await rsas[r]!.createInbox(await rsaWallets[r]!.takeMany(5));
-      const [seed] = await inbox.requestSeeds(await rsaWallets[r]!.take(), 1);
-      const key = currentAddressKey(addressKeysOf(rsaDescs[r]!), 'ephemeral');
-      clients.push({ rsa: r, inbox, addr: deriveAddress(seed!.M, key), key });
-    }
-    // SSA tokens: a few batches in flight at once (the issuer's blind signing is the slow part).
-    const tokens: Uint8Array[] = [];
-    const batches = Math.ceil(TOTAL / 100);
+    // A few batches in flight at once (the issuer's blind signing is the slow part).
+    const batches = Math.ceil(m.count / 100);
     await pool(Array.from({ length: batches }, (_, i) => i), 4, async (b) => {
-      tokens.push(...(await issuer.mint(ssaInfo, Math.min(100, TOTAL - b * 100))));
+      ssaTokens.push(...(await issuer!.mint(ssaInfo, Math.min(100, m.count - b * 100))));
     });
+    send({ t: 'mint', secs: (performance.now() - t) / 1000 });
+  }
+
+  async function setup(m: { services: string[][] }): Promise<void> {
+    const t = performance.now();
+    clients = [];
+    jobs = [];
+    const services = m.services.map((urls) => urls.map((u) => new RsaClient(u, nodeServiceClientOptions)));
+    const descs = await Promise.all(services.map((s) => s[0]!.descriptor()));
+    const wallets = descs.map((d) => new TokenWallet(issuer!, tokenInfoOf(d), 100));
+    const S = services.length;
+    for (let i = 0; i < N; i++) {
+      const s = i % S;
+      const inst = services[s]!;
+      const k = Math.floor(i / S);
+      const inbox = await inst[k % inst.length]!.createInbox(await wallets[s]!.takeMany(5));
+      const [seed] = await inbox.requestSeeds(await wallets[s]!.take(), 1);
+      const key = currentAddressKey(addressKeysOf(descs[s]!), 'ephemeral');
+      clients.push({ inbox, deliverUrl: inst[(k + 1) % inst.length]!.url, addr: deriveAddress(seed!.M, key), key });
+    }
     for (let mm = 0; mm < M; mm++)
       for (let i = 0; i < N; i++) {
         const to = (i + 1) % N;
@@ -184,20 +223,34 @@ async function generator(): Promise<void> {
         const payload = new Uint8Array(randomBytes(SIZE));
         const id = jobs.length;
         new DataView(payload.buffer).setUint32(0, id);
-        jobs.push({ id, to, token: tokens.pop()!, addr: rr.address, payload });
+        const token = ssaTokens.pop();
+        if (!token) throw new Error('out of SSA tokens');
+        jobs.push({ id, to, token, addr: rr.address, payload });
       }
+    resetRun();
     send({ t: 'setup', secs: (performance.now() - t) / 1000 });
   }
 
   // ---- receivers ----------------------------------------------------------------------------
-  const sentAt = new Float64Array(TOTAL);
-  const received = new Uint8Array(TOTAL);
+  let sentAt = new Float64Array(0);
+  let received = new Uint8Array(0);
   let receivedCount = 0;
   let duplicates = 0;
-  const e2e: number[] = [];
+  let e2e: number[] = [];
   let stopping = false;
   let connected = 0;
-  const listeners: Promise<void>[] = [];
+  let listeners: Promise<void>[] = [];
+  const connections = new Set<InboxConnection>();
+  function resetRun(): void {
+    sentAt = new Float64Array(TOTAL);
+    received = new Uint8Array(TOTAL);
+    receivedCount = 0;
+    duplicates = 0;
+    e2e = [];
+    stopping = false;
+    connected = 0;
+    listeners = [];
+  }
   async function listen(c: Client): Promise<void> {
     while (!stopping) {
       let pending: Uint8Array[] = [];
@@ -221,8 +274,10 @@ async function generator(): Promise<void> {
             conn.ack(pending.splice(0, 1000));
           }, 50);
         });
+        connections.add(conn);
         connected++;
         await conn.closed;
+        connections.delete(conn);
         connected--;
         if (flush) clearTimeout(flush);
         flush = null;
@@ -230,14 +285,14 @@ async function generator(): Promise<void> {
         /* the RSA is down: retry */
       }
       pending = [];
-      if (!stopping) await new Promise((r) => setTimeout(r, 200));
+      if (!stopping) await sleep(200);
     }
   }
 
-  async function run(): Promise<void> {
+  async function run(runNo: number): Promise<void> {
     for (const c of clients) listeners.push(listen(c));
-    await new Promise((r) => setTimeout(r, 1000));
-    stopProfile = await profile('generator.cpuprofile');
+    await sleep(1000);
+    const stopProfile = await profile(`generator-${runNo}.cpuprofile`);
     const submitLat: number[] = [];
     let refused = 0;
     const t = performance.now();
@@ -246,13 +301,13 @@ async function generator(): Promise<void> {
       if (KILL && i === Math.floor(TOTAL / 3)) send({ t: 'kill', at: i });
       const s = performance.now();
       sentAt[job.id] = s;
-      const r = await ssa!.submit({ rsa: hub!.rsas[clients[job.to]!.rsa]!, addr: job.addr, payload: job.payload, ttlS: 3600 }, job.token);
+      const r = await ssa!.submit({ rsa: clients[job.to]!.deliverUrl, addr: job.addr, payload: job.payload, ttlS: 3600 }, job.token);
       submitLat.push(performance.now() - s);
       if (!r.ok) refused++;
     });
     const submitSecs = (performance.now() - t) / 1000;
     const deadline = Date.now() + 180_000;
-    while (receivedCount < TOTAL && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    while (receivedCount < TOTAL && Date.now() < deadline) await sleep(20);
     const e2eSecs = (performance.now() - t) / 1000;
     clearInterval(progress);
     await stopProfile();
@@ -272,17 +327,25 @@ async function generator(): Promise<void> {
     });
   }
 
+  /** Closes every receiver of the finished run. */
+  async function reset(): Promise<void> {
+    stopping = true;
+    for (const c of connections) c.close();
+    await Promise.race([Promise.all(listeners), sleep(5000)]);
+  }
+
   process.on('message', (m: ToGen) => {
     const fail = (e: unknown) => {
       console.error('[generator]', e);
       process.exit(2);
     };
     if (m.t === 'echo') echo(m.url, m.count).catch(fail);
+    else if (m.t === 'mint') mint(m).catch(fail);
     else if (m.t === 'setup') setup(m).catch(fail);
-    else if (m.t === 'run') run().catch(fail);
+    else if (m.t === 'run') run(m.run).catch(fail);
+    else if (m.t === 'reset') reset().then(() => send({ t: 'reset' }), fail);
     else if (m.t === 'stop') {
-      stopping = true;
-      void Promise.race([Promise.all(listeners), new Promise((r) => setTimeout(r, 2000))]).then(() => {
+      void reset().then(() => {
         send({ t: 'stopped' });
         process.exit(0);
       });
@@ -293,6 +356,83 @@ async function generator(): Promise<void> {
 // =================================================================================================
 // The service process.
 // =================================================================================================
+
+interface Killable {
+  url: string;
+  kill(): Promise<void>;
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const rsaMain = fileURLToPath(new URL('../packages/services/src/rsa-main.ts', import.meta.url));
+const children = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const c of children) c.kill('SIGKILL');
+});
+
+/** One RSA instance as a child process (rsa-main.ts), restartable on the same port. */
+async function spawnInstance(config: Record<string, unknown>): Promise<Killable> {
+  const start = async (cfg: Record<string, unknown>) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', rsaMain, JSON.stringify(cfg)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    children.add(child);
+    child.once('exit', () => children.delete(child));
+    const url = await new Promise<string>((resolve, reject) => {
+      let buf = '';
+      const onData = (d: Buffer) => {
+        buf += d.toString();
+        const m = /READY (\S+)/.exec(buf);
+        if (m) {
+          child.stdout!.off('data', onData);
+          child.off('exit', onExit);
+          resolve(m[1]!);
+        }
+      };
+      const onExit = (code: number | null) => reject(new Error(`RSA instance exited early (${code})`));
+      child.stdout!.on('data', onData);
+      child.once('exit', onExit);
+    });
+    return { child, url };
+  };
+  const first = await start(config);
+  let child = first.child;
+  const url = first.url;
+  const fixed = { ...config, port: Number(new URL(url).port) };
+  let alive = true;
+  const end = async (signal: NodeJS.Signals) => {
+    if (!alive) return;
+    alive = false;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill(signal);
+    const force = setTimeout(() => child.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(force);
+  };
+  return {
+    url,
+    kill: () => end('SIGKILL'),
+    stop: () => end('SIGTERM'),
+    async restart() {
+      await end('SIGKILL');
+      ({ child } = await start(fixed));
+      alive = true;
+    },
+  };
+}
+
+interface PgCounters {
+  xacts: Record<string, number>;
+  rows: number;
+  lsn: string;
+}
+
+interface ConfigResult {
+  label: string;
+  echo: { rate: number; p50: number; p99: number };
+  run: RunResult;
+  /** PostgreSQL deltas over the run (PostgreSQL mode). */
+  pg?: { xacts: Record<string, number>; rows: number; walBytes: number; sizes: Record<string, number> };
+}
+
 async function main(): Promise<void> {
   const gen: ChildProcess = fork(fileURLToPath(import.meta.url), [...process.argv.slice(2), '--generator'], {
     execArgv: ['--import', 'tsx'],
@@ -320,70 +460,192 @@ async function main(): Promise<void> {
       gen.send(msg);
     });
 
-  // ---- 1. ceiling: a bare Fastify echo server in this process, driven by the generator -------
-  const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
-  app.post('/echo', async (req, reply) => reply.code(202).send(req.body));
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const echoUrl = `http://127.0.0.1:${(app.server.address() as { port: number }).port}/echo`;
-  console.log(`echo baseline: ${ECHO_COUNT} requests, concurrency ${CONC} (generator in its own process) ...`);
-  const echo = await ask({ t: 'echo', url: echoUrl, count: ECHO_COUNT }, 'echo');
-  await app.close();
-  console.log(`  echo: ${fmt(echo.rate)} req/s, p50 ${fmt(echo.p50)} ms, p99 ${fmt(echo.p99)} ms`);
+  /** A bare Fastify echo server in this process (where the SSA runs), driven by the generator. */
+  async function echoCeiling(): Promise<{ rate: number; p50: number; p99: number }> {
+    const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
+    app.post('/echo', async (req, reply) => reply.code(202).send(req.body));
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const echoUrl = `http://127.0.0.1:${(app.server.address() as { port: number }).port}/echo`;
+    console.log(`echo baseline: ${ECHO_COUNT} requests, concurrency ${CONC} (generator in its own process) ...`);
+    const echo = await ask({ t: 'echo', url: echoUrl, count: ECHO_COUNT }, 'echo');
+    await app.close();
+    console.log(`  echo: ${fmt(echo.rate)} req/s, p50 ${fmt(echo.p50)} ms, p99 ${fmt(echo.p99)} ms`);
+    return echo;
+  }
 
-  // ---- 2. the hub -----------------------------------------------------------------------------
-  const dir = mkdtempSync(join(tmpdir(), 'umbra-load-'));
-  if (PROFILE_DIR) process.env.UMBRA_CPU_PROFILE = PROFILE_DIR; // the RSA children profile themselves
-  const hub = await startHub({
-    dataDir: dir,
-    rsaMode: 'child',
-    quota: { ssa: TOTAL + 1000, rsa: N * 6 + 1000 },
-    rsaLimits: { perSeedPerMinute: 1_000_000, perSeedPerDay: 1_000_000, inboxMaxMessages: 1_000_000 },
-    ssaRetry: { baseMs: 200, maxMs: 2000 },
-  });
-  console.log(`hub: ssa ${hub.ssa}, rsas ${hub.rsas.join(' ')} (data ${dir})`);
-  console.log(`setup: ${N} inboxes, ${TOTAL} tokens and addresses ...`);
-  const setup = await ask({ t: 'setup', issuer: hub.issuer, ssa: hub.ssa, rsas: hub.rsas }, 'setup');
-  console.log(`  setup took ${fmt(setup.secs)} s`);
+  /** The timed run against `services`, `kill` being the instance SIGKILLed at 1/3. */
+  async function timedRun(runNo: number, ssa: SsaService, kill: Killable): Promise<RunResult> {
+    console.log(`run: ${N} clients × ${M} messages = ${TOTAL}, concurrency ${CONC}${KILL ? ', RSA instance #1 killed at 1/3 and restarted 1 s later' : ''}`);
+    let killed: Promise<void> | null = null;
+    onKill = (at) => {
+      killed = (async () => {
+        await kill.kill();
+        console.log(`  RSA #1 killed at message ${at}`);
+        await sleep(1000);
+        await kill.restart();
+        console.log('  RSA #1 restarted');
+      })();
+    };
+    const t0 = performance.now();
+    const ssaDb = (ssa.store as unknown as { db: { all(sql: string): Promise<Record<string, unknown>[]> } }).db;
+    onProgress = (m) =>
+      void ssaDb.all('SELECT state, COUNT(*) AS n FROM queue GROUP BY state').then((rows) => {
+        const q = Object.fromEntries(rows.map((r) => [String(r.state), Number(r.n)]));
+        console.log(`  ${fmt((performance.now() - t0) / 1000)} s: submitted ${m.submitted}, received ${m.received}, receivers connected ${m.connected}; SSA queue ${JSON.stringify(q)}`);
+      });
+    const stopProfile = await profile(`services-${runNo}.cpuprofile`);
+    const { result } = await ask({ t: 'run', run: runNo }, 'run');
+    await stopProfile();
+    if (killed) await killed;
+    return result;
+  }
 
-  // ---- 3. the run -----------------------------------------------------------------------------
-  console.log(`run: ${N} clients × ${M} messages = ${TOTAL}, concurrency ${CONC}${KILL ? ', RSA #1 killed at 1/3 and restarted 1 s later' : ''}`);
-  let killed: Promise<void> | null = null;
-  onKill = (at) => {
-    killed = (async () => {
-      await hub.rsaHandles[0].kill();
-      console.log(`  RSA #1 killed at message ${at}`);
-      await new Promise((r) => setTimeout(r, 1000));
-      await hub.rsaHandles[0].restart();
-      console.log('  RSA #1 restarted');
-    })();
-  };
-  const t0 = performance.now();
-  const ssaDb = (hub.services.ssa.store as unknown as { db: { all(sql: string): Promise<Record<string, unknown>[]> } }).db;
-  onProgress = (m) =>
-    void ssaDb.all('SELECT state, COUNT(*) AS n FROM queue GROUP BY state').then((rows) => {
-      const q = Object.fromEntries(rows.map((r) => [String(r.state), Number(r.n)]));
-      console.log(`  ${fmt((performance.now() - t0) / 1000)} s: submitted ${m.submitted}, received ${m.received}, receivers connected ${m.connected}; SSA queue ${JSON.stringify(q)}`);
+  const results: ConfigResult[] = [];
+  if (!DB) {
+    // ---- the hub (SQLite) -------------------------------------------------------------------
+    const echo = await echoCeiling();
+    const dir = mkdtempSync(join(tmpdir(), 'umbra-load-'));
+    if (PROFILE_DIR) process.env.UMBRA_CPU_PROFILE = PROFILE_DIR; // the RSA children profile themselves
+    const hub = await startHub({
+      dataDir: dir,
+      rsaMode: 'child',
+      quota: { ssa: TOTAL + 1000, rsa: N * 6 + 1000 },
+      rsaLimits: { perSeedPerMinute: 1_000_000, perSeedPerDay: 1_000_000, inboxMaxMessages: 1_000_000 },
+      ssaRetry: { baseMs: 200, maxMs: 2000 },
     });
-  const stopProfile = await profile('services.cpuprofile');
-  const { result: r } = await ask({ t: 'run' }, 'run');
-  await stopProfile();
-  if (killed) await killed;
+    console.log(`hub: ssa ${hub.ssa}, rsas ${hub.rsas.join(' ')} (data ${dir})`);
+    console.log(`setup: ${N} inboxes, ${TOTAL} tokens and addresses ...`);
+    const mint = await ask({ t: 'mint', issuer: hub.issuer, ssa: hub.ssa, count: TOTAL }, 'mint');
+    const setup = await ask({ t: 'setup', services: hub.rsas.map((u) => [u]), run: 0 }, 'setup');
+    console.log(`  setup took ${fmt(mint.secs + setup.secs)} s`);
+    const run = await timedRun(0, hub.services.ssa, hub.rsaHandles[0]);
+    results.push({ label: 'hub (SQLite)', echo, run });
+    await ask({ t: 'reset' }, 'reset');
+    await hub.close();
+    rmSync(dir, { recursive: true, force: true });
+  } else {
+    // ---- issuer, SSA and N RSA instances on one PostgreSQL ----------------------------------
+    const admin = postgres(DB, { max: 1, onnotice: () => {} });
+    const tag = `umbra_lt_${process.pid}`;
+    const created: string[] = [];
+    const dbUrl = (name: string) => {
+      const u = new URL(DB);
+      u.pathname = `/${name}`;
+      return u.toString();
+    };
+    const createDb = async (name: string) => {
+      await admin.unsafe(`CREATE DATABASE ${tag}_${name}`);
+      created.push(`${tag}_${name}`);
+      return dbUrl(`${tag}_${name}`);
+    };
+    const counters = async (dbs: string[]): Promise<PgCounters> => {
+      const rows = await admin.unsafe(
+        `SELECT datname, xact_commit + xact_rollback AS x, tup_inserted + tup_updated + tup_deleted AS r FROM pg_stat_database WHERE datname = ANY($1)`,
+        [dbs],
+      );
+      const lsn = String((await admin.unsafe('SELECT pg_current_wal_lsn()::text AS l'))[0]!.l);
+      return { xacts: Object.fromEntries(rows.map((r) => [String(r.datname), Number(r.x)])), rows: rows.reduce((a, r) => a + Number(r.r), 0), lsn };
+    };
+    try {
+      const issuer = await startIssuer({ db: await createDb('issuer'), host: '127.0.0.1', port: 0, quota: { ssa: TOTAL * CONFIGS.length + 1000, rsa: (N * 6 + 1000) * CONFIGS.length } });
+      const ssa = await startSsa({
+        db: await createDb('ssa'),
+        sealKey: new Uint8Array(randomBytes(32)),
+        host: '127.0.0.1',
+        port: 0,
+        issuerName: issuer.issuerName,
+        tokenKeys: [issuer.tokenKeys.ssa],
+        retry: { baseMs: 200, maxMs: 2000 },
+        allowLoopback: true,
+      });
+      console.log(`PostgreSQL ${new URL(DB).host}: issuer ${issuer.url}, ssa ${ssa.url}; configurations: ${CONFIGS.map((n) => `${n} RSA instance${n > 1 ? 's' : ''}`).join(', ')}`);
+      console.log(`minting ${TOTAL * CONFIGS.length} SSA tokens for all configurations ...`);
+      const mint = await ask({ t: 'mint', issuer: issuer.url, ssa: ssa.url, count: TOTAL * CONFIGS.length }, 'mint');
+      console.log(`  minting took ${fmt(mint.secs)} s`);
+      for (const [runNo, n] of CONFIGS.entries()) {
+        console.log(`\n=== configuration ${runNo + 1}/${CONFIGS.length}: ${n} RSA instance${n > 1 ? 's' : ''} on PostgreSQL`);
+        const echo = await echoCeiling();
+        const rsaDbName = `rsa${runNo}`;
+        const config = {
+          db: await createDb(rsaDbName),
+          host: '127.0.0.1',
+          port: 0,
+          issuerName: issuer.issuerName,
+          tokenKeys: [b64u(issuer.tokenKeys.rsa)],
+          trustedSsaKeys: [b64u(ssa.serviceKey)],
+          // One origin for all instances: a token bought for the RSA is good at each of them.
+          originInfo: `rsa${runNo}.loadtest.invalid`,
+          limits: { perSeedPerMinute: 1_000_000, perSeedPerDay: 1_000_000, inboxMaxMessages: 1_000_000 },
+        };
+        if (PROFILE_DIR) process.env.UMBRA_CPU_PROFILE = PROFILE_DIR;
+        // The first instance creates the schema and keys; the others join it.
+        const instances = [await spawnInstance(config)];
+        instances.push(...(await Promise.all(Array.from({ length: n - 1 }, () => spawnInstance(config)))));
+        console.log(`  RSA instances: ${instances.map((i) => i.url).join(' ')}`);
+        const setup = await ask({ t: 'setup', services: [instances.map((i) => i.url)], run: runNo }, 'setup');
+        console.log(`  setup (inboxes, addresses) took ${fmt(setup.secs)} s`);
+        const dbs = [`${tag}_ssa`, `${tag}_${rsaDbName}`];
+        // pg_stat_database lags: an idle backend reports its counters within 10 s (PGSTAT_IDLE_INTERVAL).
+        await sleep(11_000);
+        const before = await counters(dbs);
+        const run = await timedRun(runNo, ssa, instances[0]!);
+        await ask({ t: 'reset' }, 'reset');
+        for (const i of instances) await i.stop(); // their backends exit and report their counters
+        await sleep(11_000);
+        const after = await counters(dbs);
+        const walBytes = Number((await admin.unsafe('SELECT pg_wal_lsn_diff($1::pg_lsn, $2::pg_lsn) AS d', [after.lsn, before.lsn]))[0]!.d);
+        const sizes = Object.fromEntries(
+          (await admin.unsafe('SELECT datname, pg_database_size(datname) AS s FROM pg_database WHERE datname = ANY($1)', [dbs])).map((r) => [String(r.datname).replace(`${tag}_`, ''), Number(r.s)]),
+        );
+        const xacts = Object.fromEntries(dbs.map((d) => [d.replace(`${tag}_`, '').replace(/\d+$/, ''), (after.xacts[d] ?? 0) - (before.xacts[d] ?? 0)]));
+        results.push({ label: `${n} RSA instance${n > 1 ? 's' : ''}`, echo, run, pg: { xacts, rows: after.rows - before.rows, walBytes, sizes } });
+      }
+      await ssa.close();
+      await issuer.close();
+    } finally {
+      for (const d of created) await admin.unsafe(`DROP DATABASE IF EXISTS ${d} WITH (FORCE)`).catch(() => {});
+      await admin.end({ timeout: 5 });
+    }
+  }
 
-  const ssaRate = TOTAL / r.submitSecs;
-  const e2eRate = r.received / r.e2eSecs;
-  const lost = TOTAL - r.received;
+  // ---- results, side by side -----------------------------------------------------------------
+  let failed = false;
   console.log('\nresults');
-  console.log(`  echo ceiling         ${fmt(echo.rate)} req/s   p50 ${fmt(echo.p50)} ms   p99 ${fmt(echo.p99)} ms`);
-  console.log(`  SSA submit (202)     ${fmt(ssaRate)} msg/s   p50 ${fmt(r.submit.p50)} ms   p99 ${fmt(r.submit.p99)} ms   (${(ssaRate / echo.rate).toFixed(2)}× echo)`);
-  console.log(`  end to end (push)    ${fmt(e2eRate)} msg/s   p50 ${fmt(r.e2e.p50)} ms   p99 ${fmt(r.e2e.p99)} ms   (${(e2eRate / echo.rate).toFixed(2)}× echo)`);
-  console.log(`  refused submits      ${r.refused}`);
-  console.log(`  lost                 ${lost} of ${TOTAL}${KILL ? ' (with an RSA SIGKILLed and restarted)' : ''}`);
-  console.log(`  duplicates pushed    ${r.duplicates} (redelivered before an ack; deduped by the receiver)`);
+  for (const { label, echo, run: r, pg } of results) {
+    const ssaRate = TOTAL / r.submitSecs;
+    const e2eRate = r.received / r.e2eSecs;
+    const lost = TOTAL - r.received;
+    if (lost !== 0 || r.refused !== 0) failed = true;
+    console.log(`  ${label}`);
+    console.log(`    echo ceiling         ${fmt(echo.rate)} req/s   p50 ${fmt(echo.p50)} ms   p99 ${fmt(echo.p99)} ms`);
+    console.log(`    SSA submit (202)     ${fmt(ssaRate)} msg/s   p50 ${fmt(r.submit.p50)} ms   p99 ${fmt(r.submit.p99)} ms   (${(ssaRate / echo.rate).toFixed(2)}× echo)`);
+    console.log(`    end to end (push)    ${fmt(e2eRate)} msg/s   p50 ${fmt(r.e2e.p50)} ms   p99 ${fmt(r.e2e.p99)} ms   (${(e2eRate / echo.rate).toFixed(2)}× echo)`);
+    console.log(`    refused submits      ${r.refused}`);
+    console.log(`    lost                 ${lost} of ${TOTAL}${KILL ? ' (with an RSA instance SIGKILLed and restarted)' : ''}`);
+    console.log(`    duplicates pushed    ${r.duplicates} (redelivered before an ack; deduped by the receiver)`);
+    if (pg) {
+      const per = (x: number) => (x / Math.max(1, r.received)).toFixed(2);
+      const xs = Object.entries(pg.xacts);
+      const total = xs.reduce((a, [, v]) => a + v, 0);
+      console.log(`    PostgreSQL           ${per(total)} transactions/msg (${xs.map(([k, v]) => `${k} ${per(v)}`).join(', ')}), ${per(pg.rows)} rows written/msg, ${(pg.walBytes / Math.max(1, r.received)).toFixed(0)} WAL bytes/msg`);
+      console.log(`    database sizes       ${Object.entries(pg.sizes).map(([k, v]) => `${k} ${(v / 1e6).toFixed(1)} MB`).join(', ')}`);
+    }
+  }
+  if (results.length > 1) {
+    console.log('\n  side by side (end to end)');
+    console.log('    ' + results.map((x) => x.label.padEnd(24)).join(''));
+    const row = (name: string, f: (x: ConfigResult) => string) => console.log(`    ${results.map((x) => f(x).padEnd(24)).join('')}  ${name}`);
+    row('msgs/s', (x) => fmt(x.run.received / x.run.e2eSecs));
+    row('× echo', (x) => ((x.run.received / x.run.e2eSecs) / x.echo.rate).toFixed(2));
+    row('p50 ms', (x) => fmt(x.run.e2e.p50));
+    row('p99 ms', (x) => fmt(x.run.e2e.p99));
+    row('lost', (x) => String(TOTAL - x.run.received));
+    row('PG transactions/msg', (x) => (x.pg ? (Object.values(x.pg.xacts).reduce((a, v) => a + v, 0) / Math.max(1, x.run.received)).toFixed(2) : '-'));
+    row('WAL bytes/msg', (x) => (x.pg ? (x.pg.walBytes / Math.max(1, x.run.received)).toFixed(0) : '-'));
+  }
 
   await ask({ t: 'stop' }, 'stopped');
-  await hub.close();
-  rmSync(dir, { recursive: true, force: true });
-  process.exit(lost === 0 && r.refused === 0 ? 0 : 1);
+  process.exit(failed ? 1 : 0);
 }
 
 if (IS_GENERATOR) await generator();
