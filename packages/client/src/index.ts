@@ -19,8 +19,8 @@ export type {
   MessageInfo,
   RelationshipInfo,
   RelationshipSigner,
-} from './client.ts';
-export { MAX_TEXT_BYTES, MAX_INVITATION_CHARS } from './client.ts';
+} from './client-types.ts';
+export { MAX_TEXT_BYTES, MAX_INVITATION_CHARS } from './client-types.ts';
 export { ClientError, type ClientErrorCode } from './errors.ts';
 export type { Delivery, DeliveredEnvelope, EnvelopeHandler, FetchResult, ServiceEndpointDelivery, Subscription } from './delivery.ts';
 export { hasServiceEndpoints } from './delivery.ts';
@@ -66,8 +66,16 @@ export type { Argon2idParams } from './at-rest.ts';
 export { MemoryNetwork, MemoryDelivery, type ChaosOptions, type NetworkStats } from './memory-delivery.ts';
 /** The Store contract: what an app implements to keep the client's state elsewhere. */
 export type {
+  AccountReads,
   Consent,
   ConversationMeta,
+  ConversationReads,
+  DirectoryReads,
+  GroupReads,
+  MessageReads,
+  OutboxReads,
+  ServiceAccountReads,
+  SettingsReads,
   ConversationOrigin,
   HistoryPosition,
   MessageKey,
@@ -78,7 +86,6 @@ export type {
   SeenEnvelope,
   Store,
   StoreBatch,
-  StoreSnapshot,
   StoredAccount,
   StoredConversation,
   StoredGroup,

@@ -15,12 +15,13 @@ export function tempDir(prefix = 'umbra-client-'): { dir: string; cleanup: () =>
 }
 
 export async function openMemoryClient(delivery: Delivery, name: string, extra: Partial<ClientOptions> = {}): Promise<Client> {
-  return Client.open({ delivery, store: SqliteStore.open({ path: ':memory:', key: KEY_A }), profile: { name }, ...FAST, ...extra });
+  return Client.open({ delivery, store: await SqliteStore.open({ path: ':memory:', key: KEY_A }), profile: { name }, ...FAST, ...extra });
 }
 
-export async function waitFor(cond: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+/** Polls `cond` (which may read a client's async views) until it holds. */
+export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = 'condition'): Promise<void> {
   const start = Date.now();
-  while (!cond()) {
+  while (!(await cond())) {
     if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 5));
   }
@@ -30,16 +31,16 @@ export async function waitFor(cond: () => boolean, timeoutMs = 10_000, what = 'c
 export async function connect(alice: Client, bob: Client): Promise<ConversationInfo> {
   const inv = await bob.createInvitation();
   const conv = await alice.accept(inv.text);
-  await waitFor(() => bob.conversations().some((c) => c.id === conv.id), 10_000, 'bob to see the conversation');
-  await waitFor(() => alice.pendingCount(conv.id) === 0, 10_000, 'the handshake ack');
+  await waitFor(async () => (await bob.conversations()).some((c) => c.id === conv.id), 10_000, 'bob to see the conversation');
+  await waitFor(async () => (await alice.pendingCount(conv.id)) === 0, 10_000, 'the handshake ack');
   return conv;
 }
 
-export function texts(client: Client, conversationId: string): string[] {
+export async function texts(client: Client, conversationId: string): Promise<string[]> {
   const out: string[] = [];
   let before: string | undefined;
   for (;;) {
-    const page = client.history(conversationId, { limit: 1000, ...(before !== undefined ? { before } : {}) });
+    const page = await client.history(conversationId, { limit: 1000, ...(before !== undefined ? { before } : {}) });
     out.unshift(...page.messages.map((m) => `${m.outgoing ? '>' : '<'}${m.text}`));
     if (page.cursor === null) return out;
     before = page.cursor;

@@ -1,0 +1,141 @@
+/**
+ * What the client holds in memory about its conversations: the engine, each conversation's meta
+ * (consent, origin, activity) and reliability state, and when each machine is next due. Changed
+ * only inside client operations, and only after the store has the change (persist, then adopt).
+ */
+import { Engine, reliability as rel, type CryptoProvider, type PrivateConversation } from '@umbra/protocol';
+import { ClientError } from './errors.ts';
+import { conversationRecord, loadConversations, type LoadedConversations } from './conversation-records.ts';
+import type { ConversationMeta, Store, StoredConversation } from './store.ts';
+
+export interface AccountKey {
+  readonly publicKey: Uint8Array;
+  readonly secretKey: Uint8Array;
+}
+
+export class ConversationState {
+  engine: Engine;
+  private readonly metas = new Map<string, ConversationMeta>();
+  /**
+   * Each conversation's reliability state. Written in the transaction of every operation that
+   * writes the conversation; its soft parts (pending acks, retry and request times) may run
+   * ahead of the disk between writes: a crash then costs a re-acknowledgement on the peer's
+   * retry, and everything in flight is retried at open anyway.
+   */
+  private readonly reliability = new Map<string, rel.ReliabilityState>();
+  /** When each conversation's machine is next due (only conversations with pending work). */
+  private readonly dueAt = new Map<string, number>();
+
+  constructor(
+    private readonly crypto: CryptoProvider,
+    private readonly account: AccountKey,
+    loaded: LoadedConversations,
+    now: number,
+    /** Called with every new due time (the wake timer). */
+    private readonly onDue: (at: number) => void,
+  ) {
+    this.engine = this.adoptLoaded(loaded, now);
+  }
+
+  /** Rebuild everything from the store: after a write failed under an engine call that had already changed the engine. */
+  async reload(store: Store, now: number): Promise<void> {
+    const loaded = await loadConversations(store);
+    this.engine = this.adoptLoaded(loaded, now);
+    for (const [id, state] of loaded.states) this.setReliability(id, state);
+  }
+
+  private adoptLoaded(loaded: LoadedConversations, now: number): Engine {
+    const engine = new Engine(this.crypto, { account: this.account, inboxes: loaded.inboxes, conversations: loaded.conversations }, now);
+    this.metas.clear();
+    this.reliability.clear();
+    this.dueAt.clear();
+    for (const meta of loaded.metas) this.metas.set(meta.id, meta);
+    for (const [id, state] of loaded.states) this.reliability.set(id, state);
+    return engine;
+  }
+
+  meta(id: string): ConversationMeta | undefined {
+    return this.metas.get(id);
+  }
+
+  /** The meta of a conversation the engine holds, or ClientError('unknown-conversation'). */
+  requireMeta(id: string): ConversationMeta {
+    const meta = this.metas.get(id);
+    if (meta === undefined || this.engine.conversation(id) === undefined) throw new ClientError('unknown-conversation', `no conversation ${id}`);
+    return meta;
+  }
+
+  /** The engine's conversation (for ids requireMeta or meta has vouched for). */
+  conversation(id: string): PrivateConversation {
+    const c = this.engine.conversation(id);
+    if (c === undefined) throw new ClientError('unknown-conversation', `no conversation ${id}`);
+    return c;
+  }
+
+  allMetas(): ConversationMeta[] {
+    return [...this.metas.values()];
+  }
+
+  setMeta(meta: ConversationMeta): void {
+    this.metas.set(meta.id, meta);
+  }
+
+  rstate(id: string): rel.ReliabilityState {
+    return this.reliability.get(id) ?? rel.EMPTY_RELIABILITY;
+  }
+
+  /** Every conversation with a reliability state. */
+  reliabilityEntries(): [string, rel.ReliabilityState][] {
+    return [...this.reliability];
+  }
+
+  /** Adopt a conversation's new reliability state and keep the wake timer in step with it. */
+  setReliability(id: string, state: rel.ReliabilityState): void {
+    this.reliability.set(id, state);
+    const at = rel.nextDueAt(state);
+    if (at === null) {
+      this.dueAt.delete(id);
+      return;
+    }
+    this.dueAt.set(id, at);
+    this.onDue(at);
+  }
+
+  /** Set a state without touching the due times (a send that may still be rolled back). */
+  setReliabilityTentatively(id: string, state: rel.ReliabilityState): void {
+    this.reliability.set(id, state);
+  }
+
+  /** After a write: adopt the stored meta and the reliability state written with it. */
+  adopt(stored: StoredConversation, state: rel.ReliabilityState): void {
+    this.metas.set(stored.meta.id, stored.meta);
+    this.setReliability(stored.meta.id, state);
+  }
+
+  record(meta: ConversationMeta, conversation: PrivateConversation, state: rel.ReliabilityState): StoredConversation {
+    return conversationRecord(meta, conversation, state);
+  }
+
+  /** The conversation's record with its current meta, engine state and reliability state. */
+  currentRecord(id: string, conversation = this.conversation(id)): StoredConversation {
+    return conversationRecord(this.metas.get(id)!, conversation, this.rstate(id));
+  }
+
+  /** Conversations whose machine is due by `t`; ids the engine no longer holds are dropped. */
+  dueBy(t: number): string[] {
+    const due: string[] = [];
+    for (const [id, at] of this.dueAt) {
+      if (at > t) continue;
+      if (this.metas.has(id) && this.engine.conversation(id) !== undefined) due.push(id);
+      else this.dueAt.delete(id);
+    }
+    return due;
+  }
+
+  /** Arm the wake timer for the earliest due time of any conversation (after it fired). */
+  rearm(): void {
+    let at = Infinity;
+    for (const t of this.dueAt.values()) if (t < at) at = t;
+    if (at !== Infinity) this.onDue(at);
+  }
+}
