@@ -23,208 +23,31 @@
  * never from which session an update arrived on.
  */
 import { fromBinary } from '@bufbuild/protobuf';
-import { fromHex, group as G, toHex, wire, type CryptoProvider, type FrameBody } from '@umbra/protocol';
+import { fromHex, group as G, toHex, wire } from '@umbra/protocol';
 import { ClientError } from '../errors.ts';
-import type { Store, StoreBatch, StoredGroup, StoredGroupEvent, StoredGroupMessage } from '../store.ts';
+import type { StoreBatch, StoredGroupEvent, StoredGroupMessage } from '../store.ts';
+import { cloneGroup, encodeGroupFrameBody, foldFields, loadGroup, newRecord, seenKey, storedGroup, type Card, type Group } from './record.ts';
+import {
+  GroupError,
+  type GroupAddOutcome,
+  type GroupAddResult,
+  type GroupChangeInfo,
+  type GroupEvent,
+  type GroupHistoryPage,
+  type GroupHost,
+  type GroupInfo,
+  type GroupInviteResult,
+  type GroupMemberInfo,
+  type GroupMemberRef,
+  type GroupMessageInfo,
+  type GroupRecipientInfo,
+  type GroupRejectedInfo,
+  type GroupSendResult,
+  type GroupSessionRef,
+} from './types.ts';
 
-// ---- public types ------------------------------------------------------------------------
-
-export type GroupStatus = 'invited' | 'joining' | 'member' | 'left' | 'removed';
-
-export interface GroupInfo {
-  readonly chatId: string;
-  readonly name: string;
-  readonly color: string;
-  readonly hasImage: boolean;
-  readonly status: GroupStatus;
-  /** Our member id in this group ("0x04…"), null before we accept. */
-  readonly self: string | null;
-  readonly admin: boolean;
-  readonly memberCount: number;
-  /** Members we cannot reach yet (no session). */
-  readonly pendingCount: number;
-  /** The conversation the invitation came through (invited/joining). */
-  readonly invitedBy: string | null;
-  /** The last update we could not apply, if any. */
-  readonly lastError: string | null;
-}
-
-export interface GroupMemberInfo {
-  /** "0x04…"; null for someone invited who has not accepted yet. */
-  readonly memberId: string | null;
-  readonly state: 'self' | 'connected' | 'pending' | 'invited';
-  readonly admin: boolean;
-  readonly creator: boolean;
-  /** The pairwise conversation with this member, when there is one. */
-  readonly conversationId: string | null;
-  readonly name: string | null;
-}
-
-export interface GroupMessageInfo {
-  readonly chatId: string;
-  /** "0x" + keccak256(author key ‖ entity): the same for every member. */
-  readonly id: string;
-  readonly author: string;
-  readonly authorName: string | null;
-  readonly outgoing: boolean;
-  readonly text: string;
-  readonly clock: number;
-  readonly sentAt: number;
-  readonly receivedAt: number | null;
-  readonly replyTo: string | null;
-}
-
-export interface GroupHistoryPage {
-  /** Oldest first. */
-  readonly messages: readonly GroupMessageInfo[];
-  readonly cursor: string | null;
-}
-
-/** What a membership change did (the protocol fold's history: docs/GROUPS.md). */
-export type GroupChangeKind = G.ChangeKind;
-
-/** A member named in a change. */
-export interface GroupMemberRef {
-  readonly memberId: string;
-  /** The display name of our session with them, when we have one. */
-  readonly name: string | null;
-  /** One of our own keys in this group (now or before a re-add). */
-  readonly me: boolean;
-}
-
-/** One applied membership change: the same list, in the same order, at every member. */
-export interface GroupChangeInfo {
-  readonly chatId: string;
-  /** Hex SHA-256 of the event's bytes: the same at every member. */
-  readonly id: string;
-  readonly kind: GroupChangeKind;
-  /** The member id that signed it. */
-  readonly author: string;
-  readonly authorName: string | null;
-  readonly byMe: boolean;
-  /** Added, removed or promoted members (empty for the other kinds). */
-  readonly targets: readonly GroupMemberRef[];
-  /** 'created' and 'renamed': the name; null otherwise. */
-  readonly name: string | null;
-  /** 'color': the colour; null otherwise. */
-  readonly color: string | null;
-  /** The event's Lamport clock (ms-based, set by its author). */
-  readonly clock: number;
-  /** When this client first saw it applied (ms). */
-  readonly seenAt: number;
-}
-
-/**
- * Why something was refused: the protocol fold's RejectReason for an event, or for a binding
- * 'binding-redirect' (it named another key for a bound session) or 'binding-unasked' (a binding
- * frame on a session we did not invite).
- */
-export type GroupRejectReason = G.RejectReason | 'binding-redirect' | 'binding-unasked';
-
-/** An event (or frame) this client refused: never applied. */
-export interface GroupRejectedInfo {
-  readonly chatId: string;
-  /** The fold's reason for an event, or the client's for a binding. */
-  readonly reason: GroupRejectReason;
-  readonly detail: string;
-  /** The event's signer, or the member the session is bound to; null when unknown. */
-  readonly author: string | null;
-  /** The rejected event's id (hex), for events. */
-  readonly eventId: string | null;
-  /** The conversation it arrived on, when it arrived in this client's receive. */
-  readonly conversationId: string | null;
-}
-
-/** What add() did for one conversation. */
-export type GroupAddOutcome = 'invited' | 're-invited' | 'already-invited';
-
-export interface GroupAddResult {
-  readonly group: GroupInfo;
-  readonly conversationId: string;
-  /** 'invited': a first invitation; 're-invited': the peer was a member before (removed or left); 'already-invited': an invitation is pending (nothing sent). */
-  readonly outcome: GroupAddOutcome;
-}
-
-export interface GroupInviteResult {
-  readonly group: GroupInfo;
-  readonly results: readonly { readonly conversationId: string; readonly outcome: GroupAddOutcome }[];
-}
-
-/** Per-member status of one send. */
-export interface GroupRecipientInfo {
-  readonly memberId: string;
-  readonly name: string | null;
-  /**
-   * 'queued': in our session's outbox (sent, retried until acknowledged); 'waiting': no session
-   * yet, sent once it opens; 'dropped': no session, and 1000 messages already wait for them.
-   */
-  readonly status: 'queued' | 'waiting' | 'dropped';
-  readonly conversationId: string | null;
-}
-
-export interface GroupSendResult extends GroupMessageInfo {
-  readonly recipients: readonly GroupRecipientInfo[];
-}
-
-export interface GroupEventMap {
-  'group-invited': GroupInfo;
-  'group-updated': GroupInfo;
-  'group-message': GroupMessageInfo;
-  'group-change': GroupChangeInfo;
-  'group-rejected': GroupRejectedInfo;
-}
-
-export type GroupErrorCode = 'unknown-group' | 'not-a-member' | 'not-allowed' | 'not-invited' | 'rejected' | 'already-member' | 'no-recipients';
-
-/** A ClientError ('invalid-argument') with a group-specific reason. */
-export class GroupError extends ClientError {
-  readonly groupCode: GroupErrorCode;
-  constructor(groupCode: GroupErrorCode, message: string) {
-    super('invalid-argument', message);
-    this.groupCode = groupCode;
-  }
-}
-
-/** One group event for the app, as the client's event stream carries it. */
-export type GroupEvent = { [K in keyof GroupEventMap]: { readonly type: K; readonly data: GroupEventMap[K] } }[keyof GroupEventMap];
-
-/**
- * What the group layer needs from the client, and nothing more: no engine, no conversation
- * state, no session's secret key (the client signs bindings itself). The client constructs
- * Groups with one; this module does not import the client.
- */
-export interface GroupHost {
-  /** Group keys and event signatures. */
-  readonly crypto: CryptoProvider;
-  /** Group rows and stored group messages (writes go through sendFramesLocked). */
-  readonly store: Store;
-  now(): number;
-  /** Runs fn as one client operation (the client's queue); rejects once the client is closed. */
-  serial<T>(fn: () => T | Promise<T>): Promise<T>;
-  /** Throws ClientError 'client-closed' once closed (for reads that do not queue). */
-  assertOpen(): void;
-  /** Our pairwise sessions, as far as groups use them. */
-  readonly sessions: GroupSessions;
-  /** Locked: persist `extra` and the frames (as hidden messages + outbox) in one transaction, then send. */
-  sendFramesLocked(frames: readonly { conversationId: string; frame: Uint8Array }[], extra: StoreBatch): void;
-  emit(e: GroupEvent): void;
-  emitError(e: ClientError): void;
-}
-
-/** A session our identity is bound through: a conversation, or a card's invitation (by hex id). */
-export type GroupSessionRef = { readonly conversationId: string } | { readonly invitationId: string };
-
-/** The pairwise sessions groups ride on. */
-export interface GroupSessions {
-  /** The peer of a conversation we hold (its identity key and name), or undefined. */
-  peer(conversationId: string): { readonly identityKey: Uint8Array; readonly name: string } | undefined;
-  /** Our binding of that session's identity to the group key, signed by the client; undefined if the session is unknown. */
-  bind(session: GroupSessionRef, chatId: string, groupKey: G.GroupKeyPair): G.GroupBinding | undefined;
-  /** A new reusable invitation to hand out as our card. */
-  newCard(ttlSeconds: number): Promise<{ readonly text: string; readonly invitationId: string }>;
-  /** Accepts a member's card; resolves to the new conversation's id. */
-  accept(card: string): Promise<string>;
-}
+export * from './types.ts';
+export { decodeGroupFrameBody, encodeGroupFrameBody } from './record.ts';
 
 // ---- limits ------------------------------------------------------------------------------
 
@@ -236,120 +59,6 @@ const CARD_TTL_SECONDS = 366 * 24 * 3600;
 const MAX_DEFERRED_PER_MEMBER = 1000;
 /** Updates held because they arrived before the session's binding. */
 const MAX_HELD = 256;
-
-// ---- the stored record -------------------------------------------------------------------
-
-interface Card {
-  readonly text: string;
-  /** Encoded GroupBinding (hex). */
-  readonly binding: string;
-}
-
-interface GroupRecord {
-  status: GroupStatus;
-  /** Our group secret key (hex), null while only invited. */
-  key: string | null;
-  /** The conversation our invitation came through. */
-  inviter: string | null;
-  card: Card | null;
-  /** Verified session bindings: conversation id → member id. */
-  bindings: Record<string, string>;
-  /** Other members' cards, by member id. */
-  cards: Record<string, Card>;
-  /** Conversations our hello went to. */
-  hello: string[];
-  /** "conversation|member": cards relayed. */
-  sentCards: string[];
-  /** Conversations we invited that have not answered with a binding yet. */
-  invites: string[];
-  /** Cards we accepted: member id → conversation id ("" = the card did not work). */
-  opened: Record<string, string>;
-  /** Group message ids waiting for a member we cannot reach yet. */
-  deferred: Record<string, string[]>;
-  /** Updates with a message that arrived before the session's binding: [conversation, hex]. */
-  held: [string, string][];
-  /** Our earlier member ids in this group (before a re-add gave us a new key). */
-  formerSelves: string[];
-  /** seenKey(applied change id) → when we first saw it applied (ms); one entry per applied event. */
-  seen: Record<string, number>;
-  messageClock: number;
-  createdAt: number;
-  lastError: string | null;
-}
-
-/**
- * 64 bits of an event id: enough to tell a group's events apart (at most MAX_GROUP_EVENTS), and
- * it keeps the record small, since the record is rewritten on every change.
- */
-function seenKey(eventIdHex: string): string {
-  return eventIdHex.slice(0, 16);
-}
-
-interface Group {
-  readonly chatId: string;
-  rec: GroupRecord;
-  /** What the fold keeps (applied, rejected-but-kept, pending), in fold order. */
-  events: readonly G.GroupEvent[];
-  state: G.GroupState;
-  /** The applied changes, in fold order. */
-  history: readonly G.GroupChange[];
-  /** Ids (hex) of the kept events the last fold rejected: reported once each. */
-  rejected: ReadonlySet<string>;
-  key: G.GroupKeyPair | null;
-}
-
-function cloneGroup(g: Group): Group {
-  return { ...g, rec: structuredClone(g.rec) };
-}
-
-/** A successful fold, as a group's event fields. */
-function foldFields(f: G.Folded): Pick<Group, 'events' | 'state' | 'history' | 'rejected'> {
-  return { events: f.events, state: f.state, history: f.history, rejected: new Set(f.rejected.map((r) => toHex(r.event.id))) };
-}
-
-function newRecord(status: GroupStatus, now: number): GroupRecord {
-  return {
-    status,
-    key: null,
-    inviter: null,
-    card: null,
-    bindings: {},
-    cards: {},
-    hello: [],
-    sentCards: [],
-    invites: [],
-    opened: {},
-    deferred: {},
-    held: [],
-    formerSelves: [],
-    seen: {},
-    messageClock: 0,
-    createdAt: now,
-    lastError: null,
-  };
-}
-
-const enc = new TextEncoder();
-const dec = new TextDecoder();
-
-// ---- frame bodies ------------------------------------------------------------------------
-
-type FrameKind = 'membershipUpdate' | 'invite' | 'binding';
-
-/** The stored form of a group frame: an encoded PrivateV1Frame with only `group` set (tag 0x7a). */
-export function encodeGroupFrameBody(kind: FrameKind, bytes: Uint8Array): Uint8Array {
-  const frame = wire.create(wire.GroupFrameSchema, { kind: { case: kind, value: bytes } });
-  return wire.toBinary(wire.PrivateV1FrameSchema, wire.create(wire.PrivateV1FrameSchema, { body: { case: 'group', value: frame } }));
-}
-
-export function decodeGroupFrameBody(bytes: Uint8Array): FrameBody | null {
-  try {
-    const f = fromBinary(wire.PrivateV1FrameSchema, bytes);
-    return f.body.case === 'group' ? f.body : null;
-  } catch {
-    return null;
-  }
-}
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
@@ -380,19 +89,9 @@ export class Groups {
   // ---- loading ---------------------------------------------------------------------------
 
   /** @internal Called by the client at open. */
-  load(): void {
+  async load(): Promise<void> {
     const now = this.host.now();
-    for (const { group, events } of this.host.store.loadGroups()) {
-      const rec = JSON.parse(dec.decode(group.record)) as GroupRecord;
-      // Records written before re-adds and visible history lack these.
-      rec.formerSelves ??= [];
-      rec.seen ??= {};
-      const decoded = G.decodeEventList(group.chatId, events);
-      if (!decoded.ok) throw new ClientError('store-corrupt', `stored events of a group do not decode (${decoded.code})`);
-      const folded = G.mergeGroupEvents(group.chatId, decoded.value, [], now);
-      if (!folded.ok) throw new ClientError('store-corrupt', `stored events of a group do not fold (${folded.code})`);
-      this.groups.set(group.chatId, { chatId: group.chatId, rec, ...foldFields(folded), key: rec.key === null ? null : G.groupKeyFromSecret(fromHex(rec.key)!) });
-    }
+    for (const { group, events } of await this.host.store.groups.all()) this.groups.set(group.chatId, loadGroup(group, events, now));
   }
 
   // ---- reading ---------------------------------------------------------------------------
@@ -440,7 +139,7 @@ export class Groups {
   }
 
   /** Group messages in arrival order, newest page first (like Client.history). */
-  history(chatId: string, options: { limit?: number; before?: string } = {}): GroupHistoryPage {
+  async history(chatId: string, options: { limit?: number; before?: string } = {}): Promise<GroupHistoryPage> {
     this.host.assertOpen();
     const g = this.require(chatId);
     const limit = options.limit ?? 50;
@@ -450,7 +149,7 @@ export class Groups {
       if (typeof options.before !== 'string' || !/^\d{1,15}$/.test(options.before)) throw new ClientError('invalid-argument', 'before must be a cursor returned by history()');
       before = Number(options.before);
     }
-    const rows = this.host.store.groupMessages(chatId, limit + 1, before);
+    const rows = await this.host.store.groups.messages(chatId, limit + 1, before);
     const page = rows.slice(0, limit).reverse();
     return {
       messages: page.map((m) => this.messageInfo(g, m)),
@@ -465,7 +164,7 @@ export class Groups {
     if (typeof name !== 'string' || name.length === 0 || name.length > G.MAX_GROUP_NAME_CHARS) throw new ClientError('invalid-argument', `a group name is 1 to ${G.MAX_GROUP_NAME_CHARS} characters`);
     const convs = this.checkConversations(conversationIds);
     const card = await this.host.sessions.newCard(CARD_TTL_SECONDS);
-    return this.host.serial(() => {
+    return this.host.serial(async () => {
       const now = this.host.now();
       const built = G.createGroup(this.host.crypto, { name, nowMs: now, ...(options.color !== undefined ? { color: options.color } : {}) });
       if (!built.ok) throw new GroupError('rejected', built.reason);
@@ -479,7 +178,7 @@ export class Groups {
       for (const h of folded.history) rec.seen[seenKey(h.id)] = now;
       const g: Group = { chatId, rec, ...foldFields(folded), key };
       const frames = convs.map((c) => this.inviteFrame(g, c));
-      this.flush([g], built.events, [], frames);
+      await this.flush([g], built.events, [], frames);
       const info = this.info(g);
       this.host.emit({ type: 'group-updated', data: info });
       return info;
@@ -496,7 +195,7 @@ export class Groups {
   async invite(chatId: string, conversationIds: readonly string[]): Promise<GroupInviteResult> {
     const convs = this.checkConversations(conversationIds);
     if (convs.length === 0) throw new ClientError('invalid-argument', 'name at least one conversation');
-    return this.host.serial(() => {
+    return this.host.serial(async () => {
       const g = cloneGroup(this.requireMember(chatId));
       const results: { conversationId: string; outcome: GroupAddOutcome }[] = [];
       for (const c of convs) {
@@ -506,7 +205,7 @@ export class Groups {
       }
       const fresh = results.filter((r) => r.outcome !== 'already-invited').map((r) => r.conversationId);
       g.rec.invites.push(...fresh);
-      if (fresh.length > 0) this.flush([g], [], [], fresh.map((c) => this.inviteFrame(g, c)));
+      if (fresh.length > 0) await this.flush([g], [], [], fresh.map((c) => this.inviteFrame(g, c)));
       return { group: this.info(g), results };
     });
   }
@@ -522,7 +221,7 @@ export class Groups {
     const g0 = this.require(chatId);
     if (g0.rec.status !== 'invited') throw new GroupError('not-invited', 'there is no pending invitation to this group');
     const card = await this.host.sessions.newCard(CARD_TTL_SECONDS);
-    return this.host.serial(() => {
+    return this.host.serial(async () => {
       const g = cloneGroup(this.require(chatId));
       if (g.rec.status !== 'invited' || g.rec.inviter === null) throw new GroupError('not-invited', 'there is no pending invitation to this group');
       if (this.host.sessions.peer(g.rec.inviter) === undefined) throw new ClientError('unknown-conversation', 'the conversation the invitation came through is gone');
@@ -533,7 +232,7 @@ export class Groups {
       g.rec.status = g.state.members.includes(key.id) ? 'member' : 'joining';
       const binding = G.encodeGroupBinding(this.bindingFor({ conversationId: g.rec.inviter }, chatId, key));
       const frames = [{ conversationId: g.rec.inviter, frame: encodeGroupFrameBody('binding', binding) }];
-      this.flush([g], [], [], frames);
+      await this.flush([g], [], [], frames);
       const info = this.info(g);
       this.host.emit({ type: 'group-updated', data: info });
       return info;
@@ -581,7 +280,7 @@ export class Groups {
   async send(chatId: string, text: string, options: { replyTo?: string } = {}): Promise<GroupSendResult> {
     if (typeof text !== 'string' || text.length === 0 || text.length > G.MAX_GROUP_TEXT_CHARS) throw new ClientError('message-too-large', `a group message is 1 to ${G.MAX_GROUP_TEXT_CHARS} characters`);
     if (options.replyTo !== undefined && (typeof options.replyTo !== 'string' || !/^0x[0-9a-f]{64}$/.test(options.replyTo))) throw new ClientError('invalid-argument', 'replyTo must be a group message id');
-    return this.host.serial(() => {
+    return this.host.serial(async () => {
       const base = this.requireMember(chatId);
       const g = { ...base, rec: { ...base.rec, deferred: structuredClone(base.rec.deferred) } };
       const self = g.key!.id;
@@ -611,7 +310,7 @@ export class Groups {
       const stored: StoredGroupMessage = { chatId, messageId: id, author: self, outgoing: true, clock, sentAt: now, receivedAt: null, entity };
       // The message clock is kept in memory (after a restart, now is the floor); the record is
       // rewritten only when a message waits for a member we cannot reach yet.
-      this.flush(deferred ? [g] : [], [], [stored], frames);
+      await this.flush(deferred ? [g] : [], [], [stored], frames);
       this.groups.set(chatId, g);
       return { ...this.messageInfo(g, stored), recipients };
     });
@@ -619,46 +318,70 @@ export class Groups {
 
   // ---- receiving (called by the client inside its receive transaction) --------------------
 
-  /** @internal */
-  beginReceive(now: number): { frame(conversationId: string, frame: wire.GroupFrame, peerIdentity: Uint8Array): void; batch(): StoreBatch; commit(): void } {
+  /**
+   * @internal The group part of one receive: `frame` for each group frame (handled one after
+   * another, in call order, on a copy of the groups), then `batch` goes into the receive's
+   * transaction, and `commit` adopts the copies once that transaction is durable. Without
+   * commit (a failed write), nothing changes. The follow-up sends (updates after a local
+   * change, hellos, relayed cards, deferred messages) run as the next client operation.
+   */
+  beginReceive(now: number): { frame(conversationId: string, frame: wire.GroupFrame, peerIdentity: Uint8Array): Promise<void>; batch(): StoreBatch; commit(): void } {
     const w: ReceiveWork = { now, work: new Map(), newEvents: [], messages: [], messageIds: new Set(), emits: [], updates: new Map(), dirty: new Set() };
+    let previous: Promise<void> = Promise.resolve();
     return {
       frame: (conversationId, frame, peerIdentity) => {
-        try {
-          this.onFrame(w, conversationId, frame, peerIdentity);
-        } catch (e) {
-          // A bad group frame must never break the 1:1 receive path.
-          this.host.emitError(new ClientError('internal', `group frame failed: ${(e as Error).message}`, { cause: e }));
-        }
+        const run = previous.then(async () => {
+          try {
+            await this.onFrame(w, conversationId, frame, peerIdentity);
+          } catch (e) {
+            // The store failing is the receive failing (it is retried); nothing else a frame does may break the 1:1 path.
+            if (e instanceof ClientError && (e.code.startsWith('store-') || e.code === 'client-closed')) throw e;
+            this.host.emitError(new ClientError('internal', `group frame failed: ${(e as Error).message}`, { cause: e }));
+          }
+        });
+        previous = run.catch(() => undefined);
+        return run;
       },
       batch: () => ({
-        groups: [...w.work.values()].filter((g) => w.dirty.has(g.chatId)).map((g) => this.storedGroup(g, now)),
+        groups: [...w.work.values()].filter((g) => w.dirty.has(g.chatId)).map((g) => storedGroup(g, now)),
         groupEvents: w.newEvents,
         groupMessages: w.messages,
       }),
       commit: () => {
         for (const g of w.work.values()) this.groups.set(g.chatId, g);
         for (const e of w.emits) this.host.emit(e);
-        // Follow-up sends: updates after a local change, hellos, relayed cards, deferred messages.
-        const frames: { conversationId: string; frame: Uint8Array }[] = [];
-        const changed: Group[] = [];
-        for (const g0 of w.work.values()) {
-          if (!w.dirty.has(g0.chatId)) continue;
-          const g = cloneGroup(g0);
-          const recipients = w.updates.get(g.chatId);
-          if (recipients !== undefined) frames.push(...this.updateFrames(g, recipients));
-          frames.push(...this.reconcile(g));
-          changed.push(g);
-        }
-        if (frames.length > 0 || changed.length > 0) {
-          this.flush(changed, [], [], frames);
-          this.connectPending();
-        }
+        const dirty = [...w.work.keys()].filter((chatId) => w.dirty.has(chatId));
+        if (dirty.length === 0) return;
+        this.host.serial(() => this.followUp(dirty, w.updates)).catch((e: unknown) => this.backgroundError(e, 'group follow-up sends failed'));
       },
     };
   }
 
-  private onFrame(w: ReceiveWork, conversationId: string, frame: wire.GroupFrame, peerIdentity: Uint8Array): void {
+  /** What a receive leaves us owing (from the groups as they are now): persisted with the frames, then sent. */
+  private async followUp(chatIds: readonly string[], updates: ReadonlyMap<string, readonly string[]>): Promise<void> {
+    const frames: { conversationId: string; frame: Uint8Array }[] = [];
+    const changed: Group[] = [];
+    for (const chatId of chatIds) {
+      const base = this.groups.get(chatId);
+      if (base === undefined) continue;
+      const g = cloneGroup(base);
+      const recipients = updates.get(chatId);
+      if (recipients !== undefined) frames.push(...this.updateFrames(g, recipients));
+      frames.push(...(await this.reconcile(g)));
+      changed.push(g);
+    }
+    if (changed.length === 0) return;
+    await this.flush(changed, [], [], frames);
+    this.connectPending();
+  }
+
+  /** A failure outside any caller's operation: reported, except the client closing under it. */
+  private backgroundError(e: unknown, what: string): void {
+    if (e instanceof ClientError && (e.code === 'client-closed' || e.code === 'store-closed')) return;
+    this.host.emitError(e instanceof ClientError ? e : new ClientError('internal', `${what}: ${(e as Error).message}`, { cause: e }));
+  }
+
+  private async onFrame(w: ReceiveWork, conversationId: string, frame: wire.GroupFrame, peerIdentity: Uint8Array): Promise<void> {
     switch (frame.kind.case) {
       case 'invite':
         return this.onInvite(w, conversationId, frame.kind.value, peerIdentity);
@@ -729,28 +452,19 @@ export class Groups {
    * state changed. Updates the status (member, removed).
    */
   private adopt(g: Group, f: G.Folded, now: number, conversationId: string | null): GroupEvent[] {
-    const before = { state: g.state, applied: new Set(g.history.map((h) => h.id)), rejected: g.rejected };
+    const delta = G.foldDelta({ state: g.state, history: g.history, rejected: g.rejected }, f);
     Object.assign(g, foldFields(f));
     const seen: Record<string, number> = {};
     for (const h of g.history) seen[seenKey(h.id)] = g.rec.seen[seenKey(h.id)] ?? now;
     g.rec.seen = seen;
-    const out: GroupEvent[] = [];
-    for (const h of g.history) if (!before.applied.has(h.id)) out.push({ type: 'group-change', data: this.changeInfo(g, h) });
-    let rejectedNow = false;
-    for (const r of f.rejected) {
-      const id = toHex(r.event.id);
-      // Pending (a parent not here yet) is not a refusal: it applies once the parent arrives.
-      if (before.rejected.has(id) || r.reason === 'missing-parent') continue;
-      rejectedNow = true;
+    const out: GroupEvent[] = delta.applied.map((h) => ({ type: 'group-change', data: this.changeInfo(g, h) }));
+    for (const r of delta.rejected) {
       g.rec.lastError = r.detail;
-      out.push({ type: 'group-rejected', data: { chatId: g.chatId, reason: r.reason, detail: r.detail, author: r.event.from, eventId: id, conversationId } });
+      out.push({ type: 'group-rejected', data: { chatId: g.chatId, reason: r.reason, detail: r.detail, author: r.event.from, eventId: toHex(r.event.id), conversationId } });
     }
-    if (!rejectedNow && out.length > 0) g.rec.lastError = null;
-    this.updateStatus(g);
-    const s = before.state;
-    if (s.name !== g.state.name || s.members.join() !== g.state.members.join() || s.admins.join() !== g.state.admins.join() || s.color !== g.state.color || !sameBytes(s.image, g.state.image)) {
-      out.push({ type: 'group-updated', data: this.info(g) });
-    }
+    if (delta.rejected.length === 0 && out.length > 0) g.rec.lastError = null;
+    if (g.key !== null) g.rec.status = G.statusAfterFold(g.rec.status, g.state.members.includes(g.key.id));
+    if (delta.stateChanged) out.push({ type: 'group-updated', data: this.info(g) });
     return out;
   }
 
@@ -761,16 +475,7 @@ export class Groups {
     return f;
   }
 
-  private updateStatus(g: Group): void {
-    if (g.key === null) return;
-    const inGroup = g.state.members.includes(g.key.id);
-    // 'removed' → 'member': our same key was added back by a folded event (not what our add()
-    // does, which invites for a fresh key, but valid for any member to sign).
-    if (inGroup && (g.rec.status === 'joining' || g.rec.status === 'member' || g.rec.status === 'removed')) g.rec.status = 'member';
-    else if (!inGroup && g.rec.status === 'member') g.rec.status = 'removed';
-  }
-
-  private onInvite(w: ReceiveWork, conversationId: string, bytes: Uint8Array, peerIdentity: Uint8Array): void {
+  private async onInvite(w: ReceiveWork, conversationId: string, bytes: Uint8Array, peerIdentity: Uint8Array): Promise<void> {
     let chatId: string;
     try {
       chatId = fromBinary(G.GroupInviteSchema, bytes).chatId;
@@ -793,7 +498,8 @@ export class Groups {
     } else {
       if (g.rec.status === 'left' || g.rec.status === 'removed') {
         // Out of the group: only a new invitation (re-add) is read; stale traffic is not.
-        if (!this.isReinvitation(g, decoded.value, peerIdentity, w.now)) return;
+        const ours = new Set([...g.rec.formerSelves, ...(g.key !== null ? [g.key.id] : [])]);
+        if (!G.isReinvitation(this.host.crypto, { chatId, held: g.events, invite: decoded.value, ours, peerIdentity, nowMs: w.now })) return;
         this.reopen(g, conversationId);
         if (!this.mergeInto(w, g, decoded.value.events, conversationId)) return;
         w.emits.push({ type: 'group-invited', data: this.info(g) });
@@ -811,29 +517,9 @@ export class Groups {
       if (v.contact.case === 'invitation') {
         g.rec.cards[v.memberId] = { text: v.contact.text, binding: toHex(G.encodeGroupBinding(intro.binding!)) };
       } else if (sameBytes(v.identityKey, peerIdentity)) {
-        this.bindSession(w, g, conversationId, v.memberId, false);
+        await this.bindSession(w, g, conversationId, v.memberId, false);
       }
     }
-  }
-
-  /**
-   * An invite for a group we are out of (removed or left) is a new invitation when it was built
-   * after we left: its own events, folded alone, no longer list any key of ours, and it carries
-   * its sender's binding for this session, the sender being a member (in the invite's events
-   * and in everything we hold). A hello or card relay sent before our removal still lists us,
-   * so it is not mistaken for one.
-   */
-  private isReinvitation(g: Group, invite: G.DecodedGroupInvite, peerIdentity: Uint8Array, now: number): boolean {
-    const ours = new Set([...g.rec.formerSelves, ...(g.key !== null ? [g.key.id] : [])]);
-    const alone = G.foldGroup(g.chatId, invite.events, now);
-    if (!alone.ok || alone.state.members.some((m) => ours.has(m))) return false;
-    // The sender must be a member by everything we know too (not one whose removal we saw).
-    const merged = G.mergeGroupEvents(g.chatId, g.events, invite.events, now);
-    if (!merged.ok) return false;
-    return invite.introductions.some((intro) => {
-      const checked = G.verifyIntroduction(this.host.crypto, intro, alone.state, now);
-      return checked.ok && sameBytes(checked.value.identityKey, peerIdentity) && merged.state.members.includes(checked.value.memberId);
-    });
   }
 
   /**
@@ -855,52 +541,30 @@ export class Groups {
     g.key = null;
   }
 
-  /**
-   * Bind a session to a member, once. A session bound to a current member never moves. One
-   * bound to a member who is out of the group (a folded removal or leave) moves to a new key
-   * only when (a) it answers our own invitation on that session (`invited`), or (b) the group
-   * folded an addition of the new key, later than that removal and not signed by the removed
-   * key. Anything else is reported ('binding-redirect') and changes nothing.
-   */
-  private bindSession(w: ReceiveWork, g: Group, conversationId: string, memberId: string, invited: boolean): boolean {
+  /** Bind a session to a member by the protocol's rule (G.decideSessionBinding); a refusal is reported ('binding-redirect'). */
+  private async bindSession(w: ReceiveWork, g: Group, conversationId: string, memberId: string, invited: boolean): Promise<boolean> {
     const current = g.rec.bindings[conversationId];
-    if (current === memberId) return true;
-    if (current !== undefined && !(invited ? !g.state.members.includes(current) : this.mayTakeOver(g, current, memberId))) {
-      this.diagnose(w, g, { reason: 'binding-redirect', detail: 'a binding tried to move a session to another group key', author: current, eventId: null, conversationId });
+    const decision = G.decideSessionBinding({ members: g.state.members, history: g.history, current, next: memberId, invited });
+    if (decision === 'redirect') {
+      this.diagnose(w, g, { reason: 'binding-redirect', detail: 'a binding tried to move a session to another group key', author: current ?? null, eventId: null, conversationId });
       return false;
     }
-    this.bind(w, g, conversationId, memberId);
+    if (decision === 'bind') await this.bind(w, g, conversationId, memberId);
     return true;
   }
 
-  /** (b) of bindSession, read from the fold's history. */
-  private mayTakeOver(g: Group, current: string, memberId: string): boolean {
-    if (g.state.members.includes(current) || !g.state.members.includes(memberId)) return false;
-    let removedAt = -1;
-    let addedAt = -1;
-    let addedBy = '';
-    g.history.forEach((h, i) => {
-      if ((h.kind === 'removed' || h.kind === 'left') && h.members.includes(current)) removedAt = i;
-      if (h.kind === 'added' && h.members.includes(memberId)) {
-        addedAt = i;
-        addedBy = h.author;
-      }
-    });
-    return removedAt >= 0 && addedAt > removedAt && addedBy !== current;
-  }
-
-  private bind(w: ReceiveWork, g: Group, conversationId: string, memberId: string): void {
+  private async bind(w: ReceiveWork, g: Group, conversationId: string, memberId: string): Promise<void> {
     if (g.rec.bindings[conversationId] === memberId) return;
     g.rec.bindings[conversationId] = memberId;
     // Updates that arrived before this binding can be read now.
     const held = g.rec.held.filter(([c]) => c === conversationId);
     if (held.length > 0) {
       g.rec.held = g.rec.held.filter(([c]) => c !== conversationId);
-      for (const [, hex] of held) this.onUpdate(w, conversationId, fromHex(hex)!);
+      for (const [, hex] of held) await this.onUpdate(w, conversationId, fromHex(hex)!);
     }
   }
 
-  private onUpdate(w: ReceiveWork, conversationId: string, bytes: Uint8Array): void {
+  private async onUpdate(w: ReceiveWork, conversationId: string, bytes: Uint8Array): Promise<void> {
     let chatId: string;
     try {
       chatId = fromBinary(G.MembershipUpdateMessageSchema, bytes).chatId;
@@ -929,7 +593,7 @@ export class Groups {
     const m = G.decodeGroupChatMessage(entity.value);
     if (!m.ok || m.value.chatId !== chatId) return this.reject(w, g, 'a group message was malformed');
     const id = G.groupMessageId(author, entity.value);
-    if (w.messageIds.has(`${chatId}/${id}`) || this.host.store.groupMessage(chatId, id) !== null) return;
+    if (w.messageIds.has(`${chatId}/${id}`) || (await this.host.store.groups.message(chatId, id)) !== null) return;
     w.messageIds.add(`${chatId}/${id}`);
     const clock = m.value.clock > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(m.value.clock);
     const sentAt = m.value.timestamp > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(m.value.timestamp);
@@ -939,7 +603,7 @@ export class Groups {
     w.emits.push({ type: 'group-message', data: this.messageInfo(g, stored) });
   }
 
-  private onBinding(w: ReceiveWork, conversationId: string, bytes: Uint8Array, peerIdentity: Uint8Array): void {
+  private async onBinding(w: ReceiveWork, conversationId: string, bytes: Uint8Array, peerIdentity: Uint8Array): Promise<void> {
     const b = G.decodeGroupBinding(bytes);
     if (b === null) return this.reject(w, undefined, 'a group binding does not decode');
     const g = this.working(w, b.chatId);
@@ -953,7 +617,7 @@ export class Groups {
     if (invited < 0) {
       return this.diagnose(w, g, { reason: 'binding-unasked', detail: 'a group binding arrived on a session we did not invite', author: g.rec.bindings[conversationId] ?? null, eventId: null, conversationId });
     }
-    if (!this.bindSession(w, g, conversationId, checked.memberId, true)) return;
+    if (!(await this.bindSession(w, g, conversationId, checked.memberId, true))) return;
     g.rec.invites.splice(invited, 1);
     if (g.state.members.includes(checked.memberId)) return;
     // They accepted our invitation: add them (any member may add).
@@ -969,7 +633,8 @@ export class Groups {
 
   /**
    * Accept the cards of members we should open a session to (we come later in the member list
-   * and have no session with them). Runs outside the client's lock; idempotent.
+   * and have no session with them). Synchronous: it starts the work in the background (outside
+   * the client's lock) and returns; idempotent.
    */
   connectPending(): void {
     if (this.connecting) {
@@ -978,11 +643,7 @@ export class Groups {
     }
     this.connecting = true;
     void this.connectLoop()
-      .catch((e: unknown) => {
-        if (!(e instanceof ClientError && (e.code === 'client-closed' || e.code === 'store-closed'))) {
-          this.host.emitError(e instanceof ClientError ? e : new ClientError('internal', `opening group sessions failed: ${(e as Error).message}`, { cause: e }));
-        }
-      })
+      .catch((e: unknown) => this.backgroundError(e, 'opening group sessions failed'))
       .finally(() => {
         this.connecting = false;
         if (this.connectAgain) {
@@ -1012,7 +673,7 @@ export class Groups {
           if (e instanceof ClientError && (e.code === 'client-closed' || e.code === 'store-closed')) throw e;
           this.host.emitError(new GroupError('rejected', `could not open a session to a group member: ${(e as Error).message}`));
         }
-        await this.host.serial(() => {
+        await this.host.serial(async () => {
           const base = this.groups.get(t.chatId);
           if (base === undefined) return;
           const g = cloneGroup(base);
@@ -1023,8 +684,7 @@ export class Groups {
           if (opened !== null && peer !== undefined && binding !== null && sameBytes(binding.identityKey, peer.identityKey) && g.rec.bindings[opened] === undefined) {
             g.rec.bindings[opened] = t.member;
           }
-          this.groups.set(g.chatId, g);
-          this.flush([g], [], [], this.reconcile(g));
+          await this.flush([g], [], [], await this.reconcile(g));
           this.host.emit({ type: 'group-updated', data: this.info(g) });
         });
       }
@@ -1038,7 +698,7 @@ export class Groups {
    * the cards of earlier members to each later member, and messages deferred for members who
    * have just become reachable. Mutates g.rec (what was sent); returns the frames.
    */
-  private reconcile(g: Group): { conversationId: string; frame: Uint8Array }[] {
+  private async reconcile(g: Group): Promise<{ conversationId: string; frame: Uint8Array }[]> {
     if (g.rec.status !== 'member' || g.key === null) return [];
     // 80 bits of the member key: enough to tell members apart (the stored form of rec.sentCards).
     const cardKey = (conversationId: string, member: string) => `${conversationId}|${member.slice(4, 24)}`;
@@ -1074,7 +734,7 @@ export class Groups {
       const deferred = g.rec.deferred[step.member]!;
       delete g.rec.deferred[step.member];
       for (const id of deferred) {
-        const msg = this.host.store.groupMessage(g.chatId, id);
+        const msg = await this.host.store.groups.message(g.chatId, id);
         if (msg === null) continue;
         frames.push({ conversationId, frame: encodeGroupFrameBody('membershipUpdate', G.encodeMembershipUpdate(g.chatId, [], { case: 'message', value: msg.entity })) });
       }
@@ -1114,7 +774,7 @@ export class Groups {
   }
 
   private change(chatId: string, build: (ctx: G.GroupContext, now: number, g: Group) => G.BuildResult): Promise<GroupInfo> {
-    return this.host.serial(() => {
+    return this.host.serial(async () => {
       const g = cloneGroup(this.requireMember(chatId));
       const now = this.host.now();
       const before = g.state.members;
@@ -1123,8 +783,8 @@ export class Groups {
       const emits = this.adopt(g, this.refold(chatId, built.events, now), now, null).filter((e) => e.type !== 'group-updated');
       if (!g.state.members.includes(g.key!.id)) g.rec.status = 'left';
       const frames = this.updateFrames(g, [...before, ...g.state.members]);
-      frames.push(...this.reconcile(g));
-      this.flush([g], built.newEvents, [], frames);
+      frames.push(...(await this.reconcile(g)));
+      await this.flush([g], built.newEvents, [], frames);
       const info = this.info(g);
       for (const e of emits) this.host.emit(e);
       this.host.emit({ type: 'group-updated', data: info });
@@ -1132,19 +792,15 @@ export class Groups {
     });
   }
 
-  /** Persist the groups, events and messages with the frames in one transaction; then adopt them. */
-  private flush(groups: readonly Group[], events: readonly G.GroupEvent[], messages: readonly StoredGroupMessage[], frames: readonly { conversationId: string; frame: Uint8Array }[]): void {
+  /** Persist the groups, events and messages with the frames in one transaction; once durable, adopt them. */
+  private async flush(groups: readonly Group[], events: readonly G.GroupEvent[], messages: readonly StoredGroupMessage[], frames: readonly { conversationId: string; frame: Uint8Array }[]): Promise<void> {
     const now = this.host.now();
-    this.host.sendFramesLocked(frames, {
-      groups: groups.map((g) => this.storedGroup(g, now)),
+    await this.host.sendFramesLocked(frames, {
+      groups: groups.map((g) => storedGroup(g, now)),
       groupEvents: events.map((e) => ({ chatId: e.chatId, wire: G.eventWireBytes(e) })),
       groupMessages: [...messages],
     });
     for (const g of groups) this.groups.set(g.chatId, g);
-  }
-
-  private storedGroup(g: Group, now: number): StoredGroup {
-    return { chatId: g.chatId, record: enc.encode(JSON.stringify(g.rec)), updatedAt: now };
   }
 
   private makeCard(chatId: string, key: G.GroupKeyPair, card: { readonly text: string; readonly invitationId: string }): Card {

@@ -14,6 +14,7 @@ export * from './message.ts';
 export * from './binding.ts';
 export * from './invite.ts';
 export * from './sessions.ts';
+export * from './membership.ts';
 export {
   MembershipUpdateEventSchema,
   MembershipUpdateMessageSchema,

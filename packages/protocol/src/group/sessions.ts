@@ -8,6 +8,7 @@
  * earlier one's card. So each member relays to every bound peer the cards of the members before
  * that peer, and opens sessions to the members before itself.
  */
+import type { GroupChange } from './fold.ts';
 
 /**
  * The members we should open a session to: those before `self` in the member list that
@@ -81,4 +82,53 @@ export function planSessions(input: SessionPlanInput): SessionPlan {
     steps.push({ conversationId, member, hello: !input.helloSent(conversationId), introduce, deliverDeferred });
   }
   return { steps, dropDeferred: input.deferred.filter((m) => !current.has(m)) };
+}
+
+// ---- binding a session to a member --------------------------------------------------------
+
+export interface SessionBindingInput {
+  /** The folded member list. */
+  readonly members: readonly string[];
+  /** The fold's applied changes, in order. */
+  readonly history: readonly GroupChange[];
+  /** The member the session is bound to now, if any. */
+  readonly current: string | undefined;
+  /** The member a binding (or introduction) names for it. */
+  readonly next: string;
+  /** The binding answers our own invitation on this session. */
+  readonly invited: boolean;
+}
+
+/**
+ * 'unchanged': already bound to `next`; 'bind': bind (or move) the session to `next`;
+ * 'redirect': refuse (a binding tried to move a session to another key).
+ *
+ * A session is bound once. One bound to a current member never moves. One bound to a member who
+ * is out of the group (a folded removal or leave) moves to a new key only when (a) it answers
+ * our own invitation on that session, or (b) the group folded an addition of the new key later
+ * than that removal and not signed by the removed key.
+ */
+export function decideSessionBinding(input: SessionBindingInput): 'unchanged' | 'bind' | 'redirect' {
+  const { current, next, members } = input;
+  if (current === next) return 'unchanged';
+  if (current === undefined) return 'bind';
+  if (members.includes(current)) return 'redirect';
+  if (input.invited) return 'bind';
+  return mayTakeOver(input.history, members, current, next) ? 'bind' : 'redirect';
+}
+
+/** (b) of decideSessionBinding, read from the fold's history. */
+function mayTakeOver(history: readonly GroupChange[], members: readonly string[], current: string, next: string): boolean {
+  if (!members.includes(next)) return false;
+  let removedAt = -1;
+  let addedAt = -1;
+  let addedBy = '';
+  history.forEach((h, i) => {
+    if ((h.kind === 'removed' || h.kind === 'left') && h.members.includes(current)) removedAt = i;
+    if (h.kind === 'added' && h.members.includes(next)) {
+      addedAt = i;
+      addedBy = h.author;
+    }
+  });
+  return removedAt >= 0 && addedAt > removedAt && addedBy !== current;
 }
