@@ -11,7 +11,7 @@
 import type { CryptoProvider, KeyPair } from './crypto/provider.ts';
 import { toHex } from './bytes.ts';
 import { UmbraError } from './errors.ts';
-import { HintTable, diffSlots, hourOf, listenedSlots, type HintSlot } from './hints.ts';
+import { HINT_WINDOW, HINTS_PER_BLOCK, HintTable, diffWindows, hourOf, windowAt, type HintSlot } from './hints.ts';
 import {
   createInvitation,
   inboxHint,
@@ -27,7 +27,6 @@ import { LABEL_INITIAL_MESSAGE } from './labels.ts';
 import { initiatorAgree, responderAgree } from './pqxdh.ts';
 import { initInitiator, initResponder } from './ratchet.ts';
 import {
-  advanceHints,
   buildFrame,
   decryptFrame,
   encryptFrame,
@@ -110,6 +109,13 @@ export type BadlyFormedReason =
 
 const NO_CHANGES: StateChanges = { conversations: [], inboxes: [] };
 
+/**
+ * Hint blocks (one HMAC-SHA512 = four hints) one `tick` computes at most, by default: a few
+ * milliseconds (bench/run.ts prints the longest call at 100,000 conversations).
+ */
+export const TICK_HINT_BLOCKS = 512;
+const BLOCKS_PER_WINDOW = HINT_WINDOW / HINTS_PER_BLOCK;
+
 /** Most conversations an envelope with an unknown hint is tried against (per route). */
 export const MAX_ROUTE_CANDIDATES = 64;
 
@@ -139,15 +145,25 @@ export class Engine {
   private readonly conversationsById = new Map<string, PrivateConversation>();
   private readonly hints: HintTable<string>; // conversation hints → conversation id
   private readonly byRoute = new Map<string, Set<string>>(); // own receive route → conversation ids
+  /**
+   * The hint table listens for the hours currentHour - 1 … + 1. Each conversation is indexed up to
+   * the hour `hints.coveredHour(id)`; a rollover indexes the new hours in slices (`tick`), one
+   * pass over the conversations per hour, `passHour` being the hour under way (null: none).
+   */
   private currentHour: number;
+  private passHour: number | null = null;
+  private passCursor = 0;
+  /** Every conversation is indexed at least up to this hour. */
+  private coveredByAll: number;
 
   constructor(crypto: CryptoProvider, snapshot: EngineSnapshot, nowMs: number) {
     this.crypto = crypto;
     this.account = snapshot.account;
     this.hints = new HintTable(crypto);
     this.currentHour = hourOf(nowMs);
+    this.coveredByAll = this.currentHour + 1;
     for (const inbox of snapshot.inboxes) this.putInbox(inbox);
-    for (const c of snapshot.conversations) this.putConversation(advanceHints(c, nowMs));
+    for (const c of snapshot.conversations) this.putConversation(c);
   }
 
   /** A new engine with a fresh account key (Ed25519). */
@@ -360,21 +376,64 @@ export class Engine {
   }
 
   /**
-   * Move every conversation's hint windows to the current hour. Call at least hourly (and
-   * before classifying after a long sleep); persist the returned changes.
+   * Follow the clock: at a new hour the table forgets the hour that left every window (at once)
+   * and indexes the hour that entered (in slices of at most `maxHintBlocks` HMAC blocks per
+   * call), so no call takes long whatever the number of conversations. Conversation records do
+   * not change (an hour without a window in a record listens afresh), so there is nothing to
+   * persist: the result is always empty. Call it often: every few seconds while
+   * `hintWorkPending()` (the work of one hour is 8 blocks per conversation), and before
+   * classifying after a long sleep.
    */
-  tick(nowMs: number): StateChanges {
+  tick(nowMs: number, options: { maxHintBlocks?: number } = {}): StateChanges {
     const hour = hourOf(nowMs);
-    if (hour === this.currentHour) return NO_CHANGES;
+    if (hour !== this.currentHour) this.rollOver(hour);
+    this.indexPendingHours(options.maxHintBlocks ?? TICK_HINT_BLOCKS);
+    return NO_CHANGES;
+  }
+
+  /** Whether an hour is still being indexed (some conversation's new-hour hints are not in the table yet). */
+  hintWorkPending(): boolean {
+    return this.passHour !== null;
+  }
+
+  private rollOver(hour: number): void {
+    if (hour < this.currentHour) {
+      // The clock went back: the table's hours are ahead of every window. Index afresh.
+      this.hints.dropHoursBefore(Infinity);
+      for (let slot = 0; slot < this.hints.ownerCount; slot++) {
+        const id = this.hints.ownerAt(slot)!;
+        this.hints.setCoveredHour(id, this.conversationsById.get(id)!.receiveHintKey, -Infinity);
+      }
+      this.coveredByAll = -Infinity;
+    }
     this.currentHour = hour;
     this.hints.dropHoursBefore(hour - 1);
-    const changed: PrivateConversation[] = [];
-    for (const c of this.conversationsById.values()) {
-      const next = advanceHints(c, nowMs);
-      if (next !== c) changed.push(next);
+    const first = Math.max(this.coveredByAll + 1, hour - 1);
+    this.passHour = first <= hour + 1 ? first : null;
+    this.passCursor = 0;
+  }
+
+  /** Index the pending hours, one pass over the conversations per hour, oldest hour first. */
+  private indexPendingHours(maxBlocks: number): void {
+    let blocks = 0;
+    // A conversation already indexed costs a check, not a MAC: count 64 of them as one block.
+    let checks = 0;
+    while (this.passHour !== null && blocks + checks / 64 < maxBlocks) {
+      const hour = this.passHour;
+      if (this.passCursor >= this.hints.ownerCount) {
+        this.coveredByAll = hour;
+        this.passHour = hour + 1 <= this.currentHour + 1 ? hour + 1 : null;
+        this.passCursor = 0;
+        continue;
+      }
+      const id = this.hints.ownerAt(this.passCursor++)!;
+      checks++;
+      if (this.hints.coveredHour(id) >= hour) continue;
+      const c = this.conversationsById.get(id)!;
+      this.hints.addWindow(id, c.receiveHintKey, windowAt(c.receiveHints, hour));
+      this.hints.setCoveredHour(id, c.receiveHintKey, hour);
+      blocks += BLOCKS_PER_WINDOW;
     }
-    for (const c of changed) this.putConversation(c);
-    return { conversations: changed, inboxes: [] };
   }
 
   private async classifyUnsafe(input: Uint8Array, nowMs: number, context: ClassifyContext): Promise<ClassifyResult> {
@@ -546,14 +605,22 @@ export class Engine {
     const previous = this.conversationsById.get(next.id);
     this.conversationsById.set(next.id, next);
     this.indexRoutes(previous, next);
+    const hour = this.currentHour;
     if (previous === undefined) {
-      for (const slot of listenedSlots(next.receiveHints)) this.hints.add(next.id, next.receiveHintKey, slot);
+      for (let h = hour - 1; h <= hour + 1; h++) this.hints.addWindow(next.id, next.receiveHintKey, windowAt(next.receiveHints, h));
+      this.hints.setCoveredHour(next.id, next.receiveHintKey, hour + 1);
       return;
     }
     if (previous.receiveHints === next.receiveHints) return;
-    const { added, removed } = diffSlots(previous.receiveHints, next.receiveHints);
-    for (const slot of removed) this.hints.remove(next.id, previous.receiveHintKey, slot);
-    for (const slot of added) this.hints.add(next.id, next.receiveHintKey, slot);
+    // Only the hours this conversation is indexed for (a rollover may not have reached it yet).
+    const last = Math.min(hour + 1, this.hints.coveredHour(next.id));
+    for (let h = hour - 1; h <= last; h++) {
+      diffWindows(
+        windowAt(previous.receiveHints, h),
+        windowAt(next.receiveHints, h),
+        (index) => this.hints.add(next.id, next.receiveHintKey, { hour: h, index }),
+        (index) => this.hints.remove(next.id, previous.receiveHintKey, { hour: h, index }),
+      );
+    }
   }
 }
-

@@ -120,11 +120,49 @@ export function listenedSlots(state: HintReceiveState): HintSlot[] {
   return state.hours.flatMap((w) => listenedIndices(w).map((index) => ({ hour: w.hour, index })));
 }
 
-/** Mark (hour, index) as arrived. Null when that slot is not listened for (or already seen). */
+/** A fresh window: nothing of that hour has arrived yet. */
+export function freshWindow(hour: number): HourWindow {
+  return { hour, highest: -1, seenMask: 0 };
+}
+
+/**
+ * The window of `hour`: the state's own, or a fresh one when the state has none. A state keeps
+ * the windows of hours it has seen envelopes in; every other hour listens afresh, so the hourly
+ * rollover changes no conversation record (engine.ts indexes each hour as it comes).
+ */
+export function windowAt(state: HintReceiveState, hour: number): HourWindow {
+  for (const w of state.hours) if (w.hour === hour) return w;
+  return freshWindow(hour);
+}
+
+/** Is `index` listened for in window `w` (the set listenedIndices lists)? */
+export function isListened(w: HourWindow, index: number): boolean {
+  if (index > w.highest) return index - w.highest <= HINT_WINDOW;
+  const j = w.highest - index;
+  return index >= 0 && j >= 1 && j < HINT_WINDOW && ((w.seenMask >>> j) & 1) === 0;
+}
+
+/**
+ * The indices listened for in `after` and not in `before` (`added`), and the reverse, for two
+ * windows of one hour; no allocation beyond the callbacks' own.
+ */
+export function diffWindows(before: HourWindow, after: HourWindow, added: (index: number) => void, removed: (index: number) => void): void {
+  if (before.highest === after.highest && before.seenMask === after.seenMask) return;
+  const low = Math.max(0, Math.min(before.highest, after.highest) - HINT_WINDOW);
+  const high = Math.max(before.highest, after.highest) + HINT_WINDOW;
+  for (let i = low; i <= high; i++) {
+    const was = isListened(before, i);
+    if (was !== isListened(after, i)) (was ? removed : added)(i);
+  }
+}
+
+/**
+ * Mark (hour, index) as arrived. Null when that slot is not listened for (or already seen).
+ * An hour the state has no window for starts from a fresh one (the caller only passes hours it
+ * listens to); windows more than two hours from `hour` are dropped, so a state holds at most five.
+ */
 export function markSeen(state: HintReceiveState, hour: number, index: number): HintReceiveState | null {
-  const i = state.hours.findIndex((w) => w.hour === hour);
-  if (i < 0) return null;
-  const w = state.hours[i]!;
+  const w = windowAt(state, hour);
   let next: HourWindow;
   if (index > w.highest) {
     const shift = index - w.highest;
@@ -136,8 +174,21 @@ export function markSeen(state: HintReceiveState, hour: number, index: number): 
     if (j >= HINT_WINDOW || ((w.seenMask >>> j) & 1) === 1) return null;
     next = { hour, highest: w.highest, seenMask: (w.seenMask | (1 << j)) >>> 0 };
   }
-  const hours = state.hours.slice();
-  hours[i] = next;
+  const hours: HourWindow[] = [];
+  let placed = false;
+  for (const old of state.hours) {
+    if (old.hour === hour) {
+      hours.push(next);
+      placed = true;
+    } else if (Math.abs(old.hour - hour) <= 2) {
+      if (!placed && old.hour > hour) {
+        hours.push(next);
+        placed = true;
+      }
+      hours.push(old);
+    }
+  }
+  if (!placed) hours.push(next);
   return { hours };
 }
 
@@ -213,11 +264,37 @@ export class HintTable<T> {
   private count = 0;
   /** The last successful lookup: its slot is usually removed next (saves one HMAC). */
   private lastFound: { owner: T; hour: number; index: number; key: number } | null = null;
+  /** Per owner slot: the last hour whose listened slots the table holds (the engine's rollover). */
+  private readonly coveredTo: number[] = [];
 
   constructor(private readonly crypto: CryptoProvider) {}
 
   get size(): number {
     return this.count;
+  }
+
+  /** Owners ever added, by slot (0 … ownerCount - 1): the order the rollover walks them in. */
+  get ownerCount(): number {
+    return this.owners.length;
+  }
+
+  ownerAt(slot: number): T | undefined {
+    return this.owners[slot];
+  }
+
+  /** The last hour indexed for this owner (-Infinity when none). */
+  coveredHour(owner: T): number {
+    const slot = this.ownerSlots.get(owner);
+    return slot === undefined ? -Infinity : (this.coveredTo[slot] ?? -Infinity);
+  }
+
+  setCoveredHour(owner: T, hintKey: Uint8Array, hour: number): void {
+    this.coveredTo[this.slotOf(owner, hintKey)] = hour;
+  }
+
+  /** Index every slot window `w` listens for. */
+  addWindow(owner: T, hintKey: Uint8Array, w: HourWindow): void {
+    for (const index of listenedIndices(w)) this.add(owner, hintKey, { hour: w.hour, index });
   }
 
   private static keyOf(hint: Uint8Array): number {

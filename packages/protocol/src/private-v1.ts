@@ -10,9 +10,6 @@ import type { CryptoProvider, KeyPair } from './crypto/provider.ts';
 import { toHex, utf8 } from './bytes.ts';
 import { UmbraError } from './errors.ts';
 import {
-  advanceToHour,
-  hourOf,
-  initialReceiveState,
   markSeen,
   nextSendHint,
   type HintReceiveState,
@@ -34,6 +31,9 @@ import {
 } from './wire/codec.ts';
 
 export const PRIVATE_V1 = 'private/v1';
+
+/** A new conversation has seen no envelope: every hour listens afresh (hints.ts windowAt). */
+const NO_WINDOWS: HintReceiveState = Object.freeze({ hours: Object.freeze([]) as readonly never[] });
 
 export interface PrivateConversation {
   readonly type: typeof PRIVATE_V1;
@@ -92,7 +92,7 @@ export function newConversation(params: {
     sendHintKey: params.initiator ? keys.hintKeyInitiator : keys.hintKeyResponder,
     receiveHintKey: params.initiator ? keys.hintKeyResponder : keys.hintKeyInitiator,
     sendHint: { hour: 0, nextIndex: 0 },
-    receiveHints: initialReceiveState(hourOf(params.nowMs)),
+    receiveHints: NO_WINDOWS,
     peerEndpoints: params.peerEndpoints,
     ownEndpoints: params.ownEndpoints,
     peerPresentation: params.peerPresentation,
@@ -210,11 +210,4 @@ function applyParticleUpdate(c: PrivateConversation, update: Extract<FrameBody, 
     next = { ...next, peerPresentation: avatar.length > 0 ? { name, avatar } : { name } };
   }
   return next;
-}
-
-/** Move the hint windows to the current hour; returns the same object when nothing changes. */
-export function advanceHints(conversation: PrivateConversation, nowMs: number): PrivateConversation {
-  const hour = hourOf(nowMs);
-  if (conversation.receiveHints.hours[1]?.hour === hour) return conversation;
-  return { ...conversation, receiveHints: advanceToHour(conversation.receiveHints, hour) };
 }
