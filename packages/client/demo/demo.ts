@@ -32,7 +32,7 @@ say(`\n1. Bob creates an invitation (${invitation.text.length} characters): ${in
 const conversation = await alice.accept(invitation.text);
 say(`2. Alice accepts it: conversation ${conversation.id} with "${conversation.peerName}"`);
 await settle();
-say(`   Bob sees: ${bob.conversations().map((c) => `"${c.peerName}" (${c.consent})`).join(', ')}`);
+say(`   Bob sees: ${(await bob.conversations()).map((c) => `"${c.peerName}" (${c.consent})`).join(', ')}`);
 say(`   safety number: ${conversation.safetyNumber}`);
 
 say('\n3. They talk:');
@@ -52,12 +52,12 @@ bob = await openBob();
 await settle(300);
 
 say('\n5. Bob’s history after the restart:');
-for (const m of bob.history(conversation.id).messages) say(`  ${m.outgoing ? 'Bob  →' : 'Alice→'} ${m.text}  [${m.status}]`);
+for (const m of (await bob.history(conversation.id)).messages) say(`  ${m.outgoing ? 'Bob  →' : 'Alice→'} ${m.text}  [${m.status}]`);
 await bob.send(conversation.id, 'Back, and nothing was lost.');
 await settle();
-say(`\n6. Unacknowledged messages: Alice ${alice.pendingCount()}, Bob ${bob.pendingCount()}; unread at Bob: ${bob.conversation(conversation.id).unreadCount}`);
+say(`\n6. Unacknowledged messages: Alice ${await alice.pendingCount()}, Bob ${await bob.pendingCount()}; unread at Bob: ${(await bob.conversation(conversation.id)).unreadCount}`);
 await bob.markRead(conversation.id);
-say(`   Bob marks the conversation read: unread ${bob.conversation(conversation.id).unreadCount}`);
+say(`   Bob marks the conversation read: unread ${(await bob.conversation(conversation.id)).unreadCount}`);
 
 await alice.close();
 await bob.close();

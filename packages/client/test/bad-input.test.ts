@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { Client, ClientError, MemoryNetwork, SqliteStore, MAX_TEXT_BYTES } from '../src/node.ts';
 import { KEY_A, connect, openMemoryClient, texts, waitFor } from './helpers.ts';
 
-function snapshot(client: Client, conversationId: string) {
-  return JSON.stringify({ list: client.conversations({ consent: 'all' }), history: texts(client, conversationId), pending: client.pendingCount() });
+async function snapshot(client: Client, conversationId: string): Promise<string> {
+  return JSON.stringify({ list: await client.conversations({ consent: 'all' }), history: await texts(client, conversationId), pending: await client.pendingCount() });
 }
 
 test('bad input to Client.open and SqliteStore.open', async () => {
@@ -15,21 +15,21 @@ test('bad input to Client.open and SqliteStore.open', async () => {
     [{}, 'invalid-argument'],
     [{ delivery: {} }, 'invalid-argument'],
     [{ delivery: net.adapter() }, 'invalid-argument'],
-    [{ delivery: net.adapter(), dataDir: '/tmp/x', store: SqliteStore.open({ path: ':memory:', key: KEY_A }) }, 'invalid-argument'],
+    [{ delivery: net.adapter(), dataDir: '/tmp/x', store: await SqliteStore.open({ path: ':memory:', key: KEY_A }) }, 'invalid-argument'],
     [{ delivery: net.adapter(), dataDir: '' }, 'invalid-argument'],
-    [{ delivery: net.adapter(), store: SqliteStore.open({ path: ':memory:', key: KEY_A }), profile: { name: 'x'.repeat(1000) } }, 'invalid-argument'],
-    [{ delivery: net.adapter(), store: SqliteStore.open({ path: ':memory:', key: KEY_A }), restoreAccountKey: new Uint8Array(5) }, 'invalid-argument'],
-    [{ delivery: net.adapter(), store: SqliteStore.open({ path: ':memory:', key: KEY_A }), maxInFlight: 1000 }, 'invalid-argument'],
-    [{ delivery: net.adapter(), store: SqliteStore.open({ path: ':memory:', key: KEY_A }), retry: { initialMs: -1 } }, 'invalid-argument'],
+    [{ delivery: net.adapter(), store: await SqliteStore.open({ path: ':memory:', key: KEY_A }), profile: { name: 'x'.repeat(1000) } }, 'invalid-argument'],
+    [{ delivery: net.adapter(), store: await SqliteStore.open({ path: ':memory:', key: KEY_A }), restoreAccountKey: new Uint8Array(5) }, 'invalid-argument'],
+    [{ delivery: net.adapter(), store: await SqliteStore.open({ path: ':memory:', key: KEY_A }), maxInFlight: 1000 }, 'invalid-argument'],
+    [{ delivery: net.adapter(), store: await SqliteStore.open({ path: ':memory:', key: KEY_A }), retry: { initialMs: -1 } }, 'invalid-argument'],
   ];
   for (const [options, code] of bad) {
     await assert.rejects(Client.open(options as never), (e: unknown) => e instanceof ClientError && e.code === code, JSON.stringify(options));
   }
-  assert.throws(() => SqliteStore.open({ path: ':memory:' } as never), { code: 'invalid-argument' });
-  assert.throws(() => SqliteStore.open({ path: ':memory:', key: new Uint8Array(31) }), { code: 'invalid-argument' });
-  assert.throws(() => SqliteStore.open({ path: ':memory:', key: KEY_A, passphrase: 'x' }), { code: 'invalid-argument' });
-  assert.throws(() => SqliteStore.open({ path: ':memory:', passphrase: '' }), { code: 'invalid-argument' });
-  assert.throws(() => SqliteStore.open({ path: '/nonexistent-dir/x/y.db', key: KEY_A }), { code: 'store-corrupt' });
+  await assert.rejects(SqliteStore.open({ path: ':memory:' } as never), { code: 'invalid-argument' });
+  await assert.rejects(SqliteStore.open({ path: ':memory:', key: new Uint8Array(31) }), { code: 'invalid-argument' });
+  await assert.rejects(SqliteStore.open({ path: ':memory:', key: KEY_A, passphrase: 'x' }), { code: 'invalid-argument' });
+  await assert.rejects(SqliteStore.open({ path: ':memory:', passphrase: '' }), { code: 'invalid-argument' });
+  await assert.rejects(SqliteStore.open({ path: '/nonexistent-dir/x/y.db', key: KEY_A }), { code: 'store-corrupt' });
 });
 
 test('malformed, forged, expired and own invitations: typed errors, no state change', async () => {
@@ -37,7 +37,7 @@ test('malformed, forged, expired and own invitations: typed errors, no state cha
   const alice = await openMemoryClient(net.adapter(), 'Alice');
   const bob = await openMemoryClient(net.adapter(), 'Bob');
   const conv = await connect(alice, bob);
-  const before = snapshot(alice, conv.id);
+  const before = await snapshot(alice, conv.id);
   const good = (await bob.createInvitation()).text;
   const body = good.slice('umbra_chatintro_1_'.length);
   const flipped = body.slice(0, 60) + (body[60] === 'A' ? 'B' : 'A') + body.slice(61);
@@ -60,7 +60,7 @@ test('malformed, forged, expired and own invitations: typed errors, no state cha
   const carol = await openMemoryClient(net.adapter(), 'Carol', { now: () => Date.now() - 10_000 });
   const shortLived = (await carol.createInvitation({ ttlSeconds: 1 })).text;
   await assert.rejects(alice.accept(shortLived), { code: 'invitation-expired' });
-  assert.equal(snapshot(alice, conv.id), before);
+  assert.equal(await snapshot(alice, conv.id), before);
   for (const c of [alice, bob, carol]) await c.close();
 });
 
@@ -70,8 +70,8 @@ test('unknown conversation ids, bad ids, huge payloads, bad options: typed error
   const bob = await openMemoryClient(net.adapter(), 'Bob');
   const conv = await connect(alice, bob);
   await alice.send(conv.id, 'baseline');
-  await waitFor(() => alice.pendingCount() === 0);
-  const before = snapshot(alice, conv.id);
+  await waitFor(async () => (await alice.pendingCount()) === 0);
+  const before = await snapshot(alice, conv.id);
   const unknown = '0'.repeat(32);
   const expect = async (p: Promise<unknown> | (() => unknown), code: string) => {
     if (typeof p === 'function') assert.throws(p, (e: unknown) => e instanceof ClientError && e.code === code);
@@ -84,12 +84,12 @@ test('unknown conversation ids, bad ids, huge payloads, bad options: typed error
   await expect(alice.send(conv.id, 'x'.repeat(MAX_TEXT_BYTES + 1)), 'message-too-large');
   await expect(alice.send(conv.id, '€'.repeat(MAX_TEXT_BYTES / 3 + 1)), 'message-too-large');
   await expect(alice.send(conv.id, 'x', { replyTo: 'zz' }), 'invalid-argument');
-  await expect(() => alice.history(unknown), 'unknown-conversation');
-  await expect(() => alice.history(conv.id, { limit: 0 }), 'invalid-argument');
-  await expect(() => alice.history(conv.id, { limit: 1.5 }), 'invalid-argument');
-  await expect(() => alice.history(conv.id, { before: 'garbage' }), 'invalid-argument');
-  await expect(() => alice.conversation(unknown), 'unknown-conversation');
-  await expect(() => alice.conversations({ consent: 'weird' as never }), 'invalid-argument');
+  await expect(alice.history(unknown), 'unknown-conversation');
+  await expect(alice.history(conv.id, { limit: 0 }), 'invalid-argument');
+  await expect(alice.history(conv.id, { limit: 1.5 }), 'invalid-argument');
+  await expect(alice.history(conv.id, { before: 'garbage' }), 'invalid-argument');
+  await expect(alice.conversation(unknown), 'unknown-conversation');
+  await expect(alice.conversations({ consent: 'weird' as never }), 'invalid-argument');
   await expect(alice.markRead(unknown), 'unknown-conversation');
   await expect(alice.markRead(conv.id, '1'.repeat(32)), 'invalid-argument');
   await expect(alice.setConsent(conv.id, 'maybe' as never), 'invalid-argument');
@@ -98,14 +98,14 @@ test('unknown conversation ids, bad ids, huge payloads, bad options: typed error
   await expect(alice.createInvitation({ ttlSeconds: 10 ** 12 }), 'invalid-argument');
   await expect(alice.createInvitation({ reusable: 'yes' as never }), 'invalid-argument');
   await expect(alice.receive('bytes' as never), 'invalid-argument');
-  await expect(() => alice.pendingCount('nope'), 'invalid-argument');
-  assert.equal(snapshot(alice, conv.id), before);
+  await expect(alice.pendingCount('nope'), 'invalid-argument');
+  assert.equal(await snapshot(alice, conv.id), before);
   // The largest allowed message goes through.
   await alice.send(conv.id, 'y'.repeat(MAX_TEXT_BYTES));
-  await waitFor(() => texts(bob, conv.id).length === 2);
+  await waitFor(async () => (await texts(bob, conv.id)).length === 2);
   await alice.close();
   await expect(alice.send(conv.id, 'x'), 'client-closed');
-  await expect(() => alice.history(conv.id), 'client-closed');
+  await expect(alice.history(conv.id), 'client-closed');
   await bob.close();
 });
 
@@ -117,8 +117,8 @@ test('hostile envelopes from the network: garbage, truncations, replays, oversiz
   const wire: Uint8Array[] = [];
   net.tap((_route, bytes) => wire.push(bytes));
   await alice.send(conv.id, 'real');
-  await waitFor(() => texts(bob, conv.id).length === 1 && alice.pendingCount() === 0);
-  const before = snapshot(bob, conv.id);
+  await waitFor(async () => (await texts(bob, conv.id)).length === 1 && (await alice.pendingCount()) === 0);
+  const before = await snapshot(bob, conv.id);
   const real = wire[wire.length - 1]!;
   const inputs: Uint8Array[] = [
     new Uint8Array(0),
@@ -135,7 +135,7 @@ test('hostile envelopes from the network: garbage, truncations, replays, oversiz
   // Every envelope Alice ever sent, replayed: each is a recognised duplicate or not for Bob, never a new message.
   for (const bytes of wire) assert.notEqual(await bob.receive(bytes), 'readable');
   await bob.settle();
-  assert.equal(snapshot(bob, conv.id), before);
+  assert.equal(await snapshot(bob, conv.id), before);
   await alice.close();
   await bob.close();
 });
@@ -161,7 +161,7 @@ test('an envelope re-delivered 100 times is acknowledged at most once per duplic
   const wire: Uint8Array[] = [];
   net.tap((_route, bytes) => wire.push(bytes));
   await alice.send(conv.id, 'replay me');
-  await waitFor(() => texts(bob, conv.id).length === 1 && alice.pendingCount() === 0);
+  await waitFor(async () => (await texts(bob, conv.id)).length === 1 && (await alice.pendingCount()) === 0);
   await bob.settle();
   const real = wire[0]!;
   const acksBefore = bob.stats().acksSent;
@@ -182,7 +182,7 @@ test('an envelope re-delivered 100 times is acknowledged at most once per duplic
   assert.ok(publishes <= intervals + 1, `${publishes} publishes (tokens) for 100 duplicates over ${intervals} intervals`);
   // The re-acknowledgement is only deferred, never lost: a peer whose ack went missing still gets one.
   await waitFor(() => bob.stats().acksSent - acksBefore >= 1, 5000, 'one re-acknowledgement');
-  assert.equal(texts(bob, conv.id).length, 1);
+  assert.equal((await texts(bob, conv.id)).length, 1);
   await alice.close();
   await bob.close();
 });

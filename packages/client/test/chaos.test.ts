@@ -12,11 +12,11 @@ import { connect, openMemoryClient, waitFor } from './helpers.ts';
 const TOTAL = Number(process.env.UMBRA_CHAOS_MESSAGES ?? 10_000);
 const CONVERSATIONS = 5;
 
-function incomingTexts(client: Client, conversationId: string): string[] {
+async function incomingTexts(client: Client, conversationId: string): Promise<string[]> {
   const all: string[] = [];
   let before: string | undefined;
   for (;;) {
-    const page = client.history(conversationId, { limit: 1000, ...(before !== undefined ? { before } : {}) });
+    const page = await client.history(conversationId, { limit: 1000, ...(before !== undefined ? { before } : {}) });
     all.unshift(...page.messages.filter((m) => !m.outgoing).map((m) => m.text!));
     if (page.cursor === null) return all;
     before = page.cursor;
@@ -51,15 +51,15 @@ test(`chaos: ${TOTAL} messages over 20% loss, 20% reorder, 10% duplication → e
     }),
   );
   await waitFor(() => seen.size === perConversation * CONVERSATIONS, 150_000, 'every message');
-  await waitFor(() => alice.pendingCount() === 0 && bob.pendingCount() === 0, 30_000, 'every ack');
+  await waitFor(async () => (await alice.pendingCount()) === 0 && (await bob.pendingCount()) === 0, 30_000, 'every ack');
   const elapsed = Date.now() - started;
 
   for (const [k, n] of seen) assert.equal(n, 1, `${k} delivered ${n} times`);
   for (const id of convs) {
     const expectAtBob = Array.from({ length: perConversation }, (_, i) => i).filter((i) => i % 5 !== 4).map((i) => `a${i}`);
     const expectAtAlice = Array.from({ length: perConversation }, (_, i) => i).filter((i) => i % 5 === 4).map((i) => `b${i}`);
-    assert.deepEqual(incomingTexts(bob, id), expectAtBob);
-    assert.deepEqual(incomingTexts(alice, id), expectAtAlice);
+    assert.deepEqual(await incomingTexts(bob, id), expectAtBob);
+    assert.deepEqual(await incomingTexts(alice, id), expectAtAlice);
   }
   const sa = alice.stats();
   const sb = bob.stats();

@@ -39,7 +39,7 @@ deliveryContractSuite({
 {
   let hub: Hub;
   let dir: { dir: string; cleanup: () => void };
-  const open = (): Promise<ServicesDelivery> => ServicesDelivery.open({ issuer: hub.issuer, ssa: hub.ssa, rsas: hub.rsas, store: new MemoryStateStore() });
+  const open = (): Promise<ServicesDelivery> => ServicesDelivery.open({ issuer: hub.issuer, ssa: hub.ssa, rsas: hub.rsas, stateStore: new MemoryStateStore() });
   deliveryContractSuite({
     name: 'services (issuer, SSA, two RSAs on loopback)',
     timeoutMs: 30_000,

@@ -45,11 +45,11 @@ test('a partitioned client neither sends nor receives; after healing, the outbox
   await alice.send(conv.id, 'from the island');
   await bob.send(conv.id, 'to the island');
   await new Promise((r) => setTimeout(r, 150));
-  assert.equal(texts(bob, conv.id).length, 1, 'only Bob’s own message');
-  assert.equal(texts(alice, conv.id).length, 1, 'only Alice’s own message');
+  assert.equal((await texts(bob, conv.id)).length, 1, 'only Bob’s own message');
+  assert.equal((await texts(alice, conv.id)).length, 1, 'only Alice’s own message');
   net.heal();
   await alice.sync(); // what was pushed during the partition is still in the network's log
-  await waitFor(() => texts(bob, conv.id).length === 2 && texts(alice, conv.id).length === 2 && alice.pendingCount() === 0 && bob.pendingCount() === 0, 10_000);
+  await waitFor(async () => (await texts(bob, conv.id)).length === 2 && (await texts(alice, conv.id)).length === 2 && (await alice.pendingCount()) === 0 && (await bob.pendingCount()) === 0, 10_000);
   await alice.close();
   await bob.close();
 });

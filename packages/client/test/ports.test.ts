@@ -11,11 +11,14 @@ import { startDirectory, startIssuer, type DirectoryService, type IssuerService 
 import { Client, ClientError, DirectoryClient } from '../src/index.ts';
 import { MemoryNetwork, connect, openMemoryClient, tempDir, waitFor } from './helpers.ts';
 
-/** The client as code outside it sees it: its private `engine` field is not there. */
+/** Private fields of the Client that hold or reach the engine. */
+const ENGINE_HOLDERS = new Set<string | symbol>(['engine', 'state', 'ctx', 'outbox', 'receiver', 'invitations', 'consent', 'due']);
+
+/** The client as code outside it sees it: none of the private fields that reach the engine is there. */
 function withoutEngine(client: Client): Client {
   return new Proxy(client, {
     get(target, key) {
-      if (key === 'engine') return undefined;
+      if (ENGINE_HOLDERS.has(key)) return undefined;
       const v: unknown = Reflect.get(target, key, target);
       return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
     },
@@ -86,7 +89,7 @@ describe('client ports: the directory works through them alone', () => {
 
   async function person(name: string) {
     const client = await openMemoryClient(net.adapter(), name);
-    const directory = await DirectoryClient.open({ client: withoutEngine(client), url: dir.url, stateFile: join(tmp.dir, `${name}-dir.json`), issuer: issuer.url });
+    const directory = await DirectoryClient.open({ client: withoutEngine(client), url: dir.url, issuer: issuer.url });
     cleanups.push(async () => {
       directory.close();
       await client.close();

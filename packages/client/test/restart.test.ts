@@ -21,7 +21,7 @@ test('restart with a pending invitation, and with a handshake that arrived while
   bob = await open('bob'); // the inbox (and its one-time prekey) survived
   let alice = await open('alice');
   const conv = await alice.accept(inv.text);
-  await waitFor(() => bob.conversations().length === 1);
+  await waitFor(async () => (await bob.conversations()).length === 1);
   await bob.close();
   await alice.close();
 
@@ -33,9 +33,9 @@ test('restart with a pending invitation, and with a handshake that arrived while
   const conv2 = await alice.accept(inv2.text);
   await alice.send(conv2.id, 'sent while you were away');
   bob = await open('bob');
-  await waitFor(() => texts(bob, conv2.id).length === 1, 5000, 'catch-up after restart');
-  await waitFor(() => alice.pendingCount() === 0);
-  assert.deepEqual(bob.conversations().map((c) => c.id).sort(), [conv.id, conv2.id].sort());
+  await waitFor(async () => (await texts(bob, conv2.id)).length === 1, 5000, 'catch-up after restart');
+  await waitFor(async () => (await alice.pendingCount()) === 0);
+  assert.deepEqual((await bob.conversations()).map((c) => c.id).sort(), [conv.id, conv2.id].sort());
   await alice.close();
   await bob.close();
   cleanup();
@@ -52,19 +52,19 @@ test('restart mid-chain (both sides), history and read state survive, the ratche
     await alice.send(conv.id, `a${i}`);
     await bob.send(conv.id, `b${i}`);
   }
-  await waitFor(() => texts(bob, conv.id).length === 10 && texts(alice, conv.id).length === 10 && alice.pendingCount() === 0 && bob.pendingCount() === 0);
+  await waitFor(async () => (await texts(bob, conv.id)).length === 10 && (await texts(alice, conv.id)).length === 10 && (await alice.pendingCount()) === 0 && (await bob.pendingCount()) === 0);
   await bob.markRead(conv.id);
-  const before = texts(alice, conv.id);
+  const before = await texts(alice, conv.id);
   await alice.close();
   await bob.close();
   alice = await open('alice');
   bob = await open('bob');
-  assert.deepEqual(texts(alice, conv.id), before);
-  assert.equal(bob.conversation(conv.id).unreadCount, 0);
-  assert.equal(alice.conversation(conv.id).peerName, 'bob');
+  assert.deepEqual(await texts(alice, conv.id), before);
+  assert.equal((await bob.conversation(conv.id)).unreadCount, 0);
+  assert.equal((await alice.conversation(conv.id)).peerName, 'bob');
   await alice.send(conv.id, 'after restart');
   await bob.send(conv.id, 'me too');
-  await waitFor(() => texts(bob, conv.id).length === 12 && texts(alice, conv.id).length === 12);
+  await waitFor(async () => (await texts(bob, conv.id)).length === 12 && (await texts(alice, conv.id)).length === 12);
   assert.deepEqual(alice.stats().badlyFormed, {});
   assert.deepEqual(bob.stats().badlyFormed, {});
   await alice.close();
@@ -83,20 +83,20 @@ test('restart with skipped keys outstanding and a message still in the outbox', 
   await alice.send(conv.id, 'first (lost)');
   net.setChaos({ loss: 0 });
   await alice.send(conv.id, 'second');
-  await waitFor(() => texts(bob, conv.id).length === 1);
+  await waitFor(async () => (await texts(bob, conv.id)).length === 1);
   await alice.close();
   await bob.close();
   // Bob's stored ratchet holds the skipped key of the lost message.
-  const store = SqliteStore.open({ path: join(dir, 'bob', 'umbra.db'), key: KEY_B });
-  const state = deserializeConversation(reliability.decodeConversationRecord(store.load().conversations[0]!.state).conversationState);
+  const store = await SqliteStore.open({ path: join(dir, 'bob', 'umbra.db'), key: KEY_B });
+  const state = deserializeConversation(reliability.decodeConversationRecord((await store.conversations.all())[0]!.state).conversationState);
   assert.ok(state.ratchet.skipped.size >= 1, 'skipped key persisted');
-  store.close();
+  await store.close();
   // Reopen with fast retries: the outbox re-sends the same bytes and Bob opens them with the stored skipped key.
   alice = await open('alice');
   bob = await open('bob');
-  await waitFor(() => texts(bob, conv.id).length === 2, 5000, 'the outbox retry after restart');
-  assert.deepEqual(texts(bob, conv.id), ['<first (lost)', '<second']);
-  await waitFor(() => alice.pendingCount() === 0);
+  await waitFor(async () => (await texts(bob, conv.id)).length === 2, 5000, 'the outbox retry after restart');
+  assert.deepEqual(await texts(bob, conv.id), ['<first (lost)', '<second']);
+  await waitFor(async () => (await alice.pendingCount()) === 0);
   await alice.close();
   await bob.close();
   cleanup();
@@ -111,12 +111,12 @@ test('restart with messages queued beyond the in-flight window', async () => {
   const conv = await connect(alice, bob);
   await bob.close(); // no acks while Bob is away
   for (let i = 0; i < 8; i++) await alice.send(conv.id, `q${i}`);
-  assert.equal(alice.pendingCount(conv.id), 8);
+  assert.equal(await alice.pendingCount(conv.id), 8);
   await alice.close();
   alice = await open('alice', { maxInFlight: 2 });
   bob = await open('bob');
-  await waitFor(() => texts(bob, conv.id).length === 8 && alice.pendingCount() === 0, 10_000, 'the queue to drain');
-  assert.deepEqual(texts(bob, conv.id), Array.from({ length: 8 }, (_, i) => `<q${i}`));
+  await waitFor(async () => (await texts(bob, conv.id)).length === 8 && (await alice.pendingCount()) === 0, 10_000, 'the queue to drain');
+  assert.deepEqual(await texts(bob, conv.id), Array.from({ length: 8 }, (_, i) => `<q${i}`));
   await alice.close();
   await bob.close();
   cleanup();
@@ -139,12 +139,12 @@ test('offline for three days: what waited in the network is read at the next ope
   await alice.close();
   clock += 3 * 24 * 3600_000;
   bob = await open('bob', timed);
-  await waitFor(() => texts(bob, conv.id).length === 5, 5000, 'the waiting messages');
-  assert.deepEqual(texts(bob, conv.id), [0, 1, 2, 3, 4].map((i) => `<day one ${i}`));
+  await waitFor(async () => (await texts(bob, conv.id)).length === 5, 5000, 'the waiting messages');
+  assert.deepEqual(await texts(bob, conv.id), [0, 1, 2, 3, 4].map((i) => `<day one ${i}`));
   alice = await open('alice', timed);
-  await waitFor(() => alice.pendingCount(conv.id) === 0, 5000, 'acks for the old messages');
+  await waitFor(async () => (await alice.pendingCount(conv.id)) === 0, 5000, 'acks for the old messages');
   await bob.send(conv.id, 'back');
-  await waitFor(() => texts(alice, conv.id).includes('<back'), 5000, 'the reply');
+  await waitFor(async () => (await texts(alice, conv.id)).includes('<back'), 5000, 'the reply');
   await alice.close();
   await bob.close();
   cleanup();

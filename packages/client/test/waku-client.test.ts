@@ -22,7 +22,7 @@ describe('Client over Waku', { timeout: 60_000 }, () => {
     };
     let bobStore: SqliteStore | null = null;
     const openBob = async (delivery: WakuDelivery) => {
-      bobStore = SqliteStore.open({ path: join(dir, 'bob.db'), key: KEY_B });
+      bobStore = await SqliteStore.open({ path: join(dir, 'bob.db'), key: KEY_B });
       return Client.open({ delivery, store: bobStore, profile: { name: 'bob' }, ...FAST });
     };
     try {
@@ -32,28 +32,28 @@ describe('Client over Waku', { timeout: 60_000 }, () => {
       let bob = await openBob(db);
       const conv = await connect(alice, bob);
       await alice.send(conv.id, 'hello over waku');
-      await waitFor(() => texts(bob, conv.id).includes('<hello over waku'), 10_000, 'bob to receive');
+      await waitFor(async () => (await texts(bob, conv.id)).includes('<hello over waku'), 10_000, 'bob to receive');
       await bob.send(conv.id, 'hi back');
-      await waitFor(() => texts(alice, conv.id).includes('<hi back'), 10_000, 'alice to receive');
+      await waitFor(async () => (await texts(alice, conv.id)).includes('<hi back'), 10_000, 'alice to receive');
 
       await bob.close();
-      bobStore!.close(); // a store handed to Client.open stays the caller's
+      await bobStore!.close(); // a store handed to Client.open stays the caller's
       await db.close();
       const stored = hub.storeStats()!.added;
       await alice.send(conv.id, 'while you were away');
       await waitFor(() => hub.storeStats()!.added > stored, 5000, 'the store to take it');
 
       bob = await openBob(await waku()); // a new Waku node (new peer id), same local store
-      await waitFor(() => texts(bob, conv.id).includes('<while you were away'), 10_000, 'bob to catch up');
+      await waitFor(async () => (await texts(bob, conv.id)).includes('<while you were away'), 10_000, 'bob to catch up');
       assert.deepEqual(
-        texts(bob, conv.id).filter((t) => t.startsWith('<')),
+        (await texts(bob, conv.id)).filter((t) => t.startsWith('<')),
         ['<hello over waku', '<while you were away'],
       );
       // and alice learns it arrived (the ack travels back over Waku)
-      await waitFor(() => alice.pendingCount(conv.id) === 0, 10_000, 'the ack');
+      await waitFor(async () => (await alice.pendingCount(conv.id)) === 0, 10_000, 'the ack');
       await alice.close();
       await bob.close();
-      bobStore!.close();
+      await bobStore!.close();
     } finally {
       await Promise.all(deliveries.map((d) => d.close()));
       await hub.close();

@@ -115,14 +115,14 @@ async function converge(alice: Peer, bob: Peer, timeoutMs: number): Promise<[Sta
   }
 }
 
-function readTexts(dir: string, role: string): { out: string[]; in: string[]; unacked: number } {
-  const store = SqliteStore.open({ path: join(dir, `${role}.db`), key: fromHexKey(KEY_HEX) });
+async function readTexts(dir: string, role: string): Promise<{ out: string[]; in: string[]; unacked: number }> {
+  const store = await SqliteStore.open({ path: join(dir, `${role}.db`), key: fromHexKey(KEY_HEX) });
   try {
     const out: string[] = [];
     const inc: string[] = [];
     let unacked = 0;
-    for (const c of store.load().conversations) {
-      for (const m of store.history(c.meta.id, 1_000_000, null)) {
+    for (const c of await store.conversations.all()) {
+      for (const m of await store.messages.history(c.meta.id, 1_000_000, null)) {
         const content = decodeContent(m.body);
         const text = content?.kind.case === 'text' ? content.kind.value.body : '?';
         if (m.outgoing) {
@@ -133,7 +133,7 @@ function readTexts(dir: string, role: string): { out: string[]; in: string[]; un
     }
     return { out, in: inc, unacked };
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
@@ -176,8 +176,8 @@ export async function runCrashTest(options: { kills: number; seed?: number; log?
     const [a, b] = await converge(alice, bob, 60_000);
     await Promise.all([alice.exit(), bob.exit()]);
 
-    const at = readTexts(dir, 'alice');
-    const bt = readTexts(dir, 'bob');
+    const at = await readTexts(dir, 'alice');
+    const bt = await readTexts(dir, 'bob');
     const dupes = (xs: string[]) => xs.length - new Set(xs).size;
     const missingFrom = (sent: string[], got: string[]) => {
       const g = new Set(got);

@@ -15,7 +15,7 @@ process.on('disconnect', () => process.exit(1));
 const [role, dir, keyHex] = process.argv.slice(2) as [string, string, string];
 const invitationFile = join(dir, 'invitation.txt');
 const mailbox = new MailboxDelivery(join(dir, 'net.db'), 5);
-const store = SqliteStore.open({ path: join(dir, `${role}.db`), key: fromHexKey(keyHex) });
+const store = await SqliteStore.open({ path: join(dir, `${role}.db`), key: fromHexKey(keyHex) });
 const db = store.rawForTests();
 const client = await Client.open({
   delivery: mailbox,
@@ -35,7 +35,7 @@ let extra = 0;
 process.on('message', async (msg: { cmd: string; count?: number }) => {
   if (msg.cmd === 'status') {
     const stats = client.stats();
-    process.send!({ type: 'status', sent: count(1), received: count(0), pending: client.pendingCount(), badlyFormed: stats.badlyFormed, conversations: client.conversations().length });
+    process.send!({ type: 'status', sent: count(1), received: count(0), pending: await client.pendingCount(), badlyFormed: stats.badlyFormed, conversations: (await client.conversations()).length });
   } else if (msg.cmd === 'quiesce') {
     sending = false;
   } else if (msg.cmd === 'send') {
@@ -43,7 +43,7 @@ process.on('message', async (msg: { cmd: string; count?: number }) => {
   } else if (msg.cmd === 'exit') {
     sending = false;
     await client.close();
-    store.close();
+    await store.close();
     mailbox.close();
     process.exit(0);
   }
@@ -51,7 +51,7 @@ process.on('message', async (msg: { cmd: string; count?: number }) => {
 process.send!({ type: 'ready' });
 
 async function conversationId(): Promise<string | null> {
-  const c = client.conversations()[0];
+  const c = (await client.conversations())[0];
   if (c !== undefined) return c.id;
   if (role === 'bob') {
     if (!existsSync(invitationFile)) {
