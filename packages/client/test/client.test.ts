@@ -21,7 +21,7 @@ test('invitation → accept → messages both ways, acked events, history and co
   assert.equal((await alice.conversation(conv.id)).origin, 'accepted');
   const m1 = await alice.send(conv.id, 'hello bob');
   assert.equal(m1.status, 'sent');
-  await waitFor(async () => acked.includes(m1.id));
+  await waitFor(() => acked.includes(m1.id));
   const reply = await bob.send(conv.id, 'hi alice', { replyTo: m1.id });
   await waitFor(async () => (await alice.pendingCount()) === 0 && (await bob.pendingCount()) === 0 && (await texts(alice, conv.id)).length === 2);
   assert.deepEqual(await texts(alice, conv.id), ['>hello bob', '<hi alice']);
@@ -139,7 +139,7 @@ test('events as an async iterator; duplicates of an envelope are dropped and re-
     if (e.type === 'message') break;
   }
   assert.deepEqual(seen, ['conversation-started', 'message']);
-  await waitFor(async () => bob.stats().duplicateEnvelopes >= 2);
+  await waitFor(() => bob.stats().duplicateEnvelopes >= 2);
   assert.equal((await texts(bob, conv.id)).length, 1);
   await alice.close();
   await bob.close();
@@ -218,7 +218,7 @@ test('a store in the layout before the reliability machine opens: in-flight mess
   await waitFor(async () => (await texts(bob, conv.id)).length === 3, 10_000, 'the in-flight messages');
   assert.deepEqual(await texts(bob, conv.id), ['<offline 0', '<offline 1', '<offline 2']);
   await waitFor(async () => (await alice.pendingCount(conv.id)) === 0, 10_000, 'their acks');
-  await waitFor(async () => alice.stats().retransmitRequestsSent >= 1, 10_000, 'the missing id requested');
+  await waitFor(() => alice.stats().retransmitRequestsSent >= 1, 10_000, 'the missing id requested');
   carol = await open('carol', KEY_B);
   await waitFor(async () => (await carol.conversations()).some((c) => c.id === toCarol.id), 10_000, 'carol to get the handshake');
   await carol.send(toCarol.id, 'hello');
@@ -248,6 +248,38 @@ test('a frame this version does not act on (a session reset) is reported in stat
   assert.deepEqual(await texts(bob, conv.id), before, 'nothing stored or shown');
   await alice.send(conv.id, 'still here');
   await waitFor(async () => (await texts(bob, conv.id)).includes('<still here') && (await alice.pendingCount()) === 0, 10_000, 'the next message');
+  assert.deepEqual(bob.stats().badlyFormed, {});
+  await alice.close();
+  await bob.close();
+});
+
+test('a write that fails (send and receive) leaves engine and memory as they were: nothing published, the retry delivers once', async () => {
+  const net = new MemoryNetwork();
+  const alice = await openMemoryClient(net.adapter(), 'Alice');
+  const bob = await openMemoryClient(net.adapter(), 'Bob');
+  const conv = await connect(alice, bob);
+  const failNextWrite = (store: { write: (b: never) => Promise<void> }) => {
+    const write = store.write.bind(store);
+    let armed = true;
+    store.write = async (b: never) => {
+      if (armed) {
+        armed = false;
+        throw new Error('disk full');
+      }
+      return write(b);
+    };
+  };
+  const before = { info: await alice.conversation(conv.id), history: await texts(alice, conv.id), published: net.stats.published };
+  failNextWrite(alice.store as never);
+  await assert.rejects(alice.send(conv.id, 'never written'));
+  assert.deepEqual(await alice.conversation(conv.id), before.info, 'meta unchanged');
+  assert.deepEqual(await texts(alice, conv.id), before.history);
+  assert.equal(net.stats.published, before.published, 'nothing published before the write');
+  // The ratchet did not advance in memory: the next message decrypts at Bob.
+  failNextWrite(bob.store as never);
+  await alice.send(conv.id, 'after the failure');
+  await waitFor(async () => (await texts(bob, conv.id)).includes('<after the failure') && (await alice.pendingCount()) === 0, 10_000, 'the retry after Bob’s failed write');
+  assert.deepEqual(await texts(bob, conv.id), ['<after the failure'], 'delivered once');
   assert.deepEqual(bob.stats().badlyFormed, {});
   await alice.close();
   await bob.close();
