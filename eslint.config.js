@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['**/node_modules/**', '**/gen/**', 'bench/libsignal/node_modules/**', '.tmp/**', 'data/**'] },
+  { ignores: ['**/node_modules/**', '**/gen/**', 'packages/web/dist/**', 'bench/libsignal/node_modules/**', '.tmp/**', 'data/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, type Plugin } from 'esbuild';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Page } from 'playwright-core';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const SHIMS: Record<string, string> = {
@@ -97,7 +97,7 @@ export async function serveRoutes(routes: Record<string, Route>): Promise<Static
 export interface LaunchedChromium {
   readonly browser: Browser;
   /** A new isolated context (its own IndexedDB), closed with the browser. */
-  newContext(): Promise<BrowserContext>;
+  newContext(options?: BrowserContextOptions): Promise<BrowserContext>;
   close(): Promise<void>;
 }
 
@@ -111,7 +111,7 @@ export async function launchChromium(): Promise<LaunchedChromium> {
   const browser = await chromium.launch({ executablePath, args: CHROMIUM_ARGS });
   return {
     browser,
-    newContext: () => browser.newContext(),
+    newContext: (options) => browser.newContext(options),
     close: () => browser.close().catch(() => undefined),
   };
 }
