@@ -1,11 +1,13 @@
 /**
- * The account at open: the identity key and profile name from the store, or a new identity
- * (fresh, or restored from an exported account key) written before anything else uses it.
+ * The account at open: the store (a dataDir's comes from the platform entry), the identity key
+ * and profile name from it, or a new identity (fresh, or restored from an exported account key)
+ * written before anything else uses it.
  */
 import { toHex, type CryptoProvider } from '@umbra/protocol';
 import type { ClientOptions } from './client-types.ts';
 import type { AccountKey } from './conversation-state.ts';
 import { ClientError } from './errors.ts';
+import { platform } from './platform.ts';
 import type { Store } from './store.ts';
 
 export async function openAccount(store: Store, crypto: CryptoProvider, options: ClientOptions, now: number): Promise<{ key: AccountKey; profileName: string }> {
@@ -24,4 +26,15 @@ export async function openAccount(store: Store, crypto: CryptoProvider, options:
   if (options.profile === undefined || options.profile.name === stored.profileName) return { key, profileName: stored.profileName };
   await store.write({ account: { ...stored, profileName: options.profile.name } });
   return { key, profileName: options.profile.name };
+}
+
+/** The store of `Client.open({ dataDir })`: the platform's (@umbra/client/node: SQLite in the directory). */
+export function openDataDirStore(options: ClientOptions, crypto: CryptoProvider): Promise<Store> {
+  return platform().openDataDirStore({
+    dataDir: options.dataDir!,
+    crypto,
+    ...(options.passphrase !== undefined ? { passphrase: options.passphrase } : {}),
+    ...(options.key !== undefined ? { key: options.key } : {}),
+    ...(options.argon2id !== undefined ? { argon2id: options.argon2id } : {}),
+  });
 }

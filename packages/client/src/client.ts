@@ -5,20 +5,17 @@
  * - Every state change is one operation on one queue (`serial`), so the engine, memory and the
  *   store never diverge; an operation never waits for the network (publishes are fire and
  *   forget, fetches and service calls happen before or outside it).
- * - Persist before publish, decrypt on a copy: the engine's new state is written with
- *   everything the operation changes in ONE store batch, and adopted only once the write has
- *   resolved (outbox-driver.ts, receive-pipeline.ts). A failed write leaves engine and memory
- *   as they were.
+ * - Persist before publish, decrypt on a copy: one store batch per operation, adopted only once
+ *   the write has resolved (outbox-driver.ts, receive-pipeline.ts); a failed write changes nothing.
  * - Reliability (acks, retries, missing ids, the in-flight window) is decided by the protocol's
  *   `reliability` machine; the client executes its effects (due-work.ts, one wake timer).
  * - Consent: allowed / unknown (a request) / denied (consent.ts).
  */
 import { reliability as rel, toHex } from '@umbra/protocol';
-import { openAccount } from './account.ts';
+import { openAccount, openDataDirStore } from './account.ts';
 import { ClientEvents } from './client-events.ts';
 import {
   MAX_INVITATION_CHARS,
-  MESSAGE_ID_BYTES,
   emptyStats,
   type ClientEvent,
   type ClientEventMap,
@@ -33,12 +30,12 @@ import {
   type RelationshipSigner,
 } from './client-types.ts';
 import { ConsentKeeper } from './consent.ts';
-import type { ClientContext } from './context.ts';
-import { loadConversations, type LoadedConversations } from './conversation-records.ts';
-import { ConversationState, type AccountKey } from './conversation-state.ts';
+import type { ClientContext, ClientWiring } from './context.ts';
+import { loadConversations } from './conversation-records.ts';
+import { ConversationState } from './conversation-state.ts';
 import { conversationInfo, historyPage, listConversations } from './conversation-views.ts';
 import { DeliveryRoutes } from './delivery-routes.ts';
-import { hasServiceEndpoints, type Delivery } from './delivery.ts';
+import { hasServiceEndpoints } from './delivery.ts';
 import { DueWork } from './due-work.ts';
 import { ClientError, toClientError } from './errors.ts';
 import { encodeContent, textContent } from './frames.ts';
@@ -50,30 +47,18 @@ import { messageInfo } from './message-info.ts';
 import { OutboxDriver } from './outbox-driver.ts';
 import { platform } from './platform.ts';
 import { Publisher } from './publisher.ts';
+import { markRead } from './read-state.ts';
 import { ReceivePipeline, type ReceiveOutcome } from './receive-pipeline.ts';
 import { relationshipInfo, relationshipSigner } from './relationship-ports.ts';
 import type { Consent, Store } from './store.ts';
-import { checkConsent, checkConversationId, checkOpenOptions, checkOptionsObject, checkText, clientTimings, parseHistoryOptions, parseMessageId } from './validation.ts';
+import { checkConsent, checkConversationId, checkInvitationOptions, checkOpenOptions, checkOptionsObject, checkText, clientTimings, parseHistoryOptions, parseMessageId } from './validation.ts';
 import { WakeTimer, every } from './wake-timer.ts';
 
 // The directory client names these through this module.
 export type { ConversationInfo, GossipSource, RelationshipInfo } from './client-types.ts';
 
 const TICK_INTERVAL_MS = 60_000;
-/** markRead without upTo: a position after every message. */
-const END_OF_HISTORY = { lamport: Number.MAX_SAFE_INTEGER, messageId: new Uint8Array(MESSAGE_ID_BYTES).fill(0xff) };
 
-interface Wiring {
-  readonly crypto: NonNullable<ClientOptions['crypto']>;
-  readonly store: Store;
-  readonly ownsStore: boolean;
-  readonly delivery: Delivery;
-  readonly account: AccountKey;
-  readonly profileName: string;
-  readonly loaded: LoadedConversations;
-  readonly clock: () => number;
-  readonly options: ClientOptions;
-}
 
 export class Client {
   /** The Store the client writes; the app's other parts (ServicesDelivery, DirectoryClient) may share it. */
@@ -100,7 +85,7 @@ export class Client {
   private closing = false;
   private closed = false;
 
-  private constructor(w: Wiring) {
+  private constructor(w: ClientWiring) {
     const { policy, syncIntervalMs } = clientTimings(w.options);
     this.store = w.store;
     this.ownsStore = w.ownsStore;
@@ -148,16 +133,7 @@ export class Client {
     const crypto = options.crypto ?? platform().crypto;
     const clock = options.now ?? Date.now;
     const ownsStore = options.store === undefined;
-    // A dataDir store is the platform's (@umbra/client/node: SQLite in the directory).
-    const store =
-      options.store ??
-      (await platform().openDataDirStore({
-        dataDir: options.dataDir!,
-        crypto,
-        ...(options.passphrase !== undefined ? { passphrase: options.passphrase } : {}),
-        ...(options.key !== undefined ? { key: options.key } : {}),
-        ...(options.argon2id !== undefined ? { argon2id: options.argon2id } : {}),
-      }));
+    const store = options.store ?? (await openDataDirStore(options, crypto));
     let client: Client | undefined;
     try {
       const { key, profileName } = await openAccount(store, crypto, options, clock());
@@ -228,15 +204,9 @@ export class Client {
    * acks until accepted; directory key packages use this).
    */
   async createInvitation(options: { reusable?: boolean; ttlSeconds?: number; arrivesAsRequest?: boolean } = {}): Promise<InvitationInfo> {
-    checkOptionsObject(options);
-    const { reusable = false, arrivesAsRequest = false, ttlSeconds = 7 * 24 * 3600 } = options;
-    if (typeof reusable !== 'boolean') throw new ClientError('invalid-argument', 'reusable must be a boolean');
-    if (typeof arrivesAsRequest !== 'boolean') throw new ClientError('invalid-argument', 'arrivesAsRequest must be a boolean');
-    if (typeof ttlSeconds !== 'number' || !Number.isInteger(ttlSeconds) || ttlSeconds < 1 || ttlSeconds > 366 * 24 * 3600) {
-      throw new ClientError('invalid-argument', 'ttlSeconds must be an integer from 1 to one year');
-    }
+    const checked = checkInvitationOptions(options);
     const endpoints = await this.invitations.endpointsForNewRelationship();
-    return this.serial(() => this.invitations.create({ reusable, ttlSeconds, arrivesAsRequest }, endpoints));
+    return this.serial(() => this.invitations.create(checked, endpoints));
   }
 
   /** The default inbox's invitation (reusable, never expires); first contacts through it are requests. */
@@ -289,16 +259,7 @@ export class Client {
   async markRead(conversationId: string, upTo?: string): Promise<void> {
     checkConversationId(conversationId);
     const upToId = upTo === undefined ? undefined : parseMessageId(upTo, 'upTo');
-    return this.serial(async () => {
-      this.state.requireMeta(conversationId);
-      let position: { lamport: number; messageId: Uint8Array } = END_OF_HISTORY;
-      if (upToId !== undefined) {
-        const msg = await this.store.messages.get(conversationId, upToId);
-        if (msg === null) throw new ClientError('invalid-argument', 'upTo is not a message of this conversation');
-        position = { lamport: msg.lamport, messageId: upToId };
-      }
-      await this.store.write({ markRead: [{ conversationId, upToLamport: position.lamport, upToMessageId: position.messageId }] });
-    });
+    return this.serial(() => markRead(this.ctx, conversationId, upToId));
   }
 
   // ---- conversations and consent ---------------------------------------------------------

@@ -99,3 +99,15 @@ export function clientTimings(options: ClientOptions): { policy: rel.Reliability
     syncIntervalMs: bounded(options.syncIntervalMs, 30_000, 0, 86_400_000, 'syncIntervalMs'),
   };
 }
+
+/** createInvitation's options, with their defaults (single use, 7 days). */
+export function checkInvitationOptions(options: { reusable?: boolean; ttlSeconds?: number; arrivesAsRequest?: boolean }): { reusable: boolean; ttlSeconds: number; arrivesAsRequest: boolean } {
+  checkOptionsObject(options);
+  const { reusable = false, arrivesAsRequest = false, ttlSeconds = 7 * 24 * 3600 } = options;
+  if (typeof reusable !== 'boolean') throw new ClientError('invalid-argument', 'reusable must be a boolean');
+  if (typeof arrivesAsRequest !== 'boolean') throw new ClientError('invalid-argument', 'arrivesAsRequest must be a boolean');
+  if (typeof ttlSeconds !== 'number' || !Number.isInteger(ttlSeconds) || ttlSeconds < 1 || ttlSeconds > 366 * 24 * 3600) {
+    throw new ClientError('invalid-argument', 'ttlSeconds must be an integer from 1 to one year');
+  }
+  return { reusable, ttlSeconds, arrivesAsRequest };
+}
