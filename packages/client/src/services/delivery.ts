@@ -720,7 +720,8 @@ export class ServicesDelivery implements ServiceEndpointDelivery {
       this.reconnectTimers.delete(t);
       this.connect(i, failures);
     }, delay);
-    t.unref();
+    // Node timers keep the process alive unless unref()ed; browsers return a number.
+    (t as { unref?: () => void }).unref?.();
     this.reconnectTimers.add(t);
   }
 
