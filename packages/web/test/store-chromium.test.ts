@@ -1,0 +1,43 @@
+/**
+ * The client's Store contract suite inside headless Chromium, on its real IndexedDB: bundled
+ * unchanged with the node:test/assert shims; each browser-side test is a subtest here.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { bundleForBrowser, collectResults, launchChromium, PAGE_HTML, serveRoutes, type BrowserTestResult, type LaunchedChromium, type StaticServer } from './harness/chromium.ts';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+describe('store contract in Chromium', () => {
+  let chromium: LaunchedChromium | undefined;
+  let server: StaticServer | undefined;
+  let results: BrowserTestResult[] = [];
+
+  before(async () => {
+    const js = await bundleForBrowser(join(here, 'browser/store-contract.entry.ts'));
+    server = await serveRoutes({ '/': { type: 'text/html', body: PAGE_HTML }, '/bundle.js': { type: 'text/javascript', body: js } });
+    chromium = await launchChromium();
+    const page = await (await chromium.newContext()).newPage();
+    results = await collectResults(page, server.url);
+  });
+
+  after(async () => {
+    await chromium?.close();
+    await server?.close();
+  });
+
+  it('the suite ran in the browser for each store', () => {
+    assert.ok(results.some((r) => r.name.includes('memory (in Chromium)')));
+    assert.ok(results.length >= 20, `only ${results.length} browser tests ran`);
+  });
+
+  it('every browser-side test passes', async (t) => {
+    for (const r of results) {
+      await t.test(r.name, () => {
+        assert.ok(r.ok, r.error);
+      });
+    }
+  });
+});
