@@ -1,0 +1,201 @@
+/**
+ * The web app end to end in headless Chromium, through a real hub (services + the web app served
+ * by packages/cli/src/hub.ts): two browser contexts (Alice on a phone-sized screen, Bob on a
+ * desktop one) create identities, connect through an invitation link, chat both ways with send
+ * status, handle a message request, reload (history and sessions stay), survive a hub outage
+ * (queued, then delivered without a click) and a tab closed right after sending, use a group,
+ * and get clear errors for a wrong passphrase and a malformed invitation. Screenshots of the main
+ * views go to packages/web/screenshots/.
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import type { BrowserContext, Page } from 'playwright-core';
+import { launchChromium, type LaunchedChromium } from './harness/chromium.ts';
+import { acceptInvitation, invitationText, openChat, PASSPHRASE, send, signIn, startTestHub, tab, waitForMessage, type RestartableHub } from './harness/app.ts';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const SHOTS = join(here, '..', 'screenshots');
+const PHONE = { viewport: { width: 390, height: 780 }, deviceScaleFactor: 1, isMobile: true, hasTouch: true };
+const DESKTOP = { viewport: { width: 1024, height: 720 } };
+
+describe('web app in Chromium', () => {
+  let dir = '';
+  let hub: RestartableHub | undefined;
+  let chromium: LaunchedChromium | undefined;
+  let aliceContext: BrowserContext;
+  let bobContext: BrowserContext;
+  let alice: Page;
+  let bob: Page;
+  const pageErrors: string[] = [];
+
+  const shot = (page: Page, name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`) });
+  const watch = (who: string, page: Page) => page.on('pageerror', (e) => pageErrors.push(`${who}: ${e.message}`));
+
+  before(async () => {
+    mkdirSync(SHOTS, { recursive: true });
+    dir = mkdtempSync(join(tmpdir(), 'umbra-web-'));
+    hub = await startTestHub(dir);
+    chromium = await launchChromium();
+    aliceContext = await chromium.newContext(PHONE);
+    bobContext = await chromium.newContext(DESKTOP);
+    alice = await aliceContext.newPage();
+    bob = await bobContext.newPage();
+    watch('alice', alice);
+    watch('bob', bob);
+  });
+
+  after(async () => {
+    await chromium?.close();
+    await hub?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('creates identities, connects through an invitation link, and chats both ways with send status', async () => {
+    await alice.goto(hub!.webUrl);
+    await alice.locator('[data-test=create-form]').waitFor();
+    await shot(alice, 'create-identity');
+    await signIn(alice, hub!.webUrl, { name: 'Alice' });
+    await signIn(bob, hub!.webUrl, { name: 'Bob' });
+
+    // Alice's link puts whoever opens it in her Requests.
+    const text = await invitationText(alice, { asRequests: true });
+    await alice.locator('[data-test=invite-qr] svg').waitFor();
+    await shot(alice, 'invite');
+    const link = await alice.locator('[data-test=invite-link]').inputValue();
+    assert.ok(link.startsWith(`${hub!.webUrl}#invite=`));
+    assert.ok(decodeURIComponent(link.slice(link.indexOf('#invite=') + 8)) === text);
+
+    // Bob opens the link: the app offers to accept it.
+    await bob.goto(link);
+    await bob.locator('[data-test=accept]').waitFor();
+    assert.equal(await bob.locator('[data-test=accept-text]').inputValue(), text);
+    await bob.click('[data-test=accept-submit]');
+    await bob.locator('[data-test=chat]').waitFor();
+    assert.equal(await bob.locator('[data-test=chat-peer]').textContent(), 'Alice');
+    await send(bob, 'Hello Alice, it is Bob');
+
+    // Alice: a request with a badge; she allows it and the conversation opens.
+    await alice.locator('[data-test=request-count]').waitFor({ timeout: 30_000 });
+    await tab(alice, 'requests');
+    await alice.locator('[data-test=request-row][data-peer="Bob"]').waitFor();
+    await shot(alice, 'requests');
+    await alice.click('[data-test=allow]');
+    await waitForMessage(alice, 'Hello Alice, it is Bob');
+    await send(alice, 'Hi Bob!');
+    await waitForMessage(bob, 'Hi Bob!');
+    await waitForMessage(alice, 'Hi Bob!', 'delivered');
+    await waitForMessage(bob, 'Hello Alice, it is Bob', 'delivered');
+
+    // Unread counts in the list: Bob writes twice while Alice looks at her chat list.
+    await tab(alice, 'chats');
+    await send(bob, 'one');
+    await send(bob, 'two');
+    await alice.locator('[data-test=chat-row][data-peer="Bob"] [data-test=unread]', { hasText: '2' }).waitFor({ timeout: 30_000 });
+    await shot(alice, 'chat-list');
+    await openChat(alice, 'Bob');
+    await waitForMessage(alice, 'two');
+    await shot(alice, 'chat');
+    await tab(alice, 'chats');
+    await alice.locator('[data-test=chat-row][data-peer="Bob"] [data-test=unread]').waitFor({ state: 'detached' });
+
+    // The safety number is the same on both sides, with its QR code.
+    await openChat(alice, 'Bob');
+    await alice.click('[data-test=safety-link]');
+    const aliceNumber = await alice.locator('[data-test=safety-number]').textContent();
+    await alice.locator('[data-test=safety-qr] svg').waitFor();
+    await shot(alice, 'safety-number');
+    await bob.click('[data-test=safety-link]');
+    assert.equal(await bob.locator('[data-test=safety-number]').textContent(), aliceNumber);
+    assert.match(aliceNumber ?? '', /^(\d{5} ){11}\d{5}$/);
+  });
+
+  it('gives a clear message for a malformed invitation', async () => {
+    await tab(bob, 'accept');
+    await bob.fill('[data-test=accept-text]', 'umbra_chatintro_1_this-is-not-an-invitation');
+    await bob.click('[data-test=accept-submit]');
+    await bob.locator('[data-test=error]', { hasText: 'not a valid invitation' }).waitFor();
+    await bob.fill('[data-test=accept-text]', 'hello');
+    await bob.click('[data-test=accept-submit]');
+    await bob.locator('[data-test=error]', { hasText: 'not a valid invitation' }).waitFor();
+  });
+
+  it('reload: a wrong passphrase is refused clearly; history and sessions remain', async () => {
+    await alice.reload();
+    await alice.locator('[data-test=unlock-form]').waitFor();
+    await alice.fill('input[name=passphrase]', 'not the passphrase');
+    await alice.click('[data-test=gate-submit]');
+    await alice.locator('[data-test=error]', { hasText: 'Wrong passphrase' }).waitFor({ timeout: 30_000 });
+    await shot(alice, 'wrong-passphrase');
+    await alice.fill('input[name=passphrase]', PASSPHRASE);
+    await alice.click('[data-test=gate-submit]');
+    await alice.locator('nav.tabs').waitFor({ timeout: 30_000 });
+    await signIn(bob, hub!.webUrl);
+    await openChat(alice, 'Bob');
+    await openChat(bob, 'Alice');
+    for (const t of ['Hello Alice, it is Bob', 'Hi Bob!', 'one', 'two']) {
+      await waitForMessage(alice, t);
+      await waitForMessage(bob, t);
+    }
+    await send(alice, 'after reload, from Alice');
+    await send(bob, 'after reload, from Bob');
+    await waitForMessage(bob, 'after reload, from Alice');
+    await waitForMessage(alice, 'after reload, from Bob');
+  });
+
+  it('hub down: the message shows as queued, then arrives when the hub is back, without a click', async () => {
+    await hub!.stop();
+    await send(alice, 'sent while the hub is down');
+    await waitForMessage(alice, 'sent while the hub is down', 'queued');
+    // Still queued a moment later (nothing can take it).
+    await new Promise((r) => setTimeout(r, 1500));
+    await waitForMessage(alice, 'sent while the hub is down', 'queued', 1000);
+    await shot(alice, 'queued-hub-down');
+    await hub!.start();
+    await waitForMessage(bob, 'sent while the hub is down', undefined, 45_000);
+    await waitForMessage(alice, 'sent while the hub is down', 'delivered', 30_000);
+  });
+
+  it('closing the tab right after sending loses nothing', async () => {
+    await send(alice, 'typed, then the tab closed');
+    await alice.close();
+    alice = await aliceContext.newPage();
+    watch('alice', alice);
+    await signIn(alice, hub!.webUrl);
+    await waitForMessage(bob, 'typed, then the tab closed', undefined, 45_000);
+    await openChat(alice, 'Bob');
+    await waitForMessage(alice, 'typed, then the tab closed', 'delivered', 30_000);
+  });
+
+  it('groups: create with a contact, join, talk both ways, remove the member', async () => {
+    await tab(alice, 'groups');
+    await alice.click('[data-test=new-group]');
+    await alice.fill('input[name=group-name]', 'Book club');
+    await alice.check('[data-test=member-choice][data-peer="Bob"]');
+    await alice.click('[data-test=create-group]');
+    await alice.locator('[data-test=group-name]', { hasText: 'Book club' }).waitFor();
+    await tab(bob, 'groups');
+    await bob.locator('[data-test=group-row][data-group="Book club"] [data-test=join-group]').click({ timeout: 30_000 });
+    await bob.locator('[data-test=group-name]', { hasText: 'Book club' }).waitFor();
+    await bob.locator('[data-test=composer]').waitFor({ timeout: 30_000 });
+    await send(bob, 'Bob joined the club');
+    await waitForMessage(alice, 'Bob joined the club');
+    await send(alice, 'Welcome, Bob');
+    await waitForMessage(bob, 'Welcome, Bob');
+    await alice.click('[data-test=members] summary');
+    await shot(alice, 'group');
+    assert.equal(await alice.locator('[data-test=member]').count(), 2);
+    await alice.click('[data-test=remove-member]');
+    await alice.locator('[data-test=member]').nth(1).waitFor({ state: 'detached', timeout: 30_000 });
+    // Bob learns he was removed: the group leaves his list of active groups.
+    await tab(bob, 'groups');
+    await bob.locator('[data-test=group-row][data-group="Book club"]').waitFor({ state: 'detached', timeout: 30_000 });
+  });
+
+  it('no page errors in either tab', () => {
+    assert.deepEqual(pageErrors, []);
+  });
+});
