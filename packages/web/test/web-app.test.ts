@@ -15,7 +15,7 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { BrowserContext, Page } from 'playwright-core';
 import { launchChromium, type LaunchedChromium } from './harness/chromium.ts';
-import { acceptInvitation, invitationText, openChat, PASSPHRASE, send, signIn, startTestHub, tab, waitForMessage, type RestartableHub } from './harness/app.ts';
+import { invitationText, openChat, PASSPHRASE, send, signIn, startTestHub, tab, waitForMessage, type RestartableHub } from './harness/app.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const SHOTS = join(here, '..', 'screenshots');
