@@ -6,7 +6,7 @@
  * submission must arrive exactly once (one stored message per payload), pushes must cross
  * instances, and tokens and signed requests must be refused at every other instance.
  *
- * Default 1,000 messages (npm test; 2,000 took 262 s here under load 7-8); UMBRA_SCALE_MESSAGES=20000 for the issue's full size.
+ * Default 1,000 messages (npm test: 53 s here with 4 kills); UMBRA_SCALE_MESSAGES=20000 for the issue's full size.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
