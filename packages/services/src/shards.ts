@@ -22,10 +22,13 @@
 import { createHash } from 'node:crypto';
 import { ddl, openDriver, type Row, type Sql, type SqlDriver } from './db.ts';
 import {
+  addressKeys,
   admitDelivery,
   buf,
   COMMON_DDL,
   DoubleSpend,
+  getMeta,
+  initMeta,
   num,
   placeholders,
   RSA_MESSAGE_CHANNEL,
@@ -265,42 +268,23 @@ export class ShardedRsaStore implements RsaStore {
 
   // ---- control-database operations ---------------------------------------------------------
 
-  async getMeta(k: string): Promise<Uint8Array | null> {
-    const rows = await this.control.all('SELECT v FROM meta WHERE k = ?', [k]);
-    return rows[0] ? buf(rows[0].v) : null;
+  getMeta(k: string): Promise<Uint8Array | null> {
+    return getMeta(this.control, k);
   }
-  async initMeta(k: string, v: Uint8Array): Promise<Uint8Array> {
-    await this.control.run('INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT DO NOTHING', [k, v]);
-    return (await this.getMeta(k))!;
+  initMeta(k: string, v: Uint8Array): Promise<Uint8Array> {
+    return initMeta(this.control, k, v);
   }
   spendToken(key: Uint8Array, expires: number): Promise<boolean> {
     return spend(this.control, key, expires);
   }
-  async putAddressKey(k: AddressKeyRow): Promise<void> {
-    await this.control.run(`INSERT INTO address_keys (kid, class, x, pub, created, derive_until, resolve_until) VALUES (?, ?, ?, ?, ?, ?, ?)`, [
-      k.kid,
-      k.cls,
-      k.x,
-      k.X,
-      k.created,
-      k.deriveUntil,
-      k.resolveUntil,
-    ]);
+  putAddressKey(k: AddressKeyRow): Promise<void> {
+    return addressKeys.put(this.control, k);
   }
-  async listAddressKeys(): Promise<AddressKeyRow[]> {
-    const rows = await this.control.all('SELECT kid, class, x, pub, created, derive_until, resolve_until FROM address_keys ORDER BY kid');
-    return rows.map((r) => ({
-      kid: num(r.kid),
-      cls: String(r.class) as 'ephemeral' | 'long',
-      x: buf(r.x),
-      X: buf(r.pub),
-      created: num(r.created),
-      deriveUntil: num(r.derive_until),
-      resolveUntil: num(r.resolve_until),
-    }));
+  listAddressKeys(): Promise<AddressKeyRow[]> {
+    return addressKeys.list(this.control);
   }
-  async deleteAddressKey(kid: number): Promise<void> {
-    await this.control.run('DELETE FROM address_keys WHERE kid = ?', [kid]);
+  deleteAddressKey(kid: number): Promise<void> {
+    return addressKeys.delete(this.control, kid);
   }
 
   // ---- inboxes -----------------------------------------------------------------------------

@@ -23,6 +23,43 @@ export async function spend(q: Sql, key: Uint8Array, expires: number): Promise<b
 
 export class DoubleSpend extends Error {}
 
+/** The meta table (k → v) on any connection: the single-database stores and the shards' control database share it. */
+export async function getMeta(q: Sql, k: string): Promise<Uint8Array | null> {
+  const rows = await q.all('SELECT v FROM meta WHERE k = ?', [k]);
+  return rows[0] ? buf(rows[0].v) : null;
+}
+
+/** Sets k to v unless already set; returns the stored value (first writer wins across instances). */
+export async function initMeta(q: Sql, k: string, v: Uint8Array): Promise<Uint8Array> {
+  await q.run('INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT DO NOTHING', [k, v]);
+  return (await getMeta(q, k))!;
+}
+
+/** The RSA's address-key table, on whichever database holds it (its own, or the shards' control database). */
+export const addressKeys = {
+  async put(q: Sql, k: AddressKeyRow): Promise<void> {
+    await q.run(
+      `INSERT INTO address_keys (kid, class, x, pub, created, derive_until, resolve_until) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      [k.kid, k.cls, k.x, k.X, k.created, k.deriveUntil, k.resolveUntil],
+    );
+  },
+  async list(q: Sql): Promise<AddressKeyRow[]> {
+    const rows = await q.all('SELECT kid, class, x, pub, created, derive_until, resolve_until FROM address_keys ORDER BY kid');
+    return rows.map((r) => ({
+      kid: num(r.kid),
+      cls: String(r.class) as 'ephemeral' | 'long',
+      x: buf(r.x),
+      X: buf(r.pub),
+      created: num(r.created),
+      deriveUntil: num(r.derive_until),
+      resolveUntil: num(r.resolve_until),
+    }));
+  },
+  async delete(q: Sql, kid: number): Promise<void> {
+    await q.run('DELETE FROM address_keys WHERE kid = ?', [kid]);
+  },
+};
+
 export const COMMON_DDL = `
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS spent (h BLOB PRIMARY KEY, expires INT NOT NULL);
@@ -30,14 +67,12 @@ CREATE TABLE IF NOT EXISTS spent (h BLOB PRIMARY KEY, expires INT NOT NULL);
 
 abstract class SqlStoreBase {
   constructor(readonly db: SqlDriver) {}
-  async getMeta(k: string): Promise<Uint8Array | null> {
-    const rows = await this.db.all('SELECT v FROM meta WHERE k = ?', [k]);
-    return rows[0] ? buf(rows[0].v) : null;
+  getMeta(k: string): Promise<Uint8Array | null> {
+    return getMeta(this.db, k);
   }
   /** Sets k to v unless already set; returns the stored value (first writer wins across instances). */
-  async initMeta(k: string, v: Uint8Array): Promise<Uint8Array> {
-    await this.db.run('INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT DO NOTHING', [k, v]);
-    return (await this.getMeta(k))!;
+  initMeta(k: string, v: Uint8Array): Promise<Uint8Array> {
+    return initMeta(this.db, k, v);
   }
   /** Records a spent token on its own (work that has no transaction of its own); false on a double spend. */
   spendToken(key: Uint8Array, expires: number): Promise<boolean> {
@@ -461,28 +496,16 @@ export class SqlRsaStore extends SqlStoreBase implements RsaStore {
     return (await this.db.run('UPDATE seeds SET state = ? WHERE inbox = ? AND seed_id = ?', [state, inbox, seedId])) === 1;
   }
 
-  async putAddressKey(k: AddressKeyRow): Promise<void> {
-    await this.db.run(
-      `INSERT INTO address_keys (kid, class, x, pub, created, derive_until, resolve_until) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-      [k.kid, k.cls, k.x, k.X, k.created, k.deriveUntil, k.resolveUntil],
-    );
+  putAddressKey(k: AddressKeyRow): Promise<void> {
+    return addressKeys.put(this.db, k);
   }
 
-  async listAddressKeys(): Promise<AddressKeyRow[]> {
-    const rows = await this.db.all('SELECT kid, class, x, pub, created, derive_until, resolve_until FROM address_keys ORDER BY kid');
-    return rows.map((r) => ({
-      kid: num(r.kid),
-      cls: String(r.class) as 'ephemeral' | 'long',
-      x: buf(r.x),
-      X: buf(r.pub),
-      created: num(r.created),
-      deriveUntil: num(r.derive_until),
-      resolveUntil: num(r.resolve_until),
-    }));
+  listAddressKeys(): Promise<AddressKeyRow[]> {
+    return addressKeys.list(this.db);
   }
 
-  async deleteAddressKey(kid: number): Promise<void> {
-    await this.db.run('DELETE FROM address_keys WHERE kid = ?', [kid]);
+  deleteAddressKey(kid: number): Promise<void> {
+    return addressKeys.delete(this.db, kid);
   }
 
   async deliver(msg: NewMessage, limits: DeliveryLimits, now: number): Promise<DeliverOutcome> {
