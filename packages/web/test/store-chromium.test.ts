@@ -6,26 +6,21 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { bundleForBrowser, collectResults, launchChromium, PAGE_HTML, serveRoutes, type BrowserTestResult, type LaunchedChromium, type StaticServer } from './harness/chromium.ts';
+import { runBrowserSuite, type BrowserSuiteRun, type BrowserTestResult } from './harness/chromium.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
 describe('store contract in Chromium', () => {
-  let chromium: LaunchedChromium | undefined;
-  let server: StaticServer | undefined;
+  let run: BrowserSuiteRun | undefined;
   let results: BrowserTestResult[] = [];
 
   before(async () => {
-    const js = await bundleForBrowser(join(here, 'browser/store-contract.entry.ts'));
-    server = await serveRoutes({ '/': { type: 'text/html', body: PAGE_HTML }, '/bundle.js': { type: 'text/javascript', body: js } });
-    chromium = await launchChromium();
-    const page = await (await chromium.newContext()).newPage();
-    results = await collectResults(page, server.url);
+    run = await runBrowserSuite(join(here, 'browser/store-contract.entry.ts'));
+    results = run.results;
   });
 
   after(async () => {
-    await chromium?.close();
-    await server?.close();
+    await run?.close();
   });
 
   it('the suite ran in the browser for each store', () => {

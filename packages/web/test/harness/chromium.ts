@@ -140,3 +140,32 @@ export async function collectResults(page: Page, url: string, timeoutMs = 240_00
   if (pageErrors.length > 0) throw new Error(`page errors: ${pageErrors.join('; ')}`);
   return results;
 }
+
+/** A browser-side suite that has run: its results, and the browser and server to close in `after`. */
+export interface BrowserSuiteRun {
+  readonly results: BrowserTestResult[];
+  close(): Promise<void>;
+}
+
+/**
+ * Bundles a browser entry, serves it on loopback, runs it in a fresh Chromium page and returns
+ * its results. Whatever was started is closed again if the run throws.
+ */
+export async function runBrowserSuite(entry: string): Promise<BrowserSuiteRun> {
+  let launched: LaunchedChromium | undefined;
+  let server: StaticServer | undefined;
+  const close = async () => {
+    await launched?.close();
+    await server?.close();
+  };
+  try {
+    const js = await bundleForBrowser(entry);
+    server = await serveRoutes({ '/': { type: 'text/html', body: PAGE_HTML }, '/bundle.js': { type: 'text/javascript', body: js } });
+    launched = await launchChromium();
+    const page = await (await launched.newContext()).newPage();
+    return { results: await collectResults(page, server.url), close };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}
