@@ -44,7 +44,7 @@ import Fastify from 'fastify';
 import postgres from 'postgres';
 import { addressKeysOf, currentAddressKey, IssuerClient, RsaClient, SsaClient, tokenInfoOf, TokenWallet, type InboxClient, type InboxConnection } from '../packages/client/src/http.ts';
 import { nodeServiceClientOptions } from '../packages/client/src/node.ts';
-import { b64u, deriveAddress, rerandomizeAddress, startHub } from '../packages/services/src/index.ts';
+import { b64u, deriveAddress, readyUrl, rerandomizeAddress, startHub } from '../packages/services/src/index.ts';
 import { startIssuer } from '../packages/services/src/issuer.ts';
 import { startSsa, type SsaService } from '../packages/services/src/ssa.ts';
 
@@ -376,21 +376,7 @@ async function spawnInstance(config: Record<string, unknown>): Promise<Killable>
     const child = spawn(process.execPath, ['--import', 'tsx', rsaMain, JSON.stringify(cfg)], { stdio: ['ignore', 'pipe', 'inherit'] });
     children.add(child);
     child.once('exit', () => children.delete(child));
-    const url = await new Promise<string>((resolve, reject) => {
-      let buf = '';
-      const onData = (d: Buffer) => {
-        buf += d.toString();
-        const m = /READY (\S+)/.exec(buf);
-        if (m) {
-          child.stdout!.off('data', onData);
-          child.off('exit', onExit);
-          resolve(m[1]!);
-        }
-      };
-      const onExit = (code: number | null) => reject(new Error(`RSA instance exited early (${code})`));
-      child.stdout!.on('data', onData);
-      child.once('exit', onExit);
-    });
+    const url = await readyUrl(child, 'RSA instance');
     return { child, url };
   };
   const first = await start(config);

@@ -16,6 +16,7 @@ import { startSsa, type RetryPolicy, type SsaService } from './ssa.ts';
 import { startDirectory, type DirectoryService } from './directory/server.ts';
 import { allowOrigins } from './cors.ts';
 import { ensurePrivateDir, preparePrivateDatabase, PRIVATE_FILE_MODE } from './private-files.ts';
+import { readyUrl } from './ready-line.ts';
 
 export interface HubOptions {
   dataDir?: string;
@@ -95,20 +96,7 @@ async function spawnRsa(config: Record<string, unknown>): Promise<{ child: Child
     cwd: resolve(here, '../../..'),
   });
   trackRsaChild(child);
-  const url = await new Promise<string>((resolveUrl, reject) => {
-    let buf = '';
-    const onData = (d: Buffer) => {
-      buf += d.toString();
-      const m = /READY (\S+)/.exec(buf);
-      if (m) {
-        child.stdout!.off('data', onData);
-        resolveUrl(m[1]!);
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`RSA process exited early (${code})`)));
-  });
-  child.removeAllListeners('exit');
+  const url = await readyUrl(child, 'RSA process');
   return { child, url };
 }
 

@@ -28,6 +28,7 @@ export {
 export { b64u, fromB64u } from './bytes.ts';
 export { startHub, type Hub, type HubOptions, type HubRsa } from './hub.ts';
 export { startInstance, readKeyFile, generateKeyFile, InstanceConfigError, ROLES, type Instance, type InstanceConfig, type Role } from './instance.ts';
+export { readyUrl } from './ready-line.ts';
 export { ensurePrivateDir, preparePrivateDatabase, PrivateDirError } from './private-files.ts';
 export { startIssuer, type IssuerOptions, type IssuerService, type TokenClass } from './issuer.ts';
 export { startRsa, wsAuthMessage, DEFAULT_RSA_LIMITS, KEY_SCHEDULE, type RsaLimits, type RsaOptions, type RsaService } from './rsa.ts';

@@ -35,6 +35,7 @@ import { deriveAddress, rerandomizeAddress } from '@umbra/protocol/services';
 import { b64u } from '../src/bytes.ts';
 import { ed25519FromSeed, generateEd25519, keyidOf, signRequest, type Ed25519Key } from '../src/httpsig.ts';
 import { generateKeyFile, type InstanceConfig, type Role } from '../src/instance.ts';
+import { readyUrl } from '../src/ready-line.ts';
 import { startPostgres, type PrivatePostgres } from './pg.ts';
 
 const MESSAGES = Number(process.env.UMBRA_SCALE_MESSAGES ?? 1000);
@@ -74,15 +75,7 @@ class Proc {
     children.add(child);
     child.once('exit', () => children.delete(child));
     child.stderr!.on('data', (b: Buffer) => (this.output = (this.output + b.toString()).slice(-4000)));
-    this.url = await new Promise<string>((resolveUrl, reject) => {
-      let buf = '';
-      child.stdout!.on('data', (d: Buffer) => {
-        buf += d.toString();
-        const m = /READY (\S+)/.exec(buf);
-        if (m) resolveUrl(m[1]!);
-      });
-      child.once('exit', (code) => reject(new Error(`${this.role} #${this.index} exited early (${code}): ${this.output}`)));
-    });
+    this.url = await readyUrl(child, `${this.role} #${this.index}`, () => this.output);
     this.child = child;
   }
 
