@@ -16,12 +16,12 @@ import { DEFAULT_ARGON2ID, SqliteStore, deriveStoreKey } from '../packages/clien
 const RUNS = Number(process.argv[2] ?? 9);
 const salt = randomBytes(16);
 
-function measure(name: string, f: () => void): void {
-  f(); // warm-up (module load, worker start-up code paths)
+async function measure(name: string, f: () => Promise<unknown>): Promise<void> {
+  await f(); // warm-up (module load, worker start-up code paths)
   const ms: number[] = [];
   for (let i = 0; i < RUNS; i++) {
     const t0 = performance.now();
-    f();
+    await f();
     ms.push(performance.now() - t0);
   }
   ms.sort((a, b) => a - b);
@@ -31,12 +31,12 @@ function measure(name: string, f: () => void): void {
 const { m, t, p } = DEFAULT_ARGON2ID;
 console.log(`Argon2id per unlock, ${RUNS} runs each`);
 const first = performance.now();
-deriveStoreKey('correct horse battery staple', salt);
+await deriveStoreKey('correct horse battery staple', salt);
 console.log(`  ${'first derivation in this process (starts the KDF worker)'.padEnd(58)} ${(performance.now() - first).toFixed(0)} ms`);
-measure(`store KDF: native argon2, t=${t} p=${p} m=${m / 1024} MiB (worker)`, () => deriveStoreKey('correct horse battery staple', salt));
+await measure(`store KDF: native argon2, t=${t} p=${p} m=${m / 1024} MiB (worker)`, () => deriveStoreKey('correct horse battery staple', salt));
 const dir = mkdtempSync(join(tmpdir(), 'umbra-bench-argon2id-'));
 const path = join(dir, 'umbra.db');
-SqliteStore.open({ path, passphrase: 'pw' }).close();
-measure('SqliteStore.open of an existing passphrase store', () => SqliteStore.open({ path, passphrase: 'pw' }).close());
+await (await SqliteStore.open({ path, passphrase: 'pw' })).close();
+await measure('SqliteStore.open of an existing passphrase store', async () => (await SqliteStore.open({ path, passphrase: 'pw' })).close());
 rmSync(dir, { recursive: true, force: true });
-measure('previous release: @noble/hashes, t=1 p=1 m=19 MiB', () => nobleArgon2id('correct horse battery staple', salt, { t: 1, p: 1, m: 19 * 1024, dkLen: 32 }));
+await measure('previous release: @noble/hashes, t=1 p=1 m=19 MiB', async () => nobleArgon2id('correct horse battery staple', salt, { t: 1, p: 1, m: 19 * 1024, dkLen: 32 }));

@@ -28,23 +28,21 @@ const log = (s: string) => {
   if (!json) console.log(s);
 };
 
-async function waitFor(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
+async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
   const start = Date.now();
-  while (!cond()) {
+  while (!(await cond())) {
     if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 2));
   }
 }
 
-const open = (net: MemoryNetwork, name: string) =>
-  Client.open({
-    delivery: net.adapter(),
-    store: SqliteStore.open({ path: ':memory:', key: KEY }),
-    profile: { name },
-    retry: { initialMs: 2000, maxMs: 8000 },
-    ackDelayMs: 5,
-    syncIntervalMs: 0,
-  });
+// Client.open({ store }) leaves the store to the caller: closed after the clients, at the end.
+const stores: SqliteStore[] = [];
+async function open(net: MemoryNetwork, name: string): Promise<Client> {
+  const store = await SqliteStore.open({ path: ':memory:', key: KEY });
+  stores.push(store);
+  return Client.open({ delivery: net.adapter(), store, profile: { name }, retry: { initialMs: 2000, maxMs: 8000 }, ackDelayMs: 5, syncIntervalMs: 0 });
+}
 
 const net = new MemoryNetwork();
 const setupStart = performance.now();
@@ -55,7 +53,8 @@ for (const o of others) {
   const inv = await o.createInvitation();
   convIds.push((await sender.accept(inv.text)).id);
 }
-await waitFor(() => others.every((o) => o.conversations().length === 1) && sender.pendingCount() === 0, 120_000, 'the 1:1 sessions');
+const everyAsync = async (cs: readonly Client[], pred: (c: Client) => Promise<boolean>) => (await Promise.all(cs.map(pred))).every(Boolean);
+await waitFor(async () => (await everyAsync(others, async (o) => (await o.conversations()).length === 1)) && (await sender.pendingCount()) === 0, 120_000, 'the 1:1 sessions');
 const g = await sender.groups.create('bench', convIds);
 await waitFor(() => others.every((o) => o.groups.list().length === 1), 120_000, 'the invitations');
 await Promise.all(others.map((o) => o.groups.accept(g.chatId)));
@@ -64,7 +63,7 @@ const connected = (c: Client) => {
   return x.status === 'member' && x.memberCount === MEMBERS && x.pendingCount === 0;
 };
 await waitFor(() => clients.every(connected), 600_000, 'every pairwise session');
-await waitFor(() => clients.every((c) => c.pendingCount() === 0), 600_000, 'the network to settle');
+await waitFor(() => everyAsync(clients, async (c) => (await c.pendingCount()) === 0), 600_000, 'the network to settle');
 await net.idle();
 const setupS = (performance.now() - setupStart) / 1000;
 log(`setup: ${MEMBERS} members, ${(MEMBERS * (MEMBERS - 1)) / 2} pairwise sessions, ${setupS.toFixed(1)} s`);
@@ -78,7 +77,7 @@ const wallMs: number[] = [];
 const allMs: number[] = [];
 for (let i = 0; i < 7; i++) {
   await net.idle();
-  await waitFor(() => sender.pendingCount() === 0, 30_000, 'acks');
+  await waitFor(async () => (await sender.pendingCount()) === 0, 30_000, 'acks');
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const msg = await sender.groups.send(g.chatId, `single ${i}`);
@@ -93,7 +92,7 @@ for (let i = 0; i < 7; i++) {
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
 
 // A burst.
-await waitFor(() => sender.pendingCount() === 0, 30_000, 'acks');
+await waitFor(async () => (await sender.pendingCount()) === 0, 30_000, 'acks');
 const b0 = performance.now();
 const ids: string[] = [];
 for (let i = 0; i < MESSAGES; i++) ids.push((await sender.groups.send(g.chatId, `burst ${i}`)).id);
@@ -127,3 +126,4 @@ else {
   log(`  every member has every one   ${result.burst.groupMessagesPerSecond} group msgs/s = ${result.burst.pairwiseDeliveriesPerSecond} pairwise deliveries/s`);
 }
 await Promise.all(clients.map((c) => c.close()));
+await Promise.all(stores.map((s) => s.close()));

@@ -17,9 +17,9 @@ const net = new MemoryNetwork();
 function instrument(store: SqliteStore) {
   const stats = { writes: 0, ms: 0 };
   const write = store.write.bind(store);
-  store.write = (batch: StoreBatch) => {
+  store.write = async (batch: StoreBatch) => {
     const t0 = performance.now();
-    write(batch);
+    await write(batch);
     stats.ms += performance.now() - t0;
     stats.writes++;
   };
@@ -27,13 +27,13 @@ function instrument(store: SqliteStore) {
 }
 
 const key = (b: number) => new Uint8Array(32).fill(b);
-const aliceStore = SqliteStore.open({ path: join(dir, 'alice.db'), key: key(1) });
-const bobStore = SqliteStore.open({ path: join(dir, 'bob.db'), key: key(2) });
+const aliceStore = await SqliteStore.open({ path: join(dir, 'alice.db'), key: key(1) });
+const bobStore = await SqliteStore.open({ path: join(dir, 'bob.db'), key: key(2) });
 const opts = { retry: { initialMs: 5000, maxMs: 10_000 }, ackDelayMs: 5, syncIntervalMs: 0 };
 const alice = await Client.open({ delivery: net.adapter(), store: aliceStore, profile: { name: 'Alice' }, ...opts });
 const bob = await Client.open({ delivery: net.adapter(), store: bobStore, profile: { name: 'Bob' }, ...opts });
 const conv = await alice.accept((await bob.createInvitation()).text);
-while (bob.conversations().length === 0 || alice.pendingCount() > 0) await new Promise((r) => setTimeout(r, 5));
+while ((await bob.conversations()).length === 0 || (await alice.pendingCount()) > 0) await new Promise((r) => setTimeout(r, 5));
 
 const sizeOf = (s: SqliteStore) => s.sizeBytes();
 const a0 = sizeOf(aliceStore);
@@ -45,7 +45,7 @@ bob.on('message', () => received++);
 const body = 'x'.repeat(100);
 const t0 = performance.now();
 for (let i = 0; i < N; i++) await alice.send(conv.id, body);
-while (received < N || alice.pendingCount() > 0) await new Promise((r) => setTimeout(r, 2));
+while (received < N || (await alice.pendingCount()) > 0) await new Promise((r) => setTimeout(r, 2));
 const wall = performance.now() - t0;
 await bob.settle();
 await alice.settle();
@@ -56,6 +56,6 @@ console.log(`  receiver: ${bs.writes} transactions (${fmt(bs.writes / N)}/msg), 
 console.log(`  end to end (encrypt, store, deliver, decrypt, store, ack): ${fmt(wall / N * 1000)} µs/msg, ${Math.round(N / (wall / 1000))} msg/s`);
 await alice.close();
 await bob.close();
-aliceStore.close();
-bobStore.close();
+await aliceStore.close();
+await bobStore.close();
 rmSync(dir, { recursive: true, force: true });
