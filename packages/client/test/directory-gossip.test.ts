@@ -12,8 +12,8 @@ import { Client, DirectoryClient, SqliteStore, type ConversationInfo, type Split
 import { FAST, KEY_A, MemoryNetwork, openMemoryClient, tempDir, texts, waitFor } from './helpers.ts';
 
 /** texts() once the conversation exists at `client` ([] before). */
-function textsIfAny(client: Client, conversationId: string): string[] {
-  return client.conversations({ consent: 'all' }).some((c) => c.id === conversationId) ? texts(client, conversationId) : [];
+async function textsIfAny(client: Client, conversationId: string): Promise<string[]> {
+  return (await client.conversations({ consent: 'all' })).some((c) => c.id === conversationId) ? await texts(client, conversationId) : [];
 }
 
 describe('directory: gossip inside conversations, brokered contacts as requests', () => {
@@ -44,7 +44,7 @@ describe('directory: gossip inside conversations, brokered contacts as requests'
 
   async function person(name: string, url: string, client?: Client) {
     const c = client ?? (await openMemoryClient(net.adapter(), name));
-    const directory = await DirectoryClient.open({ client: c, url, stateFile: join(tmp.dir, `${name}-${url.replace(/\W/g, '')}.json`) });
+    const directory = await DirectoryClient.open({ client: c, url, legacyStateFile: join(tmp.dir, `${name}-${url.replace(/\W/g, '')}.json`) });
     const splits: SplitView[] = [];
     const errors: unknown[] = [];
     directory.on('split-view', (s) => splits.push(s));
@@ -72,11 +72,11 @@ describe('directory: gossip inside conversations, brokered contacts as requests'
     const conv = await bob.client.accept(inv.text);
     await bob.client.send(conv.id, 'hi Alice');
     await bob.client.send(conv.id, 'second');
-    await waitFor(() => textsIfAny(alice.client, conv.id).length === 2, 10_000, 'Bob’s messages');
+    await waitFor(async () => (await textsIfAny(alice.client, conv.id)).length === 2, 10_000, 'Bob’s messages');
     await waitFor(() => alice.splits.length === 1, 10_000, 'Alice to detect the split view');
     await alice.client.send(conv.id, 'hi Bob');
     await waitFor(() => bob.splits.length === 1, 10_000, 'Bob to detect the split view');
-    await waitFor(() => bob.client.pendingCount(conv.id) === 0 && alice.client.pendingCount(conv.id) === 0, 10_000, 'acks');
+    await waitFor(async () => (await bob.client.pendingCount(conv.id)) === 0 && (await alice.client.pendingCount(conv.id)) === 0, 10_000, 'acks');
     await net.idle();
     await alice.client.settle();
     await bob.client.settle();
@@ -85,9 +85,9 @@ describe('directory: gossip inside conversations, brokered contacts as requests'
     assert.equal(alice.splits.length, 1, 'one gossip frame per checkpoint, not one per message');
     assert.equal(bob.splits.length, 1);
     assert.equal(alice.splits[0]!.theirs, bob.splits[0]!.mine);
-    assert.deepEqual(texts(alice.client, conv.id), ['<hi Alice', '<second', '>hi Bob']);
-    assert.deepEqual(texts(bob.client, conv.id), ['>hi Alice', '>second', '<hi Bob']);
-    assert.equal(alice.client.conversation(conv.id).unreadCount, 2);
+    assert.deepEqual(await texts(alice.client, conv.id), ['<hi Alice', '<second', '>hi Bob']);
+    assert.deepEqual(await texts(bob.client, conv.id), ['>hi Alice', '>second', '<hi Bob']);
+    assert.equal((await alice.client.conversation(conv.id)).unreadCount, 2);
     assert.deepEqual(alice.errors, []);
     assert.deepEqual(bob.errors, []);
   });
@@ -100,12 +100,12 @@ describe('directory: gossip inside conversations, brokered contacts as requests'
     const inv = await dev.client.createInvitation();
     const conv = await cara.client.accept(inv.text);
     await cara.client.send(conv.id, 'one');
-    await waitFor(() => textsIfAny(dev.client, conv.id).length === 1, 10_000, 'the message');
+    await waitFor(async () => (await textsIfAny(dev.client, conv.id)).length === 1, 10_000, 'the message');
     // Dev has no checkpoint yet: Cara's gossip is verified and adopted.
     await waitFor(() => dev.directory.status().checkpointSize === cara.directory.status().checkpointSize, 10_000, 'Dev to adopt the gossiped checkpoint');
     assert.equal(await dev.directory.receiveGossip(new Uint8Array([0xff, 1, 2])), 'ignored');
     await dev.client.send(conv.id, 'two');
-    await waitFor(() => texts(cara.client, conv.id).length === 2, 10_000, 'the reply');
+    await waitFor(async () => (await texts(cara.client, conv.id)).length === 2, 10_000, 'the reply');
     assert.equal(cara.splits.length + dev.splits.length, 0);
     assert.deepEqual(cara.errors, []);
     assert.deepEqual(dev.errors, []);
@@ -113,15 +113,15 @@ describe('directory: gossip inside conversations, brokered contacts as requests'
 
   it('a first contact through a key package is a request from its first transaction: no ack before the user accepts', async () => {
     const storePath = join(tmp.dir, 'erin.db');
-    const store1 = SqliteStore.open({ path: storePath, key: KEY_A });
+    const store1 = await SqliteStore.open({ path: storePath, key: KEY_A });
     const erinClient = await Client.open({ delivery: net.adapter(), store: store1, profile: { name: 'Erin' }, ...FAST });
-    const erinDir = await DirectoryClient.open({ client: erinClient, url: main.url, stateFile: join(tmp.dir, 'erin-dir.json') });
+    const erinDir = await DirectoryClient.open({ client: erinClient, url: main.url, legacyStateFile: join(tmp.dir, 'erin-dir.json') });
     await erinDir.register('erin', { packages: 1 });
     // No DirectoryClient listens from here on, and the client restarts: the mark is in Erin's store.
     erinDir.close();
     await erinClient.close();
     store1.close();
-    const store2 = SqliteStore.open({ path: storePath, key: KEY_A });
+    const store2 = await SqliteStore.open({ path: storePath, key: KEY_A });
     const erin = await Client.open({ delivery: net.adapter(), store: store2, ...FAST });
     cleanups.push(async () => {
       await erin.close();
@@ -135,21 +135,21 @@ describe('directory: gossip inside conversations, brokered contacts as requests'
     await fin.directory.register('fin', { packages: 0 });
     const conv = await fin.directory.contact('erin');
     await fin.client.send(conv.id, 'hello Erin');
-    await waitFor(() => erin.requests().length === 1, 10_000, 'the request');
+    await waitFor(async () => (await erin.requests()).length === 1, 10_000, 'the request');
     assert.equal(started.length, 1);
     assert.equal(started[0]!.consent, 'unknown', 'a request when the conversation was first stored');
-    assert.equal(erin.conversations().length, 0);
+    assert.equal((await erin.conversations()).length, 0);
     await net.idle();
     await new Promise((r) => setTimeout(r, 300)); // several retry periods
     await net.idle();
     await erin.settle();
-    assert.equal(erin.conversation(conv.id).consent, 'unknown');
-    const sent = fin.client.history(conv.id).messages;
+    assert.equal((await erin.conversation(conv.id)).consent, 'unknown');
+    const sent = (await fin.client.history(conv.id)).messages;
     assert.deepEqual(sent.map((m) => m.status), ['sent'], 'nothing acknowledged before Erin accepts');
-    assert.ok(fin.client.pendingCount(conv.id) >= 1);
+    assert.ok((await fin.client.pendingCount(conv.id)) >= 1);
 
     await erin.acceptRequest(conv.id);
-    await waitFor(() => fin.client.history(conv.id).messages[0]!.status === 'acked', 10_000, 'the ack after accepting');
-    assert.deepEqual(texts(erin, conv.id), ['<hello Erin']);
+    await waitFor(async () => (await fin.client.history(conv.id)).messages[0]!.status === 'acked', 10_000, 'the ack after accepting');
+    assert.deepEqual(await texts(erin, conv.id), ['<hello Erin']);
   });
 });

@@ -7,8 +7,6 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { startHub, type Hub } from '@umbra/services';
 import { Client, DirectoryClient, DirectoryError, MemoryStateStore, ServicesDelivery, SqliteStore, type DirectoryTokenSource, type TokenInfo } from '../src/node.ts';
 import { FAST, KEY_A, tempDir, texts, waitFor } from './helpers.ts';
@@ -29,8 +27,8 @@ after(async () => {
 });
 
 async function person(name: string) {
-  const delivery = await ServicesDelivery.open({ issuer: hub.issuer, ssa: hub.ssa, rsas: hub.rsas, store: new MemoryStateStore() });
-  const client = await Client.open({ delivery, store: SqliteStore.open({ path: ':memory:', key: KEY_A }), profile: { name }, ...FAST });
+  const delivery = await ServicesDelivery.open({ issuer: hub.issuer, ssa: hub.ssa, rsas: hub.rsas, stateStore: new MemoryStateStore() });
+  const client = await Client.open({ delivery, store: await SqliteStore.open({ path: ':memory:', key: KEY_A }), profile: { name }, ...FAST });
   // Counts the tokens the directory client takes from the services account.
   let spent = 0;
   const tokens: DirectoryTokenSource = {
@@ -39,15 +37,14 @@ async function person(name: string) {
       return delivery.tokensFor(info, count);
     },
   };
-  const stateFile = join(tmp.dir, `${name}-dir.json`);
   // No issuer URL: the only way to pay is the services account.
-  const directory = await DirectoryClient.open({ client, url: hub.directory, stateFile, tokens });
+  const directory = await DirectoryClient.open({ client, url: hub.directory, tokens });
   cleanups.push(async () => {
     directory.close();
     await client.close();
     delivery.close();
   });
-  return { client, directory, stateFile, spent: () => spent };
+  return { client, directory, spent: () => spent };
 }
 
 describe('directory contacts paid from the services account (hub on loopback)', () => {
@@ -62,12 +59,13 @@ describe('directory contacts paid from the services account (hub on loopback)', 
     // Bob has no name: one token for the contact.
     const conv = await bob.directory.contact('alice', { note: 'hi' });
     assert.equal(bob.spent(), 1);
-    assert.equal((JSON.parse(readFileSync(bob.stateFile, 'utf8')) as { issuer: unknown }).issuer, null, 'no issuer account of its own');
+    const bobState = await bob.client.store.directory.get(hub.directory);
+    assert.equal((JSON.parse(bobState!) as { issuer: unknown }).issuer, null, 'no issuer account of its own');
     await bob.client.send(conv.id, 'hello Alice');
-    await waitFor(() => alice.client.requests().some((r) => r.id === conv.id), 15_000, "Bob's request");
+    await waitFor(async () => (await alice.client.requests()).some((r) => r.id === conv.id), 15_000, "Bob's request");
     await alice.client.acceptRequest(conv.id);
     await alice.client.send(conv.id, 'hi Bob');
-    await waitFor(() => texts(bob.client, conv.id).includes('<hi Bob'), 15_000, 'the reply');
+    await waitFor(async () => (await texts(bob.client, conv.id)).includes('<hi Bob'), 15_000, 'the reply');
 
     // Carol is a member: she signs and pays. Her second contact of alice is served from the
     // last-resort package (one one-time package per member and name a day).
@@ -78,10 +76,10 @@ describe('directory contacts paid from the services account (hub on loopback)', 
     assert.notEqual(c1.id, c2.id);
     await carol.client.send(c1.id, 'one');
     await carol.client.send(c2.id, 'two');
-    await waitFor(() => alice.client.requests().filter((r) => r.id === c1.id || r.id === c2.id).length === 2, 15_000, "Carol's two requests");
+    await waitFor(async () => (await alice.client.requests()).filter((r) => r.id === c1.id || r.id === c2.id).length === 2, 15_000, "Carol's two requests");
     assert.deepEqual(requests.sort(), ['alice:Bob', 'alice:Carol', 'alice:Carol']);
     assert.equal(alice.directory.status().names[0]!.invitationsOut, 1, 'two one-time packages used, the last-resort one is reusable');
-    for (const id of [c1.id, c2.id]) assert.equal(alice.client.conversation(id).consent, 'unknown');
+    for (const id of [c1.id, c2.id]) assert.equal((await alice.client.conversation(id)).consent, 'unknown');
   });
 
   test('approval: a second pending request from the same member is refused as rate-limited, with Retry-After', async () => {

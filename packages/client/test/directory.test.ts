@@ -33,7 +33,7 @@ describe('directory: brokered first contact', () => {
 
   async function person(name: string) {
     const client = await openMemoryClient(net.adapter(), name);
-    const directory = await DirectoryClient.open({ client, url: dir.url, stateFile: join(tmp.dir, `${name}-dir.json`), issuer: issuer.url });
+    const directory = await DirectoryClient.open({ client, url: dir.url, legacyStateFile: join(tmp.dir, `${name}-dir.json`), issuer: issuer.url });
     cleanups.push(async () => {
       directory.close();
       await client.close();
@@ -57,27 +57,27 @@ describe('directory: brokered first contact', () => {
     // Bob has no name: his lookup and contact are paid with tokens.
     const conv = await bob.directory.contact('alice', { note: 'hi from Bob' });
     await bob.client.send(conv.id, 'hello Alice');
-    await waitFor(() => alice.client.requests().length === 1, 10_000, 'the request');
-    const req = alice.client.requests()[0]!;
+    await waitFor(async () => (await alice.client.requests()).length === 1, 10_000, 'the request');
+    const req = (await alice.client.requests())[0]!;
     assert.equal(req.consent, 'unknown');
     assert.equal(req.peerName, 'Bob');
     assert.equal(req.id, conv.id);
     assert.deepEqual(requests, ['alice:Bob']);
-    assert.equal(alice.client.conversations().length, 0, 'not among allowed conversations until accepted');
+    assert.equal((await alice.client.conversations()).length, 0, 'not among allowed conversations until accepted');
     await alice.client.acceptRequest(req.id);
     await alice.client.send(req.id, 'hi Bob');
-    await waitFor(() => texts(bob.client, conv.id).includes('<hi Bob'), 10_000, 'the reply');
-    assert.deepEqual(texts(alice.client, req.id), ['<hello Alice', '>hi Bob']);
+    await waitFor(async () => (await texts(bob.client, conv.id)).includes('<hi Bob'), 10_000, 'the reply');
+    assert.deepEqual(await texts(alice.client, req.id), ['<hello Alice', '>hi Bob']);
     assert.equal(bob.directory.conversationStatus(conv.id)?.name, 'alice');
 
     // Carol's request is denied: nothing she sends is stored.
     const conv2 = await carol.directory.contact('alice');
-    await waitFor(() => alice.client.requests().length === 1, 10_000, 'the second request');
+    await waitFor(async () => (await alice.client.requests()).length === 1, 10_000, 'the second request');
     await alice.client.block(conv2.id);
     await carol.client.send(conv2.id, 'are you there?');
     await net.idle();
     await new Promise((r) => setTimeout(r, 50));
-    assert.deepEqual(texts(alice.client, conv2.id), []);
+    assert.deepEqual(await texts(alice.client, conv2.id), []);
     assert.equal(alice.directory.status().names[0]!.invitationsOut, 1);
   });
 
@@ -97,7 +97,7 @@ describe('directory: brokered first contact', () => {
     const conv = await erin.directory.contactPending('dana', pending);
     assert.ok(conv);
     await erin.client.send(conv.id, 'thanks');
-    await waitFor(() => dana.client.requests().some((r) => r.id === conv.id), 10_000, 'the request');
+    await waitFor(async () => (await dana.client.requests()).some((r) => r.id === conv.id), 10_000, 'the request');
   });
 
   it('closed names refuse; members-only names take members', async () => {
@@ -175,7 +175,7 @@ describe('directory: brokered first contact', () => {
     await nia.directory.register('nia', { packages: 1 });
     const conv = await oto.directory.contact('nia');
     await oto.client.send(conv.id, 'hi');
-    await waitFor(() => nia.client.requests().some((r) => r.id === conv.id), 10_000, 'the request');
+    await waitFor(async () => (await nia.client.requests()).some((r) => r.id === conv.id), 10_000, 'the request');
     const proof = nia.directory.linkProof(conv.id, 'nia');
     assert.equal(await oto.directory.verifyLink(conv.id, 'nia', proof), true);
     // The same proof does not link Nia to another name.

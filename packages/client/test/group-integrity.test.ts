@@ -37,7 +37,10 @@ const ownKey = (c: Client, chatId: string) => G.groupKeyFromSecret(fromHex(group
 async function sendRaw(c: Client, frames: { conversationId: string; frame: Uint8Array }[]): Promise<void> {
   const host = internals(c).host;
   await host.serial(() => host.sendFramesLocked(frames, {}));
-  await waitFor(() => frames.every((f) => c.pendingCount(f.conversationId) === 0), T, 'the raw frames to be acknowledged');
+  await waitFor(async () => {
+    for (const f of frames) if ((await c.pendingCount(f.conversationId)) !== 0) return false;
+    return true;
+  }, T, 'the raw frames to be acknowledged');
 }
 
 // ---- a wire tap: every group message a client's store is asked to keep --------------------
@@ -46,11 +49,11 @@ interface Tapped {
   readonly texts: string[];
 }
 
-function tappedStore(): { store: SqliteStore; tap: Tapped } {
-  const store = SqliteStore.open({ path: ':memory:', key: KEY_A });
+async function tappedStore(): Promise<{ store: SqliteStore; tap: Tapped }> {
+  const store = await SqliteStore.open({ path: ':memory:', key: KEY_A });
   const tap: Tapped = { texts: [] };
   const write = store.write.bind(store);
-  store.write = (batch: StoreBatch) => {
+  store.write = async (batch: StoreBatch) => {
     for (const m of batch.messages ?? []) {
       if (m.group !== true || m.outgoing) continue;
       const body = decodeGroupFrameBody(m.body);
@@ -60,13 +63,13 @@ function tappedStore(): { store: SqliteStore; tap: Tapped } {
       const msg = G.decodeGroupChatMessage(update.chatEntity.value);
       if (msg.ok) tap.texts.push(msg.value.text);
     }
-    write(batch);
+    await write(batch);
   };
   return { store, tap };
 }
 
 async function open(net: MemoryNetwork, name: string, store?: SqliteStore): Promise<Client> {
-  return Client.open({ delivery: net.adapter(), store: store ?? SqliteStore.open({ path: ':memory:', key: KEY_A }), profile: { name }, ...FAST });
+  return Client.open({ delivery: net.adapter(), store: store ?? await SqliteStore.open({ path: ':memory:', key: KEY_A }), profile: { name }, ...FAST });
 }
 
 // ---- group helpers -------------------------------------------------------------------------
@@ -104,7 +107,7 @@ function view(c: Client, chatId: string): string {
   return JSON.stringify([g.name, g.color, members.map((m) => m.memberId).sort(), members.filter((m) => m.admin).map((m) => m.memberId).sort()]);
 }
 
-const textsOf = (c: Client, chatId: string) => c.groups.history(chatId, { limit: 1000 }).messages.map((m) => m.text);
+const textsOf = async (c: Client, chatId: string) => (await c.groups.history(chatId, { limit: 1000 })).messages.map((m) => m.text);
 
 function collectRejected(c: Client): GroupRejectedInfo[] {
   const got: GroupRejectedInfo[] = [];
@@ -124,7 +127,7 @@ async function removeAndWait(admin: Client, victim: Client, others: readonly Cli
 
 test('backdated re-entry: a removed member re-adding a fresh key of hers at the removal clock is rejected by everyone, and she receives nothing after the removal', async () => {
   const net = new MemoryNetwork();
-  const tapped = tappedStore();
+  const tapped = await tappedStore();
   const [a, b, c] = await Promise.all(['A', 'B', 'C'].map((n) => open(net, n)));
   const m = await open(net, 'M', tapped.store);
   const honest = [a!, b!, c!];
@@ -166,7 +169,7 @@ test('backdated re-entry: a removed member re-adding a fresh key of hers at the 
 
     await a!.groups.send(chatId, 'after the removal (A)');
     await b!.groups.send(chatId, 'after the removal (B)');
-    await waitFor(() => textsOf(c!, chatId).includes('after the removal (A)') && textsOf(c!, chatId).includes('after the removal (B)'), T, 'C to get both');
+    await waitFor(async () => (await textsOf(c!, chatId)).includes('after the removal (A)') && (await textsOf(c!, chatId)).includes('after the removal (B)'), T, 'C to get both');
     await new Promise((r) => setTimeout(r, 500));
     assert.deepEqual(tapped.tap.texts.slice(tappedBefore), [], 'M receives nothing sent after her removal');
   } finally {
@@ -188,7 +191,7 @@ function forge(chatId: string, key: G.GroupKeyPair, seen: readonly G.GroupEvent[
 
 test('poisoned log: a future-clocked no-op sent to one member does not stop the later removal there; every honest member ends in the same state', async () => {
   const net = new MemoryNetwork();
-  const tapped = tappedStore();
+  const tapped = await tappedStore();
   const [a, b, c] = await Promise.all(['A', 'B', 'C'].map((n) => open(net, n)));
   const m = await open(net, 'M', tapped.store);
   const honest = [a!, b!, c!];
@@ -208,7 +211,7 @@ test('poisoned log: a future-clocked no-op sent to one member does not stop the 
     assert.ok(honest.every((x) => view(x, chatId) === view(a!, chatId)), 'every honest member is in the same state');
     const tappedBefore = tapped.tap.texts.length;
     await b!.groups.send(chatId, 'after the removal (B)');
-    await waitFor(() => textsOf(a!, chatId).includes('after the removal (B)') && textsOf(c!, chatId).includes('after the removal (B)'), T, 'A and C to get it');
+    await waitFor(async () => (await textsOf(a!, chatId)).includes('after the removal (B)') && (await textsOf(c!, chatId)).includes('after the removal (B)'), T, 'A and C to get it');
     await new Promise((r) => setTimeout(r, 500));
     assert.deepEqual(tapped.tap.texts.slice(tappedBefore), [], 'M receives nothing sent after her removal');
     // B keeps working with the others.
@@ -248,7 +251,7 @@ test('binding redirect: a binding frame (or introduction) for another key on an 
     await c.groups.send(chatId, 'still me');
     await waitFor(() => got.includes('still me'), T, 'B to get C under her own id');
     await b.groups.send(chatId, 'to C');
-    await waitFor(() => textsOf(c, chatId).includes('to C'), T, 'C to get B');
+    await waitFor(async () => (await textsOf(c, chatId)).includes('to C'), T, 'C to get B');
   } finally {
     await Promise.all([a, b, c].map((x) => x.close()));
   }
@@ -285,7 +288,7 @@ test('re-adding a removed member: a new invitation, a new key, connected to ever
     await assert.rejects(a.groups.add(chatId, convs.get(b)!), (e: unknown) => e instanceof GroupError && e.groupCode === 'already-member');
 
     await b.groups.send(chatId, 'welcome back');
-    await waitFor(() => textsOf(m, chatId).includes('welcome back'), T, 'M to get B');
+    await waitFor(async () => (await textsOf(m, chatId)).includes('welcome back'), T, 'M to get B');
     const got: { text: string; author: string }[] = [];
     for (const x of [a, b, c]) x.on('group-message', (msg) => got.push({ text: msg.text, author: msg.author }));
     await m.groups.send(chatId, 'I am back');
@@ -373,12 +376,12 @@ test('a member who left can be invited again; send reports each recipient, and r
     await waitFor(() => a.groups.get(chatId).memberCount === 2 && b.groups.get(chatId).memberCount === 2, T, 'the leave');
     // Sent while C is out: it never reaches C, not even after C is back.
     await b.groups.send(chatId, 'after C left');
-    await waitFor(() => a.groups.history(chatId).messages.some((msg) => msg.text === 'after C left'), T, 'A gets it');
+    await waitFor(async () => (await a.groups.history(chatId)).messages.some((msg) => msg.text === 'after C left'), T, 'A gets it');
     assert.equal((await a.groups.add(chatId, convs.get(c)!)).outcome, 're-invited');
     await waitFor(() => c.groups.get(chatId).status === 'invited', T, 'C invited again');
     await c.groups.accept(chatId);
     await waitConnected([a, b, c], chatId, 3);
-    assert.ok(!textsOf(c, chatId).includes('after C left'));
+    assert.ok(!(await textsOf(c, chatId)).includes('after C left'));
     // C's history marks both its old and its new key as "me".
     const mine = c.groups.changes(chatId).filter((ch) => ch.byMe).map((ch) => ch.kind);
     assert.ok(mine.includes('left') && mine.filter((k) => k === 'joined').length === 2, `C's own changes: ${mine.join(',')}`);
@@ -387,9 +390,9 @@ test('a member who left can be invited again; send reports each recipient, and r
     await b.groups.leave(chatId);
     await c.groups.leave(chatId);
     await waitFor(() => a.groups.get(chatId).memberCount === 1, T, 'both left');
-    const before = a.groups.history(chatId, { limit: 1000 }).messages.length;
+    const before = (await a.groups.history(chatId, { limit: 1000 })).messages.length;
     await assert.rejects(a.groups.send(chatId, 'anyone?'), (e: unknown) => e instanceof GroupError && e.groupCode === 'no-recipients');
-    assert.equal(a.groups.history(chatId, { limit: 1000 }).messages.length, before, 'nothing stored');
+    assert.equal((await a.groups.history(chatId, { limit: 1000 })).messages.length, before, 'nothing stored');
   } finally {
     await Promise.all([a, b, c].map((x) => x.close()));
   }

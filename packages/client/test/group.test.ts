@@ -36,7 +36,7 @@ async function waitConnected(clients: Client[], chatId: string, count: number): 
   }
 }
 
-const textsOf = (c: Client, chatId: string) => c.groups.history(chatId, { limit: 1000 }).messages.map((m) => m.text);
+const textsOf = async (c: Client, chatId: string) => (await c.groups.history(chatId, { limit: 1000 })).messages.map((m) => m.text);
 
 test('create, accept, message: same id for every member; rename; leave', async () => {
   const net = new MemoryNetwork();
@@ -61,7 +61,7 @@ test('create, accept, message: same id for every member; rename; leave', async (
     assert.equal(gotC[0]!.author, b.groups.get(chatId).self);
     assert.equal(gotB.length, 0);
     // The group frames stay out of the 1:1 history.
-    assert.equal(a.history(convs.get(b)!).messages.length, 0);
+    assert.equal((await a.history(convs.get(b)!)).messages.length, 0);
 
     await c.groups.rename(chatId, 'renamed');
     await waitFor(() => a.groups.get(chatId).name === 'renamed' && b.groups.get(chatId).name === 'renamed', T, 'the rename');
@@ -73,7 +73,7 @@ test('create, accept, message: same id for every member; rename; leave', async (
     await a.groups.send(chatId, 'after C left');
     await waitFor(() => gotB.length === 1, T, 'B gets the message');
     await new Promise((r) => setTimeout(r, 300));
-    assert.deepEqual(textsOf(c, chatId), ['hello group']);
+    assert.deepEqual((await textsOf(c, chatId)), ['hello group']);
   } finally {
     await Promise.all([a, b, c].map((x) => x.close()));
   }
@@ -109,11 +109,11 @@ test('add a member who knows only the adder: pending, sessions open, receives la
     await a.groups.remove(chatId, cId);
     await waitFor(() => all.every((x) => x === c || x.groups.get(chatId).memberCount === 4), T, 'everyone sees the removal');
     await waitFor(() => c.groups.get(chatId).status === 'removed', T, 'C sees it was removed');
-    const before = textsOf(c, chatId).length;
+    const before = (await textsOf(c, chatId)).length;
     await e.groups.send(chatId, 'after C was removed');
-    await waitFor(() => textsOf(a, chatId).includes('after C was removed') && textsOf(d, chatId).includes('after C was removed'), T, 'the others get it');
+    await waitFor(async () => (await textsOf(a, chatId)).includes('after C was removed') && (await textsOf(d, chatId)).includes('after C was removed'), T, 'the others get it');
     await new Promise((r) => setTimeout(r, 300));
-    assert.equal(textsOf(c, chatId).length, before);
+    assert.equal((await textsOf(c, chatId)).length, before);
     await assert.rejects(c.groups.send(chatId, 'x'), /not a member/);
     // Non-admins cannot remove.
     await assert.rejects(b.groups.remove(chatId, eId), /not allowed/);
@@ -157,7 +157,7 @@ test('restart mid-group (on-disk stores) keeps groups, keys, bindings and messag
     convs.set(c, (await connect(a, c)).id);
     const chatId = await makeGroup(a, [b, c], convs, 'durable');
     await a.groups.send(chatId, 'one');
-    await waitFor(() => textsOf(b, chatId).length === 1 && textsOf(c, chatId).length === 1, T, 'one');
+    await waitFor(async () => (await textsOf(b, chatId)).length === 1 && (await textsOf(c, chatId)).length === 1, T, 'one');
     const selfB = b.groups.get(chatId).self;
     const changesB = b.groups.changes(chatId);
     await b.close();
@@ -170,11 +170,11 @@ test('restart mid-group (on-disk stores) keeps groups, keys, bindings and messag
     // The visible history (with when each change was first seen) survives the restart.
     assert.ok(changesB.length >= 4);
     assert.deepEqual(b.groups.changes(chatId).slice(0, changesB.length), changesB);
-    await waitFor(() => b.groups.get(chatId).name === 'durable 2' && textsOf(b, chatId).length === 2, T, 'B catches up after restart');
-    assert.deepEqual(textsOf(b, chatId), ['one', 'two']);
+    await waitFor(async () => b.groups.get(chatId).name === 'durable 2' && (await textsOf(b, chatId)).length === 2, T, 'B catches up after restart');
+    assert.deepEqual((await textsOf(b, chatId)), ['one', 'two']);
     assert.equal(a.groups.get(chatId).pendingCount, 0);
     await b.groups.send(chatId, 'three');
-    await waitFor(() => textsOf(a, chatId).includes('three') && textsOf(c, chatId).includes('three'), T, 'after restart');
+    await waitFor(async () => (await textsOf(a, chatId)).includes('three') && (await textsOf(c, chatId)).includes('three'), T, 'after restart');
     assert.equal((b.groups.members(chatId).filter((m) => m.state === 'connected')).length, 2);
   } finally {
     await Promise.all([a, b, c].map((x) => x.close()));

@@ -11,7 +11,7 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseInvitation } from '@umbra/protocol';
 import { startHub, type Hub } from '@umbra/services';
-import { Client, FileStateStore, MemoryStateStore, nodeProvider, ServicesDelivery, SqliteStore, type ServicesDeliveryOptions } from '../src/node.ts';
+import { Client, MemoryStateStore, nodeProvider, openStore, ServicesDelivery, SqliteStore, type ServicesDeliveryOptions } from '../src/node.ts';
 import { FAST, KEY_A, tempDir, texts, waitFor } from './helpers.ts';
 
 let hub: Hub;
@@ -40,8 +40,8 @@ after(async () => {
 });
 
 async function member(name: string, extra: Partial<ServicesDeliveryOptions> = {}): Promise<{ client: Client; delivery: ServicesDelivery }> {
-  const delivery = await ServicesDelivery.open({ issuer: hub.issuer, ssa: hub.ssa, rsas: hub.rsas, store: new MemoryStateStore(), ...extra });
-  const client = await Client.open({ delivery, store: SqliteStore.open({ path: ':memory:', key: KEY_A }), profile: { name }, ...FAST });
+  const delivery = await ServicesDelivery.open({ issuer: hub.issuer, ssa: hub.ssa, rsas: hub.rsas, stateStore: new MemoryStateStore(), ...extra });
+  const client = await Client.open({ delivery, store: await SqliteStore.open({ path: ':memory:', key: KEY_A }), profile: { name }, ...FAST });
   const m = { client, delivery };
   open.push(m);
   return m;
@@ -52,8 +52,8 @@ async function pair(aliceExtra: Partial<ServicesDeliveryOptions> = {}) {
   const bob = await member('Bob');
   const inv = await bob.client.createInvitation();
   const conv = await alice.client.accept(inv.text);
-  await waitFor(() => bob.client.conversations().some((c) => c.id === conv.id), 15_000, 'bob to see the conversation');
-  await waitFor(() => alice.client.pendingCount(conv.id) === 0, 15_000, 'the handshake ack');
+  await waitFor(async () => (await bob.client.conversations()).some((c) => c.id === conv.id), 15_000, 'bob to see the conversation');
+  await waitFor(async () => (await alice.client.pendingCount(conv.id)) === 0, 15_000, 'the handshake ack');
   return { alice, bob, conv, invitation: inv.text };
 }
 
@@ -71,12 +71,12 @@ describe('services delivery (issuer, SSA, two RSAs on loopback)', () => {
     const acked: string[] = [];
     alice.client.on('acked', (a) => acked.push(a.messageId));
     const m1 = await alice.client.send(conv.id, 'hello Bob, via the services');
-    await waitFor(() => texts(bob.client, conv.id).length === 1, 15_000, 'bob to receive');
+    await waitFor(async () => (await texts(bob.client, conv.id)).length === 1, 15_000, 'bob to receive');
     await bob.client.send(conv.id, 'hello Alice');
     await waitFor(() => acked.includes(m1.id), 15_000, 'alice to get the ack');
-    await waitFor(() => texts(alice.client, conv.id).length === 2 && bob.client.pendingCount() === 0, 15_000, 'alice to receive and bob to be acknowledged');
-    assert.deepEqual(texts(alice.client, conv.id), ['>hello Bob, via the services', '<hello Alice']);
-    assert.deepEqual(texts(bob.client, conv.id), ['<hello Bob, via the services', '>hello Alice']);
+    await waitFor(async () => (await texts(alice.client, conv.id)).length === 2 && (await bob.client.pendingCount()) === 0, 15_000, 'alice to receive and bob to be acknowledged');
+    assert.deepEqual(await texts(alice.client, conv.id), ['>hello Bob, via the services', '<hello Alice']);
+    assert.deepEqual(await texts(bob.client, conv.id), ['<hello Bob, via the services', '>hello Alice']);
     // Every envelope was handed over with the route of the address it was resolved to.
     assert.ok([...bob.delivery.receivedByRoute.keys()].every((r) => bob.delivery.issuedRoutes().includes(r)));
     // Nothing stays at the RSAs once the clients have stored it.
@@ -99,8 +99,8 @@ describe('services delivery (issuer, SSA, two RSAs on loopback)', () => {
       if (i === 18) await hub.rsaHandles[0].restart();
       await new Promise((r) => setTimeout(r, 20));
     }
-    await waitFor(() => texts(bob.client, conv.id).length === N && alice.client.pendingCount(conv.id) === 0, 45_000, 'all messages delivered and acknowledged');
-    assert.deepEqual(texts(bob.client, conv.id), Array.from({ length: N }, (_, i) => `<m${i}`));
+    await waitFor(async () => (await texts(bob.client, conv.id)).length === N && (await alice.client.pendingCount(conv.id)) === 0, 45_000, 'all messages delivered and acknowledged');
+    assert.deepEqual(await texts(bob.client, conv.id), Array.from({ length: N }, (_, i) => `<m${i}`));
   });
 
   test('a relationship survives losing one of its RSAs', async () => {
@@ -108,9 +108,9 @@ describe('services delivery (issuer, SSA, two RSAs on loopback)', () => {
     await hub.rsaHandles[0].kill();
     try {
       await alice.client.send(conv.id, 'one RSA is down');
-      await waitFor(() => texts(bob.client, conv.id).length === 1, 20_000, 'bob to receive through the other RSA');
+      await waitFor(async () => (await texts(bob.client, conv.id)).length === 1, 20_000, 'bob to receive through the other RSA');
       await bob.client.send(conv.id, 'still here');
-      await waitFor(() => texts(alice.client, conv.id).length === 2 && alice.client.pendingCount() === 0 && bob.client.pendingCount() === 0, 20_000, 'both ways through the other RSA');
+      await waitFor(async () => (await texts(alice.client, conv.id)).length === 2 && (await alice.client.pendingCount()) === 0 && (await bob.client.pendingCount()) === 0, 20_000, 'both ways through the other RSA');
       // A client that opens while an RSA is down still catches up from the other one.
       await bob.client.sync();
     } finally {
@@ -123,31 +123,34 @@ describe('services delivery (issuer, SSA, two RSAs on loopback)', () => {
     const before = alice.delivery.issuedRoutes();
     assert.equal(before.length, 2, 'the acceptance used one address per RSA');
     await bob.client.send(conv.id, 'before rotation');
-    await waitFor(() => texts(alice.client, conv.id).length === 1, 15_000, 'first message');
+    await waitFor(async () => (await texts(alice.client, conv.id)).length === 1, 15_000, 'first message');
     await new Promise((r) => setTimeout(r, 1600));
     await alice.client.send(conv.id, 'rotating');
     await waitFor(() => alice.delivery.issuedRoutes().length === 4, 5000, 'fresh addresses');
     const fresh = alice.delivery.issuedRoutes().filter((r) => !before.includes(r));
-    await waitFor(() => texts(bob.client, conv.id).length === 2, 15_000, 'bob to receive the rotating message');
+    await waitFor(async () => (await texts(bob.client, conv.id)).length === 2, 15_000, 'bob to receive the rotating message');
     await bob.client.send(conv.id, 'after rotation');
-    await waitFor(() => texts(alice.client, conv.id).length === 3, 15_000, 'alice to receive after the rotation');
+    await waitFor(async () => (await texts(alice.client, conv.id)).length === 3, 15_000, 'alice to receive after the rotation');
     const onFresh = fresh.reduce((n, r) => n + (alice.delivery.receivedByRoute.get(r) ?? 0), 0);
     assert.ok(onFresh >= 1, 'bob delivered to the new addresses');
     // The old addresses stay valid until they expire: the conversation still lists them.
     assert.ok(before.every((r) => alice.delivery.issuedRoutes().includes(r)));
   });
 
-  test('the state file is encrypted at rest with the passphrase and readable only by its owner', async () => {
+  test('the services account is kept in the encrypted store: it survives a reopen and needs the passphrase', async () => {
     const t = tempDir('umbra-services-state-');
     cleanups.push(t.cleanup);
-    const d = await ServicesDelivery.open({ issuer: hub.issuer, ssa: hub.ssa, rsas: hub.rsas, dataDir: t.dir, passphrase: 'correct horse' });
-    d.close();
-    const file = join(t.dir, 'services.json');
-    assert.equal(statSync(file).mode & 0o777, 0o600);
-    assert.doesNotThrow(() => new FileStateStore(file, 'correct horse').load());
-    assert.throws(() => new FileStateStore(file, 'wrong').load(), /wrong passphrase/);
-    const again = await ServicesDelivery.open({ issuer: hub.issuer, ssa: hub.ssa, rsas: hub.rsas, dataDir: t.dir, passphrase: 'correct horse' });
+    const store = await openStore({ dataDir: t.dir, passphrase: 'correct horse' });
+    const d = await ServicesDelivery.open({ issuer: hub.issuer, ssa: hub.ssa, rsas: hub.rsas, store });
+    await d.close();
+    await store.close();
+    assert.equal(statSync(join(t.dir, 'umbra.db')).mode & 0o777, 0o600);
+    await assert.rejects(openStore({ dataDir: t.dir, passphrase: 'wrong' }), /wrong passphrase|wrong-passphrase/);
+    const reopened = await openStore({ dataDir: t.dir, passphrase: 'correct horse' });
+    assert.notEqual(await reopened.serviceAccount.get(), null);
+    const again = await ServicesDelivery.open({ issuer: hub.issuer, ssa: hub.ssa, rsas: hub.rsas, store: reopened });
     assert.deepEqual(again.config.rsas, hub.rsas);
-    again.close();
+    await again.close();
+    await reopened.close();
   });
 });

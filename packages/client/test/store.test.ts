@@ -181,7 +181,7 @@ test('secrets are encrypted at rest: no key, body or name appears in the file', 
   const bob = await Client.open({ delivery: net.adapter(), dataDir: join(dir, 'b'), key: KEY_B, profile: { name: 'BobUniqueName' }, ...FAST });
   const conv = await connect(alice, bob);
   await alice.send(conv.id, 'SECRET-PLAINTEXT-MARKER');
-  await waitFor(() => texts(bob, conv.id).length === 1);
+  await waitFor(async () => (await texts(bob, conv.id)).length === 1);
   const accountKey = Buffer.from(alice.exportAccountKey()).toString('hex');
   await alice.close();
   await bob.close();
@@ -193,7 +193,7 @@ test('secrets are encrypted at rest: no key, body or name appears in the file', 
   await assert.rejects(Client.open({ delivery: net.adapter(), dataDir: join(dir, 'a'), passphrase: 'nope' }), { code: 'wrong-passphrase' });
   const again = await Client.open({ delivery: net.adapter(), dataDir: join(dir, 'a'), passphrase: 'pw', ...FAST });
   assert.equal(Buffer.from(again.exportAccountKey()).toString('hex'), accountKey, 'identity restored');
-  assert.deepEqual(texts(again, conv.id), ['>SECRET-PLAINTEXT-MARKER']);
+  assert.deepEqual(await texts(again, conv.id), ['>SECRET-PLAINTEXT-MARKER']);
   await again.close();
 });
 
