@@ -1,77 +1,238 @@
 /**
- * `umbra chat`: an interactive session. Lines you type go to the current conversation; lines
- * starting with / are commands (/help lists them). Incoming messages, receipts and requests
- * are printed as they arrive.
+ * `umbra chat`: an interactive session. Lines you type go to the current conversation or group;
+ * lines starting with / are commands (/help lists them). Incoming messages, receipts, requests
+ * and network trouble are printed above the prompt as they arrive, without disturbing what is
+ * being typed. With an agent running, chat is one of its clients; otherwise chat opens the
+ * store itself and serves the agent socket while it runs, so other commands keep working.
  */
 import { createInterface } from 'node:readline';
-import type { Client, ConversationInfo } from '@umbra/client/node';
+import { AgentConnection, type ChatEvent } from './agent-client.ts';
 import { CliError } from './errors.ts';
-import { conversationLine, messageLine } from './format.ts';
-import { findConversation, openSession, type GlobalOptions } from './session.ts';
 import { transportFromFlags } from './config.ts';
-import { describeTransport } from './commands.ts';
+import { readPassphrase } from './passphrase.ts';
+import type { GlobalOptions } from './session.ts';
+import type { Result } from './commands.ts';
+import type { ConversationJson, GroupJson } from './format.ts';
 
-const HELP = `Type a message and press Enter to send it to the current conversation.
-  /list                 conversations (numbered)
-  /switch <n|name|id>   change the current conversation
+const HELP = `Type a message and press Enter to send it to the current conversation or group.
+  /list                 conversations and groups (numbers and handles never change)
+  /switch <ref>         change the current conversation (or group): number, handle or name
   /history [n]          the last n messages (default 20)
   /invite [reusable]    print a new invitation
   /accept <invitation>  start a conversation from an invitation
   /requests             first contacts waiting for your answer
-  /allow [n]  /block [n] answer a request (default: the current conversation)
-  /verify               the safety number of the current conversation
+  /allow [ref]  /block [ref]   answer a request (default: the current conversation)
+  /rename <name>        your own name for the current conversation
+  /verify [mark]        the safety number of the current conversation (mark: it matched)
+  /group list | create <name> <ref…> | accept <g> | members | add <ref> | send <text> | leave
   /quit                 leave (Ctrl-D works too)`;
 
+interface Api {
+  call(command: string, params: Record<string, unknown>): Promise<Result>;
+  subscribe(onEvent: (e: ChatEvent) => void): void;
+  /** Resolves when the chat should end from outside ("umbra agent stop", the agent going away). */
+  readonly ended: Promise<string>;
+  close(): Promise<void>;
+}
+
+type Current = { kind: 'conversation'; id: string; handle: string; name: string } | { kind: 'group'; id: string; handle: string; name: string };
+
+async function remoteApi(conn: AgentConnection, g: GlobalOptions): Promise<Api> {
+  const transport = transportFromFlags(g);
+  return {
+    call: async (command, params) => (await conn.call(command, params, transport)) as Result,
+    subscribe: (fn) => conn.subscribe(fn),
+    ended: new Promise((resolve) => conn.onClose(() => resolve('the agent stopped'))),
+    async close() {
+      conn.close();
+    },
+  };
+}
+
+async function localApi(g: GlobalOptions): Promise<Api> {
+  const passphrase = await readPassphrase({ confirm: false });
+  const { openSession } = await import('./session.ts');
+  const { runHandler, toCliError } = await import('./runner.ts');
+  const { serveAgent, watchEvents } = await import('./agent.ts');
+  let session;
+  try {
+    session = await openSession(g.data, transportFromFlags(g), { syncIntervalMs: 2000, passphrase });
+  } catch (e) {
+    throw toCliError(e);
+  }
+  const server = await serveAgent(session, 'chat').catch(async (e: unknown) => {
+    await session.close();
+    throw toCliError(e);
+  });
+  const s = session;
+  const offs: (() => void)[] = [];
+  return {
+    call: (command, params) => runHandler({ session: s, agent: true }, command, params),
+    subscribe: (fn) => offs.push(watchEvents(s, fn)),
+    ended: server.stopRequested.then(() => 'stopped by "umbra agent stop"'),
+    async close() {
+      for (const off of offs) off();
+      await server.close();
+      await s.close();
+    },
+  };
+}
+
 export async function chat(g: GlobalOptions, opts: { with?: string }): Promise<void> {
-  const session = await openSession(g.data, transportFromFlags(g));
-  const c = session.client;
-  let current: ConversationInfo | null = null;
-  const out = (line: string) => {
-    // Print above the prompt without mangling what is being typed.
-    process.stdout.write(`\r\x1b[K${line}\n`);
+  const conn = await AgentConnection.connect(g.data);
+  const api = conn !== null ? await remoteApi(conn, g) : await localApi(g);
+  const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: process.stdin.isTTY === true });
+  let current: Current | null = null;
+  const print = (text: string) => {
+    // Above the prompt, keeping what is being typed.
+    process.stdout.write(`\r\x1b[K${text}\n`);
     rl.prompt(true);
   };
-  const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: process.stdin.isTTY === true });
-  const setPrompt = () => rl.setPrompt(current === null ? '> ' : `${current.peerName || current.id.slice(0, 8)}> `);
+  const setPrompt = () => rl.setPrompt(current === null ? '> ' : `${current.kind === 'group' ? '#' : ''}${current.handle}> `);
 
-  console.log(`Umbra chat as ${c.profile.name} (${describeTransport(session.transport)}). /help for commands.`);
-  const all = c.conversations({ consent: 'all' });
-  if (opts.with !== undefined) current = findConversation(c, opts.with);
-  else if (all.length > 0) current = all[0]!;
-  if (current !== null) {
-    console.log(`Talking with ${current.peerName} — /list to see the others.`);
-    showHistory(c, current, 10, console.log);
-  } else console.log('No conversations yet: /invite to create an invitation, /accept <invitation> to use one.');
+  const me = (await api.call('whoami', {})).json as { account: { name: string; transport: { kind: string; url?: string; path?: string } } };
+  const via = conn !== null ? ' through the running agent' : '';
+  console.log(`Umbra chat as ${me.account.name}${via}. /help for commands.`);
+
+  const switchTo = async (ref: string, limit: number): Promise<void> => {
+    try {
+      const r = await api.call('read', { ref, limit, markRead: true });
+      const c = (r.json as { conversation: ConversationJson }).conversation;
+      current = { kind: 'conversation', id: c.id, handle: c.handle, name: c.name };
+      console.log(`— ${c.name} (${c.handle})${c.state === 'waiting' ? ' [waiting for their answer]' : c.state === 'request' ? ' [request: /allow or /block]' : ''} —`);
+      if (r.text !== '') console.log(r.text);
+    } catch (e) {
+      if (!(e instanceof CliError) || e.code !== 'not-found') throw e;
+      const r = await api.call('group.read', { ref, limit });
+      const gr = (r.json as { group: GroupJson }).group;
+      current = { kind: 'group', id: gr.id, handle: gr.handle, name: gr.name };
+      console.log(`— group ${gr.name} (${gr.handle}, ${gr.members} members) —`);
+      if (r.text !== '') console.log(r.text);
+    }
+    setPrompt();
+  };
+
+  const first = ((await api.call('list', {})).json as { conversations: ConversationJson[] }).conversations;
+  if (opts.with !== undefined) await switchTo(opts.with, 10);
+  else if (first.length > 0) await switchTo([...first].sort((a, b) => b.lastActivityAt.localeCompare(a.lastActivityAt))[0]!.handle, 10);
+  else console.log('No conversations yet: /invite to create an invitation, /accept <invitation> to use one.');
   setPrompt();
   rl.prompt();
 
-  const events = c.events();
-  const pump = (async () => {
-    for await (const event of events) {
-      if (event.type === 'message' && !event.data.outgoing) {
-        const conv = c.conversation(event.data.conversationId);
-        if (current !== null && conv.id === current.id) {
-          out(messageLine(event.data, conv.peerName));
-          void c.markRead(conv.id).catch(() => undefined);
-        } else out(`(new message from ${conv.peerName || conv.id.slice(0, 8)}: /switch ${conv.peerName || conv.id.slice(0, 8)})`);
-      } else if (event.type === 'acked' && current !== null && event.data.conversationId === current.id) {
-        out(`  ✓✓ delivered`);
-      } else if (event.type === 'request') {
-        out(`(request from ${event.data.peerName || '(no name)'} — /allow or /block after /switch ${event.data.id.slice(0, 8)})`);
-      } else if (event.type === 'conversation-started') {
-        out(`(${event.data.peerName || 'someone'} accepted your invitation: /switch ${event.data.peerName || event.data.id.slice(0, 8)})`);
-        if (current === null) {
-          current = event.data;
-          setPrompt();
-        }
-      } else if (event.type === 'missing') {
-        out(`(waiting for ${event.data.messageIds.length} missing message(s) from ${c.conversation(event.data.conversationId).peerName}; asked again)`);
-      } else if (event.type === 'error') {
-        out(`(error: ${event.data.message})`);
-      }
-    }
-  })();
+  api.subscribe((e) => {
+    if (e.kind === 'notice') print(`(${e.text})`);
+    else if (current !== null && e.chatId === current.id) print(e.text);
+    else print(`(new message in ${e.handle}: ${e.text.replace(/^\[\d\d:\d\d\] /, '')} — /switch ${e.handle})`);
+  });
 
+  const handle = async (line: string): Promise<boolean> => {
+    if (!line.startsWith('/')) {
+      if (current === null) throw new CliError('usage', 'no current conversation: /list, then /switch <ref>');
+      const r = current.kind === 'group' ? await api.call('group.send', { ref: current.id, text: line }) : await api.call('send', { ref: current.id, text: line, waitMs: 0 });
+      console.log(r.text);
+      return true;
+    }
+    const [cmd, ...args] = line.slice(1).split(/\s+/);
+    const arg = args.join(' ');
+    const show = async (command: string, params: Record<string, unknown>) => {
+      const r = await api.call(command, params);
+      if (r.text !== '') console.log(r.text);
+      return r;
+    };
+    const needCurrent = (): Current => {
+      if (current === null) throw new CliError('usage', 'no current conversation: /switch <ref> first');
+      return current;
+    };
+    switch (cmd) {
+      case 'quit':
+      case 'exit':
+        return false;
+      case 'help':
+        console.log(HELP);
+        break;
+      case 'list': {
+        const convs = ((await api.call('list', {})).json as { conversations: ConversationJson[] }).conversations;
+        const groups = ((await api.call('group.list', {})).json as { groups: GroupJson[] }).groups;
+        const { conversationLine, groupLine } = await import('./format.ts');
+        if (convs.length === 0 && groups.length === 0) console.log('No conversations.');
+        for (const c of convs) console.log(conversationLine(c) + (c.id === current?.id ? '   ← current' : ''));
+        if (groups.length > 0) console.log('Groups:');
+        for (const x of groups) console.log(groupLine(x) + (x.id === current?.id ? '   ← current' : ''));
+        break;
+      }
+      case 'switch':
+        if (arg === '') throw new CliError('usage', '/switch <number, handle or name>');
+        await switchTo(arg, 10);
+        break;
+      case 'history': {
+        const c = needCurrent();
+        const n = arg === '' ? 20 : Number(arg);
+        if (!Number.isInteger(n) || n < 1 || n > 1000) throw new CliError('usage', '/history takes a number from 1 to 1000');
+        await show(c.kind === 'group' ? 'group.read' : 'read', { ref: c.id, limit: n, markRead: true });
+        break;
+      }
+      case 'invite':
+        await show('invite', { reusable: arg === 'reusable', ttlSeconds: 7 * 86400 });
+        break;
+      case 'accept': {
+        if (arg === '') throw new CliError('usage', '/accept <invitation>');
+        const r = await show('accept', { invitation: arg, waitMs: 0 });
+        const c = (r.json as { conversation: ConversationJson }).conversation;
+        current = { kind: 'conversation', id: c.id, handle: c.handle, name: c.name };
+        setPrompt();
+        break;
+      }
+      case 'requests':
+        await show('requests', {});
+        break;
+      case 'allow':
+      case 'block':
+        await show('consent', { ref: arg === '' ? needCurrent().id : arg, consent: cmd === 'allow' ? 'allowed' : 'denied' });
+        break;
+      case 'rename': {
+        const c = needCurrent();
+        if (c.kind === 'group') await show('group.rename', { ref: c.id, name: arg });
+        else await show('rename', { ref: c.id, name: arg });
+        break;
+      }
+      case 'verify':
+        await show('verify', { ref: needCurrent().id, mark: arg === 'mark' });
+        break;
+      case 'group': {
+        const [sub, ...rest] = args;
+        const restText = rest.join(' ');
+        const inGroup = () => {
+          const c = needCurrent();
+          if (c.kind !== 'group') throw new CliError('usage', 'switch to a group first (/switch <group>)');
+          return c;
+        };
+        if (sub === 'list' || sub === undefined) await show('group.list', {});
+        else if (sub === 'create') {
+          const [name, ...refs] = rest;
+          if (name === undefined) throw new CliError('usage', '/group create <name> <ref…>');
+          const r = await show('group.create', { name, refs });
+          const gr = (r.json as { group: GroupJson }).group;
+          current = { kind: 'group', id: gr.id, handle: gr.handle, name: gr.name };
+          setPrompt();
+        } else if (sub === 'accept') await show('group.accept', { ref: restText === '' ? inGroup().id : restText });
+        else if (sub === 'members') await show('group.members', { ref: restText === '' ? inGroup().id : restText });
+        else if (sub === 'add') await show('group.add', { ref: inGroup().id, who: restText });
+        else if (sub === 'remove') await show('group.remove', { ref: inGroup().id, who: restText });
+        else if (sub === 'send') await show('group.send', { ref: inGroup().id, text: restText });
+        else if (sub === 'leave') await show('group.leave', { ref: inGroup().id });
+        else throw new CliError('usage', `unknown /group command "${sub}" (/help lists them)`);
+        break;
+      }
+      default:
+        throw new CliError('usage', `unknown command /${cmd} (/help lists them)`);
+    }
+    return true;
+  };
+
+  const ended = api.ended.then((why) => {
+    print(`(${why})`);
+    rl.close();
+  });
   for await (const raw of rl) {
     const line = raw.trim();
     if (line === '') {
@@ -79,59 +240,14 @@ export async function chat(g: GlobalOptions, opts: { with?: string }): Promise<v
       continue;
     }
     try {
-      if (!line.startsWith('/')) {
-        if (current === null) throw new CliError('no current conversation: /list, then /switch <n>');
-        await c.send(current.id, line);
-      } else {
-        const [cmd, ...args] = line.slice(1).split(/\s+/);
-        const arg = args.join(' ');
-        if (cmd === 'quit' || cmd === 'exit') break;
-        else if (cmd === 'help') console.log(HELP);
-        else if (cmd === 'list') {
-          const convs = c.conversations({ consent: 'all' });
-          if (convs.length === 0) console.log('No conversations.');
-          convs.forEach((conv, i) => console.log(conversationLine(conv, i + 1) + (conv.id === current?.id ? '   ← current' : '')));
-        } else if (cmd === 'switch') {
-          current = findConversation(c, arg);
-          setPrompt();
-          showHistory(c, current, 10, console.log);
-          await c.markRead(current.id);
-        } else if (cmd === 'history') {
-          if (current === null) throw new CliError('no current conversation');
-          showHistory(c, current, arg === '' ? 20 : Number(arg), console.log);
-        } else if (cmd === 'invite') {
-          const inv = await c.createInvitation({ reusable: arg === 'reusable', ttlSeconds: 7 * 86400 });
-          console.log(inv.text);
-        } else if (cmd === 'accept') {
-          current = await c.accept(arg);
-          setPrompt();
-          console.log(`Started a conversation with ${current.peerName}. Safety number: ${current.safetyNumber}`);
-        } else if (cmd === 'requests') {
-          const reqs = c.requests();
-          if (reqs.length === 0) console.log('No requests.');
-          for (const r of reqs) console.log(`${r.peerName || '(no name)'}  ${r.id.slice(0, 8)}  (${r.unreadCount} messages)`);
-        } else if (cmd === 'allow' || cmd === 'block') {
-          const target = arg === '' ? current : findConversation(c, arg);
-          if (target === null) throw new CliError('which conversation?');
-          await c.setConsent(target.id, cmd === 'allow' ? 'allowed' : 'denied');
-          console.log(cmd === 'allow' ? `Accepted ${target.peerName}.` : `Blocked ${target.peerName}.`);
-        } else if (cmd === 'verify') {
-          if (current === null) throw new CliError('no current conversation');
-          console.log(`Safety number with ${current.peerName}: ${c.conversation(current.id).safetyNumber}`);
-        } else throw new CliError(`unknown command /${cmd} (/help lists them)`);
-      }
+      if (!(await handle(line))) break;
     } catch (e) {
-      console.log(`! ${e instanceof Error ? e.message : String(e)}`);
+      const err = e instanceof CliError ? e : new CliError('internal', e instanceof Error ? e.message : String(e));
+      console.log(`! ${err.message}${err.hint !== null ? ` (${err.hint})` : ''}`);
     }
     rl.prompt();
   }
   rl.close();
-  await events.return?.();
-  await pump.catch(() => undefined);
-  await session.close();
-}
-
-function showHistory(c: Client, conv: ConversationInfo, n: number, print: (s: string) => void): void {
-  const limit = Number.isInteger(n) && n > 0 ? Math.min(n, 500) : 20;
-  for (const m of c.history(conv.id, { limit }).messages) print(messageLine(m, conv.peerName));
+  void ended;
+  await api.close();
 }

@@ -1,162 +1,208 @@
-/** The non-interactive commands (each opens the store, does one thing, closes it). */
-import type { Client } from '@umbra/client/node';
+/**
+ * What each command does, given an open session: the same functions run in a one-shot process
+ * and inside the agent (agent.ts), so a command says the same thing wherever it runs. Each takes
+ * parameters already checked by main.ts (nothing here parses the command line) and returns the
+ * --json document and the text to print; the caller prints.
+ */
+import { ClientError, nodeProvider, type ConversationInfo } from '@umbra/client/node';
+import { parseInvitation, toHex } from '@umbra/protocol';
 import { CliError } from './errors.ts';
-import { conversationLine, messageLine, parseDuration, printJson, qrForTerminal } from './format.ts';
-import { findConversation, openSession, type GlobalOptions } from './session.ts';
-import { transportFromFlags } from './config.ts';
+import { describeTransport } from './config.ts';
+import { conversationJson, conversationLine, inTime, messageJson, messageLine, safetyBlock, type ConversationJson, type MessageJson } from './format.ts';
+import type { Session } from './session.ts';
 
-async function withClient<T>(g: GlobalOptions, fn: (client: Client) => Promise<T>): Promise<T> {
-  const session = await openSession(g.data, transportFromFlags(g));
+/** What a command produced: the --json document, the text lines, and a QR payload to draw on a terminal. */
+export interface Result {
+  readonly json: Record<string, unknown>;
+  readonly text: string;
+  readonly qr?: string;
+  /** Printed on stderr in text mode, carried as `warnings` in --json. */
+  readonly warnings?: string[];
+}
+
+export interface Context {
+  readonly session: Session;
+  /** True inside the agent (or a chat acting as it): the client is running and keeps delivering. */
+  readonly agent: boolean;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Every conversation, each with its stable handle (new ones get theirs now). */
+export async function allConversations(s: Session): Promise<ConversationInfo[]> {
+  const all = await s.client.conversations({ consent: 'all' });
+  s.names.assign(all, []);
+  await s.names.save();
+  return all;
+}
+
+export async function findConversation(s: Session, ref: string): Promise<ConversationInfo> {
+  return s.names.findConversation(ref, await allConversations(s));
+}
+
+/** The sentence about retries, once: when the next try is and who makes it. */
+async function retryNote(ctx: Context): Promise<string> {
+  const at = await ctx.session.watch.nextRetryAt(ctx.session.client);
+  const when = at === null ? '' : ` (next try ${inTime(at)})`;
+  return ctx.agent ? `The agent retries it${when}.` : `It is retried the next time umbra runs; "umbra agent start" keeps retrying in the background.`;
+}
+
+export async function whoami(ctx: Context): Promise<Result> {
+  const s = ctx.session;
+  const account = { id: s.client.accountId, name: s.client.profile.name, dataDir: s.dataDir, transport: s.transport, agent: ctx.agent };
+  return { json: { account }, text: `${account.name}  account ${account.id}\n  ${describeTransport(s.transport)}${ctx.agent ? '  (agent running)' : ''}` };
+}
+
+export async function invite(ctx: Context, p: { reusable: boolean; ttlSeconds: number }): Promise<Result> {
+  const inv = await ctx.session.client.createInvitation({ reusable: p.reusable, ttlSeconds: p.ttlSeconds });
+  const expiry = inv.expiresAt === 0 ? 'never expires' : `expires ${new Date(inv.expiresAt * 1000).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+  const text = `${inv.text}\n\n${p.reusable ? 'Reusable' : 'Single-use'} invitation, ${expiry}. Give it to ${p.reusable ? 'the people' : 'the one person'} you want to talk to: they paste it into "umbra accept" (or scan the code). Anyone who has it can start a conversation with you.`;
+  return { json: { invitation: { text: inv.text, id: inv.invitationId, expiresAt: inv.expiresAt === 0 ? null : new Date(inv.expiresAt * 1000).toISOString(), reusable: p.reusable } }, text, qr: inv.text };
+}
+
+/** Which endpoint kinds this identity's transport can send to. */
+function reachable(s: Session): 'receivingService' | 'route' {
+  return s.transport.kind === 'hub' ? 'receivingService' : 'route';
+}
+
+export async function accept(ctx: Context, p: { invitation: string; waitMs: number }): Promise<Result> {
+  const s = ctx.session;
+  let parsed;
   try {
-    return await fn(session.client);
-  } finally {
-    await session.close();
-  }
-}
-
-export async function init(g: GlobalOptions, opts: { name: string }): Promise<void> {
-  if (opts.name.trim() === '') throw new CliError('--name cannot be empty');
-  const session = await openSession(g.data, transportFromFlags(g), { create: { name: opts.name.trim() } });
-  try {
-    const c = session.client;
-    if (g.json) printJson({ accountId: c.accountId, name: c.profile.name, dataDir: g.data, transport: session.transport });
-    else {
-      console.log(`Created ${c.profile.name}'s identity in ${g.data}`);
-      console.log(`  account ${c.accountId}`);
-      console.log(`  transport ${describeTransport(session.transport)}`);
-      console.log('Next: "umbra invite" to invite someone, or "umbra accept <invitation>".');
-    }
-  } finally {
-    await session.close();
-  }
-}
-
-export function describeTransport(t: { kind: string; path?: string; url?: string; bootstrap?: readonly string[] }): string {
-  if (t.kind === 'mailbox') return `local mailbox ${t.path}`;
-  if (t.kind === 'hub') return `hub ${t.url}`;
-  return `waku (bootstrap ${(t.bootstrap ?? []).join(', ') || 'none'})`;
-}
-
-export async function whoami(g: GlobalOptions): Promise<void> {
-  await withClient(g, async (c) => {
-    if (g.json) printJson({ accountId: c.accountId, name: c.profile.name });
-    else console.log(`${c.profile.name}  account ${c.accountId}`);
-  });
-}
-
-export async function invite(g: GlobalOptions, opts: { reusable?: boolean; ttl: string; qr: boolean }): Promise<void> {
-  let ttlSeconds: number;
-  try {
-    ttlSeconds = parseDuration(opts.ttl);
+    parsed = parseInvitation(nodeProvider, p.invitation, Date.now());
   } catch (e) {
-    throw new CliError((e as Error).message);
+    throw e instanceof Error && (e as { code?: string }).code === 'invitation-expired'
+      ? new CliError('invitation-expired', 'this invitation has expired', { hint: 'ask for a new one' })
+      : new CliError('invitation-invalid', `this is not a usable invitation: ${(e as Error).message}`, { hint: 'copy the whole umbra_chatintro_1_… text' });
   }
-  await withClient(g, async (c) => {
-    const inv = await c.createInvitation({ reusable: opts.reusable ?? false, ttlSeconds });
-    if (g.json) {
-      printJson(inv);
-      return;
+  // A dead end the CLI can see before anything is sent: an invitation reachable only through a transport we do not use.
+  const kinds = new Set(parsed.endpoints.map((e) => e.endpoint.case));
+  const mine = reachable(s);
+  if (!kinds.has(mine)) {
+    const theirs = kinds.has('receivingService') ? 'an Umbra hub (--hub)' : 'Waku or a local mailbox';
+    throw new CliError('transport-mismatch', `this invitation can only be answered through ${theirs}; this identity uses ${describeTransport(s.transport)}`, {
+      hint: 'ask for an invitation made on the same network, or use an identity on theirs (--data DIR init)',
+    });
+  }
+  const invitationId = toHex(parsed.invitationId);
+  for (const c of await allConversations(s)) {
+    let rel: { invitationId: string } | null;
+    try {
+      rel = s.client.relationship(c.id);
+    } catch {
+      rel = null; // a conversation without a relationship record (legacy)
     }
-    if (opts.qr) console.log(await qrForTerminal(inv.text));
-    console.log(inv.text);
-    const expiry = inv.expiresAt === 0 ? 'never expires' : `expires ${new Date(inv.expiresAt * 1000).toLocaleString()}`;
-    console.log(`\n${opts.reusable ? 'Reusable' : 'Single-use'} invitation, ${expiry}. Give it to one person you trust (scan, paste or read out).`);
-  });
-}
-
-export async function accept(g: GlobalOptions, invitation: string): Promise<void> {
-  await withClient(g, async (c) => {
-    const conv = await c.accept(invitation);
-    if (g.json) printJson(conv);
-    else {
-      console.log(`Started a conversation with ${conv.peerName || '(no name)'} (${conv.id.slice(0, 8)}).`);
-      console.log(`Safety number (compare it with theirs): ${conv.safetyNumber}`);
+    if (rel !== null && rel.invitationId === invitationId && c.origin === 'accepted') {
+      const j = await conversationJson(s, c);
+      throw new CliError('invitation-already-used', `you already accepted this invitation: conversation ${j.handle} with ${j.name}`, { hint: `"umbra read ${j.handle}"` });
     }
-  });
+  }
+  const conv = await s.client.accept(p.invitation);
+  let j = await conversationJson(s, conv);
+  await s.names.save();
+  const deadline = Date.now() + p.waitMs;
+  while (j.state === 'waiting' && Date.now() < deadline) {
+    await sleep(200);
+    j = await conversationJson(s, await s.client.conversation(conv.id));
+  }
+  const who = j.name;
+  if (j.state === 'waiting') {
+    const unreachable = s.watch.failure;
+    const text = [
+      `Sent a first contact to ${who} (${j.handle}); ${unreachable !== null ? `it is not out yet: ${unreachable}` : 'no answer from their client yet'}.`,
+      unreachable !== null ? await retryNote(ctx) : `Their client answers when it is online; "umbra list" shows [waiting for their answer] until then.`,
+      `If the invitation was already used or has expired, no answer will come: ask ${who} for a new one.`,
+      `Safety number (compare it with theirs): ${j.safetyNumber}`,
+    ].join('\n');
+    return { json: { conversation: j, state: 'waiting' }, text };
+  }
+  return { json: { conversation: j, state: 'started' }, text: `Started a conversation with ${who} (${j.handle}).\nSafety number (compare it with theirs): ${j.safetyNumber}` };
 }
 
-export async function list(g: GlobalOptions): Promise<void> {
-  await withClient(g, async (c) => {
-    const all = c.conversations({ consent: 'all' });
-    if (g.json) printJson(all);
-    else if (all.length === 0) console.log('No conversations yet.');
-    else all.forEach((conv, i) => console.log(conversationLine(conv, i + 1)));
-  });
+export async function list(ctx: Context): Promise<Result> {
+  const s = ctx.session;
+  const out: ConversationJson[] = [];
+  for (const c of await allConversations(s)) out.push(await conversationJson(s, c));
+  out.sort((a, b) => a.number - b.number);
+  return { json: { conversations: out }, text: out.length === 0 ? 'No conversations yet: "umbra invite" or "umbra accept <invitation>".' : out.map(conversationLine).join('\n') };
 }
 
-export async function requests(g: GlobalOptions): Promise<void> {
-  await withClient(g, async (c) => {
-    const reqs = c.requests();
-    if (g.json) printJson(reqs);
-    else if (reqs.length === 0) console.log('No requests.');
-    else {
-      for (const r of reqs) console.log(`${r.peerName || '(no name)'}  ${r.id}  (${r.unreadCount} messages)`);
-      console.log('\n"umbra allow <id>" to accept, "umbra block <id>" to drop silently.');
-    }
-  });
+export async function setConsent(ctx: Context, p: { ref: string; consent: 'allowed' | 'denied' }): Promise<Result> {
+  const s = ctx.session;
+  const conv = await findConversation(s, p.ref);
+  await s.client.setConsent(conv.id, p.consent);
+  const j = await conversationJson(s, await s.client.conversation(conv.id));
+  return { json: { conversation: j }, text: p.consent === 'allowed' ? `Accepted ${j.name} (${j.handle}).` : `Blocked ${j.name} (${j.handle}): nothing from them will be stored.` };
 }
 
-export async function setConsent(g: GlobalOptions, ref: string, consent: 'allowed' | 'denied'): Promise<void> {
-  await withClient(g, async (c) => {
-    const conv = findConversation(c, ref);
-    await c.setConsent(conv.id, consent);
-    if (g.json) printJson({ id: conv.id, consent });
-    else console.log(consent === 'allowed' ? `Accepted ${conv.peerName}.` : `Blocked ${conv.peerName}: nothing from them will be stored.`);
-  });
+export async function rename(ctx: Context, p: { ref: string; name: string }): Promise<Result> {
+  const s = ctx.session;
+  const conv = await findConversation(s, p.ref);
+  s.names.rename(conv.id, p.name);
+  await s.names.save();
+  const j = await conversationJson(s, conv);
+  return { json: { conversation: j }, text: `${j.handle} is now called "${j.name}" (only on this device; ${conv.peerName || 'they'} keep${conv.peerName ? 's' : ''} their own name).` };
 }
 
-export async function send(g: GlobalOptions, ref: string, words: string[], opts: { wait: string }): Promise<void> {
-  const text = words.join(' ');
-  if (text.length === 0) throw new CliError('nothing to send');
-  await withClient(g, async (c) => {
-    const conv = findConversation(c, ref);
-    const msg = await c.send(conv.id, text);
-    const waitMs = parseDuration(opts.wait) * 1000;
-    const acked = await waitForAck(c, conv.id, msg.id, waitMs);
-    if (g.json) printJson({ ...msg, acked });
-    else console.log(acked ? 'Delivered ✓✓' : waitMs > 0 ? 'Sent; not acknowledged yet (it will be retried the next time you run umbra).' : 'Sent.');
-  });
-}
-
-async function waitForAck(c: Client, conversationId: string, messageId: string, waitMs: number): Promise<boolean> {
-  if (waitMs <= 0) return false;
+async function waitForState(s: Session, conversationId: string, messageId: string, waitMs: number): Promise<MessageJson | null> {
   const deadline = Date.now() + waitMs;
-  while (Date.now() < deadline) {
-    const page = c.history(conversationId, { limit: 50 });
-    if (page.messages.some((m) => m.id === messageId && m.status === 'acked')) return true;
-    await new Promise((r) => setTimeout(r, 100));
+  for (;;) {
+    const page = await s.client.history(conversationId, { limit: 50 });
+    const m = page.messages.find((x) => x.id === messageId);
+    if (m === undefined) return null;
+    const j = await messageJson(s, m, await conversationJson(s, await s.client.conversation(conversationId)));
+    if (j.state === 'delivered' || j.state === 'failed' || Date.now() >= deadline) return j;
+    await sleep(100);
   }
-  return false;
 }
 
-export async function read(g: GlobalOptions, ref: string, opts: { limit: string; markRead: boolean }): Promise<void> {
-  const limit = Number(opts.limit);
-  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new CliError('--limit must be 1..1000');
-  await withClient(g, async (c) => {
-    await c.sync();
-    await c.settle();
-    const conv = findConversation(c, ref);
-    const page = c.history(conv.id, { limit });
-    if (opts.markRead) await c.markRead(conv.id);
-    if (g.json) printJson(page);
-    else {
-      if (page.messages.length === 0) console.log('No messages yet.');
-      for (const m of page.messages) console.log(messageLine(m, conv.peerName));
-    }
-  });
+export async function send(ctx: Context, p: { ref: string; text: string; waitMs: number }): Promise<Result> {
+  const s = ctx.session;
+  const conv = await findConversation(s, p.ref);
+  const cj = await conversationJson(s, conv);
+  if (cj.state === 'blocked') throw new CliError('blocked', `${cj.name} is blocked: nothing is sent`, { hint: `"umbra allow ${cj.handle}" unblocks` });
+  const sent = await s.client.send(conv.id, p.text);
+  // Wait for the network's answer to this publish (not only for the message to be on disk).
+  await s.client.settle();
+  const m = (await waitForState(s, conv.id, sent.id, p.waitMs)) ?? (await messageJson(s, sent, cj));
+  const lines: string[] = [];
+  if (m.state === 'delivered') lines.push(`Delivered ✓✓ to ${cj.name}.`);
+  else if (m.state === 'sent') lines.push(`Sent ✓ (the network has it; ${cj.name}'s client has not confirmed it yet).`);
+  else if (m.state === 'failed') lines.push(`Not delivered ✗: ${cj.name}'s client never confirmed it and it is no longer retried.`);
+  else {
+    const why = s.watch.failure;
+    lines.push(cj.state === 'waiting' ? `Queued: ${cj.name} has not answered your first contact yet; it goes out when they do.` : `Queued: not sent yet${why !== null ? ` (${why})` : ''}.`);
+    if (cj.state !== 'waiting') lines.push(await retryNote(ctx));
+  }
+  return { json: { message: m }, text: lines.join('\n') };
 }
 
-export async function verify(g: GlobalOptions, ref: string, opts: { qr: boolean }): Promise<void> {
-  await withClient(g, async (c) => {
-    const conv = findConversation(c, ref);
-    if (g.json) {
-      printJson({ id: conv.id, peerName: conv.peerName, safetyNumber: conv.safetyNumber });
-      return;
-    }
-    console.log(`Safety number with ${conv.peerName}:\n`);
-    const groups = conv.safetyNumber.split(' ');
-    for (let i = 0; i < groups.length; i += 4) console.log('  ' + groups.slice(i, i + 4).join('  '));
-    if (opts.qr) console.log('\n' + (await qrForTerminal(`umbra_safety_1_${conv.safetyNumber.replace(/ /g, '')}`)));
-    console.log('\nCompare these digits with the ones on their screen. If they match, nobody is in the middle.');
-  });
+export async function read(ctx: Context, p: { ref: string; limit: number; before?: string; markRead: boolean }): Promise<Result> {
+  const s = ctx.session;
+  const conv = await findConversation(s, p.ref);
+  let page;
+  try {
+    page = await s.client.history(conv.id, { limit: p.limit, ...(p.before !== undefined ? { before: p.before } : {}) });
+  } catch (e) {
+    if (e instanceof ClientError && e.code === 'invalid-argument' && p.before !== undefined) throw new CliError('usage', `--before: "${p.before}" is not a cursor of this conversation`, { hint: 'pass the "cursor" of an earlier read --json' });
+    throw e;
+  }
+  if (p.markRead && p.before === undefined) await s.client.markRead(conv.id);
+  const cj = await conversationJson(s, await s.client.conversation(conv.id));
+  const messages: MessageJson[] = [];
+  for (const m of page.messages) messages.push(await messageJson(s, m, cj));
+  const more = page.cursor !== null ? `\n(older messages: umbra read ${cj.handle} --before ${page.cursor})` : '';
+  return { json: { conversation: cj, messages, cursor: page.cursor }, text: (messages.length === 0 ? 'No messages yet.' : messages.map(messageLine).join('\n')) + more };
+}
+
+export async function verifyText(cj: ConversationJson, marked: boolean): Promise<string> {
+  const state =
+    cj.verified === 'yes'
+      ? marked
+        ? 'Marked verified: "umbra list" shows it, and says so if this number ever changes.'
+        : 'You marked this number verified.'
+      : cj.verified === 'changed'
+        ? 'THIS NUMBER CHANGED since you marked it verified: compare it again before trusting the conversation.'
+        : 'Compare these digits with the ones on their screen. If they match, nobody is in the middle: "umbra verify --mark" records that.';
+  return `Safety number with ${cj.name} (${cj.handle}):\n\n${safetyBlock(cj.safetyNumber)}\n\n${state}`;
 }

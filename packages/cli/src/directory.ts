@@ -1,242 +1,238 @@
 /**
- * Directory commands: `umbra register <name>`, `umbra contact <name@directory>`,
- * `umbra verify <conversation>` (safety number and log status), `umbra requests` (first contacts,
- * including those through a directory, and approval requests for your names), `umbra monitor`.
+ * Directory commands: `umbra register <name>`, `umbra contact <name@directory>`, `umbra verify`
+ * (safety number, --mark, and the directory log status), `umbra requests` (first contacts and
+ * approval requests for your names), `umbra approve`, `umbra monitor`.
  *
- * Each directory's state (pinned keys, checkpoint, monitoring) is kept in
- * <data>/directories/<host_port>.json; the first one used becomes the default. Contacts cost a
- * token: with --hub it comes from the client's services account, else from --issuer.
+ * Each directory client keeps its state in the store; the CLI keeps the list of directories it
+ * used (the first is the default) in its settings. Directory state files of earlier releases
+ * (<data>/directories/*.json) are imported into the store the first time they are opened.
  */
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { DirectoryClient, DirectoryError, ServicesDelivery, parseNameAddress, type Client, type OpenDirectoryOptions } from '@umbra/client/node';
-import { CliError } from './errors.ts';
-import { printJson, qrForTerminal } from './format.ts';
-import { findConversation, openSession, type GlobalOptions, type Session } from './session.ts';
-import { readConfig, transportFromFlags } from './config.ts';
-import { hubServices } from './transport.ts';
+import { DirectoryClient, DirectoryError, ServicesDelivery, type OpenDirectoryOptions } from '@umbra/client/node';
+import { CliError, usage } from './errors.ts';
+import { conversationJson, type ConversationJson } from './format.ts';
+import { allConversations, findConversation, verifyText, type Context, type Result } from './commands.ts';
+import { hubDirectory, hubServices } from './transport.ts';
+import { readJsonSetting } from './settings.ts';
+import type { Session } from './session.ts';
 
-interface DirectoryFlags {
-  directory?: string;
-  issuer?: string;
+const DIRECTORIES = 'cli.directories';
+
+interface DirectoriesDoc {
+  urls: string[];
 }
+const isDoc = (v: unknown): v is DirectoriesDoc => Array.isArray((v as DirectoriesDoc | null)?.urls) && (v as DirectoriesDoc).urls.every((u) => typeof u === 'string');
 
-function dirsPath(g: GlobalOptions): string {
-  return join(g.data, 'directories');
-}
-
-function stateFileFor(g: GlobalOptions, url: string): string {
-  const u = new URL(url);
-  return join(dirsPath(g), `${u.host.replace(/[^A-Za-z0-9.-]/g, '_')}.json`);
-}
-
-function normalizeUrl(url: string): string {
+export function normalizeUrl(url: string): string {
   try {
     const u = new URL(/^https?:\/\//.test(url) ? url : `http://${url}`);
     return `${u.protocol}//${u.host}`;
   } catch {
-    throw new CliError(`"${url}" is not a directory address (http://host:port)`);
+    throw usage(`"${url}" is not a directory address`, 'expected http://host:port');
   }
 }
 
-/** The hub's issuer (tokens) and directory (port + 4), when the transport is a hub. */
-function hubDefaults(g: GlobalOptions): { issuer?: string; directory?: string } {
-  const t = transportFromFlags(g) ?? readConfig(g.data)?.transport ?? null;
-  if (t === null || t.kind !== 'hub') return {};
-  const services = hubServices(t.url);
-  const parts = t.url.split(',');
-  if (parts.length > 1) return { issuer: services.issuer };
-  const u = new URL(services.issuer);
-  return { issuer: services.issuer, directory: `${u.protocol}//${u.hostname}:${Number(u.port) + 4}` };
-}
+const legacyDir = (s: Session) => join(s.dataDir, 'directories');
+const legacyFile = (s: Session, url: string) => join(legacyDir(s), `${new URL(url).host.replace(/[^A-Za-z0-9.-]/g, '_')}.json`);
 
-function defaultDirectory(g: GlobalOptions, flags: DirectoryFlags): string {
-  if (flags.directory) return normalizeUrl(flags.directory);
-  const file = join(dirsPath(g), 'default');
-  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
-  const hub = hubDefaults(g).directory;
-  if (hub) return hub;
-  throw new CliError('which directory? pass --directory http://host:port (a hub\'s directory is its first port + 4)');
-}
-
-/**
- * How a directory is paid (contacts, anonymous lookups): with --hub, the client's services
- * account; otherwise an account of the directory client's own at --issuer (or the hub's issuer).
- */
-function payment(g: GlobalOptions, session: Session, flags: DirectoryFlags): Pick<OpenDirectoryOptions, 'tokens' | 'issuer'> {
-  if (flags.issuer === undefined && session.delivery instanceof ServicesDelivery) return { tokens: session.delivery };
-  const issuer = flags.issuer ?? hubDefaults(g).issuer;
-  return issuer === undefined ? {} : { issuer };
-}
-
-async function withDirectory<T>(g: GlobalOptions, url: string, flags: DirectoryFlags, fn: (d: DirectoryClient, c: Client) => Promise<T>): Promise<T> {
-  const session = await openSession(g.data, transportFromFlags(g));
-  mkdirSync(dirsPath(g), { recursive: true, mode: 0o700 });
-  let d: DirectoryClient | null = null;
-  try {
-    try {
-      d = await DirectoryClient.open({ client: session.client, url, stateFile: stateFileFor(g, url), ...payment(g, session, flags) });
-    } catch (e) {
-      if (e instanceof DirectoryError) throw new CliError(e.message);
-      throw new CliError(`cannot reach the directory at ${url}: ${(e as Error).message}`);
-    }
-    if (!existsSync(join(dirsPath(g), 'default'))) writeFileSync(join(dirsPath(g), 'default'), url + '\n', { mode: 0o600 });
-    return await fn(d, session.client);
-  } catch (e) {
-    if (e instanceof DirectoryError) throw new CliError(e.code === 'rate-limited' && e.retryAfterS !== undefined ? `${e.message} (try again in ${e.retryAfterS} s)` : e.message);
-    throw e;
-  } finally {
-    d?.close();
-    await session.close();
-  }
-}
-
-/** Every directory this identity has used (for verify, requests and monitor). */
-function knownDirectories(g: GlobalOptions): string[] {
-  if (!existsSync(dirsPath(g))) return [];
-  const out: string[] = [];
-  for (const f of readdirSync(dirsPath(g))) {
+/** The directories used so far (default first), including those only an earlier release's files know. */
+async function knownDirectories(s: Session): Promise<string[]> {
+  const urls = (await readJsonSetting(s.settings, DIRECTORIES, isDoc))?.urls ?? [];
+  const dir = legacyDir(s);
+  if (!existsSync(dir)) return urls;
+  const found: string[] = [];
+  const defaultFile = join(dir, 'default');
+  if (existsSync(defaultFile)) found.push(readFileSync(defaultFile, 'utf8').trim());
+  for (const f of readdirSync(dir)) {
     if (!f.endsWith('.json')) continue;
     try {
-      out.push((JSON.parse(readFileSync(join(dirsPath(g), f), 'utf8')) as { url: string }).url);
+      found.push((JSON.parse(readFileSync(join(dir, f), 'utf8')) as { url: string }).url);
     } catch {
-      // not ours
+      // not a directory state file
     }
   }
-  return out;
+  const merged = [...urls, ...found.filter((u) => typeof u === 'string' && u !== '').map(normalizeUrl)].filter((u, i, a) => a.indexOf(u) === i);
+  if (merged.length !== urls.length) await s.settings.set({ [DIRECTORIES]: JSON.stringify({ urls: merged }) });
+  return merged;
 }
 
-async function withAllDirectories<T>(g: GlobalOptions, fn: (ds: DirectoryClient[], c: Client) => Promise<T>): Promise<T> {
-  const session = await openSession(g.data, transportFromFlags(g));
-  const ds: DirectoryClient[] = [];
+async function remember(s: Session, url: string): Promise<void> {
+  const urls = await knownDirectories(s);
+  if (!urls.includes(url)) await s.settings.set({ [DIRECTORIES]: JSON.stringify({ urls: [...urls, url] }) });
+  // The legacy default file is in the list now; the state files go as each directory is opened.
+  rmSync(join(legacyDir(s), 'default'), { force: true });
+}
+
+async function defaultDirectory(s: Session, flag: string | undefined): Promise<string> {
+  if (flag !== undefined) return normalizeUrl(flag);
+  const first = (await knownDirectories(s))[0];
+  if (first !== undefined) return first;
+  const hub = s.transport.kind === 'hub' ? hubDirectory(s.transport.url) : null;
+  if (hub !== null) return hub;
+  throw usage('which directory?', "pass --directory http://host:port (a hub's directory is its first port + 4)");
+}
+
+/** How a directory is paid: with --hub, the client's services account; otherwise an account at the hub's issuer, if any. */
+function payment(s: Session): Pick<OpenDirectoryOptions, 'tokens' | 'issuer'> {
+  if (s.delivery instanceof ServicesDelivery) return { tokens: s.delivery };
+  return s.transport.kind === 'hub' ? { issuer: hubServices(s.transport.url).issuer } : {};
+}
+
+export function directoryError(e: unknown): never {
+  if (e instanceof DirectoryError) {
+    if (e.code === 'rate-limited') throw new CliError('rate-limited', e.message, e.retryAfterS !== undefined ? { hint: `try again in ${e.retryAfterS} s` } : {});
+    if (e.code === 'invalid-argument') throw new CliError('usage', e.message);
+    if (e.code === 'not-registered') throw new CliError('not-found', e.message);
+    throw new CliError('directory', e.message);
+  }
+  throw e;
+}
+
+async function open(s: Session, url: string): Promise<DirectoryClient> {
   try {
-    for (const url of knownDirectories(g)) {
+    const d = await DirectoryClient.open({ client: s.client, url, legacyStateFile: legacyFile(s, url), ...payment(s) });
+    await remember(s, url);
+    return d;
+  } catch (e) {
+    if (e instanceof DirectoryError) directoryError(e);
+    throw new CliError('unreachable', `cannot reach the directory at ${url}: ${(e as Error).message}`, { hint: 'is it running? "umbra hub" runs one on its first port + 4' });
+  }
+}
+
+async function withDirectory<T>(s: Session, url: string, fn: (d: DirectoryClient) => Promise<T>): Promise<T> {
+  const d = await open(s, url);
+  try {
+    return await fn(d).catch(directoryError);
+  } finally {
+    await d.close();
+  }
+}
+
+/** Every directory this identity has used that answers now; the others are reported as warnings. */
+async function withAll<T>(s: Session, fn: (ds: DirectoryClient[], warnings: string[]) => Promise<T>): Promise<T> {
+  const ds: DirectoryClient[] = [];
+  const warnings: string[] = [];
+  try {
+    for (const url of await knownDirectories(s)) {
       try {
-        ds.push(await DirectoryClient.open({ client: session.client, url, stateFile: stateFileFor(g, url), ...payment(g, session, {}) }));
+        ds.push(await open(s, url));
       } catch (e) {
-        console.error(`umbra: directory ${url} unavailable: ${(e as Error).message}`);
+        warnings.push(`directory ${url} unavailable: ${(e as Error).message}`);
       }
     }
-    return await fn(ds, session.client);
+    return await fn(ds, warnings);
   } finally {
-    for (const d of ds) d.close();
-    await session.close();
+    for (const d of ds) await d.close();
   }
 }
 
-export async function register(g: GlobalOptions, name: string, opts: DirectoryFlags & { policy?: string; packages: string }): Promise<void> {
-  const packages = Number(opts.packages);
-  if (!Number.isInteger(packages) || packages < 0 || packages > 100) throw new CliError('--packages must be 0..100');
-  const policy = opts.policy;
-  if (policy !== undefined && !['open', 'members', 'approval', 'closed'].includes(policy)) throw new CliError('--policy must be open, members, approval or closed');
-  const url = defaultDirectory(g, opts);
-  await withDirectory(g, url, opts, async (d) => {
-    const r = await d.register(name, { packages, ...(policy ? { policy: policy as 'open' } : {}) });
-    const address = `${name}@${new URL(url).host}`;
-    if (g.json) printJson({ name, address, namespace: d.namespace, version: r.version, packages: r.packages });
-    else {
-      console.log(`Registered ${address} (namespace ${d.namespace}, key version ${r.version}); ${r.packages} first-contact packages available.`);
-      console.log(`People reach you with: umbra contact ${address}`);
-    }
+export async function register(ctx: Context, p: { name: string; directory?: string; policy?: 'open' | 'members' | 'approval' | 'closed'; packages: number }): Promise<Result> {
+  const s = ctx.session;
+  const url = await defaultDirectory(s, p.directory);
+  return withDirectory(s, url, async (d) => {
+    const r = await d.register(p.name, { packages: p.packages, ...(p.policy !== undefined ? { policy: p.policy } : {}) });
+    const address = `${p.name}@${new URL(url).host}`;
+    return {
+      json: { registration: { name: p.name, address, namespace: d.namespace, version: r.version, packages: r.packages } },
+      text: `Registered ${address} (key version ${r.version}); ${r.packages} first-contact packages available.\nPeople reach you with: umbra contact ${address}`,
+    };
   });
 }
 
-export async function contact(g: GlobalOptions, address: string, opts: DirectoryFlags & { note?: string; request?: string }): Promise<void> {
-  const { name, url } = parseNameAddress(address.replace(/^https?:\/\//, ''));
-  await withDirectory(g, normalizeUrl(url), opts, async (d) => {
+export async function contact(ctx: Context, p: { name: string; url: string; note?: string; request?: string }): Promise<Result> {
+  const s = ctx.session;
+  const address = `${p.name}@${new URL(p.url).host}`;
+  return withDirectory(s, p.url, async (d) => {
     let conv;
     try {
-      conv = opts.request ? await d.contactPending(name, opts.request) : await d.contact(name, opts.note ? { note: opts.note } : {});
+      conv = p.request !== undefined ? await d.contactPending(p.name, p.request) : await d.contact(p.name, p.note !== undefined ? { note: p.note } : {});
     } catch (e) {
       if (e instanceof DirectoryError && e.code === 'pending') {
         const id = (e as DirectoryError & { requestId: string }).requestId;
-        if (g.json) printJson({ state: 'pending', requestId: id });
-        else console.log(`${name} approves first contacts. Asked; check later with: umbra contact ${address} --request ${id}`);
-        return;
+        return { json: { contact: { state: 'pending', address, requestId: id, conversation: null } }, text: `${p.name} approves first contacts. Asked; check later with: umbra contact ${address} --request ${id}` };
       }
       throw e;
     }
-    if (conv === null) {
-      if (g.json) printJson({ state: 'pending', requestId: opts.request });
-      else console.log(`Still waiting for ${name} to approve.`);
-      return;
-    }
-    if (g.json) printJson({ state: 'started', conversation: conv, directory: d.conversationStatus(conv.id) });
-    else {
-      console.log(`Started a conversation with ${conv.peerName || name} (${conv.id.slice(0, 8)}) through ${address}; the directory's key for ${name} checked out against its log.`);
-      console.log(`They see it as a request until they accept. Safety number: ${conv.safetyNumber}`);
-    }
+    if (conv === null) return { json: { contact: { state: 'pending', address, requestId: p.request ?? null, conversation: null } }, text: `Still waiting for ${p.name} to approve.` };
+    await allConversations(s);
+    const j = await conversationJson(s, conv);
+    return {
+      json: { contact: { state: 'started', address, requestId: null, conversation: j } },
+      text: `Sent a first contact to ${p.name} (${j.handle}) through ${address}; the directory's key for ${p.name} checked out against its log.\nThey see it as a request until they accept. Safety number: ${j.safetyNumber}`,
+    };
   });
 }
 
-export async function verify(g: GlobalOptions, ref: string, opts: { qr: boolean }): Promise<void> {
-  await withAllDirectories(g, async (ds, c) => {
-    const conv = findConversation(c, ref);
-    const related = ds.map((d) => ({ d, rel: d.conversationStatus(conv.id) })).find((x) => x.rel !== null);
-    const logs = ds.map((d) => d.status());
-    if (g.json) {
-      printJson({ id: conv.id, peerName: conv.peerName, safetyNumber: conv.safetyNumber, directory: related?.rel ?? null, logs });
-      return;
-    }
-    console.log(`Safety number with ${conv.peerName}:\n`);
-    const groups = conv.safetyNumber.split(' ');
-    for (let i = 0; i < groups.length; i += 4) console.log('  ' + groups.slice(i, i + 4).join('  '));
-    if (opts.qr) console.log('\n' + (await qrForTerminal(`umbra_safety_1_${conv.safetyNumber.replace(/ /g, '')}`)));
-    console.log('\nCompare these digits with the ones on their screen. If they match, nobody is in the middle.');
-    if (related?.rel) {
-      const r = related.rel;
-      console.log(`\nStarted through the directory name ${r.name}${r.role === 'owner' ? ' (yours)' : ` (key version ${r.version}, fingerprint ${r.keyFingerprint})`}.`);
-    }
-    for (const s of logs) {
-      const state = s.splitViews.length > 0 ? 'SPLIT VIEW DETECTED' : s.alerts.length > 0 ? `${s.alerts.length} key alert(s)` : 'consistent';
-      console.log(`Directory ${s.url} (${s.namespace}): checkpoint ${s.checkpointSize ?? 'none yet'}, monitored ${s.monitoredUpTo} entries, ${state}.`);
-      for (const a of s.alerts) console.log(`  ! ${a.message}`);
-    }
+export async function approve(ctx: Context, p: { name: string; id: string; deny: boolean; directory?: string }): Promise<Result> {
+  const s = ctx.session;
+  return withDirectory(s, await defaultDirectory(s, p.directory), async (d) => {
+    await d.decide(p.name, p.id, p.deny ? 'deny' : 'approve');
+    return { json: { decision: { name: p.name, requestId: p.id, decision: p.deny ? 'deny' : 'approve' } }, text: p.deny ? 'Denied.' : 'Approved: they can now start a conversation (you will see it as a request).' };
   });
 }
 
-export async function requests(g: GlobalOptions): Promise<void> {
-  await withAllDirectories(g, async (ds, c) => {
-    const reqs = c.requests();
-    const approvals: { directory: string; name: string; id: string; note: string }[] = [];
+export async function verify(ctx: Context, p: { ref: string; mark: boolean }): Promise<Result> {
+  const s = ctx.session;
+  const conv = await findConversation(s, p.ref);
+  if (p.mark) {
+    s.names.markVerified(conv.id, conv.safetyNumber);
+    await s.names.save();
+  }
+  const cj = await conversationJson(s, conv);
+  return withAll(s, async (ds, warnings) => {
+    const related = ds.map((d) => d.conversationStatus(conv.id)).find((x) => x !== null) ?? null;
+    const logs = ds.map((d) => d.status()).map((st) => ({ url: st.url, namespace: st.namespace, checkpoint: st.checkpointSize ?? null, monitoredUpTo: st.monitoredUpTo, splitView: st.splitViews.length > 0, alerts: st.alerts.map((a) => a.message) }));
+    const lines = [await verifyText(cj, p.mark)];
+    if (related !== null) lines.push(`\nStarted through the directory name ${related.name}${related.role === 'owner' ? ' (yours)' : ` (key version ${related.version}, fingerprint ${related.keyFingerprint})`}.`);
+    for (const l of logs) {
+      const state = l.splitView ? 'SPLIT VIEW DETECTED' : l.alerts.length > 0 ? `${l.alerts.length} key alert(s)` : 'consistent';
+      lines.push(`Directory ${l.url}: checkpoint ${l.checkpoint ?? 'none yet'}, monitored ${l.monitoredUpTo} entries, ${state}.`);
+      for (const a of l.alerts) lines.push(`  ! ${a}`);
+    }
+    return { json: { conversation: cj, safetyNumber: cj.safetyNumber, verified: cj.verified, directory: related, logs }, text: lines.join('\n'), qr: `umbra_safety_1_${cj.safetyNumber.replace(/ /g, '')}`, warnings };
+  });
+}
+
+export async function requests(ctx: Context): Promise<Result> {
+  const s = ctx.session;
+  await allConversations(s);
+  const reqs: ConversationJson[] = [];
+  for (const r of await s.client.requests()) reqs.push(await conversationJson(s, r));
+  return withAll(s, async (ds, warnings) => {
+    const approvals: { type: 'approval'; directory: string; name: string; requestId: string; note: string }[] = [];
     for (const d of ds) {
       for (const n of d.status().names) {
         try {
-          for (const r of await d.pendingRequests(n.name)) approvals.push({ directory: d.status().url, name: n.name, id: r.id, note: r.note });
-        } catch {
-          // the directory may be down; first contacts above still show
+          for (const r of await d.pendingRequests(n.name)) approvals.push({ type: 'approval', directory: d.status().url, name: n.name, requestId: r.id, note: r.note });
+        } catch (e) {
+          warnings.push(`directory ${d.status().url}: ${(e as Error).message}`);
         }
       }
     }
-    if (g.json) {
-      printJson({ requests: reqs, approvals });
-      return;
-    }
-    if (reqs.length === 0 && approvals.length === 0) console.log('No requests.');
-    for (const r of reqs) console.log(`${r.peerName || '(no name)'}  ${r.id}  (${r.unreadCount} messages)`);
-    if (reqs.length > 0) console.log('\n"umbra allow <id>" to accept, "umbra block <id>" to drop silently.');
-    for (const a of approvals) console.log(`asks to contact ${a.name}: "${a.note}"  (umbra approve ${a.name} ${a.id} [--deny])`);
+    const lines: string[] = [];
+    if (reqs.length === 0 && approvals.length === 0) lines.push('No requests.');
+    for (const r of reqs) lines.push(`${String(r.number).padStart(3)}  ${r.handle.padEnd(12)} ${r.name}  (${r.unread} message${r.unread === 1 ? '' : 's'})`);
+    if (reqs.length > 0) lines.push('\n"umbra allow <handle>" to accept, "umbra block <handle>" to drop silently.');
+    for (const a of approvals) lines.push(`asks to contact ${a.name}: "${a.note}"  (umbra approve ${a.name} ${a.requestId} [--deny])`);
+    return { json: { requests: reqs, approvals }, text: lines.join('\n'), warnings };
   });
 }
 
-export async function approve(g: GlobalOptions, name: string, id: string, opts: DirectoryFlags & { deny?: boolean }): Promise<void> {
-  await withDirectory(g, defaultDirectory(g, opts), opts, async (d) => {
-    await d.decide(name, id, opts.deny ? 'deny' : 'approve');
-    if (g.json) printJson({ name, id, decision: opts.deny ? 'deny' : 'approve' });
-    else console.log(opts.deny ? 'Denied.' : 'Approved: they can now start a conversation (you will see it as a request).');
-  });
-}
-
-export async function monitor(g: GlobalOptions): Promise<void> {
-  await withAllDirectories(g, async (ds) => {
+export async function monitor(ctx: Context): Promise<Result> {
+  const s = ctx.session;
+  return withAll(s, async (ds, warnings) => {
     const out = [];
+    const lines: string[] = [];
     for (const d of ds) {
-      const alerts = await d.monitorNow();
-      out.push({ ...d.status(), newAlerts: alerts });
-      if (!g.json) console.log(`${d.status().url}: checked ${d.status().monitoredUpTo} entries, ${alerts.length === 0 ? 'no unexpected keys' : `${alerts.length} UNEXPECTED KEY(S)`}`);
-      if (!g.json) for (const a of alerts) console.log(`  ! ${a.message}`);
+      const alerts = await d.monitorNow().catch(directoryError);
+      const st = d.status();
+      out.push({ url: st.url, namespace: st.namespace, monitoredUpTo: st.monitoredUpTo, newAlerts: alerts.map((a) => a.message) });
+      lines.push(`${st.url}: checked ${st.monitoredUpTo} entries, ${alerts.length === 0 ? 'no unexpected keys' : `${alerts.length} UNEXPECTED KEY(S)`}`);
+      for (const a of alerts) lines.push(`  ! ${a.message}`);
     }
-    if (g.json) printJson(out);
-    else if (ds.length === 0) console.log('No directories yet ("umbra register <name>").');
+    if (ds.length === 0) lines.push('No directories yet ("umbra register <name>").');
+    return { json: { directories: out }, text: lines.join('\n'), warnings };
   });
 }
+

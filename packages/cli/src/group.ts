@@ -1,275 +1,246 @@
 /**
- * `umbra group …`: private groups (group/v1). A group is named by its number in
- * `umbra group list`, a prefix of its name, or a prefix of its id; members by their number in
- * `umbra group members`, their name, a conversation reference, or a member-id prefix.
+ * `umbra group …`: private groups (group/v1). A group is named by its number or handle from
+ * `umbra group list`, its name (or a unique prefix of it) or an id prefix; members by their
+ * number in `umbra group members`, their name, a conversation reference, or a member-id prefix.
  */
-import type { Command } from 'commander';
-import { GroupError, type Client, type GroupChangeInfo, type GroupInfo, type GroupMemberInfo, type GroupMemberRef, type GroupMessageInfo } from '@umbra/client/node';
+import { GroupError, type Client, type GroupChangeInfo, type GroupInfo, type GroupMessageInfo } from '@umbra/client/node';
 import { CliError } from './errors.ts';
-import { printJson } from './format.ts';
-import { findConversation, openSession, type GlobalOptions } from './session.ts';
-import { transportFromFlags } from './config.ts';
+import { changeJson, changeLine, changeText, groupJson, groupLine, groupMessageJson, memberJson, memberLine, messageLine, type ChangeJson, type MessageJson } from './format.ts';
+import { allConversations, findConversation, type Context, type Result } from './commands.ts';
+import type { Session } from './session.ts';
 
-async function withClient<T>(g: GlobalOptions, fn: (client: Client) => Promise<T>): Promise<T> {
-  const session = await openSession(g.data, transportFromFlags(g));
-  try {
-    await session.client.sync();
-    await session.client.settle();
-    return await fn(session.client);
-  } finally {
-    await session.client.settle();
-    await session.close();
-  }
+async function allGroups(s: Session): Promise<GroupInfo[]> {
+  const groups = await s.client.groups.list();
+  s.names.assign([], groups);
+  await s.names.save();
+  return groups;
 }
 
-export function findGroup(c: Client, ref: string): GroupInfo {
-  const groups = c.groups.list();
-  const n = Number(ref);
-  if (/^\d+$/.test(ref) && n >= 1 && n <= groups.length) return groups[n - 1]!;
-  const matches = groups.filter((x) => x.chatId.startsWith(ref) || x.name.toLowerCase().startsWith(ref.toLowerCase()));
-  if (matches.length === 1) return matches[0]!;
-  if (matches.length === 0) throw new CliError(`no group "${ref}" (see "umbra group list")`);
-  throw new CliError(`"${ref}" matches ${matches.length} groups; use its number or more of its id`);
+export async function findGroup(s: Session, ref: string): Promise<GroupInfo> {
+  return s.names.findGroup(ref, await allGroups(s));
 }
 
-function findMember(c: Client, group: GroupInfo, ref: string): string {
-  const members = c.groups.members(group.chatId).filter((m) => m.memberId !== null);
+async function findMember(s: Session, group: GroupInfo, ref: string): Promise<string> {
+  const members = (await s.client.groups.members(group.chatId)).filter((m) => m.memberId !== null && m.state !== 'self');
+  const all = await s.client.groups.members(group.chatId);
   const n = Number(ref);
-  if (/^\d+$/.test(ref) && n >= 1 && n <= members.length) return members[n - 1]!.memberId!;
-  const byName = members.filter((m) => (m.name ?? '').toLowerCase() === ref.toLowerCase() || (ref.startsWith('0x') && m.memberId!.startsWith(ref)));
+  if (/^\d+$/.test(ref) && n >= 1 && n <= all.length && all[n - 1]!.memberId !== null) return all[n - 1]!.memberId!;
+  const byName = members.filter((m) => (m.name ?? '').toLowerCase() === ref.toLowerCase() || (ref.startsWith('0x') && ref.length >= 6 && m.memberId!.startsWith(ref)));
   if (byName.length === 1) return byName[0]!.memberId!;
   try {
-    const conv = findConversation(c, ref);
+    const conv = await findConversation(s, ref);
     const m = members.find((x) => x.conversationId === conv.id);
     if (m !== undefined) return m.memberId!;
   } catch {
-    // not a conversation reference
+    // not a conversation reference either
   }
-  throw new CliError(`no member "${ref}" in ${group.name} (see "umbra group members")`);
+  throw new CliError('not-found', `no member "${ref}" in ${group.name}`, { hint: `"umbra group members ${s.names.group(group.chatId).handle}" lists them` });
 }
 
-function groupLine(x: GroupInfo, i: number): string {
-  const status = x.status === 'member' ? '' : `  [${x.status}]`;
-  const pending = x.pendingCount > 0 ? `  ${x.pendingCount} pending` : '';
-  return `${String(i + 1).padStart(3)}. ${x.name}  ${x.memberCount} members  ${x.chatId.slice(0, 8)}${x.admin ? '  admin' : ''}${status}${pending}`;
-}
-
-function memberLine(m: GroupMemberInfo, i: number): string {
-  const who = m.state === 'self' ? 'me' : (m.name ?? (m.memberId !== null ? m.memberId.slice(0, 12) + '…' : '?'));
-  const flags = [m.creator ? 'creator' : '', m.admin ? 'admin' : '', m.state === 'self' ? '' : m.state].filter((f) => f !== '').join(', ');
-  return `${String(i + 1).padStart(3)}. ${who}${flags !== '' ? `  (${flags})` : ''}`;
-}
-
-const shortId = (memberId: string) => memberId.slice(0, 12) + '…';
-
-function messageLine(m: GroupMessageInfo): string {
-  const when = new Date(m.sentAt).toISOString().slice(11, 16);
-  return `[${when}] ${m.outgoing ? 'me' : (m.authorName ?? shortId(m.author))}: ${m.text}`;
-}
-
-/** "Alice renamed the group to "x"": who did it by display name when we know it, else a short id. */
-export function changeText(ch: GroupChangeInfo): string {
-  const who = ch.byMe ? 'You' : (ch.authorName ?? shortId(ch.author));
-  const names = (ts: readonly GroupMemberRef[]) => ts.map((t) => (t.me ? 'you' : (t.name ?? shortId(t.memberId)))).join(', ');
-  switch (ch.kind) {
-    case 'created':
-      return `${who} created the group "${ch.name ?? ''}"`;
-    case 'renamed':
-      return `${who} renamed the group to "${ch.name ?? ''}"`;
-    case 'color':
-      return `${who} set the colour to ${ch.color ?? ''}`;
-    case 'image':
-      return `${who} changed the image`;
-    case 'added':
-      return `${who} added ${names(ch.targets)}`;
-    case 'joined':
-      return `${who} joined`;
-    case 'removed':
-      return `${who} removed ${names(ch.targets)}`;
-    case 'left':
-      return `${who} left`;
-    case 'promoted':
-      return `${who} made ${names(ch.targets)} admin`;
-    case 'demoted':
-      return `${who} stopped being an admin`;
-  }
-}
-
-function changeLine(ch: GroupChangeInfo): string {
-  return `[${new Date(ch.seenAt).toISOString().slice(11, 16)}] * ${changeText(ch)}`;
-}
-
-/** One item of `umbra group read`: a message or a membership change, in the order we learned of them. */
-export type GroupReadItem = ({ readonly type: 'message' } & GroupMessageInfo) | ({ readonly type: 'change'; readonly text: string } & GroupChangeInfo);
-
-/**
- * The last `limit` items of a group's history: its latest messages and its membership changes,
- * merged by when this client learned of each (a message's receipt or send time, a change's
- * seenAt). Changes keep the fold's order among themselves.
- */
-export function groupReadItems(c: Client, chatId: string, limit: number): GroupReadItem[] {
-  const messages = c.groups.history(chatId, { limit }).messages;
-  const changes = c.groups.changes(chatId);
-  // Merge the two lists: each keeps its own order (messages by arrival, changes by fold).
-  const items: GroupReadItem[] = [];
-  let i = 0;
-  let j = 0;
-  while (i < messages.length || j < changes.length) {
-    const m = messages[i];
-    const ch = changes[j];
-    if (ch === undefined || (m !== undefined && (m.receivedAt ?? m.sentAt) < ch.seenAt)) {
-      items.push({ type: 'message', ...m! });
-      i++;
-    } else {
-      items.push({ type: 'change', ...ch, text: changeText(ch) });
-      j++;
+function groupError(e: unknown, what: string): never {
+  if (e instanceof GroupError) {
+    switch (e.groupCode) {
+      case 'no-recipients':
+        throw new CliError('nobody-to-receive', 'nobody else is in this group: nothing sent', { hint: '"umbra group add" invites someone' });
+      case 'already-member':
+        throw new CliError('already-member', e.message);
+      case 'unknown-group':
+        throw new CliError('not-found', e.message);
+      case 'not-a-member':
+      case 'not-invited':
+      case 'not-allowed':
+        throw new CliError('not-allowed', `cannot ${what}: ${e.message}`);
+      case 'rejected':
+        throw new CliError('not-allowed', `cannot ${what}: ${e.message}`);
     }
   }
-  return items.slice(-limit);
+  throw e;
 }
 
-async function show(g: GlobalOptions, c: Client, info: GroupInfo, what: string): Promise<void> {
-  if (g.json) printJson(info);
-  else console.log(`${what}: ${info.name} (${info.memberCount} members${info.pendingCount > 0 ? `, ${info.pendingCount} pending` : ''})`);
-  void c;
+const shown = (s: Session, info: GroupInfo, what: string): Result => {
+  const g = groupJson(s, info);
+  return { json: { group: g }, text: `${what}: ${g.name} (${g.handle}; ${g.members} member${g.members === 1 ? '' : 's'}${g.pending > 0 ? `, ${g.pending} not reachable yet` : ''})` };
+};
+
+export async function create(ctx: Context, p: { name: string; refs: string[] }): Promise<Result> {
+  const s = ctx.session;
+  const all = await allConversations(s);
+  const ids = p.refs.map((r) => s.names.findConversation(r, all).id);
+  const info = await s.client.groups.create(p.name, ids).catch((e: unknown) => groupError(e, 'create the group'));
+  await s.names.save();
+  const r = shown(s, info, 'Created');
+  return ids.length === 0 ? r : { ...r, text: `${r.text}\nInvitations sent; each person joins with "umbra group accept".` };
 }
 
-/** Register `umbra group …` on the program. */
-export function registerGroupCommands(program: Command, g: () => GlobalOptions): void {
-  const group = program.command('group').description('private groups: every member talks to every other member pairwise');
-  group
-    .command('create')
-    .description('create a group and invite people you have a conversation with')
-    .argument('<name>')
-    .argument('[member...]', 'conversations (number from "umbra list", name or id)')
-    .action((name: string, refs: string[]) =>
-      withClient(g(), async (c) => {
-        const ids = refs.map((r) => findConversation(c, r).id);
-        await show(g(), c, await c.groups.create(name, ids), 'Created');
-        if (!g().json && ids.length > 0) console.log('They join with "umbra group accept"; they become members when you next run umbra after that.');
-      }),
-    );
-  group
-    .command('list')
-    .alias('ls')
-    .description('your groups and invitations')
-    .action(() =>
-      withClient(g(), async (c) => {
-        const list = c.groups.list();
-        if (g().json) printJson(list);
-        else if (list.length === 0) console.log('No groups yet. "umbra group create <name> <member...>" starts one.');
-        else list.forEach((x, i) => console.log(groupLine(x, i)));
-      }),
-    );
-  group
-    .command('accept')
-    .description('join a group you were invited to')
-    .argument('<group>')
-    .action((ref: string) => withClient(g(), async (c) => show(g(), c, await c.groups.accept(findGroup(c, ref).chatId), 'Joining')));
-  group
-    .command('members')
-    .description('members, admins, and who cannot be reached yet (pending)')
-    .argument('<group>')
-    .action((ref: string) =>
-      withClient(g(), async (c) => {
-        const members = c.groups.members(findGroup(c, ref).chatId);
-        if (g().json) printJson(members);
-        else members.forEach((m, i) => console.log(memberLine(m, i)));
-      }),
-    );
-  group
-    .command('add')
-    .description('invite someone you have a conversation with')
-    .argument('<group>')
-    .argument('<member>', 'conversation (number from "umbra list", name or id)')
-    .action((ref: string, who: string) =>
-      withClient(g(), async (c) => {
-        const info = findGroup(c, ref);
-        const conv = findConversation(c, who);
-        let r;
-        try {
-          r = await c.groups.add(info.chatId, conv.id);
-        } catch (e) {
-          if (e instanceof GroupError && e.groupCode === 'already-member') throw new CliError(`${conv.peerName} is already a member of ${info.name}`);
-          throw e;
-        }
-        if (g().json) return printJson(r);
-        if (r.outcome === 'already-invited') console.log(`${conv.peerName} already has a pending invitation to ${info.name}; nothing sent.`);
-        else console.log(`${r.outcome === 're-invited' ? 'Invited again (they were a member before)' : 'Invited'}: ${conv.peerName} to ${info.name}. They join with "umbra group accept"; they become members when you next run umbra after that.`);
-      }),
-    );
-  group
-    .command('remove')
-    .description('remove a member (admins)')
-    .argument('<group>')
-    .argument('<member>')
-    .action((ref: string, who: string) =>
-      withClient(g(), async (c) => {
-        const info = findGroup(c, ref);
-        await show(g(), c, await c.groups.remove(info.chatId, findMember(c, info, who)), 'Removed');
-      }),
-    );
-  group
-    .command('promote')
-    .description('make a member an admin (admins)')
-    .argument('<group>')
-    .argument('<member>')
-    .action((ref: string, who: string) =>
-      withClient(g(), async (c) => {
-        const info = findGroup(c, ref);
-        await show(g(), c, await c.groups.promote(info.chatId, findMember(c, info, who)), 'Promoted');
-      }),
-    );
-  group
-    .command('rename')
-    .description('rename a group')
-    .argument('<group>')
-    .argument('<name>')
-    .action((ref: string, name: string) => withClient(g(), async (c) => show(g(), c, await c.groups.rename(findGroup(c, ref).chatId, name), 'Renamed')));
-  group
-    .command('leave')
-    .description('leave a group (the others are told; you stop receiving)')
-    .argument('<group>')
-    .action((ref: string) => withClient(g(), async (c) => show(g(), c, await c.groups.leave(findGroup(c, ref).chatId), 'Left')));
-  group
-    .command('send')
-    .description('send a message to every member')
-    .argument('<group>')
-    .argument('<text...>')
-    .action((ref: string, words: string[]) =>
-      withClient(g(), async (c) => {
-        const text = words.join(' ');
-        if (text.length === 0) throw new CliError('nothing to send');
-        let msg;
-        try {
-          msg = await c.groups.send(findGroup(c, ref).chatId, text);
-        } catch (e) {
-          if (e instanceof GroupError && e.groupCode === 'no-recipients') throw new CliError('nobody else is in this group: nothing sent');
-          throw e;
-        }
-        if (g().json) return printJson(msg);
-        const by = (s: string) => msg.recipients.filter((r) => r.status === s).map((r) => r.name ?? shortId(r.memberId));
-        const queued = by('queued');
-        console.log(`Sent to ${queued.length} of ${msg.recipients.length} member${msg.recipients.length === 1 ? '' : 's'}${queued.length > 0 ? ` (${queued.join(', ')}; retried until each acknowledges)` : ''}.`);
-        const waiting = by('waiting');
-        if (waiting.length > 0) console.log(`Waiting for a session with: ${waiting.join(', ')} (sent once it opens).`);
-        const dropped = by('dropped');
-        if (dropped.length > 0) console.log(`Not sent to: ${dropped.join(', ')} (no session, and too many messages already wait for them).`);
-      }),
-    );
-  group
-    .command('read')
-    .description('the latest messages and membership changes of a group')
-    .argument('<group>')
-    .option('-n, --limit <n>', 'how many', '20')
-    .action((ref: string, o: { limit: string }) =>
-      withClient(g(), async (c) => {
-        const limit = Number(o.limit);
-        if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new CliError('--limit must be 1..1000');
-        const items = groupReadItems(c, findGroup(c, ref).chatId, limit);
-        if (g().json) printJson(items);
-        else if (items.length === 0) console.log('No messages yet.');
-        else for (const item of items) console.log(item.type === 'message' ? messageLine(item) : changeLine(item));
-      }),
-    );
+export async function list(ctx: Context): Promise<Result> {
+  const s = ctx.session;
+  const groups = (await allGroups(s)).map((g) => groupJson(s, g)).sort((a, b) => a.number - b.number);
+  return { json: { groups }, text: groups.length === 0 ? 'No groups yet. "umbra group create <name> <member...>" starts one.' : groups.map(groupLine).join('\n') };
+}
+
+export async function acceptGroup(ctx: Context, p: { ref: string }): Promise<Result> {
+  const s = ctx.session;
+  const g = await findGroup(s, p.ref);
+  return shown(s, await s.client.groups.accept(g.chatId).catch((e: unknown) => groupError(e, 'join')), 'Joining');
+}
+
+export async function members(ctx: Context, p: { ref: string }): Promise<Result> {
+  const s = ctx.session;
+  const g = await findGroup(s, p.ref);
+  const list = (await s.client.groups.members(g.chatId)).map(memberJson);
+  return { json: { group: groupJson(s, g), members: list }, text: list.map(memberLine).join('\n') };
+}
+
+export async function add(ctx: Context, p: { ref: string; who: string }): Promise<Result> {
+  const s = ctx.session;
+  const info = await findGroup(s, p.ref);
+  const conv = await findConversation(s, p.who);
+  const r = await s.client.groups.add(info.chatId, conv.id).catch((e: unknown) => {
+    if (e instanceof GroupError && e.groupCode === 'already-member') throw new CliError('already-member', `${s.names.label(conv)} is already a member of ${info.name}`);
+    return groupError(e, 'add them');
+  });
+  const g = groupJson(s, r.group);
+  const who = s.names.label(conv);
+  const text =
+    r.outcome === 'already-invited'
+      ? `${who} already has a pending invitation to ${g.name}; nothing sent.`
+      : `${r.outcome === 're-invited' ? 'Invited again (they were a member before)' : 'Invited'}: ${who} to ${g.name}. They join with "umbra group accept".`;
+  return { json: { group: g, conversation: conv.id, outcome: r.outcome }, text };
+}
+
+export async function remove(ctx: Context, p: { ref: string; who: string }): Promise<Result> {
+  const s = ctx.session;
+  const info = await findGroup(s, p.ref);
+  return shown(s, await s.client.groups.remove(info.chatId, await findMember(s, info, p.who)).catch((e: unknown) => groupError(e, 'remove them')), 'Removed');
+}
+
+export async function promote(ctx: Context, p: { ref: string; who: string }): Promise<Result> {
+  const s = ctx.session;
+  const info = await findGroup(s, p.ref);
+  return shown(s, await s.client.groups.promote(info.chatId, await findMember(s, info, p.who)).catch((e: unknown) => groupError(e, 'promote them')), 'Promoted');
+}
+
+export async function renameGroup(ctx: Context, p: { ref: string; name: string }): Promise<Result> {
+  const s = ctx.session;
+  const info = await findGroup(s, p.ref);
+  return shown(s, await s.client.groups.rename(info.chatId, p.name).catch((e: unknown) => groupError(e, 'rename it')), 'Renamed');
+}
+
+export async function leave(ctx: Context, p: { ref: string }): Promise<Result> {
+  const s = ctx.session;
+  const info = await findGroup(s, p.ref);
+  return shown(s, await s.client.groups.leave(info.chatId).catch((e: unknown) => groupError(e, 'leave')), 'Left');
+}
+
+export async function sendGroup(ctx: Context, p: { ref: string; text: string }): Promise<Result> {
+  const s = ctx.session;
+  const info = await findGroup(s, p.ref);
+  s.watch.count();
+  const msg = await s.client.groups.send(info.chatId, p.text).catch((e: unknown) => groupError(e, 'send'));
+  await s.client.settle();
+  const answered = s.watch.count();
+  const g = groupJson(s, info);
+  const j = groupMessageJson(g, msg, msg.recipients);
+  const onSession = j.recipients!.filter((r) => r.state === 'queued');
+  // On a session and every envelope of this send taken by the network: say "sent"; otherwise it is still queued.
+  const taken = onSession.length > 0 && answered.failed === 0;
+  const name = (r: { name: string | null; memberId: string }) => r.name ?? r.memberId.slice(0, 12) + '…';
+  const lines: string[] = [];
+  if (onSession.length > 0) lines.push(taken ? `Sent ✓ to ${onSession.map(name).join(', ')} (the network has it; each member's client confirms it).` : `Queued for ${onSession.map(name).join(', ')}: not sent yet${s.watch.failure !== null ? ` (${s.watch.failure})` : ''}. ${ctx.agent ? 'The agent retries it.' : 'It is retried the next time umbra runs; "umbra agent start" keeps retrying.'}`);
+  const waiting = j.recipients!.filter((r) => r.state === 'waiting');
+  if (waiting.length > 0) lines.push(`Waiting for a session with ${waiting.map(name).join(', ')}: sent once it opens.`);
+  const dropped = j.recipients!.filter((r) => r.state === 'dropped');
+  if (dropped.length > 0) lines.push(`Not sent to ${dropped.map(name).join(', ')}: no session, and too many messages already wait for them.`);
+  if (onSession.length === 0) lines.unshift('Nobody could be sent it yet.');
+  j.state = taken ? 'sent' : 'queued';
+  return { json: { message: j }, text: lines.join('\n') };
+}
+
+/** One item of `umbra group read`: a message or a membership change, in the order this client learned of them. */
+export type GroupReadItem = ({ readonly type: 'message' } & GroupMessageInfo) | ({ readonly type: 'change'; readonly text: string } & GroupChangeInfo);
+
+/** A group cursor: the SDK's message cursor ('' = from the newest, 'end' = no older messages) and how many changes are older than the page. */
+const GROUP_CURSOR = /^(\d{1,15}|end|)~(\d{1,9})$/;
+
+const arrival = (m: { receivedAt: number | null; sentAt: number }) => m.receivedAt ?? m.sentAt;
+
+/**
+ * A page of a group's history: the latest `limit` items of its messages and membership
+ * changes, merged by when this client learned of each (a message's receipt or send time, a
+ * change's seenAt; changes keep the fold's order among themselves). The cursor says where the
+ * page began in both lists, so the older page continues exactly there.
+ */
+export async function groupReadItems(c: Client, chatId: string, p: { limit: number; before?: string }): Promise<{ items: GroupReadItem[]; cursor: string | null }> {
+  const allChanges = c.groups.changes(chatId);
+  let messageBefore: string | undefined;
+  let noOlderMessages = false;
+  let changeEnd = allChanges.length;
+  if (p.before !== undefined) {
+    const m = GROUP_CURSOR.exec(p.before);
+    if (m === null || Number(m[2]) > allChanges.length) throw new CliError('usage', `--before: "${p.before}" is not a cursor of this group`, { hint: 'pass the "cursor" of an earlier group read --json' });
+    if (m[1] === 'end') noOlderMessages = true;
+    else if (m[1] !== '') messageBefore = m[1];
+    changeEnd = Number(m[2]);
+  }
+  const history = async (limit: number) => {
+    try {
+      return await c.groups.history(chatId, { limit, ...(messageBefore !== undefined ? { before: messageBefore } : {}) });
+    } catch (e) {
+      if (p.before !== undefined) throw new CliError('usage', `--before: "${p.before}" is not a cursor of this group`, { hint: 'pass the "cursor" of an earlier group read --json' });
+      throw e;
+    }
+  };
+  const page = noOlderMessages ? { messages: [] as GroupMessageInfo[], cursor: null } : await history(p.limit);
+  // The changes since the oldest message of the page (all that are left when no older message exists).
+  const lower = page.cursor === null || page.messages.length === 0 ? -Infinity : arrival(page.messages[0]!);
+  let changeStart = changeEnd;
+  while (changeStart > 0 && allChanges[changeStart - 1]!.seenAt >= lower) changeStart--;
+  const merge = (messages: readonly GroupMessageInfo[], changes: readonly GroupChangeInfo[]): GroupReadItem[] => {
+    const items: GroupReadItem[] = [];
+    let i = 0;
+    let k = 0;
+    while (i < messages.length || k < changes.length) {
+      const m = messages[i];
+      const ch = changes[k];
+      if (ch === undefined || (m !== undefined && arrival(m) < ch.seenAt)) {
+        items.push({ type: 'message', ...m! });
+        i++;
+      } else {
+        items.push({ type: 'change', ...ch, text: changeText(ch) });
+        k++;
+      }
+    }
+    return items;
+  };
+  let items = merge(page.messages, allChanges.slice(changeStart, changeEnd));
+  let messagesLeftOlder = page.cursor !== null;
+  let messageCursor = page.cursor ?? '';
+  if (items.length > p.limit) {
+    // Keep the latest `limit` items; the dropped (oldest) ones come on the older page.
+    const dropped = items.slice(0, items.length - p.limit);
+    const droppedMessages = dropped.filter((x) => x.type === 'message').length;
+    changeStart += dropped.length - droppedMessages;
+    items = items.slice(-p.limit);
+    if (droppedMessages > 0) {
+      messagesLeftOlder = true;
+      const kept = page.messages.length - droppedMessages;
+      // The SDK's cursor of the oldest kept message: the same page, shorter.
+      messageCursor = kept > 0 ? ((await history(kept)).cursor ?? '') : (messageBefore ?? '');
+    }
+  }
+  const cursor = !messagesLeftOlder && changeStart === 0 ? null : `${messagesLeftOlder ? (messageCursor ?? '') : 'end'}~${changeStart}`;
+  return { items, cursor };
+}
+
+export async function read(ctx: Context, p: { ref: string; limit: number; before?: string }): Promise<Result> {
+  const s = ctx.session;
+  const info = await findGroup(s, p.ref);
+  const g = groupJson(s, info);
+  const page = await groupReadItems(s.client, info.chatId, p);
+  const items: (MessageJson | ChangeJson)[] = page.items.map((x) => (x.type === 'message' ? groupMessageJson(g, x) : changeJson(x)));
+  const more = page.cursor !== null ? `\n(older: umbra group read ${g.handle} --before ${page.cursor})` : '';
+  return {
+    json: { group: g, items, cursor: page.cursor },
+    text: (items.length === 0 ? 'No messages yet.' : items.map((x) => (x.type === 'message' ? messageLine(x) : changeLine(x))).join('\n')) + more,
+  };
 }

@@ -11,13 +11,13 @@ export async function readPassphrase(options: { confirm: boolean }): Promise<str
   const fromEnv = process.env.UMBRA_PASSPHRASE;
   if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
   if (!process.stdin.isTTY) {
-    throw new CliError('no passphrase: set UMBRA_PASSPHRASE, or run in a terminal to be asked for it');
+    throw new CliError('usage', 'no passphrase', { hint: 'set UMBRA_PASSPHRASE, or run in a terminal to be asked for it' });
   }
   const first = await ask('Passphrase for your Umbra store: ');
-  if (first.length === 0) throw new CliError('the passphrase cannot be empty');
+  if (first.length === 0) throw new CliError('usage', 'the passphrase cannot be empty');
   if (options.confirm) {
     const again = await ask('Repeat the passphrase: ');
-    if (again !== first) throw new CliError('the two passphrases differ');
+    if (again !== first) throw new CliError('usage', 'the two passphrases differ');
   }
   return first;
 }

@@ -51,15 +51,15 @@ describe('umbra CLI through a hub', () => {
   test('init, invite, accept, send, read --json: the message arrives', async () => {
     const alice = join(root, 'alice');
     const bob = join(root, 'bob');
-    const a = JSON.parse(await ok(['--data', alice, '--hub', hubArg, '--json', 'init', '--name', 'Alice'])) as { transport: { kind: string } };
-    assert.equal(a.transport.kind, 'hub');
+    const a = JSON.parse(await ok(['--data', alice, '--hub', hubArg, '--json', 'init', '--name', 'Alice'])) as { account: { transport: { kind: string } } };
+    assert.equal(a.account.transport.kind, 'hub');
     await ok(['--data', bob, '--hub', hubArg, 'init', '--name', 'Bob']);
-    const inv = JSON.parse(await ok(['--data', alice, '--json', 'invite'])) as { text: string };
-    assert.match(inv.text, /^umbra_chatintro_1_/);
-    const conv = JSON.parse(await ok(['--data', bob, '--json', 'accept', inv.text])) as { id: string; peerName: string };
-    assert.equal(conv.peerName, 'Alice');
-    const sent = JSON.parse(await ok(['--data', bob, '--json', 'send', 'Alice', 'hello', 'from', 'Bob', '--wait', '0'])) as { text: string };
-    assert.equal(sent.text, 'hello from Bob');
+    const inv = JSON.parse(await ok(['--data', alice, '--json', 'invite'])) as { invitation: { text: string } };
+    assert.match(inv.invitation.text, /^umbra_chatintro_1_/);
+    const accepted = JSON.parse(await ok(['--data', bob, '--json', 'accept', inv.invitation.text])) as { conversation: { id: string; peerName: string } };
+    assert.equal(accepted.conversation.peerName, 'Alice');
+    const sent = JSON.parse(await ok(['--data', bob, '--json', 'send', 'Alice', 'hello', 'from', 'Bob', '--wait', '0'])) as { message: { text: string } };
+    assert.equal(sent.message.text, 'hello from Bob');
     // Alice reads: the hub's SSA delivers asynchronously, and each CLI run pays Argon2id and
     // start-up (seconds on a loaded machine), so poll until a deadline rather than a count.
     const deadline = Date.now() + 60_000;
@@ -74,12 +74,12 @@ describe('umbra CLI through a hub', () => {
     assert.deepEqual(texts, ['hello from Bob']);
     // Alice's reading acknowledged it: Bob sees the receipt the next time he looks.
     let status = '';
-    while (Date.now() < deadline + 30_000 && status !== 'acked') {
-      const page = JSON.parse(await ok(['--data', bob, '--json', 'read', '1'])) as { messages: { text: string; status: string }[] };
-      status = page.messages.find((m) => m.text === 'hello from Bob')?.status ?? '';
-      if (status !== 'acked') await new Promise((r) => setTimeout(r, 300));
+    while (Date.now() < deadline + 30_000 && status !== 'delivered') {
+      const page = JSON.parse(await ok(['--data', bob, '--json', 'read', '1'])) as { messages: { text: string; state: string }[] };
+      status = page.messages.find((m) => m.text === 'hello from Bob')?.state ?? '';
+      if (status !== 'delivered') await new Promise((r) => setTimeout(r, 300));
     }
-    assert.equal(status, 'acked');
+    assert.equal(status, 'delivered');
   });
 
   test('--help lists the commands and --hub', async () => {

@@ -7,34 +7,35 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, MemoryNetwork, SqliteStore, type ConversationInfo } from '@umbra/client/node';
 import { startHub, type Hub } from '@umbra/services';
-import { changeText, groupReadItems } from '../src/group.ts';
+import { killChildren, runFile } from '../../client/test/fixtures/children.ts';
+import { groupReadItems } from '../src/group.ts';
+import { changeText } from '../src/format.ts';
 
 const FAST = { retry: { initialMs: 100, maxMs: 400 }, ackDelayMs: 2, missingGraceMs: 20, fastRetransmitMs: 20, syncIntervalMs: 0 } as const;
 const T = 20_000;
 
-async function waitFor(cond: () => boolean, what: string): Promise<void> {
+async function waitFor(cond: () => boolean | Promise<boolean>, what: string): Promise<void> {
   const start = Date.now();
-  while (!cond()) {
+  while (!(await cond())) {
     if (Date.now() - start > T) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 5));
   }
 }
 
 async function open(net: MemoryNetwork, name: string): Promise<Client> {
-  return Client.open({ delivery: net.adapter(), store: SqliteStore.open({ path: ':memory:', key: new Uint8Array(32).fill(7) }), profile: { name }, ...FAST });
+  return Client.open({ delivery: net.adapter(), store: await SqliteStore.open({ path: ':memory:', key: new Uint8Array(32).fill(7) }), profile: { name }, ...FAST });
 }
 
 async function connect(alice: Client, bob: Client): Promise<ConversationInfo> {
   const inv = await bob.createInvitation();
   const conv = await alice.accept(inv.text);
-  await waitFor(() => bob.conversations().some((c) => c.id === conv.id) && alice.pendingCount(conv.id) === 0, 'the conversation');
+  await waitFor(async () => (await bob.conversations()).some((c) => c.id === conv.id) && (await alice.pendingCount(conv.id)) === 0, 'the conversation');
   return conv;
 }
 
@@ -51,12 +52,12 @@ test('group read: changes with their authors between the messages; re-add says "
     }
     await waitFor(() => [alice, bob, carol].every((x) => x.groups.list().some((g) => g.chatId === chatId && g.memberCount === 3 && g.pendingCount === 0)), 'the group');
     await alice.groups.send(chatId, 'hi all');
-    await waitFor(() => bob.groups.history(chatId).messages.length === 1, 'the message');
+    await waitFor(async () => (await bob.groups.history(chatId)).messages.length === 1, 'the message');
     await alice.groups.rename(chatId, 'crew 2');
     await alice.groups.remove(chatId, carol.groups.get(chatId).self!);
     await waitFor(() => bob.groups.get(chatId).memberCount === 2 && bob.groups.get(chatId).name === 'crew 2', 'the rename and removal');
 
-    const items = groupReadItems(bob, chatId, 100);
+    const { items } = await groupReadItems(bob, chatId, { limit: 100 });
     const lines = items.map((i) => (i.type === 'message' ? `msg ${i.text}` : `chg ${i.text}`));
     // Alice is known to Bob by her display name; Bob sees himself as "you".
     for (const want of ['chg Alice created the group "crew"', 'chg Alice added you', 'chg Alice renamed the group to "crew 2"', 'msg hi all']) {
@@ -72,7 +73,16 @@ test('group read: changes with their authors between the messages; re-add says "
     assert.equal(rename.authorName, 'Alice');
     assert.ok(json.some((i) => i.type === 'message'));
     // -n keeps the latest items.
-    assert.deepEqual(groupReadItems(bob, chatId, 2), items.slice(-2));
+    const latest = await groupReadItems(bob, chatId, { limit: 2 });
+    assert.deepEqual(latest.items, items.slice(-2));
+    // … and its cursor pages back to the rest, each item once, in the same order.
+    const older: typeof items = [];
+    for (let cursor = latest.cursor; cursor !== null; ) {
+      const page = await groupReadItems(bob, chatId, { limit: 2, before: cursor });
+      older.unshift(...page.items);
+      cursor = page.cursor;
+    }
+    assert.deepEqual([...older, ...latest.items], items);
     // Unknown names fall back to a short id.
     assert.match(changeText({ ...bob.groups.changes(chatId)[0]!, authorName: null }), /^0x04[0-9a-f]{8}… created/);
 
@@ -96,17 +106,17 @@ before(async () => {
 });
 
 after(async () => {
-  await hub?.close();
-  rmSync(root, { recursive: true, force: true });
+  try {
+    await killChildren(); // any umbra run a failed or timed-out test left behind
+    await hub?.close();
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 });
 
-function umbra(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((done) => {
-    execFile(process.execPath, [BIN, ...args], { env: { ...process.env, UMBRA_PASSPHRASE: 'group cli test passphrase' }, timeout: 60_000 }, (err, stdout, stderr) => {
-      const code = err === null ? 0 : typeof err.code === 'number' ? err.code : 1;
-      done({ code, stdout, stderr });
-    });
-  });
+async function umbra(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const r = await runFile(process.execPath, [BIN, ...args], { env: { ...process.env, UMBRA_PASSPHRASE: 'group cli test passphrase' }, timeoutMs: 60_000 });
+  return { code: r.code ?? 1, stdout: r.stdout, stderr: r.stderr };
 }
 
 async function ok(args: string[]): Promise<string> {
@@ -132,19 +142,19 @@ test('umbra group: create, accept, remove, add again ("Invited again", then "alr
   const bob = ['--data', join(root, 'bob')];
   await ok([...alice, '--hub', hubArg, 'init', '--name', 'Alice']);
   await ok([...bob, '--hub', hubArg, 'init', '--name', 'Bob']);
-  const inv = JSON.parse(await ok([...alice, '--json', 'invite'])) as { text: string };
-  await ok([...bob, 'accept', inv.text]);
-  await until<{ peerName: string }[]>([...alice, '--json', 'list'], (l) => l.some((c) => c.peerName === 'Bob'), 'Alice to see Bob', [...bob, 'list']);
+  const inv = JSON.parse(await ok([...alice, '--json', 'invite'])) as { invitation: { text: string } };
+  await ok([...bob, 'accept', inv.invitation.text]);
+  await until<{ conversations: { peerName: string }[] }>([...alice, '--json', 'list'], (l) => l.conversations.some((c) => c.peerName === 'Bob'), 'Alice to see Bob', [...bob, 'list']);
 
   assert.match(await ok([...alice, 'group', 'create', 'crew', 'Bob']), /^Created: crew/);
-  await until<{ status: string }[]>([...bob, '--json', 'group', 'list'], (l) => l.some((x) => x.status === 'invited'), 'the invitation', [...alice, 'group', 'list']);
+  await until<{ groups: { status: string }[] }>([...bob, '--json', 'group', 'list'], (l) => l.groups.some((x) => x.status === 'invited'), 'the invitation', [...alice, 'group', 'list']);
   assert.match(await ok([...bob, 'group', 'accept', 'crew']), /^Joining: crew/);
-  await until<{ memberCount: number }[]>([...alice, '--json', 'group', 'list'], (l) => l[0]?.memberCount === 2, 'Bob to be added', [...bob, 'group', 'list']);
-  await until<{ status: string }[]>([...bob, '--json', 'group', 'list'], (l) => l[0]?.status === 'member', 'Bob to be a member', [...alice, 'group', 'list']);
+  await until<{ groups: { members: number }[] }>([...alice, '--json', 'group', 'list'], (l) => l.groups[0]?.members === 2, 'Bob to be added', [...bob, 'group', 'list']);
+  await until<{ groups: { status: string }[] }>([...bob, '--json', 'group', 'list'], (l) => l.groups[0]?.status === 'member', 'Bob to be a member', [...alice, 'group', 'list']);
   // Bob's MEMBER_JOINED rides in his hello to Alice.
-  await until<{ kind?: string }[]>([...alice, '--json', 'group', 'read', 'crew'], (l) => l.some((i) => i.kind === 'joined'), "Bob's joined", [...bob, 'group', 'list']);
+  await until<{ items: { kind?: string }[] }>([...alice, '--json', 'group', 'read', 'crew'], (l) => l.items.some((i) => i.kind === 'joined'), "Bob's joined", [...bob, 'group', 'list']);
 
-  assert.match(await ok([...alice, 'group', 'remove', 'crew', 'Bob']), /^Removed: crew \(1 members/);
+  assert.match(await ok([...alice, 'group', 'remove', 'crew', 'Bob']), /^Removed: crew \(crew; 1 member\)/);
   const again = await ok([...alice, 'group', 'add', 'crew', 'Bob']);
   assert.match(again, /^Invited again \(they were a member before\): Bob to crew\./);
   assert.match(await ok([...alice, 'group', 'add', 'crew', 'Bob']), /^Bob already has a pending invitation to crew; nothing sent\./);
@@ -155,7 +165,7 @@ test('umbra group: create, accept, remove, add again ("Invited again", then "alr
 
   const text = await ok([...alice, 'group', 'read', 'crew']);
   for (const line of ['* You created the group "crew"', '* You added Bob', '* Bob joined', '* You removed Bob']) assert.ok(text.includes(line), `"${line}" in:\n${text}`);
-  const items = JSON.parse(await ok([...alice, '--json', 'group', 'read', 'crew'])) as { type: string; kind: string; byMe: boolean; text: string }[];
+  const { items } = JSON.parse(await ok([...alice, '--json', 'group', 'read', 'crew'])) as { items: { type: string; kind: string; byMe: boolean; text: string }[] };
   assert.deepEqual(
     items.filter((i) => i.type === 'change').map((i) => `${i.kind}:${i.byMe ? 'me' : 'other'}`),
     ['created:me', 'added:me', 'joined:other', 'removed:me'],

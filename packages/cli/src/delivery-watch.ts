@@ -1,0 +1,144 @@
+/**
+ * What became of each envelope the client handed to the network. The client marks a message
+ * 'sent' once it is encrypted and handed to the delivery, whether or not a service took it; the
+ * CLI promises more ("sent" = accepted by the sending service), so it watches the delivery's
+ * answers: an envelope whose publish resolved is recorded by its SHA-256. A message is `sent`
+ * when its outbox envelope is recorded, `queued` otherwise. The record is kept in the store's
+ * settings (only for envelopes still in the outbox), so the next process knows it too.
+ */
+import { createHash } from 'node:crypto';
+import { fromHex } from '@umbra/protocol';
+import type { Client, Delivery, MessageInfo, Store } from '@umbra/client/node';
+import { SETTING, readJsonSetting, type Settings } from './settings.ts';
+
+/** The states the CLI shows (docs/CLI.md, "Message"). */
+export type DeliveryState = 'queued' | 'sent' | 'delivered' | 'failed' | 'received';
+
+export type WatchEvent = { readonly kind: 'unreachable'; readonly message: string } | { readonly kind: 'reachable' };
+
+const envelopeKey = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
+const isStringArray = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
+
+export class DeliveryWatch {
+  /** The delivery to give the client: the same adapter, its publishes observed. */
+  readonly delivery: Delivery;
+  private readonly accepted = new Set<string>();
+  private failing: string | null = null;
+  private readonly listeners = new Set<(e: WatchEvent) => void>();
+  /** Publishes answered since the last count() (a send waits for its own). */
+  private window = { accepted: 0, failed: 0 };
+
+  constructor(
+    inner: Delivery,
+    private readonly settings: Settings,
+  ) {
+    const observe = <T>(bytes: Uint8Array | null, p: Promise<T>): Promise<T> =>
+      p.then(
+        (v) => {
+          if (bytes !== null) {
+            this.accepted.add(envelopeKey(bytes));
+            this.window.accepted++;
+          }
+          if (this.failing !== null) {
+            this.failing = null;
+            this.emit({ kind: 'reachable' });
+          }
+          return v;
+        },
+        (e: unknown) => {
+          const message = (e as Error)?.message ?? String(e);
+          if (bytes !== null) this.window.failed++;
+          if (this.failing === null) this.emit({ kind: 'unreachable', message });
+          this.failing = message;
+          throw e;
+        },
+      );
+    // The same adapter with its two publishes observed; everything else (a ServicesDelivery is
+    // recognised by its methods) is the adapter's own, called on the adapter.
+    const publish = (route: string, bytes: Uint8Array) => observe(bytes, Promise.resolve().then(() => inner.publish(route, bytes)));
+    const fetch = (route: string, since: string | null) => observe(null, Promise.resolve().then(() => inner.fetch(route, since)));
+    const target = inner as unknown as Record<string | symbol, unknown>;
+    const publishEndpoint =
+      typeof target.publishEndpoint === 'function'
+        ? (endpoint: unknown, bytes: Uint8Array) => observe(bytes, Promise.resolve().then(() => (target.publishEndpoint as (e: unknown, b: Uint8Array) => Promise<void>).call(inner, endpoint, bytes)))
+        : undefined;
+    this.delivery = new Proxy(inner, {
+      get(t, prop) {
+        if (prop === 'publish') return publish;
+        if (prop === 'publishEndpoint' && publishEndpoint !== undefined) return publishEndpoint;
+        if (prop === 'fetch') return fetch;
+        const v: unknown = Reflect.get(t, prop, t);
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(t) : v;
+      },
+    });
+  }
+
+  /** How many envelopes were accepted and refused since the last call. */
+  count(): { accepted: number; failed: number } {
+    const w = this.window;
+    this.window = { accepted: 0, failed: 0 };
+    return w;
+  }
+
+  /** The last publish or fetch failed (and none has succeeded since): its reason; null when the network answered the last one. */
+  get failure(): string | null {
+    return this.failing;
+  }
+
+  on(listener: (e: WatchEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private emit(e: WatchEvent): void {
+    for (const l of this.listeners) l(e);
+  }
+
+  async load(): Promise<void> {
+    for (const k of (await readJsonSetting(this.settings, SETTING.accepted, isStringArray)) ?? []) this.accepted.add(k);
+  }
+
+  /** Keep the record of envelopes still in the outbox (the others are delivered or abandoned). */
+  async save(client: Client): Promise<void> {
+    const live = new Set<string>();
+    for (const c of await client.conversations({ consent: 'all' })) {
+      for (const entry of await client.store.outbox.forConversation(c.id)) if (entry.envelope !== null) live.add(envelopeKey(entry.envelope));
+    }
+    const keep = [...this.accepted].filter((k) => live.has(k)).sort();
+    for (const k of this.accepted) if (!live.has(k)) this.accepted.delete(k);
+    await this.settings.set({ [SETTING.accepted]: keep.length === 0 ? null : JSON.stringify(keep) });
+  }
+
+  /** The state to show for a message, as far as this client knows. */
+  async state(store: Store, m: MessageInfo): Promise<DeliveryState> {
+    if (!m.outgoing) return 'received';
+    switch (m.status) {
+      case 'acked':
+        return 'delivered';
+      case 'failed':
+        return 'failed';
+      case 'queued':
+        return 'queued';
+      case 'received':
+        return 'received';
+      case 'sent': {
+        const entry = await store.outbox.entry(m.conversationId, fromHex(m.id)!);
+        // No outbox entry left for a message not acknowledged: nothing more will be tried; the envelope went out.
+        if (entry === null || entry.envelope === null) return entry === null ? 'sent' : 'queued';
+        return this.accepted.has(envelopeKey(entry.envelope)) ? 'sent' : 'queued';
+      }
+    }
+  }
+
+  /** When the client next retries an envelope no service has accepted yet (unix ms), or null. */
+  async nextRetryAt(client: Client): Promise<number | null> {
+    let next: number | null = null;
+    for (const c of await client.conversations({ consent: 'all' })) {
+      for (const entry of await client.store.outbox.forConversation(c.id)) {
+        if (entry.envelope !== null && this.accepted.has(envelopeKey(entry.envelope))) continue;
+        if (next === null || entry.nextAttemptAt < next) next = entry.nextAttemptAt;
+      }
+    }
+    return next;
+  }
+}
