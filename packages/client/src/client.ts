@@ -162,7 +162,7 @@ export class Client {
       for (const id of await this.store.outbox.conversationsWithQueued()) await this.outbox.pump(id, now);
       await this.due.runDue();
     });
-    await this.groups.connectPending();
+    this.groups.connectPending();
     this.stopTimers.push(every(TICK_INTERVAL_MS, () => this.background(this.serial(() => this.due.tick(this.ctx.clock())))));
     if (this.syncIntervalMs > 0) this.stopTimers.push(every(this.syncIntervalMs, () => this.background(this.sync())));
   }
