@@ -24,8 +24,12 @@ export interface SqlDriver extends Sql {
   readonly dialect: 'sqlite' | 'pg';
   tx<T>(fn: (q: Sql) => Promise<T>): Promise<T>;
   exec(ddl: string): Promise<void>;
-  /** Cross-process notifications (PG LISTEN/NOTIFY); SQLite notifies within the process. */
-  listen(channel: string, cb: (payload: string) => void): Promise<() => Promise<void>>;
+  /**
+   * Cross-process notifications (PG LISTEN/NOTIFY); SQLite notifies within the process.
+   * `onReconnect` is called after the listening connection was lost and LISTENs again: the
+   * notifications sent in between are gone, so the subscriber must re-read what it watches.
+   */
+  listen(channel: string, cb: (payload: string) => void, onReconnect?: () => void): Promise<() => Promise<void>>;
   notify(q: Sql, channel: string, payload: string): Promise<void>;
   close(): Promise<void>;
 }
@@ -282,6 +286,7 @@ export class SqliteDriver implements SqlDriver {
     });
   }
 
+  /** In process, nothing can drop: `onReconnect` is never called. */
   async listen(channel: string, cb: (payload: string) => void): Promise<() => Promise<void>> {
     let set = this.listeners.get(channel);
     if (!set) this.listeners.set(channel, (set = new Set()));
@@ -321,11 +326,177 @@ function toPg(sql: string): string {
   return sql.replace(/\?/g, () => `$${++n}`);
 }
 
+export interface PgDriverOptions {
+  max?: number;
+  /** Re-LISTEN backoff after the listening connection is lost: first wait, doubling up to max (default 100 ms … 5 s). */
+  listenBackoffMs?: { min: number; max: number };
+  /** How often the listening connection is probed with `SELECT 1`; no answer within as long counts as lost (default 10 s). */
+  listenHeartbeatMs?: number;
+}
+
+interface Subscription {
+  cb: (payload: string) => void;
+  onReconnect?: () => void;
+}
+
+const quoteIdent = (name: string) => `"${name.replace(/"/g, '""')}"`;
+
+/**
+ * The LISTEN side of a PgDriver: one dedicated connection, its LISTENs re-issued after any loss.
+ *
+ * postgres.js' own `listen` re-LISTENs once when its connection closes, silently, and a failed
+ * re-LISTEN drops the channel for good; either way the notifications sent while nobody listened
+ * are lost and nothing says so. Here a lost connection (a close, or a heartbeat with no answer)
+ * starts a loop that re-LISTENs every channel with backoff until it works, then calls each
+ * subscription's onReconnect, after the LISTEN is in place, so a re-read misses nothing.
+ */
+class PgListener {
+  private sql: postgres.Sql | null = null;
+  private readonly channels = new Map<string, Set<Subscription>>();
+  /** Bumped by every loss: a re-LISTEN round that saw another loss goes again. */
+  private generation = 0;
+  private healthy = false;
+  private recovering: Promise<void> | null = null;
+  private heartbeat: NodeJS.Timeout | null = null;
+  private closed = false;
+  private readonly backoff: { min: number; max: number };
+  private readonly heartbeatMs: number;
+  /** Losses seen and successful re-LISTEN rounds (tests, diagnostics). */
+  readonly stats = { losses: 0, reconnects: 0 };
+
+  constructor(
+    private readonly url: string,
+    options: PgDriverOptions,
+  ) {
+    this.backoff = options.listenBackoffMs ?? { min: 100, max: 5000 };
+    this.heartbeatMs = options.listenHeartbeatMs ?? 10_000;
+  }
+
+  private client(): postgres.Sql {
+    if (this.sql) return this.sql;
+    const sql: postgres.Sql = postgres(this.url, {
+      max: 1,
+      // The connection must stay up for as long as we listen: no recycling (and no idle end, the default).
+      max_lifetime: null,
+      fetch_types: false,
+      onnotice: () => {},
+      onclose: () => {
+        if (this.sql === sql) this.lost();
+      },
+      // Not in postgres.js' option types, but what its own listen uses.
+      ...({ onnotify: (channel: string, payload: string) => this.dispatch(channel, payload) } as object),
+    });
+    this.sql = sql;
+    return sql;
+  }
+
+  private dispatch(channel: string, payload: string): void {
+    for (const s of this.channels.get(channel) ?? []) s.cb(payload);
+  }
+
+  async add(channel: string, sub: Subscription): Promise<() => Promise<void>> {
+    if (this.closed) throw new Error('listener closed');
+    let subs = this.channels.get(channel);
+    const first = !subs;
+    if (!subs) this.channels.set(channel, (subs = new Set()));
+    subs.add(sub);
+    // A round under way LISTENs every channel in the map, this one included.
+    if (first && !this.recovering) {
+      try {
+        await this.client().unsafe(`LISTEN ${quoteIdent(channel)}`);
+      } catch (e) {
+        subs.delete(sub);
+        if (subs.size === 0) this.channels.delete(channel);
+        throw e;
+      }
+      this.healthy = true;
+      this.startHeartbeat();
+    }
+    return async () => {
+      subs.delete(sub);
+      if (subs.size > 0 || this.channels.get(channel) !== subs) return;
+      this.channels.delete(channel);
+      if (this.healthy) await this.sql?.unsafe(`UNLISTEN ${quoteIdent(channel)}`).catch(() => {});
+    };
+  }
+
+  private startHeartbeat(): void {
+    if (this.heartbeat || this.heartbeatMs <= 0) return;
+    this.heartbeat = setInterval(() => void this.probe(), this.heartbeatMs);
+    this.heartbeat.unref();
+  }
+
+  /** A connection that stopped answering (no RST: a dead peer, a partition) is dropped and replaced. */
+  private async probe(): Promise<void> {
+    const sql = this.sql;
+    if (!sql || !this.healthy || this.recovering) return;
+    let timer: NodeJS.Timeout | undefined;
+    const answered = await Promise.race([
+      sql.unsafe('SELECT 1').then(
+        () => true,
+        () => false,
+      ),
+      new Promise<boolean>((r) => (timer = setTimeout(() => r(false), this.heartbeatMs))),
+    ]);
+    clearTimeout(timer);
+    if (answered || this.sql !== sql || this.closed) return;
+    this.sql = null; // its close must not count twice
+    void sql.end({ timeout: 0 }).catch(() => {});
+    this.lost();
+  }
+
+  private lost(): void {
+    if (this.closed) return;
+    this.generation++;
+    if (this.healthy) {
+      this.stats.losses++;
+      console.error('[services] the PostgreSQL LISTEN connection was lost; listening again');
+    }
+    this.healthy = false;
+    this.recovering ??= this.recover().finally(() => (this.recovering = null));
+  }
+
+  private async recover(): Promise<void> {
+    for (let attempt = 0; !this.closed; attempt++) {
+      await new Promise((r) => setTimeout(r, Math.min(this.backoff.max, this.backoff.min * 2 ** Math.min(attempt, 20))));
+      if (this.closed) return;
+      const round = this.generation;
+      try {
+        const sql = this.client();
+        for (const channel of this.channels.keys()) await sql.unsafe(`LISTEN ${quoteIdent(channel)}`);
+      } catch {
+        continue; // refused or dropped again: the next attempt waits longer
+      }
+      if (round !== this.generation) continue; // lost again while we listened
+      this.healthy = true;
+      this.stats.reconnects++;
+      console.error('[services] listening on PostgreSQL again');
+      for (const subs of this.channels.values())
+        for (const s of subs)
+          try {
+            s.onReconnect?.();
+          } catch (e) {
+            console.error('[services] a re-sync after the LISTEN reconnect failed:', (e as Error).message);
+          }
+      return;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    const sql = this.sql;
+    this.sql = null;
+    await sql?.end({ timeout: 5 });
+  }
+}
+
 export class PgDriver implements SqlDriver {
   readonly dialect = 'pg' as const;
   private readonly sql: postgres.Sql;
+  private readonly listener: PgListener;
 
-  constructor(url: string, options: { max?: number } = {}) {
+  constructor(url: string, options: PgDriverOptions = {}) {
     this.sql = postgres(url, {
       max: options.max ?? 10,
       onnotice: () => {},
@@ -334,6 +505,12 @@ export class PgDriver implements SqlDriver {
         bigint: { to: 20, from: [20], serialize: (x: number) => String(x), parse: (x: string) => Number(x) },
       },
     });
+    this.listener = new PgListener(url, options);
+  }
+
+  /** The LISTEN connection's losses and re-LISTEN rounds so far. */
+  get listenStats(): { losses: number; reconnects: number } {
+    return { ...this.listener.stats };
   }
 
   private static wrap(s: postgres.Sql | postgres.TransactionSql): Sql {
@@ -359,9 +536,8 @@ export class PgDriver implements SqlDriver {
     await this.sql.unsafe(ddl);
   }
 
-  async listen(channel: string, cb: (payload: string) => void): Promise<() => Promise<void>> {
-    const sub = await this.sql.listen(channel, cb);
-    return () => sub.unlisten();
+  listen(channel: string, cb: (payload: string) => void, onReconnect?: () => void): Promise<() => Promise<void>> {
+    return this.listener.add(channel, onReconnect ? { cb, onReconnect } : { cb });
   }
 
   async notify(q: Sql, channel: string, payload: string): Promise<void> {
@@ -369,6 +545,7 @@ export class PgDriver implements SqlDriver {
   }
 
   async close(): Promise<void> {
+    await this.listener.close();
     await this.sql.end({ timeout: 5 });
   }
 }

@@ -528,9 +528,15 @@ export async function startRsa(opts: RsaOptions): Promise<RsaService> {
 
   // ---- WebSocket push --------------------------------------------------------------------------
   const sockets = new Map<string, Set<{ pump(): void }>>();
-  const unlisten = await store.onMessage((hex) => {
-    for (const s of sockets.get(hex) ?? []) s.pump();
-  });
+  const unlisten = await store.onMessage(
+    (hex) => {
+      for (const s of sockets.get(hex) ?? []) s.pump();
+    },
+    // Notifications were lost while the LISTEN connection was down: every socket reads again from its cursor.
+    () => {
+      for (const set of sockets.values()) for (const s of set) s.pump();
+    },
+  );
 
   app.get('/v1/inboxes/:id/ws', { websocket: true }, (socket: WebSocket, req) => {
     const id = fromB64u((req.params as Record<string, string>).id);

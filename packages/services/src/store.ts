@@ -378,8 +378,12 @@ export interface RsaStore {
   fetch(inbox: Uint8Array, after: number, limit: number, now: number): Promise<StoredMessage[]>;
   droppedByLimit(inbox: Uint8Array): Promise<{ seedId: Uint8Array; n: number }[]>;
   ack(inbox: Uint8Array, mids: Uint8Array[]): Promise<number>;
-  /** Calls back with the inbox id (base64url-free raw hex) of every stored message, across instances. */
-  onMessage(cb: (inboxHex: string) => void): Promise<() => Promise<void>>;
+  /**
+   * Calls back with the inbox id (base64url-free raw hex) of every stored message, across
+   * instances. `onResync`: notifications may have been missed (a LISTEN connection was lost and is
+   * back); every watched inbox must be read again from its cursor.
+   */
+  onMessage(cb: (inboxHex: string) => void, onResync?: () => void): Promise<() => Promise<void>>;
   sweep(now: number): Promise<void>;
   close(): Promise<void>;
 }
@@ -572,8 +576,8 @@ export class SqlRsaStore extends SqlStoreBase implements RsaStore {
     });
   }
 
-  onMessage(cb: (inboxHex: string) => void): Promise<() => Promise<void>> {
-    return this.db.listen(RSA_MESSAGE_CHANNEL, cb);
+  onMessage(cb: (inboxHex: string) => void, onResync?: () => void): Promise<() => Promise<void>> {
+    return this.db.listen(RSA_MESSAGE_CHANNEL, cb, onResync);
   }
 
   async sweep(now: number): Promise<void> {
