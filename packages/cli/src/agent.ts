@@ -231,9 +231,10 @@ export async function runAgent(g: GlobalOptions, opts: { passphraseStdin?: boole
 function firstLine(input: NodeJS.ReadableStream): Promise<string> {
   return new Promise((resolve, reject) => {
     const rl = createInterface({ input });
+    // Resolve before close(): closing emits 'close' at once, which would answer first.
     rl.once('line', (line) => {
-      rl.close();
       resolve(line);
+      rl.close();
     });
     rl.once('close', () => reject(new CliError('usage', 'no passphrase on standard input')));
   });
@@ -258,9 +259,10 @@ export async function startAgent(g: GlobalOptions, transportArgs: string[]): Pro
   child.stdin!.end(passphrase + '\n');
   const first = await new Promise<string>((resolve) => {
     const rl = createInterface({ input: child.stdout! });
+    // Resolve before close(): closing emits 'close' at once, which would answer first.
     rl.once('line', (line) => {
-      rl.close();
       resolve(line);
+      rl.close();
     });
     rl.once('close', () => resolve(''));
   });

@@ -190,7 +190,7 @@ export async function verify(ctx: Context, p: { ref: string; mark: boolean }): P
       lines.push(`Directory ${l.url}: checkpoint ${l.checkpoint ?? 'none yet'}, monitored ${l.monitoredUpTo} entries, ${state}.`);
       for (const a of l.alerts) lines.push(`  ! ${a}`);
     }
-    return { json: { conversation: cj, safetyNumber: cj.safetyNumber, verified: cj.verified, directory: related, logs }, text: lines.join('\n'), qr: `umbra_safety_1_${cj.safetyNumber.replace(/ /g, '')}`, warnings };
+    return { json: { conversation: cj, directory: related, logs }, text: lines.join('\n'), qr: `umbra_safety_1_${cj.safetyNumber.replace(/ /g, '')}`, warnings };
   });
 }
 

@@ -49,7 +49,7 @@ export interface RecipientJson {
   name: string | null;
   /** queued: on our session with them (retried until they acknowledge); waiting: no session yet; dropped: not sent. */
   state: GroupRecipientInfo['status'];
-  conversation: string | null;
+  conversationId: string | null;
 }
 
 export interface GroupJson {
@@ -83,7 +83,7 @@ export interface MemberJson {
   state: GroupMemberInfo['state'];
   admin: boolean;
   creator: boolean;
-  conversation: string | null;
+  conversationId: string | null;
 }
 
 export async function conversationJson(s: Session, c: ConversationInfo): Promise<ConversationJson> {
@@ -150,7 +150,7 @@ export function groupMessageJson(g: GroupJson, m: GroupMessageInfo, recipients?:
     state: m.outgoing ? 'sent' : 'received',
     read: true,
   };
-  if (recipients !== undefined) out.recipients = recipients.map((r) => ({ memberId: r.memberId, name: r.name, state: r.status, conversation: r.conversationId }));
+  if (recipients !== undefined) out.recipients = recipients.map((r) => ({ memberId: r.memberId, name: r.name, state: r.status, conversationId: r.conversationId }));
   return out;
 }
 
@@ -196,7 +196,7 @@ export function changeJson(ch: GroupChangeInfo): ChangeJson {
 }
 
 export function memberJson(m: GroupMemberInfo): MemberJson {
-  return { type: 'member', memberId: m.memberId, name: m.name, state: m.state, admin: m.admin, creator: m.creator, conversation: m.conversationId };
+  return { type: 'member', memberId: m.memberId, name: m.name, state: m.state, admin: m.admin, creator: m.creator, conversationId: m.conversationId };
 }
 
 // ---- text --------------------------------------------------------------------------------

@@ -5,7 +5,7 @@
  */
 import { GroupError, type Client, type GroupChangeInfo, type GroupInfo, type GroupMessageInfo } from '@umbra/client/node';
 import { CliError } from './errors.ts';
-import { changeJson, changeLine, changeText, groupJson, groupLine, groupMessageJson, memberJson, memberLine, messageLine, type ChangeJson, type MessageJson } from './format.ts';
+import { changeJson, changeLine, changeText, conversationJson, groupJson, groupLine, groupMessageJson, memberJson, memberLine, messageLine, type ChangeJson, type MessageJson } from './format.ts';
 import { allConversations, findConversation, type Context, type Result } from './commands.ts';
 import type { Session } from './session.ts';
 
@@ -100,18 +100,27 @@ export async function add(ctx: Context, p: { ref: string; who: string }): Promis
     return groupError(e, 'add them');
   });
   const g = groupJson(s, r.group);
-  const who = s.names.label(conv);
+  const cj = await conversationJson(s, conv);
+  const who = cj.name;
   const text =
     r.outcome === 'already-invited'
       ? `${who} already has a pending invitation to ${g.name}; nothing sent.`
       : `${r.outcome === 're-invited' ? 'Invited again (they were a member before)' : 'Invited'}: ${who} to ${g.name}. They join with "umbra group accept".`;
-  return { json: { group: g, conversation: conv.id, outcome: r.outcome }, text };
+  return { json: { group: g, conversation: cj, outcome: r.outcome }, text };
 }
 
 export async function remove(ctx: Context, p: { ref: string; who: string }): Promise<Result> {
   const s = ctx.session;
   const info = await findGroup(s, p.ref);
-  return shown(s, await s.client.groups.remove(info.chatId, await findMember(s, info, p.who)).catch((e: unknown) => groupError(e, 'remove them')), 'Removed');
+  const memberId = await findMember(s, info, p.who);
+  const member = s.client.groups.members(info.chatId).find((m) => m.memberId === memberId);
+  // The group's rules (docs/GROUPS.md): an admin removes members who are not admins; said here in plain words, before anything is signed.
+  if (member !== undefined && member.state !== 'self' && member.admin) {
+    const conv = member.conversationId !== null ? (await allConversations(s)).find((c) => c.id === member.conversationId) : undefined;
+    const who = conv !== undefined ? s.names.label(conv) : (member.name ?? 'that member');
+    throw new CliError('not-allowed', `${who} is an admin of ${info.name}, and admins cannot be removed`, { hint: 'an admin can leave the group themselves' });
+  }
+  return shown(s, await s.client.groups.remove(info.chatId, memberId).catch((e: unknown) => groupError(e, 'remove them')), 'Removed');
 }
 
 export async function promote(ctx: Context, p: { ref: string; who: string }): Promise<Result> {

@@ -12,6 +12,9 @@ export interface Printable {
   readonly warnings?: string[];
 }
 
+/** Messages from below (a server's answer) may carry newlines; an error stays one line. */
+const oneLine = (text: string): string => text.replace(/\s*\n\s*/g, ' ').trim();
+
 export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, 2) + '\n');
 }
@@ -38,12 +41,10 @@ export async function printResult(json: boolean, r: Printable, options: { qr?: b
   if (r.text !== '') process.stdout.write(r.text + '\n');
 }
 
+/** One line: on stderr in text mode; in --json mode the error document on stdout, where a script reads the result. */
 export function printError(json: boolean, debug: boolean, e: CliError, original: unknown): void {
-  if (json) printJson(e.toJson());
-  else {
-    process.stderr.write(`umbra: ${e.message}\n`);
-    if (e.hint !== null) process.stderr.write(`  hint: ${e.hint}\n`);
-  }
+  if (json) process.stdout.write(JSON.stringify(e.toJson()) + '\n');
+  else process.stderr.write(`umbra: ${oneLine(e.message)}${e.hint !== null ? ` (${oneLine(e.hint)})` : ''}\n`);
   if (debug) {
     const stack = (original instanceof Error ? original : e).stack ?? '';
     process.stderr.write(stack + '\n');

@@ -18,6 +18,7 @@ interface ServeOptions {
   issuer?: string;
   issuerKey?: string;
   trustSsa: string[];
+  shard: string[];
   publicUrl?: string;
   allowLoopback?: boolean;
   namespace?: string;
@@ -49,6 +50,7 @@ async function serve(role: string, o: ServeOptions): Promise<void> {
     ...(o.issuer ? { issuer: o.issuer } : {}),
     ...(o.issuerKey ? { issuerKey: o.issuerKey } : {}),
     ...(o.trustSsa.length > 0 ? { trustedSsaKeys: o.trustSsa } : {}),
+    ...(o.shard.length > 0 ? { shards: o.shard } : {}),
     ...(o.publicUrl ? { publicUrl: o.publicUrl } : {}),
     ...(o.allowLoopback ? { allowLoopback: true } : {}),
     ...(o.namespace ? { namespace: o.namespace } : {}),
@@ -88,6 +90,7 @@ export function registerServeCommand(program: Command): void {
     .option('--issuer <url>', "ssa, rsa, directory: the issuer whose token keys they accept")
     .option('--issuer-key <base64url>', "pin the issuer's service key")
     .option('--trust-ssa <base64url>', 'rsa: an SSA service key whose deliveries are accepted unpaid (repeatable)', collect, [])
+    .option('--shard <name=url>', 'rsa: a PostgreSQL database holding a share of the mailboxes (repeatable); --db is then the control database', collect, [])
     .option('--public-url <url>', 'ssa: base URL for blob links')
     .option('--allow-loopback', 'ssa: allow loopback RSAs over plain http (local tests only)')
     .option('--namespace <ns>', 'directory: the namespace of its names (fixed at the first start)')

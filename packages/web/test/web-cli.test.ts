@@ -60,9 +60,9 @@ describe('browser user and CLI user', () => {
 
   it('invitation made in the browser, accepted by the CLI: both ways', async () => {
     const text = await invitationText(page);
-    // The CLI's JSON puts the conversation at the top or under "conversation" (its schema is moving).
-    const accepted = JSON.parse(await umbra(['accept', text, '--wait', '0'])) as { peerName?: string; conversation?: { peerName: string } };
-    assert.equal(accepted.conversation?.peerName ?? accepted.peerName, 'Dana');
+    // The CLI's JSON: docs/CLI.md (AcceptOutput).
+    const accepted = JSON.parse(await umbra(['accept', text, '--wait', '0'])) as { conversation: { peerName: string } };
+    assert.equal(accepted.conversation.peerName, 'Dana');
     await umbra(['send', '1', 'hello from the CLI', '--wait', '0']);
     await openChat(page, 'Carol');
     await waitForMessage(page, 'hello from the CLI', undefined, 60_000);
@@ -72,8 +72,8 @@ describe('browser user and CLI user', () => {
   });
 
   it('invitation made by the CLI, pasted into the browser: both ways', async () => {
-    const inv = JSON.parse(await umbra(['invite', '--no-qr'])) as { text?: string; invitation?: { text: string } };
-    await acceptInvitation(page, inv.invitation?.text ?? inv.text ?? '');
+    const inv = JSON.parse(await umbra(['invite', '--no-qr'])) as { invitation: { text: string } };
+    await acceptInvitation(page, inv.invitation.text);
     await send(page, 'browser writes first');
     // Carol now has two conversations with Dana: the new one is the second.
     await cliReceives('2', 'browser writes first');
