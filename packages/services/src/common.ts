@@ -57,6 +57,8 @@ export function createApp(bodyLimit: number): FastifyInstance {
     if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return problem(reply, 415, 'Unsupported media type', e.message);
     if (e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') return problem(reply, 400, 'Empty body', e.message);
     if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) return problem(reply, e.statusCode, 'Bad request', e.message);
+    // A store that cannot serve for now (a mailbox range being moved: ShardUnavailableError).
+    if (e.statusCode === 503) return problem(reply.header('retry-after', '5'), 503, 'Service unavailable', 'try again shortly');
     console.error('[umbra services] internal error:', e.message ?? err);
     return problem(reply, 500, 'Internal error');
   });

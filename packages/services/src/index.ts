@@ -32,6 +32,7 @@ export { readyUrl } from './ready-line.ts';
 export { ensurePrivateDir, preparePrivateDatabase, PrivateDirError } from './private-files.ts';
 export { startIssuer, type IssuerOptions, type IssuerService, type TokenClass } from './issuer.ts';
 export { startRsa, wsAuthMessage, DEFAULT_RSA_LIMITS, KEY_SCHEDULE, type RsaLimits, type RsaOptions, type RsaService } from './rsa.ts';
+export { ShardAdmin, ShardMapError, ShardUnavailableError, type MoveReport, type ShardAdminOptions, type ShardMap } from './shards.ts';
 export { startSsa, DEFAULT_SSA_LIMITS, type SsaLimits, type SsaOptions, type SsaService } from './ssa.ts';
 export { TokenVerifier, authorizationHeader, tokenChallenge } from './tokens.ts';
 export type { Clock } from './common.ts';

@@ -44,6 +44,11 @@ export interface InstanceConfig {
   /** SSA, RSA, directory without `issuer`: the issuer_name and the token keys (base64url SPKI). */
   issuerName?: string;
   tokenKeys?: string[];
+  /**
+   * RSA: mailbox shards, each `name=postgres://…` (or a bare URL, named s0, s1, … by position);
+   * `db` is then the control database. Names are fixed once registered.
+   */
+  shards?: string[];
   /** RSA: SSA service keys (base64url Ed25519) whose deliveries are accepted unpaid. */
   trustedSsaKeys?: string[];
   /** SSA: base URL for blob links. */
@@ -168,6 +173,22 @@ async function tokenSource(c: InstanceConfig, cls: TokenClass): Promise<{ issuer
   return { issuerName: c.issuerName, tokenKeys: keys as Uint8Array[] };
 }
 
+// ---- shards ---------------------------------------------------------------------------------
+
+/** `name=postgres://…` or a bare PostgreSQL URL (named s<position>). */
+export function parseShards(list: string[]): { name: string; url: string }[] {
+  if (!Array.isArray(list) || list.length === 0) throw new InstanceConfigError('--shard needs at least one name=postgres://… (or a postgres:// URL)');
+  const out = list.map((item, i) => {
+    const m = /^([A-Za-z0-9_-]{1,64})=(.*)$/.exec(String(item));
+    const [name, url] = m ? [m[1]!, m[2]!] : [`s${i}`, String(item)];
+    if (!/^postgres(ql)?:\/\//.test(url)) throw new InstanceConfigError(`--shard ${name}: a shard is a postgres:// URL`);
+    return { name, url };
+  });
+  const names = new Set(out.map((s) => s.name));
+  if (names.size !== out.length) throw new InstanceConfigError('--shard names must differ');
+  return out;
+}
+
 // ---- start --------------------------------------------------------------------------------
 
 /** Starts one instance of `config.role`; configuration mistakes throw InstanceConfigError. */
@@ -177,6 +198,7 @@ export async function startInstance(config: InstanceConfig): Promise<Instance> {
   const host = config.host ?? '127.0.0.1';
   const port = config.port ?? 0;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new InstanceConfigError('--port must be 0..65535');
+  if (config.shards !== undefined && config.role !== 'rsa') throw new InstanceConfigError('--shard is for the rsa role');
   const serviceKey = config.keyFile ? readKeyFile(config.keyFile) : undefined;
   const common = { db: config.db, host, port, ...(serviceKey ? { serviceKey } : {}) };
 
@@ -202,8 +224,10 @@ export async function startInstance(config: InstanceConfig): Promise<Instance> {
     case 'rsa': {
       const trusted = (config.trustedSsaKeys ?? []).map((k) => fromB64u(k));
       if (trusted.some((k) => !k || k.length !== 32)) throw new InstanceConfigError('--trust-ssa takes 32-byte Ed25519 keys in base64url');
+      const shards = config.shards === undefined ? undefined : parseShards(config.shards);
       const s = await startRsa({
         ...common,
+        ...(shards ? { shards } : {}),
         ...(await tokenSource(config, 'rsa')),
         trustedSsaKeys: trusted as Uint8Array[],
         ...(config.origin ? { originInfo: config.origin } : {}),

@@ -11,7 +11,8 @@ import { wsAuthMessage } from '@umbra/protocol/services';
 import { ADDRESS_LENGTH, generateAddressKey, generateSeed, type AddressClass, type ParsedAddress } from '@umbra/protocol/services';
 import { b64u, fromB64u } from './bytes.ts';
 import { bodyObject, createApp, HttpProblem, listen, problem, rawBody, seconds, signDescriptor, systemClock, type Clock } from './common.ts';
-import { openDriver } from './db.ts';
+import { openDriver, type SqlDriver } from './db.ts';
+import { openShardedRsaStore } from './shards.ts';
 import { ed25519Verify, MAX_SKEW_S, rawKeyFromKeyid, verifyRequest, type Ed25519Key } from './httpsig.ts';
 import { prepareResolveKey, resolveParsed, type FastResolveKey } from './resolve.ts';
 import { parseAddressNative } from './ristretto-native.ts';
@@ -92,6 +93,14 @@ export interface RsaOptions {
    * the same, so they sign as one service. Without it, the key in the database (first start).
    */
   serviceKey?: Uint8Array;
+  /**
+   * Mailboxes sharded over PostgreSQL databases (docs/SCALING.md): `db` is then the control
+   * database. At start the shards are registered, version 1 of the map is made over them if
+   * there is none, and a move left unfinished is resumed (shards.ts openShardedRsaStore).
+   */
+  shards?: { name: string; url: string }[];
+  /** Sharded store tuning (tests): map refresh, retry deadline, and the drain of a resumed move. */
+  shardTuning?: { mapRefreshMs?: number; retryDeadlineMs?: number; drainMs?: number };
   clock?: Clock;
 }
 
@@ -118,11 +127,21 @@ function sha256(...parts: Uint8Array[]): Uint8Array {
 export async function startRsa(opts: RsaOptions): Promise<RsaService> {
   const clock = opts.clock ?? systemClock;
   const limits: RsaLimits = { ...DEFAULT_RSA_LIMITS, ...opts.limits };
-  const store = new SqlRsaStore(openDriver(opts.db));
-  await initSchema(() => store.init());
-  // Instances of this RSA share its database: replay checks, the per-SSA windows and the key
-  // schedule go through it (shared-state.ts; in process on SQLite, one process per database).
-  const shared = store.db;
+  let store: RsaStore;
+  let shared: SqlDriver;
+  if (opts.shards) {
+    const sharded = await openShardedRsaStore({ control: opts.db, shards: opts.shards, ...opts.shardTuning });
+    store = sharded;
+    shared = sharded.control;
+  } else {
+    const single = new SqlRsaStore(openDriver(opts.db));
+    await initSchema(() => single.init());
+    store = single;
+    shared = single.db;
+  }
+  // Instances of this RSA share its database (the control database when sharded): replay
+  // checks, the per-SSA windows and the key schedule go through it (shared-state.ts; in process
+  // on SQLite, one process per database).
   await initSharedState(shared);
   const serviceKey: Ed25519Key = await loadServiceKey(store, opts.serviceKey);
   const nonces = nonceStoreFor(shared, () => clock.now());

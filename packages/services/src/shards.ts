@@ -21,6 +21,7 @@
  */
 import { createHash } from 'node:crypto';
 import { ddl, openDriver, type Row, type Sql, type SqlDriver } from './db.ts';
+import { initSchema, tryWithInstanceLock, withInstanceLock } from './shared-state.ts';
 import {
   addressKeys,
   admitDelivery,
@@ -55,6 +56,8 @@ export function inboxHash(id: Uint8Array): number {
 /** A shard stayed unreachable or unowned for an inbox longer than the retry deadline. */
 export class ShardUnavailableError extends Error {
   override readonly name = 'ShardUnavailableError';
+  /** What the HTTP servers answer for it (common.ts): 503 with Retry-After. */
+  readonly statusCode = 503;
 }
 
 /** A map or move request that cannot be carried out as asked (unknown shard, range not owned by one shard, …). */
@@ -101,6 +104,7 @@ CREATE TABLE IF NOT EXISTS shard_map (version INT NOT NULL, lo INT NOT NULL, hi 
 CREATE TABLE IF NOT EXISTS shard_current (id INT PRIMARY KEY, version INT NOT NULL);
 CREATE TABLE IF NOT EXISTS shard_moves (id SERIALPK, lo INT NOT NULL, hi INT NOT NULL, src TEXT NOT NULL, dst TEXT NOT NULL,
   from_version INT NOT NULL, to_version INT, phase TEXT NOT NULL, started INT NOT NULL, updated INT NOT NULL);
+CREATE TABLE IF NOT EXISTS shard_move_digests (id INT PRIMARY KEY, digest TEXT NOT NULL);
 `;
 
 const SHARD_DDL = `
@@ -131,6 +135,18 @@ async function readMap(control: Sql): Promise<ShardMap | null> {
     hi: num(r.hi),
     shard: String(r.shard),
   }));
+  const shards = new Map((await control.all('SELECT name, url FROM shards')).map((r) => [String(r.name), String(r.url)]));
+  return { version, entries, shards };
+}
+
+/** The map as it was at `version` (moves keep every version's rows). */
+async function readMapVersion(control: Sql, version: number): Promise<ShardMap> {
+  const entries = (await control.all('SELECT lo, hi, shard FROM shard_map WHERE version = ? ORDER BY lo', [version])).map((r) => ({
+    lo: num(r.lo),
+    hi: num(r.hi),
+    shard: String(r.shard),
+  }));
+  if (entries.length === 0) throw new ShardMapError(`no shard map version ${version}`);
   const shards = new Map((await control.all('SELECT name, url FROM shards')).map((r) => [String(r.name), String(r.url)]));
   return { version, entries, shards };
 }
@@ -173,6 +189,7 @@ export class ShardedRsaStore implements RsaStore {
   /** Seed M (hex) → inbox id: immutable once written, so cached (bounded). */
   private readonly routes = new Map<string, Uint8Array>();
   private readonly messageListeners = new Set<(inboxHex: string) => void>();
+  private readonly resyncListeners = new Set<() => void>();
   private readonly shardUnlisten = new Map<string, Promise<() => Promise<void>>>();
   private controlUnlisten: (() => Promise<void>) | null = null;
   private refresher: NodeJS.Timeout | null = null;
@@ -190,7 +207,8 @@ export class ShardedRsaStore implements RsaStore {
   async init(): Promise<void> {
     await this.control.exec(ddl(this.control.dialect, COMMON_DDL + CONTROL_DDL));
     await this.loadMap();
-    this.controlUnlisten = await this.control.listen(MAP_CHANNEL, () => void this.loadMap().catch(() => {}));
+    const reload = () => void this.loadMap().catch(() => {});
+    this.controlUnlisten = await this.control.listen(MAP_CHANNEL, reload, reload);
     this.refresher = setInterval(() => void this.loadMap().catch(() => {}), this.mapRefreshMs);
     this.refresher.unref();
   }
@@ -223,9 +241,15 @@ export class ShardedRsaStore implements RsaStore {
     for (const name of m.shards.keys()) {
       if (this.shardUnlisten.has(name)) continue;
       // Registered before the await: a concurrent map reload must not listen twice.
-      const un = this.driver(name, m).listen(RSA_MESSAGE_CHANNEL, (hex) => {
-        for (const cb of this.messageListeners) cb(hex);
-      });
+      const un = this.driver(name, m).listen(
+        RSA_MESSAGE_CHANNEL,
+        (hex) => {
+          for (const cb of this.messageListeners) cb(hex);
+        },
+        () => {
+          for (const cb of this.resyncListeners) cb();
+        },
+      );
       this.shardUnlisten.set(name, un);
       await un;
     }
@@ -433,11 +457,13 @@ export class ShardedRsaStore implements RsaStore {
     });
   }
 
-  async onMessage(cb: (inboxHex: string) => void): Promise<() => Promise<void>> {
+  async onMessage(cb: (inboxHex: string) => void, onResync?: () => void): Promise<() => Promise<void>> {
     this.messageListeners.add(cb);
+    if (onResync) this.resyncListeners.add(onResync);
     await this.subscribeShards(await this.currentMap());
     return async () => {
       this.messageListeners.delete(cb);
+      if (onResync) this.resyncListeners.delete(onResync);
     };
   }
 
@@ -481,6 +507,19 @@ export class ShardedRsaStore implements RsaStore {
 // Administration: bootstrap, add a shard, move a range.
 
 export type MovePhase = 'copy' | 'fence' | 'sync' | 'switch' | 'drain' | 'delete' | 'done';
+const MOVE_PHASES: MovePhase[] = ['copy', 'fence', 'sync', 'switch', 'drain', 'delete', 'done'];
+/** Held (on the control database) by whoever runs a move or a resume. */
+const MOVE_LOCK = 'rsa-shard-move';
+
+/** A move as `shard_moves` records it. */
+export interface MoveRecord {
+  id: number;
+  lo: number;
+  hi: number;
+  src: string;
+  dst: string;
+  fromVersion: number;
+}
 
 export interface MoveReport {
   lo: number;
@@ -596,7 +635,7 @@ export class ShardAdmin {
     return (await readMap(this.control))!;
   }
 
-  private async phase(p: MovePhase, move: { id: number; lo: number; hi: number; src: string; dst: string }): Promise<void> {
+  private async phase(p: MovePhase, move: MoveRecord): Promise<void> {
     await this.control.run('UPDATE shard_moves SET phase = ?, updated = ? WHERE id = ?', [p, Date.now(), move.id]);
     await this.opts.onPhase?.(p, move);
   }
@@ -609,130 +648,203 @@ export class ShardAdmin {
    *     transaction holding it); from here no instance can read or write the range anywhere, and
    *     their operations retry;
    *  3. sync: the destination is made equal to the now-frozen source (rows added, changed or
-   *     deleted since the copy), then compared row by row;
+   *     deleted since the copy), then compared by digest;
    *  4. switch: the destination takes the range (`owned`), then the control database publishes
    *     version v+1 and notifies the instances; retrying operations land on the destination;
    *  5. drain: wait drainMs for every instance to follow, then check the source's copy did not change;
    *  6. delete: the range's rows are deleted from the source.
+   * Each phase is recorded in `shard_moves` before it starts and every phase can run again, so a
+   * move that failed or was interrupted (a crash, a lost connection) is finished by `resume()`.
+   * One move or resume runs at a time (an advisory lock on the control database).
    */
   async moveRange(lo: number, hi: number, dst: string): Promise<MoveReport> {
     if (!Number.isInteger(lo) || !Number.isInteger(hi) || lo < 0 || hi > HASH_SPACE || lo >= hi) throw new ShardMapError('a range is integers 0 <= lo < hi <= 2^32');
-    const map = await readMap(this.control);
-    if (!map) throw new ShardMapError('no shard map yet: bootstrap first');
-    const entry = map.entries.find((e) => e.lo <= lo && hi <= e.hi);
-    if (!entry) throw new ShardMapError(`[${lo}, ${hi}) is not inside one entry of map version ${map.version}`);
-    const src = entry.shard;
-    if (src === dst) throw new ShardMapError(`[${lo}, ${hi}) is already on ${dst}`);
-    const dstRow = (await this.control.all('SELECT added FROM shards WHERE name = ?', [dst]))[0];
-    if (!dstRow) throw new ShardMapError(`shard ${dst} is not registered`);
+    const locked = await tryWithInstanceLock(this.control, MOVE_LOCK, async () => {
+      const unfinished = await this.unfinishedMoves();
+      if (unfinished.length > 0) throw new ShardMapError(`move ${unfinished[0]!.id} is unfinished: resume() it first`);
+      const map = await readMap(this.control);
+      if (!map) throw new ShardMapError('no shard map yet: bootstrap first');
+      const entry = map.entries.find((e) => e.lo <= lo && hi <= e.hi);
+      if (!entry) throw new ShardMapError(`[${lo}, ${hi}) is not inside one entry of map version ${map.version}`);
+      const src = entry.shard;
+      if (src === dst) throw new ShardMapError(`[${lo}, ${hi}) is already on ${dst}`);
+      const dstRow = (await this.control.all('SELECT added FROM shards WHERE name = ?', [dst]))[0];
+      if (!dstRow) throw new ShardMapError(`shard ${dst} is not registered`);
+      await this.shardDb(src);
+      await this.shardDb(dst);
+      const wait = num(dstRow.added) + (this.opts.subscribeGraceMs ?? 2000) - Date.now();
+      if (wait > 0) await sleep(wait);
+      const now = Date.now();
+      const id = num(
+        (
+          await this.control.all(
+            `INSERT INTO shard_moves (lo, hi, src, dst, from_version, phase, started, updated) VALUES (?, ?, ?, ?, ?, 'copy', ?, ?) RETURNING id`,
+            [lo, hi, src, dst, map.version, now, now],
+          )
+        )[0]!.id,
+      );
+      return this.runMove({ id, lo, hi, src, dst, fromVersion: map.version }, 'copy');
+    });
+    if (!locked.ran) throw new ShardMapError('another move (or a resume) is under way');
+    return locked.value;
+  }
+
+  /** Moves that were started and have not reached 'done', oldest first. */
+  async unfinishedMoves(): Promise<(MoveRecord & { phase: MovePhase })[]> {
+    const rows = await this.control.all("SELECT id, lo, hi, src, dst, from_version, phase FROM shard_moves WHERE phase <> 'done' ORDER BY id");
+    return rows.map((r) => ({ id: num(r.id), lo: num(r.lo), hi: num(r.hi), src: String(r.src), dst: String(r.dst), fromVersion: num(r.from_version), phase: String(r.phase) as MovePhase }));
+  }
+
+  /**
+   * Finishes every move that failed or was interrupted, each from the phase it had reached
+   * (phases are idempotent: a fence already done is seen as done, a switch already published is
+   * not published twice). Returns their reports; none while another admin holds the move lock
+   * (it is running a move: nothing here is unfinished).
+   */
+  async resume(): Promise<MoveReport[]> {
+    const locked = await tryWithInstanceLock(this.control, MOVE_LOCK, async () => {
+      const reports: MoveReport[] = [];
+      for (const m of await this.unfinishedMoves()) {
+        await this.shardDb(m.src);
+        await this.shardDb(m.dst);
+        reports.push(await this.runMove(m, m.phase));
+      }
+      return reports;
+    });
+    return locked.ran ? locked.value : [];
+  }
+
+  private async runMove(move: MoveRecord, from: MovePhase): Promise<MoveReport> {
+    const { id, lo, hi, src, dst, fromVersion } = move;
+    const map = await readMapVersion(this.control, fromVersion);
+    const entry = map.entries.find((e) => e.lo <= lo && hi <= e.hi && e.shard === src);
+    if (!entry) throw new ShardMapError(`move ${id}: [${lo}, ${hi}) is not on ${src} in map version ${fromVersion}`);
     const srcDb = await this.shardDb(src);
     const dstDb = await this.shardDb(dst);
-    const wait = num(dstRow.added) + (this.opts.subscribeGraceMs ?? 2000) - Date.now();
-    if (wait > 0) await sleep(wait);
-
-    const now = Date.now();
-    const id = num(
-      (
-        await this.control.all(
-          `INSERT INTO shard_moves (lo, hi, src, dst, from_version, phase, started, updated) VALUES (?, ?, ?, ?, ?, 'copy', ?, ?) RETURNING id`,
-          [lo, hi, src, dst, map.version, now, now],
-        )
-      )[0]!.id,
-    );
-    const move = { id, lo, hi, src, dst };
-    const report: MoveReport = { lo, hi, src, dst, fromVersion: map.version, toVersion: map.version + 1, copied: zero(), synced: zero(), deleted: zero(), fencedMs: 0 };
+    const report: MoveReport = { lo, hi, src, dst, fromVersion, toVersion: fromVersion + 1, copied: zero(), synced: zero(), deleted: zero(), fencedMs: 0 };
     const inRange = 'hash >= ? AND hash < ?';
+    const at = MOVE_PHASES.indexOf(from);
+    const reached = (p: MovePhase) => at <= MOVE_PHASES.indexOf(p);
+    const currentVersion = async () => num((await this.control.all('SELECT version FROM shard_current WHERE id = 1'))[0]!.version);
+    // Before its switch a move owns the map: nothing else may have published a version since.
+    if (at < MOVE_PHASES.indexOf('switch')) {
+      const cur = await currentVersion();
+      if (cur !== fromVersion) throw new ShardMapError(`move ${id}: the map is at version ${cur}, the move started from ${fromVersion}`);
+    }
 
-    // 1. copy (the source keeps serving; pages by key)
-    await this.opts.onPhase?.('copy', move);
-    const pageSize = this.opts.pageSize ?? 500;
-    for (const t of TABLE_ORDER) {
-      const { key, cols } = TABLES[t];
-      let after: unknown[] | null = null;
-      for (;;) {
-        const cond = after ? `AND (${key.join(', ')}) > (${placeholders(key.length)})` : '';
-        const rows = await srcDb.all(`SELECT ${cols.join(', ')} FROM ${t} WHERE ${inRange} ${cond} ORDER BY ${key.join(', ')} LIMIT ?`, [lo, hi, ...(after ?? []), pageSize]);
-        if (rows.length === 0) break;
-        await dstDb.tx(async (q) => {
-          for (const r of rows) await q.run(upsertSql(t, dstDb.dialect), cols.map((c) => r[c]));
-        });
-        report.copied[t] += rows.length;
-        const last = rows[rows.length - 1]!;
-        after = key.map((k) => last[k]);
-        if (rows.length < pageSize) break;
+    // 1. copy (the source keeps serving; pages by key; upserts, so a second run is harmless)
+    if (reached('copy')) {
+      await this.phase('copy', move);
+      const pageSize = this.opts.pageSize ?? 500;
+      for (const t of TABLE_ORDER) {
+        const { key, cols } = TABLES[t];
+        let after: unknown[] | null = null;
+        for (;;) {
+          const cond = after ? `AND (${key.join(', ')}) > (${placeholders(key.length)})` : '';
+          const rows = await srcDb.all(`SELECT ${cols.join(', ')} FROM ${t} WHERE ${inRange} ${cond} ORDER BY ${key.join(', ')} LIMIT ?`, [lo, hi, ...(after ?? []), pageSize]);
+          if (rows.length === 0) break;
+          await dstDb.tx(async (q) => {
+            for (const r of rows) await q.run(upsertSql(t, dstDb.dialect), cols.map((c) => r[c]));
+          });
+          report.copied[t] += rows.length;
+          const last = rows[rows.length - 1]!;
+          after = key.map((k) => last[k]);
+          if (rows.length < pageSize) break;
+        }
       }
     }
 
-    // 2. fence: the source stops owning [lo, hi) (keeping the rest of its row)
-    await this.phase('fence', move);
+    // 2. fence: the source stops owning [lo, hi) (keeping the rest of its row); already fenced is fine
     const fencedAt = performance.now();
-    await srcDb.tx(async (q) => {
-      const own = await q.all(`SELECT lo, hi, version FROM owned WHERE lo <= ? AND ? <= hi ${srcDb.dialect === 'pg' ? 'FOR UPDATE' : ''}`, [lo, hi]);
-      const row = own.find((r) => num(r.lo) <= lo && hi <= num(r.hi));
-      if (!row) throw new ShardMapError(`${src} does not own all of [${lo}, ${hi}) (another move under way?)`);
-      await q.run('DELETE FROM owned WHERE lo = ?', [row.lo]);
-      if (num(row.lo) < lo) await q.run('INSERT INTO owned (lo, hi, version) VALUES (?, ?, ?)', [row.lo, lo, map.version + 1]);
-      if (hi < num(row.hi)) await q.run('INSERT INTO owned (lo, hi, version) VALUES (?, ?, ?)', [hi, row.hi, map.version + 1]);
-    });
+    if (reached('fence')) {
+      await this.phase('fence', move);
+      await srcDb.tx(async (q) => {
+        const own = await q.all(`SELECT lo, hi, version FROM owned WHERE lo < ? AND ? < hi ${srcDb.dialect === 'pg' ? 'FOR UPDATE' : ''}`, [hi, lo]);
+        if (own.length === 0) return; // fenced by the interrupted run
+        const row = own.find((r) => num(r.lo) <= lo && hi <= num(r.hi));
+        if (!row || own.length > 1) throw new ShardMapError(`${src} owns only part of [${lo}, ${hi}) (another move under way?)`);
+        await q.run('DELETE FROM owned WHERE lo = ?', [row.lo]);
+        if (num(row.lo) < lo) await q.run('INSERT INTO owned (lo, hi, version) VALUES (?, ?, ?)', [row.lo, lo, fromVersion + 1]);
+        if (hi < num(row.hi)) await q.run('INSERT INTO owned (lo, hi, version) VALUES (?, ?, ?)', [hi, row.hi, fromVersion + 1]);
+      });
+    }
 
     // 3. sync: destination := frozen source, for the range
-    await this.phase('sync', move);
-    for (const t of TABLE_ORDER) {
-      const { cols } = TABLES[t];
-      const mutable = t === 'inboxes' || t === 'seeds';
-      const srcRows = await srcDb.all(`SELECT ${mutable ? cols.join(', ') : TABLES[t].key.join(', ')} FROM ${t} WHERE ${inRange}`, [lo, hi]);
-      const dstRows = await dstDb.all(`SELECT ${mutable ? cols.join(', ') : TABLES[t].key.join(', ')} FROM ${t} WHERE ${inRange}`, [lo, hi]);
-      const dstByKey = new Map(dstRows.map((r) => [keyOf(t, r), r]));
-      const srcKeys = new Set(srcRows.map((r) => keyOf(t, r)));
-      const changed = srcRows.filter((r) => {
-        const d = dstByKey.get(keyOf(t, r));
-        return !d || (mutable && cols.some((c) => !sameValue(r[c], d[c])));
-      });
-      const gone = dstRows.filter((r) => !srcKeys.has(keyOf(t, r)));
-      await dstDb.tx(async (q) => {
-        for (const r of gone) await q.run(`DELETE FROM ${t} WHERE ${TABLES[t].key.map((k) => `${k} = ?`).join(' AND ')}`, TABLES[t].key.map((k) => r[k]));
-        for (const r of changed) {
-          const full = mutable
-            ? r
-            : (await srcDb.all(`SELECT ${cols.join(', ')} FROM ${t} WHERE ${TABLES[t].key.map((k) => `${k} = ?`).join(' AND ')}`, TABLES[t].key.map((k) => r[k])))[0]!;
-          await q.run(upsertSql(t, dstDb.dialect), cols.map((c) => full[c]));
-        }
-      });
-      report.synced[t] = changed.length + gone.length;
-    }
-    const srcDigest = await rangeDigest(srcDb, lo, hi);
-    const dstDigest = await rangeDigest(dstDb, lo, hi);
-    if (srcDigest !== dstDigest) throw new ShardMapError(`after the sync ${dst} differs from ${src} on [${lo}, ${hi}); the range stays fenced (rerun the sync)`);
-
-    // 4. switch: destination owns, then the map says so
-    await this.phase('switch', move);
-    const next: MapEntry[] = [];
-    for (const e of map.entries) {
-      if (e !== entry) next.push(e);
-      else {
-        if (e.lo < lo) next.push({ lo: e.lo, hi: lo, shard: e.shard });
-        next.push({ lo, hi, shard: dst });
-        if (hi < e.hi) next.push({ lo: hi, hi: e.hi, shard: e.shard });
+    if (reached('sync')) {
+      await this.phase('sync', move);
+      for (const t of TABLE_ORDER) {
+        const { cols } = TABLES[t];
+        const mutable = t === 'inboxes' || t === 'seeds';
+        const srcRows = await srcDb.all(`SELECT ${mutable ? cols.join(', ') : TABLES[t].key.join(', ')} FROM ${t} WHERE ${inRange}`, [lo, hi]);
+        const dstRows = await dstDb.all(`SELECT ${mutable ? cols.join(', ') : TABLES[t].key.join(', ')} FROM ${t} WHERE ${inRange}`, [lo, hi]);
+        const dstByKey = new Map(dstRows.map((r) => [keyOf(t, r), r]));
+        const srcKeys = new Set(srcRows.map((r) => keyOf(t, r)));
+        const changed = srcRows.filter((r) => {
+          const d = dstByKey.get(keyOf(t, r));
+          return !d || (mutable && cols.some((c) => !sameValue(r[c], d[c])));
+        });
+        const gone = dstRows.filter((r) => !srcKeys.has(keyOf(t, r)));
+        await dstDb.tx(async (q) => {
+          for (const r of gone) await q.run(`DELETE FROM ${t} WHERE ${TABLES[t].key.map((k) => `${k} = ?`).join(' AND ')}`, TABLES[t].key.map((k) => r[k]));
+          for (const r of changed) {
+            const full = mutable
+              ? r
+              : (await srcDb.all(`SELECT ${cols.join(', ')} FROM ${t} WHERE ${TABLES[t].key.map((k) => `${k} = ?`).join(' AND ')}`, TABLES[t].key.map((k) => r[k])))[0]!;
+            await q.run(upsertSql(t, dstDb.dialect), cols.map((c) => full[c]));
+          }
+        });
+        report.synced[t] = changed.length + gone.length;
       }
+      const srcDigest = await rangeDigest(srcDb, lo, hi);
+      const dstDigest = await rangeDigest(dstDb, lo, hi);
+      if (srcDigest !== dstDigest) throw new ShardMapError(`after the sync ${dst} differs from ${src} on [${lo}, ${hi}); the range stays fenced (resume() runs the sync again)`);
+      // The fenced source's digest, for the drain check (which may run in a later resume).
+      await this.control.run('DELETE FROM shard_move_digests WHERE id = ?', [id]);
+      await this.control.run('INSERT INTO shard_move_digests (id, digest) VALUES (?, ?)', [id, srcDigest]);
     }
-    if (!validEntries(next)) throw new ShardMapError('internal: the new map does not cover the hash space');
-    await dstDb.run('INSERT INTO owned (lo, hi, version) VALUES (?, ?, ?)', [lo, hi, map.version + 1]);
-    await this.control.tx(async (q) => {
-      const cur = num((await q.all(`SELECT version FROM shard_current WHERE id = 1 ${this.control.dialect === 'pg' ? 'FOR UPDATE' : ''}`))[0]!.version);
-      if (cur !== map.version) throw new ShardMapError(`the map changed under the move (version ${cur}, expected ${map.version})`);
-      for (const e of next) await q.run('INSERT INTO shard_map (version, lo, hi, shard) VALUES (?, ?, ?, ?)', [map.version + 1, e.lo, e.hi, e.shard]);
-      await q.run('UPDATE shard_current SET version = ? WHERE id = 1', [map.version + 1]);
-      await q.run('UPDATE shard_moves SET to_version = ? WHERE id = ?', [map.version + 1, id]);
-      await this.control.notify(q, MAP_CHANNEL, `version ${map.version + 1}`);
-    });
-    report.fencedMs = performance.now() - fencedAt;
+
+    // 4. switch: destination owns, then the map says so (each step skipped if already done)
+    if (reached('switch')) {
+      await this.phase('switch', move);
+      const next: MapEntry[] = [];
+      for (const e of map.entries) {
+        if (e !== entry) next.push(e);
+        else {
+          if (e.lo < lo) next.push({ lo: e.lo, hi: lo, shard: e.shard });
+          next.push({ lo, hi, shard: dst });
+          if (hi < e.hi) next.push({ lo: hi, hi: e.hi, shard: e.shard });
+        }
+      }
+      if (!validEntries(next)) throw new ShardMapError('internal: the new map does not cover the hash space');
+      await dstDb.tx(async (q) => {
+        const own = await q.all('SELECT lo, hi FROM owned WHERE lo < ? AND ? < hi', [hi, lo]);
+        if (own.length === 0) await q.run('INSERT INTO owned (lo, hi, version) VALUES (?, ?, ?)', [lo, hi, fromVersion + 1]);
+        else if (own.length > 1 || num(own[0]!.lo) !== lo || num(own[0]!.hi) !== hi) throw new ShardMapError(`${dst} already owns part of [${lo}, ${hi}) otherwise`);
+      });
+      await this.control.tx(async (q) => {
+        const cur = num((await q.all(`SELECT version FROM shard_current WHERE id = 1 ${this.control.dialect === 'pg' ? 'FOR UPDATE' : ''}`))[0]!.version);
+        const published = num((await q.all('SELECT COALESCE(to_version, 0) AS v FROM shard_moves WHERE id = ?', [id]))[0]!.v);
+        if (cur === fromVersion + 1 && published === cur) return; // the interrupted run published it
+        if (cur !== fromVersion) throw new ShardMapError(`the map changed under the move (version ${cur}, expected ${fromVersion})`);
+        for (const e of next) await q.run('INSERT INTO shard_map (version, lo, hi, shard) VALUES (?, ?, ?, ?)', [fromVersion + 1, e.lo, e.hi, e.shard]);
+        await q.run('UPDATE shard_current SET version = ? WHERE id = 1', [fromVersion + 1]);
+        await q.run('UPDATE shard_moves SET to_version = ? WHERE id = ?', [fromVersion + 1, id]);
+        await this.control.notify(q, MAP_CHANNEL, `version ${fromVersion + 1}`);
+      });
+      report.fencedMs = performance.now() - fencedAt;
+    }
 
     // 5. drain: instances follow the new version; the fenced source copy must not have moved
-    await this.phase('drain', move);
-    await sleep(this.opts.drainMs ?? 2000);
-    if ((await rangeDigest(srcDb, lo, hi)) !== srcDigest) throw new ShardMapError(`${src} changed on [${lo}, ${hi}) after the fence; its rows are kept for inspection`);
+    // (not when resuming the delete: a partial delete changed the source on purpose)
+    if (reached('drain')) {
+      await this.phase('drain', move);
+      await sleep(this.opts.drainMs ?? 2000);
+      const fenced = (await this.control.all('SELECT digest FROM shard_move_digests WHERE id = ?', [id]))[0];
+      if (!fenced) throw new ShardMapError(`move ${id}: no digest of the fenced source recorded`);
+      if ((await rangeDigest(srcDb, lo, hi)) !== String(fenced.digest)) throw new ShardMapError(`${src} changed on [${lo}, ${hi}) after the fence; its rows are kept for inspection`);
+    }
 
-    // 6. delete from the source
+    // 6. delete from the source (a second run deletes what the first left)
     await this.phase('delete', move);
     for (const t of [...TABLE_ORDER].reverse()) report.deleted[t] = await srcDb.run(`DELETE FROM ${t} WHERE ${inRange}`, [lo, hi]);
     await this.phase('done', move);
@@ -759,4 +871,54 @@ async function rangeDigest(db: SqlDriver, lo: number, hi: number): Promise<strin
     parts.push(`${t}:${num(r.n)}:${num(r.a ?? 0) || 0}:${num(r.b ?? 0) || 0}:${num(r.c ?? 0) || 0}`);
   }
   return parts.join('|');
+}
+
+// =============================================================================================
+// Start-up of an RSA on shards (startRsa with `shards`, `umbra serve rsa --shard …`).
+
+export interface ShardedStartOptions {
+  /** The control database (a PostgreSQL URL). */
+  control: string;
+  /** Shards to register (in this order for version 1 of the map, when there is none yet). */
+  shards: { name: string; url: string }[];
+  mapRefreshMs?: number;
+  retryDeadlineMs?: number;
+  /** For moves resumed at start (default 2000 ms). */
+  drainMs?: number;
+  open?: (url: string) => SqlDriver;
+}
+
+/**
+ * Opens the sharded store for one RSA instance: registers the listed shards (schema included;
+ * a name already registered with another URL is refused), creates version 1 of the map over
+ * them if there is none, and finishes any move a crash left unfinished (not one another admin is
+ * running), so a range left fenced is served again. Instances starting together do the
+ * registration one at a time.
+ */
+export async function openShardedRsaStore(o: ShardedStartOptions): Promise<ShardedRsaStore> {
+  if (o.shards.length === 0) throw new ShardMapError('a sharded RSA needs at least one shard');
+  const admin = new ShardAdmin(o.control, { drainMs: o.drainMs ?? 2000, subscribeGraceMs: 0, ...(o.open ? { open: o.open } : {}) });
+  try {
+    await initSchema(() => admin.init());
+    await withInstanceLock(admin.control, 'rsa-shard-registry', async () => {
+      for (const s of o.shards) await admin.addShard(s.name, s.url);
+      if (!(await admin.currentMap())) await admin.bootstrap(o.shards.map((s) => s.name));
+    });
+    try {
+      for (const r of await admin.resume()) console.error(`[rsa] resumed the move of [${r.lo}, ${r.hi}) from ${r.src} to ${r.dst}: map version ${r.toVersion}`);
+    } catch (e) {
+      // The other ranges still serve; the fenced one waits for an operator (ShardAdmin.resume).
+      console.error('[rsa] an unfinished shard move could not be resumed:', (e as Error).message);
+    }
+  } finally {
+    await admin.close();
+  }
+  const store = new ShardedRsaStore({
+    control: o.control,
+    ...(o.open ? { open: o.open } : {}),
+    ...(o.mapRefreshMs !== undefined ? { mapRefreshMs: o.mapRefreshMs } : {}),
+    ...(o.retryDeadlineMs !== undefined ? { retryDeadlineMs: o.retryDeadlineMs } : {}),
+  });
+  await initSchema(() => store.init());
+  return store;
 }

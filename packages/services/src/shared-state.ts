@@ -80,6 +80,33 @@ export async function withInstanceLock<T>(db: SqlDriver, name: string, fn: () =>
   });
 }
 
+/** Locks held in this process on databases that have one process (SQLite). */
+const localLocks = new WeakMap<SqlDriver, Set<string>>();
+
+/**
+ * Like withInstanceLock, but does not wait: `{ ran: false }` when another session (or, on
+ * SQLite, another caller in this process) holds `name`. For long work (a shard move) that a
+ * second instance must not run twice nor wait behind.
+ */
+export async function tryWithInstanceLock<T>(db: SqlDriver, name: string, fn: () => Promise<T>): Promise<{ ran: true; value: T } | { ran: false }> {
+  if (db.dialect !== 'pg') {
+    let held = localLocks.get(db);
+    if (!held) localLocks.set(db, (held = new Set()));
+    if (held.has(name)) return { ran: false };
+    held.add(name);
+    try {
+      return { ran: true, value: await fn() };
+    } finally {
+      held.delete(name);
+    }
+  }
+  return db.tx(async (q) => {
+    const got = await q.all('SELECT pg_try_advisory_xact_lock(?::bigint) AS ok', [lockId(name)]);
+    if (got[0]?.ok !== true) return { ran: false as const };
+    return { ran: true as const, value: await fn() };
+  });
+}
+
 // ---- replay store ------------------------------------------------------------------------------
 
 /** Live nonces one database holds before new signed requests get 503 (rows are ≈ 60 B + index). */
