@@ -390,6 +390,8 @@ export async function benchLibsignalDetailed(opts: LibsignalBenchOptions = {}): 
 export interface PairedRunner {
   oneWay(messages: number): Promise<number>;
   pingPong(messages: number): Promise<number>;
+  /** One fresh session's setup (ms): processPreKeyBundle + first encrypt + decryptPreKey. */
+  setup(): Promise<number>;
 }
 
 /** A one-way and a ping-pong session, warmed up, timed run by run (msgs/s per call). */
@@ -400,7 +402,7 @@ export async function libsignalRunner(): Promise<PairedRunner> {
   const b = await newSession(ls, pool);
   await oneWay(ls, a, pool, 500);
   await pingPong(ls, b, pool, 500);
-  return { oneWay: (n) => oneWay(ls, a, pool, n), pingPong: (n) => pingPong(ls, b, pool, n) };
+  return { oneWay: (n) => oneWay(ls, a, pool, n), pingPong: (n) => pingPong(ls, b, pool, n), setup: async () => (await newSession(ls, pool)).setupMs };
 }
 
 /**

@@ -40,11 +40,13 @@ interface HintBlockMemo {
 }
 
 /**
- * The last block computed per hint key (keyed by the key array, which conversations keep).
- * Senders and receivers walk indices in order, so this saves three MACs out of four; it is a
- * pure memo and changes no result.
+ * The last block computed per hint key, for the most recently used keys (keyed by the key
+ * array, which conversations keep). Senders and receivers walk indices in order, so this saves
+ * three MACs out of four; it is a pure memo and changes no result. Bounded, so an engine with
+ * 100,000 conversations does not keep a block per conversation.
  */
-const lastBlock = new WeakMap<Uint8Array, HintBlockMemo>();
+const MEMO_ENTRIES = 64;
+const lastBlock = new Map<Uint8Array, HintBlockMemo>();
 
 function hintBlock(crypto: CryptoProvider, hintKey: Uint8Array, hour: number, block: number): Uint8Array {
   const memo = lastBlock.get(hintKey);
@@ -58,7 +60,9 @@ function hintBlock(crypto: CryptoProvider, hintKey: Uint8Array, hour: number, bl
   view.setUint32(LABEL_HINT.length, hour >>> 0, false);
   view.setUint32(LABEL_HINT.length + 4, block >>> 0, false);
   const bytes = crypto.hmacSha512(hintKey, input);
+  lastBlock.delete(hintKey);
   lastBlock.set(hintKey, { crypto, key: hintKey.slice(), hour, block, bytes });
+  if (lastBlock.size > MEMO_ENTRIES) lastBlock.delete(lastBlock.keys().next().value!);
   return bytes;
 }
 

@@ -10,8 +10,12 @@
  */
 const EMPTY = -1;
 const INITIAL_CAPACITY = 64;
-/** Grow beyond this load (linear probing: ≈ 2.5 probes per hit at 0.75, fewer below). */
-const MAX_LOAD = 0.75;
+/**
+ * Grow beyond this load (linear probing: ≈ 3 probes per hit and 13 per miss at 0.8, fewer
+ * below). Each probe is an integer compare in a flat array, and 0.8 keeps 100,000
+ * conversations' hours (3.2 M entries each) in 2^22 slots instead of 2^23.
+ */
+const MAX_LOAD = 0.8;
 
 export class IntMultiMap {
   private keys = new Uint32Array(INITIAL_CAPACITY);

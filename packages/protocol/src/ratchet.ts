@@ -72,6 +72,9 @@ export type RatchetFailure =
   | 'body-undecryptable' // header authentic but body forged or corrupted
   | 'malformed';
 
+/** The skipped-key map of a state that has skipped none: shared (states never mutate theirs). */
+const NO_SKIPPED: ReadonlyMap<string, SkippedMessageKey> = new Map();
+
 function skippedKeyId(headerKey: Uint8Array, n: number): string {
   return `${toHex(headerKey)}:${n}`;
 }
@@ -147,7 +150,7 @@ export function initInitiator(
     sendCount: 0,
     receiveCount: 0,
     previousSendCount: 0,
-    skipped: new Map(),
+    skipped: NO_SKIPPED,
   };
 }
 
@@ -171,7 +174,7 @@ export function initResponder(
     sendCount: 0,
     receiveCount: 0,
     previousSendCount: 0,
-    skipped: new Map(),
+    skipped: NO_SKIPPED,
   };
 }
 

@@ -229,6 +229,38 @@ describe('Double Ratchet with header encryption', () => {
     assert.ok(recv(b, m.msg).ok, 'the genuine message still decrypts');
   });
 
+  it('fresh states share one empty skipped-key map, and skipping, using and expiring keys never writes to it', () => {
+    const first = pair();
+    const shared = first.b.skipped;
+    let { a, b } = first;
+    // Skip two keys on the current chain, then a third across a DH step, use one, expire the rest.
+    const m1 = send(a, '1');
+    const m2 = send(m1.state, '2');
+    const m3 = send(m2.state, '3');
+    a = m3.state;
+    let r = recv(b, m3.msg);
+    assert.ok(r.ok);
+    b = r.state;
+    assert.equal(b.skipped.size, 2);
+    const reply = send(b, 'reply');
+    b = reply.state;
+    const ra = recv(a, reply.msg);
+    assert.ok(ra.ok);
+    const m4 = send(ra.state, '4');
+    const m5 = send(m4.state, '5');
+    r = recv(b, m5.msg);
+    assert.ok(r.ok);
+    b = r.state;
+    assert.equal(b.skipped.size, 3);
+    r = recv(b, m1.msg);
+    assert.ok(r.ok);
+    assert.equal(r.state.skipped.size, 2);
+    assert.equal(recv(r.state, send(m5.state, '6').msg, NOW + SKIPPED_KEY_MAX_AGE_MS + 1).ok, true);
+    assert.equal(shared.size, 0, 'the shared empty map stayed empty');
+    const second = pair();
+    assert.equal(second.a.skipped.size + second.b.skipped.size, 0, 'a new state starts with no skipped keys');
+  });
+
   it('a wrong associated data is rejected', () => {
     const { a, b } = pair();
     const m = send(a, 'x');
