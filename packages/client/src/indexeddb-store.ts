@@ -3,9 +3,9 @@
  * Platform-neutral code (no Node builtin); Node tests run it on fake-indexeddb. Same semantics as
  * SqliteStore and MemoryStore, checked by the same contract suite (test/store-contract.ts).
  *
- * - One StoreBatch = one readwrite transaction over the object stores the batch touches, with
- *   `durability: 'strict'`; anything that fails aborts the transaction, so nothing of the batch
- *   is written. All crypto here is synchronous (noble), so a transaction never waits on
+ * - One StoreBatch = one readwrite transaction over the object stores the batch touches
+ *   (durability 'relaxed' by default, see the option); anything that fails aborts the
+ *   transaction, so nothing of the batch is written. All crypto here is synchronous (noble), so a transaction never waits on
  *   anything but its own requests and never auto-commits half-way.
  * - At rest (docs/STORE.md, "IndexedDB"): the key header (salt and Argon2id parameters, or
  *   "app-key") is a clear record; HKDF gives the `indexeddb` subkey, and from it a sealing key
@@ -69,6 +69,12 @@ export interface IndexedDbStoreOptions {
   readonly argon2idFunction?: Argon2idFunction;
   /** Default: globalThis.indexedDB. */
   readonly indexedDB?: IDBFactory;
+  /**
+   * 'relaxed' (default): a write resolves once the browser has it, which survives the tab
+   * closing or crashing, not necessarily a browser or OS crash (SQLite's synchronous=NORMAL
+   * makes the same trade). 'strict': each write waits for the browser's flush to disk.
+   */
+  readonly durability?: 'relaxed' | 'strict';
 }
 
 const DB_VERSION = 1;
@@ -310,6 +316,7 @@ export class IndexedDbStore implements Store {
   private constructor(
     private readonly db: IDBDatabase,
     private readonly sealer: Sealer,
+    private readonly durability: 'relaxed' | 'strict',
   ) {
     // Another tab deleting or upgrading the database: let it, and fail our calls as closed.
     db.onversionchange = () => db.close();
@@ -330,6 +337,8 @@ export class IndexedDbStore implements Store {
     const factory = options.indexedDB ?? (globalThis as { indexedDB?: IDBFactory }).indexedDB;
     if (factory === undefined) throw new ClientError('invalid-argument', 'IndexedDB is not available here');
     const argon2id = options.argon2idFunction ?? nobleArgon2id;
+    const durability = options.durability ?? 'relaxed';
+    if (durability !== 'relaxed' && durability !== 'strict') throw new ClientError('invalid-argument', "durability must be 'relaxed' or 'strict'");
     const db = await openDatabase(factory, options.name);
     try {
       for (let attempt = 0; attempt < 2; attempt++) {
@@ -343,13 +352,13 @@ export class IndexedDbStore implements Store {
             sealer.wipe();
             throw new ClientError('wrong-passphrase', 'wrong passphrase or key for this store');
           }
-          return new IndexedDbStore(db, sealer);
+          return new IndexedDbStore(db, sealer, durability);
         }
         const fresh = newKeyHeader(unlock, (n) => nobleProvider.randomBytes(n));
         const masterKey = await unlockMasterKey(fresh, unlock, argon2id);
         const sealer = new Sealer(masterKey);
         masterKey.fill(0);
-        if (await writeHeaderIfAbsent(db, serializeKeyHeader(fresh), sealer.seal(META, 'check', CHECK_TEXT))) return new IndexedDbStore(db, sealer);
+        if (await writeHeaderIfAbsent(db, serializeKeyHeader(fresh), sealer.seal(META, 'check', CHECK_TEXT))) return new IndexedDbStore(db, sealer, durability);
         // Another tab created the header while we derived: unlock under theirs.
         sealer.wipe();
       }
@@ -630,7 +639,7 @@ export class IndexedDbStore implements Store {
     if (scope.length === 0) return;
     let tx: IDBTransaction;
     try {
-      tx = this.db.transaction(scope, 'readwrite', { durability: 'strict' });
+      tx = this.db.transaction(scope, 'readwrite', { durability: this.durability });
     } catch (e) {
       throw storeError(e, 'write');
     }

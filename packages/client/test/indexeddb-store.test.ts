@@ -185,6 +185,7 @@ describe('IndexedDbStore at rest', () => {
     await assert.rejects(IndexedDbStore.open({ name: 'x', indexedDB: factory }), { code: 'invalid-argument' });
     await assert.rejects(IndexedDbStore.open({ name: 'x', key: new Uint8Array(31), indexedDB: factory }), { code: 'invalid-argument' });
     await assert.rejects(IndexedDbStore.open({ name: 'x', key: KEY, passphrase: 'p', indexedDB: factory }), { code: 'invalid-argument' });
+    await assert.rejects(IndexedDbStore.open({ name: 'x', key: KEY, durability: 'sometimes' as never, indexedDB: factory }), { code: 'invalid-argument' });
   });
 
   it('exists: false before, true after a store is made; destroy removes it', async () => {

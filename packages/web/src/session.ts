@@ -29,7 +29,7 @@ const WEB_SYNC_INTERVAL_MS = 10_000;
 export class UserFacingError extends Error {
   override readonly name = 'UserFacingError';
   constructor(
-    readonly kind: 'wrong-passphrase' | 'hub-unreachable' | 'bad-invitation' | 'invalid' | 'other',
+    readonly kind: 'wrong-passphrase' | 'in-another-tab' | 'hub-unreachable' | 'bad-invitation' | 'invalid' | 'other',
     message: string,
     options?: { cause?: unknown },
   ) {
@@ -44,6 +44,9 @@ export function explain(e: unknown, hub?: HubConfig): UserFacingError {
     switch (e.code) {
       case 'wrong-passphrase':
         return new UserFacingError('wrong-passphrase', 'Wrong passphrase. Try again.', { cause: e });
+      case 'store-locked':
+        // One tab per identity (openBrowserStore's Web Lock): two would overwrite each other's sessions.
+        return new UserFacingError('in-another-tab', 'This identity is open in another tab. Use that tab, or close it and try again here.', { cause: e });
       case 'invitation-malformed':
         return new UserFacingError('bad-invitation', 'That is not a valid invitation. Check that you pasted all of it.', { cause: e });
       case 'invitation-bad-signature':

@@ -1,6 +1,7 @@
 /**
  * The client's Store contract suite inside headless Chromium, on its real IndexedDB: bundled
- * unchanged with the node:test/assert shims; each browser-side test is a subtest here.
+ * unchanged with the node:test/assert shims, run against the IndexedDB store (with a reopen)
+ * and the memory store; each browser-side test is a subtest here.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -24,8 +25,10 @@ describe('store contract in Chromium', () => {
   });
 
   it('the suite ran in the browser for each store', () => {
-    assert.ok(results.some((r) => r.name.includes('memory (in Chromium)')));
-    assert.ok(results.length >= 20, `only ${results.length} browser tests ran`);
+    const indexedDb = results.filter((r) => r.name.includes('IndexedDB (in Chromium)'));
+    const memory = results.filter((r) => r.name.includes('memory (in Chromium)'));
+    assert.ok(indexedDb.length >= 30, `only ${indexedDb.length} IndexedDB tests ran`);
+    assert.equal(indexedDb.length, memory.length, 'each store ran the whole suite');
   });
 
   it('every browser-side test passes', async (t) => {
