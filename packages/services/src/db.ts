@@ -460,6 +460,8 @@ class PgListener {
     for (let attempt = 0; !this.closed; attempt++) {
       await new Promise((r) => setTimeout(r, Math.min(this.backoff.max, this.backoff.min * 2 ** Math.min(attempt, 20))));
       if (this.closed) return;
+      // Nothing to listen to (the first LISTEN failed, or all unlistened): the next add LISTENs itself.
+      if (this.channels.size === 0) return;
       const round = this.generation;
       try {
         const sql = this.client();
