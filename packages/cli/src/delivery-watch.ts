@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { fromHex } from '@umbra/protocol';
-import type { Client, Delivery, MessageInfo, Store } from '@umbra/client/node';
+import { SERVICES_ROUTE, ServicesDelivery, type Client, type Delivery, type MessageInfo, type Store } from '@umbra/client/node';
 import { SETTING, readJsonSetting, type Settings } from './settings.ts';
 
 /** The states the CLI shows (docs/CLI.md, "Message"). */
@@ -32,14 +32,18 @@ export class DeliveryWatch {
     inner: Delivery,
     private readonly settings: Settings,
   ) {
-    const observe = <T>(bytes: Uint8Array | null, p: Promise<T>): Promise<T> =>
+    // A ServicesDelivery answers fetches of any route but its inboxes' at once, without the
+    // network: those say nothing about whether the hub is reachable (counting them made the
+    // state flap "reachable"/"unreachable" every sync while the hub was down).
+    const networkFetch = (route: string) => !(inner instanceof ServicesDelivery) || route === SERVICES_ROUTE;
+    const observe = <T>(bytes: Uint8Array | null, p: Promise<T>, counts = true): Promise<T> =>
       p.then(
         (v) => {
           if (bytes !== null) {
             this.accepted.add(envelopeKey(bytes));
             this.window.accepted++;
           }
-          if (this.failing !== null) {
+          if (counts && this.failing !== null) {
             this.failing = null;
             this.emit({ kind: 'reachable' });
           }
@@ -56,7 +60,7 @@ export class DeliveryWatch {
     // The same adapter with its two publishes observed; everything else (a ServicesDelivery is
     // recognised by its methods) is the adapter's own, called on the adapter.
     const publish = (route: string, bytes: Uint8Array) => observe(bytes, Promise.resolve().then(() => inner.publish(route, bytes)));
-    const fetch = (route: string, since: string | null) => observe(null, Promise.resolve().then(() => inner.fetch(route, since)));
+    const fetch = (route: string, since: string | null) => observe(null, Promise.resolve().then(() => inner.fetch(route, since)), networkFetch(route));
     const target = inner as unknown as Record<string | symbol, unknown>;
     const publishEndpoint =
       typeof target.publishEndpoint === 'function'

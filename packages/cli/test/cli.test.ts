@@ -1,11 +1,13 @@
 /**
  * The `umbra` command as a user runs it: child processes against a hub on loopback (port 0, temp
  * data): init, invite, accept, send, read --json through SSA → RSA; --help; a bad invitation gives
- * a clear error and exit code 1.
+ * a clear error and exit code 1. Then with the hub down: `send` says queued (never "sent"), the
+ * agent says so once and when it retries, and sends it when the hub is back with nothing else run.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +18,7 @@ const BIN = resolve(dirname(fileURLToPath(import.meta.url)), '../bin/umbra.js');
 let hub: Hub;
 let root: string;
 let hubArg: string;
+let downHub: Hub | undefined;
 
 before(async () => {
   root = mkdtempSync(join(tmpdir(), 'umbra-cli-'));
@@ -23,10 +26,21 @@ before(async () => {
   hubArg = [hub.issuer, hub.ssa, ...hub.rsas].join(',');
 });
 
+/** Agents started by a test: detached (their own process groups), so stopped here by pid. */
+const agentPids: number[] = [];
+
 after(async () => {
   try {
+    for (const pid of agentPids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
     await killChildren(); // any umbra run a failed or timed-out test left behind
     await hub?.close();
+    await downHub?.close();
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
@@ -95,4 +109,73 @@ describe('umbra CLI through a hub', () => {
     assert.match(r.stderr, /^umbra: .*invitation/i);
     assert.ok(!r.stderr.includes('    at '), 'no stack trace');
   });
+
+  test('with the hub down: send says queued, the agent says so once, and sends it when the hub is back', async () => {
+    // A hub on fixed ports, so that it comes back at the same address (given as one URL: the
+    // CLI derives the SSA and RSAs from the issuer's port).
+    const base = await freeBasePort();
+    const hubDir = join(root, 'down-hub');
+    downHub = await startHub({ dataDir: hubDir, port: base, ssaRetry: { baseMs: 50, maxMs: 500 } });
+    const url = `http://127.0.0.1:${base}`;
+    const dave = join(root, 'dave');
+    const erin = join(root, 'erin');
+    await Promise.all([ok(['--data', dave, '--hub', url, 'init', '--name', 'Dave']), ok(['--data', erin, '--hub', url, 'init', '--name', 'Erin'])]);
+    const agent = JSON.parse(await ok(['--data', dave, '--json', 'agent', 'start'])) as { agent: { pid: number } };
+    agentPids.push(agent.agent.pid);
+    const inv = JSON.parse(await ok(['--data', dave, '--json', 'invite'])) as { invitation: { text: string } };
+    const accepted = JSON.parse(await ok(['--data', erin, '--json', 'accept', inv.invitation.text, '--wait', '20s'])) as { state: string };
+    assert.equal(accepted.state, 'started', "Dave's agent answered");
+
+    await downHub.close();
+    downHub = undefined;
+    // Erin, no agent: queued in JSON, text and read; exit 0 (it is stored and will be retried).
+    const queued = JSON.parse(await ok(['--data', erin, '--json', 'send', 'dave', 'erin while down', '--wait', '1s'])) as { message: { state: string } };
+    assert.equal(queued.message.state, 'queued');
+    const text = await umbra(['--data', erin, 'send', 'dave', 'erin again', '--wait', '0']);
+    assert.equal(text.code, 0);
+    assert.match(text.stdout, /^Queued: not sent yet/);
+    assert.doesNotMatch(text.stdout, /Sent|✓/);
+    const erinRead = JSON.parse(await ok(['--data', erin, '--json', 'read', 'dave'])) as { messages: { text: string; state: string }[] };
+    assert.deepEqual(erinRead.messages.map((m) => [m.text, m.state]), [['erin while down', 'queued'], ['erin again', 'queued']]);
+    // Dave, through his agent: queued, with when the agent tries next.
+    const viaAgent = await umbra(['--data', dave, 'send', 'erin', 'dave while down', '--wait', '1s']);
+    assert.equal(viaAgent.code, 0, viaAgent.stderr);
+    assert.match(viaAgent.stdout, /^Queued: not sent yet.*\nThe agent retries it \(next try (now|in \d+ (s|min))\)\.\n$/s);
+    await new Promise((r) => setTimeout(r, 3000)); // the agent's own syncs and retries fail meanwhile
+
+    downHub = await startHub({ dataDir: hubDir, port: base, ssaRetry: { baseMs: 50, maxMs: 500 } });
+    // Nothing is run for Dave: his agent sends it on its own. Erin's one-shot read fetches it.
+    const deadline = Date.now() + 60_000;
+    let got: string[] = [];
+    while (Date.now() < deadline && !got.includes('dave while down')) {
+      await new Promise((r) => setTimeout(r, 1000));
+      const page = JSON.parse(await ok(['--data', erin, '--json', 'read', 'dave'])) as { messages: { text: string; outgoing: boolean }[] };
+      got = page.messages.filter((m) => !m.outgoing).map((m) => m.text);
+    }
+    assert.deepEqual(got, ['dave while down']);
+    const log = readFileSync(join(dave, 'agent.log'), 'utf8');
+    assert.equal(log.match(/cannot reach the network/g)?.length, 1, `said once:\n${log}`);
+    assert.match(log, /the network is reachable again/);
+    await ok(['--data', dave, 'agent', 'stop']);
+    assert.equal(existsSync(join(dave, 'agent.sock')), false);
+  });
 });
+
+async function portFree(port: number): Promise<boolean> {
+  return new Promise((done) => {
+    const s = createServer();
+    s.once('error', () => done(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => done(true)));
+  });
+}
+
+/** A base port with the hub's six consecutive ports free. */
+async function freeBasePort(): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20_000 + Math.floor(Math.random() * 20_000);
+    let free = true;
+    for (let i = 0; i < 6 && free; i++) free = await portFree(base + i);
+    if (free) return base;
+  }
+  throw new Error('no six free consecutive ports');
+}
