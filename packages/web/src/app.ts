@@ -199,11 +199,13 @@ function Composer(props: { onSend: (text: string) => Promise<void>; placeholder:
     e.preventDefault();
     const t = text.trim();
     if (t === '') return;
+    // Cleared at once, not when the send resolves: clearing then would wipe what was typed meanwhile.
+    setText('');
     try {
       await props.onSend(t);
-      setText('');
       setError(null);
     } catch (err) {
+      setText((current) => (current === '' ? t : current));
       setError(explain(err).message);
     }
   };
