@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { RsaMessage } from '@umbra/client/http';
 import { PgDriver } from '../src/db.ts';
@@ -16,6 +17,7 @@ import { InstanceConfigError } from '../src/shared-state.ts';
 import { startRsa, type RsaOptions, type RsaService } from '../src/rsa.ts';
 import { HASH_SPACE, inboxHash, ownerOf, ShardAdmin, ShardedRsaStore, ShardMapError, type MovePhase } from '../src/shards.ts';
 import type { DeliveryLimits, Seed } from '../src/store.ts';
+import { killChildren, spawnChild } from '../../client/test/fixtures/children.ts';
 import { startPostgres, type PrivatePostgres } from './pg.ts';
 import { createTestInbox, deliverText, startTestIssuer, texts, trustedSsa, waitFor, type TestInbox, type TestIssuer } from './rsa-fixture.ts';
 
@@ -45,6 +47,7 @@ describe('an RSA on sharded mailboxes (PostgreSQL)', { timeout: 300_000 }, () =>
     closers.push(() => iss.close());
   });
   after(async () => {
+    await killChildren();
     for (const c of closers.reverse()) await c().catch(() => {});
     for (const s of servers) await s.stop();
   });
@@ -161,6 +164,32 @@ describe('an RSA on sharded mailboxes (PostgreSQL)', { timeout: 300_000 }, () =>
     }
     assert.equal(await countRows(shardUrls.s2, 'messages', 'WHERE inbox = ?', [id]), 3);
     assert.deepEqual(await texts(y.inbox, (await y.inbox.fetch()).messages), ['elsewhere on s0']);
+  });
+
+  it('umbra serve rsa --shard … runs an RSA on the shards until SIGTERM', async () => {
+    const control = await servers[1]!.createDb();
+    const urls = { s0: await servers[0]!.createDb(), s1: await servers[1]!.createDb() };
+    const bin = join(resolve(import.meta.dirname, '../../..'), 'packages/cli/bin/umbra.js');
+    const args = ['serve', 'rsa', '--db', control, '--shard', `s0=${urls.s0}`, '--shard', `s1=${urls.s1}`, '--issuer', iss.issuer.url, '--origin', 'rsa.cli'];
+    // Its own process group, killed by killChildren (after) whatever happens here.
+    const child = spawnChild(process.execPath, [bin, ...args, '--trust-ssa', b64u(trustedSsa.publicKey)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+    child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    try {
+      await waitFor(() => /umbra serve rsa: (http\S+)/.test(out) || child.exitCode !== null, 60_000, `umbra serve rsa to start (${out})`);
+      const url = /umbra serve rsa: (http\S+)/.exec(out)?.[1];
+      assert.ok(url, `umbra serve rsa started: ${out}`);
+      const ib = await createTestInbox(iss.account, url);
+      assert.equal(await deliverText(url, ib, 'via the cli'), 202);
+      assert.deepEqual(await texts(ib.inbox, (await ib.inbox.fetch()).messages), ['via the cli']);
+      const side = inboxHash(ib.inbox.creds.inboxId) < HALF ? 's0' : 's1';
+      assert.equal(await countRows(urls[side], 'messages', 'WHERE inbox = ?', [ib.inbox.creds.inboxId]), 1, 'stored on the shard that owns the inbox');
+    } finally {
+      child.kill('SIGTERM');
+    }
+    assert.equal(await exited, 0);
   });
 
   /**
