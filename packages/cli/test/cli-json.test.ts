@@ -196,6 +196,13 @@ describe('umbra --json against docs/CLI.md', () => {
     await fails('bob', ['accept', 'umbra_chatintro_1_garbage'], 'invitation-invalid', 1);
     await fails('bob', ['accept', invitation.slice(0, -10)], 'invitation-invalid', 1);
     await fails('nobody', ['list'], 'no-identity', 3, true);
+    // A dead end seen before anything is sent: an invitation only a local mailbox can answer.
+    await json('AccountOutput', 'mallory', ['--mailbox', join(root, 'mailbox.db'), 'init', '--name', 'Mallory'], true);
+    const local = await json<{ invitation: { text: string } }>('InviteOutput', 'mallory', ['invite', '--no-qr'], true);
+    const before = (await json<{ conversations: Conversation[] }>('ListOutput', 'bob', ['list'])).conversations.length;
+    const mismatch = await fails('bob', ['accept', local.invitation.text], 'transport-mismatch', 1);
+    assert.match(mismatch.message, /can only be answered through Waku or a local mailbox; this identity uses hub /);
+    assert.equal((await json<{ conversations: Conversation[] }>('ListOutput', 'bob', ['list'])).conversations.length, before, 'no conversation was started');
     // Nothing of the refused sends left Bob.
     const bobRead = await json<{ messages: Message[] }>('ReadOutput', 'bob', ['read', 'alice']);
     assert.deepEqual(bobRead.messages.map((m) => m.text), ['one', 'two']);
@@ -204,6 +211,10 @@ describe('umbra --json against docs/CLI.md', () => {
     assert.equal(r.code, 2);
     assert.equal(r.stdout, '');
     assert.match(r.stderr, /^umbra: --wait: "forever" is not a duration \(examples: .*\)\n$/);
+    // --debug: the same line, then where it failed.
+    const debug = await runFile(process.execPath, [BIN, '--data', dataOf('bob'), '--debug', 'read', 'nobody'], { env: env(false), timeoutMs: 60_000 });
+    assert.equal(debug.code, 3);
+    assert.match(debug.stderr, /^umbra: no conversation "nobody" \(.*\)\nCliError: no conversation "nobody"\n\s+at /);
   });
 
   test('directory: register, contact with approval (pending, approve, started), requests, allow, monitor', async () => {
