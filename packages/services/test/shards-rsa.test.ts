@@ -17,7 +17,7 @@ import { InstanceConfigError } from '../src/shared-state.ts';
 import { startRsa, type RsaOptions, type RsaService } from '../src/rsa.ts';
 import { HASH_SPACE, inboxHash, ownerOf, ShardAdmin, ShardedRsaStore, ShardMapError, type MovePhase } from '../src/shards.ts';
 import type { DeliveryLimits, Seed } from '../src/store.ts';
-import { killChildren, spawnChild } from '../../client/test/fixtures/children.ts';
+import { killChildren, runFile, spawnChild } from '../../client/test/fixtures/children.ts';
 import { startPostgres, type PrivatePostgres } from './pg.ts';
 import { createTestInbox, deliverText, startTestIssuer, texts, trustedSsa, waitFor, type TestInbox, type TestIssuer } from './rsa-fixture.ts';
 
@@ -190,6 +190,38 @@ describe('an RSA on sharded mailboxes (PostgreSQL)', { timeout: 300_000 }, () =>
       child.kill('SIGTERM');
     }
     assert.equal(await exited, 0);
+  });
+
+  it('shard-admin-main: map, add, bootstrap, move, resume from the command line; refusals exit 2; no password printed', async () => {
+    const root = resolve(import.meta.dirname, '../../..');
+    const main = join(root, 'packages/services/src/shard-admin-main.ts');
+    const control = await servers[0]!.createDb();
+    const [a, b] = [await servers[0]!.createDb(), await servers[1]!.createDb()];
+    // The test server trusts every login: a password in the URL is accepted, and must never be printed.
+    const c = (await servers[1]!.createDb()).replace('postgres@', 'postgres:hunter2secret@');
+    const admin = async (...args: string[]) => {
+      const r = await runFile(process.execPath, ['--import', 'tsx', main, control, ...args], { cwd: root, timeoutMs: 60_000 });
+      assert.ok(!`${r.stdout}${r.stderr}`.includes('hunter2secret'), 'no password in the output');
+      return { code: r.code, json: r.code === 0 ? (JSON.parse(r.stdout) as Record<string, unknown>) : null, stderr: r.stderr };
+    };
+    assert.deepEqual((await admin('map')).json, { version: null });
+    assert.equal((await admin('add', 'a', a)).code, 0);
+    assert.equal((await admin('add', 'b', b)).code, 0);
+    assert.deepEqual((await admin('bootstrap', 'a', 'b')).json, { version: 1 });
+    const early = await admin('move', '0', '1000', 'c');
+    assert.equal(early.code, 2);
+    assert.match(early.stderr, /refused: shard c is not registered/);
+    assert.equal((await admin('add', 'c', c)).code, 0);
+    const moved = await admin('move', '0', '1000', 'c');
+    assert.equal(moved.code, 0, moved.stderr);
+    assert.equal(moved.json!.toVersion, 2);
+    assert.deepEqual((await admin('resume')).json, { resumed: [] });
+    const map = (await admin('map')).json!;
+    assert.equal(map.version, 2);
+    assert.deepEqual((map.entries as { lo: number; hi: number; shard: string }[])[0], { lo: 0, hi: 1000, shard: 'c' });
+    assert.match(String((map.shards as Record<string, string>).c), /postgres:\*\*\*@/);
+    assert.equal((await admin('move', 'abc', '1', 'c')).code, 2);
+    assert.equal((await admin('teleport')).code, 2);
   });
 
   /**
