@@ -374,8 +374,8 @@ export class IndexedDbStore implements Store {
   static async exists(name: string, factory: IDBFactory | undefined = (globalThis as { indexedDB?: IDBFactory }).indexedDB): Promise<boolean> {
     checkString(name, 'name');
     if (factory === undefined) return false;
-    const names = await factory.databases();
-    if (!names.some((d) => d.name === name)) return false;
+    // databases() spares creating an empty database just to look; where it is missing, opening does no harm.
+    if (typeof factory.databases === 'function' && !(await factory.databases()).some((d) => d.name === name)) return false;
     const db = await openDatabase(factory, name);
     try {
       return (await readHeader(db)).header !== undefined;
