@@ -27,7 +27,8 @@ export interface AgentStatus {
 }
 
 export interface ChatEvent {
-  kind: 'message' | 'notice';
+  /** receipt: one of your messages in `chatId` was delivered (shown only where it was sent). */
+  kind: 'message' | 'receipt' | 'notice';
   /** The conversation or group it belongs to (messages). */
   chatId?: string;
   handle?: string;

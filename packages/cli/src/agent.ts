@@ -49,8 +49,12 @@ export function watchEvents(s: Session, emit: (e: ChatEvent) => void): () => voi
   };
   const onAcked = (a: { conversationId: string; messageId: string }) => {
     void (async () => {
+      // Only the text messages you wrote there: a group's frames ride on the same session and are acknowledged too.
+      const recent = await c.history(a.conversationId, { limit: 50 });
+      const m = recent.messages.find((x) => x.id === a.messageId);
+      if (m === undefined || !m.outgoing || m.kind !== 'text') return;
       const cj = await conversationJson(s, await c.conversation(a.conversationId));
-      emit({ kind: 'message', chatId: cj.id, handle: cj.handle, text: `  ✓✓ delivered to ${cj.name}` });
+      emit({ kind: 'receipt', chatId: cj.id, handle: cj.handle, text: `  ✓✓ delivered to ${cj.name}` });
     })().catch(() => undefined);
   };
   const onRequest = (info: ConversationInfo) => {

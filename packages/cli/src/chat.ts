@@ -121,7 +121,11 @@ export async function chat(g: GlobalOptions, opts: { with?: string }): Promise<v
 
   api.subscribe((e) => {
     if (e.kind === 'notice') print(`(${e.text})`);
-    else if (current !== null && e.chatId === current.id) print(e.text);
+    else if (current !== null && e.chatId === current.id) {
+      print(e.text);
+      // Shown in the open conversation: it has been read.
+      if (e.kind === 'message' && current.kind === 'conversation') void api.call('mark-read', { ref: current.id }).catch(() => undefined);
+    } else if (e.kind === 'receipt') return;
     else print(`(new message in ${e.handle}: ${e.text.replace(/^\[\d\d:\d\d\] /, '')} — /switch ${e.handle})`);
   });
 

@@ -195,6 +195,13 @@ export async function read(ctx: Context, p: { ref: string; limit: number; before
   return { json: { conversation: cj, messages, cursor: page.cursor }, text: (messages.length === 0 ? 'No messages yet.' : messages.map(messageLine).join('\n')) + more };
 }
 
+/** The chat marks a conversation read when it shows a message as it arrives (not a command of its own). */
+export async function markRead(ctx: Context, p: { ref: string }): Promise<Result> {
+  const conv = await findConversation(ctx.session, p.ref);
+  await ctx.session.client.markRead(conv.id);
+  return { json: {}, text: '' };
+}
+
 export async function verifyText(cj: ConversationJson, marked: boolean): Promise<string> {
   const state =
     cj.verified === 'yes'

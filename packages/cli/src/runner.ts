@@ -25,6 +25,7 @@ export const HANDLERS: Record<string, Handler> = {
   rename: commands.rename,
   send: commands.send,
   read: commands.read,
+  'mark-read': commands.markRead,
   verify: directory.verify,
   requests: directory.requests,
   register: directory.register,
