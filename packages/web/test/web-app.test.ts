@@ -6,7 +6,8 @@
  * (queued, then delivered without a click) and a tab closed right after sending, use a group,
  * and get clear errors for a wrong passphrase, a second tab of the same identity (refused: one
  * tab per identity, docs/WEB.md) and a malformed invitation. The page's raw IndexedDB is read
- * back to check that no message, name or passphrase is stored in clear. Screenshots of the main
+ * back to check that no message, name or passphrase is stored in clear, and a third person's
+ * identity and chat survive a restart of the whole browser on a profile on disk. Screenshots of the main
  * views go to packages/web/screenshots/.
  */
 import assert from 'node:assert/strict';
@@ -15,9 +16,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import type { BrowserContext, Page } from 'playwright-core';
-import { launchChromium, type LaunchedChromium } from './harness/chromium.ts';
-import { invitationText, openChat, PASSPHRASE, send, signIn, startTestHub, tab, waitForMessage, type RestartableHub } from './harness/app.ts';
+import { chromium as playwrightChromium, type BrowserContext, type Page } from 'playwright-core';
+import { CHROMIUM_ARGS, chromiumPath, launchChromium, type LaunchedChromium } from './harness/chromium.ts';
+import { acceptInvitation, invitationText, openChat, PASSPHRASE, send, signIn, startTestHub, tab, waitForMessage, type RestartableHub } from './harness/app.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const SHOTS = join(here, '..', 'screenshots');
@@ -250,6 +251,32 @@ describe('web app in Chromium', () => {
     // Bob learns he was removed: the group leaves his list of active groups.
     await tab(bob, 'groups');
     await bob.locator('[data-test=group-row][data-group="Book club"]').waitFor({ state: 'detached', timeout: 30_000 });
+  });
+
+  it('a browser restart on a disk profile keeps the identity, its chats and history', async () => {
+    // The other contexts are off the record (IndexedDB in memory): this one is a real profile on disk.
+    const profile = join(dir, 'chromium-profile');
+    const launch = () => playwrightChromium.launchPersistentContext(profile, { executablePath: chromiumPath()!, args: CHROMIUM_ARGS });
+    let carol = await launch();
+    try {
+      let page = carol.pages()[0] ?? (await carol.newPage());
+      watch('carol', page);
+      await signIn(page, hub!.webUrl, { name: 'Carol' });
+      await acceptInvitation(page, await invitationText(alice));
+      await send(page, 'written before the browser restart');
+      await page.locator('[data-test=message]', { hasText: 'written before the browser restart' }).waitFor();
+      await carol.close();
+      carol = await launch();
+      page = carol.pages()[0] ?? (await carol.newPage());
+      watch('carol', page);
+      await page.goto(hub!.webUrl);
+      await page.locator('[data-test=unlock-form]').waitFor();
+      await signIn(page, hub!.webUrl);
+      await openChat(page, 'Alice');
+      await waitForMessage(page, 'written before the browser restart');
+    } finally {
+      await carol.close();
+    }
   });
 
   it('no page errors in either tab', () => {
