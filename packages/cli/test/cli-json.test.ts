@@ -232,6 +232,12 @@ describe('umbra --json against docs/CLI.md', () => {
     const req = await until<{ requests: Conversation[] }>('RequestsOutput', 'carol', ['requests'], (v) => v.requests.length === 1, "Alice's first contact at Carol");
     assert.equal(req.requests[0]!.state, 'request');
     assert.equal((await json<{ conversation: Conversation }>('ConversationOutput', 'carol', ['allow', req.requests[0]!.handle])).conversation.state, 'active');
+    // Numbers and handles do not move when someone else writes: Carol writes last, Bob stays 1.
+    await json('SendOutput', 'carol', ['send', req.requests[0]!.handle, 'hello Alice', '--wait', '20s']);
+    const numbered = await until<{ conversations: (Conversation & { number: number; unread: number })[] }>('ListOutput', 'alice', ['list'], (v) => v.conversations.some((c) => c.handle === 'carol' && c.unread === 1), "Carol's message at Alice");
+    assert.deepEqual(numbered.conversations.map((c) => [c.number, c.handle]), [[1, 'bob'], [2, 'carol']]);
+    const toOne = await json<{ message: { chat: { handle: string } } }>('SendOutput', 'alice', ['send', '1', 'still you, Bob', '--wait', '0']);
+    assert.equal(toOne.message.chat.handle, 'bob');
     const mon = await json<{ directories: { url: string; newAlerts: string[] }[] }>('MonitorOutput', 'carol', ['monitor']);
     assert.deepEqual(mon.directories.map((d) => d.newAlerts), [[]]);
   });
