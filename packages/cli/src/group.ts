@@ -151,8 +151,8 @@ export async function sendGroup(ctx: Context, p: { ref: string; text: string }):
   const g = groupJson(s, info);
   const j = groupMessageJson(g, msg, msg.recipients);
   const onSession = j.recipients!.filter((r) => r.state === 'queued');
-  // On a session and every envelope of this send taken by the network: say "sent"; otherwise it is still queued.
-  const taken = onSession.length > 0 && answered.failed === 0;
+  // "sent" only when the network took as many envelopes as members are on a session (one each) and refused none; otherwise it is still queued.
+  const taken = onSession.length > 0 && answered.failed === 0 && answered.accepted >= onSession.length;
   const name = (r: { name: string | null; memberId: string }) => r.name ?? r.memberId.slice(0, 12) + '…';
   const lines: string[] = [];
   if (onSession.length > 0) lines.push(taken ? `Sent ✓ to ${onSession.map(name).join(', ')} (the network has it; each member's client confirms it).` : `Queued for ${onSession.map(name).join(', ')}: not sent yet${s.watch.failure !== null ? ` (${s.watch.failure})` : ''}. ${ctx.agent ? 'The agent retries it.' : 'It is retried the next time umbra runs; "umbra agent start" keeps retrying.'}`);

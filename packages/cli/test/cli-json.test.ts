@@ -199,6 +199,9 @@ describe('umbra --json against docs/CLI.md', () => {
     // A dead end seen before anything is sent: an invitation only a local mailbox can answer.
     await json('AccountOutput', 'mallory', ['--mailbox', join(root, 'mailbox.db'), 'init', '--name', 'Mallory'], true);
     const local = await json<{ invitation: { text: string } }>('InviteOutput', 'mallory', ['invite', '--no-qr'], true);
+    const wrong = await runFile(process.execPath, [BIN, '--data', dataOf('mallory'), '--json', 'whoami'], { env: { ...env(false), UMBRA_PASSPHRASE: 'not the passphrase' }, timeoutMs: 60_000 });
+    assert.equal(wrong.code, 5);
+    assert.equal((JSON.parse(wrong.stdout) as { error: { code: string } }).error.code, 'wrong-passphrase');
     const before = (await json<{ conversations: Conversation[] }>('ListOutput', 'bob', ['list'])).conversations.length;
     const mismatch = await fails('bob', ['accept', local.invitation.text], 'transport-mismatch', 1);
     assert.match(mismatch.message, /can only be answered through Waku or a local mailbox; this identity uses hub /);

@@ -99,6 +99,8 @@ test('group read: changes with their authors between the messages; re-add says "
 const BIN = resolve(dirname(fileURLToPath(import.meta.url)), '../bin/umbra.js');
 let hub: Hub | undefined;
 let root: string;
+/** Detached agents (their own process groups): killed by pid in after(). */
+const agentPids: number[] = [];
 
 before(async () => {
   root = mkdtempSync(join(tmpdir(), 'umbra-group-cli-'));
@@ -107,6 +109,13 @@ before(async () => {
 
 after(async () => {
   try {
+    for (const pid of agentPids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
     await killChildren(); // any umbra run a failed or timed-out test left behind
     await hub?.close();
   } finally {
@@ -142,8 +151,10 @@ test('umbra group: create, accept, remove, add again ("Invited again", then "alr
   const bob = ['--data', join(root, 'bob')];
   await ok([...alice, '--hub', hubArg, 'init', '--name', 'Alice']);
   await ok([...bob, '--hub', hubArg, 'init', '--name', 'Bob']);
+  // Bob keeps an agent (his side answers at once); Alice runs each command in its own process.
+  agentPids.push((JSON.parse(await ok([...bob, '--json', 'agent', 'start'])) as { agent: { pid: number } }).agent.pid);
   const inv = JSON.parse(await ok([...alice, '--json', 'invite'])) as { invitation: { text: string } };
-  await ok([...bob, 'accept', inv.invitation.text]);
+  await ok([...bob, 'accept', inv.invitation.text, '--wait', '0']);
   await until<{ conversations: { peerName: string }[] }>([...alice, '--json', 'list'], (l) => l.conversations.some((c) => c.peerName === 'Bob'), 'Alice to see Bob', [...bob, 'list']);
 
   assert.match(await ok([...alice, 'group', 'create', 'crew', 'Bob']), /^Created: crew/);
