@@ -335,7 +335,11 @@ export class HintTable<T> {
     const value = ownerSlot * HintTable.INDEX_LIMIT + slot.index;
     let map = this.byHour.get(slot.hour);
     if (map === undefined) {
-      map = new IntMultiMap();
+      // A new hour gets about as many entries as the fullest hour held now (the same
+      // conversations listen in it): sized for that, the rollover that fills it never rehashes.
+      let expected = 0;
+      for (const m of this.byHour.values()) expected = Math.max(expected, m.size);
+      map = new IntMultiMap(expected);
       this.byHour.set(slot.hour, map);
     }
     map.add(key, value);

@@ -60,6 +60,25 @@ describe('IntMultiMap', () => {
     assert.equal(map.get(rand(0)).includes(0), false);
   });
 
+  it('a table sized up front behaves the same, for every storable value from 0 to 2^31 - 1', () => {
+    // The property run with a presized table (no growth within it) and the value range's ends.
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 2000 }), fc.array(fc.tuple(fc.integer({ min: 0, max: 63 }), fc.constantFrom(0, 1, 0x7ffffffe, 0x7fffffff)), { maxLength: 300 }), (expected, pairs) => {
+        const map = new IntMultiMap(expected);
+        const ref = model();
+        for (const [k, v] of pairs) {
+          map.add(k, v);
+          ref.add(k, v);
+        }
+        for (let k = 0; k < 64; k++) assert.deepEqual(map.get(k).sort((a, b) => a - b), ref.get(k));
+        for (const [k, v] of pairs) assert.equal(map.delete(k, v), ref.delete(k, v));
+        assert.equal(map.size, 0);
+        for (let k = 0; k < 64; k++) assert.deepEqual(map.get(k), []);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
   it('refuses values it cannot store', () => {
     const map = new IntMultiMap();
     assert.throws(() => map.add(1, -1), RangeError);
