@@ -34,7 +34,9 @@ export async function printResult(json: boolean, r: Printable, options: { qr?: b
   // Only a terminal can show it (and a file or pipe gets just the text to copy).
   if (options.qr === true && r.qr !== undefined && process.stdout.isTTY === true) {
     const code = await qrForTerminal(r.qr);
-    const width = Math.max(...code.split('\n').map((l) => l.length));
+    // Measured without the colour escapes the terminal renderer puts around every block.
+    // eslint-disable-next-line no-control-regex
+    const width = Math.max(...code.split('\n').map((l) => [...l.replace(/\x1b\[[0-9;]*m/g, '')].length));
     if (width <= (process.stdout.columns ?? 80)) process.stdout.write(code + '\n');
     else process.stdout.write(`(The QR code is ${width} columns wide; widen the terminal to ${width} columns to see it, or copy the text.)\n\n`);
   }

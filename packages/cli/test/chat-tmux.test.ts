@@ -4,7 +4,8 @@
  * sent; a message arriving while Alice types is printed above the prompt and what she typed
  * stays; /list, /switch, /group create, /group members and group messages; while the chat runs,
  * Alice's other commands are served by it (no passphrase, the store stays with the chat); /quit
- * ends it and removes the socket.
+ * ends it and removes the socket. Then `umbra invite` in terminals of two widths: the QR code
+ * where it fits, a sentence where it does not, and never into a pipe.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -159,4 +160,31 @@ test('umbra chat in tmux: type, receive while typing, /list, /switch, groups, ot
   assert.equal(existsSync(join(root, 'alice', 'agent.sock')), false, 'the chat closed its socket');
   // The store is free again: a command opens it itself.
   assert.equal((JSON.parse(await umbra('alice', ['whoami'], true)) as { account: { agent: boolean } }).account.agent, false);
+});
+
+test('umbra invite: the QR code on a terminal wide enough, a sentence on a narrow one, none into a pipe', async () => {
+  const shown = async (session: string, columns: number): Promise<string> => {
+    const cmd = `${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} --data ${JSON.stringify(join(root, 'alice'))} invite; sleep 60`;
+    tmux('new-session', '-d', '-s', session, '-x', String(columns), '-y', '80', '-e', `UMBRA_PASSPHRASE=${PASS}`, 'sh', '-c', cmd);
+    tmuxStarted = true;
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const s = tmux('capture-pane', '-p', '-t', session);
+      if (/Single-use invitation/.test(s)) return s;
+      if (Date.now() > deadline) assert.fail(`no invitation on the ${columns}-column terminal:\n${s}`);
+      await new Promise((r) => setTimeout(r, 150));
+    }
+  };
+  const wide = await shown('wide', 200);
+  assert.match(wide, /[▀▄█]{20}/, 'the QR code is drawn');
+  assert.doesNotMatch(wide, /columns wide/);
+  const narrow = await shown('narrow', 100);
+  assert.doesNotMatch(narrow, /[▀▄█]{20}/);
+  assert.match(narrow, /\(The QR code is \d+ columns wide; widen the terminal to \d+ columns to see it, or copy the text\.\)/);
+  const piped = JSON.parse(await umbra('alice', ['invite'], true)) as { invitation: { text: string } };
+  assert.match(piped.invitation.text, /^umbra_chatintro_1_/);
+  const r = await runFile(process.execPath, [BIN, '--data', join(root, 'alice'), 'invite'], { env: { ...process.env, UMBRA_PASSPHRASE: PASS }, timeoutMs: 60_000 });
+  assert.equal(r.code, 0);
+  assert.match(r.stdout, /^umbra_chatintro_1_\S+\n\nSingle-use invitation/);
+  assert.doesNotMatch(r.stdout, /[▀▄█]|columns wide/, 'nothing but the text into a pipe');
 });
