@@ -151,6 +151,8 @@ export interface InvitationInfo {
 
 export interface ClientEventMap {
   message: MessageInfo;
+  /** A service (or the network) accepted one of our messages: its status went from 'queued' to 'sent'. */
+  sent: { readonly conversationId: string; readonly messageId: string };
   acked: { readonly conversationId: string; readonly messageId: string };
   missing: { readonly conversationId: string; readonly messageIds: readonly string[] };
   request: ConversationInfo;

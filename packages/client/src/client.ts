@@ -50,7 +50,7 @@ import { Publisher } from './publisher.ts';
 import { markRead } from './read-state.ts';
 import { ReceivePipeline, type ReceiveOutcome } from './receive-pipeline.ts';
 import { relationshipInfo, relationshipSigner } from './relationship-ports.ts';
-import type { Consent, Store } from './store.ts';
+import type { Consent, MessageKey, Store } from './store.ts';
 import { checkConsent, checkConversationId, checkInvitationOptions, checkOpenOptions, checkOptionsObject, checkText, clientTimings, parseHistoryOptions, parseMessageId } from './validation.ts';
 import { WakeTimer, every } from './wake-timer.ts';
 
@@ -82,6 +82,7 @@ export class Client {
   private readonly ownsStore: boolean;
   private profileName: string;
   private chain: Promise<unknown> = Promise.resolve();
+  private readonly accepted: MessageKey[] = [];
   private closing = false;
   private closed = false;
 
@@ -104,7 +105,7 @@ export class Client {
       state: this.state,
       events: this.eventHub,
       services,
-      publisher: new Publisher(w.delivery, services, this.statsData, this.eventHub),
+      publisher: new Publisher(w.delivery, services, this.statsData, this.eventHub, (key) => this.onAccepted(key)),
       profileName: () => this.profileName,
       subscribeRoutes: () => this.routes.subscribe(this.state.engine.receiveRoutes()),
     };
@@ -225,9 +226,9 @@ export class Client {
   // ---- messages --------------------------------------------------------------------------
 
   /**
-   * Send a text. Resolves once the message is on disk (status 'sent' when it was also published,
-   * 'queued' when the conversation already has maxInFlight unacknowledged messages). Replying to
-   * a request accepts it.
+   * Send a text. Resolves once the message is on disk, as 'queued': it becomes 'sent' (event
+   * 'sent') when a service or the network accepts its envelope and 'acked' when the peer's
+   * client confirms it. Replying to a request accepts it.
    */
   async send(conversationId: string, text: string, options: { replyTo?: string } = {}): Promise<MessageInfo> {
     checkConversationId(conversationId);
@@ -375,10 +376,22 @@ export class Client {
     this.routes.close();
   }
 
+  /** Accepted envelopes are marked 'sent' in one operation per burst (one store write). */
+  private onAccepted(key: MessageKey): void {
+    this.accepted.push(key);
+    if (this.accepted.length > 1) return; // the queued operation takes this one too
+    this.background(this.serial(() => this.outbox.markSent(this.accepted.splice(0))));
+  }
+
   /** Resolves when every queued operation has run (tests, orderly shutdown). */
   async settle(): Promise<void> {
-    await this.chain.catch(() => undefined);
-    await this.ctx.publisher.settle();
+    // A publish that finishes queues its 'sent' mark: settle until nothing new was queued.
+    for (;;) {
+      const chain = this.chain;
+      await chain.catch(() => undefined);
+      await this.ctx.publisher.settle();
+      if (this.chain === chain) return;
+    }
   }
 
   /** Stop timers and subscriptions, finish queued work, close the store (if the client opened it). */

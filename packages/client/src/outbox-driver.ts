@@ -16,7 +16,7 @@ import { ClientError, toClientError } from './errors.ts';
 import { decodeContent, sealFrame, type SealedFrame } from './frames.ts';
 import { decodeGroupFrameBody } from './group/groups.ts';
 import type { GossipSources } from './gossip.ts';
-import type { ConversationMeta, OutboxEntry, StoreBatch, StoredMessage } from './store.ts';
+import type { ConversationMeta, MessageKey, OutboxEntry, StoreBatch, StoredMessage } from './store.ts';
 
 /** An outbox entry for a message not yet encrypted. */
 export function queuedEntry(conversationId: string, messageId: Uint8Array, lamport: number, now: number): OutboxEntry {
@@ -56,10 +56,8 @@ export class OutboxDriver {
     state.setMeta(meta);
     state.setReliabilityTentatively(conversationId, next.state);
     try {
-      if (sealNow) {
-        const sent: StoredMessage = { ...message, status: 'sent' };
-        if (await this.sealContent(message, entry, now, { messages: [sent] })) return sent;
-      }
+      // Sealed or not, it stays 'queued' until a service accepts its envelope (markSent).
+      if (sealNow && (await this.sealContent(message, entry, now, { messages: [message] }))) return message;
       const stored = state.record(meta, state.conversation(conversationId), next.state);
       await store.write({ conversations: [stored], messages: [message], outboxPut: [entry] });
       state.adopt(stored, next.state);
@@ -145,14 +143,26 @@ export class OutboxDriver {
     const stored = state.record({ ...meta, lastActivityAt: Math.max(meta.lastActivityAt, now) }, sealed.conversation, nextState);
     // The outbox row keeps the envelope; its attempt columns mirror the machine's entry.
     const put: OutboxEntry = { ...entry, envelope: sealed.envelope, hintHour: sealed.hintHour, hintIndex: sealed.hintIndex, attempts: inFlight.attempts, nextAttemptAt: inFlight.nextAttemptAt };
-    const batch: StoreBatch = {
-      ...extra,
-      conversations: [stored],
-      outboxPut: [put],
-      messageStatus: [...(extra.messageStatus ?? []), { conversationId: id, messageId: message.messageId, status: 'sent' }],
-    };
-    await this.commitAndPublish(sealed, batch, () => state.adopt(stored, nextState), inFlight.attempts - 1);
+    const batch: StoreBatch = { ...extra, conversations: [stored], outboxPut: [put] };
+    const carried = message.group === true ? undefined : { conversationId: id, messageId: message.messageId };
+    await this.commitAndPublish(sealed, batch, () => state.adopt(stored, nextState), inFlight.attempts - 1, carried);
     return true;
+  }
+
+  /**
+   * Messages whose envelope a service (or the network) accepted: 'queued' → 'sent', one write,
+   * a 'sent' event each. A status already past 'queued' (acked, failed) is left as it is.
+   */
+  async markSent(keys: readonly MessageKey[]): Promise<void> {
+    const { store, events } = this.ctx;
+    const sent: (MessageKey & { status: 'sent' })[] = [];
+    for (const k of keys) {
+      const s = await store.messages.state(k.conversationId, k.messageId);
+      if (s !== null && s.outgoing && s.status === 'queued') sent.push({ ...k, status: 'sent' });
+    }
+    if (sent.length === 0) return;
+    await store.write({ messageStatus: sent });
+    for (const k of sent) events.emit({ type: 'sent', data: { conversationId: k.conversationId, messageId: toHex(k.messageId) } });
   }
 
   /**
@@ -181,11 +191,12 @@ export class OutboxDriver {
     batch: StoreBatch,
     adopt: () => void,
     attempt = 0,
+    message?: MessageKey,
   ): Promise<void> {
     await this.ctx.store.write(batch);
     if (sealed.changes !== null) this.ctx.state.engine.commit(sealed.changes);
     adopt();
-    this.ctx.publisher.publish(sealed.conversation.peerEndpoints, sealed.envelope, attempt);
+    this.ctx.publisher.publish(sealed.conversation.peerEndpoints, sealed.envelope, attempt, message);
   }
 
   /** The peer asks for messages it has seen referenced but lacks and that are not in flight: answer from the store. */
@@ -226,7 +237,7 @@ export class OutboxDriver {
     const entry = await store.outbox.entry(id, retry.messageId);
     if (entry !== null && entry.envelope !== null && retry.sameBytes) {
       stats.retries++;
-      this.ctx.publisher.publish(state.conversation(id).peerEndpoints, entry.envelope, retry.attempt - 1);
+      this.ctx.publisher.publish(state.conversation(id).peerEndpoints, entry.envelope, retry.attempt - 1, entry.kind === 'content' ? { conversationId: id, messageId: retry.messageId } : undefined);
       return;
     }
     const message = entry === null ? null : await store.messages.get(id, retry.messageId);

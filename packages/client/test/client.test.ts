@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { reliability, serializeConversation, deserializeConversation, wire } from '@umbra/protocol';
 import { sealFrame } from '../src/frames.ts';
-import { Client, MemoryNetwork, SqliteStore, type ClientEvent } from '../src/node.ts';
+import { Client, MemoryNetwork, SqliteStore, type ClientEvent, type Delivery } from '../src/node.ts';
 import { FAST, KEY_A, KEY_B, connect, openMemoryClient, tempDir, texts, waitFor } from './helpers.ts';
 
 test('invitation → accept → messages both ways, acked events, history and conversation list', async () => {
@@ -14,14 +14,17 @@ test('invitation → accept → messages both ways, acked events, history and co
   const started: string[] = [];
   bob.on('conversation-started', (c) => started.push(`${c.peerName}/${c.consent}/${c.origin}`));
   const acked: string[] = [];
+  const sentEvents: string[] = [];
   alice.on('acked', (a) => acked.push(a.messageId));
+  alice.on('sent', (a) => sentEvents.push(a.messageId));
   const conv = await connect(alice, bob);
   assert.deepEqual(started, ['Alice/allowed/invitation']);
   assert.equal((await alice.conversation(conv.id)).peerName, 'Bob');
   assert.equal((await alice.conversation(conv.id)).origin, 'accepted');
   const m1 = await alice.send(conv.id, 'hello bob');
-  assert.equal(m1.status, 'sent');
+  assert.equal(m1.status, 'queued', 'on disk; nothing outside this process has it yet');
   await waitFor(() => acked.includes(m1.id));
+  assert.deepEqual(sentEvents, [m1.id], "'sent' once the network took it, before the ack");
   const reply = await bob.send(conv.id, 'hi alice', { replyTo: m1.id });
   await waitFor(async () => (await alice.pendingCount()) === 0 && (await bob.pendingCount()) === 0 && (await texts(alice, conv.id)).length === 2);
   assert.deepEqual(await texts(alice, conv.id), ['>hello bob', '<hi alice']);
@@ -33,6 +36,39 @@ test('invitation → accept → messages both ways, acked events, history and co
   assert.equal((await alice.history(conv.id)).messages[0]!.status, 'acked');
   assert.equal((await alice.conversation(conv.id)).safetyNumber, (await bob.conversation(conv.id)).safetyNumber);
   assert.deepEqual((await alice.conversations()).map((c) => c.id), [conv.id]);
+  await alice.close();
+  await bob.close();
+});
+
+test("statuses tell the truth: 'queued' while no service takes the envelope (also after it is sealed and retried), 'sent' once one does, then 'acked'", async () => {
+  const net = new MemoryNetwork();
+  const inner = net.adapter();
+  let down = false;
+  // A delivery whose service can be unreachable: publish rejects, as ServicesDelivery's does.
+  const flaky: Delivery = {
+    publish: (route, bytes) => (down ? Promise.reject(new Error('connect ECONNREFUSED')) : inner.publish(route, bytes)),
+    subscribe: (routes, onEnvelope) => inner.subscribe(routes, onEnvelope),
+    fetch: (route, since) => inner.fetch(route, since),
+    close: () => inner.close(),
+  };
+  const alice = await openMemoryClient(flaky, 'Alice');
+  const bob = await openMemoryClient(net.adapter(), 'Bob');
+  const events: string[] = [];
+  alice.on('sent', (e) => events.push(`sent ${e.messageId}`));
+  alice.on('acked', (e) => events.push(`acked ${e.messageId}`));
+  alice.on('error', () => undefined);
+  const conv = await connect(alice, bob);
+  down = true;
+  const m = await alice.send(conv.id, 'while the service is down');
+  assert.equal(m.status, 'queued');
+  await waitFor(() => alice.stats().publishFailures >= 2, 10_000, 'the first publish and a retry to fail');
+  await alice.settle();
+  assert.equal((await alice.history(conv.id)).messages.find((x) => x.id === m.id)!.status, 'queued', 'sealed and retried, still not taken by anyone');
+  assert.deepEqual(events, []);
+  down = false;
+  await waitFor(() => events.includes(`acked ${m.id}`), 15_000, 'the retry to be taken and acknowledged');
+  assert.deepEqual(events, [`sent ${m.id}`, `acked ${m.id}`]);
+  assert.equal((await alice.history(conv.id)).messages.find((x) => x.id === m.id)!.status, 'acked');
   await alice.close();
   await bob.close();
 });
@@ -98,7 +134,8 @@ test('denied: dropped silently — nothing stored, no event, no ack; sending to 
   await bob.settle();
   assert.equal(events, 0);
   assert.equal((await bob.history(conv.id)).messages.length, 0);
-  assert.equal((await alice.history(conv.id)).messages.find((m) => m.id === sent.id)!.status, 'sent', 'never acknowledged');
+  await alice.settle();
+  assert.equal((await alice.history(conv.id)).messages.find((m) => m.id === sent.id)!.status, 'sent', 'taken by the network, never acknowledged');
   assert.ok(bob.stats().received >= 1, 'the envelope was read (and the ratchet kept in step), then dropped');
   await assert.rejects(bob.send(conv.id, 'x'), { code: 'conversation-denied' });
   assert.deepEqual((await bob.conversations({ consent: 'denied' })).map((c) => c.id), [conv.id]);
