@@ -5,7 +5,8 @@
  * stays; /list, /switch, /group create, /group members and group messages; while the chat runs,
  * Alice's other commands are served by it (no passphrase, the store stays with the chat); /quit
  * ends it and removes the socket. Then `umbra invite` in terminals of two widths: the QR code
- * where it fits, a sentence where it does not, and never into a pipe.
+ * where it fits, a sentence where it does not, and never into a pipe. Last, a long wait shows a
+ * spinner on a terminal, erased when it ends, and nothing of it on a pipe.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -187,4 +188,28 @@ test('umbra invite: the QR code on a terminal wide enough, a sentence on a narro
   assert.equal(r.code, 0);
   assert.match(r.stdout, /^umbra_chatintro_1_\S+\n\nSingle-use invitation/);
   assert.doesNotMatch(r.stdout, /[▀▄█]|columns wide/, 'nothing but the text into a pipe');
+});
+
+test('a command that takes a while shows a spinner on a terminal, erased at the end; none on a pipe', async () => {
+  // Bob offline (no agent): Alice's accept waits the whole --wait for his answer.
+  await umbra('bob', ['agent', 'stop']);
+  const inv = (JSON.parse(await umbra('bob', ['invite', '--no-qr'], true)) as { invitation: { text: string } }).invitation.text;
+  const cmd = `${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} --data ${JSON.stringify(join(root, 'alice'))} accept ${inv} --wait 8s; echo EXIT=$?; sleep 60`;
+  tmux('new-session', '-d', '-s', 'spin', '-x', '100', '-y', '40', '-e', `UMBRA_PASSPHRASE=${PASS}`, 'sh', '-c', cmd);
+  tmuxStarted = true;
+  const pane = () => tmux('capture-pane', '-p', '-t', 'spin');
+  const deadline = Date.now() + 30_000;
+  while (!/[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] Contacting them…/.test(pane())) {
+    if (Date.now() > deadline) assert.fail(`no spinner:\n${pane()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  while (!/EXIT=0/.test(pane())) {
+    if (Date.now() > deadline) assert.fail(`the accept did not end:\n${pane()}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const done = pane();
+  assert.doesNotMatch(done, /Contacting them…/, `the spinner is erased:\n${done}`);
+  assert.match(done, /Sent a first contact to Bob/);
+  const piped = await runFile(process.execPath, [BIN, '--data', join(root, 'alice'), 'list'], { env: { ...process.env, UMBRA_PASSPHRASE: PASS }, timeoutMs: 60_000 });
+  assert.doesNotMatch(piped.stderr, /[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏]/);
 });
