@@ -79,5 +79,8 @@ describe('browser user and CLI user', () => {
     await cliReceives('2', 'browser writes first');
     await umbra(['send', '2', 'CLI answers', '--wait', '0']);
     await waitForMessage(page, 'CLI answers', undefined, 60_000);
+    // Two conversations with the same name: told apart by their handles, which stay.
+    const list = JSON.parse(await umbra(['list'])) as { conversations: { number: number; handle: string; peerName: string }[] };
+    assert.deepEqual(list.conversations.map((c) => [c.number, c.handle, c.peerName]), [[1, 'dana', 'Dana'], [2, 'dana2', 'Dana']]);
   });
 });
