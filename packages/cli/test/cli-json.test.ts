@@ -280,12 +280,22 @@ describe('umbra --json against docs/CLI.md', () => {
     assert.equal(left.group.status, 'left');
   });
 
-  test('agent stop; then commands open the store themselves again', async () => {
+  test('agent stop, or a killed agent: commands open the store themselves again; a new agent takes a stale socket', async () => {
     const stopped = await json<{ agent: { running: boolean } }>('AgentOutput', 'alice', ['agent', 'stop']);
     assert.equal(stopped.agent.running, false);
     assert.equal(existsSync(join(dataOf('alice'), 'agent.sock')), false);
     assert.equal((await json<{ agent: { running: boolean } }>('AgentOutput', 'alice', ['agent', 'status'])).agent.running, false);
     assert.equal((await json<{ account: { agent: boolean } }>('AccountOutput', 'alice', ['whoami'], true)).account.agent, false);
+    // An agent killed outright leaves its socket file: commands open the store themselves, and a new agent takes the socket over.
+    const bobPid = (await json<{ agent: { pid: number } }>('AgentOutput', 'bob', ['agent', 'status'])).agent.pid;
+    process.kill(bobPid, 'SIGKILL');
+    const gone = Date.now() + 10_000;
+    while (Date.now() < gone && (await json<{ agent: { running: boolean } }>('AgentOutput', 'bob', ['agent', 'status'])).agent.running) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(existsSync(join(dataOf('bob'), 'agent.sock')), true, 'the stale socket is still there');
+    assert.equal((await json<{ account: { agent: boolean } }>('AccountOutput', 'bob', ['whoami'], true)).account.agent, false);
+    const restarted = await json<{ agent: { pid: number; running: boolean } }>('AgentOutput', 'bob', ['agent', 'start'], true);
+    agentPids.push(restarted.agent.pid);
+    assert.equal((await json<{ account: { agent: boolean } }>('AccountOutput', 'bob', ['whoami'])).account.agent, true);
   });
 
   test('every command `umbra --help` lists was validated', async () => {
