@@ -44,7 +44,7 @@ function useClientTick(session: WebSession): number {
   const [tick, setTick] = useState(0);
   useEffect(() => {
     const bump = () => setTick((t) => t + 1);
-    const events = ['message', 'acked', 'request', 'conversation-started', 'group-invited', 'group-updated', 'group-message', 'group-change'] as const;
+    const events = ['message', 'sent', 'acked', 'request', 'conversation-started', 'group-invited', 'group-updated', 'group-message', 'group-change'] as const;
     for (const e of events) session.client.on(e, bump);
     const timer = setInterval(bump, 1000);
     return () => {
