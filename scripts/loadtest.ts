@@ -35,7 +35,7 @@
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -125,6 +125,14 @@ interface RunResult {
   refused: number;
   submit: { p50: number; p99: number };
   e2e: { p50: number; p99: number };
+  /** Messages slower than 1 s end to end, and how many of them went to the RSA service killed at 1/3. */
+  over1s: number;
+  over1sKilled: number;
+  slowBySend: number[];
+  /** Seconds into the run when the kill was asked for (-1: no kill). */
+  killAtS: number;
+  /** CPU seconds per process over the run (/proc), for the services side filled in by main(). */
+  cpu?: Record<string, number>;
 }
 type FromGen =
   | { t: 'echo'; rate: number; p50: number; p99: number }
@@ -167,6 +175,8 @@ async function generator(): Promise<void> {
     inbox: InboxClient;
     /** Where the SSA delivers this client's messages (another instance than the receiver's when there are several). */
     deliverUrl: string;
+    /** Index of the RSA service holding its inbox (0 is the one whose instance #1 is killed). */
+    service: number;
     addr: Uint8Array;
     key: { kid: number; X: Uint8Array };
   }
@@ -212,7 +222,7 @@ async function generator(): Promise<void> {
       const inbox = await inst[k % inst.length]!.createInbox(await wallets[s]!.takeMany(5));
       const [seed] = await inbox.requestSeeds(await wallets[s]!.take(), 1);
       const key = currentAddressKey(addressKeysOf(descs[s]!), 'ephemeral');
-      clients.push({ inbox, deliverUrl: inst[(k + 1) % inst.length]!.url, addr: deriveAddress(seed!.M, key), key });
+      clients.push({ inbox, deliverUrl: inst[(k + 1) % inst.length]!.url, service: s, addr: deriveAddress(seed!.M, key), key });
     }
     for (let mm = 0; mm < M; mm++)
       for (let i = 0; i < N; i++) {
@@ -237,6 +247,11 @@ async function generator(): Promise<void> {
   let receivedCount = 0;
   let duplicates = 0;
   let e2e: number[] = [];
+  let over1s = 0;
+  let over1sKilled = 0;
+  /** Messages slower than 1 s by when they were sent, in 5 s buckets from the start of the run. */
+  let slowBySend: number[] = [];
+  let runStart = 0;
   let stopping = false;
   let connected = 0;
   let listeners: Promise<void>[] = [];
@@ -247,6 +262,9 @@ async function generator(): Promise<void> {
     receivedCount = 0;
     duplicates = 0;
     e2e = [];
+    over1s = 0;
+    over1sKilled = 0;
+    slowBySend = [];
     stopping = false;
     connected = 0;
     listeners = [];
@@ -266,7 +284,14 @@ async function generator(): Promise<void> {
           else {
             received[id] = 1;
             receivedCount++;
-            e2e.push(performance.now() - sentAt[id]!);
+            const ms = performance.now() - sentAt[id]!;
+            e2e.push(ms);
+            if (ms > 1000) {
+              over1s++;
+              if (c.service === 0) over1sKilled++;
+              const bucket = Math.floor((sentAt[id]! - runStart) / 5000);
+              slowBySend[bucket] = (slowBySend[bucket] ?? 0) + 1;
+            }
           }
           pending.push(msg.mid);
           flush ??= setTimeout(() => {
@@ -296,9 +321,14 @@ async function generator(): Promise<void> {
     const submitLat: number[] = [];
     let refused = 0;
     const t = performance.now();
+    runStart = t;
+    let killSentAtS = -1;
     const progress = setInterval(() => send({ t: 'progress', submitted: submitLat.length, received: receivedCount, connected }), 5000);
     await pool(jobs, CONC, async (job, i) => {
-      if (KILL && i === Math.floor(TOTAL / 3)) send({ t: 'kill', at: i });
+      if (KILL && i === Math.floor(TOTAL / 3)) {
+        killSentAtS = (performance.now() - t) / 1000;
+        send({ t: 'kill', at: i });
+      }
       const s = performance.now();
       sentAt[job.id] = s;
       const r = await ssa!.submit({ rsa: clients[job.to]!.deliverUrl, addr: job.addr, payload: job.payload, ttlS: 3600 }, job.token);
@@ -323,6 +353,10 @@ async function generator(): Promise<void> {
         refused,
         submit: { p50: pct(submitLat, 50), p99: pct(submitLat, 99) },
         e2e: { p50: pct(e2e, 50), p99: pct(e2e, 99) },
+        over1s,
+        over1sKilled,
+        slowBySend: Array.from(slowBySend, (n) => n ?? 0),
+        killAtS: killSentAtS,
       },
     });
   }
@@ -405,6 +439,39 @@ async function spawnInstance(config: Record<string, unknown>): Promise<Killable>
   };
 }
 
+/** CPU seconds (user + system) of this process and its children, by pid, from /proc (Linux; empty elsewhere). */
+function processCpu(): Map<number, { name: string; secs: number }> {
+  const out = new Map<number, { name: string; secs: number }>();
+  const tick = 100; // USER_HZ
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  } catch {
+    return out;
+  }
+  for (const d of pids) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const pid = Number(d);
+    const ppid = Number(f[1]);
+    if (pid !== process.pid && ppid !== process.pid) continue;
+    let cmd = '';
+    try {
+      cmd = readFileSync(`/proc/${d}/cmdline`, 'utf8');
+    } catch {
+      /* gone */
+    }
+    const name = pid === process.pid ? 'services' : cmd.includes('--generator') ? 'generator' : cmd.includes('rsa-main') ? 'rsa' : 'child';
+    out.set(pid, { name, secs: (Number(f[11]) + Number(f[12])) / tick });
+  }
+  return out;
+}
+
 interface PgCounters {
   xacts: Record<string, number>;
   rows: number;
@@ -474,8 +541,9 @@ async function main(): Promise<void> {
         await kill.kill();
         console.log(`  RSA #1 killed at message ${at}`);
         await sleep(1000);
+        const restartAt = performance.now();
         await kill.restart();
-        console.log('  RSA #1 restarted');
+        console.log(`  RSA #1 restarted (its process took ${fmt((performance.now() - restartAt) / 1000)} s to listen)`);
       })();
     };
     const t0 = performance.now();
@@ -486,9 +554,17 @@ async function main(): Promise<void> {
         console.log(`  ${fmt((performance.now() - t0) / 1000)} s: submitted ${m.submitted}, received ${m.received}, receivers connected ${m.connected}; SSA queue ${JSON.stringify(q)}`);
       });
     const stopProfile = await profile(`services-${runNo}.cpuprofile`);
+    const cpuBefore = processCpu();
     const { result } = await ask({ t: 'run', run: runNo }, 'run');
+    const cpuAfter = processCpu();
     await stopProfile();
     if (killed) await killed;
+    // Processes alive at both ends (the killed RSA's time is lost with it).
+    result.cpu = {};
+    for (const [pid, { name, secs }] of cpuAfter) {
+      const b = cpuBefore.get(pid);
+      if (b) result.cpu[`${name}#${pid}`] = secs - b.secs;
+    }
     return result;
   }
 
@@ -615,6 +691,12 @@ async function main(): Promise<void> {
     console.log(`    refused submits      ${r.refused}`);
     console.log(`    lost                 ${lost} of ${TOTAL}${KILL ? ' (with an RSA instance SIGKILLed and restarted)' : ''}`);
     console.log(`    duplicates pushed    ${r.duplicates} (redelivered before an ack; deduped by the receiver)`);
+    console.log(`    slower than 1 s      ${r.over1s} (${r.over1sKilled} of them to the RSA service whose instance was killed)`);
+    console.log(`      by send time       ${r.slowBySend.map((n, k) => `${k * 5}s:${n}`).filter((x) => !x.endsWith(':0')).join(' ')}${r.killAtS >= 0 ? ` (kill at ${fmt(r.killAtS)} s)` : ''}`);
+    if (r.cpu) {
+      const cpuTotal = Object.values(r.cpu).reduce((a, v) => a + v, 0);
+      console.log(`    CPU ms/msg           ${((cpuTotal * 1000) / Math.max(1, r.received)).toFixed(2)} (${Object.entries(r.cpu).map(([k, v]) => `${k} ${((v * 1000) / Math.max(1, r.received)).toFixed(2)}`).join(', ')}; the killed instance not counted)`);
+    }
     if (pg) {
       const per = (x: number) => (x / Math.max(1, r.received)).toFixed(2);
       const xs = Object.entries(pg.xacts);

@@ -32,8 +32,11 @@ export class OutboundRefused extends Error {
 export type OutboundFailure = 'refused' | 'network' | 'timeout' | 'too-large';
 
 export class OutboundError extends Error {
-  constructor(readonly kind: OutboundFailure, message: string) {
+  /** For 'network': the socket's error code (ECONNREFUSED, ECONNRESET, …) when it had one. */
+  readonly code: string | undefined;
+  constructor(readonly kind: OutboundFailure, message: string, code?: string) {
     super(message);
+    this.code = code;
   }
 }
 
@@ -216,7 +219,9 @@ export class OutboundClient {
         },
       );
       const timer = setTimeout(() => fail(new OutboundError('timeout', `no complete answer within ${req.timeoutMs} ms`)), req.timeoutMs);
-      r.on('error', (e) => fail(e instanceof OutboundRefused ? new OutboundError('refused', e.reason) : new OutboundError('network', 'connection failed')));
+      r.on('error', (e: NodeJS.ErrnoException) =>
+        fail(e instanceof OutboundRefused ? new OutboundError('refused', e.reason) : new OutboundError('network', 'connection failed', typeof e.code === 'string' ? e.code : undefined)),
+      );
       r.end(req.body ? Buffer.from(req.body.buffer, req.body.byteOffset, req.body.byteLength) : undefined);
     });
   }

@@ -56,9 +56,27 @@ export interface RetryPolicy {
   /** Most deliveries per POST /v1/deliver/batch. */
   batchSize: number;
   requestTimeoutMs: number;
+  /**
+   * When a delivery finds nothing listening at an RSA (connection refused or reset), the SSA
+   * probes that RSA (GET its descriptor) every `probeMs` (0 = off; the interval doubles up to
+   * `maxMs` after 30 s down) and makes its queued items due at once when it answers, so a
+   * restarted RSA is not left waiting out the items' backoff. The backoff still applies.
+   */
+  probeMs: number;
 }
 
-export const DEFAULT_RETRY: RetryPolicy = { baseMs: 500, maxMs: 5 * 60_000, firstDelayMs: 0, concurrency: 256, batchSize: 32, requestTimeoutMs: 10_000 };
+export const DEFAULT_RETRY: RetryPolicy = {
+  baseMs: 500,
+  maxMs: 5 * 60_000,
+  firstDelayMs: 0,
+  concurrency: 256,
+  batchSize: 32,
+  requestTimeoutMs: 10_000,
+  probeMs: 200,
+};
+
+/** Socket errors that say nothing listens at the RSA (or it went away mid-request): worth probing for its return. */
+const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE']);
 
 export interface SsaOptions {
   db: string;
@@ -262,8 +280,11 @@ export async function startSsa(opts: SsaOptions): Promise<SsaService> {
   const batchSupport = new Map<string, boolean>();
   const MAX_BATCH_BYTES = 1024 * 1024;
 
-  /** status -1: the URL is refused by the outbound policy (permanent); 0: network error or timeout (retry). */
-  async function post(url: string, body: Uint8Array<ArrayBuffer>): Promise<{ status: number; json: unknown }> {
+  /**
+   * status -1: the URL is refused by the outbound policy (permanent); 0: network error or timeout
+   * (retry). `unreachable`: the connection was refused or dropped (see probeUntilAnswering).
+   */
+  async function post(url: string, body: Uint8Array<ArrayBuffer>): Promise<{ status: number; json: unknown; unreachable?: boolean }> {
     try {
       const target = new URL(url);
       const res = await outbound.request(url, {
@@ -281,7 +302,8 @@ export async function startSsa(opts: SsaOptions): Promise<SsaService> {
       }
       return { status: res.status, json };
     } catch (e) {
-      return { status: e instanceof OutboundError && e.kind === 'refused' ? -1 : 0, json: null };
+      if (e instanceof OutboundError && e.kind === 'refused') return { status: -1, json: null };
+      return { status: 0, json: null, unreachable: e instanceof OutboundError && e.code !== undefined && UNREACHABLE_CODES.has(e.code) };
     }
   }
 
@@ -291,7 +313,7 @@ export async function startSsa(opts: SsaOptions): Promise<SsaService> {
   }
 
   /** Per item: the HTTP status (what /v1/deliver answered or would have) and, for 429, the RSA's retry-after in seconds. */
-  type ItemAnswer = { status: number; retryAfterS: number };
+  type ItemAnswer = { status: number; retryAfterS: number; unreachable?: boolean };
 
   function retryAfterOf(v: unknown): number {
     return typeof v === 'number' && Number.isFinite(v) && v > 0 ? Math.min(v, limits.maxRetryAfterS) : 0;
@@ -310,12 +332,12 @@ export async function startSsa(opts: SsaOptions): Promise<SsaService> {
         return (results as number[]).map((status, k) => ({ status, retryAfterS: retryAfterOf(after[k]) }));
       }
       if (r.status === 404 || r.status === 405) batchSupport.set(rsa, false);
-      else return items.map(() => ({ status: r.status, retryAfterS: 0 })); // 401, 429, 5xx, network: the whole batch is retried
+      else return items.map(() => ({ status: r.status, retryAfterS: 0, unreachable: r.unreachable })); // 401, 429, 5xx, network: the whole batch is retried
     }
     return Promise.all(
       items.map(async (it, k) => {
         const r = await post(`${rsa}/v1/deliver`, utf8enc.encode(JSON.stringify(wire(it, addrs[k]!, now))));
-        return { status: r.status, retryAfterS: retryAfterOf((r.json as { retry_after_s?: unknown } | null)?.retry_after_s) };
+        return { status: r.status, retryAfterS: retryAfterOf((r.json as { retry_after_s?: unknown } | null)?.retry_after_s), unreachable: r.unreachable };
       }),
     );
   }
@@ -334,6 +356,7 @@ export async function startSsa(opts: SsaOptions): Promise<SsaService> {
     }
     if (items.length === 0) return;
     const answers = await send(rsa, items, addrs);
+    if (answers.some((a) => a.unreachable)) probeUntilAnswering(rsa);
     const forwarded: Uint8Array[] = [];
     const later: Promise<void>[] = [];
     items.forEach((item, k) => {
@@ -353,6 +376,54 @@ export async function startSsa(opts: SsaOptions): Promise<SsaService> {
     });
     later.push(store.markForwarded(forwarded));
     await Promise.all(later);
+  }
+
+  // ---- RSAs that stopped answering ----------------------------------------------------------
+  // A killed or restarting RSA refuses connections; its items back off (up to maxMs) and would
+  // sit out that backoff after it is back. One probe loop per such RSA finds it back instead.
+  const probes = new Map<string, { timer: NodeJS.Timeout | null; running: Promise<void> | null }>();
+  const MAX_PROBED_RSAS = 1024;
+  const PROBE_FAST_FOR_MS = 30_000;
+
+  function probeUntilAnswering(rsa: string): void {
+    if (retry.probeMs <= 0 || closed || probes.has(rsa) || probes.size >= MAX_PROBED_RSAS) return;
+    const since = performance.now();
+    let interval = retry.probeMs;
+    const entry: { timer: NodeJS.Timeout | null; running: Promise<void> | null } = { timer: null, running: null };
+    probes.set(rsa, entry);
+    const schedule = () => {
+      entry.timer = setTimeout(() => (entry.running = attempt().finally(() => (entry.running = null))), interval);
+      entry.timer.unref();
+    };
+    const attempt = async (): Promise<void> => {
+      entry.timer = null;
+      if (closed) return;
+      let answered = false;
+      try {
+        // Any HTTP answer means something listens there again; the deliveries will tell the rest.
+        await outbound.request(`${rsa}/.well-known/communicator.json`, {
+          method: 'GET',
+          timeoutMs: Math.min(retry.requestTimeoutMs, 2000),
+          maxBytes: limits.maxAnswerBytes,
+        });
+        answered = true;
+      } catch {
+        /* still down */
+      }
+      if (closed) return;
+      if (!answered) {
+        if (performance.now() - since > PROBE_FAST_FOR_MS) interval = Math.min(Math.max(retry.maxMs, retry.probeMs), interval * 2);
+        return schedule();
+      }
+      try {
+        await store.retryNow(rsa, clock.now());
+      } catch (e) {
+        if (!closed) console.error('[ssa] retry after an RSA came back failed:', e);
+      }
+      probes.delete(rsa);
+      wake();
+    };
+    schedule();
   }
 
   function start(rsa: string, chunk: QueueItem[]): void {
@@ -448,8 +519,10 @@ export async function startSsa(opts: SsaOptions): Promise<SsaService> {
       closed = true;
       if (timer) clearTimeout(timer);
       clearInterval(sweeper);
+      for (const p of probes.values()) if (p.timer) clearTimeout(p.timer);
       await app.close();
       while (claiming || batches.size > 0) await Promise.all([claiming, ...batches]);
+      await Promise.all([...probes.values()].map((p) => p.running));
       outbound.close();
       await store.close();
     },

@@ -175,6 +175,8 @@ export interface SsaStore {
   claimDue(now: number, limit: number, leaseMs: number): Promise<QueueItem[]>;
   markForwarded(sids: Uint8Array[]): Promise<void>;
   reschedule(sid: Uint8Array, nextAt: number, attempts: number): Promise<void>;
+  /** Makes every queued item for `rsa` due at `now` (the RSA answers again); returns how many moved. */
+  retryNow(rsa: string, now: number): Promise<number>;
   markExpired(sid: Uint8Array): Promise<void>;
   state(sid: Uint8Array): Promise<SubmissionState | null>;
   nextDue(): Promise<number | null>;
@@ -251,6 +253,9 @@ export class SqlSsaStore extends SqlStoreBase implements SsaStore {
   }
   async reschedule(sid: Uint8Array, nextAt: number, attempts: number): Promise<void> {
     await this.db.run('UPDATE queue SET next_at = ?, attempts = ?, lease_until = 0 WHERE sid = ?', [nextAt, attempts, sid]);
+  }
+  async retryNow(rsa: string, now: number): Promise<number> {
+    return this.db.run(`UPDATE queue SET next_at = ? WHERE state = 'queued' AND next_at > ? AND rsa = ?`, [now, now, rsa]);
   }
   async markExpired(sid: Uint8Array): Promise<void> {
     await this.db.run(`UPDATE queue SET state = 'expired', sealed_addr = ?, payload = ? WHERE sid = ?`, [new Uint8Array(0), new Uint8Array(0), sid]);
