@@ -1,13 +1,12 @@
 /**
- * What became of each envelope the client handed to the network. The client marks a message
- * 'sent' once it is encrypted and handed to the delivery, whether or not a service took it; the
- * CLI promises more ("sent" = accepted by the sending service), so it watches the delivery's
- * answers: an envelope whose publish resolved is recorded by its SHA-256. A message is `sent`
- * when its outbox envelope is recorded, `queued` otherwise. The record is kept in the store's
- * settings (only for envelopes still in the outbox), so the next process knows it too.
+ * What became of each envelope the client handed to the network: whether the network answers
+ * (said once when it stops and once when it is back, never per retry), how many envelopes a
+ * send got accepted, and when the next retry of one no service has accepted is. An envelope
+ * whose publish resolved is recorded by its SHA-256, kept in the store's settings (only for
+ * envelopes still in the outbox), so the next process knows it too. A message's state is the
+ * SDK's own ('sent' once a service accepted its envelope).
  */
 import { createHash } from 'node:crypto';
-import { fromHex } from '@umbra/protocol';
 import { SERVICES_ROUTE, ServicesDelivery, type Client, type Delivery, type MessageInfo, type Store } from '@umbra/client/node';
 import { SETTING, readJsonSetting, type Settings } from './settings.ts';
 
@@ -113,8 +112,8 @@ export class DeliveryWatch {
     await this.settings.set({ [SETTING.accepted]: keep.length === 0 ? null : JSON.stringify(keep) });
   }
 
-  /** The state to show for a message, as far as this client knows. */
-  async state(store: Store, m: MessageInfo): Promise<DeliveryState> {
+  /** The state to show for a message: the SDK's, which says 'sent' only once a service or the network accepted its envelope. */
+  async state(_store: Store, m: MessageInfo): Promise<DeliveryState> {
     if (!m.outgoing) return 'received';
     switch (m.status) {
       case 'acked':
@@ -125,12 +124,8 @@ export class DeliveryWatch {
         return 'queued';
       case 'received':
         return 'received';
-      case 'sent': {
-        const entry = await store.outbox.entry(m.conversationId, fromHex(m.id)!);
-        // No outbox entry left for a message not acknowledged: nothing more will be tried; the envelope went out.
-        if (entry === null || entry.envelope === null) return entry === null ? 'sent' : 'queued';
-        return this.accepted.has(envelopeKey(entry.envelope)) ? 'sent' : 'queued';
-      }
+      case 'sent':
+        return 'sent';
     }
   }
 
