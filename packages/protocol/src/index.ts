@@ -32,6 +32,20 @@ export {
   type ParsedInvitation,
   type Presentation,
 } from './invitation.ts';
+export {
+  INVITATION_LINK_KEY_BYTES,
+  MAX_INVITATION_BLOB_BYTES,
+  MAX_INVITATION_LINK_CHARS,
+  invitationBlobPath,
+  invitationLink,
+  invitationLinkLocator,
+  looksLikeInvitationLink,
+  openInvitationBlob,
+  parseInvitationLink,
+  sealInvitationBlob,
+  type InvitationBlobJson,
+  type InvitationLink,
+} from './invitation-link.ts';
 export type { FrameBody, PrivateConversation } from './private-v1.ts';
 export {
   Engine,

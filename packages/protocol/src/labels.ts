@@ -32,3 +32,8 @@ export const LABEL_SAFETY_NUMBER = utf8('umbra/v1/safety-number');
 
 /** KDF_CK input (Signal DR spec §5.2): HMAC-SHA512(ck, 0x01) = message key ‖ next chain key. */
 export const CHAIN_KDF_INPUT = Uint8Array.of(0x01);
+
+/** Short invitation links: where the sealed invitation is stored, SHA-256(label ‖ link key). */
+export const LABEL_INVITATION_LINK_LOCATOR = utf8('umbra/v1/invitation-link/locator');
+/** Short invitation links: the blob's AEAD key, HKDF(ikm = link key, salt = empty, info) → 32 bytes. */
+export const LABEL_INVITATION_LINK_KEY = utf8('umbra/v1/invitation-link/key');
