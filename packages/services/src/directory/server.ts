@@ -19,6 +19,7 @@ import { openDriver } from '../db.ts';
 import { ed25519FromSeed, rawKeyFromKeyid, verifyRequest, type Ed25519Key } from '../httpsig.ts';
 import { initSchema, initSharedState, loadServiceKey, nonceStoreFor } from '../shared-state.ts';
 import { TokenVerifier } from '../tokens.ts';
+import { registerInvitationBlobs, type InvitationBlobLimits, type InvitationBlobs } from '../invitation-blobs.ts';
 import { POLICIES, SqlDirectoryStore, type Policy } from './store.ts';
 
 const t = transparency;
@@ -88,6 +89,8 @@ export interface DirectoryOptions {
   adminSecret?: string;
   defaultPolicy?: Policy;
   limits?: Partial<DirectoryLimits>;
+  /** Short invitation links' sealed invitations (invitation-blobs.ts): paid with this directory's tokens. */
+  invitationBlobLimits?: Partial<InvitationBlobLimits>;
   /**
    * 32-byte Ed25519 seed of this service's identity (a key file): every instance of the role
    * gets the same, so they sign as one service. Without it, the key in the database (first start).
@@ -105,6 +108,8 @@ export interface DirectoryService {
   originInfo: string;
   app: FastifyInstance;
   store: SqlDirectoryStore;
+  /** The short-link blobs it stores (its sweep runs with the directory's, every minute). */
+  invitationBlobs: InvitationBlobs;
   close(): Promise<void>;
 }
 
@@ -151,6 +156,7 @@ export async function startDirectory(opts: DirectoryOptions): Promise<DirectoryS
   let originInfo = '';
   let tokens: TokenVerifier | null = null;
   const sign = (size: number, root: Uint8Array): string => t.signCheckpoint(logOrigin, size, root, logSeed).text;
+  const blobs = await registerInvitationBlobs(app, { db: store.db, tokens: () => tokens, clock, ...(opts.invitationBlobLimits ? { limits: opts.invitationBlobLimits } : {}) });
 
   // ---- helpers ---------------------------------------------------------------------------
 
@@ -534,7 +540,10 @@ export async function startDirectory(opts: DirectoryOptions): Promise<DirectoryS
   await store.initHead(sign);
   if (opts.tokenKeys && opts.tokenKeys.length > 0 && opts.issuerName) tokens = new TokenVerifier(opts.issuerName, originInfo, opts.tokenKeys.map((tokenKey) => ({ tokenKey })));
 
-  const sweeper = setInterval(() => void store.sweep(clock.now()).catch((e) => console.error('[directory] sweep failed:', e)), 60_000);
+  const sweeper = setInterval(() => {
+    void store.sweep(clock.now()).catch((e) => console.error('[directory] sweep failed:', e));
+    void blobs.sweep(clock.now()).catch((e) => console.error('[directory] invitation-blob sweep failed:', e));
+  }, 60_000);
   sweeper.unref();
 
   return {
@@ -546,9 +555,11 @@ export async function startDirectory(opts: DirectoryOptions): Promise<DirectoryS
     originInfo,
     app,
     store,
+    invitationBlobs: blobs,
     async close() {
       clearInterval(sweeper);
       nonces.close?.();
+      blobs.close();
       await app.close();
       await store.close();
     },
