@@ -147,6 +147,10 @@ export interface InvitationInfo {
   readonly invitationId: string;
   /** Unix seconds; 0 = never. */
   readonly expiresAt: number;
+  /** The short link, when createInvitation was asked for one (`shortLink`). */
+  readonly link?: string;
+  /** Unix seconds: when the link's service forgets the invitation (at most 7 days ahead). */
+  readonly linkExpiresAt?: number;
 }
 
 export interface ClientEventMap {

@@ -43,6 +43,7 @@ import { GossipSources } from './gossip.ts';
 import { groupHost } from './group-host.ts';
 import { Groups } from './group/groups.ts';
 import { Invitations } from './invitations.ts';
+import type { PublishedLink, ShortLinkOptions } from './invitation-links.ts';
 import { messageInfo } from './message-info.ts';
 import { OutboxDriver } from './outbox-driver.ts';
 import { platform } from './platform.ts';
@@ -204,10 +205,29 @@ export class Client {
    * `arrivesAsRequest`: a first contact through it starts as a request (consent 'unknown', no
    * acks until accepted; directory key packages use this).
    */
-  async createInvitation(options: { reusable?: boolean; ttlSeconds?: number; arrivesAsRequest?: boolean } = {}): Promise<InvitationInfo> {
-    const checked = checkInvitationOptions(options);
+  async createInvitation(options: { reusable?: boolean; ttlSeconds?: number; arrivesAsRequest?: boolean; shortLink?: ShortLinkOptions } = {}): Promise<InvitationInfo> {
+    checkOptionsObject(options);
+    const { shortLink, ...rest } = options;
+    const checked = checkInvitationOptions(rest);
+    const link = shortLink === undefined ? undefined : this.invitations.checkShortLinkOptions(shortLink);
     const endpoints = await this.invitations.endpointsForNewRelationship();
-    return this.serial(() => this.invitations.create(checked, endpoints));
+    const info = await this.serial(() => this.invitations.create(checked, endpoints));
+    if (link === undefined) return info;
+    const published = await this.shortLink(info, link);
+    return { ...info, link: published.link, linkExpiresAt: published.expiresAt };
+  }
+
+  /**
+   * A short link (≤ ~100 characters) for an invitation of this client: the invitation sealed
+   * under a fresh key and stored at `options.service` (a directory; one token from the services
+   * account, or `options.tokens`). The full `invitation.text` stays valid offline; a failure here
+   * leaves it usable.
+   */
+  async shortLink(invitation: InvitationInfo, options: ShortLinkOptions): Promise<PublishedLink> {
+    this.assertOpen();
+    const checked = this.invitations.checkShortLinkOptions(options);
+    if (typeof invitation?.text !== 'string' || typeof invitation.expiresAt !== 'number') throw new ClientError('invalid-argument', 'invitation must be what createInvitation returned');
+    return this.invitations.publishLink(invitation.text, invitation.expiresAt, checked);
   }
 
   /** The default inbox's invitation (reusable, never expires); first contacts through it are requests. */
@@ -219,8 +239,10 @@ export class Client {
   async accept(invitation: string): Promise<ConversationInfo> {
     if (typeof invitation !== 'string') throw new ClientError('invalid-argument', 'the invitation must be a string');
     if (invitation.length > MAX_INVITATION_CHARS) throw new ClientError('invitation-malformed', 'the invitation is too long');
-    const endpoints = await this.invitations.endpointsToAccept(invitation);
-    return this.serial(() => this.invitations.accept(invitation, endpoints));
+    // A short link is resolved first (outside the queue); the invitation behind it is then checked as any other.
+    const text = await this.invitations.resolveLink(invitation);
+    const endpoints = await this.invitations.endpointsToAccept(text);
+    return this.serial(() => this.invitations.accept(text, endpoints));
   }
 
   // ---- messages --------------------------------------------------------------------------

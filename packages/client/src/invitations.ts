@@ -5,12 +5,13 @@
  * Service endpoints for a new relationship are fetched before the operation (network calls
  * never hold the operation queue).
  */
-import { reliability as rel, toHex, type Inbox, type wire } from '@umbra/protocol';
+import { INVITATION_LINK_KEY_BYTES, invitationLink, looksLikeInvitationLink, reliability as rel, toHex, type Inbox, type wire } from '@umbra/protocol';
 import type { ConversationInfo, InvitationInfo } from './client-types.ts';
 import type { ClientContext } from './context.ts';
 import { requestInboxKey, storedInbox } from './conversation-records.ts';
 import { conversationInfo } from './conversation-views.ts';
 import { ClientError, toClientError } from './errors.ts';
+import { fetchInvitationFromLink, isLinkTokenSource, publishInvitationLink, type PublishedLink, type ShortLinkOptions } from './invitation-links.ts';
 import type { OutboxDriver } from './outbox-driver.ts';
 import type { ConversationMeta, OutboxEntry, StoreBatch } from './store.ts';
 
@@ -98,6 +99,30 @@ export class Invitations {
     const info = await conversationInfo(this.ctx, meta.id);
     this.ctx.events.emit({ type: 'conversation-started', data: info });
     return info;
+  }
+
+  checkShortLinkOptions(options: ShortLinkOptions): ShortLinkOptions & { tokens: NonNullable<ShortLinkOptions['tokens']> } {
+    if (options === null || typeof options !== 'object') throw new ClientError('invalid-argument', 'shortLink must be an object');
+    if (typeof options.service !== 'string' || options.service.length === 0 || options.service.length > 200) throw new ClientError('invalid-argument', 'shortLink.service must be a directory URL');
+    try {
+      invitationLink(options.service, new Uint8Array(INVITATION_LINK_KEY_BYTES)); // the URL's checks, before anything is created
+    } catch (e) {
+      throw toClientError(e);
+    }
+    const tokens = options.tokens ?? (isLinkTokenSource(this.ctx.services) ? this.ctx.services : undefined);
+    if (tokens === undefined) throw new ClientError('invalid-argument', 'a short link costs a token: use the services delivery or pass shortLink.tokens');
+    if (!isLinkTokenSource(tokens)) throw new ClientError('invalid-argument', 'shortLink.tokens must have tokensFor(info, count)');
+    return { service: options.service, tokens };
+  }
+
+  /** Stores the sealed invitation and makes its link (outside the operation queue: network only). */
+  publishLink(text: string, expiresAt: number, options: ShortLinkOptions & { tokens: NonNullable<ShortLinkOptions['tokens']> }): Promise<PublishedLink> {
+    return publishInvitationLink(this.ctx.crypto, text, expiresAt, this.ctx.clock(), options);
+  }
+
+  /** A short link → the invitation behind it (fetched and opened, not yet verified); anything else as it is. */
+  async resolveLink(invitation: string): Promise<string> {
+    return looksLikeInvitationLink(invitation) ? fetchInvitationFromLink(this.ctx.crypto, invitation.trim()) : invitation;
   }
 
   private parse(invitation: string, now: number) {
