@@ -4,10 +4,11 @@
  * parameters already checked by main.ts (nothing here parses the command line) and returns the
  * --json document and the text to print; the caller prints.
  */
-import { ClientError, nodeProvider, type ConversationInfo } from '@umbra/client/node';
-import { parseInvitation, toHex } from '@umbra/protocol';
+import { ClientError, fetchInvitationFromLink, nodeProvider, type ConversationInfo, type InvitationInfo } from '@umbra/client/node';
+import { looksLikeInvitationLink, parseInvitation, toHex } from '@umbra/protocol';
 import { CliError } from './errors.ts';
 import { describeTransport } from './config.ts';
+import { hubDirectory } from './transport.ts';
 import { conversationJson, conversationLine, inTime, messageJson, messageLine, safetyBlock, type ConversationJson, type MessageJson } from './format.ts';
 import type { Session } from './session.ts';
 
@@ -53,11 +54,54 @@ export async function whoami(ctx: Context): Promise<Result> {
   return { json: { account }, text: `${account.name}  account ${account.id}\n  ${describeTransport(s.transport)}${ctx.agent ? '  (agent running)' : ''}` };
 }
 
-export async function invite(ctx: Context, p: { reusable: boolean; ttlSeconds: number }): Promise<Result> {
-  const inv = await ctx.session.client.createInvitation({ reusable: p.reusable, ttlSeconds: p.ttlSeconds });
-  const expiry = inv.expiresAt === 0 ? 'never expires' : `expires ${new Date(inv.expiresAt * 1000).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
-  const text = `${inv.text}\n\n${p.reusable ? 'Reusable' : 'Single-use'} invitation, ${expiry}. Give it to ${p.reusable ? 'the people' : 'the one person'} you want to talk to: they paste it into "umbra accept" (or scan the code). Anyone who has it can start a conversation with you.`;
-  return { json: { invitation: { text: inv.text, id: inv.invitationId, expiresAt: inv.expiresAt === 0 ? null : new Date(inv.expiresAt * 1000).toISOString(), reusable: p.reusable } }, text, qr: inv.text };
+const utc = (s: number) => `${new Date(s * 1000).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+
+/**
+ * With a hub, a short link (the invitation sealed at the hub's directory) besides the full text,
+ * and the QR code of the link (it fits a terminal; the full text's does not). `full`: the full
+ * text only, as without a hub (it needs no service: the offline form).
+ */
+export async function invite(ctx: Context, p: { reusable: boolean; ttlSeconds: number; full?: boolean }): Promise<Result> {
+  const s = ctx.session;
+  const inv: InvitationInfo = await s.client.createInvitation({ reusable: p.reusable, ttlSeconds: p.ttlSeconds });
+  const directory = s.transport.kind === 'hub' && p.full !== true ? hubDirectory(s.transport.url) : null;
+  const warnings: string[] = [];
+  let link: { link: string; expiresAt: number } | null = null;
+  if (directory !== null) {
+    try {
+      link = await s.client.shortLink(inv, { service: directory });
+    } catch (e) {
+      // The full invitation is made and works without the directory: hand that out instead.
+      warnings.push(`no short link (${(e as Error).message}); here is the full invitation`);
+    }
+  }
+  const expiry = inv.expiresAt === 0 ? 'never expires' : `expires ${utc(inv.expiresAt)}`;
+  const whom = p.reusable ? 'the people' : 'the one person';
+  const text =
+    link === null
+      ? `${inv.text}\n\n${p.reusable ? 'Reusable' : 'Single-use'} invitation, ${expiry}. Give it to ${whom} you want to talk to: they paste it into "umbra accept" (or scan the code). Anyone who has it can start a conversation with you.`
+      : `${link.link}\n\n${p.reusable ? 'Reusable' : 'Single-use'} invitation, ${expiry}; the link works until ${utc(link.expiresAt)} (it fetches the invitation from your hub's directory, which cannot read it). Give it to ${whom} you want to talk to: they paste it into "umbra accept" (or scan the code). Anyone who has it can start a conversation with you. "umbra invite --full" prints the long form, which needs no directory.`;
+  const json = {
+    text: inv.text,
+    id: inv.invitationId,
+    expiresAt: inv.expiresAt === 0 ? null : new Date(inv.expiresAt * 1000).toISOString(),
+    reusable: p.reusable,
+    ...(link === null ? {} : { link: link.link, linkExpiresAt: new Date(link.expiresAt * 1000).toISOString() }),
+  };
+  return { json: { invitation: json }, text, qr: link?.link ?? inv.text, ...(warnings.length > 0 ? { warnings } : {}) };
+}
+
+/** A short link → the invitation behind it (fetched from its directory and opened); anything else as it is. */
+async function resolveInvitation(invitation: string): Promise<string> {
+  if (!looksLikeInvitationLink(invitation)) return invitation;
+  try {
+    return await fetchInvitationFromLink(nodeProvider, invitation);
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code === 'invitation-expired') throw new CliError('invitation-expired', 'this invitation link has expired', { hint: 'ask for a new one' });
+    if (code === 'delivery-failed') throw new CliError('unreachable', `cannot fetch the invitation behind this link: ${(e as Error).message}`, { hint: 'the service in the link must be reachable; or ask for the full umbra_chatintro_1_… text', cause: e });
+    throw new CliError('invitation-invalid', `this is not a usable invitation link: ${(e as Error).message}`, { hint: 'copy the whole link, or ask for the full umbra_chatintro_1_… text' });
+  }
 }
 
 /** Which endpoint kinds this identity's transport can send to. */
@@ -67,9 +111,10 @@ function reachable(s: Session): 'receivingService' | 'route' {
 
 export async function accept(ctx: Context, p: { invitation: string; waitMs: number }): Promise<Result> {
   const s = ctx.session;
+  const invitation = await resolveInvitation(p.invitation);
   let parsed;
   try {
-    parsed = parseInvitation(nodeProvider, p.invitation, Date.now());
+    parsed = parseInvitation(nodeProvider, invitation, Date.now());
   } catch (e) {
     throw e instanceof Error && (e as { code?: string }).code === 'invitation-expired'
       ? new CliError('invitation-expired', 'this invitation has expired', { hint: 'ask for a new one' })
@@ -97,7 +142,7 @@ export async function accept(ctx: Context, p: { invitation: string; waitMs: numb
       throw new CliError('invitation-already-used', `you already accepted this invitation: conversation ${j.handle} with ${j.name}`, { hint: `"umbra read ${j.handle}"` });
     }
   }
-  const conv = await s.client.accept(p.invitation);
+  const conv = await s.client.accept(invitation);
   let j = await conversationJson(s, conv);
   await s.names.save();
   const deadline = Date.now() + p.waitMs;

@@ -110,11 +110,12 @@ program
   .option('-r, --reusable', 'many people may use it (default: single use)')
   .option('--ttl <duration>', 'how long it is valid (30m, 12h, 7d)', '7d')
   .option('--no-qr', 'do not draw the QR code')
-  .action((opts: { reusable?: boolean; ttl: string; qr: boolean }) => execute('invite', { reusable: opts.reusable === true, ttlSeconds: parseDuration(opts.ttl, '--ttl') }, { label: 'Creating the invitation', qr: opts.qr }));
+  .option('--full', 'print the long invitation text, which needs no service (with a hub the default is a short link)')
+  .action((opts: { reusable?: boolean; ttl: string; qr: boolean; full?: boolean }) => execute('invite', { reusable: opts.reusable === true, ttlSeconds: parseDuration(opts.ttl, '--ttl'), full: opts.full === true }, { label: 'Creating the invitation', qr: opts.qr }));
 program
   .command('accept')
   .description('start a conversation from an invitation')
-  .argument('<invitation>', 'umbra_chatintro_1_…')
+  .argument('<invitation>', 'a link (http…/i#…) or umbra_chatintro_1_…')
   .option('--wait <duration>', "how long to wait for their client's answer (0 = do not wait)", '5s')
   .action((invitation: string, opts: { wait: string }) => execute('accept', { invitation: invitation.trim(), waitMs: wait(opts.wait) }, { label: 'Contacting them' }));
 program.command('list').alias('ls').description('your conversations, with their numbers and handles (these never change)').action(() => execute('list', {}, { label: 'Fetching' }));

@@ -22,7 +22,7 @@ export type {
 } from './client-types.ts';
 export { MAX_TEXT_BYTES, MAX_INVITATION_CHARS } from './client-types.ts';
 export { ClientError, type ClientErrorCode } from './errors.ts';
-export type { LinkTokenSource, PublishedLink, ShortLinkOptions } from './invitation-links.ts';
+export { fetchInvitationFromLink, type LinkTokenSource, type PublishedLink, type ShortLinkOptions } from './invitation-links.ts';
 export type { Delivery, DeliveredEnvelope, EnvelopeHandler, FetchResult, ServiceEndpointDelivery, Subscription } from './delivery.ts';
 export { hasServiceEndpoints } from './delivery.ts';
 export {
