@@ -74,8 +74,9 @@ export async function registerInvitationBlobs(app: FastifyInstance, opts: Invita
   const putWindows: RateWindows = rateWindowsFor(db, limits.putsPerMinute, () => clock.now());
   const getWindows: RateWindows = rateWindowsFor(db, limits.getsPerMinute, () => clock.now());
 
-  async function limited(windows: RateWindows, req: FastifyRequest, reply: FastifyReply): Promise<boolean> {
-    const r = await windows.consume(`invitation-blob:${req.ip}`, 1, clock.now());
+  // The kind is in the key: on PostgreSQL both windows live in one shared table.
+  async function limited(windows: RateWindows, kind: 'put' | 'get', req: FastifyRequest, reply: FastifyReply): Promise<boolean> {
+    const r = await windows.consume(`invitation-blob-${kind}:${req.ip}`, 1, clock.now());
     if (r.allowed >= 1) return false;
     problem(reply.header('retry-after', String(r.retryAfterS)), 429, 'Rate limited', 'too many invitation-blob requests from this address');
     return true;
@@ -84,7 +85,7 @@ export async function registerInvitationBlobs(app: FastifyInstance, opts: Invita
   // base64url of maxBytes, the JSON around it and room for a slightly larger (refused) blob.
   const bodyLimit = Math.ceil((limits.maxBytes * 4) / 3) + 1024;
   app.put('/v1/invitation-blob/:locator', { bodyLimit }, async (req, reply) => {
-    if (await limited(putWindows, req, reply)) return reply;
+    if (await limited(putWindows, 'put', req, reply)) return reply;
     const locator = locatorParam(req);
     if (locator === null) return problem(reply, 400, 'Malformed locator', 'a locator is base64url of 32 bytes');
     const tokens = opts.tokens();
@@ -117,7 +118,7 @@ export async function registerInvitationBlobs(app: FastifyInstance, opts: Invita
   });
 
   app.get('/v1/invitation-blob/:locator', async (req, reply) => {
-    if (await limited(getWindows, req, reply)) return reply;
+    if (await limited(getWindows, 'get', req, reply)) return reply;
     const locator = locatorParam(req);
     if (locator === null) return problem(reply, 400, 'Malformed locator', 'a locator is base64url of 32 bytes');
     const row = (await db.all('SELECT blob, expires FROM invitation_blobs WHERE locator = ?', [locator]))[0];

@@ -1,6 +1,7 @@
 /**
  * Invitation blobs on the directory (src/invitation-blobs.ts): a real issuer and directory on
- * loopback, real Privacy Pass tokens, a controlled clock for expiry.
+ * loopback, real Privacy Pass tokens, a controlled clock for expiry. Run on SQLite
+ * (invitation-blobs-sqlite.test.ts) and PostgreSQL (invitation-blobs-pg.test.ts).
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -10,6 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { invitationBlobPath, nobleProvider, openInvitationBlob, sealInvitationBlob, toBase64Url } from '@umbra/protocol';
 import { DirectoryHttpClient, IssuerClient, TokenWallet } from '@umbra/client/http';
 import { startDirectory, startIssuer, type DirectoryService, type IssuerService } from '../src/index.ts';
+import { startPostgres, type PrivatePostgres } from './pg.ts';
 
 const crypto = nobleProvider;
 
@@ -25,7 +27,9 @@ async function status(res: Response): Promise<{ status: number; title: string; h
   return { status: res.status, title: j.title ?? '', headers: res.headers };
 }
 
-describe('invitation blobs (directory)', () => {
+export function invitationBlobsSuite(backend: 'sqlite' | 'pg'): void {
+describe(`invitation blobs (directory, ${backend})`, () => {
+  let pg: PrivatePostgres | null = null;
   const dirs: string[] = [];
   const closers: (() => Promise<void>)[] = [];
   let issuer: IssuerService;
@@ -35,9 +39,10 @@ describe('invitation blobs (directory)', () => {
   async function makeEnv(opts: { tokens: boolean; limits?: Record<string, number> }): Promise<Env> {
     const d = mkdtempSync(join(tmpdir(), 'umbra-blobs-'));
     dirs.push(d);
+    const db = backend === 'pg' ? await pg!.createDb() : join(d, 'directory.db');
     const clock = { t: Date.now(), now() { return this.t; } };
     const dir = await startDirectory({
-      db: join(d, 'directory.db'),
+      db,
       namespace: 'blobs.test',
       clock,
       ...(opts.limits ? { invitationBlobLimits: opts.limits } : {}),
@@ -51,6 +56,7 @@ describe('invitation blobs (directory)', () => {
   }
 
   before(async () => {
+    if (backend === 'pg') pg = await startPostgres();
     const d = mkdtempSync(join(tmpdir(), 'umbra-blobs-issuer-'));
     dirs.push(d);
     issuer = await startIssuer({ db: join(d, 'issuer.db'), quota: { ssa: 10_000, rsa: 10 } });
@@ -61,6 +67,7 @@ describe('invitation blobs (directory)', () => {
   after(async () => {
     for (const c of closers.reverse()) await c();
     await issuer.close();
+    if (pg) await pg.stop();
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
 
@@ -165,3 +172,4 @@ describe('invitation blobs (directory)', () => {
   });
 
 });
+}

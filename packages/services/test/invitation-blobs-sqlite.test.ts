@@ -1,0 +1,3 @@
+import { invitationBlobsSuite } from './invitation-blobs-suite.ts';
+
+invitationBlobsSuite('sqlite');
