@@ -8,7 +8,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import QRCode from 'qrcode';
 import { invitationBlobPath, parseInvitationLink } from '@umbra/protocol';
-import { startHub, type Hub } from '@umbra/services';
+import { join } from 'node:path';
+import { startDirectory, startHub, type Hub } from '@umbra/services';
 import { Client, ClientError, MemoryStateStore, nodeProvider, ServicesDelivery, SqliteStore } from '../src/node.ts';
 import { fetchDescriptor, tokenInfoFromJson } from '../src/services/http/descriptor.ts';
 import { FAST, KEY_A, tempDir, texts, waitFor } from './helpers.ts';
@@ -130,6 +131,26 @@ describe('short invitation links over the hub', () => {
     // And the real link still works after all that.
     await alice.client.accept(link);
     assert.equal((await alice.client.conversations()).length, before + 1);
+  });
+
+  test('a link whose invitation expired is invitation-expired (410), and starts nothing', async () => {
+    const t = tempDir('umbra-links-dir-');
+    cleanups.push(t.cleanup);
+    // A directory of its own with a clock the test moves; paid with the hub issuer's tokens.
+    const clock = { t: Date.now(), now() { return this.t; } };
+    const issuer = hub.services.issuer;
+    const dir = await startDirectory({ db: join(t.dir, 'directory.db'), clock, issuerName: issuer.issuerName, tokenKeys: [issuer.tokenKeys.ssa] });
+    try {
+      const alice = await member('Alice5');
+      const bob = await member('Bob5');
+      const inv = await bob.client.createInvitation({ ttlSeconds: 600, shortLink: { service: dir.url } });
+      assert.equal(inv.linkExpiresAt, inv.expiresAt);
+      clock.t += 601_000;
+      assert.equal(await codeOf(alice.client.accept(inv.link!)), 'invitation-expired');
+      assert.equal((await alice.client.conversations()).length, 0);
+    } finally {
+      await dir.close();
+    }
   });
 
   test('bad shortLink options are invalid-argument (checked before the invitation is made); an unreachable directory is delivery-failed', async () => {
