@@ -48,18 +48,29 @@ interface HintBlockMemo {
 const MEMO_ENTRIES = 64;
 const lastBlock = new Map<Uint8Array, HintBlockMemo>();
 
+/** HMAC-SHA512(key, LABEL_HINT ‖ u32be(hour) ‖ u32be(block)), no memo; `input` is scratch space of LABEL_HINT.length + 8 bytes. */
+function rawHintBlock(crypto: CryptoProvider, hintKey: Uint8Array, hour: number, block: number, input: Uint8Array): Uint8Array {
+  input.set(LABEL_HINT, 0);
+  const at = LABEL_HINT.length;
+  const h = hour >>> 0;
+  const b = block >>> 0;
+  input[at] = h >>> 24;
+  input[at + 1] = (h >>> 16) & 0xff;
+  input[at + 2] = (h >>> 8) & 0xff;
+  input[at + 3] = h & 0xff;
+  input[at + 4] = b >>> 24;
+  input[at + 5] = (b >>> 16) & 0xff;
+  input[at + 6] = (b >>> 8) & 0xff;
+  input[at + 7] = b & 0xff;
+  return crypto.hmacSha512(hintKey, input);
+}
+
 function hintBlock(crypto: CryptoProvider, hintKey: Uint8Array, hour: number, block: number): Uint8Array {
   const memo = lastBlock.get(hintKey);
   if (memo !== undefined && memo.hour === hour && memo.block === block && memo.crypto === crypto && constantTimeEqual(memo.key, hintKey)) {
     return memo.bytes;
   }
-  // LABEL_HINT ‖ u32be(hour) ‖ u32be(block), built in one allocation.
-  const input = new Uint8Array(LABEL_HINT.length + 8);
-  input.set(LABEL_HINT, 0);
-  const view = new DataView(input.buffer);
-  view.setUint32(LABEL_HINT.length, hour >>> 0, false);
-  view.setUint32(LABEL_HINT.length + 4, block >>> 0, false);
-  const bytes = crypto.hmacSha512(hintKey, input);
+  const bytes = rawHintBlock(crypto, hintKey, hour, block, new Uint8Array(LABEL_HINT.length + 8));
   lastBlock.delete(hintKey);
   lastBlock.set(hintKey, { crypto, key: hintKey.slice(), hour, block, bytes });
   if (lastBlock.size > MEMO_ENTRIES) lastBlock.delete(lastBlock.keys().next().value!);
@@ -292,17 +303,47 @@ export class HintTable<T> {
     return slot === undefined ? -Infinity : (this.coveredTo[slot] ?? -Infinity);
   }
 
+  /** Give an owner its slot (the rollover's order) with nothing indexed yet. */
+  register(owner: T, hintKey: Uint8Array): void {
+    const slot = this.slotOf(owner, hintKey);
+    this.coveredTo[slot] ??= -Infinity;
+  }
+
   setCoveredHour(owner: T, hintKey: Uint8Array, hour: number): void {
     this.coveredTo[this.slotOf(owner, hintKey)] = hour;
   }
 
-  /** Index every slot window `w` listens for. */
+  /**
+   * Index every slot window `w` listens for (the slots `listenedIndices` lists). This is the
+   * rollover's and the first indexing's inner loop, so it allocates nothing of its own: each
+   * block is one MAC over a reused input, its four keys read in place (no memo, no slices).
+   */
   addWindow(owner: T, hintKey: Uint8Array, w: HourWindow): void {
-    for (const index of listenedIndices(w)) this.add(owner, hintKey, { hour: w.hour, index });
+    const ownerSlot = this.slotOf(owner, hintKey);
+    let blockIndex = -1;
+    let block: Uint8Array = this.blockInput;
+    for (let j = HINT_WINDOW - 1; j >= -HINT_WINDOW; j--) {
+      const index = w.highest - j;
+      // Below the highest: listened while not seen (j ≥ 1); above it: the next HINT_WINDOW.
+      if (index < 0 || (j >= 1 && ((w.seenMask >>> j) & 1) === 1) || j === 0) continue;
+      const b = Math.floor(index / HINTS_PER_BLOCK);
+      if (b !== blockIndex) {
+        block = rawHintBlock(this.crypto, hintKey, w.hour, b, this.blockInput);
+        blockIndex = b;
+      }
+      this.put(owner, ownerSlot, hintKey, w.hour, index, HintTable.keyAt(block, (index % HINTS_PER_BLOCK) * HINT_BYTES));
+    }
   }
 
+  private readonly blockInput = new Uint8Array(LABEL_HINT.length + 8);
+
   private static keyOf(hint: Uint8Array): number {
-    return ((hint[0]! << 23) | (hint[1]! << 15) | (hint[2]! << 7) | (hint[3]! >>> 1)) >>> 0;
+    return HintTable.keyAt(hint, 0);
+  }
+
+  /** The table key of the hint at `offset` in `bytes`: its first 31 bits. */
+  private static keyAt(bytes: Uint8Array, offset: number): number {
+    return ((bytes[offset]! << 23) | (bytes[offset + 1]! << 15) | (bytes[offset + 2]! << 7) | (bytes[offset + 3]! >>> 1)) >>> 0;
   }
 
   /** keyOf for a hint already checked against HINT_PATTERN (its first 8 hex digits). */
@@ -324,23 +365,27 @@ export class HintTable<T> {
 
   add(owner: T, hintKey: Uint8Array, slot: HintSlot): void {
     const key = HintTable.keyOf(computeHintBytes(this.crypto, hintKey, slot.hour, slot.index));
+    this.put(owner, this.slotOf(owner, hintKey), hintKey, slot.hour, slot.index, key);
+  }
+
+  private put(owner: T, ownerSlot: number, hintKey: Uint8Array, hour: number, index: number, key: number): void {
     this.count++;
-    const ownerSlot = this.slotOf(owner, hintKey);
-    if (slot.index >= HintTable.INDEX_LIMIT || ownerSlot >= HintTable.OWNER_LIMIT) {
+    if (index >= HintTable.INDEX_LIMIT || ownerSlot >= HintTable.OWNER_LIMIT) {
       const list = this.overflow.get(key) ?? [];
-      list.push({ owner, hintKey, hour: slot.hour, index: slot.index });
+      list.push({ owner, hintKey, hour, index });
       this.overflow.set(key, list);
       return;
     }
-    const value = ownerSlot * HintTable.INDEX_LIMIT + slot.index;
-    let map = this.byHour.get(slot.hour);
+    const value = ownerSlot * HintTable.INDEX_LIMIT + index;
+    let map = this.byHour.get(hour);
     if (map === undefined) {
-      // A new hour gets about as many entries as the fullest hour held now (the same
-      // conversations listen in it): sized for that, the rollover that fills it never rehashes.
-      let expected = 0;
+      // A new hour gets as many entries as the fullest hour held now, and at least a fresh
+      // window's per owner (the same conversations listen in it; the first indexing after open
+      // has no hour to go by): sized for that, filling it never rehashes.
+      let expected = this.owners.length * HINT_WINDOW;
       for (const m of this.byHour.values()) expected = Math.max(expected, m.size);
       map = new IntMultiMap(expected);
-      this.byHour.set(slot.hour, map);
+      this.byHour.set(hour, map);
     }
     map.add(key, value);
   }

@@ -1,0 +1,185 @@
+// An engine opens over its records without computing a hint; the table is built in slices
+// afterwards, and an envelope that arrives before its conversation is indexed is still
+// classified exactly as with a complete table: Readable, in order, exactly once; a stranger's
+// envelope is NotForMe only once the table is complete.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Engine, nobleProvider, type CryptoProvider, type PrivateConversation } from '../src/index.ts';
+import { HOUR_MS } from '../src/hints.ts';
+import { newConversation } from '../src/private-v1.ts';
+import { initInitiator, initResponder } from '../src/ratchet.ts';
+import { T0, textBody, textOf } from './helpers.ts';
+
+const PEERS = 4;
+/** Enough other conversations that the table takes several slices (24 blocks each, 512 per slice). */
+const SYNTHETIC = 60;
+
+/** Counts HMAC-SHA512 calls (hint blocks, chain steps) made through it. */
+function countingProvider(): { crypto: CryptoProvider; macs: () => number } {
+  let macs = 0;
+  const crypto: CryptoProvider = {
+    ...nobleProvider,
+    hmacSha512(key, data) {
+      macs++;
+      return nobleProvider.hmacSha512(key, data);
+    },
+  };
+  return { crypto, macs: () => macs };
+}
+
+/** A conversation from random keys (no peer): it only occupies the table. */
+function synthetic(crypto: CryptoProvider, i: number): PrivateConversation {
+  const sk = crypto.randomBytes(32);
+  const keys = {
+    sharedSecret: sk,
+    headerKeyA: crypto.randomBytes(32),
+    nextHeaderKeyB: crypto.randomBytes(32),
+    conversationId: crypto.randomBytes(16),
+    hintKeyInitiator: crypto.randomBytes(32),
+    hintKeyResponder: crypto.randomBytes(32),
+    associatedData: crypto.randomBytes(64),
+  };
+  const spk = crypto.x25519Generate();
+  const initiator = i % 2 === 0;
+  return newConversation({
+    keys,
+    initiator,
+    identity: crypto.ed25519Generate(),
+    peerIdentity: crypto.randomBytes(32),
+    invitationId: crypto.randomBytes(16),
+    viaDefaultInbox: false,
+    ratchet: initiator ? initInitiator(crypto, sk, spk.publicKey, keys.headerKeyA, keys.nextHeaderKeyB) : initResponder(sk, spk, keys.headerKeyA, keys.nextHeaderKeyB),
+    peerEndpoints: [],
+    ownEndpoints: [],
+    peerPresentation: { name: `synthetic ${i}` },
+    nowMs: T0,
+  });
+}
+
+/** Bob with PEERS real conversations (one reusable invitation, so one route) and SYNTHETIC others. */
+async function bobWithPeers(crypto: CryptoProvider) {
+  const bob = Engine.create(crypto, T0);
+  const inv = bob.createInvitation({ nowMs: T0, reusable: true, ttlSeconds: 3600, presentation: { name: 'Bob' } });
+  const peers: { engine: Engine; id: string; route: string }[] = [];
+  for (let i = 0; i < PEERS; i++) {
+    const engine = Engine.create(crypto, T0);
+    const acc = await engine.acceptInvitation(inv.text, { nowMs: T0, presentation: { name: `peer ${i}` } });
+    assert.equal((await bob.receive(acc.outgoing.envelope, T0)).kind, 'readable');
+    const own = bob.conversation(acc.conversation.id)!.ownEndpoints[0]!;
+    assert.equal(own.endpoint.case, 'route');
+    peers.push({ engine, id: acc.conversation.id, route: own.endpoint.value as string });
+  }
+  const others = Array.from({ length: SYNTHETIC }, (_, i) => synthetic(crypto, i));
+  // The real conversations last: the slices reach them at the end of each hour's pass.
+  return { bob, peers, records: [...others, ...bob.conversations()] };
+}
+
+function open(crypto: CryptoProvider, bob: Engine, records: readonly PrivateConversation[], nowMs: number, onYield: () => void = () => undefined): Engine {
+  return new Engine(crypto, { account: bob.account, inboxes: bob.allInboxes(), conversations: records }, nowMs, {
+    yieldToEventLoop: async () => {
+      onYield();
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    },
+  });
+}
+
+describe('hint table built after opening', () => {
+  it('new Engine computes no hint; indexHints builds the table a running engine holds', async () => {
+    const { crypto, macs } = countingProvider();
+    const { bob, records } = await bobWithPeers(crypto);
+    const before = macs();
+    let yields = 0;
+    const reopened = open(crypto, bob, records, T0, () => yields++);
+    assert.equal(macs() - before, 0, 'no MAC at open');
+    assert.equal(reopened.hintTableSize(), 0);
+    assert.ok(reopened.hintWorkPending());
+    await reopened.indexHints();
+    assert.ok(!reopened.hintWorkPending());
+    assert.ok(yields >= 2, `${yields} yields: the work came in several slices`);
+    // 8 blocks per conversation and hour, three hours.
+    assert.equal(macs() - before, records.length * 24);
+    const running = Engine.create(crypto, T0);
+    running.commit({ conversations: records, inboxes: [] });
+    assert.equal(reopened.hintTableSize(), running.hintTableSize());
+    assert.equal(reopened.hintTableSize(), records.length * 96);
+    // Concurrent callers share one run, and a finished table costs nothing more.
+    const again = macs();
+    await Promise.all([reopened.indexHints(), reopened.indexHints()]);
+    assert.equal(macs(), again);
+  });
+
+  it('envelopes arriving before their conversation is indexed are Readable, in order, exactly once', async () => {
+    const { crypto } = countingProvider();
+    const { bob, peers, records } = await bobWithPeers(crypto);
+    const last = peers[PEERS - 1]!;
+    const texts = ['one', 'two', 'three'];
+    const envelopes = texts.map((t) => last.engine.send(last.id, textBody(t), T0).outgoing.envelope);
+    let yields = 0;
+    const reopened = open(crypto, bob, records, T0, () => yields++);
+    for (const [i, envelope] of envelopes.entries()) {
+      const r = await reopened.receive(envelope, T0); // no route: it has to wait for the table
+      assert.equal(r.kind, 'readable', texts[i]);
+      if (r.kind === 'readable') {
+        assert.equal(r.conversationId, last.id);
+        assert.equal(textOf(r.frames[0]!), texts[i]);
+      }
+    }
+    assert.ok(yields >= 1, 'the first envelope waited for slices');
+    // Its slot has left the window, as in an engine that never reopened: not read a second time.
+    for (const envelope of envelopes) assert.notEqual((await reopened.receive(envelope, T0)).kind, 'readable', 'a second delivery is not read again');
+    // A reply in the same order from another peer, and the conversation keeps going.
+    const reply = reopened.send(last.id, textBody('back'), T0).outgoing.envelope;
+    const back = await last.engine.receive(reply, T0);
+    assert.equal(back.kind, 'readable');
+  });
+
+  it('with the route known, the conversations on it are indexed at once and read without waiting', async () => {
+    const { crypto } = countingProvider();
+    const { bob, peers, records } = await bobWithPeers(crypto);
+    const last = peers[PEERS - 1]!;
+    const envelope = last.engine.send(last.id, textBody('by route'), T0).outgoing.envelope;
+    let yields = 0;
+    const reopened = open(crypto, bob, records, T0, () => yields++);
+    const r = await reopened.classify(envelope, T0, { route: last.route });
+    assert.equal(r.kind, 'readable');
+    if (r.kind === 'readable') assert.equal(textOf(r.frames[0]!), 'by route');
+    assert.equal(yields, 0, 'no slice awaited');
+    assert.ok(reopened.hintWorkPending(), 'the rest is still pending');
+    reopened.commit(r.kind === 'readable' ? r.changes : { conversations: [], inboxes: [] });
+    await reopened.indexHints();
+    // The conversation indexed early and then changed by the commit holds the same entries as a fresh build.
+    const fresh = open(crypto, bob, reopened.conversations(), T0);
+    await fresh.indexHints();
+    assert.equal(reopened.hintTableSize(), fresh.hintTableSize());
+  });
+
+  it("a stranger's envelope is NotForMe only once the table is complete", async () => {
+    const { crypto } = countingProvider();
+    const { bob, records } = await bobWithPeers(crypto);
+    const stranger = await bobWithPeers(crypto);
+    const foreign = stranger.peers[0]!;
+    const envelope = foreign.engine.send(foreign.id, textBody('not for bob'), T0).outgoing.envelope;
+    const reopened = open(crypto, bob, records, T0);
+    assert.deepEqual(await reopened.classify(envelope, T0), { kind: 'not-for-me' });
+    assert.ok(!reopened.hintWorkPending(), 'the answer came from the complete table');
+    assert.equal(reopened.hintTableSize(), records.length * 96);
+  });
+
+  it('an hour change before the first indexing finished: the next hour reads, the table matches a fresh open', async () => {
+    const { crypto } = countingProvider();
+    const { bob, peers, records } = await bobWithPeers(crypto);
+    const reopened = open(crypto, bob, records, T0);
+    reopened.tick(T0, { maxHintBlocks: 100 }); // part of the first pass
+    assert.ok(reopened.hintWorkPending());
+    const next = T0 + HOUR_MS;
+    const last = peers[PEERS - 1]!;
+    const envelope = last.engine.send(last.id, textBody('next hour'), next).outgoing.envelope;
+    reopened.tick(next, { maxHintBlocks: 100 });
+    const r = await reopened.receive(envelope, next);
+    assert.equal(r.kind, 'readable');
+    await reopened.indexHints();
+    const fresh = open(crypto, bob, reopened.conversations(), next);
+    await fresh.indexHints();
+    assert.equal(reopened.hintTableSize(), fresh.hintTableSize());
+  });
+});
