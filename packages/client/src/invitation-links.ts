@@ -105,6 +105,7 @@ export async function publishInvitationLink(crypto: CryptoProvider, invitation: 
       method: 'PUT',
       headers: { 'content-type': 'application/json', authorization: authorizationHeader(paid) },
       body: JSON.stringify(body),
+      redirect: 'error',
       signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
     });
   } catch (e) {
@@ -113,6 +114,31 @@ export async function publishInvitationLink(crypto: CryptoProvider, invitation: 
   if (res.status !== 201) throw new ClientError('delivery-failed', `storing the short link failed: ${await problemText(res)}`);
   await res.body?.cancel().catch(() => undefined);
   return { link, expiresAt };
+}
+
+/** The body as text, or null once it passes `maxBytes` (the rest is not read: a hostile service cannot make us buffer it). */
+async function boundedText(res: Response, maxBytes: number): Promise<string | null> {
+  if (res.body === null) return '';
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.length;
+    if (total > maxBytes) {
+      await reader.cancel().catch(() => undefined);
+      return null;
+    }
+    chunks.push(value);
+  }
+  const all = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    all.set(c, at);
+    at += c.length;
+  }
+  return new TextDecoder().decode(all);
 }
 
 /**
@@ -129,19 +155,20 @@ export async function fetchInvitationFromLink(crypto: CryptoProvider, link: stri
   }
   let res: Response;
   try {
-    res = await fetch(parsed.serviceUrl + invitationBlobPath(crypto, parsed.linkKey), { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+    // No redirects: the blob is at the link's service or nowhere.
+    res = await fetch(parsed.serviceUrl + invitationBlobPath(crypto, parsed.linkKey), { redirect: 'error', signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
   } catch (e) {
     throw unreachable('the invitation link\'s service did not answer', e);
   }
   if (res.status === 404) throw new ClientError('invitation-malformed', 'no invitation is stored for this link (mistyped, or removed after it expired)');
   if (res.status === 410) throw new ClientError('invitation-expired', 'the invitation behind this link has expired');
   if (res.status !== 200) throw new ClientError('delivery-failed', `fetching the invitation failed: ${await problemText(res)}`);
-  const text = await res.text().catch((e: unknown) => {
+  const text = await boundedText(res, MAX_ANSWER_CHARS).catch((e: unknown) => {
     throw unreachable('fetching the invitation failed', e);
   });
   let j: Partial<InvitationBlobJson> | null;
   try {
-    j = text.length <= MAX_ANSWER_CHARS ? (JSON.parse(text) as Partial<InvitationBlobJson>) : null;
+    j = text === null ? null : (JSON.parse(text) as Partial<InvitationBlobJson>);
   } catch {
     j = null;
   }

@@ -8,6 +8,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import QRCode from 'qrcode';
 import { invitationBlobPath, parseInvitationLink } from '@umbra/protocol';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { startDirectory, startHub, type Hub } from '@umbra/services';
 import { Client, ClientError, MemoryStateStore, nodeProvider, ServicesDelivery, SqliteStore } from '../src/node.ts';
@@ -150,6 +152,37 @@ describe('short invitation links over the hub', () => {
       assert.equal((await alice.client.conversations()).length, 0);
     } finally {
       await dir.close();
+    }
+  });
+
+  test('a hostile service: an endless answer is cut off (invitation-malformed), a redirect is not followed (delivery-failed)', async () => {
+    const alice = await member('Alice6');
+    let sent = 0;
+    const server = createServer((req, res) => {
+      if (req.url!.startsWith('/redirect/')) {
+        res.writeHead(302, { location: `${hub.directory}${req.url!.slice('/redirect'.length)}` }).end();
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      const chunk = Buffer.alloc(64 * 1024, 0x61);
+      const pump = () => {
+        while (sent < 64 * 1024 * 1024 && res.write(chunk)) sent += chunk.length;
+        if (sent < 64 * 1024 * 1024) res.once('drain', pump);
+        else res.end();
+      };
+      res.on('close', () => undefined);
+      pump();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const key = Buffer.alloc(32, 5).toString('base64url');
+      assert.equal(await codeOf(alice.client.accept(`${base}/i#${key}`)), 'invitation-malformed');
+      assert.ok(sent < 8 * 1024 * 1024, `the client stopped reading early (${sent} bytes sent)`);
+      assert.equal(await codeOf(alice.client.accept(`${base}/redirect/i#${key}`)), 'delivery-failed');
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
     }
   });
 
