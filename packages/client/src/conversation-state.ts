@@ -45,7 +45,13 @@ export class ConversationState {
   }
 
   private adoptLoaded(loaded: LoadedConversations, now: number): Engine {
-    const engine = new Engine(this.crypto, { account: this.account, inboxes: loaded.inboxes, conversations: loaded.conversations }, now);
+    // The engine opens without its hint table and builds it in slices (a few ms each, between
+    // which the event loop runs): started here and at every hour change, so the table is ready
+    // soon after open, and a classify that needs it before then waits inside the engine.
+    const engine: Engine = new Engine(this.crypto, { account: this.account, inboxes: loaded.inboxes, conversations: loaded.conversations }, now, {
+      onHintWork: () => void engine.indexHints(),
+    });
+    void engine.indexHints();
     this.metas.clear();
     this.reliability.clear();
     this.dueAt.clear();
