@@ -80,7 +80,15 @@ export async function invite(ctx: Context, p: { reusable: boolean; ttlSeconds: n
   const text =
     link === null
       ? `${inv.text}\n\n${p.reusable ? 'Reusable' : 'Single-use'} invitation, ${expiry}. Give it to ${whom} you want to talk to: they paste it into "umbra accept" (or scan the code). Anyone who has it can start a conversation with you.`
-      : `${link.link}\n\n${p.reusable ? 'Reusable' : 'Single-use'} invitation, ${expiry}; the link works until ${utc(link.expiresAt)} (it fetches the invitation from your hub's directory, which cannot read it). Give it to ${whom} you want to talk to: they paste it into "umbra accept" (or scan the code). Anyone who has it can start a conversation with you. "umbra invite --full" prints the long form, which needs no directory.`;
+      : // Short lines: with the QR code above (18 rows) it all fits an 80×24 terminal.
+        [
+          link.link,
+          `${p.reusable ? 'Reusable' : 'Single-use'} invitation, ${expiry}.`,
+          ...(link.expiresAt === inv.expiresAt ? [] : [`The link works until ${utc(link.expiresAt)} (links last at most 7 days).`]),
+          `Give it to ${whom} you want to talk to: they run "umbra accept <link>"`,
+          'or scan the code. Anyone who has it can start a conversation with you.',
+          'The long form, which needs no service: umbra invite --full',
+        ].join('\n');
   const json = {
     text: inv.text,
     id: inv.invitationId,

@@ -6,6 +6,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -18,6 +19,9 @@ import { loadCliSchema, validateAs } from './json-schema.ts';
 const SCHEMA = loadCliSchema();
 
 const BIN = resolve(dirname(fileURLToPath(import.meta.url)), '../bin/umbra.js');
+const TMUX = `umbra-link-test-${process.pid}`;
+let tmuxStarted = false;
+const tmux = (...args: string[]): string => execFileSync('tmux', ['-L', TMUX, ...args], { encoding: 'utf8' });
 let hub: Hub;
 let root: string;
 let hubUrl: string;
@@ -50,6 +54,13 @@ before(async () => {
 
 after(async () => {
   try {
+    if (tmuxStarted) {
+      try {
+        tmux('kill-server');
+      } catch {
+        // already gone
+      }
+    }
     await killChildren();
     await hub?.close();
   } finally {
@@ -95,6 +106,29 @@ describe('umbra invite: short links through the hub', () => {
     assert.match(text.split('\n')[0]!, /^http:\/\/127\.0\.0\.1:\d+\/i#[A-Za-z0-9_-]{43}$/);
     assert.ok(!/[▀▄█]/.test(text), 'no QR code into a pipe');
     assert.match(text, /umbra invite --full/);
+  });
+
+  test('on an 80×24 terminal: the whole QR code of the link and the text fit on one screen', async () => {
+    const dan = join(root, 'dan');
+    await ok(['--data', dan, '--hub', hubUrl, 'init', '--name', 'Dan']);
+    const cmd = `${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} --data ${JSON.stringify(dan)} invite; sleep 60`;
+    tmux('new-session', '-d', '-s', 'small', '-x', '80', '-y', '24', '-e', 'UMBRA_PASSPHRASE=cli test passphrase', 'sh', '-c', cmd);
+    tmuxStarted = true;
+    const deadline = Date.now() + 30_000;
+    let screen = '';
+    while (!/umbra invite --full/.test(screen)) {
+      if (Date.now() > deadline) assert.fail(`no invitation on the terminal:\n${screen}`);
+      await new Promise((r) => setTimeout(r, 150));
+      screen = tmux('capture-pane', '-p', '-t', 'small'); // the visible 24 rows only
+    }
+    const rows = screen.split('\n');
+    const qrRows = rows.filter((l) => /[▀▄█]/.test(l));
+    // The QR code's first row is the screen's first: nothing scrolled away.
+    assert.match(rows[0]!, /[▀▄█]/, `the top of the QR code is on screen:\n${screen}`);
+    assert.ok(qrRows.length >= 17 && qrRows.length <= 18, `${qrRows.length} QR rows:\n${screen}`);
+    assert.ok(Math.max(...qrRows.map((l) => [...l.trimEnd()].length)) <= 80);
+    assert.doesNotMatch(screen, /columns wide/);
+    assert.ok(rows.some((l) => /^http:\/\/127\.0\.0\.1:\d+\/i#[A-Za-z0-9_-]{43}$/.test(l.trimEnd())), `the link on screen:\n${screen}`);
   });
 
   test('a link with a wrong key or to nowhere: one line, exit code 1, nothing started', async () => {
