@@ -520,9 +520,14 @@ async function main(): Promise<void> {
     await app.listen({ host: '127.0.0.1', port: 0 });
     const echoUrl = `http://127.0.0.1:${(app.server.address() as { port: number }).port}/echo`;
     console.log(`echo baseline: ${ECHO_COUNT} requests, concurrency ${CONC} (generator in its own process) ...`);
+    const cpuBefore = processCpu();
     const echo = await ask({ t: 'echo', url: echoUrl, count: ECHO_COUNT }, 'echo');
+    const cpuAfter = processCpu();
     await app.close();
-    console.log(`  echo: ${fmt(echo.rate)} req/s, p50 ${fmt(echo.p50)} ms, p99 ${fmt(echo.p99)} ms`);
+    // The CPU one echo request costs (generator + this process), to set beside the run's CPU per message.
+    let cpuSecs = 0;
+    for (const [pid, { secs }] of cpuAfter) cpuSecs += secs - (cpuBefore.get(pid)?.secs ?? secs);
+    console.log(`  echo: ${fmt(echo.rate)} req/s, p50 ${fmt(echo.p50)} ms, p99 ${fmt(echo.p99)} ms, CPU ${((cpuSecs * 1000) / ECHO_COUNT).toFixed(2)} ms/req`);
     return echo;
   }
 
