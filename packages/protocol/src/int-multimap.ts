@@ -33,15 +33,37 @@ export class IntMultiMap {
    * growth step re-inserts every entry at once: seconds-long at millions of entries).
    */
   constructor(expectedEntries = 0) {
-    let capacity = INITIAL_CAPACITY;
-    while (expectedEntries > MAX_LOAD * capacity) capacity *= 2;
+    const capacity = IntMultiMap.capacityFor(expectedEntries);
     this.keys = new Uint32Array(capacity);
     this.values = new Uint32Array(capacity);
     this.mask = capacity - 1;
   }
 
+  /** The slots a table sized for `expectedEntries` has. */
+  static capacityFor(expectedEntries: number): number {
+    let capacity = INITIAL_CAPACITY;
+    while (expectedEntries > MAX_LOAD * capacity) capacity *= 2;
+    return capacity;
+  }
+
   get size(): number {
     return this.count;
+  }
+
+  get capacity(): number {
+    return this.mask + 1;
+  }
+
+  /**
+   * Empty the table for reuse, `maxSlots` slots per call (a whole table is megabytes to zero);
+   * `from` is where the previous call stopped (0 to begin). Returns where this call stopped:
+   * `capacity` once the table is empty and usable again. Until then it must not be used.
+   */
+  clearSlots(from: number, maxSlots: number): number {
+    const to = Math.min(this.mask + 1, from + maxSlots);
+    this.values.fill(EMPTY, from, to);
+    this.count = 0;
+    return to;
   }
 
   /** Adds one (key, value) pair; a key may hold several values. `value` must be ≥ 0. */

@@ -33,3 +33,32 @@ describe('HintTable.addWindow', () => {
     }
   });
 });
+
+describe('HintTable: a dropped hour table reused for a new hour', () => {
+  it('is emptied in pieces first, and holds nothing of the hour it held before', () => {
+    // One owner: each hour then fits the 64-slot table the dropped one was, so it is reused.
+    const table = new HintTable<string>(crypto);
+    const key = crypto.randomBytes(32);
+    const fresh = (hour: number) => ({ hour, highest: -1, seenMask: 0 });
+    table.addWindow('a', key, fresh(10));
+    table.addWindow('a', key, fresh(11));
+    table.dropHoursBefore(11);
+    assert.ok(table.spareDirty, 'the dropped table waits to be emptied');
+    let pieces = 0;
+    while (table.spareDirty) {
+      assert.ok(table.clearSpare(16) > 0);
+      pieces++;
+    }
+    assert.equal(pieces, 4, 'a 64-slot table in pieces of 16');
+    assert.equal(table.clearSpare(16), 0, 'nothing left to empty');
+    table.addWindow('a', key, fresh(12));
+    assert.ok(!table.spareDirty);
+    assert.equal(table.size, 64);
+    for (let index = 0; index < 32; index++) {
+      // Unconfirmed candidates too: a stale entry left in the reused table would show here.
+      assert.deepEqual(table.candidates(computeHint(crypto, key, 10, index)), [], 'dropped hour');
+      assert.deepEqual(table.lookup(computeHint(crypto, key, 11, index)), { owner: 'a', slot: { hour: 11, index } });
+      assert.deepEqual(table.lookup(computeHint(crypto, key, 12, index)), { owner: 'a', slot: { hour: 12, index } });
+    }
+  });
+});
