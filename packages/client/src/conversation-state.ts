@@ -13,6 +13,19 @@ export interface AccountKey {
   readonly secretKey: Uint8Array;
 }
 
+/**
+ * A macrotask that does not keep the process alive (an unref'd immediate where the platform has
+ * one): a short-lived process that opened many conversations and closed exits without waiting
+ * for the background indexing. A classify that needs the table yields with the engine's own.
+ */
+function backgroundYield(): Promise<void> {
+  const immediate = (globalThis as { setImmediate?: (callback: () => void) => { unref?: () => void } }).setImmediate;
+  return new Promise((resolve) => {
+    if (immediate === undefined) setTimeout(resolve, 0);
+    else immediate(resolve).unref?.();
+  });
+}
+
 export class ConversationState {
   engine: Engine;
   private readonly metas = new Map<string, ConversationMeta>();
@@ -49,9 +62,9 @@ export class ConversationState {
     // which the event loop runs): started here and at every hour change, so the table is ready
     // soon after open, and a classify that needs it before then waits inside the engine.
     const engine: Engine = new Engine(this.crypto, { account: this.account, inboxes: loaded.inboxes, conversations: loaded.conversations }, now, {
-      onHintWork: () => void engine.indexHints(),
+      onHintWork: () => void engine.indexHints({ yieldToEventLoop: backgroundYield }),
     });
-    void engine.indexHints();
+    void engine.indexHints({ yieldToEventLoop: backgroundYield });
     this.metas.clear();
     this.reliability.clear();
     this.dueAt.clear();

@@ -441,17 +441,20 @@ export class Engine {
   }
 
   /**
-   * Finish the pending indexing in slices of `maxHintBlocks`, each after an awaited
-   * `yieldToEventLoop` (the hour stays the one of the last `tick`). Concurrent callers share one run.
+   * Finish the pending indexing in slices of `maxHintBlocks`, each after an awaited yield (the
+   * engine's `yieldToEventLoop` unless the caller gives its own, e.g. one that does not keep a
+   * process alive; the hour stays the one of the last `tick`). Concurrent callers share one run.
    */
-  indexHints(maxHintBlocks = TICK_HINT_BLOCKS): Promise<void> {
+  indexHints(options: { maxHintBlocks?: number; yieldToEventLoop?: () => Promise<void> } = {}): Promise<void> {
     if (this.draining !== null) return this.draining;
     if (this.passHour === null) return Promise.resolve();
+    const maxHintBlocks = options.maxHintBlocks ?? TICK_HINT_BLOCKS;
+    const pause = options.yieldToEventLoop ?? this.yieldToEventLoop;
     const run = async (): Promise<void> => {
       try {
         // Yield first: a caller inside `tick` (onHintWork) has just run a slice of its own.
         while (this.passHour !== null) {
-          await this.yieldToEventLoop();
+          await pause();
           this.indexPendingHours(maxHintBlocks);
         }
       } finally {
