@@ -114,10 +114,12 @@ export type BadlyFormedReason =
 const NO_CHANGES: StateChanges = { conversations: [], inboxes: [] };
 
 /**
- * Hint blocks (one HMAC-SHA512 = four hints) one `tick` computes at most, by default: a few
- * milliseconds (bench/run.ts prints the longest call at 100,000 conversations).
+ * Hint blocks (one HMAC-SHA512 = four hints) one `tick` / `indexHints` slice computes at most,
+ * by default: about 1.3 ms on a quiet VM (median slice of a rollover at 100,000 conversations;
+ * 2.6 ms at 512, which under this VM's usual load of 5–10 came near 10 ms; the hour's total
+ * was the same, 5.1–5.4 s, in an A/B of alternating hours). bench/run.ts prints the longest.
  */
-export const TICK_HINT_BLOCKS = 512;
+export const TICK_HINT_BLOCKS = 256;
 const BLOCKS_PER_WINDOW = HINT_WINDOW / HINTS_PER_BLOCK;
 const SLOTS_PER_BLOCK = 4096;
 

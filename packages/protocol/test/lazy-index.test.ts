@@ -11,7 +11,7 @@ import { initInitiator, initResponder } from '../src/ratchet.ts';
 import { T0, textBody, textOf } from './helpers.ts';
 
 const PEERS = 4;
-/** Enough other conversations that the table takes several slices (24 blocks each, 512 per slice). */
+/** Enough other conversations that the table takes several slices (24 blocks each, TICK_HINT_BLOCKS per slice). */
 const SYNTHETIC = 60;
 
 /** Counts HMAC-SHA512 calls (hint blocks, chain steps) made through it. */
