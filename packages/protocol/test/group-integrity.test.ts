@@ -459,8 +459,8 @@ describe('property: random 5-member histories with attacker events', () => {
     laterSeen = 0;
     fc.assert(property, {
       numRuns: RUNS,
-      // A fixed seed, so npm test is reproducible while the counterexample below is open.
-      // UMBRA_GROUP_SEED=random for a fresh seed; UMBRA_GROUP_SEED=… UMBRA_GROUP_PATH=… replays one.
+      // A fixed seed, so npm test is reproducible; UMBRA_GROUP_SEED=random explores fresh seeds
+      // (a failure prints its seed and path), UMBRA_GROUP_SEED=… UMBRA_GROUP_PATH=… replays one.
       ...(process.env.UMBRA_GROUP_SEED === undefined
         ? { seed: PROPERTY_SEED }
         : process.env.UMBRA_GROUP_SEED === 'random'
@@ -474,13 +474,12 @@ describe('property: random 5-member histories with attacker events', () => {
     console.log(`# property: ${RUNS} runs, ${attacks} attacker events, ${laterSeen} later events of removed members`);
   });
 
-  // Found by a random seed on 2026-12-02, not fixed yet (docs/GROUPS.md §5.9): a member makes a
-  // parentless (status-go style) event at a high clock, her removal (here her own leave) builds on
-  // it, and a parentless MEMBERS_ADDED she signs afterwards with a lower clock is taken as before
-  // the removal, because a parentless event stands for every parentless event below it. Reported as
-  // a TODO (it runs and fails) until the fold stops a parentless event vouching for its own
-  // author's lower ones.
-  test('counterexample: a parentless event of the removed member vouches for her backdated parentless events', { todo: 'fold weakness found 2026-12-02, GROUPS.md §5.9' }, () => {
+  // Found by a random seed on 2026-12-02 (docs/GROUPS.md §5.4): a member makes a parentless
+  // (status-go style) event at a high clock, her removal (here her own leave) builds on it, and a
+  // parentless MEMBERS_ADDED she signs afterwards with a lower clock was taken as before the
+  // removal, because a parentless event stood for every parentless event below it, its own
+  // author's included. It fails on the fold before that rule changed.
+  test("counterexample: a removed member's parentless event does not vouch for her backdated parentless events", () => {
     fc.assert(property, { seed: -502373427, path: '146:5:4:7:8:8:8:14:14:8:4:4:4:4:4:4:4:4:4:4:4:4:4:4:4:4:4:4:4:4:5:5:5:5:5:5:5:5:5:5:5:5:5', endOnFailure: true });
   });
 });

@@ -13,7 +13,7 @@
  *
  * Causality comes from `parents` (Umbra events). A status-go event has none: for the rule it is
  * taken to follow every event before it in the order (today's clock semantics), and as an
- * ancestor it stands for the status-go events before it.
+ * ancestor it stands for the status-go events before it up to the last one by another author.
  */
 import { toHex } from '../bytes.ts';
 import { isValidChatIdFor } from './chat-id.ts';
@@ -372,7 +372,15 @@ function link(sorted: readonly GroupEvent[], reject: (e: GroupEvent, reason: Rej
   const words = (sorted.length + 31) >>> 5;
   const byId = new Map<string, Slot>();
   const slots: Slot[] = [];
+  // A status-go event stands for the status-go events before it, except its own author's since
+  // the last one by someone else: an author cannot vouch for herself, so a parentless event she
+  // backdates below one of hers that a removal built on does not become part of that removal's
+  // past (docs/GROUPS.md §5.4). `legacySoFar` is every linked status-go event so far;
+  // `beforeRun` is what it was after the last status-go event by someone other than `runAuthor`,
+  // the author of the latest one. Both are closed under ancestry (each is a prefix of them).
   const legacySoFar = new Uint32Array(words);
+  const beforeRun = new Uint32Array(words);
+  let runAuthor: string | null = null;
   // One row per linked event, in one allocation; row k holds the ancestry of linked event k.
   const table = new Uint32Array(sorted.length * words);
   let linkedCount = 0;
@@ -389,7 +397,7 @@ function link(sorted: readonly GroupEvent[], reject: (e: GroupEvent, reason: Rej
     }
     const past = table.subarray(linkedCount * words, (linkedCount + 1) * words);
     if (slot.legacy) {
-      past.set(legacySoFar);
+      past.set(event.from === runAuthor ? beforeRun : legacySoFar);
     } else {
       let problem: [RejectReason, string] | null = null;
       const keys = parentKeysOf(event);
@@ -414,7 +422,13 @@ function link(sorted: readonly GroupEvent[], reject: (e: GroupEvent, reason: Rej
     }
     slot.linked = linkedCount++;
     slot.past = past;
-    if (slot.legacy) legacySoFar[slot.linked >>> 5]! |= 1 << (slot.linked & 31);
+    if (slot.legacy) {
+      if (event.from !== runAuthor) {
+        beforeRun.set(legacySoFar);
+        runAuthor = event.from;
+      }
+      legacySoFar[slot.linked >>> 5]! |= 1 << (slot.linked & 31);
+    }
   }
   return slots;
 }
