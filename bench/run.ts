@@ -2,8 +2,9 @@
  * `npm run bench`: our protocol beside libsignal (installed on demand, AGPL, benchmark only) and
  * beside its primitive floor (the same provider calls with no protocol code), session setup
  * with its breakdown, classify throughput at 10 and 100,000 conversations (`--conversations N`
- * for another size), and the node:crypto primitives the ratchet is made of. Prints one table;
- * `--json` prints the raw figures.
+ * for another size), the node:crypto primitives the ratchet is made of, then the Chromium row
+ * (packages/web/bench/run.ts, skipped with `--no-web`). Prints one table;
+ * `--json` prints the raw figures (without the Chromium row: `npm run bench:web -- --json`).
  */
 import { nodeProvider } from '../packages/client/src/crypto/node-provider.ts';
 import { nobleProvider } from '../packages/protocol/src/index.ts';
@@ -178,3 +179,15 @@ log('');
 log('A one-way message costs: 2 HMAC-SHA512 (chain) + 2 AEAD seal + 2 AEAD open (header, body) + ½ HMAC-SHA512 (hints, 4 per MAC) + protobuf;');
 log('a ping-pong message adds one X25519 keygen and two X25519 DH (DH ratchet) and two HKDF.');
 if (json) console.log(JSON.stringify({ libsignal, ours, oursNoble, paired, setupMs, setupBreakdown, classify: [c10, c10k], classifyRatio, primitives }, null, 2));
+
+// The Chromium row (issue 19): the same protocol code in headless Debian Chromium beside Node, in
+// its own process (it needs a browser and a hub; about 4 minutes). `--no-web` skips it, and so
+// does `--json` (one JSON document; `npm run bench:web -- --json` prints the row's).
+if (!process.argv.includes('--no-web') && !json) {
+  const { spawnSync } = await import('node:child_process');
+  const { fileURLToPath } = await import('node:url');
+  progress('the Chromium row (packages/web/bench/run.ts; --no-web skips it)');
+  const web = fileURLToPath(new URL('../packages/web/bench/run.ts', import.meta.url));
+  const r = spawnSync(process.execPath, ['--import', 'tsx', web], { stdio: 'inherit' });
+  if (r.status !== 0) process.exitCode = r.status ?? 1;
+}
