@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startHub, type Hub } from '@umbra/services';
-import { killChildren, runFile } from '../../client/test/fixtures/children.ts';
+import { killChildren, killPids, runFile } from '../../client/test/fixtures/children.ts';
 
 const BIN = resolve(dirname(fileURLToPath(import.meta.url)), '../bin/umbra.js');
 const PASS = 'chat test passphrase';
@@ -75,13 +75,7 @@ after(async () => {
         // already gone
       }
     }
-    for (const pid of agentPids) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
+    killPids(agentPids);
     await killChildren();
     await hub?.close();
   } finally {

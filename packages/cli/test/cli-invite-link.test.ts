@@ -8,12 +8,12 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startHub, type Hub } from '@umbra/services';
 import { killChildren, runFile } from '../../client/test/fixtures/children.ts';
+import { freeBasePort } from '../../client/test/fixtures/ports.ts';
 import { loadCliSchema, validateAs } from './json-schema.ts';
 
 const SCHEMA = loadCliSchema();
@@ -26,28 +26,9 @@ let hub: Hub;
 let root: string;
 let hubUrl: string;
 
-async function portFree(port: number): Promise<boolean> {
-  return new Promise((r) => {
-    const s = createServer();
-    s.once('error', () => r(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => r(true)));
-  });
-}
-
-/** A base port with the hub's five consecutive ports free. */
-async function freeBasePort(): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 20_000);
-    let free = true;
-    for (let i = 0; i < 5 && free; i++) free = await portFree(base + i);
-    if (free) return base;
-  }
-  throw new Error('no five free consecutive ports');
-}
-
 before(async () => {
   root = mkdtempSync(join(tmpdir(), 'umbra-cli-link-'));
-  const base = await freeBasePort();
+  const base = await freeBasePort(5);
   hub = await startHub({ dataDir: join(root, 'hub'), port: base, ssaRetry: { baseMs: 50, maxMs: 500 } });
   hubUrl = `http://127.0.0.1:${base}`;
 });

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startHub, type Hub } from '@umbra/services';
-import { killChildren, runFile } from '../../client/test/fixtures/children.ts';
+import { killChildren, killPids, runFile } from '../../client/test/fixtures/children.ts';
 import { loadCliSchema, validateAs, type Schema } from './json-schema.ts';
 
 const BIN = resolve(dirname(fileURLToPath(import.meta.url)), '../bin/umbra.js');
@@ -106,13 +106,7 @@ after(async () => {
   try {
     // The agents are detached (their own process groups): stop them, then make sure.
     for (const who of ['alice', 'bob', 'carol']) if (existsSync(join(dataOf(who), 'agent.sock'))) await umbra(who, ['agent', 'stop']).catch(() => undefined);
-    for (const pid of agentPids) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
+    killPids(agentPids);
     await killChildren();
     await hub?.close();
   } finally {

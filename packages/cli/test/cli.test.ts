@@ -7,12 +7,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startHub, type Hub } from '@umbra/services';
-import { killChildren, runFile } from '../../client/test/fixtures/children.ts';
+import { killChildren, killPids, runFile } from '../../client/test/fixtures/children.ts';
+import { freeBasePort } from '../../client/test/fixtures/ports.ts';
 
 const BIN = resolve(dirname(fileURLToPath(import.meta.url)), '../bin/umbra.js');
 let hub: Hub;
@@ -31,13 +31,7 @@ const agentPids: number[] = [];
 
 after(async () => {
   try {
-    for (const pid of agentPids) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
+    killPids(agentPids);
     await killChildren(); // any umbra run a failed or timed-out test left behind
     await hub?.close();
     await downHub?.close();
@@ -113,7 +107,7 @@ describe('umbra CLI through a hub', () => {
   test('with the hub down: send says queued, the agent says so once, and sends it when the hub is back', async () => {
     // A hub on fixed ports, so that it comes back at the same address (given as one URL: the
     // CLI derives the SSA and RSAs from the issuer's port).
-    const base = await freeBasePort();
+    const base = await freeBasePort(6);
     const hubDir = join(root, 'down-hub');
     downHub = await startHub({ dataDir: hubDir, port: base, ssaRetry: { baseMs: 50, maxMs: 500 } });
     const url = `http://127.0.0.1:${base}`;
@@ -160,22 +154,3 @@ describe('umbra CLI through a hub', () => {
     assert.equal(existsSync(join(dave, 'agent.sock')), false);
   });
 });
-
-async function portFree(port: number): Promise<boolean> {
-  return new Promise((done) => {
-    const s = createServer();
-    s.once('error', () => done(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => done(true)));
-  });
-}
-
-/** A base port with the hub's six consecutive ports free. */
-async function freeBasePort(): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 20_000);
-    let free = true;
-    for (let i = 0; i < 6 && free; i++) free = await portFree(base + i);
-    if (free) return base;
-  }
-  throw new Error('no six free consecutive ports');
-}

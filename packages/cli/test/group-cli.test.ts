@@ -13,7 +13,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, MemoryNetwork, SqliteStore, type ConversationInfo } from '@umbra/client/node';
 import { startHub, type Hub } from '@umbra/services';
-import { killChildren, runFile } from '../../client/test/fixtures/children.ts';
+import { killChildren, killPids, runFile } from '../../client/test/fixtures/children.ts';
 import { groupReadItems } from '../src/group.ts';
 import { changeText } from '../src/format.ts';
 
@@ -109,13 +109,7 @@ before(async () => {
 
 after(async () => {
   try {
-    for (const pid of agentPids) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
+    killPids(agentPids);
     await killChildren(); // any umbra run a failed or timed-out test left behind
     await hub?.close();
   } finally {

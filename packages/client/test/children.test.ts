@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, describe, test } from 'node:test';
-import { killChildren, liveChildren, runFile, spawnChild } from './fixtures/children.ts';
+import { killChildren, killPids, liveChildren, runFile, spawnChild } from './fixtures/children.ts';
 
 const SUITE = fileURLToPath(new URL('./fixtures/leaky-suite.ts', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'umbra-children-'));
@@ -18,13 +18,7 @@ const leftovers: number[] = [];
 
 after(async () => {
   await killChildren();
-  for (const pid of leftovers) {
-    try {
-      process.kill(pid, 'SIGKILL'); // only if a case failed: never leave them running
-    } catch {
-      // gone
-    }
-  }
+  killPids(leftovers); // only if a case failed: never leave them running
   rmSync(dir, { recursive: true, force: true });
 });
 

@@ -4,29 +4,10 @@
  * addresses, and page actions written once (create or unlock an identity, open a tab, send).
  */
 import { mkdirSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { startWebHub, WEB_PORT_OFFSET, type WebHub } from '../../../cli/src/hub.ts';
-
-async function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.once('error', () => resolve(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
-}
-
-/** A base port whose six ports (services + web) are free now. */
-export async function freeBasePort(): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 20_000);
-    let ok = true;
-    for (let i = 0; i <= WEB_PORT_OFFSET && ok; i++) ok = await portFree(base + i);
-    if (ok) return base;
-  }
-  throw new Error('no six free consecutive ports');
-}
+import { freeBasePort } from '../../../client/test/fixtures/ports.ts';
 
 export interface RestartableHub {
   readonly current: WebHub;
@@ -39,7 +20,7 @@ export interface RestartableHub {
 /** A hub on fixed ports in `dir`; stop()/start() keep its addresses and data. */
 export async function startTestHub(dir: string, extraOrigins: readonly string[] = []): Promise<RestartableHub> {
   mkdirSync(dir, { recursive: true });
-  const port = await freeBasePort();
+  const port = await freeBasePort(WEB_PORT_OFFSET + 1); // services + web
   let hub: WebHub | null = await startWebHub({ dataDir: join(dir, 'hub'), port, webOrigins: extraOrigins });
   const webUrl = hub.webUrl!;
   return {
