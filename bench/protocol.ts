@@ -6,8 +6,7 @@
 import { Engine, deserializeConversation, serializeConversation, wire, type CryptoProvider, type PrivateConversation } from '../packages/protocol/src/index.ts';
 // Internals measured on their own (not public API).
 import { HOUR_MS } from '../packages/protocol/src/hints.ts';
-import { initInitiator, initResponder } from '../packages/protocol/src/ratchet.ts';
-import { newConversation } from '../packages/protocol/src/private-v1.ts';
+import { syntheticConversation } from '../packages/protocol/test/synthetic.ts';
 
 export const T0 = Date.UTC(2026, 10, 22, 12, 30);
 
@@ -136,35 +135,7 @@ export async function classifyReceiver(crypto: CryptoProvider, total: number, en
   global.gc?.();
   const heapBefore = memory();
   const extra: PrivateConversation[] = [];
-  for (let i = 1; i < total; i++) {
-    const sk = crypto.randomBytes(32);
-    const keys = {
-      sharedSecret: sk,
-      headerKeyA: crypto.randomBytes(32),
-      nextHeaderKeyB: crypto.randomBytes(32),
-      conversationId: crypto.randomBytes(16),
-      hintKeyInitiator: crypto.randomBytes(32),
-      hintKeyResponder: crypto.randomBytes(32),
-      associatedData: crypto.randomBytes(64),
-    };
-    const spk = crypto.x25519Generate();
-    const initiator = i % 2 === 0;
-    extra.push(
-      newConversation({
-        keys,
-        initiator,
-        identity: crypto.ed25519Generate(),
-        peerIdentity: crypto.randomBytes(32),
-        invitationId: crypto.randomBytes(16),
-        viaDefaultInbox: false,
-        ratchet: initiator ? initInitiator(crypto, sk, spk.publicKey, keys.headerKeyA, keys.nextHeaderKeyB) : initResponder(sk, spk, keys.headerKeyA, keys.nextHeaderKeyB),
-        peerEndpoints: [],
-        ownEndpoints: [],
-        peerPresentation: { name: `peer ${i}` },
-        nowMs: T0,
-      }),
-    );
-  }
+  for (let i = 1; i < total; i++) extra.push(syntheticConversation(crypto, i, T0));
   // As a store hands them over: each record serialized and decoded from its own buffer (the
   // decoded keys are views of it). Once the engine holds them the caller drops the records, so
   // the memory figure is what an open engine keeps.

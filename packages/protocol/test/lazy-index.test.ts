@@ -6,9 +6,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Engine, nobleProvider, type CryptoProvider, type PrivateConversation } from '../src/index.ts';
 import { HOUR_MS } from '../src/hints.ts';
-import { newConversation } from '../src/private-v1.ts';
-import { initInitiator, initResponder } from '../src/ratchet.ts';
 import { T0, textBody, textOf } from './helpers.ts';
+import { syntheticConversation } from './synthetic.ts';
 
 const PEERS = 4;
 /** Enough other conversations that the table takes several slices (24 blocks each, TICK_HINT_BLOCKS per slice). */
@@ -27,35 +26,6 @@ function countingProvider(): { crypto: CryptoProvider; macs: () => number } {
   return { crypto, macs: () => macs };
 }
 
-/** A conversation from random keys (no peer): it only occupies the table. */
-function synthetic(crypto: CryptoProvider, i: number): PrivateConversation {
-  const sk = crypto.randomBytes(32);
-  const keys = {
-    sharedSecret: sk,
-    headerKeyA: crypto.randomBytes(32),
-    nextHeaderKeyB: crypto.randomBytes(32),
-    conversationId: crypto.randomBytes(16),
-    hintKeyInitiator: crypto.randomBytes(32),
-    hintKeyResponder: crypto.randomBytes(32),
-    associatedData: crypto.randomBytes(64),
-  };
-  const spk = crypto.x25519Generate();
-  const initiator = i % 2 === 0;
-  return newConversation({
-    keys,
-    initiator,
-    identity: crypto.ed25519Generate(),
-    peerIdentity: crypto.randomBytes(32),
-    invitationId: crypto.randomBytes(16),
-    viaDefaultInbox: false,
-    ratchet: initiator ? initInitiator(crypto, sk, spk.publicKey, keys.headerKeyA, keys.nextHeaderKeyB) : initResponder(sk, spk, keys.headerKeyA, keys.nextHeaderKeyB),
-    peerEndpoints: [],
-    ownEndpoints: [],
-    peerPresentation: { name: `synthetic ${i}` },
-    nowMs: T0,
-  });
-}
-
 /** Bob with PEERS real conversations (one reusable invitation, so one route) and SYNTHETIC others. */
 async function bobWithPeers(crypto: CryptoProvider) {
   const bob = Engine.create(crypto, T0);
@@ -69,7 +39,7 @@ async function bobWithPeers(crypto: CryptoProvider) {
     assert.equal(own.endpoint.case, 'route');
     peers.push({ engine, id: acc.conversation.id, route: own.endpoint.value as string });
   }
-  const others = Array.from({ length: SYNTHETIC }, (_, i) => synthetic(crypto, i));
+  const others = Array.from({ length: SYNTHETIC }, (_, i) => syntheticConversation(crypto, i, T0));
   // The real conversations last: the slices reach them at the end of each hour's pass.
   return { bob, peers, records: [...others, ...bob.conversations()] };
 }
