@@ -103,15 +103,7 @@ export async function umbraRunner(crypto: CryptoProvider): Promise<{ oneWay(n: n
      * (key generation, signatures: libsignal's bundle) are made before the clock starts.
      */
     async setup() {
-      const bob = Engine.create(crypto, T0);
-      const alice = Engine.create(crypto, T0);
-      const inv = bob.createInvitation({ nowMs: T0, reusable: false, ttlSeconds: 3600, presentation: { name: 'Bob' } });
-      const t = performance.now();
-      const acc = await alice.acceptInvitation(inv.text, { nowMs: T0, presentation: { name: 'Alice' } });
-      const r = await bob.receive(acc.outgoing.envelope, T0);
-      const ms = performance.now() - t;
-      if (r.kind !== 'readable') throw new Error('handshake failed');
-      return ms;
+      return (await pair(crypto)).setupMs;
     },
   };
 }
