@@ -1,36 +1,25 @@
 /**
- * What became of each envelope the client handed to the network: whether the network answers
+ * What became of the envelopes the client handed to the network: whether the network answers
  * (said once when it stops and once when it is back, never per retry), how many envelopes a
- * send got accepted, and when the next retry of one no service has accepted is. An envelope
- * whose publish resolved is recorded by its SHA-256, kept in the store's settings (only for
- * envelopes still in the outbox), so the next process knows it too. A message's state is the
- * SDK's own ('sent' once a service accepted its envelope).
+ * send got accepted, and when the next retry of a message no service has accepted is. Which
+ * messages a service accepted is the SDK's own record: their status is 'sent' (or past it).
  */
-import { createHash } from 'node:crypto';
-import { SERVICES_ROUTE, ServicesDelivery, type Client, type Delivery, type MessageInfo, type Store } from '@umbra/client/node';
-import { SETTING, readJsonSetting, type Settings } from './settings.ts';
+import { SERVICES_ROUTE, ServicesDelivery, type Client, type Delivery, type MessageInfo } from '@umbra/client/node';
 
 /** The states the CLI shows (docs/CLI.md, "Message"). */
 export type DeliveryState = 'queued' | 'sent' | 'delivered' | 'failed' | 'received';
 
 export type WatchEvent = { readonly kind: 'unreachable'; readonly message: string } | { readonly kind: 'reachable' };
 
-const envelopeKey = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
-const isStringArray = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
-
 export class DeliveryWatch {
   /** The delivery to give the client: the same adapter, its publishes observed. */
   readonly delivery: Delivery;
-  private readonly accepted = new Set<string>();
   private failing: string | null = null;
   private readonly listeners = new Set<(e: WatchEvent) => void>();
   /** Publishes answered since the last count() (a send waits for its own). */
   private window = { accepted: 0, failed: 0 };
 
-  constructor(
-    inner: Delivery,
-    private readonly settings: Settings,
-  ) {
+  constructor(inner: Delivery) {
     // A ServicesDelivery answers fetches of any route but its inboxes' at once, without the
     // network: those say nothing about whether the hub is reachable (counting them made the
     // state flap "reachable"/"unreachable" every sync while the hub was down).
@@ -38,10 +27,7 @@ export class DeliveryWatch {
     const observe = <T>(bytes: Uint8Array | null, p: Promise<T>, counts = true): Promise<T> =>
       p.then(
         (v) => {
-          if (bytes !== null) {
-            this.accepted.add(envelopeKey(bytes));
-            this.window.accepted++;
-          }
+          if (bytes !== null) this.window.accepted++;
           if (counts && this.failing !== null) {
             this.failing = null;
             this.emit({ kind: 'reachable' });
@@ -97,23 +83,8 @@ export class DeliveryWatch {
     for (const l of this.listeners) l(e);
   }
 
-  async load(): Promise<void> {
-    for (const k of (await readJsonSetting(this.settings, SETTING.accepted, isStringArray)) ?? []) this.accepted.add(k);
-  }
-
-  /** Keep the record of envelopes still in the outbox (the others are delivered or abandoned). */
-  async save(client: Client): Promise<void> {
-    const live = new Set<string>();
-    for (const c of await client.conversations({ consent: 'all' })) {
-      for (const entry of await client.store.outbox.forConversation(c.id)) if (entry.envelope !== null) live.add(envelopeKey(entry.envelope));
-    }
-    const keep = [...this.accepted].filter((k) => live.has(k)).sort();
-    for (const k of this.accepted) if (!live.has(k)) this.accepted.delete(k);
-    await this.settings.set({ [SETTING.accepted]: keep.length === 0 ? null : JSON.stringify(keep) });
-  }
-
   /** The state to show for a message: the SDK's, which says 'sent' only once a service or the network accepted its envelope. */
-  async state(_store: Store, m: MessageInfo): Promise<DeliveryState> {
+  state(m: MessageInfo): DeliveryState {
     if (!m.outgoing) return 'received';
     switch (m.status) {
       case 'acked':
@@ -134,7 +105,7 @@ export class DeliveryWatch {
     let next: number | null = null;
     for (const c of await client.conversations({ consent: 'all' })) {
       for (const entry of await client.store.outbox.forConversation(c.id)) {
-        if (entry.envelope !== null && this.accepted.has(envelopeKey(entry.envelope))) continue;
+        if ((await client.store.messages.state(c.id, entry.messageId))?.status !== 'queued') continue;
         if (next === null || entry.nextAttemptAt < next) next = entry.nextAttemptAt;
       }
     }

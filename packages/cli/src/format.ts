@@ -121,7 +121,7 @@ export async function messageJson(s: Session, m: MessageInfo, conv: Conversation
     replyTo: m.replyTo,
     sentAt: iso(m.sentAt)!,
     receivedAt: iso(m.receivedAt),
-    state: await s.watch.state(s.store, m),
+    state: s.watch.state(m),
     read: m.read,
   };
 }

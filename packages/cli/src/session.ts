@@ -63,8 +63,7 @@ export async function openSession(
     const saved = await savedTransport(settings, dataDir);
     const transport = transportOverride ?? saved ?? { kind: 'mailbox', path: defaultMailboxPath() };
     delivery = await openTransport(transport, store);
-    const watch = new DeliveryWatch(delivery, settings);
-    await watch.load();
+    const watch = new DeliveryWatch(delivery);
     const client = await Client.open({
       store,
       delivery: watch.delivery,
@@ -86,7 +85,6 @@ export async function openSession(
       async close() {
         try {
           await client.settle();
-          await watch.save(client);
           await client.close();
         } finally {
           await opened.close?.();

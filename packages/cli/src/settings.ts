@@ -1,6 +1,6 @@
 /**
- * The CLI's own settings (transport, handles, aliases, verified safety numbers, which envelopes
- * a service accepted): documents in the client store's `settings` concept, so they are
+ * The CLI's own settings (transport, handles, aliases, verified safety numbers): documents in
+ * the client store's `settings` concept, so they are
  * encrypted with everything else and written in the store's transactions. Keys are prefixed
  * `cli.` so other apps sharing a store do not collide with them.
  */
@@ -15,7 +15,6 @@ export interface Settings {
 export const SETTING = {
   transport: 'cli.transport',
   names: 'cli.names',
-  accepted: 'cli.accepted',
 } as const;
 
 export function storeSettings(store: Store): Settings {

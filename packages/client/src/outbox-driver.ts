@@ -144,8 +144,7 @@ export class OutboxDriver {
     // The outbox row keeps the envelope; its attempt columns mirror the machine's entry.
     const put: OutboxEntry = { ...entry, envelope: sealed.envelope, hintHour: sealed.hintHour, hintIndex: sealed.hintIndex, attempts: inFlight.attempts, nextAttemptAt: inFlight.nextAttemptAt };
     const batch: StoreBatch = { ...extra, conversations: [stored], outboxPut: [put] };
-    const carried = message.group === true ? undefined : { conversationId: id, messageId: message.messageId };
-    await this.commitAndPublish(sealed, batch, () => state.adopt(stored, nextState), inFlight.attempts - 1, carried);
+    await this.commitAndPublish(sealed, batch, () => state.adopt(stored, nextState), inFlight.attempts - 1, { conversationId: id, messageId: message.messageId });
     return true;
   }
 
