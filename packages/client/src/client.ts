@@ -213,7 +213,7 @@ export class Client {
     const endpoints = await this.invitations.endpointsForNewRelationship();
     const info = await this.serial(() => this.invitations.create(checked, endpoints));
     if (link === undefined) return info;
-    const published = await this.shortLink(info, link);
+    const published = await this.invitations.publishLink(info.text, info.expiresAt, link);
     return { ...info, link: published.link, linkExpiresAt: published.expiresAt };
   }
 
