@@ -1,7 +1,7 @@
 /**
  * CryptoProvider for Node: the noble provider with every primitive node:crypto (OpenSSL) has
- * replaced by the native one. ML-KEM-768, which Node 20's OpenSSL lacks, runs on liboqs in
- * WebAssembly (./ml-kem-768.ts; seeded calls, for tests and vectors, on noble). What else OpenSSL
+ * replaced by the native one. ML-KEM-768, which Node 20's OpenSSL lacks, runs on PQClean's C code
+ * (./ml-kem-768.ts; seeded calls, for tests and vectors, on noble). What else OpenSSL
  * lacks (Ed25519 → X25519 conversion) is inherited from `nobleProvider`; HPKE is the protocol's one RFC 9180 construction
  * (`hpkeSealBase`) run on these native primitives. Results are byte-identical to
  * `nobleProvider` (packages/protocol/test/crypto-conformance.ts).
@@ -35,7 +35,7 @@ import {
 } from 'node:crypto';
 import { constantTimeEqual, hpkeOpenBase, hpkeSealBase, isAllZero, nobleProvider } from '@umbra/protocol';
 import type { CryptoProvider, HpkeSealed, KemEncapsulation, KeyPair } from '@umbra/protocol';
-import { mlKem768DecapsulateWasm, mlKem768EncapsulateWasm, mlKem768GenerateWasm } from './ml-kem-768.ts';
+import { mlKem768DecapsulateNative, mlKem768EncapsulateNative, mlKem768GenerateNative } from './ml-kem-768.ts';
 
 type OkpCurve = 'X25519' | 'Ed25519';
 
@@ -407,15 +407,15 @@ export const nodeProvider: CryptoProvider = {
   },
 
   mlKem768Generate(seed?: Uint8Array): KeyPair {
-    return seed === undefined ? mlKem768GenerateWasm() : nobleProvider.mlKem768Generate(seed);
+    return seed === undefined ? mlKem768GenerateNative() : nobleProvider.mlKem768Generate(seed);
   },
 
   mlKem768Encapsulate(publicKey, randomness?: Uint8Array): KemEncapsulation | null {
-    return randomness === undefined ? mlKem768EncapsulateWasm(publicKey) : nobleProvider.mlKem768Encapsulate(publicKey, randomness);
+    return randomness === undefined ? mlKem768EncapsulateNative(publicKey) : nobleProvider.mlKem768Encapsulate(publicKey, randomness);
   },
 
   mlKem768Decapsulate(ciphertext, secretKey) {
-    return mlKem768DecapsulateWasm(ciphertext, secretKey);
+    return mlKem768DecapsulateNative(ciphertext, secretKey);
   },
 
   async hpkeSeal(recipientPublicKey, info, aad, plaintext, ephemeralSeed?: Uint8Array): Promise<HpkeSealed> {
