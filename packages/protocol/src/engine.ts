@@ -28,6 +28,16 @@ import {
   type Presentation,
 } from './invitation.ts';
 import { LABEL_INITIAL_MESSAGE } from './labels.ts';
+import {
+  MAX_REFUSAL_ENDPOINTS,
+  REFUSAL_KEY_BYTES,
+  openRefusal,
+  refusalHint,
+  refusalKey,
+  sealRefusal,
+  type HandshakeRefusalReason,
+  type HandshakeRefused,
+} from './handshake-refusal.ts';
 import { initiatorAgree, responderAgree } from './pqxdh.ts';
 import { initInitiator, initResponder } from './ratchet.ts';
 import {
@@ -55,6 +65,7 @@ import {
   encodeEnvelope,
   toBinary,
   type DeliveryEndpoint,
+  type InitialMessage,
   type PrivateV1Frame,
 } from './wire/codec.ts';
 
@@ -87,9 +98,24 @@ export type ClassifyResult =
       /** Set when this envelope opened a new conversation (first contact). */
       readonly started: ConversationStarted | null;
       readonly changes: StateChanges;
+      /** Set when this envelope is the inviter's refusal of our first contact (`frames` is empty). */
+      readonly refused?: HandshakeRefused;
     }
-  | { readonly kind: 'badly-formed'; readonly reason: BadlyFormedReason }
+  | {
+      readonly kind: 'badly-formed';
+      readonly reason: BadlyFormedReason;
+      /** A first contact we cannot take (used or expired invitation): the refusal to deliver to its sender. */
+      readonly reply?: RefusalReply;
+    }
   | { readonly kind: 'not-for-me' };
+
+/** The inviter's answer to a first contact on a used or expired invitation (handshake-refusal.ts). */
+export interface RefusalReply {
+  readonly invitationId: Uint8Array;
+  readonly reason: HandshakeRefusalReason;
+  readonly endpoints: readonly DeliveryEndpoint[];
+  readonly envelope: Uint8Array;
+}
 
 export type BadlyFormedReason =
   | 'envelope-malformed'
@@ -109,7 +135,8 @@ export type BadlyFormedReason =
   | 'malformed'
   | 'padding'
   | 'frame-malformed'
-  | 'hint-slot';
+  | 'hint-slot'
+  | 'refusal-invalid';
 
 const NO_CHANGES: StateChanges = { conversations: [], inboxes: [] };
 
@@ -122,6 +149,18 @@ const NO_CHANGES: StateChanges = { conversations: [], inboxes: [] };
 export const TICK_HINT_BLOCKS = 256;
 const BLOCKS_PER_WINDOW = HINT_WINDOW / HINTS_PER_BLOCK;
 const SLOTS_PER_BLOCK = 4096;
+
+/**
+ * Refusals are answers to unauthenticated input, each costs a delivery: one per first contact
+ * (acceptor identity) per REFUSAL_REPEAT_MS, and REFUSALS_PER_HOUR in all.
+ */
+const REFUSAL_REPEAT_MS = 10 * 60_000;
+const REFUSALS_PER_HOUR = 32;
+
+/** Our first contact awaits the peer's first frame (a refusal can still come): the ratchet has not received. */
+function awaitsFirstReply(c: PrivateConversation): boolean {
+  return c.initiator && c.ratchet.receivingChainKey === null;
+}
 
 /** Most conversations an envelope with an unknown hint is tried against (per route). */
 export const MAX_ROUTE_CANDIDATES = 64;
@@ -172,6 +211,14 @@ export class Engine {
   private readonly conversationsById = new Map<string, PrivateConversation>();
   private readonly hints: HintTable<string>; // conversation hints → conversation id
   private readonly byRoute = new Map<string, Set<string>>(); // own receive route → conversation ids
+  /** Refusal hint → id, for our first contacts that await the peer's first frame (and back). */
+  private readonly refusalByHint = new Map<string, string>();
+  private readonly refusalHintOf = new Map<string, string>();
+  /** Refusals sent this hour: first contact (invitation ‖ acceptor identity) → when. */
+  private readonly refusalsSent = new Map<string, number>();
+  private refusalHour = -1;
+  /** Invitation id → peer identities of the conversations it started (responder side); built on first need. */
+  private startedBy: Map<string, Set<string>> | null = null;
   /**
    * The hint table listens for the hours currentHour - 1 … + 1. Each conversation is indexed up to
    * the hour `hints.coveredHour(id)`; a rollover indexes the new hours in slices (`tick`), one
@@ -202,6 +249,7 @@ export class Engine {
     for (const c of snapshot.conversations) {
       this.conversationsById.set(c.id, c);
       this.indexRoutes(undefined, c);
+      this.indexRefusal(c);
       this.hints.register(c.id, c.receiveHintKey);
     }
     const pending = this.hints.ownerCount > 0;
@@ -293,6 +341,9 @@ export class Engine {
   ): Promise<{ conversation: PrivateConversation; outgoing: Outgoing; changes: StateChanges }> {
     const inv = parseInvitation(this.crypto, text, options.nowMs);
     const identity = this.crypto.ed25519Generate();
+    if (options.endpoints !== undefined && options.endpoints.length > MAX_REFUSAL_ENDPOINTS) {
+      throw new UmbraError('invalid-argument', `at most ${MAX_REFUSAL_ENDPOINTS} endpoints`);
+    }
     const handshake = initiatorAgree(this.crypto, identity, inv);
     if (handshake === null) throw new UmbraError('invitation-malformed', 'the invitation keys are not usable');
     const ownEndpoints = options.endpoints ?? [
@@ -339,6 +390,8 @@ export class Engine {
         kemPrekeyId: inv.kemPrekeyId,
         kemCiphertext: handshake.kemCiphertext,
         firstMessage: create(DoubleRatchetMessageSchema, encrypted.message),
+        refusalKey: refusalKey(this.crypto, identity.secretKey, inv.invitationId),
+        refusalEndpoints: [...ownEndpoints],
       }),
     );
     const sealed = await this.crypto.hpkeSeal(inv.signedPrekey, LABEL_INITIAL_MESSAGE, inv.invitationId, initial);
@@ -532,6 +585,8 @@ export class Engine {
 
     const inboxId = this.inboxByHint.get(hint);
     if (inboxId !== undefined) return this.classifyHandshake(this.inboxes.get(inboxId)!, envelope.payload, nowMs);
+    const refusedId = this.refusalByHint.get(hint);
+    if (refusedId !== undefined) return this.classifyRefusal(this.conversationsById.get(refusedId)!, hint, envelope.payload);
 
     if (this.passHour === null) return this.classifyConversational(hint, envelope.payload, nowMs, context.route);
     // The table is incomplete: NotForMe may only mean "not in the table yet". The conversations on
@@ -624,7 +679,6 @@ export class Engine {
     // The inbox accepts no plaintext frame, and nothing but a handshake.
     if (payload.encryption.case === 'plaintext') return { kind: 'badly-formed', reason: 'plaintext-refused' };
     if (payload.encryption.case !== 'inboxHandshake') return { kind: 'badly-formed', reason: 'wrong-encryption-for-destination' };
-    if (inbox.expiresAt !== 0 && inbox.expiresAt * 1000 <= nowMs) return { kind: 'badly-formed', reason: 'invitation-expired' };
     const { enc, ciphertext } = payload.encryption.value;
     if (enc.length !== 32) return { kind: 'badly-formed', reason: 'handshake-malformed' };
     const opened = await this.crypto.hpkeOpen(inbox.signedPrekey.secretKey, enc, LABEL_INITIAL_MESSAGE, inbox.invitationId, ciphertext);
@@ -643,10 +697,12 @@ export class Engine {
     if (initial.signedPrekeyId !== inbox.signedPrekeyId || initial.kemPrekeyId !== inbox.kemPrekeyId) {
       return { kind: 'badly-formed', reason: 'prekey-unknown' };
     }
+    // Opened first (the signed prekey is still ours), so the sender can be told why.
+    if (inbox.expiresAt !== 0 && inbox.expiresAt * 1000 <= nowMs) return this.refuse(inbox, initial, 'invitation-expired', 'invitation-expired', nowMs);
     let oneTimePrekey: KeyPair | null = null;
     if (initial.oneTimePrekeyId !== 0) {
       if (initial.oneTimePrekeyId !== inbox.oneTimePrekeyId) return { kind: 'badly-formed', reason: 'prekey-unknown' };
-      if (inbox.oneTimePrekeyConsumed || inbox.oneTimePrekey === null) return { kind: 'badly-formed', reason: 'prekey-already-used' };
+      if (inbox.oneTimePrekeyConsumed || inbox.oneTimePrekey === null) return this.refuse(inbox, initial, 'prekey-already-used', 'invitation-used', nowMs);
       oneTimePrekey = inbox.oneTimePrekey;
     } else if (inbox.oneTimePrekeyId !== 0) {
       // A single-use invitation must be answered with its one-time prekey.
@@ -693,7 +749,85 @@ export class Engine {
     };
   }
 
+  /**
+   * A first contact we cannot take: BadlyFormed, with a signed refusal to deliver to the sender if
+   * it asked for one (refusal key and endpoints) and the budget allows (never more than one per
+   * first contact per REFUSAL_REPEAT_MS, REFUSALS_PER_HOUR in all: the input is unauthenticated).
+   */
+  private refuse(inbox: Inbox, initial: InitialMessage, badly: BadlyFormedReason, reason: HandshakeRefusalReason, nowMs: number): ClassifyResult {
+    // Our accepted contact's own handshake, again (it is re-sent until our first frame arrives): no refusal.
+    if (this.startedFrom(inbox.invitationId).has(toHex(initial.initiatorIdentity))) return { kind: 'badly-formed', reason: 'handshake-replayed' };
+    const result: ClassifyResult = { kind: 'badly-formed', reason: badly };
+    const endpoints = initial.refusalEndpoints;
+    if (initial.refusalKey.length !== REFUSAL_KEY_BYTES || endpoints.length === 0 || endpoints.length > MAX_REFUSAL_ENDPOINTS) return result;
+    if (endpoints.some((e) => e.endpoint.case === undefined)) return result;
+    const hour = hourOf(nowMs);
+    if (hour !== this.refusalHour) {
+      this.refusalHour = hour;
+      this.refusalsSent.clear();
+    }
+    const contact = toHex(inbox.invitationId) + toHex(initial.initiatorIdentity);
+    const last = this.refusalsSent.get(contact);
+    if ((last !== undefined && nowMs - last < REFUSAL_REPEAT_MS) || (last === undefined && this.refusalsSent.size >= REFUSALS_PER_HOUR)) return result;
+    this.refusalsSent.set(contact, nowMs);
+    const envelope = sealRefusal(this.crypto, {
+      key: initial.refusalKey,
+      invitationId: inbox.invitationId,
+      initiatorIdentity: initial.initiatorIdentity,
+      inviterIdentity: inbox.identity,
+      reason,
+      refusedAt: nowMs,
+      salt: this.salt(),
+    });
+    return { ...result, reply: { invitationId: inbox.invitationId, reason, endpoints, envelope } };
+  }
+
+  /** An envelope under the refusal hint of our first contact `c`: the inviter's signed refusal, or BadlyFormed. */
+  private classifyRefusal(c: PrivateConversation, hint: string, payloadBytes: Uint8Array): ClassifyResult {
+    const payload = decodeEncryptedPayload(payloadBytes);
+    if (payload === null) return { kind: 'badly-formed', reason: 'payload-malformed' };
+    if (payload.encryption.case !== 'handshakeRefusal') return { kind: 'badly-formed', reason: 'wrong-encryption-for-destination' };
+    const refused = openRefusal(this.crypto, payload.encryption.value, hint, {
+      key: refusalKey(this.crypto, c.identity.secretKey, c.invitationId),
+      invitationId: c.invitationId,
+      initiatorIdentity: c.identity.publicKey,
+      inviterIdentityKey: c.peerIdentity,
+    });
+    if (refused === null) return { kind: 'badly-formed', reason: 'refusal-invalid' };
+    return { kind: 'readable', conversationId: c.id, frames: [], started: null, changes: NO_CHANGES, refused };
+  }
+
   // ---- internal bookkeeping ------------------------------------------------------------
+
+  private startedFrom(invitationId: Uint8Array): ReadonlySet<string> {
+    if (this.startedBy === null) {
+      this.startedBy = new Map();
+      for (const c of this.conversationsById.values()) this.noteStarted(c);
+    }
+    return this.startedBy.get(toHex(invitationId)) ?? new Set();
+  }
+
+  private noteStarted(c: PrivateConversation): void {
+    if (this.startedBy === null || c.initiator) return;
+    const key = toHex(c.invitationId);
+    const peers = this.startedBy.get(key) ?? new Set<string>();
+    peers.add(toHex(c.peerIdentity));
+    this.startedBy.set(key, peers);
+  }
+
+  /** Listen for the refusal of our first contact while it awaits the peer's first frame; stop after. */
+  private indexRefusal(c: PrivateConversation): void {
+    const known = this.refusalHintOf.get(c.id);
+    if (awaitsFirstReply(c)) {
+      if (known !== undefined) return;
+      const hint = refusalHint(this.crypto, refusalKey(this.crypto, c.identity.secretKey, c.invitationId));
+      this.refusalByHint.set(hint, c.id);
+      this.refusalHintOf.set(c.id, hint);
+    } else if (known !== undefined) {
+      this.refusalByHint.delete(known);
+      this.refusalHintOf.delete(c.id);
+    }
+  }
 
   /**
    * 63 random bits with the top bit set: the varint is then always 10 bytes, so the envelope
@@ -714,6 +848,8 @@ export class Engine {
     const previous = this.conversationsById.get(next.id);
     this.conversationsById.set(next.id, next);
     this.indexRoutes(previous, next);
+    this.indexRefusal(next);
+    if (previous === undefined) this.noteStarted(next);
     const hour = this.currentHour;
     if (previous === undefined) {
       for (let h = hour - 1; h <= hour + 1; h++) this.hints.addWindow(next.id, next.receiveHintKey, windowAt(next.receiveHints, h));

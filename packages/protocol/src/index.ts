@@ -55,8 +55,10 @@ export {
   type ConversationStarted,
   type EngineSnapshot,
   type Outgoing,
+  type RefusalReply,
   type StateChanges,
 } from './engine.ts';
+export type { HandshakeRefused, HandshakeRefusalReason } from './handshake-refusal.ts';
 export { deserializeConversation, deserializeInbox, serializeConversation, serializeInbox } from './state.ts';
 export * as wire from './wire/index.ts';
 export * as group from './group/index.ts';

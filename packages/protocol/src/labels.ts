@@ -37,3 +37,12 @@ export const CHAIN_KDF_INPUT = Uint8Array.of(0x01);
 export const LABEL_INVITATION_LINK_LOCATOR = utf8('umbra/v1/invitation-link/locator');
 /** Short invitation links: the blob's AEAD key, HKDF(ikm = link key, salt = empty, info) → 32 bytes. */
 export const LABEL_INVITATION_LINK_KEY = utf8('umbra/v1/invitation-link/key');
+
+/** Handshake refusal (handshake-refusal.ts): RK = HKDF(ikm = initiator identity secret, salt = invitation_id, info) → 32 bytes. */
+export const LABEL_REFUSAL_KEY = utf8('umbra/v1/refusal/key');
+/** The refusal envelope's hint: HKDF(ikm = RK, salt = empty, info) → 16 bytes, hex. */
+export const LABEL_REFUSAL_HINT = utf8('umbra/v1/refusal/hint');
+/** The refusal body's AEAD key: HKDF(ikm = RK, salt = empty, info) → 32 bytes. */
+export const LABEL_REFUSAL_AEAD = utf8('umbra/v1/refusal/aead');
+/** Ed25519 signature context: label ‖ invitation_id ‖ initiator identity ‖ u8(reason) ‖ u64be(refused_at). */
+export const LABEL_REFUSAL = utf8('umbra/v1/refusal');

@@ -25,10 +25,13 @@ describe('state serialization', () => {
     bob = reopen(bob);
     const alice = Engine.create(crypto, T0);
     const acc = await alice.acceptInvitation(inv.text, { nowMs: T0, presentation: { name: 'A' } });
+    const late = await Engine.create(crypto, T0).acceptInvitation(inv.text, { nowMs: T0, presentation: { name: 'B' } });
     const r = await bob.receive(acc.outgoing.envelope, T0);
     assert.equal(r.kind, 'readable');
     bob = reopen(bob);
-    assert.deepEqual(await bob.classify(acc.outgoing.envelope, T0), { kind: 'badly-formed', reason: 'prekey-already-used' }, 'consumption persisted');
+    const second = await bob.classify(late.outgoing.envelope, T0);
+    assert.equal(second.kind === 'badly-formed' && second.reason, 'prekey-already-used', 'consumption persisted');
+    assert.deepEqual(await bob.classify(acc.outgoing.envelope, T0), { kind: 'badly-formed', reason: 'handshake-replayed' }, 'and who consumed it');
   });
 
   it('mid-chain with skipped keys outstanding: both sides restart and keep talking', async () => {

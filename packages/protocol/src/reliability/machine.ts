@@ -12,6 +12,7 @@
 import { toHex } from '../bytes.ts';
 import { HINT_WINDOW, hourOf } from '../hints.ts';
 import type { FrameBody } from '../private-v1.ts';
+import type { HandshakeRefused } from '../handshake-refusal.ts';
 import type { PrivateV1Frame } from '../wire/gen/umbra/v1/private_v1_pb.ts';
 import {
   ACK_IDS_PER_FRAME,
@@ -510,4 +511,13 @@ export function forget(state: ReliabilityState, messageId: Uint8Array): Reliabil
 /** The conversation was blocked: nothing more goes out (no retries, no handshake, no acks). */
 export function abandon(state: ReliabilityState): ReliabilityState {
   return { ...state, inFlight: [], handshake: null, pendingAcks: [], ackDueAt: null };
+}
+
+/**
+ * The inviter refused our first contact: like `abandon`, and the refusal is kept, so the
+ * conversation says why it will never be answered. A second refusal changes nothing.
+ */
+export function onHandshakeRefused(state: ReliabilityState, refused: HandshakeRefused): ReliabilityState {
+  if (state.refusal !== null) return state;
+  return { ...abandon(state), refusal: refused };
 }

@@ -7,6 +7,7 @@ import { fromBinary } from '@bufbuild/protobuf';
 import { UmbraError } from '../errors.ts';
 import { encode } from '../wire/codec.ts';
 import { compilePlan, planDecodeCanonical } from '../wire/plan-codec.ts';
+import { refusalReasonFromWire, refusalReasonToWire, type HandshakeRefused, type HandshakeRefusalReason } from '../handshake-refusal.ts';
 import {
   ConversationRecordSchema,
   ReliabilityStateSchema,
@@ -65,6 +66,8 @@ export interface ReliabilityState {
   /** In send order, at most MAX_IN_FLIGHT. */
   readonly inFlight: readonly InFlight[];
   readonly handshake: PendingHandshake | null;
+  /** The inviter refused our first contact (its invitation was used or expired): nothing more goes out. */
+  readonly refusal: HandshakeRefused | null;
 }
 
 export const EMPTY_RELIABILITY: ReliabilityState = {
@@ -76,6 +79,7 @@ export const EMPTY_RELIABILITY: ReliabilityState = {
   missing: [],
   inFlight: [],
   handshake: null,
+  refusal: null,
 };
 
 const MAX_TIME = 8_640_000_000_000_000;
@@ -93,6 +97,12 @@ function time(v: bigint, what: string): number {
 function lamportOf(v: bigint): number {
   if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw malformed('lamport');
   return Number(v);
+}
+
+function refusalOf(reason: number): HandshakeRefusalReason {
+  const known = refusalReasonFromWire(reason);
+  if (known === null) throw malformed('refusal reason');
+  return known;
 }
 
 function id(b: Uint8Array, what: string): Uint8Array {
@@ -128,6 +138,8 @@ function toMessage(s: ReliabilityState): ReliabilityStateMessage {
     handshakeId: s.handshake?.messageId ?? new Uint8Array(0),
     handshakeAttempts: s.handshake?.attempts ?? 0,
     handshakeNextAttemptAt: toU64(s.handshake?.nextAttemptAt ?? 0),
+    refusalReason: s.refusal === null ? 0 : refusalReasonToWire(s.refusal.reason),
+    refusedAt: toU64(s.refusal?.refusedAt ?? 0),
   };
 }
 
@@ -162,6 +174,7 @@ function fromMessage(m: ReliabilityStateMessage): ReliabilityState {
       m.handshakeId.length === 0
         ? null
         : { messageId: id(m.handshakeId, 'handshake id'), attempts: m.handshakeAttempts, nextAttemptAt: time(m.handshakeNextAttemptAt, 'handshake next attempt') },
+    refusal: m.refusalReason === 0 ? null : { reason: refusalOf(m.refusalReason), refusedAt: time(m.refusedAt, 'refused at') },
   };
 }
 

@@ -2,15 +2,17 @@
 // @generated from file umbra/v1/envelope.proto (package umbra.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
+import type { DeliveryEndpoint } from "./invitation_pb.ts";
+import { file_umbra_v1_invitation } from "./invitation_pb.ts";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file umbra/v1/envelope.proto.
  */
 export const file_umbra_v1_envelope: GenFile = /*@__PURE__*/
-  fileDesc("Chd1bWJyYS92MS9lbnZlbG9wZS5wcm90bxIIdW1icmEudjEiSwoPVW1icmFFbnZlbG9wZVYxEhkKEWNvbnZlcnNhdGlvbl9oaW50GAEgASgJEgwKBHNhbHQYAiABKAQSDwoHcGF5bG9hZBgFIAEoDCK5AQoQRW5jcnlwdGVkUGF5bG9hZBIoCglwbGFpbnRleHQYASABKAsyEy51bWJyYS52MS5QbGFpbnRleHRIABI4Cg5kb3VibGVfcmF0Y2hldBgCIAEoCzIeLnVtYnJhLnYxLkRvdWJsZVJhdGNoZXRNZXNzYWdlSAASMwoPaW5ib3hfaGFuZHNoYWtlGAMgASgLMhgudW1icmEudjEuSW5ib3hIYW5kc2hha2VIAEIMCgplbmNyeXB0aW9uIhwKCVBsYWludGV4dBIPCgdwYXlsb2FkGAEgASgMIjoKFERvdWJsZVJhdGNoZXRNZXNzYWdlEg4KBmhlYWRlchgBIAEoDBISCgpjaXBoZXJ0ZXh0GAIgASgMIjEKDkluYm94SGFuZHNoYWtlEgsKA2VuYxgBIAEoDBISCgpjaXBoZXJ0ZXh0GAIgASgMIvwBCg5Jbml0aWFsTWVzc2FnZRIVCg1pbnZpdGF0aW9uX2lkGAEgASgMEhoKEmluaXRpYXRvcl9pZGVudGl0eRgCIAEoDBIbChNpbml0aWF0b3JfZXBoZW1lcmFsGAMgASgMEhgKEHNpZ25lZF9wcmVrZXlfaWQYBCABKA0SGgoSb25lX3RpbWVfcHJla2V5X2lkGAUgASgNEhUKDWtlbV9wcmVrZXlfaWQYBiABKA0SFgoOa2VtX2NpcGhlcnRleHQYByABKAwSNQoNZmlyc3RfbWVzc2FnZRgIIAEoCzIeLnVtYnJhLnYxLkRvdWJsZVJhdGNoZXRNZXNzYWdlYgZwcm90bzM");
+  fileDesc("Chd1bWJyYS92MS9lbnZlbG9wZS5wcm90bxIIdW1icmEudjEiSwoPVW1icmFFbnZlbG9wZVYxEhkKEWNvbnZlcnNhdGlvbl9oaW50GAEgASgJEgwKBHNhbHQYAiABKAQSDwoHcGF5bG9hZBgFIAEoDCLyAQoQRW5jcnlwdGVkUGF5bG9hZBIoCglwbGFpbnRleHQYASABKAsyEy51bWJyYS52MS5QbGFpbnRleHRIABI4Cg5kb3VibGVfcmF0Y2hldBgCIAEoCzIeLnVtYnJhLnYxLkRvdWJsZVJhdGNoZXRNZXNzYWdlSAASMwoPaW5ib3hfaGFuZHNoYWtlGAMgASgLMhgudW1icmEudjEuSW5ib3hIYW5kc2hha2VIABI3ChFoYW5kc2hha2VfcmVmdXNhbBgEIAEoCzIaLnVtYnJhLnYxLkhhbmRzaGFrZVJlZnVzYWxIAEIMCgplbmNyeXB0aW9uIhwKCVBsYWludGV4dBIPCgdwYXlsb2FkGAEgASgMIjoKFERvdWJsZVJhdGNoZXRNZXNzYWdlEg4KBmhlYWRlchgBIAEoDBISCgpjaXBoZXJ0ZXh0GAIgASgMIjEKDkluYm94SGFuZHNoYWtlEgsKA2VuYxgBIAEoDBISCgpjaXBoZXJ0ZXh0GAIgASgMIsgCCg5Jbml0aWFsTWVzc2FnZRIVCg1pbnZpdGF0aW9uX2lkGAEgASgMEhoKEmluaXRpYXRvcl9pZGVudGl0eRgCIAEoDBIbChNpbml0aWF0b3JfZXBoZW1lcmFsGAMgASgMEhgKEHNpZ25lZF9wcmVrZXlfaWQYBCABKA0SGgoSb25lX3RpbWVfcHJla2V5X2lkGAUgASgNEhUKDWtlbV9wcmVrZXlfaWQYBiABKA0SFgoOa2VtX2NpcGhlcnRleHQYByABKAwSNQoNZmlyc3RfbWVzc2FnZRgIIAEoCzIeLnVtYnJhLnYxLkRvdWJsZVJhdGNoZXRNZXNzYWdlEhMKC3JlZnVzYWxfa2V5GAkgASgMEjUKEXJlZnVzYWxfZW5kcG9pbnRzGAogAygLMhoudW1icmEudjEuRGVsaXZlcnlFbmRwb2ludCImChBIYW5kc2hha2VSZWZ1c2FsEhIKCmNpcGhlcnRleHQYASABKAwiWwoLUmVmdXNhbEJvZHkSFQoNaW52aXRhdGlvbl9pZBgBIAEoDBIOCgZyZWFzb24YAiABKA0SEgoKcmVmdXNlZF9hdBgDIAEoBBIRCglzaWduYXR1cmUYBCABKAwqegoNUmVmdXNhbFJlYXNvbhIeChpSRUZVU0FMX1JFQVNPTl9VTlNQRUNJRklFRBAAEiIKHlJFRlVTQUxfUkVBU09OX0lOVklUQVRJT05fVVNFRBABEiUKIVJFRlVTQUxfUkVBU09OX0lOVklUQVRJT05fRVhQSVJFRBACYgZwcm90bzM", [file_umbra_v1_invitation]);
 
 /**
  * The outermost frame of every payload (Conversations spec, "Framing").
@@ -75,6 +77,14 @@ export type EncryptedPayload = Message<"umbra.v1.EncryptedPayload"> & {
      */
     value: InboxHandshake;
     case: "inboxHandshake";
+  } | {
+    /**
+     * Only to the refusal hint of a first contact of ours that awaits the peer's first frame.
+     *
+     * @generated from field: umbra.v1.HandshakeRefusal handshake_refusal = 4;
+     */
+    value: HandshakeRefusal;
+    case: "handshakeRefusal";
   } | { case: undefined; value?: undefined };
 };
 
@@ -213,6 +223,22 @@ export type InitialMessage = Message<"umbra.v1.InitialMessage"> & {
    * @generated from field: umbra.v1.DoubleRatchetMessage first_message = 8;
    */
   firstMessage?: DoubleRatchetMessage | undefined;
+
+  /**
+   * How the inviter may answer a first contact it cannot take (its invitation was used or has
+   * expired), since it may no longer be able to open first_message: a 32-byte key derived by the
+   * initiator (docs/PROTOCOL.md §5 "Handshake refusal") and where to deliver. Empty: no answer.
+   *
+   * @generated from field: bytes refusal_key = 9;
+   */
+  refusalKey: Uint8Array;
+
+  /**
+   * ≤ 8
+   *
+   * @generated from field: repeated umbra.v1.DeliveryEndpoint refusal_endpoints = 10;
+   */
+  refusalEndpoints: DeliveryEndpoint[];
 };
 
 /**
@@ -221,4 +247,94 @@ export type InitialMessage = Message<"umbra.v1.InitialMessage"> & {
  */
 export const InitialMessageSchema: GenMessage<InitialMessage> = /*@__PURE__*/
   messageDesc(file_umbra_v1_envelope, 5);
+
+/**
+ * The inviter's answer to a first contact it cannot take, sent to its refusal_endpoints with the
+ * hint HKDF(refusal_key, "umbra/v1/refusal/hint").
+ *
+ * @generated from message umbra.v1.HandshakeRefusal
+ */
+export type HandshakeRefusal = Message<"umbra.v1.HandshakeRefusal"> & {
+  /**
+   * nonce(12) ‖ ChaCha20-Poly1305(HKDF(refusal_key, "umbra/v1/refusal/aead"), padded RefusalBody,
+   * aad = the envelope's hint bytes)
+   *
+   * @generated from field: bytes ciphertext = 1;
+   */
+  ciphertext: Uint8Array;
+};
+
+/**
+ * Describes the message umbra.v1.HandshakeRefusal.
+ * Use `create(HandshakeRefusalSchema)` to create a new message.
+ */
+export const HandshakeRefusalSchema: GenMessage<HandshakeRefusal> = /*@__PURE__*/
+  messageDesc(file_umbra_v1_envelope, 6);
+
+/**
+ * @generated from message umbra.v1.RefusalBody
+ */
+export type RefusalBody = Message<"umbra.v1.RefusalBody"> & {
+  /**
+   * @generated from field: bytes invitation_id = 1;
+   */
+  invitationId: Uint8Array;
+
+  /**
+   * a RefusalReason (a number: the plan codec, wire/plan-codec.ts, has no enums)
+   *
+   * @generated from field: uint32 reason = 2;
+   */
+  reason: number;
+
+  /**
+   * unix ms
+   *
+   * @generated from field: uint64 refused_at = 3;
+   */
+  refusedAt: bigint;
+
+  /**
+   * Ed25519 by the invitation's identity key over "umbra/v1/refusal" ‖ invitation_id ‖
+   * initiator_identity ‖ u8(reason) ‖ u64be(refused_at)
+   *
+   * @generated from field: bytes signature = 4;
+   */
+  signature: Uint8Array;
+};
+
+/**
+ * Describes the message umbra.v1.RefusalBody.
+ * Use `create(RefusalBodySchema)` to create a new message.
+ */
+export const RefusalBodySchema: GenMessage<RefusalBody> = /*@__PURE__*/
+  messageDesc(file_umbra_v1_envelope, 7);
+
+/**
+ * @generated from enum umbra.v1.RefusalReason
+ */
+export enum RefusalReason {
+  /**
+   * @generated from enum value: REFUSAL_REASON_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * a single-use invitation already answered
+   *
+   * @generated from enum value: REFUSAL_REASON_INVITATION_USED = 1;
+   */
+  INVITATION_USED = 1,
+
+  /**
+   * @generated from enum value: REFUSAL_REASON_INVITATION_EXPIRED = 2;
+   */
+  INVITATION_EXPIRED = 2,
+}
+
+/**
+ * Describes the enum umbra.v1.RefusalReason.
+ */
+export const RefusalReasonSchema: GenEnum<RefusalReason> = /*@__PURE__*/
+  enumDesc(file_umbra_v1_envelope, 0);
 
