@@ -13,7 +13,7 @@ const PEERS = 4;
 /** Enough other conversations that the table takes several slices (24 blocks each, TICK_HINT_BLOCKS per slice). */
 const SYNTHETIC = 60;
 
-/** Counts HMAC-SHA512 calls (hint blocks, chain steps) made through it. */
+/** Counts HMAC-SHA512s (hint blocks, chain steps) made through it, one or a batch at a time. */
 function countingProvider(): { crypto: CryptoProvider; macs: () => number } {
   let macs = 0;
   const crypto: CryptoProvider = {
@@ -21,6 +21,10 @@ function countingProvider(): { crypto: CryptoProvider; macs: () => number } {
     hmacSha512(key, data) {
       macs++;
       return nobleProvider.hmacSha512(key, data);
+    },
+    hmacSha512Batch(key, messages, messageLength, count, out, outOffset) {
+      macs += count;
+      nobleProvider.hmacSha512Batch(key, messages, messageLength, count, out, outOffset);
     },
   };
   return { crypto, macs: () => macs };

@@ -14,6 +14,7 @@ import { hmac } from '@noble/hashes/hmac.js';
 import { sha256, sha512 } from '@noble/hashes/sha2.js';
 import { ml_kem768 } from '@noble/post-quantum/ml-kem.js';
 import { isAllZero } from '../bytes.ts';
+import { hmacSha512BatchNoble } from './hmac-sha512-batch.ts';
 import { hpkeOpenBase, hpkeSealBase } from './hpke.ts';
 import type { CryptoProvider, HpkeSealed, KemEncapsulation, KeyPair } from './provider.ts';
 
@@ -59,6 +60,8 @@ export const nobleProvider: CryptoProvider = {
   hmacSha512(key, data) {
     return hmac(sha512, key, data);
   },
+
+  hmacSha512Batch: hmacSha512BatchNoble,
 
   hkdfSha256(ikm, salt, info, length) {
     if (!Number.isSafeInteger(length) || length < 0 || length > 255 * 32) {

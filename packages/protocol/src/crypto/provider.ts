@@ -34,6 +34,13 @@ export interface CryptoProvider {
   hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array;
   /** 64 bytes: one call gives two 32-byte keys (the ratchet's KDF_CK, hint blocks). */
   hmacSha512(key: Uint8Array, data: Uint8Array): Uint8Array;
+  /**
+   * HMAC-SHA512 under one key of `count` messages of `messageLength` bytes laid end to end in
+   * `messages`: MAC m (64 bytes) is written at out[outOffset + 64·m]. Byte-identical to
+   * `hmacSha512` of each message; for the hint table's window blocks (8 per conversation per hour),
+   * so it allocates no buffer or native object per message. RangeError when the lengths do not fit.
+   */
+  hmacSha512Batch(key: Uint8Array, messages: Uint8Array, messageLength: number, count: number, out: Uint8Array, outOffset?: number): void;
   /** RFC 5869 HKDF with SHA-256. An empty salt means HashLen zero bytes, as the RFC says. */
   hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array;
 
