@@ -47,6 +47,7 @@ import { nodeServiceClientOptions } from '../packages/client/src/node.ts';
 import { b64u, deriveAddress, readyUrl, rerandomizeAddress, startHub } from '../packages/services/src/index.ts';
 import { startIssuer } from '../packages/services/src/issuer.ts';
 import { startSsa, type SsaService } from '../packages/services/src/ssa.ts';
+import { childCommand } from '../packages/services/src/child-entry.ts';
 
 function arg(name: string, def: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -139,6 +140,8 @@ type FromGen =
   | { t: 'mint'; secs: number }
   | { t: 'setup'; secs: number }
   | { t: 'kill'; at: number }
+  /** Every receiver connected again after the kill, `secs` after it was asked for. */
+  | { t: 'reconnected'; secs: number }
   | { t: 'progress'; submitted: number; received: number; connected: number }
   | { t: 'run'; result: RunResult }
   | { t: 'reset' }
@@ -323,11 +326,20 @@ async function generator(): Promise<void> {
     const t = performance.now();
     runStart = t;
     let killSentAtS = -1;
+    let seenDown = false;
     const progress = setInterval(() => send({ t: 'progress', submitted: submitLat.length, received: receivedCount, connected }), 5000);
     await pool(jobs, CONC, async (job, i) => {
       if (KILL && i === Math.floor(TOTAL / 3)) {
         killSentAtS = (performance.now() - t) / 1000;
         send({ t: 'kill', at: i });
+        const killAt = performance.now();
+        const watch = setInterval(() => {
+          if (connected < N) seenDown = true;
+          if (seenDown && connected === N) {
+            clearInterval(watch);
+            send({ t: 'reconnected', secs: (performance.now() - killAt) / 1000 });
+          }
+        }, 20);
       }
       const s = performance.now();
       sentAt[job.id] = s;
@@ -398,7 +410,6 @@ interface Killable {
   stop(): Promise<void>;
 }
 
-const rsaMain = fileURLToPath(new URL('../packages/services/src/rsa-main.ts', import.meta.url));
 const children = new Set<ChildProcess>();
 process.on('exit', () => {
   for (const c of children) c.kill('SIGKILL');
@@ -407,7 +418,9 @@ process.on('exit', () => {
 /** One RSA instance as a child process (rsa-main.ts), restartable on the same port. */
 async function spawnInstance(config: Record<string, unknown>): Promise<Killable> {
   const start = async (cfg: Record<string, unknown>) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', rsaMain, JSON.stringify(cfg)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    // Bundled like the hub's RSAs (child-entry.ts): a restart is not a tsx compile.
+    const { args } = await childCommand('rsa-main');
+    const child = spawn(process.execPath, [...args, JSON.stringify(cfg)], { stdio: ['ignore', 'pipe', 'inherit'] });
     children.add(child);
     child.once('exit', () => children.delete(child));
     const url = await readyUrl(child, 'RSA instance');
@@ -496,6 +509,7 @@ async function main(): Promise<void> {
   let onProgress: ((m: { submitted: number; received: number; connected: number }) => void) | null = null;
   gen.on('message', (m: FromGen) => {
     if (m.t === 'kill') return onKill?.(m.at);
+    if (m.t === 'reconnected') return console.log(`  every receiver connected again ${fmt(m.secs)} s after the kill`);
     if (m.t === 'progress') return onProgress?.(m);
     const w = waiters.get(m.t);
     waiters.delete(m.t);

@@ -2,9 +2,11 @@
 /**
  * The `umbra` command. It runs a JavaScript bundle of the sources (node_modules/.cache/umbra-cli, made by esbuild the
  * first time the command runs after a source changed: about half a second, once), so a command
- * does not pay for compiling TypeScript at every start. `umbra hub` and `umbra serve` run the
- * sources through tsx instead: the services find their child processes' scripts next to their
- * own source files. Without esbuild, or if a build fails, everything runs through tsx as before.
+ * does not pay for compiling TypeScript at every start (`umbra serve` included: an instance
+ * restarted by its supervisor listens sooner). `umbra hub` runs the sources through tsx instead:
+ * it builds the web app from files next to its sources; its RSA processes start from the
+ * services' own bundle (packages/services/src/child-entry.ts). Without esbuild, or if a build
+ * fails, everything runs through tsx as before.
  */
 /* global process */
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
@@ -92,7 +94,7 @@ async function bundle() {
 }
 
 const command = commandOf(process.argv.slice(2));
-const entry = command === 'hub' || command === 'serve' ? null : await bundle();
+const entry = command === 'hub' ? null : await bundle();
 if (entry !== null) await import(pathToFileURL(entry).href);
 else {
   const { register } = await import('tsx/esm/api');

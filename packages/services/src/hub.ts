@@ -17,6 +17,7 @@ import { startDirectory, type DirectoryService } from './directory/server.ts';
 import { allowOrigins } from './cors.ts';
 import { ensurePrivateDir, preparePrivateDatabase, PRIVATE_FILE_MODE } from './private-files.ts';
 import { readyUrl } from './ready-line.ts';
+import { childCommand } from './child-entry.ts';
 
 export interface HubOptions {
   dataDir?: string;
@@ -91,7 +92,8 @@ function loadOrCreateKey(file: string): Uint8Array {
 }
 
 async function spawnRsa(config: Record<string, unknown>): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(here, 'rsa-main.ts'), JSON.stringify(config)], {
+  const { args } = await childCommand('rsa-main');
+  const child = spawn(process.execPath, [...args, JSON.stringify(config)], {
     stdio: ['ignore', 'pipe', 'inherit'],
     cwd: resolve(here, '../../..'),
   });
