@@ -40,6 +40,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Session } from 'node:inspector/promises';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import Fastify from 'fastify';
 import postgres from 'postgres';
 import { addressKeysOf, currentAddressKey, IssuerClient, RsaClient, SsaClient, tokenInfoOf, TokenWallet, type InboxClient, type InboxConnection } from '../packages/client/src/http.ts';
@@ -573,9 +574,14 @@ async function main(): Promise<void> {
         console.log(`  ${fmt((performance.now() - t0) / 1000)} s: submitted ${m.submitted}, received ${m.received}, receivers connected ${m.connected}; SSA queue ${JSON.stringify(q)}`);
       });
     const stopProfile = await profile(`services-${runNo}.cpuprofile`);
+    // Event-loop stalls in the services' process (the SSA's SQLite commits and checkpoints run on it).
+    const lag = monitorEventLoopDelay({ resolution: 10 });
+    lag.enable();
     const cpuBefore = processCpu();
     const { result } = await ask({ t: 'run', run: runNo }, 'run');
     const cpuAfter = processCpu();
+    lag.disable();
+    console.log(`  services' event-loop delay: p50 ${fmt(lag.percentile(50) / 1e6)} ms, p99 ${fmt(lag.percentile(99) / 1e6)} ms, max ${fmt(lag.max / 1e6)} ms`);
     await stopProfile();
     if (killed) await killed;
     // Processes alive at both ends (the killed RSA's time is lost with it).

@@ -254,7 +254,7 @@ export async function startRsa(opts: RsaOptions): Promise<RsaService> {
   );
 
   // ---- delivery ------------------------------------------------------------------------------
-  async function resolve(addr: Extract<ParsedAddress, { kind: 'ok' }>): Promise<Seed | null> {
+  async function resolve(addr: Extract<ParsedAddress, { kind: 'ok' }>): Promise<{ seed: Seed; dhKey: Uint8Array } | null> {
     const kid = addr.kid;
     let key = keys.get(kid);
     if (!key) {
@@ -265,9 +265,9 @@ export async function startRsa(opts: RsaOptions): Promise<RsaService> {
     if (!key || now > key.resolveUntil) return null;
     stats.resolves++;
     const M = resolveParsed(addr, fastKey(key), key.x);
-    const seed = await store.findSeed(M);
-    if (!seed || seed.state !== 'active' || seed.notAfter < now) return null;
-    return seed;
+    const found = await store.findSeedForDelivery(M);
+    if (!found || found.seed.state !== 'active' || found.seed.notAfter < now) return null;
+    return found;
   }
 
   /**
@@ -309,10 +309,9 @@ export async function startRsa(opts: RsaOptions): Promise<RsaService> {
 
     // From here on the answer does not depend on whether the address resolved (communicator.md
     // §4.5), except for the retry-later of a resolved one at a limit (docs/SERVICES.md).
-    const seed = await resolve(p.addr);
-    if (!seed) return { status: 202 };
-    const inbox = await store.getInbox(seed.inbox);
-    if (!inbox) return { status: 202 };
+    const found = await resolve(p.addr);
+    if (!found) return { status: 202 }; // unknown seed, or its inbox is gone
+    const { seed, dhKey } = found;
     const mid = new Uint8Array(randomBytes(16));
     const outcome = await store.deliver(
       {
@@ -320,8 +319,8 @@ export async function startRsa(opts: RsaOptions): Promise<RsaService> {
         seed,
         receivedAt: Math.floor(now / 1000) * 1000,
         expires: now + Math.min(p.ttl, limits.maxTtlS) * 1000,
-        stored: sealForInboxSync(inbox.dhKey, mid, p.payload),
-        dedupeKey: sha256(inbox.id, p.payload),
+        stored: sealForInboxSync(dhKey, mid, p.payload),
+        dedupeKey: sha256(seed.inbox, p.payload),
       },
       limits,
       now,

@@ -34,6 +34,7 @@ import {
   placeholders,
   RSA_MESSAGE_CHANNEL,
   spend,
+  SEED_FOR_DELIVERY_SQL,
   toSeed,
   type AddressKeyRow,
   type DeliverOutcome,
@@ -374,7 +375,8 @@ export class ShardedRsaStore implements RsaStore {
     return true;
   }
 
-  async findSeed(m: Uint8Array): Promise<Seed | null> {
+  /** The inbox a seed belongs to (the control database's route, cached), null if unknown. */
+  private async seedInbox(m: Uint8Array): Promise<Uint8Array | null> {
     const key = Buffer.from(m).toString('hex');
     let inbox = this.routes.get(key);
     if (!inbox) {
@@ -384,9 +386,24 @@ export class ShardedRsaStore implements RsaStore {
       if (this.routes.size >= 200_000) this.routes.clear();
       this.routes.set(key, inbox);
     }
+    return inbox;
+  }
+
+  async findSeed(m: Uint8Array): Promise<Seed | null> {
+    const inbox = await this.seedInbox(m);
+    if (!inbox) return null;
     return this.onShard(inbox, async (q) => {
       const r = (await q.all('SELECT m, seed_id, inbox, not_after, state FROM seeds WHERE m = ?', [m]))[0];
       return r ? toSeed(r) : null;
+    });
+  }
+
+  async findSeedForDelivery(m: Uint8Array): Promise<{ seed: Seed; dhKey: Uint8Array } | null> {
+    const inbox = await this.seedInbox(m);
+    if (!inbox) return null;
+    return this.onShard(inbox, async (q) => {
+      const r = (await q.all(SEED_FOR_DELIVERY_SQL, [m]))[0];
+      return r ? { seed: toSeed(r), dhKey: buf(r.dh_key) } : null;
     });
   }
 

@@ -374,6 +374,8 @@ export interface RsaStore {
   deleteInbox(id: Uint8Array): Promise<void>;
   addSeeds(inbox: Uint8Array, seeds: Seed[], spentKey: Uint8Array, spentExpires: number): Promise<boolean>;
   findSeed(m: Uint8Array): Promise<Seed | null>;
+  /** The seed and its inbox's dh key in one read (a delivery needs both: one query, not two). */
+  findSeedForDelivery(m: Uint8Array): Promise<{ seed: Seed; dhKey: Uint8Array } | null>;
   setSeedState(inbox: Uint8Array, seedId: Uint8Array, state: SeedState): Promise<boolean>;
   putAddressKey(k: AddressKeyRow): Promise<void>;
   listAddressKeys(): Promise<AddressKeyRow[]>;
@@ -418,6 +420,10 @@ export function admitDelivery(
     return { deferred: { kind: 'deferred', reason: 'over-quota', retryAt: now + limits.overQuotaRetryS * 1000 } };
   return { winStart, winCount: winCount + 1, dayStart, dayCount: dayCount + 1 };
 }
+
+/** A seed row joined with its inbox's dh key (seeds and their inbox share a database, shards included). */
+export const SEED_FOR_DELIVERY_SQL =
+  'SELECT s.m, s.seed_id, s.inbox, s.not_after, s.state, i.dh_key FROM seeds s JOIN inboxes i ON i.id = s.inbox WHERE s.m = ?';
 
 export function toSeed(r: Row): Seed {
   return { m: buf(r.m), seedId: buf(r.seed_id), inbox: buf(r.inbox), notAfter: num(r.not_after), state: String(r.state) as SeedState };
@@ -499,6 +505,11 @@ export class SqlRsaStore extends SqlStoreBase implements RsaStore {
   async findSeed(m: Uint8Array): Promise<Seed | null> {
     const rows = await this.db.all('SELECT m, seed_id, inbox, not_after, state FROM seeds WHERE m = ?', [m]);
     return rows[0] ? toSeed(rows[0]) : null;
+  }
+
+  async findSeedForDelivery(m: Uint8Array): Promise<{ seed: Seed; dhKey: Uint8Array } | null> {
+    const r = (await this.db.all(SEED_FOR_DELIVERY_SQL, [m]))[0];
+    return r ? { seed: toSeed(r), dhKey: buf(r.dh_key) } : null;
   }
 
   async setSeedState(inbox: Uint8Array, seedId: Uint8Array, state: SeedState): Promise<boolean> {
