@@ -3,7 +3,7 @@
  * (conversations, messages, history pages, stats). Types, constants and an empty stats record, so every client
  * module (and the directory client) can name them without importing the facade.
  */
-import { reliability as rel, type CryptoProvider } from '@umbra/protocol';
+import { reliability as rel, type CryptoProvider, type HandshakeRefused, type HandshakeRefusalReason } from '@umbra/protocol';
 import type { Argon2idParams } from './at-rest.ts';
 import type { Delivery } from './delivery.ts';
 import type { ClientError } from './errors.ts';
@@ -103,6 +103,11 @@ export interface ConversationInfo {
   readonly pendingCount: number;
   /** 60 digits to compare out of band. */
   readonly safetyNumber: string;
+  /**
+   * Set when the inviter refused our first contact (its invitation was already used, or had
+   * expired): the conversation will never be answered, and sending to it fails.
+   */
+  readonly refusal: HandshakeRefused | null;
 }
 
 /** Signs with one conversation's relationship key; see Client.relationshipSigner. */
@@ -161,6 +166,10 @@ export interface ClientEventMap {
   missing: { readonly conversationId: string; readonly messageIds: readonly string[] };
   request: ConversationInfo;
   'conversation-started': ConversationInfo;
+  /** The inviter refused our first contact (info.refusal says why). */
+  'conversation-refused': ConversationInfo & { readonly refusal: HandshakeRefused };
+  /** Someone answered one of our invitations that is used up or expired; they were sent a signed refusal. */
+  'first-contact-refused': { readonly invitationId: string; readonly reason: HandshakeRefusalReason };
   error: ClientError;
   'group-invited': GroupEventMap['group-invited'];
   'group-updated': GroupEventMap['group-updated'];
@@ -185,6 +194,8 @@ export interface ClientStats {
   retransmitRequestsAnswered: number;
   publishFailures: number;
   listenerErrors: number;
+  /** Signed refusals sent to first contacts on used or expired invitations. */
+  refusalsSent: number;
   /** Frames this version does not act on (session resets, unknown bodies), by kind: reported, never silently dropped. */
   unhandledFrames: Record<string, number>;
 }
@@ -204,6 +215,7 @@ export function emptyStats(): ClientStats {
     retransmitRequestsAnswered: 0,
     publishFailures: 0,
     listenerErrors: 0,
+    refusalsSent: 0,
     unhandledFrames: {},
   };
 }

@@ -25,6 +25,7 @@ export async function conversationInfo(ctx: Pick<ClientContext, 'state' | 'store
     unreadCount,
     pendingCount,
     safetyNumber: safetyNumber(ctx.crypto, c.identity.publicKey, c.peerIdentity),
+    refusal: ctx.state.rstate(id).refusal,
   };
 }
 

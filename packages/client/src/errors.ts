@@ -3,7 +3,7 @@
  * for a failure the caller can cause or must handle; `code` is stable, `message` is for humans
  * and never contains key material. Protocol errors (UmbraError) are mapped to the same codes.
  */
-import { UmbraError } from '@umbra/protocol';
+import { UmbraError, type HandshakeRefusalReason } from '@umbra/protocol';
 
 export type ClientErrorCode =
   | 'invalid-argument'
@@ -14,6 +14,7 @@ export type ClientErrorCode =
   | 'invitation-own'
   | 'unknown-conversation'
   | 'conversation-denied'
+  | 'conversation-refused'
   | 'conversation-cannot-send'
   | 'message-too-large'
   | 'wrong-passphrase'
@@ -32,6 +33,13 @@ export class ClientError extends Error {
     this.name = 'ClientError';
     this.code = code;
   }
+}
+
+/** Why a first contact was refused, in words for the app's user. */
+export function refusalText(reason: HandshakeRefusalReason): string {
+  return reason === 'invitation-used'
+    ? 'the invitation had already been used by someone else; ask for a new one'
+    : 'the invitation had expired; ask for a new one';
 }
 
 /** Map anything thrown below the facade to a ClientError (UmbraError codes keep their meaning). */

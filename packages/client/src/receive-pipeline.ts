@@ -7,7 +7,7 @@
  * Replays and duplicates are re-acknowledged (at most once per interval), never re-delivered; a
  * denied conversation's frames are decrypted (the ratchet stays in step) and dropped.
  */
-import { reliability as rel, toHex, wire, type ClassifyResult, type PrivateConversation } from '@umbra/protocol';
+import { reliability as rel, toHex, wire, type ClassifyResult, type HandshakeRefused, type PrivateConversation, type RefusalReply } from '@umbra/protocol';
 import { MESSAGE_ID_BYTES, type ClientEvent } from './client-types.ts';
 import type { ClientContext } from './context.ts';
 import { requestInboxKey, storedInbox } from './conversation-records.ts';
@@ -70,10 +70,41 @@ export class ReceivePipeline {
       this.ctx.stats.notForMe++;
       return 'not-for-me';
     }
-    if (r.kind === 'badly-formed') return this.badlyFormed(r.reason);
+    if (r.kind === 'badly-formed') {
+      if (r.reply !== undefined) this.refuseFirstContact(r.reply);
+      return this.badlyFormed(r.reason);
+    }
     this.ctx.stats.received++;
-    await this.readable(r, hash, now);
+    if (r.refused !== undefined) await this.refused(r.conversationId, r.refused, hash, now);
+    else await this.readable(r, hash, now);
     return 'readable';
+  }
+
+  /**
+   * Someone answered one of our invitations that is used up or expired: tell them (the protocol's
+   * signed refusal, best effort: nothing to persist, and a lost one is answered again when their
+   * retry comes) and tell the app.
+   */
+  private refuseFirstContact(reply: RefusalReply): void {
+    this.ctx.stats.refusalsSent++;
+    this.ctx.publisher.publish(reply.endpoints, reply.envelope);
+    this.ctx.events.emit({ type: 'first-contact-refused', data: { invitationId: toHex(reply.invitationId), reason: reply.reason } });
+  }
+
+  /**
+   * The inviter refused our first contact: the conversation will never be answered. Its queued
+   * and unacknowledged messages fail, nothing more goes out, and the refusal is kept with the
+   * conversation (conversationInfo shows it). A second refusal changes nothing.
+   */
+  private async refused(id: string, refused: HandshakeRefused, hash: Uint8Array, now: number): Promise<void> {
+    const { state } = this.ctx;
+    const meta = state.meta(id);
+    if (meta === undefined || state.rstate(id).refusal !== null) return;
+    const next = rel.onHandshakeRefused(state.rstate(id), refused);
+    const stored = state.record({ ...meta, lastActivityAt: now }, state.conversation(id), next);
+    await this.ctx.store.write({ conversations: [stored], abandonOutbox: [id], seenEnvelopes: [{ hash, conversationId: id, messageId: null, seenAt: now }] });
+    state.adopt(stored, next);
+    this.ctx.events.emit({ type: 'conversation-refused', data: { ...(await conversationInfo(this.ctx, id)), refusal: next.refusal! } });
   }
 
   private badlyFormed(reason: string): 'badly-formed' {
