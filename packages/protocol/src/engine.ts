@@ -60,9 +60,9 @@ import {
   decodeEncryptedPayload,
   decodeEnvelope,
   decodeInitialMessage,
-  doubleRatchetMessage,
   encodeEncryptedPayload,
   encodeEnvelope,
+  encodeRatchetEnvelope,
   toBinary,
   type DeliveryEndpoint,
   type InitialMessage,
@@ -429,8 +429,7 @@ export class Engine {
     if (current === undefined) throw new UmbraError('unknown-conversation', `no conversation ${conversationId}`);
     const frame = buildFrame(this.crypto, body, nowMs, reliability);
     const { conversation, hint, message } = encryptFrame(this.crypto, current, frame, nowMs);
-    const payload = encodeEncryptedPayload({ case: 'doubleRatchet', value: doubleRatchetMessage(message.header, message.ciphertext) });
-    const envelope = encodeEnvelope(hint, this.salt(), payload);
+    const envelope = encodeRatchetEnvelope(hint, this.salt(), message.header, message.ciphertext);
     return {
       outgoing: { conversationId, endpoints: conversation.peerEndpoints, envelope, messageId: frame.messageId },
       changes: { conversations: [conversation], inboxes: [] },
