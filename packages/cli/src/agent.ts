@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import type { ClientError, GroupMessageInfo, MessageInfo, ConversationInfo, GroupInfo } from '@umbra/client/node';
 import { AgentConnection, socketPath, type AgentStatus, type ChatEvent } from './agent-client.ts';
 import { CliError } from './errors.ts';
-import { conversationJson, groupJson, groupMessageJson, inTime, messageJson, messageLine } from './format.ts';
+import { conversationJson, groupJson, groupMessageJson, inTime, messageJson, messageLine, refusalWords } from './format.ts';
 import { openSession, type GlobalOptions, type Session } from './session.ts';
 import { transportFromFlags } from './config.ts';
 import { checkTransport, runHandler, toCliError } from './runner.ts';
@@ -71,6 +71,17 @@ export function watchEvents(s: Session, emit: (e: ChatEvent) => void): () => voi
       notice(`${cj.name} and you are connected (${cj.handle}): /switch ${cj.handle}`);
     })().catch(() => undefined);
   };
+  const onRefused = (info: ConversationInfo) => {
+    void (async () => {
+      const cj = await conversationJson(s, info);
+      notice(`${cj.name} (${cj.handle}) refused your first contact: ${refusalWords(cj.refusal!.reason)}; ask them for a new invitation`);
+    })().catch(() => undefined);
+  };
+  const onFirstContactRefused = (r: { invitationId: string; reason: 'invitation-used' | 'invitation-expired' }) => {
+    notice(
+      `someone answered your invitation ${r.invitationId.slice(0, 8)}, which ${r.reason === 'invitation-used' ? 'was already used' : 'has expired'}; their client was told (make a new one with "umbra invite")`,
+    );
+  };
   const onGroupMessage = (m: GroupMessageInfo) => {
     if (m.outgoing) return;
     void (async () => {
@@ -103,6 +114,8 @@ export function watchEvents(s: Session, emit: (e: ChatEvent) => void): () => voi
   c.on('acked', onAcked);
   c.on('request', onRequest);
   c.on('conversation-started', onStarted);
+  c.on('conversation-refused', onRefused);
+  c.on('first-contact-refused', onFirstContactRefused);
   c.on('group-message', onGroupMessage);
   c.on('group-invited', onGroupInvited);
   c.on('error', onError);
@@ -112,6 +125,8 @@ export function watchEvents(s: Session, emit: (e: ChatEvent) => void): () => voi
     c.off('acked', onAcked);
     c.off('request', onRequest);
     c.off('conversation-started', onStarted);
+    c.off('conversation-refused', onRefused);
+    c.off('first-contact-refused', onFirstContactRefused);
     c.off('group-message', onGroupMessage);
     c.off('group-invited', onGroupInvited);
     c.off('error', onError);

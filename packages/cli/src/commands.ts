@@ -9,7 +9,7 @@ import { looksLikeInvitationLink, parseInvitation, toHex } from '@umbra/protocol
 import { CliError } from './errors.ts';
 import { describeTransport } from './config.ts';
 import { hubDirectory } from './transport.ts';
-import { conversationJson, conversationLine, inTime, messageJson, messageLine, safetyBlock, type ConversationJson, type MessageJson } from './format.ts';
+import { conversationJson, conversationLine, inTime, messageJson, messageLine, refusalWords, safetyBlock, type ConversationJson, type MessageJson } from './format.ts';
 import type { Session } from './session.ts';
 
 /** What a command produced: the --json document, the text lines, and a QR payload to draw on a terminal. */
@@ -159,12 +159,15 @@ export async function accept(ctx: Context, p: { invitation: string; waitMs: numb
     j = await conversationJson(s, await s.client.conversation(conv.id));
   }
   const who = j.name;
+  if (j.state === 'refused') {
+    throw new CliError('invitation-refused', `${who} refused this first contact: ${refusalWords(j.refusal!.reason)}`, { hint: `ask ${who} for a new invitation` });
+  }
   if (j.state === 'waiting') {
     const unreachable = s.watch.failure;
     const text = [
       `Sent a first contact to ${who} (${j.handle}); ${unreachable !== null ? `it is not out yet: ${unreachable}` : 'no answer from their client yet'}.`,
       unreachable !== null ? await retryNote(ctx) : `Their client answers when it is online; "umbra list" shows [waiting for their answer] until then.`,
-      `If the invitation was already used or has expired, no answer will come: ask ${who} for a new one.`,
+      `If the invitation was already used or has expired, their client says so and "umbra list" shows [refused]: then ask ${who} for a new one.`,
       `Safety number (compare it with theirs): ${j.safetyNumber}`,
     ].join('\n');
     return { json: { conversation: j, state: 'waiting' }, text };

@@ -32,6 +32,7 @@ export type ErrorCode =
   | 'invitation-expired'
   | 'invitation-own'
   | 'invitation-already-used'
+  | 'invitation-refused'
   | 'transport-mismatch'
   | 'blocked'
   | 'cannot-send'
@@ -57,6 +58,7 @@ const EXIT_OF: Record<ErrorCode, number> = {
   'invitation-expired': EXIT.failed,
   'invitation-own': EXIT.failed,
   'invitation-already-used': EXIT.failed,
+  'invitation-refused': EXIT.failed,
   'transport-mismatch': EXIT.failed,
   blocked: EXIT.failed,
   'cannot-send': EXIT.failed,

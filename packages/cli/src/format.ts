@@ -9,7 +9,7 @@ import { usage } from './errors.ts';
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
-export type ConversationState = 'active' | 'request' | 'blocked' | 'waiting';
+export type ConversationState = 'active' | 'request' | 'blocked' | 'waiting' | 'refused';
 
 export interface ConversationJson {
   type: 'conversation';
@@ -24,6 +24,8 @@ export interface ConversationJson {
   pending: number;
   verified: 'yes' | 'no' | 'changed';
   safetyNumber: string;
+  /** The inviter refused our first contact (state 'refused'); null otherwise. */
+  refusal: { reason: 'invitation-used' | 'invitation-expired'; at: string } | null;
   createdAt: string;
   lastActivityAt: string;
 }
@@ -90,7 +92,8 @@ export async function conversationJson(s: Session, c: ConversationInfo): Promise
   s.names.assign([c], []);
   const n = s.names.conversation(c.id);
   let state: ConversationState = c.consent === 'denied' ? 'blocked' : c.consent === 'unknown' ? 'request' : 'active';
-  if (state === 'active' && (await s.store.outbox.forConversation(c.id)).some((o) => o.kind === 'handshake')) state = 'waiting';
+  if (c.refusal !== null) state = 'refused';
+  else if (state === 'active' && (await s.store.outbox.forConversation(c.id)).some((o) => o.kind === 'handshake')) state = 'waiting';
   return {
     type: 'conversation',
     id: c.id,
@@ -104,6 +107,7 @@ export async function conversationJson(s: Session, c: ConversationInfo): Promise
     pending: c.pendingCount,
     verified: s.names.verified(c.id, c.safetyNumber),
     safetyNumber: c.safetyNumber,
+    refusal: c.refusal === null ? null : { reason: c.refusal.reason, at: iso(c.refusal.refusedAt)! },
     createdAt: iso(c.createdAt)!,
     lastActivityAt: iso(c.lastActivityAt)!,
   };
@@ -205,13 +209,26 @@ const STATE_MARK: Record<DeliveryState, string> = { queued: ' … queued', sent:
 
 export function conversationLine(c: ConversationJson): string {
   const flags = [
-    c.state === 'request' ? '[request]' : c.state === 'blocked' ? '[blocked]' : c.state === 'waiting' ? '[waiting for their answer]' : '',
+    c.state === 'request'
+      ? '[request]'
+      : c.state === 'blocked'
+        ? '[blocked]'
+        : c.state === 'waiting'
+          ? '[waiting for their answer]'
+          : c.state === 'refused'
+            ? `[refused: ${refusalWords(c.refusal!.reason)}]`
+            : '',
     c.verified === 'yes' ? 'verified' : c.verified === 'changed' ? 'SAFETY NUMBER CHANGED' : '',
     c.unread > 0 ? `${c.unread} unread` : '',
     c.pending > 0 ? `${c.pending} not yet delivered` : '',
   ].filter((f) => f !== '');
   const alias = c.alias !== null && c.peerName !== '' && c.alias !== c.peerName ? ` (${c.peerName})` : '';
   return `${String(c.number).padStart(3)}  ${c.handle.padEnd(12)} ${c.name}${alias}${flags.length > 0 ? '  ' + flags.join(', ') : ''}`;
+}
+
+/** Why the inviter refused our first contact, for a list line or a notice. */
+export function refusalWords(reason: 'invitation-used' | 'invitation-expired'): string {
+  return reason === 'invitation-used' ? 'their invitation had already been used' : 'their invitation had expired';
 }
 
 export function groupLine(g: GroupJson): string {

@@ -70,6 +70,8 @@ export function toCliError(e: unknown): CliError {
         return new CliError('not-found', 'no such conversation', { ...c, hint: '"umbra list" shows them' });
       case 'conversation-denied':
         return new CliError('blocked', 'this conversation is blocked: nothing is sent', { ...c, hint: '"umbra allow <handle>" unblocks it' });
+      case 'conversation-refused':
+        return new CliError('invitation-refused', `they refused this first contact: ${e.message}`, { ...c, hint: 'ask them for a new invitation' });
       case 'conversation-cannot-send':
         return new CliError('cannot-send', 'this conversation cannot send yet (the other side has not answered)', c);
       case 'message-too-large':

@@ -150,6 +150,12 @@ describe('umbra --json against docs/CLI.md', () => {
     assert.equal(accepted.conversation.handle, 'alice');
     assert.equal(accepted.conversation.state, 'active');
     await fails('bob', ['accept', invitation], 'invitation-already-used', 1);
+    // Someone else answers the used invitation: Alice's agent answers with a signed refusal, and
+    // Carol is told so (not "started", not a wait for an answer that never comes).
+    await fails('carol', ['accept', invitation, '--wait', '20s'], 'invitation-refused', 1);
+    const carols = await json<{ conversations: (Conversation & { refusal: { reason: string } | null })[] }>('ListOutput', 'carol', ['list']);
+    assert.deepEqual(carols.conversations.map((c) => [c.handle, c.state, c.refusal?.reason]), [['alice', 'refused', 'invitation-used']]);
+    await fails('carol', ['send', 'alice', 'hello?'], 'invitation-refused', 1);
 
     const one = await json<{ message: Message }>('SendOutput', 'bob', ['send', 'alice', 'one', '--wait', '20s']);
     assert.equal(one.message.state, 'delivered', 'acknowledged by the agent on the other side');

@@ -44,7 +44,7 @@ function useClientTick(session: WebSession): number {
   const [tick, setTick] = useState(0);
   useEffect(() => {
     const bump = () => setTick((t) => t + 1);
-    const events = ['message', 'sent', 'acked', 'request', 'conversation-started', 'group-invited', 'group-updated', 'group-message', 'group-change'] as const;
+    const events = ['message', 'sent', 'acked', 'request', 'conversation-started', 'conversation-refused', 'group-invited', 'group-updated', 'group-message', 'group-change'] as const;
     for (const e of events) session.client.on(e, bump);
     const timer = setInterval(bump, 1000);
     return () => {
@@ -257,6 +257,12 @@ function Chat(props: { session: WebSession; id: string; go: (v: View) => void; t
     ),
     h(ErrorLine, { message: error }),
     value?.info.consent === 'unknown' && h('p', { class: 'notice' }, 'This is a message request. ', h('button', { class: 'link', onClick: () => props.go({ name: 'requests' }) }, 'Allow or block')),
+    value?.info.refusal != null &&
+      h(
+        'p',
+        { class: 'notice', 'data-test': 'refused' },
+        `${value.info.peerName || 'They'} refused this first contact: ${value.info.refusal.reason === 'invitation-used' ? 'the invitation had already been used' : 'the invitation had expired'}. Ask for a new invitation.`,
+      ),
     h(
       'ul',
       { class: 'messages', ref: listRef, 'data-test': 'messages' },
