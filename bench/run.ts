@@ -8,7 +8,7 @@
  */
 import { nodeProvider } from '../packages/client/src/crypto/node-provider.ts';
 import { nobleProvider } from '../packages/protocol/src/index.ts';
-import { benchProtocol, classifyReceiver, floorRunner, median, umbraRunner } from './protocol.ts';
+import { benchProtocol, classifyReceiver, floorRunner, median, umbraRunner, type SliceFigures } from './protocol.ts';
 import { benchSessionSetup, printSessionSetup } from './session-setup.ts';
 import { ensureLibsignal } from './libsignal/ensure.ts';
 import { benchLibsignal, libsignalRunner } from './libsignal/libsignal-bench.ts';
@@ -20,8 +20,8 @@ interface ClassifyFigures {
   hintEntries: number;
   heapBytesPerConversation: number;
   engineOpenMs: number;
-  indexing: { calls: number; maxCallMs: number; totalMs: number };
-  rollover: { calls: number; maxCallMs: number; totalMs: number };
+  indexing: SliceFigures;
+  rollover: SliceFigures;
 }
 
 const arg = (name: string, dflt: number) => {
@@ -130,6 +130,7 @@ for (let r = 0; r < CLASSIFY_ROUNDS; r++) {
   for (const i of order) classifyRates[i]!.push(await receivers[i]!.run(CLASSIFY_PER_RUN));
   classifyRatio.push(classifyRates[1][r]! / classifyRates[0][r]!);
 }
+const rollovers = [await receivers[0].tickRollover(), await receivers[1].tickRollover()];
 const [c10, c10k] = receivers.map((r, i) => ({
   conversations: r.conversations,
   msgsPerSec: median(classifyRates[i]!),
@@ -137,7 +138,7 @@ const [c10, c10k] = receivers.map((r, i) => ({
   heapBytesPerConversation: r.heapBytesPerConversation,
   engineOpenMs: r.engineOpenMs,
   indexing: r.indexing,
-  rollover: r.tickRollover(),
+  rollover: rollovers[i]!,
 })) as [ClassifyFigures, ClassifyFigures];
 progress('primitives');
 const primitives = await measurePrimitives();
@@ -169,7 +170,7 @@ log(`  N = 10        ${fmt(c10.msgsPerSec).padStart(8)} msgs/s   hint entries ${
 log(`  N = ${fmt(LARGE_N).padEnd(9)} ${fmt(c10k.msgsPerSec).padStart(8)} msgs/s   hint entries ${fmt(c10k.hintEntries)}   ratio ${pairedRatio(classifyRatio)} (target ≥ 0.80)`);
 log(`  memory per conversation at N = ${fmt(LARGE_N)} (open engine, table built: ratchet states, records, hint table; not the store) ≈ ${fmt(c10k.heapBytesPerConversation)} B (target ≤ 4,096 B with the store's indexes)`);
 log(`  new Engine over ${fmt(LARGE_N)} decoded records (the protocol's share of opening a client; no hint computed): ${fmt(c10k.engineOpenMs)} ms (target: whole client open < 2,000 ms)`);
-const calls = (s: ClassifyFigures['rollover']) => `${s.calls} tick() calls, longest ${s.maxCallMs.toFixed(1)} ms, total ${fmt(s.totalMs)} ms`;
+const calls = (s: SliceFigures) => `${s.calls} tick() calls, longest ${s.maxCallMs.toFixed(1)} ms, p99 ${s.p99CallMs.toFixed(1)} ms, ${s.callsOver10Ms} over 10 ms, total ${fmt(s.totalMs)} ms`;
 log(`  its hint table, built after open in slices: N = 10: ${calls(c10.indexing)};  N = ${fmt(LARGE_N)}: ${calls(c10k.indexing)}`);
 log(`  hourly hint-window rollover: N = 10: ${calls(c10.rollover)};  N = ${fmt(LARGE_N)}: ${calls(c10k.rollover)} (target: no call over 10 ms)`);
 log('');
