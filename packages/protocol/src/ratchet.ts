@@ -7,7 +7,7 @@
  * A failed decryption returns an error result and the caller keeps the old state.
  */
 import type { CryptoProvider, KeyPair } from './crypto/provider.ts';
-import { concat, readU32be, toHex, u32be } from './bytes.ts';
+import { readU32be, toHex } from './bytes.ts';
 import { CHAIN_KDF_INPUT, LABEL_RATCHET_ROOT } from './labels.ts';
 
 /** Most message keys skipped within one receiving chain (Signal's MAX_SKIP). */
@@ -108,9 +108,23 @@ function dh(crypto: CryptoProvider, pair: KeyPair, publicKey: Uint8Array): Uint8
 /** Internal: thrown only inside this module and mapped to a 'malformed' result. */
 class RatchetKeyError extends Error {}
 
+const NO_AAD = new Uint8Array(0);
+
 function seal(crypto: CryptoProvider, key: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Uint8Array {
   const nonce = crypto.randomBytes(NONCE_BYTES);
-  return concat(nonce, crypto.aeadSeal(key, nonce, plaintext, aad));
+  const sealed = crypto.aeadSeal(key, nonce, plaintext, aad);
+  const out = new Uint8Array(NONCE_BYTES + sealed.length);
+  out.set(nonce, 0);
+  out.set(sealed, NONCE_BYTES);
+  return out;
+}
+
+/** a ‖ b in one allocation (the per-message AAD). */
+function join(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a, 0);
+  out.set(b, a.length);
+  return out;
 }
 
 function open(crypto: CryptoProvider, key: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Uint8Array | null {
@@ -118,8 +132,20 @@ function open(crypto: CryptoProvider, key: Uint8Array, sealed: Uint8Array, aad: 
   return crypto.aeadOpen(key, sealed.subarray(0, NONCE_BYTES), sealed.subarray(NONCE_BYTES), aad);
 }
 
-function encodeHeader(h: RatchetHeader): Uint8Array {
-  return concat(h.ratchetKey, u32be(h.previousCount), u32be(h.n));
+/** ratchetKey(32) ‖ u32be(previousCount) ‖ u32be(n), written in place. */
+function encodeHeader(ratchetKey: Uint8Array, previousCount: number, n: number): Uint8Array {
+  const out = new Uint8Array(HEADER_BYTES);
+  out.set(ratchetKey, 0);
+  writeU32be(out, 32, previousCount);
+  writeU32be(out, 36, n);
+  return out;
+}
+
+function writeU32be(out: Uint8Array, offset: number, value: number): void {
+  out[offset] = value >>> 24;
+  out[offset + 1] = (value >>> 16) & 0xff;
+  out[offset + 2] = (value >>> 8) & 0xff;
+  out[offset + 3] = value & 0xff;
 }
 
 function decodeHeader(bytes: Uint8Array): RatchetHeader | null {
@@ -193,13 +219,9 @@ export function ratchetEncrypt(
     throw new Error('ratchetEncrypt: no sending chain yet (the responder must receive first)');
   }
   const chain = kdfChain(crypto, state.sendingChainKey);
-  const header = seal(
-    crypto,
-    state.sendingHeaderKey,
-    encodeHeader({ ratchetKey: state.sendingRatchetKey.publicKey, previousCount: state.previousSendCount, n: state.sendCount }),
-    new Uint8Array(0),
-  );
-  const ciphertext = seal(crypto, chain.messageKey, plaintext, concat(associatedData, header));
+  const plainHeader = encodeHeader(state.sendingRatchetKey.publicKey, state.previousSendCount, state.sendCount);
+  const header = seal(crypto, state.sendingHeaderKey, plainHeader, NO_AAD);
+  const ciphertext = seal(crypto, chain.messageKey, plaintext, join(associatedData, header));
   return {
     state: { ...state, sendingChainKey: chain.chainKey, sendCount: state.sendCount + 1 },
     message: { header, ciphertext },
@@ -220,7 +242,7 @@ export function ratchetDecrypt(
     return { ok: false, reason: 'malformed' };
   }
   try {
-    return decrypt(crypto, state, message, concat(associatedData, message.header), now);
+    return decrypt(crypto, state, message, join(associatedData, message.header), now);
   } catch (e) {
     if (e instanceof RatchetKeyError) return { ok: false, reason: 'malformed' };
     throw e;
@@ -234,7 +256,6 @@ function decrypt(
   aad: Uint8Array,
   now: number,
 ): RatchetDecryptResult {
-  const noAad = new Uint8Array(0);
   // The current receiving chain and the next header key (a DH ratchet step), then the header
   // keys of older chains that still have skipped keys. Which of the first two is tried first
   // only saves a failed AEAD open: once we have sent on our current chain, the peer's next
@@ -243,10 +264,11 @@ function decrypt(
   let header: RatchetHeader | null = null;
   let stepRatchet = false;
   const nextFirst = state.sendCount > 0 || state.receivingHeaderKey === null;
-  for (const next of nextFirst ? [true, false] : [false, true]) {
+  for (let trial = 0; trial < 2; trial++) {
+    const next = (trial === 0) === nextFirst;
     const key = next ? state.nextReceivingHeaderKey : state.receivingHeaderKey;
     if (key === null) continue;
-    const plain = open(crypto, key, message.header, noAad);
+    const plain = open(crypto, key, message.header, NO_AAD);
     if (plain === null) continue;
     header = decodeHeader(plain);
     if (header === null) return { ok: false, reason: 'malformed' };
@@ -260,7 +282,7 @@ function decrypt(
     for (const entry of state.skipped.values()) {
       if (tried.has(entry.headerKey)) continue;
       tried.add(entry.headerKey);
-      const plain = open(crypto, entry.headerKey, message.header, noAad);
+      const plain = open(crypto, entry.headerKey, message.header, NO_AAD);
       if (plain === null) continue;
       const old = decodeHeader(plain);
       if (old === null) return { ok: false, reason: 'malformed' };
