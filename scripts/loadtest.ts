@@ -142,7 +142,7 @@ type FromGen =
   | { t: 'setup'; secs: number }
   | { t: 'kill'; at: number }
   /** Every receiver connected again after the kill, `secs` after it was asked for. */
-  | { t: 'reconnected'; secs: number }
+  | { t: 'reconnected'; secs: number; timeline: number[] }
   | { t: 'progress'; submitted: number; received: number; connected: number }
   | { t: 'run'; result: RunResult }
   | { t: 'reset' }
@@ -334,11 +334,14 @@ async function generator(): Promise<void> {
         killSentAtS = (performance.now() - t) / 1000;
         send({ t: 'kill', at: i });
         const killAt = performance.now();
+        const timeline: number[] = [];
         const watch = setInterval(() => {
+          const ms = performance.now() - killAt;
+          if (ms >= (timeline.length + 1) * 500) timeline.push(connected);
           if (connected < N) seenDown = true;
           if (seenDown && connected === N) {
             clearInterval(watch);
-            send({ t: 'reconnected', secs: (performance.now() - killAt) / 1000 });
+            send({ t: 'reconnected', secs: ms / 1000, timeline });
           }
         }, 20);
       }
@@ -510,7 +513,8 @@ async function main(): Promise<void> {
   let onProgress: ((m: { submitted: number; received: number; connected: number }) => void) | null = null;
   gen.on('message', (m: FromGen) => {
     if (m.t === 'kill') return onKill?.(m.at);
-    if (m.t === 'reconnected') return console.log(`  every receiver connected again ${fmt(m.secs)} s after the kill`);
+    if (m.t === 'reconnected')
+      return console.log(`  every receiver connected again ${fmt(m.secs)} s after the kill (connected every 0.5 s: ${m.timeline.join(' ')})`);
     if (m.t === 'progress') return onProgress?.(m);
     const w = waiters.get(m.t);
     waiters.delete(m.t);
