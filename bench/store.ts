@@ -1,80 +1,177 @@
 /**
- * Store write cost per message (a benchmark, not a test): `node --import tsx bench/store.ts [N]`.
- * Two clients with on-disk SQLite stores (WAL, synchronous=NORMAL, the whole file encrypted by
- * SQLite3 Multiple Ciphers, ChaCha20-Poly1305 per page) exchange N messages over a clean in-memory network. Every store transaction
- * is timed; the report splits them into the sender's and the receiver's side and gives the bytes
- * the database grows by per message. Then, for comparison, a bare better-sqlite3 loop (the same
- * encrypted library, key form and pragmas) that makes, per message, as many transactions as each
- * side's store did, each inserting one row, the rows together as large as that side's database
- * grew: the floor of SQLite itself for that much writing. The ratio is the store's messages/s
- * (time inside store.write) over the bare loop's.
+ * Store write cost per message, and opening a client with many conversations (a benchmark, not
+ * a test): `node --expose-gc --import tsx bench/store.ts [N] [--rounds 3] [--open 100000]`.
+ *
+ * 1. Two clients with on-disk SQLite stores (WAL, durability as synchronous=FULL: a write
+ *    resolves after an fsync of the WAL that began after its COMMIT, done on the thread pool;
+ *    the whole file encrypted by SQLite3 Multiple Ciphers) exchange N messages over a clean
+ *    in-memory network. Every write is recorded with its time on the event loop (the
+ *    transaction) and until it resolved (durable), and the fsyncs are counted.
+ * 2. Each side's recorded batches are replayed into a fresh store, one write awaited at a time as
+ *    the client does, in rounds alternating with a bare better-sqlite3 loop: the same encrypted
+ *    library, raw key, WAL, exclusive lock, synchronous=FULL, and per message as many one-row
+ *    transactions as that side's store made, the rows together as large as its database grew
+ *    (the floor of SQLite itself for that much durable writing). Ratio = store msgs/s over bare
+ *    msgs/s, median of the rounds. Also printed: the same with the fsync left out on both sides
+ *    (store: time inside write before it waits for the fsync; bare: synchronous=NORMAL), i.e.
+ *    the CPU above SQLite; and a burst (every batch written without waiting, as concurrent
+ *    operations would), where group commit shares fsyncs.
+ * 3. A store holding `--open` synthetic conversations: SqliteStore.open, conversations.all,
+ *    and Client.open (account, loadConversations, engine, start), with the heap and RSS they
+ *    add per conversation.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import fs, { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3-multiple-ciphers';
-import { Client, MemoryNetwork, SqliteStore, type StoreBatch } from '../packages/client/src/node.ts';
+import { Client, MemoryNetwork, SqliteStore, nodeProvider, type StoreBatch } from '../packages/client/src/node.ts';
+import { conversationRecord } from '../packages/client/src/conversation-records.ts';
+import { reliability } from '../packages/protocol/src/index.ts';
+import { syntheticConversation } from '../packages/protocol/test/synthetic.ts';
 
-const N = Number(process.argv[2] ?? 2000);
+const flag = (name: string, dflt: number) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
+};
+const N = Number(process.argv[2] !== undefined && !process.argv[2].startsWith('--') ? process.argv[2] : 2000);
+const ROUNDS = flag('rounds', 3);
+const OPEN_N = flag('open', 100_000);
 const dir = mkdtempSync(join(tmpdir(), 'umbra-bench-store-'));
-const net = new MemoryNetwork();
+const fmt = (x: number, d = 1) => x.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d });
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+const gc = (globalThis as { gc?: () => void }).gc;
 
-function instrument(store: SqliteStore) {
-  const stats = { writes: 0, ms: 0 };
+// fsyncs counted (the store calls fs.fsync on the -wal file; nothing else here does).
+let fsyncs = 0;
+const realFsync = fs.fsync;
+(fs as { fsync: unknown }).fsync = (fd: number, cb: (e: NodeJS.ErrnoException | null) => void) => {
+  fsyncs++;
+  realFsync(fd, cb);
+};
+syncBuiltinESMExports();
+
+// ---- 1. the live exchange ------------------------------------------------------------------
+
+interface Side {
+  writes: number;
+  loopMs: number;
+  durableMs: number;
+  batches: StoreBatch[];
+}
+function instrument(store: SqliteStore): Side {
+  const side: Side = { writes: 0, loopMs: 0, durableMs: 0, batches: [] };
   const write = store.write.bind(store);
-  store.write = (batch: StoreBatch) => {
-    // SqliteStore.write runs its whole transaction before it returns the promise: timing the
-    // call alone keeps other operations' microtasks (which run before an await resumes) out.
+  store.write = async (batch: StoreBatch) => {
+    side.batches.push(structuredClone(batch));
+    // The transaction runs before write returns its promise; the rest is the wait for the fsync.
     const t0 = performance.now();
     const done = write(batch);
-    stats.ms += performance.now() - t0;
-    stats.writes++;
-    return done;
+    side.loopMs += performance.now() - t0;
+    side.writes++;
+    try {
+      await done;
+    } finally {
+      side.durableMs += performance.now() - t0;
+    }
   };
-  return stats;
+  return side;
 }
 
 const key = (b: number) => new Uint8Array(32).fill(b);
 const aliceStore = await SqliteStore.open({ path: join(dir, 'alice.db'), key: key(1) });
 const bobStore = await SqliteStore.open({ path: join(dir, 'bob.db'), key: key(2) });
+// Batches before the measured part (account, invitation, first contact), replayed as setup.
+const setup = { alice: [] as StoreBatch[], bob: [] as StoreBatch[] };
+let inSetup = true;
+for (const [store, list] of [[aliceStore, setup.alice], [bobStore, setup.bob]] as const) {
+  const write = store.write.bind(store);
+  store.write = (batch: StoreBatch) => {
+    if (inSetup) list.push(structuredClone(batch));
+    return write(batch);
+  };
+}
+const net = new MemoryNetwork();
 const opts = { retry: { initialMs: 5000, maxMs: 10_000 }, ackDelayMs: 5, syncIntervalMs: 0 };
 const alice = await Client.open({ delivery: net.adapter(), store: aliceStore, profile: { name: 'Alice' }, ...opts });
 const bob = await Client.open({ delivery: net.adapter(), store: bobStore, profile: { name: 'Bob' }, ...opts });
 const conv = await alice.accept((await bob.createInvitation()).text);
 while ((await bob.conversations()).length === 0 || (await alice.pendingCount()) > 0) await new Promise((r) => setTimeout(r, 5));
 
-const sizeOf = (s: SqliteStore) => s.sizeBytes();
-const a0 = sizeOf(aliceStore);
-const b0 = sizeOf(bobStore);
+inSetup = false;
+const a0 = aliceStore.sizeBytes();
+const b0 = bobStore.sizeBytes();
 const as = instrument(aliceStore);
 const bs = instrument(bobStore);
 let received = 0;
 bob.on('message', () => received++);
 const body = 'x'.repeat(100);
+const f0 = fsyncs;
 const t0 = performance.now();
 for (let i = 0; i < N; i++) await alice.send(conv.id, body);
 while (received < N || (await alice.pendingCount()) > 0) await new Promise((r) => setTimeout(r, 2));
 const wall = performance.now() - t0;
+const liveFsyncs = fsyncs - f0;
 await bob.settle();
 await alice.settle();
-const fmt = (x: number) => x.toFixed(1);
-console.log(`store write cost, ${N} messages of 100 B, on-disk SQLite (WAL, synchronous=NORMAL), encrypted at rest`);
-console.log(`  sender:   ${as.writes} transactions (${fmt(as.writes / N)}/msg), ${fmt((as.ms * 1000) / N)} µs/msg in store.write, db +${fmt((sizeOf(aliceStore) - a0) / N)} B/msg`);
-console.log(`  receiver: ${bs.writes} transactions (${fmt(bs.writes / N)}/msg), ${fmt((bs.ms * 1000) / N)} µs/msg in store.write, db +${fmt((sizeOf(bobStore) - b0) / N)} B/msg`);
-console.log(`  end to end (encrypt, store, deliver, decrypt, store, ack): ${fmt(wall / N * 1000)} µs/msg, ${Math.round(N / (wall / 1000))} msg/s`);
-const aliceGrowth = (sizeOf(aliceStore) - a0) / N;
-const bobGrowth = (sizeOf(bobStore) - b0) / N;
+const aliceGrowth = (aliceStore.sizeBytes() - a0) / N;
+const bobGrowth = (bobStore.sizeBytes() - b0) / N;
+console.log(`store write cost, ${N} messages of 100 B, on-disk SQLite (WAL, durable as synchronous=FULL, fsync on the thread pool), encrypted at rest`);
+for (const [name, s, growth] of [['sender', as, aliceGrowth], ['receiver', bs, bobGrowth]] as const) {
+  console.log(
+    `  ${name.padEnd(9)} ${s.writes} transactions (${fmt(s.writes / N)}/msg), ${fmt((s.loopMs * 1000) / N)} µs/msg on the event loop, ${fmt((s.durableMs * 1000) / N)} µs/msg until durable, db +${fmt(growth)} B/msg`,
+  );
+}
+console.log(`  fsyncs: ${liveFsyncs} for ${as.writes + bs.writes} transactions (both stores)`);
+console.log(`  end to end (encrypt, store, deliver, decrypt, store, ack): ${fmt((wall / N) * 1000)} µs/msg, ${Math.round(N / (wall / 1000))} msg/s`);
 await alice.close();
 await bob.close();
 await aliceStore.close();
 await bobStore.close();
 
+// ---- 2. replay against the bare loop, alternating rounds -----------------------------------
+
+let fileNo = 0;
+const freshPath = (name: string) => join(dir, `${name}-${fileNo++}.db`);
+
+/** One replay: msgs/s until durable (awaiting each write), µs per message on the event loop, and with `burst` all writes at once. */
+async function replay(setupBatches: StoreBatch[], batches: StoreBatch[], burst: boolean): Promise<{ rate: number; loopUsPerMsg: number; fsyncs: number }> {
+  const path = freshPath('replay');
+  const store = await SqliteStore.open({ path, key: key(3) });
+  for (const b of setupBatches) await store.write(b);
+  const f = fsyncs;
+  let loop = 0;
+  const t = performance.now();
+  if (burst) {
+    const pending: Promise<void>[] = [];
+    for (const b of batches) {
+      const s = performance.now();
+      pending.push(store.write(b));
+      loop += performance.now() - s;
+    }
+    await Promise.all(pending);
+  } else {
+    for (const b of batches) {
+      const s = performance.now();
+      const done = store.write(b);
+      loop += performance.now() - s;
+      await done;
+    }
+  }
+  const seconds = (performance.now() - t) / 1000;
+  const used = fsyncs - f;
+  await store.close();
+  rmSync(path, { force: true });
+  return { rate: N / seconds, loopUsPerMsg: (loop * 1000) / N, fsyncs: used };
+}
+
 /** The bare loop: msgs/s for `txPerMsg` one-row transactions per message of `bytesPerMsg` in all. */
-function bareLoop(name: string, txPerMsg: number, bytesPerMsg: number): number {
-  const db = new Database(join(dir, `${name}-bare.db`));
+function bareLoop(txPerMsg: number, bytesPerMsg: number, synchronous: 'FULL' | 'NORMAL'): number {
+  const path = freshPath('bare');
+  const db = new Database(path);
   db.key(Buffer.concat([Buffer.from('raw:'), Buffer.from(key(9))]));
   db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = NORMAL');
+  db.pragma(`synchronous = ${synchronous}`);
   db.pragma('locking_mode = EXCLUSIVE');
   db.exec('CREATE TABLE rows (id INTEGER PRIMARY KEY, conversation BLOB NOT NULL, body BLOB NOT NULL)');
   const insert = db.prepare('INSERT INTO rows (conversation, body) VALUES (?, ?)');
@@ -86,11 +183,80 @@ function bareLoop(name: string, txPerMsg: number, bytesPerMsg: number): number {
   for (let i = 0; i < transactions; i++) tx(conversation, Buffer.alloc(rowBytes, i & 0xff));
   const seconds = (performance.now() - t) / 1000;
   db.close();
+  rmSync(path, { force: true });
   return N / seconds;
 }
-const storeRate = (ms: number) => N / (ms / 1000);
-for (const [side, st, growth] of [['sender', as, aliceGrowth], ['receiver', bs, bobGrowth]] as const) {
-  const bare = bareLoop(side, st.writes / N, growth);
-  console.log(`  ${side.padEnd(9)} store ${Math.round(storeRate(st.ms))} msgs/s persisted (time in store.write)   bare better-sqlite3, same transactions and bytes: ${Math.round(bare)} msgs/s   ratio ${(storeRate(st.ms) / bare).toFixed(2)}× (target ≥ 0.5×)`);
+
+console.log(`replay of each side's batches vs a bare better-sqlite3 loop (same transactions and bytes), ${ROUNDS} alternating rounds, medians`);
+for (const [name, s, growth, pre] of [['sender', as, aliceGrowth, setup.alice], ['receiver', bs, bobGrowth, setup.bob]] as const) {
+  const txPerMsg = s.writes / N;
+  const r = { store: [] as number[], bare: [] as number[], ratio: [] as number[], loop: [] as number[], bareNormal: [] as number[], cpuRatio: [] as number[], burst: [] as number[], burstFsyncs: [] as number[] };
+  for (let round = 0; round < ROUNDS; round++) {
+    const storeFirst = round % 2 === 0;
+    let st = storeFirst ? await replay(pre, s.batches, false) : null;
+    const bare = bareLoop(txPerMsg, growth, 'FULL');
+    st ??= await replay(pre, s.batches, false);
+    const bareNormal = bareLoop(txPerMsg, growth, 'NORMAL');
+    const burst = await replay(pre, s.batches, true);
+    r.store.push(st.rate);
+    r.bare.push(bare);
+    r.ratio.push(st.rate / bare);
+    r.loop.push(st.loopUsPerMsg);
+    r.bareNormal.push(bareNormal);
+    r.cpuRatio.push(1e6 / st.loopUsPerMsg / bareNormal);
+    r.burst.push(burst.rate);
+    r.burstFsyncs.push(burst.fsyncs);
+  }
+  console.log(
+    `  ${name.padEnd(9)} durable: store ${fmt(median(r.store), 0)} msgs/s   bare (synchronous=FULL) ${fmt(median(r.bare), 0)} msgs/s   ratio ${fmt(median(r.ratio), 2)}× (target ≥ 0.5×; rounds ${r.ratio.map((x) => fmt(x, 2)).join(', ')})`,
+  );
+  console.log(
+    `  ${''.padEnd(9)} without the fsync: store ${fmt(median(r.loop))} µs/msg on the event loop = ${fmt(1e6 / median(r.loop), 0)} msgs/s   bare (synchronous=NORMAL) ${fmt(median(r.bareNormal), 0)} msgs/s   ratio ${fmt(median(r.cpuRatio), 2)}×`,
+  );
+  console.log(`  ${''.padEnd(9)} burst (all ${s.writes} writes at once): ${fmt(median(r.burst), 0)} msgs/s durable, ${fmt(median(r.burstFsyncs), 0)} fsyncs (group commit)`);
+}
+
+// ---- 3. opening a client with many conversations ---------------------------------------------
+
+if (OPEN_N > 0) {
+  const path = join(dir, 'many.db');
+  const store = await SqliteStore.open({ path, key: key(4) });
+  const first = await Client.open({ delivery: new MemoryNetwork().adapter(), store, profile: { name: 'Many' } });
+  await first.close();
+  const now = Date.now();
+  const tb = performance.now();
+  for (let i = 0; i < OPEN_N; i += 1000) {
+    const conversations = [];
+    for (let j = i; j < Math.min(OPEN_N, i + 1000); j++) {
+      const c = syntheticConversation(nodeProvider, j, now);
+      conversations.push(conversationRecord({ id: c.id, consent: 'allowed', origin: 'accepted', lamport: 0, recentIds: [], createdAt: now + j, lastActivityAt: now + j }, c, reliability.EMPTY_RELIABILITY));
+    }
+    await store.write({ conversations });
+  }
+  const buildS = (performance.now() - tb) / 1000;
+  await store.close();
+  console.log(`open with ${fmt(OPEN_N, 0)} conversations (synthetic, no peer; built in ${fmt(buildS)} s, file ${fmt(statSync(path).size / 1e6)} MB)`);
+  gc?.();
+  const heap0 = process.memoryUsage().heapUsed;
+  const rss0 = process.memoryUsage().rss;
+  let t = performance.now();
+  const reopened = await SqliteStore.open({ path, key: key(4) });
+  const openMs = performance.now() - t;
+  t = performance.now();
+  const all = await reopened.conversations.all();
+  const allMs = performance.now() - t;
+  all.length = 0;
+  t = performance.now();
+  const client = await Client.open({ delivery: new MemoryNetwork().adapter(), store: reopened });
+  const clientMs = performance.now() - t;
+  gc?.();
+  const heap = process.memoryUsage().heapUsed - heap0;
+  const rss = process.memoryUsage().rss - rss0;
+  console.log(
+    `  SqliteStore.open ${fmt(openMs, 0)} ms; conversations.all alone ${fmt(allMs, 0)} ms; Client.open (account, loadConversations, engine, start) ${fmt(clientMs, 0)} ms; store + client ${fmt(openMs + clientMs, 0)} ms (target < 2,000 ms)`,
+  );
+  console.log(`  memory after open${gc ? '' : ' (run with --expose-gc for settled figures)'}: heap +${fmt(heap / OPEN_N, 0)} B per conversation, RSS +${fmt(rss / OPEN_N, 0)} B (engine and hint table still building, SQLite page cache included)`);
+  await client.close();
+  await reopened.close();
 }
 rmSync(dir, { recursive: true, force: true });
