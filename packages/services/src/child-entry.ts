@@ -111,17 +111,21 @@ async function build(): Promise<string | null> {
     // esbuild's service process would otherwise live as long as this one.
     await esbuild.stop?.();
   }
-  const pointer = join(dist, 'current');
-  const tmp = `${pointer}.${process.pid}`;
-  writeFileSync(tmp, name);
-  // Dated when the build started: a source saved during the build makes the next start build again.
-  utimesSync(tmp, started, started);
-  renameSync(tmp, pointer);
-  // Keep the newest few builds: other processes may still start children from theirs (and rebuild if theirs is gone).
-  const builds = readdirSync(dist)
-    .filter((d) => d.startsWith('build-'))
-    .sort((a, b) => Number(b.split('-')[1]) - Number(a.split('-')[1]));
-  for (const old of builds.slice(4)) rmSync(join(dist, old), { recursive: true, force: true });
+  try {
+    const pointer = join(dist, 'current');
+    const tmp = `${pointer}.${process.pid}`;
+    writeFileSync(tmp, name);
+    // Dated when the build started: a source saved during the build makes the next start build again.
+    utimesSync(tmp, started, started);
+    renameSync(tmp, pointer);
+    // Keep the newest few builds: other processes may still start children from theirs (and rebuild if theirs is gone).
+    const builds = readdirSync(dist)
+      .filter((d) => d.startsWith('build-'))
+      .sort((a, b) => Number(b.split('-')[1]) - Number(a.split('-')[1]));
+    for (const old of builds.slice(4)) rmSync(join(dist, old), { recursive: true, force: true });
+  } catch {
+    // Not published or not pruned: this process still uses its own build.
+  }
   return join(dist, name);
 }
 
