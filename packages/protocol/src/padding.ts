@@ -8,9 +8,21 @@ export const MAX_PADDED_PLAINTEXT = 65536 - 1;
 
 /** Returns null when the plaintext is larger than the largest bucket allows. */
 export function pad(plaintext: Uint8Array): Uint8Array | null {
+  return padInto(plaintext, null);
+}
+
+/**
+ * pad(), written into `buffer` (zeroed first) when the bucket is exactly its size, else into a
+ * new array. The caller owns the buffer and wipes it after use.
+ */
+export function padInto(plaintext: Uint8Array, buffer: Uint8Array | null): Uint8Array | null {
   const bucket = PADDING_BUCKETS.find((b) => b > plaintext.length);
   if (bucket === undefined) return null;
-  const out = new Uint8Array(bucket);
+  let out: Uint8Array;
+  if (buffer !== null && buffer.length === bucket) {
+    out = buffer;
+    out.fill(0, plaintext.length);
+  } else out = new Uint8Array(bucket);
   out.set(plaintext);
   out[plaintext.length] = 0x80;
   return out;

@@ -16,7 +16,7 @@ import {
   type HintSenderState,
   type HintSlot,
 } from './hints.ts';
-import { pad, unpad, MAX_PADDED_PLAINTEXT } from './padding.ts';
+import { padInto, unpad, MAX_PADDED_PLAINTEXT, PADDING_BUCKETS } from './padding.ts';
 import { canSend, ratchetDecrypt, ratchetEncrypt, type RatchetCiphertext, type RatchetFailure, type RatchetState } from './ratchet.ts';
 import type { Presentation } from './invitation.ts';
 import type { SessionKeys } from './pqxdh.ts';
@@ -127,6 +127,16 @@ export function buildFrame(crypto: CryptoProvider, body: FrameBody, nowMs: numbe
  * receiver need not re-derive the hint to confirm a table hit.
  */
 export function messageAssociatedData(associatedData: Uint8Array, hint: string): Uint8Array {
+  return writeMessageAssociatedData(associatedData, hint, null);
+}
+
+/**
+ * The encrypt and decrypt paths' copy, in a reused buffer: the ratchet only copies it into the
+ * AEAD's AAD and keeps nothing, so each message saves an off-heap allocation. Not secret.
+ */
+let adScratch = new Uint8Array(256);
+
+function writeMessageAssociatedData(associatedData: Uint8Array, hint: string, scratch: 'scratch' | null): Uint8Array {
   // Hints we make are 32 hex digits; any other string (≤ 64 UTF-16 units, so ≤ 192 UTF-8
   // bytes) is bound by its UTF-8 bytes.
   let ascii = true;
@@ -134,7 +144,13 @@ export function messageAssociatedData(associatedData: Uint8Array, hint: string):
   const hintBytes = ascii ? null : utf8(hint);
   const length = hintBytes === null ? hint.length : hintBytes.length;
   if (length > 255) throw new UmbraError('invalid-argument', 'a conversation hint is at most 255 bytes');
-  const out = new Uint8Array(associatedData.length + 1 + length);
+  const total = associatedData.length + 1 + length;
+  let out: Uint8Array;
+  if (scratch === null) out = new Uint8Array(total);
+  else {
+    if (total > adScratch.length) adScratch = new Uint8Array(Math.max(total, 2 * adScratch.length));
+    out = adScratch.subarray(0, total);
+  }
   out.set(associatedData, 0);
   out[associatedData.length] = length;
   if (hintBytes !== null) out.set(hintBytes, associatedData.length + 1);
@@ -156,12 +172,29 @@ export function encryptFrame(
   if (!canSend(conversation.ratchet)) {
     throw new UmbraError('conversation-cannot-send', 'this conversation cannot send until the peer has written first');
   }
-  const padded = pad(encode(PrivateV1FrameSchema, frame));
+  const padded = padInto(encode(PrivateV1FrameSchema, frame), padScratch);
   if (padded === null) throw new UmbraError('frame-too-large', `a frame is at most ${MAX_PADDED_PLAINTEXT} bytes once encoded`);
+  try {
+    return encryptPadded(crypto, conversation, padded, nowMs, options);
+  } finally {
+    padded.fill(0); // the plaintext does not stay in the reused buffer
+  }
+}
+
+/** Frames of the smallest bucket (most messages) are padded here, then wiped. */
+const padScratch = new Uint8Array(PADDING_BUCKETS[0]);
+
+function encryptPadded(
+  crypto: CryptoProvider,
+  conversation: PrivateConversation,
+  padded: Uint8Array,
+  nowMs: number,
+  options: { initial?: boolean },
+): { conversation: PrivateConversation; hint: string; message: RatchetCiphertext } {
   const { hint, state: sendHint } = options.initial
     ? { hint: '', state: conversation.sendHint }
     : nextSendHint(crypto, conversation.sendHintKey, conversation.sendHint, nowMs);
-  const ad = messageAssociatedData(conversation.associatedData, hint);
+  const ad = writeMessageAssociatedData(conversation.associatedData, hint, 'scratch');
   const { state, message } = ratchetEncrypt(crypto, conversation.ratchet, padded, ad);
   return { conversation: { ...conversation, ratchet: state, sendHint }, hint, message };
 }
@@ -184,7 +217,7 @@ export function decryptFrame(
   slot: HintSlot | null,
   nowMs: number,
 ): DecryptFrameResult {
-  const ad = messageAssociatedData(conversation.associatedData, hint);
+  const ad = writeMessageAssociatedData(conversation.associatedData, hint, 'scratch');
   const result = ratchetDecrypt(crypto, conversation.ratchet, message, ad, nowMs);
   if (!result.ok) return result;
   const unpadded = unpad(result.plaintext);
