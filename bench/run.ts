@@ -8,7 +8,7 @@
  */
 import { nodeProvider } from '../packages/client/src/crypto/node-provider.ts';
 import { nobleProvider } from '../packages/protocol/src/index.ts';
-import { benchProtocol, classifyReceiver, floorRunner, median, umbraRunner, type SliceFigures } from './protocol.ts';
+import { benchProtocol, classifyReceiver, floorRunner, median, messageSplit, umbraRunner, type SliceFigures } from './protocol.ts';
 import { benchSessionSetup, printSessionSetup } from './session-setup.ts';
 import { ensureLibsignal } from './libsignal/ensure.ts';
 import { benchLibsignal, libsignalRunner } from './libsignal/libsignal-bench.ts';
@@ -79,6 +79,8 @@ const paired = { ours: rates(), libsignal: rates(), floor: rates(), oneWayRatio:
     }
   }
 }
+progress('umbra: time per message inside the provider vs the rest (timed provider)');
+const split = await messageSplit(nodeProvider);
 // Session setup, the same way: one setup of each per round, alternating which goes first.
 const SETUP_ROUNDS = 31;
 const setupMs = { ours: [] as number[], libsignal: [] as number[], ratio: [] as number[] };
@@ -158,6 +160,9 @@ log('');
 log('the primitive floor (bench/protocol.ts floorRunner: the provider calls of one message, no protocol code), same rounds:');
 log(`  one way   floor ${pairedRate(paired.floor.oneWay).padStart(8)} msgs/s   umbra takes ${pairedRatio(paired.oneWayOverFloor)} the floor's time per message (target ≤ 1.5×)`);
 log(`  ping-pong floor ${pairedRate(paired.floor.pingPong).padStart(8)} msgs/s   umbra takes ${pairedRatio(paired.pingPongOverFloor)} the floor's time per message (target ≤ 1.3×)`);
+const us = (x: number) => `${x.toFixed(1)} µs`;
+log(`  where umbra's time goes (a provider that times its calls; medians of 7 runs of 1,000): one way ${us(split.oneWay.totalUs)} per message,`);
+log(`    ${us(split.oneWay.primitivesUs)} in provider calls, ${us(split.oneWay.restUs)} protocol code and GC;  ping-pong ${us(split.pingPong.totalUs)}: ${us(split.pingPong.primitivesUs)} in provider calls, ${us(split.pingPong.restUs)} the rest`);
 log('');
 const setupRange = (xs: number[]) => (xs.length === 0 ? 'n/a' : `${median(xs).toFixed(2)} ms`);
 log(`session setup, ${SETUP_ROUNDS} alternating rounds (invitation → first message read; engines and invitation made before the clock, like libsignal's bundle):`);
@@ -179,7 +184,7 @@ for (const [name, v] of Object.entries(primitives)) log(`  ${name.padEnd(44)} ${
 log('');
 log('A one-way message costs: 2 HMAC-SHA512 (chain) + 2 AEAD seal + 2 AEAD open (header, body) + ½ HMAC-SHA512 (hints, 4 per MAC) + protobuf;');
 log('a ping-pong message adds one X25519 keygen and two X25519 DH (DH ratchet) and two HKDF.');
-if (json) console.log(JSON.stringify({ libsignal, ours, oursNoble, paired, setupMs, setupBreakdown, classify: [c10, c10k], classifyRatio, primitives }, null, 2));
+if (json) console.log(JSON.stringify({ libsignal, ours, oursNoble, paired, split, setupMs, setupBreakdown, classify: [c10, c10k], classifyRatio, primitives }, null, 2));
 
 // The Chromium row (issue 19): the same protocol code in headless Debian Chromium beside Node, in
 // its own process (it needs a browser and a hub; about 4 minutes). `--no-web` skips it, and so
