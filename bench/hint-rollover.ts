@@ -7,7 +7,8 @@
  * Prints the post-open indexing (in `--open` mode, default new: run the script once per mode to
  * compare it) and `--hours` rollover hours in alternating modes: tick() slices (count, longest,
  * p99, median, over 10 ms, total; one slice per macrotask, as the client's indexHints runs them)
- * and the longest young/full GC pause inside them; then MAC/s of
+ * and the longest young/full GC pause inside them, and the slices' process CPU time (longest, over
+ * 10 ms: what a slice costs when the OS does not preempt it, on a loaded VM); then MAC/s of
  * both in alternating rounds, and memory per conversation. Run with --expose-gc for the memory line.
  */
 import { PerformanceObserver, constants } from 'node:perf_hooks';
@@ -56,6 +57,9 @@ const settle = (): Promise<void> => new Promise((resolve) => setTimeout(resolve,
 
 interface Phase extends SliceFigures {
   mode: Mode;
+  /** The same slices in process CPU time (all threads): what a slice costs when the OS does not preempt it. */
+  maxCpuMs: number;
+  cpuOver10Ms: number;
   maxYoungGcMs: number;
   maxFullGcMs: number;
 }
@@ -68,18 +72,23 @@ async function phase(engine: Engine, nowMs: number): Promise<Phase> {
   (global.gc as ((o: { type: string }) => void) | undefined)?.({ type: 'minor' });
   await settle();
   const ms: number[] = [];
+  const cpuMs: number[] = [];
   const from = performance.now();
   do {
     await nextMacrotask();
+    const c = process.cpuUsage();
     const t = performance.now();
     engine.tick(nowMs);
     ms.push(performance.now() - t);
+    const used = process.cpuUsage(c);
+    cpuMs.push((used.user + used.system) / 1000);
   } while (engine.hintWorkPending());
   const to = performance.now();
   await settle();
   const inside = gcs.filter((g) => g.start >= from && g.start <= to);
   const max = (xs: number[]): number => (xs.length === 0 ? 0 : Math.max(...xs));
-  return { mode, ...sliceFigures(ms), maxYoungGcMs: max(inside.filter((g) => g.young).map((g) => g.ms)), maxFullGcMs: max(inside.filter((g) => !g.young).map((g) => g.ms)) };
+  const cpu = sliceFigures(cpuMs);
+  return { mode, ...sliceFigures(ms), maxCpuMs: cpu.maxCallMs, cpuOver10Ms: cpu.callsOver10Ms, maxYoungGcMs: max(inside.filter((g) => g.young).map((g) => g.ms)), maxFullGcMs: max(inside.filter((g) => !g.young).map((g) => g.ms)) };
 }
 
 const memory = (): number => {
@@ -100,9 +109,9 @@ global.gc?.();
 const bytesPerConversation = (memory() - before) / N;
 
 const row = (what: string, p: Phase): string =>
-  `  ${what.padEnd(22)} ${p.mode.padEnd(4)} ${String(p.calls).padStart(6)} ${p.maxCallMs.toFixed(1).padStart(8)} ${p.p99CallMs.toFixed(2).padStart(7)} ${p.medianCallMs.toFixed(2).padStart(7)} ${String(p.callsOver10Ms).padStart(5)} ${fmt(p.totalMs).padStart(8)} ${p.maxYoungGcMs.toFixed(1).padStart(8)} ${p.maxFullGcMs.toFixed(1).padStart(8)}`;
+  `  ${what.padEnd(22)} ${p.mode.padEnd(4)} ${String(p.calls).padStart(6)} ${p.maxCallMs.toFixed(1).padStart(8)} ${p.p99CallMs.toFixed(2).padStart(7)} ${p.medianCallMs.toFixed(2).padStart(7)} ${String(p.callsOver10Ms).padStart(5)} ${fmt(p.totalMs).padStart(8)} ${p.maxYoungGcMs.toFixed(1).padStart(8)} ${p.maxFullGcMs.toFixed(1).padStart(8)} ${p.maxCpuMs.toFixed(1).padStart(8)} ${String(p.cpuOver10Ms).padStart(6)}`;
 log(`hint table at N = ${fmt(N)} conversations, node provider; tick() slices (ms):`);
-log('                         mode  calls  longest     p99  median  >10ms    total young GC  full GC');
+log('                         mode  calls  longest     p99  median  >10ms    total young GC  full GC  max CPU CPU>10');
 log(row('post-open indexing', opened));
 const hours: Phase[] = [];
 for (let h = 1; h <= HOURS; h++) {
