@@ -690,7 +690,8 @@ export class SqliteStore implements Store {
           // SQLite keeps one -wal file for the connection's life (it restarts it in place after a
           // checkpoint), so one descriptor serves; the first time, its directory entry is synced too.
           if (this.walFd === null) {
-            this.walFd = openSync(this.walPath!, 'r');
+            // Opened for writing (never written): Windows flushes only a handle with write access.
+            this.walFd = openSync(this.walPath!, 'r+');
             fsyncDirectory(dirname(this.walPath!));
           }
           const fd = this.walFd;
