@@ -1,6 +1,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { doubleRatchetMessage, encodeEncryptedPayload, encodeEnvelope, encodeRatchetEnvelope } from '../src/wire/codec.ts';
+import { fromBinary } from '@bufbuild/protobuf';
+import {
+  EncryptedPayloadSchema,
+  MAX_HINT_CHARS,
+  UmbraEnvelopeV1Schema,
+  decodeEncryptedPayload,
+  decodeEnvelope,
+  doubleRatchetMessage,
+  encodeEncryptedPayload,
+  encodeEnvelope,
+  encodeRatchetEnvelope,
+  isReencodedSame,
+} from '../src/wire/codec.ts';
 
 /** The general encoders: what encodeRatchetEnvelope must give byte for byte. */
 function reference(hint: string, salt: bigint, header: Uint8Array, ciphertext: Uint8Array): Uint8Array {
@@ -61,4 +73,57 @@ test('encodeRatchetEnvelope refuses what the general encoder refuses', () => {
     }
     assert.equal(fast === null, general === null, `salt ${salt}`);
   }
+});
+
+/**
+ * What decodeEnvelope / decodeEncryptedPayload must return, from protobuf-es alone: the
+ * message when the bytes are its canonical encoding (re-encoding gives them back), else null.
+ */
+function referenceDecode<S extends typeof UmbraEnvelopeV1Schema | typeof EncryptedPayloadSchema>(schema: S, bytes: Uint8Array): unknown {
+  let message;
+  try {
+    message = fromBinary(schema, bytes, { readUnknownFields: false });
+  } catch {
+    return null;
+  }
+  if (!isReencodedSame(schema, message, bytes)) return null;
+  if (schema === UmbraEnvelopeV1Schema && (message as { conversationHint: string }).conversationHint.length > MAX_HINT_CHARS) return null;
+  return message;
+}
+
+test('decodeEnvelope and decodeEncryptedPayload agree with protobuf-es on valid and mutated envelopes', () => {
+  const random = rng(29);
+  const bytes = (n: number) => Uint8Array.from({ length: n }, () => Math.floor(random() * 256));
+  const hints = ['0123456789abcdef0123456789abcdef', 'a', 'x'.repeat(64), 'x'.repeat(65), 'x'.repeat(127), 'x'.repeat(128), '', 'é'];
+  let fastShape = 0;
+  for (let i = 0; i < 3000; i++) {
+    const hint = hints[Math.floor(random() * hints.length)]!;
+    const salt = random() < 0.8 ? (1n << 63n) | BigInt(Math.floor(random() * 2 ** 53)) : BigInt(Math.floor(random() * 2 ** 40));
+    const header = bytes(random() < 0.1 ? 0 : random() < 0.8 ? 68 : Math.floor(random() * 300));
+    const ciphertext = bytes(random() < 0.1 ? 0 : random() < 0.5 ? 284 : Math.floor(random() * 20000));
+    const envelope = encodeRatchetEnvelope(hint, salt, header, ciphertext);
+    const inputs = [envelope];
+    // Mutations: a flipped byte, a truncation, an appended byte, a changed length.
+    for (let k = 0; k < 4; k++) {
+      const m = envelope.slice();
+      const at = Math.floor(random() * Math.min(m.length, 64));
+      m[at] = m[at]! ^ (1 << Math.floor(random() * 8));
+      inputs.push(m);
+    }
+    inputs.push(envelope.subarray(0, Math.floor(random() * envelope.length)), Uint8Array.from([...envelope, 0]));
+    for (const input of inputs) {
+      const env = decodeEnvelope(input);
+      assert.deepEqual(env, referenceDecode(UmbraEnvelopeV1Schema, input));
+      if (env === null) continue;
+      const payload = decodeEncryptedPayload(env.payload);
+      assert.deepEqual(payload, referenceDecode(EncryptedPayloadSchema, env.payload));
+      if (payload?.encryption.case === 'doubleRatchet') fastShape++;
+      // Mutated payloads on their own.
+      const m = env.payload.slice();
+      const at = Math.floor(random() * Math.min(m.length, 8));
+      m[at] = m[at]! ^ (1 << Math.floor(random() * 8));
+      assert.deepEqual(decodeEncryptedPayload(m), referenceDecode(EncryptedPayloadSchema, m));
+    }
+  }
+  assert.ok(fastShape > 1000, `${fastShape} envelopes took the double-ratchet shape`);
 });

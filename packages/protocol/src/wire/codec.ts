@@ -183,7 +183,57 @@ function writeUint64Varint(out: Uint8Array, pos: number, lo: number, hi: number)
 }
 
 export function decodeEncryptedPayload(bytes: Uint8Array): EncryptedPayload | null {
-  return decodeCanonical(EncryptedPayloadSchema, bytes, MAX_ENVELOPE_BYTES);
+  if (bytes.length > MAX_ENVELOPE_BYTES) return null;
+  return fastRatchetPayload(bytes) ?? decodeCanonical(EncryptedPayloadSchema, bytes, MAX_ENVELOPE_BYTES);
+}
+
+// A fast path for the payload decode every conversational envelope takes (a fifth of the plan
+// codec's time for it): it recognises only the exact canonical shape Umbra's encoder writes (a
+// double-ratchet message with both fields, lengths as minimal varints of at most 3 bytes) and
+// returns what the plan codec returns for it; anything else (null here) goes to the general
+// decoder, which decides. test/codec-fast.test.ts checks it against protobuf-es on valid and
+// mutated payloads. (The envelope itself gains nothing this way: its cost is the hint string
+// and the salt's BigInt, which any decoder must make.)
+
+/** Where readLength stopped. */
+let cursor = 0;
+
+/** A minimal varint below 2^21 at bytes[cursor], or -1. */
+function readLength(bytes: Uint8Array): number {
+  const end = bytes.length;
+  let value = 0;
+  for (let i = 0; i < 3; i++) {
+    if (cursor >= end) return -1;
+    const b = bytes[cursor++]!;
+    value |= (b & 0x7f) << (7 * i);
+    if ((b & 0x80) === 0) return i > 0 && b === 0 ? -1 : value;
+  }
+  return -1;
+}
+
+function fastRatchetPayload(bytes: Uint8Array): EncryptedPayload | null {
+  const end = bytes.length;
+  // 2: double_ratchet { 1: header (non-empty), 2: ciphertext (non-empty) }, nothing else.
+  if (bytes[0] !== 0x12) return null;
+  cursor = 1;
+  const drmLength = readLength(bytes);
+  if (drmLength < 0 || cursor + drmLength !== end || bytes[cursor] !== 0x0a) return null;
+  cursor++;
+  const headerLength = readLength(bytes);
+  if (headerLength <= 0 || cursor + headerLength >= end) return null;
+  const header = bytes.subarray(cursor, cursor + headerLength);
+  cursor += headerLength;
+  if (bytes[cursor] !== 0x12) return null;
+  cursor++;
+  const ciphertextLength = readLength(bytes);
+  if (ciphertextLength <= 0 || cursor + ciphertextLength !== end) return null;
+  return {
+    $typeName: 'umbra.v1.EncryptedPayload',
+    encryption: {
+      case: 'doubleRatchet',
+      value: { $typeName: 'umbra.v1.DoubleRatchetMessage', header, ciphertext: bytes.subarray(cursor, end) },
+    },
+  };
 }
 
 export function encodeEncryptedPayload(payload: EncryptedPayload['encryption']): Uint8Array {
