@@ -5,13 +5,15 @@ import { ScalarType, create, fromBinary, toBinary, type DescField, type DescMess
 import { compilePlan, planDecodeCanonical, planEncode } from '../src/wire/plan-codec.ts';
 import * as wire from '../src/wire/codec.ts';
 import * as groupWire from '../src/wire/gen/umbra/v1/group_v1_pb.ts';
+import * as stateWire from '../src/wire/gen/umbra/v1/state_pb.ts';
 import { fromHex } from '../src/bytes.ts';
 
 function isMessageSchema(v: unknown): v is DescMessage {
   return typeof v === 'object' && v !== null && (v as { kind?: string }).kind === 'message';
 }
 
-const schemas: DescMessage[] = (Object.values(wire) as unknown[]).filter(isMessageSchema);
+/** The wire's schemas and the local state's (state.proto: stored records are decoded by the plan codec too). */
+const schemas: DescMessage[] = [...(Object.values(wire) as unknown[]), ...(Object.values(stateWire) as unknown[])].filter(isMessageSchema);
 
 const stringArb = fc.oneof(
   fc.string({ maxLength: 12 }),
@@ -24,6 +26,8 @@ function scalarArb(type: ScalarType): fc.Arbitrary<unknown> {
   switch (type) {
     case ScalarType.UINT32:
       return fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 300 }), fc.integer({ min: 0, max: 0xffffffff }));
+    case ScalarType.INT32:
+      return fc.oneof(fc.constant(0), fc.integer({ min: -300, max: 300 }), fc.integer({ min: -0x80000000, max: 0x7fffffff }));
     case ScalarType.UINT64:
       return fc.oneof(fc.constant(0n), fc.bigInt({ min: 0n, max: 1n << 40n }), fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }));
     case ScalarType.BOOL:
@@ -120,7 +124,7 @@ function agreesOnMutations(schema: DescMessage, numRuns: number): void {
 }
 
 describe('plan codec (descriptor-driven fast path)', () => {
-  it('covers every message schema of the envelope, invitation and private/v1 wire', () => {
+  it('covers every message schema of the envelope, invitation and private/v1 wire, and of the stored state', () => {
     for (const schema of schemas) assert.notEqual(compilePlan(schema), null, schema.typeName);
   });
 
@@ -174,6 +178,8 @@ describe('plan codec (descriptor-driven fast path)', () => {
       [wire.EncryptedPayloadSchema, '0a 00 12 00', 'two members of one oneof'],
       [wire.EncryptedPayloadSchema, '12 02 0a 00', 'a nested message with an empty bytes field'],
       [wire.InitialMessageSchema, '20 80 80 80 80 10', 'a uint32 beyond 32 bits'],
+      [stateWire.HourWindowStateSchema, '10 80 80 80 80 08', 'an int32 of 2^31 (5 bytes): not the 10-byte encoding of -2^31'],
+      [stateWire.HourWindowStateSchema, '10 ff ff ff ff 0f', 'an int32 -1 truncated to 32 bits'],
     ];
     for (const [schema, h, what] of nonCanonical) {
       const b = hex(h);

@@ -15,7 +15,8 @@
  *   value, packed lists non-empty, strings without a leading byte-order mark (the decoder
  *   drops it) and valid UTF-8, no unknown fields, no groups, nested messages canonical in turn.
  *
- * Covered: uint32, uint64 (as bigint), bool, string, bytes, messages, lists of these, oneofs.
+ * Covered: uint32, int32 (a negative one is the 10-byte varint of its 64-bit two's complement,
+ * as protobuf writes it), uint64 (as bigint), bool, string, bytes, messages, lists of these, oneofs.
  * `compilePlan` returns null for any schema using something else (the caller then uses
  * protobuf-es). test/plan-codec.test.ts checks both directions against protobuf-es on random
  * and mutated messages.
@@ -28,7 +29,8 @@ const KIND_BOOL = 2;
 const KIND_STRING = 3;
 const KIND_BYTES = 4;
 const KIND_MESSAGE = 5;
-type Kind = typeof KIND_UINT32 | typeof KIND_UINT64 | typeof KIND_BOOL | typeof KIND_STRING | typeof KIND_BYTES | typeof KIND_MESSAGE;
+const KIND_INT32 = 6;
+type Kind = typeof KIND_UINT32 | typeof KIND_UINT64 | typeof KIND_BOOL | typeof KIND_STRING | typeof KIND_BYTES | typeof KIND_MESSAGE | typeof KIND_INT32;
 
 const WIRE_VARINT = 0;
 const WIRE_LEN = 2;
@@ -66,6 +68,8 @@ function kindOf(scalar: ScalarType, longAsString: boolean): Kind | null {
   switch (scalar) {
     case ScalarType.UINT32:
       return KIND_UINT32;
+    case ScalarType.INT32:
+      return KIND_INT32;
     case ScalarType.UINT64:
       return longAsString ? null : KIND_UINT64;
     case ScalarType.BOOL:
@@ -175,6 +179,7 @@ function isSet(field: FieldPlan, value: unknown): boolean {
   if (field.explicit) return value !== undefined;
   switch (field.kind) {
     case KIND_UINT32:
+    case KIND_INT32:
       return value !== 0;
     case KIND_UINT64:
       return value !== 0n;
@@ -212,6 +217,8 @@ function valueSize(field: FieldPlan, value: unknown, scratch: Scratch): number {
   switch (field.kind) {
     case KIND_UINT32:
       return varintSize(value as number);
+    case KIND_INT32:
+      return (value as number) < 0 ? 10 : varintSize(value as number);
     case KIND_UINT64:
       return uint64Size(value as bigint);
     case KIND_BOOL:
@@ -289,6 +296,10 @@ function writeValue(w: Writer, field: FieldPlan, value: unknown, scratch: Scratc
     case KIND_UINT32:
       w.varint(value as number);
       return;
+    case KIND_INT32:
+      if ((value as number) < 0) w.uint64(BigInt.asUintN(64, BigInt(value as number)));
+      else w.varint(value as number);
+      return;
     case KIND_UINT64:
       w.uint64(value as bigint);
       return;
@@ -356,6 +367,8 @@ export function planEncode<Desc extends DescMessage>(plan: MessagePlan, message:
 // decoding (canonical encodings only)
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+const INT32_LIMIT = 1n << 31n;
+const UINT64_RANGE = 1n << 64n;
 
 /** Thrown (and caught in planDecodeCanonical) for any non-canonical or malformed input. */
 class Reject extends Error {}
@@ -436,6 +449,14 @@ function readValue(r: Reader, field: FieldPlan, wireType: number, end: number, d
     case KIND_UINT32:
       if (wireType !== WIRE_VARINT) throw REJECT;
       return r.varint32(end);
+    case KIND_INT32: {
+      if (wireType !== WIRE_VARINT) throw REJECT;
+      const v = r.varint64(end);
+      if (v < INT32_LIMIT) return Number(v);
+      // A negative int32 is sign-extended to 64 bits; anything between is not what an encoder writes.
+      if (v >= UINT64_RANGE - INT32_LIMIT) return Number(v - UINT64_RANGE);
+      throw REJECT;
+    }
     case KIND_UINT64:
       if (wireType !== WIRE_VARINT) throw REJECT;
       return r.varint64(end);
