@@ -36,6 +36,7 @@ const CATEGORY: Record<string, string> = {
   hkdfSha256: 'HKDF / HMAC / SHA-256 (key schedule, hints, routes)',
   hmacSha256: 'HKDF / HMAC / SHA-256 (key schedule, hints, routes)',
   hmacSha512: 'HKDF / HMAC / SHA-256 (key schedule, hints, routes)',
+  hmacSha512Batch: 'hint windows (hmacSha512Batch, 2 × 24 blocks)',
   sha256: 'HKDF / HMAC / SHA-256 (key schedule, hints, routes)',
   aeadSeal: 'AEAD (ratchet header + body)',
   aeadOpen: 'AEAD (ratchet header + body)',
