@@ -73,7 +73,7 @@ export type RatchetFailure =
   | 'malformed';
 
 /** The skipped-key map of a state that has skipped none: shared (states never mutate theirs). */
-const NO_SKIPPED: ReadonlyMap<string, SkippedMessageKey> = new Map();
+export const NO_SKIPPED: ReadonlyMap<string, SkippedMessageKey> = new Map();
 
 function skippedKeyId(headerKey: Uint8Array, n: number): string {
   return `${toHex(headerKey)}:${n}`;
