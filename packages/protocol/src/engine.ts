@@ -214,6 +214,8 @@ export class Engine {
   /** Refusal hint → id, for our first contacts that await the peer's first frame (and back). */
   private readonly refusalByHint = new Map<string, string>();
   private readonly refusalHintOf = new Map<string, string>();
+  /** Opened conversations awaiting a first reply whose refusal hint is not derived yet (done in the first slices). */
+  private readonly pendingRefusals: string[] = [];
   /** Refusals sent this hour: first contact (invitation ‖ acceptor identity) → when. */
   private readonly refusalsSent = new Map<string, number>();
   private refusalHour = -1;
@@ -249,7 +251,7 @@ export class Engine {
     for (const c of snapshot.conversations) {
       this.conversationsById.set(c.id, c);
       this.indexRoutes(undefined, c);
-      this.indexRefusal(c);
+      if (awaitsFirstReply(c)) this.pendingRefusals.push(c.id);
       this.hints.register(c.id, c.receiveHintKey);
     }
     const pending = this.hints.ownerCount > 0;
@@ -539,6 +541,7 @@ export class Engine {
 
   /** Index every pending hour of one conversation now (24 blocks at most). */
   private indexNow(c: PrivateConversation): void {
+    this.indexRefusal(c);
     const from = Math.max(this.hints.coveredHour(c.id) + 1, this.currentHour - 1);
     for (let h = from; h <= this.currentHour + 1; h++) {
       this.hints.addWindow(c.id, c.receiveHintKey, windowAt(c.receiveHints, h));
@@ -549,6 +552,12 @@ export class Engine {
   /** Index the pending hours, one pass over the conversations per hour, oldest hour first. */
   private indexPendingHours(maxBlocks: number): void {
     let blocks = 0;
+    // First the refusal hints (two HKDFs, about one block each): the hours' pass cannot end before them.
+    while (this.pendingRefusals.length > 0 && blocks < maxBlocks) {
+      const c = this.conversationsById.get(this.pendingRefusals.pop()!);
+      if (c !== undefined) this.indexRefusal(c);
+      blocks++;
+    }
     // A conversation already indexed costs a check, not a MAC: count 64 of them as one block.
     let checks = 0;
     while (this.passHour !== null && blocks + checks / 64 < maxBlocks) {
@@ -588,6 +597,7 @@ export class Engine {
     if (refusedId !== undefined) return this.classifyRefusal(this.conversationsById.get(refusedId)!, hint, envelope.payload);
 
     if (this.passHour === null) return this.classifyConversational(hint, envelope.payload, nowMs, context.route);
+    // (While indexing is pending, refusal hints may still be underived: the loop below looks again.)
     // The table is incomplete: NotForMe may only mean "not in the table yet". The conversations on
     // the envelope's route (usually one) are indexed at once; otherwise the envelope waits while
     // the rest is indexed in slices, and is classified again whenever its hint gains a candidate
@@ -595,6 +605,8 @@ export class Engine {
     for (const c of this.conversationsOnRoute(context.route)) this.indexNow(c);
     let tried = -1;
     for (;;) {
+      const refused = this.refusalByHint.get(hint);
+      if (refused !== undefined) return this.classifyRefusal(this.conversationsById.get(refused)!, hint, envelope.payload);
       const complete = this.passHour === null;
       const found = this.hints.candidates(hint).length;
       if (complete || found !== tried) {

@@ -157,6 +157,19 @@ describe('handshake refusal', () => {
     assert.deepEqual(await alice.classify(refusal, T0), { kind: 'not-for-me' }, 'a refusal after the answer is no refusal');
   });
 
+  it('after a restart the acceptor still recognises the refusal; opening derives no refusal hint (it is done in the indexing slices)', async () => {
+    const { bob, carol, c } = await usedInvitation();
+    const envelope = reply(await bob.classify(c.outgoing.envelope, T0))!.envelope;
+    let hkdfs = 0;
+    const counting = { ...crypto, hkdfSha256: (...args: Parameters<typeof crypto.hkdfSha256>) => (hkdfs++, crypto.hkdfSha256(...args)) };
+    const conversations = carol.conversations().map((x) => deserializeConversation(serializeConversation(x)));
+    const reopened = new Engine(counting, { account: carol.account, inboxes: [], conversations }, T0);
+    assert.equal(hkdfs, 0, 'new Engine derives nothing');
+    assert.equal(reopened.hintWorkPending(), true);
+    const got = await reopened.classify(envelope, T0);
+    assert.ok(got.kind === 'readable' && got.refused?.reason === 'invitation-used', 'found once the slices derived its hint');
+  });
+
   it('the reliability state keeps the refusal (and stops the handshake) across serialization', () => {
     const id = crypto.randomBytes(16);
     const sent = rel.onHandshakeSent(rel.EMPTY_RELIABILITY, id, T0, rel.DEFAULT_RELIABILITY_POLICY);
