@@ -394,6 +394,7 @@ export class Client {
 
   private stopBackground(): void {
     this.wake.stop();
+    this.state.engine.stopHintWork();
     for (const stop of this.stopTimers.splice(0)) stop();
     this.routes.close();
   }

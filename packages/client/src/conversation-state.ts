@@ -53,6 +53,7 @@ export class ConversationState {
   /** Rebuild everything from the store: after a write failed under an engine call that had already changed the engine. */
   async reload(store: Store, now: number): Promise<void> {
     const loaded = await loadConversations(store);
+    this.engine.stopHintWork(); // the replaced engine's table is garbage: stop building it
     this.engine = this.adoptLoaded(loaded, now);
     for (const [id, state] of loaded.states) this.setReliability(id, state);
   }

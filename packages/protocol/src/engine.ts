@@ -233,6 +233,7 @@ export class Engine {
   private coveredByAll: number;
   private readonly yieldToEventLoop: () => Promise<void>;
   private readonly onHintWork: () => void;
+  private hintWorkStopped = false;
   /** The running `indexHints()`, shared by concurrent callers. */
   private draining: Promise<void> | null = null;
 
@@ -497,21 +498,29 @@ export class Engine {
   }
 
   /**
+   * Stop the background indexing (`indexHints`) after its current slice: for an engine being
+   * replaced or closed. A classify still indexes what it needs itself.
+   */
+  stopHintWork(): void {
+    this.hintWorkStopped = true;
+  }
+
+  /**
    * Finish the pending indexing in slices of `maxHintBlocks`, each after an awaited yield (the
    * engine's `yieldToEventLoop` unless the caller gives its own, e.g. one that does not keep a
    * process alive; the hour stays the one of the last `tick`). Concurrent callers share one run.
    */
   indexHints(options: { maxHintBlocks?: number; yieldToEventLoop?: () => Promise<void> } = {}): Promise<void> {
     if (this.draining !== null) return this.draining;
-    if (this.passHour === null) return Promise.resolve();
+    if (this.passHour === null || this.hintWorkStopped) return Promise.resolve();
     const maxHintBlocks = options.maxHintBlocks ?? TICK_HINT_BLOCKS;
     const pause = options.yieldToEventLoop ?? this.yieldToEventLoop;
     const run = async (): Promise<void> => {
       try {
         // Yield first: a caller inside `tick` (onHintWork) has just run a slice of its own.
-        while (this.passHour !== null) {
+        while (this.passHour !== null && !this.hintWorkStopped) {
           await pause();
-          this.indexPendingHours(maxHintBlocks);
+          if (!this.hintWorkStopped) this.indexPendingHours(maxHintBlocks);
         }
       } finally {
         this.draining = null;

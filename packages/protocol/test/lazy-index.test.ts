@@ -82,6 +82,20 @@ describe('hint table built after opening', () => {
     assert.equal(macs(), again);
   });
 
+  it('stopHintWork ends the background indexing after its slice (an engine replaced or closed)', async () => {
+    const { crypto, macs } = countingProvider();
+    const { bob, records } = await bobWithPeers(crypto);
+    const reopened = open(crypto, bob, records, T0, () => undefined);
+    const running = reopened.indexHints({ maxHintBlocks: 8 });
+    reopened.stopHintWork();
+    await running;
+    const stoppedAt = macs();
+    assert.ok(reopened.hintWorkPending(), 'the table is left unfinished');
+    await reopened.indexHints();
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    assert.equal(macs(), stoppedAt, 'and nothing more is computed in the background');
+  });
+
   it('envelopes arriving before their conversation is indexed are Readable, in order, exactly once', async () => {
     const { crypto } = countingProvider();
     const { bob, peers, records } = await bobWithPeers(crypto);
