@@ -3,15 +3,14 @@
  * Deserializers validate sizes and throw UmbraError('state-malformed') on anything else, so a
  * corrupted store is reported, never half-loaded.
  */
-import { create, fromBinary, type DescMessage, type MessageShape } from '@bufbuild/protobuf';
+import { create, type DescMessage, type MessageShape } from '@bufbuild/protobuf';
 import type { KeyPair } from './crypto/provider.ts';
 import { toHex } from './bytes.ts';
 import { UmbraError } from './errors.ts';
 import type { Inbox } from './invitation.ts';
 import type { PrivateConversation } from './private-v1.ts';
 import { NO_SKIPPED, type RatchetState, type SkippedMessageKey } from './ratchet.ts';
-import { encode } from './wire/codec.ts';
-import { compilePlan, planDecodeCanonical } from './wire/plan-codec.ts';
+import { decode, encode } from './wire/codec.ts';
 import { PresentationSchema } from './wire/gen/umbra/v1/invitation_pb.ts';
 import {
   InboxStateSchema,
@@ -32,19 +31,13 @@ function malformed(what: string): UmbraError {
 }
 
 /**
- * What we wrote is canonical, so the plan codec decodes it without protobuf-es's reflection (at
- * 100,000 conversations that was 1.6–3.3 s of opening a client, and much of its garbage); a
- * record it refuses (not canonical) is decoded by protobuf-es as before.
+ * What we wrote is canonical, so `decode` takes the plan codec, without protobuf-es's reflection
+ * (at 100,000 conversations that was 1.6–3.3 s of opening a client, and much of its garbage).
  */
 function decodeState<Desc extends DescMessage>(schema: Desc, bytes: Uint8Array, what: string): MessageShape<Desc> {
-  const plan = compilePlan(schema);
-  const fast = plan === null ? null : planDecodeCanonical<Desc>(plan, bytes);
-  if (fast !== null) return fast;
-  try {
-    return fromBinary(schema, bytes);
-  } catch {
-    throw malformed(`${what} does not decode`);
-  }
+  const message = decode(schema, bytes, Infinity);
+  if (message === null) throw malformed(`${what} does not decode`);
+  return message;
 }
 
 function keyPairToState(k: KeyPair): KeyPairState {

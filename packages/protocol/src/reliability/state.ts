@@ -3,10 +3,8 @@
  * conversation record (`ConversationRecord`: the engine's state and this one, sealed together).
  * Plain immutable values: every function of the machine returns a new state.
  */
-import { fromBinary } from '@bufbuild/protobuf';
 import { UmbraError } from '../errors.ts';
-import { encode } from '../wire/codec.ts';
-import { compilePlan, planDecodeCanonical } from '../wire/plan-codec.ts';
+import { decode, encode } from '../wire/codec.ts';
 import { refusalReasonFromWire, refusalReasonToWire, type HandshakeRefused, type HandshakeRefusalReason } from '../handshake-refusal.ts';
 import {
   ConversationRecordSchema,
@@ -182,20 +180,8 @@ export function serializeReliability(s: ReliabilityState): Uint8Array {
   return encode(ReliabilityStateSchema, toMessage(s));
 }
 
-/** Decode with the plan codec (what we write is canonical), else leniently with protobuf-es. */
-function decodeMessage<T>(schema: typeof ReliabilityStateSchema | typeof ConversationRecordSchema, bytes: Uint8Array): T | null {
-  const plan = compilePlan(schema);
-  const fast = plan === null ? null : planDecodeCanonical(plan, bytes);
-  if (fast !== null) return fast as T;
-  try {
-    return fromBinary(schema, bytes) as T;
-  } catch {
-    return null;
-  }
-}
-
 export function deserializeReliability(bytes: Uint8Array): ReliabilityState {
-  const m = decodeMessage<ReliabilityStateMessage>(ReliabilityStateSchema, bytes);
+  const m = decode(ReliabilityStateSchema, bytes, Infinity);
   if (m === null) throw malformed('undecodable');
   return fromMessage(m);
 }
@@ -238,7 +224,7 @@ export function encodeConversationRecord(conversationState: Uint8Array, reliabil
  * `reliability: null`, for the caller to migrate.
  */
 export function decodeConversationRecord(bytes: Uint8Array): { conversationState: Uint8Array; reliability: ReliabilityState | null } {
-  const m = decodeMessage<ConversationRecord>(ConversationRecordSchema, bytes);
+  const m = decode(ConversationRecordSchema, bytes, Infinity);
   // Not a record (undecodable, or record_version 0): a legacy conversation state, which its own decoder judges.
   if (m === null || m.recordVersion === 0) return { conversationState: bytes, reliability: null };
   if (m.recordVersion !== CONVERSATION_RECORD_VERSION) throw new UmbraError('state-unsupported-version', `conversation record version ${m.recordVersion} is not supported`);

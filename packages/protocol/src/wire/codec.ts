@@ -44,9 +44,10 @@ export function encode<Desc extends DescMessage>(schema: Desc, message: MessageS
 
 /**
  * Decode leniently (any valid encoding, unknown fields dropped). Canonical input (what every
- * Umbra encoder writes) takes the plan codec; anything else goes through protobuf-es.
+ * Umbra encoder writes) takes the plan codec; anything else goes through protobuf-es. Also the
+ * decoder of stored records (state.ts, reliability/state.ts), which we wrote canonical.
  */
-function decode<Desc extends DescMessage>(schema: Desc, bytes: Uint8Array, maxBytes: number): MessageShape<Desc> | null {
+export function decode<Desc extends DescMessage>(schema: Desc, bytes: Uint8Array, maxBytes: number): MessageShape<Desc> | null {
   if (bytes.length > maxBytes) return null;
   const plan = compilePlan(schema);
   if (plan !== null) {
