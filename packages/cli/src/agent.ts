@@ -14,10 +14,10 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync, rmSync, statSync
 import { createServer, type Server, type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
-import type { ClientError, GroupMessageInfo, MessageInfo, ConversationInfo, GroupInfo } from '@umbra/client/node';
+import { refusalReasonText, type ClientError, type GroupMessageInfo, type MessageInfo, type ConversationInfo, type GroupInfo } from '@umbra/client/node';
 import { AgentConnection, socketPath, type AgentStatus, type ChatEvent } from './agent-client.ts';
 import { CliError } from './errors.ts';
-import { conversationJson, groupJson, groupMessageJson, inTime, messageJson, messageLine, refusalWords } from './format.ts';
+import { conversationJson, groupJson, groupMessageJson, inTime, messageJson, messageLine } from './format.ts';
 import { openSession, type GlobalOptions, type Session } from './session.ts';
 import { transportFromFlags } from './config.ts';
 import { checkTransport, runHandler, toCliError } from './runner.ts';
@@ -74,7 +74,7 @@ export function watchEvents(s: Session, emit: (e: ChatEvent) => void): () => voi
   const onRefused = (info: ConversationInfo) => {
     void (async () => {
       const cj = await conversationJson(s, info);
-      notice(`${cj.name} (${cj.handle}) refused your first contact: ${refusalWords(cj.refusal!.reason)}; ask them for a new invitation`);
+      notice(`${cj.name} (${cj.handle}) refused your first contact: ${refusalReasonText(cj.refusal!.reason)}; ask them for a new invitation`);
     })().catch(() => undefined);
   };
   const onFirstContactRefused = (r: { invitationId: string; reason: 'invitation-used' | 'invitation-expired' }) => {

@@ -4,12 +4,12 @@
  * parameters already checked by main.ts (nothing here parses the command line) and returns the
  * --json document and the text to print; the caller prints.
  */
-import { ClientError, fetchInvitationFromLink, nodeProvider, type ConversationInfo, type InvitationInfo } from '@umbra/client/node';
+import { ClientError, fetchInvitationFromLink, nodeProvider, refusalReasonText, type ConversationInfo, type InvitationInfo } from '@umbra/client/node';
 import { looksLikeInvitationLink, parseInvitation, toHex } from '@umbra/protocol';
 import { CliError } from './errors.ts';
 import { describeTransport } from './config.ts';
 import { hubDirectory } from './transport.ts';
-import { conversationJson, conversationLine, inTime, messageJson, messageLine, refusalWords, safetyBlock, type ConversationJson, type MessageJson } from './format.ts';
+import { conversationJson, conversationLine, inTime, messageJson, messageLine, safetyBlock, type ConversationJson, type MessageJson } from './format.ts';
 import type { Session } from './session.ts';
 
 /** What a command produced: the --json document, the text lines, and a QR payload to draw on a terminal. */
@@ -160,7 +160,7 @@ export async function accept(ctx: Context, p: { invitation: string; waitMs: numb
   }
   const who = j.name;
   if (j.state === 'refused') {
-    throw new CliError('invitation-refused', `${who} refused this first contact: ${refusalWords(j.refusal!.reason)}`, { hint: `ask ${who} for a new invitation` });
+    throw new CliError('invitation-refused', `${who} refused this first contact: ${refusalReasonText(j.refusal!.reason)}`, { hint: `ask ${who} for a new invitation` });
   }
   if (j.state === 'waiting') {
     const unreachable = s.watch.failure;

@@ -2,7 +2,7 @@
  * The one --json schema (docs/CLI.md) and the text lines built from the same values: every
  * command describes a conversation, group, message, change or request with these functions.
  */
-import type { ConversationInfo, GroupChangeInfo, GroupInfo, GroupMemberInfo, GroupMessageInfo, GroupRecipientInfo, MessageInfo } from '@umbra/client/node';
+import { refusalReasonText, type ConversationInfo, type GroupChangeInfo, type GroupInfo, type GroupMemberInfo, type GroupMessageInfo, type GroupRecipientInfo, type MessageInfo } from '@umbra/client/node';
 import type { Session } from './session.ts';
 import type { DeliveryState } from './delivery-watch.ts';
 import { usage } from './errors.ts';
@@ -216,7 +216,7 @@ export function conversationLine(c: ConversationJson): string {
         : c.state === 'waiting'
           ? '[waiting for their answer]'
           : c.state === 'refused'
-            ? `[refused: ${refusalWords(c.refusal!.reason)}]`
+            ? `[refused: ${refusalReasonText(c.refusal!.reason)}]`
             : '',
     c.verified === 'yes' ? 'verified' : c.verified === 'changed' ? 'SAFETY NUMBER CHANGED' : '',
     c.unread > 0 ? `${c.unread} unread` : '',
@@ -224,11 +224,6 @@ export function conversationLine(c: ConversationJson): string {
   ].filter((f) => f !== '');
   const alias = c.alias !== null && c.peerName !== '' && c.alias !== c.peerName ? ` (${c.peerName})` : '';
   return `${String(c.number).padStart(3)}  ${c.handle.padEnd(12)} ${c.name}${alias}${flags.length > 0 ? '  ' + flags.join(', ') : ''}`;
-}
-
-/** Why the inviter refused our first contact, for a list line or a notice. */
-export function refusalWords(reason: 'invitation-used' | 'invitation-expired'): string {
-  return reason === 'invitation-used' ? 'their invitation had already been used' : 'their invitation had expired';
 }
 
 export function groupLine(g: GroupJson): string {

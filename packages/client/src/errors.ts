@@ -35,11 +35,9 @@ export class ClientError extends Error {
   }
 }
 
-/** Why a first contact was refused, in words for the app's user. */
-export function refusalText(reason: HandshakeRefusalReason): string {
-  return reason === 'invitation-used'
-    ? 'the invitation had already been used by someone else; ask for a new one'
-    : 'the invitation had expired; ask for a new one';
+/** Why the inviter refused our first contact, in words for the app's user (SDK errors, the CLI, the web app). */
+export function refusalReasonText(reason: HandshakeRefusalReason): string {
+  return reason === 'invitation-used' ? 'the invitation had already been used by someone else' : 'the invitation had expired';
 }
 
 /** Map anything thrown below the facade to a ClientError (UmbraError codes keep their meaning). */

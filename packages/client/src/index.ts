@@ -21,7 +21,7 @@ export type {
   RelationshipSigner,
 } from './client-types.ts';
 export { MAX_TEXT_BYTES, MAX_INVITATION_CHARS } from './client-types.ts';
-export { ClientError, type ClientErrorCode } from './errors.ts';
+export { ClientError, refusalReasonText, type ClientErrorCode } from './errors.ts';
 export { fetchInvitationFromLink, type LinkTokenSource, type PublishedLink, type ShortLinkOptions } from './invitation-links.ts';
 export type { Delivery, DeliveredEnvelope, EnvelopeHandler, FetchResult, ServiceEndpointDelivery, Subscription } from './delivery.ts';
 export { hasServiceEndpoints } from './delivery.ts';

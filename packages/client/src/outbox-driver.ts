@@ -12,7 +12,7 @@
 import { UmbraError, reliability as rel, toHex, wire, type FrameBody, type PrivateConversation, type StateChanges } from '@umbra/protocol';
 import { MESSAGE_ID_BYTES } from './client-types.ts';
 import type { ClientContext } from './context.ts';
-import { ClientError, refusalText, toClientError } from './errors.ts';
+import { ClientError, refusalReasonText, toClientError } from './errors.ts';
 import { decodeContent, sealFrame, type SealedFrame } from './frames.ts';
 import { decodeGroupFrameBody } from './group/groups.ts';
 import type { GossipSources } from './gossip.ts';
@@ -47,7 +47,7 @@ export class OutboxDriver {
     const previous = { meta: state.requireMeta(conversationId), reliability: state.rstate(conversationId) };
     if (previous.meta.consent === 'denied') throw new ClientError('conversation-denied', 'this conversation is blocked');
     const refusal = previous.reliability.refusal;
-    if (refusal !== null) throw new ClientError('conversation-refused', refusalText(refusal.reason));
+    if (refusal !== null) throw new ClientError('conversation-refused', `${refusalReasonText(refusal.reason)}; ask for a new one`);
     const messageId = this.ctx.crypto.randomBytes(MESSAGE_ID_BYTES);
     const next = rel.nextLamport(previous.reliability);
     const meta: ConversationMeta = { ...previous.meta, consent: 'allowed', lamport: next.lamport, lastActivityAt: now };

@@ -7,7 +7,7 @@
  */
 import { h, type ComponentChildren, type JSX } from 'preact';
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
-import type { ConversationInfo, GroupInfo, GroupMemberInfo, GroupMessageInfo, MessageInfo } from '@umbra/client/browser';
+import { refusalReasonText, type ConversationInfo, type GroupInfo, type GroupMemberInfo, type GroupMessageInfo, type MessageInfo } from '@umbra/client/browser';
 import { qrSvg } from './qr.ts';
 import { explain, loadHubConfig, WebSession, type HubConfig } from './session.ts';
 
@@ -261,7 +261,7 @@ function Chat(props: { session: WebSession; id: string; go: (v: View) => void; t
       h(
         'p',
         { class: 'notice', 'data-test': 'refused' },
-        `${value.info.peerName || 'They'} refused this first contact: ${value.info.refusal.reason === 'invitation-used' ? 'the invitation had already been used' : 'the invitation had expired'}. Ask for a new invitation.`,
+        `${value.info.peerName || 'They'} refused this first contact: ${refusalReasonText(value.info.refusal.reason)}. Ask for a new invitation.`,
       ),
     h(
       'ul',
