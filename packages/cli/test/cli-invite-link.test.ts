@@ -9,16 +9,15 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { startHub, type Hub } from '@umbra/services';
-import { killChildren, runFile } from '../../client/test/fixtures/children.ts';
+import { killChildren } from '../../client/test/fixtures/children.ts';
+import { BIN, runUmbra, type UmbraRun } from './run-umbra.ts';
 import { freeBasePort } from '../../client/test/fixtures/ports.ts';
 import { loadCliSchema, validateAs } from './json-schema.ts';
 
 const SCHEMA = loadCliSchema();
 
-const BIN = resolve(dirname(fileURLToPath(import.meta.url)), '../bin/umbra.js');
 const TMUX = `umbra-link-test-${process.pid}`;
 let tmuxStarted = false;
 const tmux = (...args: string[]): string => execFileSync('tmux', ['-L', TMUX, ...args], { encoding: 'utf8' });
@@ -49,13 +48,8 @@ after(async () => {
   }
 });
 
-async function umbra(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await runFile(process.execPath, [BIN, ...args], { env: { ...process.env, UMBRA_PASSPHRASE: 'cli test passphrase' }, timeoutMs: 60_000 });
-    return { code: r.code ?? 1, stdout: r.stdout, stderr: r.stderr };
-  } catch (e) {
-    return { code: 1, stdout: '', stderr: String(e) };
-  }
+function umbra(args: string[]): Promise<UmbraRun> {
+  return runUmbra(args, 'cli test passphrase');
 }
 
 async function ok(args: string[]): Promise<string> {

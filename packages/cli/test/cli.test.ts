@@ -8,13 +8,12 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { startHub, type Hub } from '@umbra/services';
-import { killChildren, killPids, runFile } from '../../client/test/fixtures/children.ts';
+import { killChildren, killPids } from '../../client/test/fixtures/children.ts';
+import { runUmbra, type UmbraRun } from './run-umbra.ts';
 import { freeBasePort } from '../../client/test/fixtures/ports.ts';
 
-const BIN = resolve(dirname(fileURLToPath(import.meta.url)), '../bin/umbra.js');
 let hub: Hub;
 let root: string;
 let hubArg: string;
@@ -40,13 +39,8 @@ after(async () => {
   }
 });
 
-async function umbra(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await runFile(process.execPath, [BIN, ...args], { env: { ...process.env, UMBRA_PASSPHRASE: 'cli test passphrase' }, timeoutMs: 60_000 });
-    return { code: r.code ?? 1, stdout: r.stdout, stderr: r.stderr };
-  } catch (e) {
-    return { code: 1, stdout: '', stderr: String(e) }; // could not start it at all
-  }
+function umbra(args: string[]): Promise<UmbraRun> {
+  return runUmbra(args, 'cli test passphrase');
 }
 
 async function ok(args: string[]): Promise<string> {

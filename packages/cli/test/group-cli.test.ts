@@ -9,11 +9,11 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { Client, MemoryNetwork, SqliteStore, type ConversationInfo } from '@umbra/client/node';
 import { startHub, type Hub } from '@umbra/services';
-import { killChildren, killPids, runFile } from '../../client/test/fixtures/children.ts';
+import { killChildren, killPids } from '../../client/test/fixtures/children.ts';
+import { runUmbra, type UmbraRun } from './run-umbra.ts';
 import { groupReadItems } from '../src/group.ts';
 import { changeText } from '../src/format.ts';
 
@@ -96,7 +96,6 @@ test('group read: changes with their authors between the messages; re-add says "
 
 // ---- the command itself ----------------------------------------------------------------------
 
-const BIN = resolve(dirname(fileURLToPath(import.meta.url)), '../bin/umbra.js');
 let hub: Hub | undefined;
 let root: string;
 /** Detached agents (their own process groups): killed by pid in after(). */
@@ -117,9 +116,8 @@ after(async () => {
   }
 });
 
-async function umbra(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const r = await runFile(process.execPath, [BIN, ...args], { env: { ...process.env, UMBRA_PASSPHRASE: 'group cli test passphrase' }, timeoutMs: 60_000 });
-  return { code: r.code ?? 1, stdout: r.stdout, stderr: r.stderr };
+function umbra(args: string[]): Promise<UmbraRun> {
+  return runUmbra(args, 'group cli test passphrase');
 }
 
 async function ok(args: string[]): Promise<string> {
