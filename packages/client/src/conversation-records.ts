@@ -32,29 +32,34 @@ export function storedInbox(inbox: Inbox, now: number): StoredInbox {
 
 export interface LoadedConversations {
   readonly inboxes: Inbox[];
+  /** Conversations decoded at load (the migrated legacy ones). */
   readonly conversations: PrivateConversation[];
+  /** The others, as their records hold them (serialized engine state): the engine decodes them when used. */
+  readonly storedConversations: Uint8Array[];
   readonly metas: ConversationMeta[];
   readonly states: Map<string, rel.ReliabilityState>;
   /** The migrated records (and legacy rows to drop), to write in one transaction; null when nothing was migrated. */
   readonly migration: StoreBatch | null;
 }
 
-/** Every inbox and conversation of the store, decoded; legacy conversations migrated in memory. */
+/** Every inbox and conversation of the store; legacy conversations decoded and migrated in memory, the others left encoded for the engine. */
 export async function loadConversations(store: Store): Promise<LoadedConversations> {
   const [storedInboxes, stored] = await Promise.all([store.account.inboxes(), store.conversations.all()]);
   const conversations: PrivateConversation[] = [];
+  const storedConversations: Uint8Array[] = [];
   const states = new Map<string, rel.ReliabilityState>();
   const migrated: StoredConversation[] = [];
   const missingDelete: MissingEntry[] = [];
   let legacyMissing: Map<string, MissingEntry[]> | null = null;
   for (const c of stored) {
     const decoded = rel.decodeConversationRecord(c.state);
-    const conversation = deserializeConversation(decoded.conversationState);
-    conversations.push(conversation);
     if (decoded.reliability !== null) {
+      storedConversations.push(decoded.conversationState);
       states.set(c.meta.id, decoded.reliability);
       continue;
     }
+    const conversation = deserializeConversation(decoded.conversationState);
+    conversations.push(conversation);
     legacyMissing ??= byConversation(await store.conversations.legacyMissing());
     const missing = legacyMissing.get(c.meta.id) ?? [];
     const state = await migrateReliability(store, c.meta, missing);
@@ -65,6 +70,7 @@ export async function loadConversations(store: Store): Promise<LoadedConversatio
   return {
     inboxes: storedInboxes.map((i) => deserializeInbox(i.state)),
     conversations,
+    storedConversations,
     metas: stored.map((c) => c.meta),
     states,
     migration: migrated.length === 0 ? null : { conversations: migrated, missingDelete },

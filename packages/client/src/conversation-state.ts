@@ -62,7 +62,7 @@ export class ConversationState {
     // The engine opens without its hint table and builds it in slices (a few ms each, between
     // which the event loop runs): started here and at every hour change, so the table is ready
     // soon after open, and a classify that needs it before then waits inside the engine.
-    const engine: Engine = new Engine(this.crypto, { account: this.account, inboxes: loaded.inboxes, conversations: loaded.conversations }, now, {
+    const engine: Engine = new Engine(this.crypto, { account: this.account, inboxes: loaded.inboxes, conversations: loaded.conversations, storedConversations: loaded.storedConversations }, now, {
       onHintWork: () => void engine.indexHints({ yieldToEventLoop: backgroundYield }),
     });
     void engine.indexHints({ yieldToEventLoop: backgroundYield });

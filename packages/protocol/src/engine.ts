@@ -15,7 +15,7 @@
 import type { CryptoProvider, KeyPair } from './crypto/provider.ts';
 import { toHex } from './bytes.ts';
 import { UmbraError } from './errors.ts';
-import { HINT_WINDOW, HINTS_PER_BLOCK, HintTable, diffWindows, hourOf, windowAt, type HintSlot } from './hints.ts';
+import { HINT_WINDOW, HINTS_PER_BLOCK, HintTable, diffWindows, hourOf, windowAt, type HintReceiveState, type HintSlot } from './hints.ts';
 import {
   createInvitation,
   inboxHint,
@@ -40,6 +40,14 @@ import {
 } from './handshake-refusal.ts';
 import { initiatorAgree, responderAgree } from './pqxdh.ts';
 import { initInitiator, initResponder } from './ratchet.ts';
+import {
+  conversationHeader,
+  conversationOrigin,
+  conversationOwnEndpoints,
+  conversationReceiveHints,
+  deserializeConversation,
+  serializeConversation,
+} from './state.ts';
 import {
   buildFrame,
   decryptFrame,
@@ -181,7 +189,29 @@ export interface EngineSnapshot {
   readonly account: KeyPair;
   readonly inboxes: readonly Inbox[];
   readonly conversations: readonly PrivateConversation[];
+  /**
+   * More conversations, as serializeConversation wrote them: kept encoded (the bytes are held,
+   * not copied) and decoded when used, so opening over many idle conversations decodes none.
+   * Only their header (id, receive hint key, whether they await a first reply) is read at open.
+   */
+  readonly storedConversations?: readonly Uint8Array[];
 }
+
+/** A conversation the engine holds encoded (from `storedConversations`, or evicted after use). */
+class Encoded {
+  constructor(
+    readonly bytes: Uint8Array,
+    readonly receiveHintKey: Uint8Array,
+    readonly awaitsFirstReply: boolean,
+  ) {}
+}
+
+/**
+ * Encoded conversations decoded for use are cached (least recently used first out), and
+ * conversations changed since open stay decoded up to this many; beyond it the least recently
+ * changed is encoded again. So memory is bounded by ~DECODED_LIMIT decoded records whatever N.
+ */
+export const DECODED_LIMIT = 2048;
 
 export interface EngineOptions {
   /**
@@ -208,7 +238,11 @@ export class Engine {
   readonly account: KeyPair;
   private readonly inboxes = new Map<string, Inbox>(); // by invitation id (hex)
   private readonly inboxByHint = new Map<string, string>(); // static inbox hint → invitation id
-  private readonly conversationsById = new Map<string, PrivateConversation>();
+  private readonly conversationsById = new Map<string, PrivateConversation | Encoded>();
+  /** Decodings of Encoded entries, least recently used first. */
+  private readonly decoded = new Map<string, PrivateConversation>();
+  /** Ids whose entry is decoded because it changed since open, least recently changed first. */
+  private readonly changed = new Set<string>();
   private readonly hints: HintTable<string>; // conversation hints → conversation id
   private readonly byRoute = new Map<string, Set<string>>(); // own receive route → conversation ids
   /** Refusal hint → id, for our first contacts that await the peer's first frame (and back). */
@@ -251,9 +285,17 @@ export class Engine {
     for (const inbox of snapshot.inboxes) this.putInbox(inbox);
     for (const c of snapshot.conversations) {
       this.conversationsById.set(c.id, c);
-      this.indexRoutes(undefined, c);
+      this.indexRoutes(undefined, c.id, c.ownEndpoints);
       if (awaitsFirstReply(c)) this.pendingRefusals.push(c.id);
       this.hints.register(c.id, c.receiveHintKey);
+    }
+    for (const bytes of snapshot.storedConversations ?? []) {
+      const header = conversationHeader(bytes);
+      const entry = new Encoded(bytes, header.receiveHintKey, header.awaitsFirstReply);
+      this.conversationsById.set(header.id, entry);
+      if (header.hasOwnEndpoints) this.indexRoutes(undefined, header.id, conversationOwnEndpoints(bytes));
+      if (entry.awaitsFirstReply) this.pendingRefusals.push(header.id);
+      this.hints.register(header.id, entry.receiveHintKey);
     }
     const pending = this.hints.ownerCount > 0;
     this.coveredByAll = pending ? this.currentHour - 2 : this.currentHour + 1;
@@ -267,12 +309,25 @@ export class Engine {
 
   // ---- queries -------------------------------------------------------------------------
 
+  /** The conversation's current state (a decoded copy of an encoded one: the same object while it stays cached). */
   conversation(id: string): PrivateConversation | undefined {
-    return this.conversationsById.get(id);
+    const held = this.conversationsById.get(id);
+    if (!(held instanceof Encoded)) return held;
+    const cached = this.decoded.get(id);
+    if (cached !== undefined) {
+      this.decoded.delete(id);
+      this.decoded.set(id, cached);
+      return cached;
+    }
+    const c = deserializeConversation(held.bytes);
+    this.decoded.set(id, c);
+    if (this.decoded.size > DECODED_LIMIT) this.decoded.delete(this.decoded.keys().next().value!);
+    return c;
   }
 
+  /** Every conversation, decoded (encoded ones afresh, not cached: this is the slow path). */
   conversations(): PrivateConversation[] {
-    return [...this.conversationsById.values()];
+    return [...this.conversationsById].map(([id, held]) => (held instanceof Encoded ? (this.decoded.get(id) ?? deserializeConversation(held.bytes)) : held));
   }
 
   inbox(invitationId: Uint8Array): Inbox | undefined {
@@ -292,8 +347,8 @@ export class Engine {
   receiveRoutes(): string[] {
     const routes = new Set<string>();
     for (const inbox of this.inboxes.values()) routes.add(inboxRoute(this.crypto, inbox.identity.publicKey));
-    for (const c of this.conversationsById.values()) {
-      for (const e of c.ownEndpoints) if (e.endpoint.case === 'route') routes.add(e.endpoint.value);
+    for (const held of this.conversationsById.values()) {
+      for (const e of held instanceof Encoded ? conversationOwnEndpoints(held.bytes) : held.ownEndpoints) if (e.endpoint.case === 'route') routes.add(e.endpoint.value);
     }
     return [...routes];
   }
@@ -428,7 +483,7 @@ export class Engine {
     nowMs: number,
     reliability?: ReliabilityFields,
   ): { outgoing: Outgoing; changes: StateChanges; hintSlot: { hour: number; index: number } } {
-    const current = this.conversationsById.get(conversationId);
+    const current = this.conversation(conversationId);
     if (current === undefined) throw new UmbraError('unknown-conversation', `no conversation ${conversationId}`);
     const frame = buildFrame(this.crypto, body, nowMs, reliability);
     const { conversation, hint, message } = encryptFrame(this.crypto, current, frame, nowMs);
@@ -549,12 +604,15 @@ export class Engine {
   }
 
   /** Index every pending hour of one conversation now (24 blocks at most). */
-  private indexNow(c: PrivateConversation): void {
-    this.indexRefusal(c);
-    const from = Math.max(this.hints.coveredHour(c.id) + 1, this.currentHour - 1);
+  private indexNow(id: string): void {
+    this.indexRefusalOf(id);
+    const from = Math.max(this.hints.coveredHour(id) + 1, this.currentHour - 1);
+    if (from > this.currentHour + 1) return;
+    const held = this.conversationsById.get(id)!;
+    const windows = receiveHintsOf(held);
     for (let h = from; h <= this.currentHour + 1; h++) {
-      this.hints.addWindow(c.id, c.receiveHintKey, windowAt(c.receiveHints, h));
-      this.hints.setCoveredHour(c.id, c.receiveHintKey, h);
+      this.hints.addWindow(id, held.receiveHintKey, windowAt(windows, h));
+      this.hints.setCoveredHour(id, held.receiveHintKey, h);
     }
   }
 
@@ -563,8 +621,7 @@ export class Engine {
     let blocks = 0;
     // First the refusal hints (two HKDFs, about one block each): the hours' pass cannot end before them.
     while (this.pendingRefusals.length > 0 && blocks < maxBlocks) {
-      const c = this.conversationsById.get(this.pendingRefusals.pop()!);
-      if (c !== undefined) this.indexRefusal(c);
+      this.indexRefusalOf(this.pendingRefusals.pop()!);
       blocks++;
     }
     // A conversation already indexed costs a check, not a MAC: count 64 of them as one block.
@@ -586,9 +643,9 @@ export class Engine {
       const id = this.hints.ownerAt(this.passCursor++)!;
       checks++;
       if (this.hints.coveredHour(id) >= hour) continue;
-      const c = this.conversationsById.get(id)!;
-      this.hints.addWindow(id, c.receiveHintKey, windowAt(c.receiveHints, hour));
-      this.hints.setCoveredHour(id, c.receiveHintKey, hour);
+      const held = this.conversationsById.get(id)!;
+      this.hints.addWindow(id, held.receiveHintKey, windowAt(receiveHintsOf(held), hour));
+      this.hints.setCoveredHour(id, held.receiveHintKey, hour);
       blocks += BLOCKS_PER_WINDOW;
     }
   }
@@ -603,7 +660,7 @@ export class Engine {
     const inboxId = this.inboxByHint.get(hint);
     if (inboxId !== undefined) return this.classifyHandshake(this.inboxes.get(inboxId)!, envelope.payload, nowMs);
     const refusedId = this.refusalByHint.get(hint);
-    if (refusedId !== undefined) return this.classifyRefusal(this.conversationsById.get(refusedId)!, hint, envelope.payload);
+    if (refusedId !== undefined) return this.classifyRefusal(this.conversation(refusedId)!, hint, envelope.payload);
 
     if (this.passHour === null) return this.classifyConversational(hint, envelope.payload, nowMs, context.route);
     // (While indexing is pending, refusal hints may still be underived: the loop below looks again.)
@@ -611,11 +668,11 @@ export class Engine {
     // the envelope's route (usually one) are indexed at once; otherwise the envelope waits while
     // the rest is indexed in slices, and is classified again whenever its hint gains a candidate
     // (a 31-bit hit of another conversation is not an answer) and once the table is complete.
-    for (const c of this.conversationsOnRoute(context.route)) this.indexNow(c);
+    for (const id of this.conversationsOnRoute(context.route)) this.indexNow(id);
     let tried = -1;
     for (;;) {
       const refused = this.refusalByHint.get(hint);
-      if (refused !== undefined) return this.classifyRefusal(this.conversationsById.get(refused)!, hint, envelope.payload);
+      if (refused !== undefined) return this.classifyRefusal(this.conversation(refused)!, hint, envelope.payload);
       const complete = this.passHour === null;
       const found = this.hints.candidates(hint).length;
       if (complete || found !== tried) {
@@ -637,8 +694,8 @@ export class Engine {
     const hits = this.hints.candidates(hint);
     const candidates: { conversation: PrivateConversation; slot: HintSlot | null; hit: (typeof hits)[number] | null }[] =
       hits.length > 0
-        ? hits.map((hit) => ({ conversation: this.conversationsById.get(hit.owner)!, slot: hit.slot, hit }))
-        : this.conversationsOnRoute(route).map((conversation) => ({ conversation, slot: null, hit: null }));
+        ? hits.map((hit) => ({ conversation: this.conversation(hit.owner)!, slot: hit.slot, hit }))
+        : this.conversationsOnRoute(route).map((id) => ({ conversation: this.conversation(id)!, slot: null, hit: null }));
     if (candidates.length === 0) return { kind: 'not-for-me' };
     const ours = () => hits.some((hit) => this.hints.confirms(hint, hit));
     const payload = decodeEncryptedPayload(payloadBytes);
@@ -671,24 +728,30 @@ export class Engine {
    * Conversations that receive on `route` (newest first, at most MAX_ROUTE_CANDIDATES). A route
    * names a `route` endpoint, or a receiving-service endpoint by the lowercase hex of its address.
    */
-  private conversationsOnRoute(route: string | undefined): PrivateConversation[] {
+  private conversationsOnRoute(route: string | undefined): string[] {
     const ids = route === undefined || route === '' ? undefined : this.byRoute.get(route);
     if (ids === undefined) return [];
-    const out = [...ids].map((id) => this.conversationsById.get(id)!);
-    return out.sort((a, b) => b.createdAt - a.createdAt).slice(0, MAX_ROUTE_CANDIDATES);
+    const out = [...ids].map((id) => {
+      const held = this.conversationsById.get(id)!;
+      return { id, createdAt: held instanceof Encoded ? conversationOrigin(held.bytes).createdAt : held.createdAt };
+    });
+    return out
+      .sort((a, b) => b.createdAt - a.createdAt)
+      .slice(0, MAX_ROUTE_CANDIDATES)
+      .map((c) => c.id);
   }
 
-  private indexRoutes(previous: PrivateConversation | undefined, next: PrivateConversation): void {
-    if (previous !== undefined && previous.ownEndpoints === next.ownEndpoints) return;
-    for (const e of previous?.ownEndpoints ?? []) {
+  private indexRoutes(previous: readonly DeliveryEndpoint[] | undefined, id: string, next: readonly DeliveryEndpoint[]): void {
+    if (previous === next) return;
+    for (const e of previous ?? []) {
       const route = endpointRoute(e);
-      if (route !== null) this.byRoute.get(route)?.delete(next.id);
+      if (route !== null) this.byRoute.get(route)?.delete(id);
     }
-    for (const e of next.ownEndpoints) {
+    for (const e of next) {
       const route = endpointRoute(e);
       if (route === null) continue;
       const ids = this.byRoute.get(route) ?? new Set<string>();
-      ids.add(next.id);
+      ids.add(id);
       this.byRoute.set(route, ids);
     }
   }
@@ -822,17 +885,35 @@ export class Engine {
   private startedFrom(invitationId: Uint8Array): ReadonlySet<string> {
     if (this.startedBy === null) {
       this.startedBy = new Map();
-      for (const c of this.conversationsById.values()) this.noteStarted(c);
+      for (const held of this.conversationsById.values()) {
+        if (!(held instanceof Encoded)) this.noteStarted(held);
+        else {
+          const origin = conversationOrigin(held.bytes);
+          if (!origin.initiator) this.noteStartedBy(origin.invitationId, origin.peerIdentity);
+        }
+      }
     }
     return this.startedBy.get(toHex(invitationId)) ?? new Set();
   }
 
   private noteStarted(c: PrivateConversation): void {
-    if (this.startedBy === null || c.initiator) return;
-    const key = toHex(c.invitationId);
+    if (!c.initiator) this.noteStartedBy(c.invitationId, c.peerIdentity);
+  }
+
+  private noteStartedBy(invitationId: Uint8Array, peerIdentity: Uint8Array): void {
+    if (this.startedBy === null) return;
+    const key = toHex(invitationId);
     const peers = this.startedBy.get(key) ?? new Set<string>();
-    peers.add(toHex(c.peerIdentity));
+    peers.add(toHex(peerIdentity));
     this.startedBy.set(key, peers);
+  }
+
+  /** indexRefusal for a held conversation: an encoded one is decoded only if it awaits a first reply (it cannot have changed). */
+  private indexRefusalOf(id: string): void {
+    const held = this.conversationsById.get(id);
+    if (held === undefined) return;
+    if (!(held instanceof Encoded)) this.indexRefusal(held);
+    else if (held.awaitsFirstReply && !this.refusalHintOf.has(id)) this.indexRefusal(this.decoded.get(id) ?? deserializeConversation(held.bytes));
   }
 
   /** Listen for the refusal of our first contact while it awaits the peer's first frame; stop after. */
@@ -865,9 +946,15 @@ export class Engine {
   }
 
   private putConversation(next: PrivateConversation): void {
-    const previous = this.conversationsById.get(next.id);
+    const held = this.conversationsById.get(next.id);
+    // An encoded previous state compares by value below (its decoded copy, if cached, shares the caller's arrays).
+    const previous = held instanceof Encoded ? (this.decoded.get(next.id) ?? deserializeConversation(held.bytes)) : held;
     this.conversationsById.set(next.id, next);
-    this.indexRoutes(previous, next);
+    this.decoded.delete(next.id);
+    this.changed.delete(next.id);
+    this.changed.add(next.id);
+    if (this.changed.size > DECODED_LIMIT) this.encodeLeastRecentlyChanged();
+    this.indexRoutes(previous?.ownEndpoints, next.id, next.ownEndpoints);
     this.indexRefusal(next);
     if (previous === undefined) this.noteStarted(next);
     const hour = this.currentHour;
@@ -888,4 +975,18 @@ export class Engine {
       );
     }
   }
+
+  /** Keep memory bounded: the least recently changed conversation goes back to its encoded form. */
+  private encodeLeastRecentlyChanged(): void {
+    const id = this.changed.values().next().value!;
+    this.changed.delete(id);
+    const c = this.conversationsById.get(id);
+    if (c === undefined || c instanceof Encoded) return;
+    // The same key array stays in the hint table; the bytes are a fresh copy owned here.
+    this.conversationsById.set(id, new Encoded(serializeConversation(c), c.receiveHintKey, awaitsFirstReply(c)));
+  }
+}
+
+function receiveHintsOf(held: PrivateConversation | Encoded): HintReceiveState {
+  return held instanceof Encoded ? conversationReceiveHints(held.bytes) : held.receiveHints;
 }

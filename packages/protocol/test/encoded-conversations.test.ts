@@ -1,0 +1,126 @@
+// An engine opened over serialized conversations (`storedConversations`) keeps them encoded and
+// decodes one when it is used: it reads, refuses, replays and indexes exactly as an engine opened
+// over the decoded records, and the decoded ones it holds stay bounded (DECODED_LIMIT).
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Engine, nobleProvider as crypto, type ClassifyResult, type PrivateConversation } from '../src/index.ts';
+import { DECODED_LIMIT } from '../src/engine.ts';
+import { conversationHeader, conversationOrigin, conversationOwnEndpoints, conversationReceiveHints, deserializeConversation, serializeConversation } from '../src/state.ts';
+import { T0, textBody, textOf } from './helpers.ts';
+import { syntheticConversation } from './synthetic.ts';
+
+const PEERS = 3;
+const SYNTHETIC = 40;
+
+function openEncoded(engine: Engine, records: readonly PrivateConversation[], nowMs: number): Engine {
+  return new Engine(crypto, { account: engine.account, inboxes: engine.allInboxes(), conversations: [], storedConversations: records.map((c) => serializeConversation(c)) }, nowMs);
+}
+
+function openDecoded(engine: Engine, records: readonly PrivateConversation[], nowMs: number): Engine {
+  return new Engine(crypto, { account: engine.account, inboxes: engine.allInboxes(), conversations: records.map((c) => deserializeConversation(serializeConversation(c))) }, nowMs);
+}
+
+async function bobWithPeers() {
+  const bob = Engine.create(crypto, T0);
+  const inv = bob.createInvitation({ nowMs: T0, reusable: true, ttlSeconds: 3600, presentation: { name: 'Bob' } });
+  const peers: { engine: Engine; id: string; route: string }[] = [];
+  for (let i = 0; i < PEERS; i++) {
+    const engine = Engine.create(crypto, T0);
+    const acc = await engine.acceptInvitation(inv.text, { nowMs: T0, presentation: { name: `peer ${i}` } });
+    assert.equal((await bob.receive(acc.outgoing.envelope, T0)).kind, 'readable');
+    const own = bob.conversation(acc.conversation.id)!.ownEndpoints[0]!;
+    peers.push({ engine, id: acc.conversation.id, route: own.endpoint.value as string });
+  }
+  const others = Array.from({ length: SYNTHETIC }, (_, i) => syntheticConversation(crypto, i, T0));
+  return { bob, peers, records: [...others, ...bob.conversations()] };
+}
+
+function reply(r: ClassifyResult) {
+  assert.equal(r.kind, 'badly-formed');
+  return r.kind === 'badly-formed' ? r.reply : undefined;
+}
+
+describe('conversations kept encoded', () => {
+  it('the header, windows, endpoints and origin read from the bytes are what a full decode gives', async () => {
+    const { records } = await bobWithPeers();
+    for (const c of records) {
+      const bytes = serializeConversation(c);
+      const full = deserializeConversation(bytes);
+      const header = conversationHeader(bytes);
+      assert.equal(header.id, full.id);
+      assert.deepEqual(header.receiveHintKey, full.receiveHintKey);
+      assert.equal(header.awaitsFirstReply, full.initiator && full.ratchet.receivingChainKey === null);
+      assert.deepEqual(conversationReceiveHints(bytes), full.receiveHints);
+      assert.deepEqual(conversationOwnEndpoints(bytes), full.ownEndpoints);
+      const origin = conversationOrigin(bytes);
+      assert.deepEqual([origin.createdAt, origin.initiator, origin.invitationId, origin.peerIdentity], [full.createdAt, full.initiator, full.invitationId, full.peerIdentity]);
+    }
+  });
+
+  it('a truncated or mislabelled record is a typed error at open, not a crash', async () => {
+    const { records } = await bobWithPeers();
+    const bytes = serializeConversation(records[0]!);
+    for (const bad of [bytes.subarray(0, bytes.length - 3), Uint8Array.of(0x0f, 1), Uint8Array.of(0x08, 2)]) {
+      assert.throws(
+        () => new Engine(crypto, { account: crypto.ed25519Generate(), inboxes: [], conversations: [], storedConversations: [bad] }, T0),
+        (e: unknown) => e instanceof Error && 'code' in e && (e.code === 'state-malformed' || e.code === 'state-unsupported-version'),
+      );
+    }
+  });
+
+  it('reads, in order and once, before and after indexing; the table matches a decoded open', async () => {
+    const { bob, peers, records } = await bobWithPeers();
+    const last = peers[PEERS - 1]!;
+    const envelopes = ['one', 'two'].map((t) => last.engine.send(last.id, textBody(t), T0).outgoing.envelope);
+    const byRoute = last.engine.send(last.id, textBody('three'), T0).outgoing.envelope;
+    const reopened = openEncoded(bob, records, T0);
+    assert.equal(reopened.conversations().length, records.length);
+    assert.deepEqual(reopened.receiveRoutes().sort(), openDecoded(bob, records, T0).receiveRoutes().sort());
+    for (const [i, envelope] of envelopes.entries()) {
+      const r = await reopened.receive(envelope, T0); // no route: waits for the slices
+      assert.ok(r.kind === 'readable' && r.conversationId === last.id && textOf(r.frames[0]!) === ['one', 'two'][i]);
+    }
+    for (const envelope of envelopes) assert.notEqual((await reopened.receive(envelope, T0)).kind, 'readable');
+    const r = await reopened.receive(byRoute, T0, { route: last.route });
+    assert.ok(r.kind === 'readable' && textOf(r.frames[0]!) === 'three');
+    const back = await last.engine.receive(reopened.send(last.id, textBody('back'), T0).outgoing.envelope, T0);
+    assert.equal(back.kind, 'readable');
+    await reopened.indexHints();
+    const decoded = openDecoded(bob, reopened.conversations(), T0);
+    await decoded.indexHints();
+    assert.equal(reopened.hintTableSize(), decoded.hintTableSize());
+    // A stranger's envelope is not for us.
+    const stranger = await bobWithPeers();
+    const foreign = stranger.peers[0]!;
+    assert.deepEqual(await openEncoded(bob, records, T0).classify(foreign.engine.send(foreign.id, textBody('x'), T0).outgoing.envelope, T0), { kind: 'not-for-me' });
+  });
+
+  it('an encoded acceptor recognises the refusal; an encoded inviter takes its contact re-sending the handshake as a replay', async () => {
+    const bob = Engine.create(crypto, T0);
+    const inv = bob.createInvitation({ nowMs: T0, reusable: false, ttlSeconds: 600, presentation: { name: 'Bob' } });
+    const alice = Engine.create(crypto, T0);
+    const carol = Engine.create(crypto, T0);
+    const a = await alice.acceptInvitation(inv.text, { nowMs: T0, presentation: { name: 'Alice' } });
+    const c = await carol.acceptInvitation(inv.text, { nowMs: T0, presentation: { name: 'Carol' } });
+    assert.equal((await bob.receive(a.outgoing.envelope, T0)).kind, 'readable');
+    const refusal = reply(await bob.classify(c.outgoing.envelope, T0))!.envelope;
+    const carolAgain = openEncoded(carol, carol.conversations(), T0);
+    const got = await carolAgain.classify(refusal, T0);
+    assert.ok(got.kind === 'readable' && got.refused?.reason === 'invitation-used');
+    const bobAgain = openEncoded(bob, bob.conversations(), T0);
+    assert.deepEqual(await bobAgain.classify(a.outgoing.envelope, T0 + 1), { kind: 'badly-formed', reason: 'handshake-replayed' });
+  });
+
+  it('changed conversations beyond DECODED_LIMIT go back to their encoded form, unchanged', () => {
+    const engine = Engine.create(crypto, T0);
+    const many = Array.from({ length: DECODED_LIMIT + 5 }, (_, i) => syntheticConversation(crypto, i, T0));
+    engine.commit({ conversations: many, inboxes: [] });
+    const first = many[0]!;
+    const again = engine.conversation(first.id)!;
+    assert.notEqual(again, first, 'decoded afresh from its encoded form');
+    assert.deepEqual(again, first);
+    assert.equal(engine.conversation(first.id), again, 'and cached while used');
+    assert.equal(engine.conversation(many.at(-1)!.id), many.at(-1), 'the recently changed stay as committed');
+    assert.equal(engine.conversations().length, many.length);
+  });
+});
