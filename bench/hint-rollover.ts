@@ -10,6 +10,8 @@
  * and the longest young/full GC pause inside them, and the slices' process CPU time (longest, over
  * 10 ms: what a slice costs when the OS does not preempt it, on a loaded VM); then MAC/s of
  * both in alternating rounds, and memory per conversation. Run with --expose-gc for the memory line.
+ * `--records encoded` (default: serialized records, kept encoded by the engine, as the client
+ * opens) or `--records decoded` (the engine given decoded records, as before).
  */
 import { PerformanceObserver, constants } from 'node:perf_hooks';
 import { nodeProvider } from '../packages/client/src/crypto/node-provider.ts';
@@ -25,6 +27,8 @@ const arg = (name: string, dflt: string): string => {
 const N = Number(arg('--conversations', '100000'));
 const HOURS = Number(arg('--hours', '6'));
 const OPEN_MODE = arg('--open', 'new') as Mode;
+/** How the engine gets its conversations: `encoded` (serialized, as the client opens since the engine keeps idle ones encoded) or `decoded`. */
+const RECORDS = arg('--records', 'encoded') as 'encoded' | 'decoded';
 const json = process.argv.includes('--json');
 const log = (s: string): void => {
   if (!json) console.log(s);
@@ -101,8 +105,14 @@ global.gc?.();
 const before = memory();
 process.stderr.write(`… ${fmt(N)} synthetic conversations\n`);
 // As a store hands them over: each record decoded from its own buffer; only the engine keeps them.
-const records = (): PrivateConversation[] => Array.from({ length: N }, (_, i) => deserializeConversation(serializeConversation(syntheticConversation(crypto, i, T0)).slice()));
-const engine = new Engine(crypto, { account: bob.account, inboxes: bob.allInboxes(), conversations: records() }, T0);
+const encoded = (): Uint8Array[] => Array.from({ length: N }, (_, i) => serializeConversation(syntheticConversation(crypto, i, T0)));
+const records = (): PrivateConversation[] => encoded().map((bytes) => deserializeConversation(bytes));
+const openStart = performance.now();
+const engine =
+  RECORDS === 'encoded'
+    ? new Engine(crypto, { account: bob.account, inboxes: bob.allInboxes(), conversations: [], storedConversations: encoded() }, T0)
+    : new Engine(crypto, { account: bob.account, inboxes: bob.allInboxes(), conversations: records() }, T0);
+const makeAndOpenMs = performance.now() - openStart;
 process.stderr.write(`… post-open indexing (${mode})\n`);
 const opened = await phase(engine, T0);
 global.gc?.();
@@ -110,7 +120,7 @@ const bytesPerConversation = (memory() - before) / N;
 
 const row = (what: string, p: Phase): string =>
   `  ${what.padEnd(22)} ${p.mode.padEnd(4)} ${String(p.calls).padStart(6)} ${p.maxCallMs.toFixed(1).padStart(8)} ${p.p99CallMs.toFixed(2).padStart(7)} ${p.medianCallMs.toFixed(2).padStart(7)} ${String(p.callsOver10Ms).padStart(5)} ${fmt(p.totalMs).padStart(8)} ${p.maxYoungGcMs.toFixed(1).padStart(8)} ${p.maxFullGcMs.toFixed(1).padStart(8)} ${p.maxCpuMs.toFixed(1).padStart(8)} ${String(p.cpuOver10Ms).padStart(6)}`;
-log(`hint table at N = ${fmt(N)} conversations, node provider; tick() slices (ms):`);
+log(`hint table at N = ${fmt(N)} conversations (${RECORDS} records; made and opened in ${fmt(makeAndOpenMs)} ms), node provider; tick() slices (ms):`);
 log('                         mode  calls  longest     p99  median  >10ms    total young GC  full GC  max CPU CPU>10');
 log(row('post-open indexing', opened));
 const hours: Phase[] = [];
@@ -141,5 +151,5 @@ rate('new', 2000);
 const rates: Record<Mode, number[]> = { old: [], new: [] };
 for (let r = 0; r < 9; r++) for (const m of r % 2 === 0 ? (['old', 'new'] as const) : (['new', 'old'] as const)) rates[m].push(rate(m, 10_000));
 log(`hint-block MACs/s (windows of 8 blocks, 9 alternating rounds, median): old ${fmt(median(rates.old))}, new ${fmt(median(rates.new))}`);
-log(`memory per conversation (engine + records + hint table built, heapUsed + arrayBuffers${global.gc ? '' : '; run with --expose-gc'}): ${fmt(bytesPerConversation)} B`);
+log(`memory per conversation (${RECORDS} records: engine + records + hint table built, heapUsed + arrayBuffers${global.gc ? '' : '; run with --expose-gc'}): ${fmt(bytesPerConversation)} B`);
 if (json) console.log(JSON.stringify({ conversations: N, opened, hours, macsPerSec: rates, bytesPerConversation }, null, 2));
