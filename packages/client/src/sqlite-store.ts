@@ -197,6 +197,18 @@ function packIds(ids: readonly Uint8Array[]): Uint8Array {
   return concat(...ids);
 }
 
+/** Shared by every meta without recent ids (most, at open): one array instead of a Buffer, a view and an array each. */
+const NO_IDS: readonly Uint8Array[] = Object.freeze([]);
+
+/**
+ * The literal for a short enum column's text (SQLite hands each row a string of its own: at
+ * 100,000 conversations that was two strings per meta kept for the client's life).
+ */
+const LITERALS = new Map<string, string>(['allowed', 'unknown', 'denied', 'accepted', 'invitation', 'default-inbox'].map((x) => [x, x]));
+function interned<T extends string>(x: T): T {
+  return (LITERALS.get(x) as T | undefined) ?? x;
+}
+
 function unpackIds(b: Uint8Array): Uint8Array[] {
   const out: Uint8Array[] = [];
   for (let i = 0; i + RECENT_ID_BYTES <= b.length; i += RECENT_ID_BYTES) out.push(b.slice(i, i + RECENT_ID_BYTES));
@@ -400,10 +412,10 @@ export class SqliteStore implements Store {
         const out = (s.loadConversations.all() as unknown[][]).map(([id, consent, origin, lamport, recentIds, createdAt, lastActivityAt, state]) => ({
           meta: {
             id: id as string,
-            consent: consent as ConversationMeta['consent'],
-            origin: origin as ConversationMeta['origin'],
+            consent: interned(consent as ConversationMeta['consent']),
+            origin: interned(origin as ConversationMeta['origin']),
             lamport: lamport as number,
-            recentIds: unpackIds(u8(recentIds as Buffer)),
+            recentIds: (recentIds as Buffer).length === 0 ? NO_IDS : unpackIds(u8(recentIds as Buffer)),
             createdAt: createdAt as number,
             lastActivityAt: lastActivityAt as number,
           },
