@@ -15,7 +15,7 @@
 import type { CryptoProvider, KeyPair } from './crypto/provider.ts';
 import { toHex } from './bytes.ts';
 import { UmbraError } from './errors.ts';
-import { HINT_WINDOW, HINTS_PER_BLOCK, HintTable, diffWindows, hourOf, windowAt, type HintReceiveState, type HintSlot } from './hints.ts';
+import { HINT_WINDOW, HINTS_PER_BLOCK, HintTable, diffWindows, hourOf, windowAt, type HintSlot, type HourWindow } from './hints.ts';
 import {
   createInvitation,
   inboxHint,
@@ -44,7 +44,8 @@ import {
   conversationHeader,
   conversationOrigin,
   conversationOwnEndpoints,
-  conversationReceiveHints,
+  conversationRefusalInputs,
+  conversationWindowAt,
   deserializeConversation,
   serializeConversation,
 } from './state.ts';
@@ -609,9 +610,8 @@ export class Engine {
     const from = Math.max(this.hints.coveredHour(id) + 1, this.currentHour - 1);
     if (from > this.currentHour + 1) return;
     const held = this.conversationsById.get(id)!;
-    const windows = receiveHintsOf(held);
     for (let h = from; h <= this.currentHour + 1; h++) {
-      this.hints.addWindow(id, held.receiveHintKey, windowAt(windows, h));
+      this.hints.addWindow(id, held.receiveHintKey, windowOf(held, h));
       this.hints.setCoveredHour(id, held.receiveHintKey, h);
     }
   }
@@ -644,7 +644,7 @@ export class Engine {
       checks++;
       if (this.hints.coveredHour(id) >= hour) continue;
       const held = this.conversationsById.get(id)!;
-      this.hints.addWindow(id, held.receiveHintKey, windowAt(receiveHintsOf(held), hour));
+      this.hints.addWindow(id, held.receiveHintKey, windowOf(held, hour));
       this.hints.setCoveredHour(id, held.receiveHintKey, hour);
       blocks += BLOCKS_PER_WINDOW;
     }
@@ -913,17 +913,23 @@ export class Engine {
     const held = this.conversationsById.get(id);
     if (held === undefined) return;
     if (!(held instanceof Encoded)) this.indexRefusal(held);
-    else if (held.awaitsFirstReply && !this.refusalHintOf.has(id)) this.indexRefusal(this.decoded.get(id) ?? deserializeConversation(held.bytes));
+    else if (held.awaitsFirstReply && !this.refusalHintOf.has(id)) {
+      const { identitySecret, invitationId } = conversationRefusalInputs(held.bytes);
+      this.listenForRefusal(id, identitySecret, invitationId);
+    }
+  }
+
+  private listenForRefusal(id: string, identitySecret: Uint8Array, invitationId: Uint8Array): void {
+    const hint = refusalHint(this.crypto, refusalKey(this.crypto, identitySecret, invitationId));
+    this.refusalByHint.set(hint, id);
+    this.refusalHintOf.set(id, hint);
   }
 
   /** Listen for the refusal of our first contact while it awaits the peer's first frame; stop after. */
   private indexRefusal(c: PrivateConversation): void {
     const known = this.refusalHintOf.get(c.id);
     if (awaitsFirstReply(c)) {
-      if (known !== undefined) return;
-      const hint = refusalHint(this.crypto, refusalKey(this.crypto, c.identity.secretKey, c.invitationId));
-      this.refusalByHint.set(hint, c.id);
-      this.refusalHintOf.set(c.id, hint);
+      if (known === undefined) this.listenForRefusal(c.id, c.identity.secretKey, c.invitationId);
     } else if (known !== undefined) {
       this.refusalByHint.delete(known);
       this.refusalHintOf.delete(c.id);
@@ -987,6 +993,7 @@ export class Engine {
   }
 }
 
-function receiveHintsOf(held: PrivateConversation | Encoded): HintReceiveState {
-  return held instanceof Encoded ? conversationReceiveHints(held.bytes) : held.receiveHints;
+function windowOf(held: PrivateConversation | Encoded, hour: number): HourWindow {
+  return held instanceof Encoded ? conversationWindowAt(held.bytes, hour) : windowAt(held.receiveHints, hour);
 }
+

@@ -167,6 +167,8 @@ export function deserializeConversation(bytes: Uint8Array): PrivateConversation 
 const F_VERSION = 1;
 const F_CONVERSATION_ID = 2;
 const F_INITIATOR = 3;
+const F_IDENTITY = 4;
+const F_KEYPAIR_SECRET = 2;
 const F_PEER_IDENTITY = 5;
 const F_INVITATION_ID = 6;
 const F_RATCHET = 9;
@@ -285,6 +287,69 @@ export function conversationReceiveHints(bytes: Uint8Array): HintReceiveState {
     hours.push({ hour: w.hour, highest: w.highest, seenMask: w.seenMask >>> 0 });
   });
   return { hours };
+}
+
+/** The low 32 bits of the varint at `scanAt` (an int32 below zero is written as 10 bytes). */
+function readVarintLow32(bytes: Uint8Array, end: number): number {
+  let low = 0;
+  for (let i = 0; i < 10; i++) {
+    if (scanAt >= end) throw malformed('truncated varint');
+    const b = bytes[scanAt++]!;
+    if (i < 5) low |= (b & 0x7f) << (7 * i);
+    if (b < 0x80) return low;
+  }
+  throw malformed('varint too long');
+}
+
+/**
+ * windowAt(conversationReceiveHints(bytes), hour) without decoding the others: the indexing
+ * slices read one window per conversation and hour, and at 100,000 conversations the objects
+ * of a full read made young collections inside the slices.
+ */
+export function conversationWindowAt(bytes: Uint8Array, hour: number): HourWindow {
+  const end = bytes.length;
+  scanAt = 0;
+  for (let field = nextField(bytes, end); field !== 0; field = nextField(bytes, end)) {
+    if (field !== F_RECEIVE_HINTS) continue;
+    const after = scanAt;
+    const windowEnd = fieldEnd;
+    scanAt = fieldStart;
+    let h = 0;
+    let highest = 0;
+    let seenMask = 0;
+    while (scanAt < windowEnd) {
+      const tag = readVarint(bytes, windowEnd);
+      // Only varint fields 1-3 are written; anything else takes the general decoder.
+      if (tag !== 8 && tag !== 16 && tag !== 24) return windowOf(conversationReceiveHints(bytes), hour);
+      const value = readVarintLow32(bytes, windowEnd);
+      if (tag === 8) h = value >>> 0;
+      else if (tag === 16) highest = value | 0;
+      else seenMask = value >>> 0;
+    }
+    if (h === hour) return { hour, highest, seenMask };
+    scanAt = after;
+  }
+  return { hour, highest: -1, seenMask: 0 };
+}
+
+function windowOf(state: HintReceiveState, hour: number): HourWindow {
+  for (const w of state.hours) if (w.hour === hour) return w;
+  return { hour, highest: -1, seenMask: 0 };
+}
+
+/** What the refusal key of a stored conversation derives from: our identity's secret key and the invitation id (views of `bytes`). */
+export function conversationRefusalInputs(bytes: Uint8Array): { identitySecret: Uint8Array; invitationId: Uint8Array } {
+  let identitySecret: Uint8Array = new Uint8Array(0);
+  let invitationId: Uint8Array = new Uint8Array(0);
+  scanFields(bytes, (field, start, end) => {
+    if (field === F_INVITATION_ID) invitationId = bytes.subarray(start, end);
+    else if (field === F_IDENTITY) {
+      scanAt = start;
+      for (let f = nextField(bytes, end); f !== 0; f = nextField(bytes, end)) if (f === F_KEYPAIR_SECRET) identitySecret = bytes.subarray(fieldStart, fieldEnd);
+    }
+  });
+  if (identitySecret.length === 0) throw malformed('identity');
+  return { identitySecret, invitationId };
 }
 
 /** The endpoints we asked the peer to deliver to, of a stored conversation. */

@@ -5,7 +5,17 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Engine, nobleProvider as crypto, type ClassifyResult, type PrivateConversation } from '../src/index.ts';
 import { DECODED_LIMIT } from '../src/engine.ts';
-import { conversationHeader, conversationOrigin, conversationOwnEndpoints, conversationReceiveHints, deserializeConversation, serializeConversation } from '../src/state.ts';
+import {
+  conversationHeader,
+  conversationOrigin,
+  conversationOwnEndpoints,
+  conversationReceiveHints,
+  conversationRefusalInputs,
+  conversationWindowAt,
+  deserializeConversation,
+  serializeConversation,
+} from '../src/state.ts';
+import { hourOf, windowAt } from '../src/hints.ts';
 import { T0, textBody, textOf } from './helpers.ts';
 import { syntheticConversation } from './synthetic.ts';
 
@@ -42,8 +52,11 @@ function reply(r: ClassifyResult) {
 
 describe('conversations kept encoded', () => {
   it('the header, windows, endpoints and origin read from the bytes are what a full decode gives', async () => {
-    const { records } = await bobWithPeers();
-    for (const c of records) {
+    const { bob, peers, records } = await bobWithPeers();
+    const p0 = peers[0]!;
+    assert.equal((await bob.receive(p0.engine.send(p0.id, textBody('seen'), T0).outgoing.envelope, T0)).kind, 'readable');
+    let seenWindows = 0;
+    for (const c of [...records, ...bob.conversations()]) {
       const bytes = serializeConversation(c);
       const full = deserializeConversation(bytes);
       const header = conversationHeader(bytes);
@@ -51,10 +64,14 @@ describe('conversations kept encoded', () => {
       assert.deepEqual(header.receiveHintKey, full.receiveHintKey);
       assert.equal(header.awaitsFirstReply, full.initiator && full.ratchet.receivingChainKey === null);
       assert.deepEqual(conversationReceiveHints(bytes), full.receiveHints);
+      for (let h = hourOf(T0) - 3; h <= hourOf(T0) + 3; h++) assert.deepEqual(conversationWindowAt(bytes, h), windowAt(full.receiveHints, h), `hour ${h}`);
+      assert.deepEqual(conversationRefusalInputs(bytes), { identitySecret: full.identity.secretKey, invitationId: full.invitationId });
       assert.deepEqual(conversationOwnEndpoints(bytes), full.ownEndpoints);
       const origin = conversationOrigin(bytes);
+      seenWindows += full.receiveHints.hours.filter((w) => w.highest >= 0).length;
       assert.deepEqual([origin.createdAt, origin.initiator, origin.invitationId, origin.peerIdentity], [full.createdAt, full.initiator, full.invitationId, full.peerIdentity]);
     }
+    assert.ok(seenWindows > 0, 'windows with envelopes seen, not only fresh ones (highest -1, a 10-byte varint)');
   });
 
   it('a truncated or mislabelled record is a typed error at open, not a crash', async () => {
