@@ -14,6 +14,7 @@ import { bodyObject, createApp, HttpProblem, listen, problem, rawBody, seconds, 
 import { openDriver, type SqlDriver } from './db.ts';
 import { openShardedRsaStore } from './shards.ts';
 import { ed25519Verify, MAX_SKEW_S, rawKeyFromKeyid, verifyRequest, type Ed25519Key } from './httpsig.ts';
+import { Slicer } from './slices.ts';
 import { prepareResolveKey, resolveParsed, type FastResolveKey } from './resolve.ts';
 import { parseAddressNative } from './ristretto-native.ts';
 import { isValidDhKey, sealForInboxSync } from './seal.ts';
@@ -254,6 +255,9 @@ export async function startRsa(opts: RsaOptions): Promise<RsaService> {
   );
 
   // ---- delivery ------------------------------------------------------------------------------
+  const deliverySlices = new Slicer(2);
+  /** WebSocket connections opened and not yet authenticated (or closed). */
+  let handshakesUnderWay = 0;
   async function resolve(addr: Extract<ParsedAddress, { kind: 'ok' }>): Promise<{ seed: Seed; dhKey: Uint8Array } | null> {
     const kid = addr.kid;
     let key = keys.get(kid);
@@ -302,6 +306,11 @@ export async function startRsa(opts: RsaOptions): Promise<RsaService> {
   async function acceptItem(item: unknown, now: number, spentKey: Uint8Array | null): Promise<ItemOutcome> {
     const p = parseItem(item);
     if ('status' in p) return p;
+    // The resolve and seal below are the expensive part. While WebSocket handshakes are under
+    // way, they get the event loop between items: a restarted RSA's backlog would otherwise hold
+    // its receivers' reconnects up for seconds. Not otherwise (sliced items commit in smaller
+    // groups, and each slice costs an event-loop turn).
+    if (handshakesUnderWay > 0) await deliverySlices.turn();
     if (spentKey) {
       rememberSpent(spentKey);
       if (!(await store.spendToken(spentKey, now + 40 * DAY))) return { status: 401, title: 'Token refused', detail: 'token already spent' };
@@ -558,6 +567,12 @@ export async function startRsa(opts: RsaOptions): Promise<RsaService> {
 
   app.get('/v1/inboxes/:id/ws', { websocket: true }, (socket: WebSocket, req) => {
     const id = fromB64u((req.params as Record<string, string>).id);
+    handshakesUnderWay++;
+    let handshaking = true;
+    const handshakeDone = () => {
+      if (handshaking) handshakesUnderWay--;
+      handshaking = false;
+    };
     const challenge = new Uint8Array(randomBytes(32));
     const send = (o: unknown) => socket.readyState === socket.OPEN && socket.send(JSON.stringify(o));
     let authed = false;
@@ -626,6 +641,7 @@ export async function startRsa(opts: RsaOptions): Promise<RsaService> {
           set.add(entry);
           send({ t: 'ready' });
           entry.pump();
+          handshakeDone();
           return;
         }
         if (msg.t === 'ack') {
@@ -637,6 +653,7 @@ export async function startRsa(opts: RsaOptions): Promise<RsaService> {
       })().catch(() => socket.close(1011, 'internal error'));
     });
     socket.on('close', () => {
+      handshakeDone();
       clearTimeout(timer);
       sockets.get(hex)?.delete(entry);
       if (sockets.get(hex)?.size === 0) sockets.delete(hex);
