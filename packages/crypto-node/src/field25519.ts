@@ -1,8 +1,8 @@
 /**
  * GF(2^255 − 19) helpers with the one expensive step, a field exponentiation, done natively:
  * OpenSSL's modular exponentiation reached through an RSA "public key" (n = p, e = the exponent)
- * and RSA_NO_PADDING, i.e. exactly m^e mod p (the trick of packages/services/src/ristretto-native.ts;
- * the services can import these). The rest is BigInt arithmetic on public values only: nothing
+ * and RSA_NO_PADDING, i.e. exactly m^e mod p (the services'
+ * ristretto255 codec imports these too, as @umbra/crypto-node/field25519). The rest is BigInt arithmetic on public values only: nothing
  * here handles secrets, so nothing here needs to be constant-time.
  *
  * `ed25519PublicToX25519Native` is noble's `ed25519.utils.toMontgomery` (RFC 8032 §5.1.3 strict
@@ -13,7 +13,7 @@ import { constants, createPublicKey, publicEncrypt, type KeyObject } from 'node:
 
 export const P = 2n ** 255n - 19n;
 const D = 37095705934669439343138083508754565189542113879843219016388785533085940283555n;
-const SQRT_M1 = 19681161376707505956807079304988542015446066515923890162744021073123829784752n;
+export const SQRT_M1 = 19681161376707505956807079304988542015446066515923890162744021073123829784752n;
 
 export const mod = (a: bigint): bigint => {
   const r = a % P;

@@ -1,15 +1,15 @@
 /**
  * ristretto255 decode/encode (RFC 9496 §4.3.1, §4.3.2) for the servers, with the one expensive
- * step, the field exponentiation x^((p−5)/8) inside SQRT_RATIO_M1, done natively: OpenSSL's
- * modular exponentiation reached through an RSA "public key" (n = p, e = (p−5)/8) and
- * RSA_NO_PADDING, i.e. exactly m^e mod p (~0.05 ms instead of ~0.12 ms in BigInt). The rest is
+ * step, the field exponentiation x^((p−5)/8) inside SQRT_RATIO_M1, done natively
+ * (@umbra/crypto-node/field25519: OpenSSL's modular exponentiation through an RSA "public key",
+ * n = p, e = (p−5)/8, RSA_NO_PADDING, i.e. exactly m^e mod p (~0.05 ms instead of ~0.12 ms in BigInt). The rest is
  * the RFC's formulas in BigInt; the points are noble's, so the results plug into noble's
  * arithmetic. Server-only (node:crypto): the pure addresses.ts keeps noble's own codec for clients.
  * Tests check both against noble on random points and random byte strings.
  */
-import { constants, createPublicKey, publicEncrypt, type KeyObject } from 'node:crypto';
 import { ed25519, ristretto255 } from '@noble/curves/ed25519.js';
 import type { EdwardsPoint } from '@noble/curves/abstract/edwards.js';
+import { P, SQRT_M1, isNegative, leToBig, mod, sqrtRatioM1 } from '@umbra/crypto-node/field25519';
 import { ADDRESS_LENGTH, type ParsedAddress } from '@umbra/protocol/services';
 import { readU32be } from './bytes.ts';
 
@@ -17,49 +17,9 @@ const Ed = ed25519.Point;
 const Rist = ristretto255.Point;
 type RPoint = InstanceType<typeof Rist>;
 
-const P = Ed.Fp.ORDER;
-const mod = (a: bigint): bigint => {
-  const r = a % P;
-  return r < 0n ? r + P : r;
-};
 const D = Ed.CURVE().d;
-const SQRT_M1 = 19681161376707505956807079304988542015446066515923890162744021073123829784752n;
 const INVSQRT_A_MINUS_D = 54469307008909316920995813868745141605393597292927456921205312896311721017578n;
-const isNeg = (x: bigint): boolean => (mod(x) & 1n) === 1n;
-const abs = (x: bigint): bigint => (isNeg(x) ? mod(-x) : mod(x));
-
-function toBE32(x: bigint): Buffer {
-  return Buffer.from(x.toString(16).padStart(64, '0'), 'hex');
-}
-
-const EXP_KEY: KeyObject = createPublicKey({
-  key: { kty: 'RSA', n: toBE32(P).toString('base64url'), e: toBE32((P - 5n) / 8n).toString('base64url') },
-  format: 'jwk',
-});
-
-/** x^((p−5)/8) mod p, natively. */
-function powP58(x: bigint): bigint {
-  const out = publicEncrypt({ key: EXP_KEY, padding: constants.RSA_NO_PADDING }, toBE32(mod(x)));
-  return BigInt('0x' + out.toString('hex'));
-}
-
-function sqrtRatioM1(u: bigint, v: bigint): { wasSquare: boolean; r: bigint } {
-  const v3 = mod(v * v * v);
-  const v7 = mod(v3 * v3 * v);
-  let r = mod(mod(u * v3) * powP58(mod(u * v7)));
-  const check = mod(v * r * r);
-  const correct = check === mod(u);
-  const flipped = check === mod(-u);
-  const flippedI = check === mod(-u * SQRT_M1);
-  if (flipped || flippedI) r = mod(r * SQRT_M1);
-  return { wasSquare: correct || flipped, r: abs(r) };
-}
-
-function leToBig(b: Uint8Array): bigint {
-  let hex = '';
-  for (let i = b.length - 1; i >= 0; i--) hex += b[i]!.toString(16).padStart(2, '0');
-  return BigInt('0x' + hex);
-}
+const abs = (x: bigint): bigint => (isNegative(x) ? mod(-x) : mod(x));
 
 /** RFC 9496 §4.3.1: the point, or null for a non-canonical or invalid encoding. */
 export function decodeRistretto(bytes: Uint8Array): RPoint | null {
@@ -77,7 +37,7 @@ export function decodeRistretto(bytes: Uint8Array): RPoint | null {
   const x = abs(2n * s * denX);
   const y = mod(u1 * denY);
   const t = mod(x * y);
-  if (!wasSquare || isNeg(t) || y === 0n) return null;
+  if (!wasSquare || isNegative(t) || y === 0n) return null;
   return new Rist(new Ed(x, y, 1n, t));
 }
 
@@ -93,12 +53,12 @@ export function encodeRistretto(p: RPoint): Uint8Array {
   let X = X0;
   let Y = Y0;
   let denInv = den2;
-  if (isNeg(T0 * zInv)) {
+  if (isNegative(T0 * zInv)) {
     X = mod(Y0 * SQRT_M1);
     Y = mod(X0 * SQRT_M1);
     denInv = mod(den1 * INVSQRT_A_MINUS_D);
   }
-  if (isNeg(X * zInv)) Y = mod(-Y);
+  if (isNegative(X * zInv)) Y = mod(-Y);
   const s = abs(denInv * (Z0 - Y));
   const out = new Uint8Array(32);
   let v = s;
