@@ -9,7 +9,7 @@
  */
 import { ed25519, ristretto255 } from '@noble/curves/ed25519.js';
 import type { EdwardsPoint } from '@noble/curves/abstract/edwards.js';
-import { P, SQRT_M1, isNegative, leToBig, mod, sqrtRatioM1 } from '@umbra/crypto-node/field25519';
+import { P, SQRT_M1, bigToLE32, isNegative, leToBig, mod, sqrtRatioM1 } from '@umbra/crypto-node/field25519';
 import { ADDRESS_LENGTH, type ParsedAddress } from '@umbra/protocol/services';
 import { readU32be } from './bytes.ts';
 
@@ -59,14 +59,7 @@ export function encodeRistretto(p: RPoint): Uint8Array {
     denInv = mod(den1 * INVSQRT_A_MINUS_D);
   }
   if (isNegative(X * zInv)) Y = mod(-Y);
-  const s = abs(denInv * (Z0 - Y));
-  const out = new Uint8Array(32);
-  let v = s;
-  for (let i = 0; i < 32; i++) {
-    out[i] = Number(v & 0xffn);
-    v >>= 8n;
-  }
-  return out;
+  return bigToLE32(abs(denInv * (Z0 - Y)));
 }
 
 /** parseAddress (addresses.ts) with the native-exponentiation decoder; same results. */
