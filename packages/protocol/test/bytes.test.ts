@@ -23,6 +23,10 @@ describe('bytes', () => {
   });
   it('hex round-trips and rejects malformed input', () => {
     fc.assert(fc.property(fc.uint8Array({ maxLength: 64 }), (b) => assert.deepEqual(fromHex(toHex(b)), b)));
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 64 }), (b) => assert.equal(toHex(b), Buffer.from(b).toString('hex'))));
+    // Longer than one String.fromCharCode chunk (4096 bytes).
+    const long = Uint8Array.from({ length: 10_001 }, (_, i) => (i * 131) & 0xff);
+    assert.equal(toHex(long), Buffer.from(long).toString('hex'));
     assert.equal(fromHex('abc'), null);
     assert.equal(fromHex('zz'), null);
   });
