@@ -21,6 +21,8 @@ import { LABEL_HINT } from './labels.ts';
 /** Indices listened for beyond the highest seen, and kept below it for late arrivals. */
 export const HINT_WINDOW = 32;
 export const HINT_BYTES = 16;
+/** A direction's hint key (HKDF output). */
+export const HINT_KEY_BYTES = 32;
 export const HOUR_MS = 3_600_000;
 const HINT_PATTERN = /^[0-9a-f]{32}$/;
 
@@ -289,9 +291,13 @@ export class HintTable<T> {
   private readonly byHour = new Map<number, IntMultiMap>();
   private readonly ownerSlots = new Map<T, number>();
   private readonly owners: T[] = [];
-  private readonly ownerKeys: Uint8Array[] = [];
+  /**
+   * Each owner slot's hint key, HINT_KEY_BYTES per slot end to end (copied in): at 100,000
+   * owners one buffer instead of 100,000 key arrays for the garbage collector to trace.
+   */
+  private ownerKeys = new Uint8Array(HINT_KEY_BYTES * 64);
   /** Entries whose index or owner slot does not fit the packing (rare: > 16,384 per hour). */
-  private readonly overflow = new Map<number, { owner: T; hintKey: Uint8Array; hour: number; index: number }[]>();
+  private readonly overflow = new Map<number, { owner: T; hour: number; index: number }[]>();
   private count = 0;
   /** The last successful lookup: its slot is usually removed next (saves one HMAC). */
   private lastFound: { owner: T; hour: number; index: number; key: number } | null = null;
@@ -335,14 +341,30 @@ export class HintTable<T> {
     return this.spareClearedTo - from;
   }
 
-  /** Give an owner its slot (the rollover's order) with nothing indexed yet. */
+  /** Room for `owners` owners in all, allocated once (an engine opening knows how many). */
+  reserve(owners: number): void {
+    if (owners * HINT_KEY_BYTES <= this.ownerKeys.length) return;
+    const keys = new Uint8Array(owners * HINT_KEY_BYTES);
+    keys.set(this.ownerKeys);
+    this.ownerKeys = keys;
+  }
+
+  /** Give an owner its slot (the rollover's order) with nothing indexed yet, or a new hint key. */
   register(owner: T, hintKey: Uint8Array): void {
     const slot = this.slotOf(owner, hintKey);
     this.coveredTo[slot] ??= -Infinity;
   }
 
-  setCoveredHour(owner: T, hintKey: Uint8Array, hour: number): void {
-    this.coveredTo[this.slotOf(owner, hintKey)] = hour;
+  /** Record that the owner (registered) is indexed up to `hour`. */
+  setCoveredHour(owner: T, hour: number): void {
+    const slot = this.ownerSlots.get(owner);
+    if (slot === undefined) throw new RangeError('hint table: owner not registered');
+    this.coveredTo[slot] = hour;
+  }
+
+  /** The owner slot's key: a view of the packed keys (for the rare per-hint paths). */
+  private keyAt(slot: number): Uint8Array {
+    return this.ownerKeys.subarray(slot * HINT_KEY_BYTES, (slot + 1) * HINT_KEY_BYTES);
   }
 
   /**
@@ -353,7 +375,14 @@ export class HintTable<T> {
    * 100,000 conversations), and each hint's key is read in place.
    */
   addWindow(owner: T, hintKey: Uint8Array, w: HourWindow): void {
-    const ownerSlot = this.slotOf(owner, hintKey);
+    this.slotOf(owner, hintKey);
+    this.addOwnersWindow(owner, w);
+  }
+
+  /** addWindow under the key the owner was registered with (the engine holds no key array for an encoded conversation). */
+  addOwnersWindow(owner: T, w: HourWindow): void {
+    const ownerSlot = this.ownerSlots.get(owner);
+    if (ownerSlot === undefined) throw new RangeError('hint table: owner not registered');
     const input = this.batchInput;
     // Pass 1: the blocks holding a listened index, ascending, one input each.
     let count = 0;
@@ -370,6 +399,9 @@ export class HintTable<T> {
     }
     if (count === 0) return;
     const macs = this.batchMacs;
+    // The key copied into one reused array: a view per window would be an object per MAC batch.
+    const hintKey = this.batchKey;
+    for (let i = 0, at = ownerSlot * HINT_KEY_BYTES; i < HINT_KEY_BYTES; i++) hintKey[i] = this.ownerKeys[at + i]!;
     this.crypto.hmacSha512Batch(hintKey, input, BLOCK_INPUT_BYTES, count, macs);
     // Pass 2: the same walk, reading each hint's key from its block's MAC.
     let k = -1;
@@ -382,14 +414,16 @@ export class HintTable<T> {
         k++;
         last = b;
       }
-      this.put(owner, ownerSlot, hintKey, w.hour, index, HintTable.keyAt(macs, k * BLOCK_MAC_BYTES + (index % HINTS_PER_BLOCK) * HINT_BYTES));
+      this.put(owner, ownerSlot, w.hour, index, HintTable.keyAt(macs, k * BLOCK_MAC_BYTES + (index % HINTS_PER_BLOCK) * HINT_BYTES));
     }
     macs.fill(0, 0, count * BLOCK_MAC_BYTES);
+    hintKey.fill(0);
   }
 
   /** Inputs and MACs of one window's blocks (a window spans 2·HINT_WINDOW indices: 17 blocks at most). */
   private readonly batchInput = blockInputs(MAX_WINDOW_BLOCKS);
   private readonly batchMacs = new Uint8Array(MAX_WINDOW_BLOCKS * BLOCK_MAC_BYTES);
+  private readonly batchKey = new Uint8Array(HINT_KEY_BYTES);
 
   private static keyOf(hint: Uint8Array): number {
     return HintTable.keyAt(hint, 0);
@@ -405,28 +439,37 @@ export class HintTable<T> {
     return parseInt(hint.slice(0, 8), 16) >>> 1;
   }
 
-  /** The owner's slot; its hint key is remembered once per owner (owners keep one receive key). */
+  /** The owner's slot; its hint key is remembered (copied) once per owner (owners keep one receive key). */
   private slotOf(owner: T, hintKey: Uint8Array): number {
+    if (hintKey.length !== HINT_KEY_BYTES) throw new RangeError(`hint table: a hint key is ${HINT_KEY_BYTES} bytes`);
     let slot = this.ownerSlots.get(owner);
     if (slot === undefined) {
       slot = this.owners.length;
       this.ownerSlots.set(owner, slot);
       this.owners[slot] = owner;
-    }
-    this.ownerKeys[slot] = hintKey;
+      if ((slot + 1) * HINT_KEY_BYTES > this.ownerKeys.length) this.reserve(2 * (slot + 1));
+      this.ownerKeys.set(hintKey, slot * HINT_KEY_BYTES);
+    } else if (!this.holdsKey(slot, hintKey)) this.ownerKeys.set(hintKey, slot * HINT_KEY_BYTES);
     return slot;
+  }
+
+  private holdsKey(slot: number, hintKey: Uint8Array): boolean {
+    const keys = this.ownerKeys;
+    const at = slot * HINT_KEY_BYTES;
+    for (let i = 0; i < HINT_KEY_BYTES; i++) if (keys[at + i] !== hintKey[i]) return false;
+    return true;
   }
 
   add(owner: T, hintKey: Uint8Array, slot: HintSlot): void {
     const key = HintTable.keyOf(computeHintBytes(this.crypto, hintKey, slot.hour, slot.index));
-    this.put(owner, this.slotOf(owner, hintKey), hintKey, slot.hour, slot.index, key);
+    this.put(owner, this.slotOf(owner, hintKey), slot.hour, slot.index, key);
   }
 
-  private put(owner: T, ownerSlot: number, hintKey: Uint8Array, hour: number, index: number, key: number): void {
+  private put(owner: T, ownerSlot: number, hour: number, index: number, key: number): void {
     this.count++;
     if (index >= HintTable.INDEX_LIMIT || ownerSlot >= HintTable.OWNER_LIMIT) {
       const list = this.overflow.get(key) ?? [];
-      list.push({ owner, hintKey, hour, index });
+      list.push({ owner, hour, index });
       this.overflow.set(key, list);
       return;
     }
@@ -508,7 +551,7 @@ export class HintTable<T> {
       for (const value of map.get(key)) {
         const ownerSlot = Math.floor(value / HintTable.INDEX_LIMIT);
         const owner = this.owners[ownerSlot];
-        if (owner === undefined || this.ownerKeys[ownerSlot] === undefined) continue;
+        if (owner === undefined) continue;
         out.push({ owner, slot: { hour, index: value % HintTable.INDEX_LIMIT } });
       }
     }
@@ -522,9 +565,8 @@ export class HintTable<T> {
   confirms(hint: string, candidate: { owner: T; slot: HintSlot }): boolean {
     const bytes = HINT_PATTERN.test(hint) ? fromHex(hint) : null;
     const ownerSlot = this.ownerSlots.get(candidate.owner);
-    const hintKey = ownerSlot === undefined ? undefined : this.ownerKeys[ownerSlot];
-    if (bytes === null || hintKey === undefined) return false;
-    return constantTimeEqual(computeHintBytes(this.crypto, hintKey, candidate.slot.hour, candidate.slot.index), bytes);
+    if (bytes === null || ownerSlot === undefined) return false;
+    return constantTimeEqual(computeHintBytes(this.crypto, this.keyAt(ownerSlot), candidate.slot.hour, candidate.slot.index), bytes);
   }
 
   /** The owner and slot of a hint, confirmed in full, or null. */

@@ -236,14 +236,16 @@ function scanFields(bytes: Uint8Array, visit: (field: number, start: number, end
 /** What the engine holds of a conversation it keeps encoded (checked like deserializeConversation checks them). */
 export interface ConversationHeader {
   readonly id: string;
-  readonly receiveHintKey: Uint8Array;
+  /** Where the 32-byte receive hint key starts in the bytes read (an offset, not a view: the engine copies it). */
+  readonly receiveHintKeyAt: number;
   /** Our first contact awaits the peer's first frame (initiator, no receiving chain yet). */
   readonly awaitsFirstReply: boolean;
   /** Whether it has own endpoints (conversationOwnEndpoints reads them). */
   readonly hasOwnEndpoints: boolean;
 }
 
-export function conversationHeader(bytes: Uint8Array): ConversationHeader {
+/** The header of the record at bytes[start, end) (a whole array by default). */
+export function conversationHeader(bytes: Uint8Array, start = 0, end = bytes.length): ConversationHeader {
   let version = 0;
   let idStart = -1;
   let idEnd = -1;
@@ -252,8 +254,7 @@ export function conversationHeader(bytes: Uint8Array): ConversationHeader {
   let initiator = false;
   let receiving = false;
   let hasOwnEndpoints = false;
-  const end = bytes.length;
-  scanAt = 0;
+  scanAt = start;
   for (let field = nextField(bytes, end); field !== 0; field = nextField(bytes, end)) {
     if (field === F_VERSION) version = fieldValue;
     else if (field === F_CONVERSATION_ID) [idStart, idEnd] = [fieldStart, fieldEnd];
@@ -274,7 +275,7 @@ export function conversationHeader(bytes: Uint8Array): ConversationHeader {
   }
   if (version !== STATE_VERSION) throw new UmbraError('state-unsupported-version', `conversation state version ${version}`);
   if (idEnd - idStart !== 16 || keyEnd - keyStart !== 32) throw malformed('conversation keys');
-  return { id: toHex(bytes.subarray(idStart, idEnd)), receiveHintKey: bytes.subarray(keyStart, keyEnd), awaitsFirstReply: initiator && !receiving, hasOwnEndpoints };
+  return { id: toHex(bytes.subarray(idStart, idEnd)), receiveHintKeyAt: keyStart, awaitsFirstReply: initiator && !receiving, hasOwnEndpoints };
 }
 
 /** The receive hint windows of a stored conversation (as deserializeConversation reads them). */
@@ -306,9 +307,8 @@ function readVarintLow32(bytes: Uint8Array, end: number): number {
  * slices read one window per conversation and hour, and at 100,000 conversations the objects
  * of a full read made young collections inside the slices.
  */
-export function conversationWindowAt(bytes: Uint8Array, hour: number): HourWindow {
-  const end = bytes.length;
-  scanAt = 0;
+export function conversationWindowAt(bytes: Uint8Array, hour: number, start = 0, end = bytes.length): HourWindow {
+  scanAt = start;
   for (let field = nextField(bytes, end); field !== 0; field = nextField(bytes, end)) {
     if (field !== F_RECEIVE_HINTS) continue;
     const after = scanAt;
@@ -320,7 +320,7 @@ export function conversationWindowAt(bytes: Uint8Array, hour: number): HourWindo
     while (scanAt < windowEnd) {
       const tag = readVarint(bytes, windowEnd);
       // Only varint fields 1-3 are written; anything else takes the general decoder.
-      if (tag !== 8 && tag !== 16 && tag !== 24) return windowOf(conversationReceiveHints(bytes), hour);
+      if (tag !== 8 && tag !== 16 && tag !== 24) return windowOf(conversationReceiveHints(bytes.subarray(start, end)), hour);
       const value = readVarintLow32(bytes, windowEnd);
       if (tag === 8) h = value >>> 0;
       else if (tag === 16) highest = value | 0;

@@ -61,10 +61,16 @@ describe('conversations kept encoded', () => {
       const full = deserializeConversation(bytes);
       const header = conversationHeader(bytes);
       assert.equal(header.id, full.id);
-      assert.deepEqual(header.receiveHintKey, full.receiveHintKey);
+      assert.deepEqual(bytes.subarray(header.receiveHintKeyAt, header.receiveHintKeyAt + 32), full.receiveHintKey);
       assert.equal(header.awaitsFirstReply, full.initiator && full.ratchet.receivingChainKey === null);
       assert.deepEqual(conversationReceiveHints(bytes), full.receiveHints);
       for (let h = hourOf(T0) - 3; h <= hourOf(T0) + 3; h++) assert.deepEqual(conversationWindowAt(bytes, h), windowAt(full.receiveHints, h), `hour ${h}`);
+      // The same record inside a larger buffer (the engine keeps the records of open end to end).
+      const embedded = new Uint8Array(bytes.length + 7).fill(0xff);
+      embedded.set(bytes, 3);
+      const inPlace = conversationHeader(embedded, 3, 3 + bytes.length);
+      assert.deepEqual({ ...inPlace, receiveHintKeyAt: inPlace.receiveHintKeyAt - 3 }, header);
+      for (let h = hourOf(T0) - 3; h <= hourOf(T0) + 3; h++) assert.deepEqual(conversationWindowAt(embedded, h, 3, 3 + bytes.length), windowAt(full.receiveHints, h), `in place, hour ${h}`);
       assert.deepEqual(conversationRefusalInputs(bytes), { identitySecret: full.identity.secretKey, invitationId: full.invitationId });
       assert.deepEqual(conversationOwnEndpoints(bytes), full.ownEndpoints);
       const origin = conversationOrigin(bytes);
@@ -110,6 +116,18 @@ describe('conversations kept encoded', () => {
     const stranger = await bobWithPeers();
     const foreign = stranger.peers[0]!;
     assert.deepEqual(await openEncoded(bob, records, T0).classify(foreign.engine.send(foreign.id, textBody('x'), T0).outgoing.envelope, T0), { kind: 'not-for-me' });
+  });
+
+  it('keeps its own copy of the records given: a caller that reuses their buffers after open changes nothing', async () => {
+    const { bob, peers, records } = await bobWithPeers();
+    const last = peers[PEERS - 1]!;
+    const envelope = last.engine.send(last.id, textBody('after reuse'), T0).outgoing.envelope;
+    const given = records.map((c) => serializeConversation(c));
+    const reopened = new Engine(crypto, { account: bob.account, inboxes: bob.allInboxes(), conversations: [], storedConversations: given }, T0);
+    for (const bytes of given) bytes.fill(0); // e.g. a store's row buffers, freed or reused
+    const r = await reopened.receive(envelope, T0); // indexed from the engine's copies (hint keys and windows)
+    assert.ok(r.kind === 'readable' && r.conversationId === last.id && textOf(r.frames[0]!) === 'after reuse');
+    assert.deepEqual(reopened.conversation(peers[0]!.id), bob.conversation(peers[0]!.id));
   });
 
   it('an encoded acceptor recognises the refusal; an encoded inviter takes its contact re-sending the handshake as a replay', async () => {
