@@ -173,8 +173,8 @@ log(`classify (+ commit) throughput, one peer streaming to a receiver with N con
 log('ratio = median of the per-round ratios, range in brackets):');
 log(`  N = 10        ${fmt(c10.msgsPerSec).padStart(8)} msgs/s   hint entries ${fmt(c10.hintEntries)}`);
 log(`  N = ${fmt(LARGE_N).padEnd(9)} ${fmt(c10k.msgsPerSec).padStart(8)} msgs/s   hint entries ${fmt(c10k.hintEntries)}   ratio ${pairedRatio(classifyRatio)} (target ≥ 0.80)`);
-log(`  memory per conversation at N = ${fmt(LARGE_N)} (open engine, table built: ratchet states, records, hint table; not the store) ≈ ${fmt(c10k.heapBytesPerConversation)} B (target ≤ 4,096 B with the store's indexes)`);
-log(`  new Engine over ${fmt(LARGE_N)} decoded records (the protocol's share of opening a client; no hint computed): ${fmt(c10k.engineOpenMs)} ms (target: whole client open < 2,000 ms)`);
+log(`  memory per conversation at N = ${fmt(LARGE_N)} (open engine over the encoded records, as the client opens; table built; not the store) ≈ ${fmt(c10k.heapBytesPerConversation)} B (target ≤ 4,096 B with the store's indexes)`);
+log(`  new Engine over ${fmt(LARGE_N)} encoded records (the protocol's share of opening a client; no hint computed): ${fmt(c10k.engineOpenMs)} ms (target: whole client open < 2,000 ms)`);
 const calls = (s: SliceFigures) => `${s.calls} tick() calls, longest ${s.maxCallMs.toFixed(1)} ms, p99 ${s.p99CallMs.toFixed(1)} ms, ${s.callsOver10Ms} over 10 ms, total ${fmt(s.totalMs)} ms`;
 log(`  its hint table, built after open in slices: N = 10: ${calls(c10.indexing)};  N = ${fmt(LARGE_N)}: ${calls(c10k.indexing)}`);
 log(`  hourly hint-window rollover: N = 10: ${calls(c10.rollover)};  N = ${fmt(LARGE_N)}: ${calls(c10k.rollover)} (target: no call over 10 ms)`);
