@@ -8,6 +8,7 @@ import { deserializeConversation, serializeConversation } from '../src/state.ts'
 import * as wire from '../src/wire/codec.ts';
 import { RefusalBodySchema } from '../src/wire/index.ts';
 import { T0, textBody } from './helpers.ts';
+import { syntheticConversation } from './synthetic.ts';
 
 function reply(r: ClassifyResult) {
   assert.equal(r.kind, 'badly-formed');
@@ -168,6 +169,18 @@ describe('handshake refusal', () => {
     assert.equal(reopened.hintWorkPending(), true);
     const got = await reopened.classify(envelope, T0);
     assert.ok(got.kind === 'readable' && got.refused?.reason === 'invitation-used', 'found once the slices derived its hint');
+  });
+
+  it('an indexing slice counts a refusal hint at its cost: at most maxHintBlocks / 4 derived per tick', () => {
+    let hkdfs = 0;
+    const counting = { ...crypto, hkdfSha256: (...args: Parameters<typeof crypto.hkdfSha256>) => (hkdfs++, crypto.hkdfSha256(...args)) };
+    // Even-numbered synthetic conversations are our first contacts, awaiting the first reply.
+    const awaiting = Array.from({ length: 40 }, (_, i) => syntheticConversation(crypto, i, T0)).filter((x) => x.initiator);
+    const reopened = new Engine(counting, { account: crypto.ed25519Generate(), inboxes: [], conversations: [], storedConversations: awaiting.map((x) => serializeConversation(x)) }, T0);
+    reopened.tick(T0, { maxHintBlocks: 40 });
+    assert.equal(hkdfs, 2 * (40 / 4), 'two HKDFs per refusal hint, ten hints in the slice');
+    while (reopened.hintWorkPending()) reopened.tick(T0, { maxHintBlocks: 40 });
+    assert.equal(hkdfs, 2 * awaiting.length, 'every one derived in the later slices');
   });
 
   it('the reliability state keeps the refusal (and stops the handshake) across serialization', () => {
