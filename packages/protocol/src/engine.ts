@@ -53,6 +53,7 @@ import {
   buildFrame,
   decryptFrame,
   encryptFrame,
+  encryptFrameToEnvelope,
   newConversation,
   type FrameBody,
   type PrivateConversation,
@@ -67,13 +68,13 @@ import {
   PresentationSchema,
   create,
   decodeEncryptedPayload,
-  decodeEnvelope,
+  decodeEnvelopeRouting,
   decodeInitialMessage,
   encodeEncryptedPayload,
   encodeEnvelope,
-  encodeRatchetEnvelope,
   toBinary,
   type DeliveryEndpoint,
+  type EnvelopeRouting,
   type InitialMessage,
   type PrivateV1Frame,
 } from './wire/codec.ts';
@@ -185,6 +186,8 @@ export interface ClassifyContext {
   /** The delivery route the envelope arrived on, when the transport knows it. */
   readonly route?: string;
 }
+
+const NO_CONTEXT: ClassifyContext = Object.freeze({});
 
 /** The route string of an endpoint: a route as is; a receiving-service address as lowercase hex. */
 export function endpointRoute(e: DeliveryEndpoint): string | null {
@@ -543,8 +546,11 @@ export class Engine {
     const current = this.conversation(conversationId);
     if (current === undefined) throw new UmbraError('unknown-conversation', `no conversation ${conversationId}`);
     const frame = buildFrame(this.crypto, body, nowMs, reliability);
-    const { conversation, hint, message } = encryptFrame(this.crypto, current, frame, nowMs);
-    const envelope = encodeRatchetEnvelope(hint, this.salt(), message.header, message.ciphertext);
+    // The salt as salt() makes it (63 random bits, the top one set), in uint32 halves: no BigInt.
+    const salt = this.crypto.randomBytes(8);
+    const saltHi = (((salt[0]! | 0x80) << 24) | (salt[1]! << 16) | (salt[2]! << 8) | salt[3]!) >>> 0;
+    const saltLo = ((salt[4]! << 24) | (salt[5]! << 16) | (salt[6]! << 8) | salt[7]!) >>> 0;
+    const { conversation, envelope } = encryptFrameToEnvelope(this.crypto, current, frame, nowMs, saltHi, saltLo);
     return {
       outgoing: { conversationId, endpoints: conversation.peerEndpoints, envelope, messageId: frame.messageId },
       changes: { conversations: [conversation], inboxes: [] },
@@ -566,13 +572,16 @@ export class Engine {
    * Such an envelope is tried against the (at most MAX_ROUTE_CANDIDATES) conversations that
    * receive on that route — routes are per relationship, so usually exactly one.
    */
-  async classify(bytes: Uint8Array, nowMs: number, context: ClassifyContext = {}): Promise<ClassifyResult> {
+  classify(bytes: Uint8Array, nowMs: number, context: ClassifyContext = NO_CONTEXT): Promise<ClassifyResult> {
+    let result: ClassifyResult | Promise<ClassifyResult>;
     try {
-      return await this.classifyUnsafe(bytes, nowMs, context);
+      result = this.classifyUnsafe(bytes, nowMs, context);
     } catch {
-      // Unreachable by design (every decoder returns null); a bug must not crash a receiver.
-      return { kind: 'badly-formed', reason: 'malformed' };
+      return Promise.resolve(malformed());
     }
+    // Most envelopes are classified synchronously (no async frame, no awaits); handshakes and
+    // an envelope that waits for the table settle later.
+    return result instanceof Promise ? result.catch(malformed) : Promise.resolve(result);
   }
 
   /** Adopt the changes of a Readable result (after persisting them). */
@@ -702,12 +711,12 @@ export class Engine {
     }
   }
 
-  private async classifyUnsafe(input: Uint8Array, nowMs: number, context: ClassifyContext): Promise<ClassifyResult> {
+  private classifyUnsafe(input: Uint8Array, nowMs: number, context: ClassifyContext): ClassifyResult | Promise<ClassifyResult> {
     // A subclass (Node's Buffer) has a different slice(); work on plain bytes from here on.
     const bytes = input.constructor === Uint8Array ? input : new Uint8Array(input);
-    const envelope = decodeEnvelope(bytes);
+    const envelope = decodeEnvelopeRouting(bytes);
     if (envelope === null) return { kind: 'badly-formed', reason: 'envelope-malformed' };
-    const hint = envelope.conversationHint;
+    const hint = envelope.hint;
 
     const inboxId = this.inboxByHint.get(hint);
     if (inboxId !== undefined) return this.classifyHandshake(this.inboxes.get(inboxId)!, envelope.payload, nowMs);
@@ -715,6 +724,10 @@ export class Engine {
     if (refusedId !== undefined) return this.classifyRefusal(this.conversation(refusedId)!, hint, envelope.payload);
 
     if (this.passHour === null) return this.classifyConversational(hint, envelope.payload, nowMs, context.route);
+    return this.classifyWhileIndexing(hint, envelope, nowMs, context);
+  }
+
+  private async classifyWhileIndexing(hint: string, envelope: EnvelopeRouting, nowMs: number, context: ClassifyContext): Promise<ClassifyResult> {
     // (While indexing is pending, refusal hints may still be underived: the loop below looks again.)
     // The table is incomplete: NotForMe may only mean "not in the table yet". The conversations on
     // the envelope's route (usually one) are indexed at once; otherwise the envelope waits while
@@ -743,37 +756,43 @@ export class Engine {
     // associated data, so a wrong or re-labelled hint cannot decrypt. Only when decryption
     // fails is the full hint re-derived, to tell our broken envelope (BadlyFormed) from a
     // stranger's whose hint merely shares 31 bits with one of ours (NotForMe).
+    // The hint's table entries, or (none) the conversations on the envelope's route.
     const hits = this.hints.candidates(hint);
-    const candidates: { conversation: PrivateConversation; slot: HintSlot | null; hit: (typeof hits)[number] | null }[] =
-      hits.length > 0
-        ? hits.map((hit) => ({ conversation: this.conversation(hit.owner)!, slot: hit.slot, hit }))
-        : this.conversationsOnRoute(route).map((id) => ({ conversation: this.conversation(id)!, slot: null, hit: null }));
-    if (candidates.length === 0) return { kind: 'not-for-me' };
-    const ours = () => hits.some((hit) => this.hints.confirms(hint, hit));
+    const routed = hits.length > 0 ? null : this.conversationsOnRoute(route);
+    if (routed !== null && routed.length === 0) return { kind: 'not-for-me' };
     const payload = decodeEncryptedPayload(payloadBytes);
-    if (payload === null) return ours() ? { kind: 'badly-formed', reason: 'payload-malformed' } : { kind: 'not-for-me' };
+    if (payload === null) return this.confirmsAny(hint, hits) ? { kind: 'badly-formed', reason: 'payload-malformed' } : { kind: 'not-for-me' };
     if (payload.encryption.case === 'plaintext') {
-      return hits.length === 0 || ours() ? { kind: 'badly-formed', reason: 'plaintext-refused' } : { kind: 'not-for-me' };
+      return hits.length === 0 || this.confirmsAny(hint, hits) ? { kind: 'badly-formed', reason: 'plaintext-refused' } : { kind: 'not-for-me' };
     }
     if (payload.encryption.case !== 'doubleRatchet') {
-      return ours() ? { kind: 'badly-formed', reason: 'wrong-encryption-for-destination' } : { kind: 'not-for-me' };
+      return this.confirmsAny(hint, hits) ? { kind: 'badly-formed', reason: 'wrong-encryption-for-destination' } : { kind: 'not-for-me' };
     }
+    const message = payload.encryption.value;
     let failure: BadlyFormedReason | null = null;
-    for (const { conversation, slot, hit } of candidates) {
-      const result = decryptFrame(this.crypto, conversation, payload.encryption.value, hint, slot, nowMs);
-      if (result.ok) {
-        return {
-          kind: 'readable',
-          conversationId: conversation.id,
-          frames: [result.frame],
-          started: null,
-          changes: { conversations: [result.conversation], inboxes: [] },
-        };
+    if (routed === null) {
+      for (const hit of hits) {
+        const conversation = this.conversation(hit.owner)!;
+        const result = decryptFrame(this.crypto, conversation, message, hint, hit.slot, nowMs);
+        if (result.ok) return readable(conversation.id, result.frame, result.conversation);
+        // Ours only if the full hint is this slot's.
+        if (this.hints.confirms(hint, hit)) failure = result.reason;
       }
-      // Ours only if the full hint is this slot's, or (without a hint match) the header is authentic.
-      if (hit !== null ? this.hints.confirms(hint, hit) : result.reason !== 'header-undecryptable') failure = result.reason;
+    } else {
+      for (const id of routed) {
+        const result = decryptFrame(this.crypto, this.conversation(id)!, message, hint, null, nowMs);
+        if (result.ok) return readable(id, result.frame, result.conversation);
+        // Without a hint match, ours only if the header is authentic.
+        if (result.reason !== 'header-undecryptable') failure = result.reason;
+      }
     }
     return failure === null ? { kind: 'not-for-me' } : { kind: 'badly-formed', reason: failure };
+  }
+
+  /** Is the hint exactly one of these entries' (the MAC recomputed)? */
+  private confirmsAny(hint: string, hits: readonly { owner: string; slot: HintSlot }[]): boolean {
+    for (const hit of hits) if (this.hints.confirms(hint, hit)) return true;
+    return false;
   }
 
   /**
@@ -1057,3 +1076,12 @@ export class Engine {
   }
 }
 
+/** What classify answers when a bug throws: unreachable by design (every decoder returns null), and a bug must not crash a receiver. */
+function malformed(): ClassifyResult {
+  return { kind: 'badly-formed', reason: 'malformed' };
+}
+
+/** A conversation's envelope, read. */
+function readable(conversationId: string, frame: PrivateV1Frame, conversation: PrivateConversation): ClassifyResult {
+  return { kind: 'readable', conversationId, frames: [frame], started: null, changes: { conversations: [conversation], inboxes: [] } };
+}

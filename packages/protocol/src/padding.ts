@@ -16,7 +16,7 @@ export function pad(plaintext: Uint8Array): Uint8Array | null {
  * new array. The caller owns the buffer and wipes it after use.
  */
 export function padInto(plaintext: Uint8Array, buffer: Uint8Array | null): Uint8Array | null {
-  const bucket = PADDING_BUCKETS.find((b) => b > plaintext.length);
+  const bucket = bucketFor(plaintext.length);
   if (bucket === undefined) return null;
   let out: Uint8Array;
   if (buffer !== null && buffer.length === bucket) {
@@ -26,6 +26,21 @@ export function padInto(plaintext: Uint8Array, buffer: Uint8Array | null): Uint8
   out.set(plaintext);
   out[plaintext.length] = 0x80;
   return out;
+}
+
+/** The smallest bucket that holds `length` bytes of plaintext and the marker, if any. */
+export function bucketFor(length: number): number | undefined {
+  for (const bucket of PADDING_BUCKETS) if (bucket > length) return bucket;
+  return undefined;
+}
+
+/**
+ * Pad in place: `padded` holds the plaintext in its first `length` bytes and is a bucket long
+ * (see bucketFor); the marker and zeros are written after it.
+ */
+export function padTail(padded: Uint8Array, length: number): void {
+  padded[length] = 0x80;
+  padded.fill(0, length + 1);
 }
 
 /** Returns null when the padding is malformed or the length is not a bucket. */

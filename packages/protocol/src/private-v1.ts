@@ -16,8 +16,19 @@ import {
   type HintSenderState,
   type HintSlot,
 } from './hints.ts';
-import { padInto, unpad, MAX_PADDED_PLAINTEXT, PADDING_BUCKETS } from './padding.ts';
-import { canSend, ratchetDecrypt, ratchetEncrypt, type RatchetCiphertext, type RatchetFailure, type RatchetState } from './ratchet.ts';
+import { bucketFor, padTail, unpad, MAX_PADDED_PLAINTEXT, PADDING_BUCKETS } from './padding.ts';
+import {
+  ENCRYPTED_HEADER_BYTES,
+  NONCE_BYTES,
+  TAG_BYTES,
+  canSend,
+  ratchetDecrypt,
+  ratchetEncrypt,
+  ratchetEncryptInto,
+  type RatchetCiphertext,
+  type RatchetFailure,
+  type RatchetState,
+} from './ratchet.ts';
 import type { Presentation } from './invitation.ts';
 import type { SessionKeys } from './pqxdh.ts';
 import {
@@ -25,7 +36,9 @@ import {
   MESSAGE_ID_BYTES,
   MAX_CAUSAL_HISTORY,
   decodePrivateFrame,
-  encode,
+  encodeInto,
+  ratchetEnvelopeFraming,
+  ratchetEnvelopeHeaderAt,
   type DeliveryEndpoint,
   type PrivateV1Frame,
 } from './wire/codec.ts';
@@ -57,6 +70,33 @@ export interface PrivateConversation {
 }
 
 export type FrameBody = PrivateV1Frame['body'];
+
+/**
+ * `c` with a new ratchet state and hint windows, copied field by field: a conversation is
+ * copied on every message, and V8's object spread of this shape costs several times this
+ * literal (Node 20). test/engine.test.ts checks that a copy keeps every field.
+ */
+function withRatchet(c: PrivateConversation, ratchet: RatchetState, sendHint: HintSenderState, receiveHints: HintReceiveState): PrivateConversation {
+  return {
+    type: c.type,
+    id: c.id,
+    initiator: c.initiator,
+    identity: c.identity,
+    peerIdentity: c.peerIdentity,
+    invitationId: c.invitationId,
+    viaDefaultInbox: c.viaDefaultInbox,
+    associatedData: c.associatedData,
+    ratchet,
+    sendHintKey: c.sendHintKey,
+    receiveHintKey: c.receiveHintKey,
+    sendHint,
+    receiveHints,
+    peerEndpoints: c.peerEndpoints,
+    ownEndpoints: c.ownEndpoints,
+    peerPresentation: c.peerPresentation,
+    createdAt: c.createdAt,
+  };
+}
 
 export interface ReliabilityFields {
   /** 16 bytes; default fresh random. A re-encrypted retransmission keeps its original id. */
@@ -100,9 +140,14 @@ export function newConversation(params: {
   };
 }
 
-export function buildFrame(crypto: CryptoProvider, body: FrameBody, nowMs: number, reliability: ReliabilityFields = {}): PrivateV1Frame {
-  const history = reliability.causalHistory ?? [];
-  if (history.length > MAX_CAUSAL_HISTORY || history.some((id) => id.length !== MESSAGE_ID_BYTES)) {
+const NO_HISTORY: readonly Uint8Array[] = Object.freeze([]);
+const NO_RELIABILITY: ReliabilityFields = Object.freeze({});
+
+export function buildFrame(crypto: CryptoProvider, body: FrameBody, nowMs: number, reliability: ReliabilityFields = NO_RELIABILITY): PrivateV1Frame {
+  const history = reliability.causalHistory ?? NO_HISTORY;
+  let historyValid = history.length <= MAX_CAUSAL_HISTORY;
+  for (const id of history) historyValid &&= id.length === MESSAGE_ID_BYTES;
+  if (!historyValid) {
     throw new UmbraError('invalid-argument', `causal history holds at most ${MAX_CAUSAL_HISTORY} ids of ${MESSAGE_ID_BYTES} bytes`);
   }
   if (reliability.messageId !== undefined && reliability.messageId.length !== MESSAGE_ID_BYTES) {
@@ -169,34 +214,69 @@ export function encryptFrame(
   nowMs: number,
   options: { initial?: boolean } = {},
 ): { conversation: PrivateConversation; hint: string; message: RatchetCiphertext } {
-  if (!canSend(conversation.ratchet)) {
-    throw new UmbraError('conversation-cannot-send', 'this conversation cannot send until the peer has written first');
-  }
-  const padded = padInto(encode(PrivateV1FrameSchema, frame), padScratch);
-  if (padded === null) throw new UmbraError('frame-too-large', `a frame is at most ${MAX_PADDED_PLAINTEXT} bytes once encoded`);
+  const padded = padFrame(conversation, frame);
   try {
-    return encryptPadded(crypto, conversation, padded, nowMs, options);
+    const { hint, state: sendHint } = options.initial
+      ? { hint: '', state: conversation.sendHint }
+      : nextSendHint(crypto, conversation.sendHintKey, conversation.sendHint, nowMs);
+    const ad = writeMessageAssociatedData(conversation.associatedData, hint, 'scratch');
+    const { state, message } = ratchetEncrypt(crypto, conversation.ratchet, padded, ad);
+    return { conversation: withRatchet(conversation, state, sendHint, conversation.receiveHints), hint, message };
   } finally {
     padded.fill(0); // the plaintext does not stay in the reused buffer
   }
 }
 
-/** Frames of the smallest bucket (most messages) are padded here, then wiped. */
-const padScratch = new Uint8Array(PADDING_BUCKETS[0]);
-
-function encryptPadded(
+/**
+ * encryptFrame (not initial) and encodeRatchetEnvelopeSalted in one: the sealed header and body
+ * are written straight into the envelope (one buffer instead of three, and no copies). The salt
+ * is given in uint32 halves. Returns the new conversation state and the envelope.
+ */
+export function encryptFrameToEnvelope(
   crypto: CryptoProvider,
   conversation: PrivateConversation,
-  padded: Uint8Array,
+  frame: PrivateV1Frame,
   nowMs: number,
-  options: { initial?: boolean },
-): { conversation: PrivateConversation; hint: string; message: RatchetCiphertext } {
-  const { hint, state: sendHint } = options.initial
-    ? { hint: '', state: conversation.sendHint }
-    : nextSendHint(crypto, conversation.sendHintKey, conversation.sendHint, nowMs);
-  const ad = writeMessageAssociatedData(conversation.associatedData, hint, 'scratch');
-  const { state, message } = ratchetEncrypt(crypto, conversation.ratchet, padded, ad);
-  return { conversation: { ...conversation, ratchet: state, sendHint }, hint, message };
+  saltHi: number,
+  saltLo: number,
+): { conversation: PrivateConversation; envelope: Uint8Array } {
+  const padded = padFrame(conversation, frame);
+  try {
+    const { hint, state: sendHint } = nextSendHint(crypto, conversation.sendHintKey, conversation.sendHint, nowMs);
+    const ad = writeMessageAssociatedData(conversation.associatedData, hint, 'scratch');
+    const ciphertextLength = NONCE_BYTES + padded.length + TAG_BYTES;
+    const envelope = ratchetEnvelopeFraming(hint, saltHi, saltLo, ENCRYPTED_HEADER_BYTES, ciphertextLength);
+    const headerAt = ratchetEnvelopeHeaderAt(envelope.length, ENCRYPTED_HEADER_BYTES, ciphertextLength);
+    const ratchet = ratchetEncryptInto(crypto, conversation.ratchet, padded, ad, envelope, headerAt, envelope.length - ciphertextLength);
+    return { conversation: withRatchet(conversation, ratchet, sendHint, conversation.receiveHints), envelope };
+  } finally {
+    padded.fill(0);
+  }
+}
+
+/** The frame encoded straight into its padding bucket (no copy of the encoding), padded; the caller wipes it. */
+function padFrame(conversation: PrivateConversation, frame: PrivateV1Frame): Uint8Array {
+  if (!canSend(conversation.ratchet)) {
+    throw new UmbraError('conversation-cannot-send', 'this conversation cannot send until the peer has written first');
+  }
+  encodedLength = -1;
+  const padded = encodeInto(PrivateV1FrameSchema, frame, paddingBucket);
+  if (padded === null) throw new UmbraError('frame-too-large', `a frame is at most ${MAX_PADDED_PLAINTEXT} bytes once encoded`);
+  padTail(padded, encodedLength);
+  return padded;
+}
+
+/** Frames of the smallest bucket (most messages) are padded here, then wiped. */
+const padScratch = new Uint8Array(PADDING_BUCKETS[0]);
+/** The length paddingBucket was last asked for: the frame's encoded length. */
+let encodedLength = -1;
+
+/** encodeInto's buffer for a frame of `size` bytes: its bucket (the scratch for the smallest), null when none fits. */
+function paddingBucket(size: number): Uint8Array | null {
+  const bucket = bucketFor(size);
+  if (bucket === undefined) return null;
+  encodedLength = size;
+  return bucket === padScratch.length ? padScratch : new Uint8Array(bucket);
 }
 
 export type DecryptFrameResult =
@@ -230,7 +310,7 @@ export function decryptFrame(
     if (marked === null) return { ok: false, reason: 'hint-slot' };
     receiveHints = marked;
   }
-  let next: PrivateConversation = { ...conversation, ratchet: result.state, receiveHints };
+  let next = withRatchet(conversation, result.state, conversation.sendHint, receiveHints);
   if (frame.body.case === 'particleUpdate') next = applyParticleUpdate(next, frame.body.value);
   return { ok: true, conversation: next, frame };
 }

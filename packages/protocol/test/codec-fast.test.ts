@@ -7,10 +7,13 @@ import {
   UmbraEnvelopeV1Schema,
   decodeEncryptedPayload,
   decodeEnvelope,
+  decodeEnvelopeRouting,
   doubleRatchetMessage,
   encodeEncryptedPayload,
   encodeEnvelope,
   encodeRatchetEnvelope,
+  ratchetEnvelopeFraming,
+  ratchetEnvelopeHeaderAt,
   isReencodedSame,
 } from '../src/wire/codec.ts';
 
@@ -30,7 +33,15 @@ function rng(seed: number) {
   };
 }
 
-test('encodeRatchetEnvelope gives the general encoders\' bytes', () => {
+/** The sender's in-place path: ratchetEnvelopeFraming, then the header and ciphertext written where it says. */
+function framed(hint: string, salt: bigint, header: Uint8Array, ciphertext: Uint8Array): Uint8Array {
+  const out = ratchetEnvelopeFraming(hint, Number(salt >> 32n), Number(salt & 0xffffffffn), header.length, ciphertext.length);
+  out.set(header, ratchetEnvelopeHeaderAt(out.length, header.length, ciphertext.length));
+  out.set(ciphertext, out.length - ciphertext.length);
+  return out;
+}
+
+test('encodeRatchetEnvelope and the in-place framing give the general encoders\' bytes', () => {
   const random = rng(17);
   const bytes = (n: number) => Uint8Array.from({ length: n }, () => Math.floor(random() * 256));
   const lengths = [0, 1, 68, 127, 128, 272, 16383, 16384, 65552];
@@ -43,7 +54,9 @@ test('encodeRatchetEnvelope gives the general encoders\' bytes', () => {
           if (random() < 0.7) continue;
           const header = bytes(h);
           const ciphertext = bytes(c);
-          assert.deepEqual(encodeRatchetEnvelope(hint, salt, header, ciphertext), reference(hint, salt, header, ciphertext), `${hint} ${salt} ${h} ${c}`);
+          const expected = reference(hint, salt, header, ciphertext);
+          assert.deepEqual(encodeRatchetEnvelope(hint, salt, header, ciphertext), expected, `${hint} ${salt} ${h} ${c}`);
+          if (h > 0 && c > 0) assert.deepEqual(framed(hint, salt, header, ciphertext), expected, `framed ${hint} ${salt} ${h} ${c}`);
         }
       }
     }
@@ -53,7 +66,9 @@ test('encodeRatchetEnvelope gives the general encoders\' bytes', () => {
     const hint = 'abcdef0123456789'.repeat(2).slice(0, Math.floor(random() * 33));
     const header = bytes(Math.floor(random() * 200));
     const ciphertext = bytes(Math.floor(random() * 3000));
-    assert.deepEqual(encodeRatchetEnvelope(hint, salt, header, ciphertext), reference(hint, salt, header, ciphertext));
+    const expected = reference(hint, salt, header, ciphertext);
+    assert.deepEqual(encodeRatchetEnvelope(hint, salt, header, ciphertext), expected);
+    if (header.length > 0 && ciphertext.length > 0) assert.deepEqual(framed(hint, salt, header, ciphertext), expected);
   }
 });
 
@@ -114,6 +129,8 @@ test('decodeEnvelope and decodeEncryptedPayload agree with protobuf-es on valid 
     for (const input of inputs) {
       const env = decodeEnvelope(input);
       assert.deepEqual(env, referenceDecode(UmbraEnvelopeV1Schema, input));
+      // The receive path's decoder: decodeEnvelope's hint and payload, or null with it.
+      assert.deepEqual(decodeEnvelopeRouting(input), env === null ? null : { hint: env.conversationHint, payload: env.payload });
       if (env === null) continue;
       const payload = decodeEncryptedPayload(env.payload);
       assert.deepEqual(payload, referenceDecode(EncryptedPayloadSchema, env.payload));
@@ -126,4 +143,27 @@ test('decodeEnvelope and decodeEncryptedPayload agree with protobuf-es on valid 
     }
   }
   assert.ok(fastShape > 1000, `${fastShape} envelopes took the double-ratchet shape`);
+});
+
+test('decodeEnvelopeRouting refuses, like decodeEnvelope, the non-canonical salts and lengths its fast shape could meet', () => {
+  const payload = [0x12, 0x00]; // opaque at this layer
+  const envelope = (salt: number[], payloadField: number[] = [0x2a, payload.length, ...payload]) =>
+    Uint8Array.from([0x0a, 0x02, 0x61, 0x62, 0x10, ...salt, ...payloadField]);
+  const cases = [
+    [0x01], // canonical
+    [0x00], // a zero salt written out
+    [0x81, 0x00], // a padded varint
+    [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01], // 2^64 - 1
+    [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02], // above 64 bits
+    [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x81, 0x00], // 11 bytes
+    [0xff], // truncated
+  ];
+  for (const salt of cases) {
+    for (const input of [envelope(salt), envelope(salt, [0x2a, 0x00]), envelope(salt, [0x2a, 0x82, 0x00, ...payload]), envelope(salt, [0x2a, payload.length + 1, ...payload])]) {
+      const env = decodeEnvelope(input);
+      assert.deepEqual(env, referenceDecode(UmbraEnvelopeV1Schema, input), `${input}`);
+      assert.deepEqual(decodeEnvelopeRouting(input), env === null ? null : { hint: env.conversationHint, payload: env.payload }, `${input}`);
+    }
+  }
+  assert.notEqual(decodeEnvelopeRouting(envelope([0x01])), null);
 });

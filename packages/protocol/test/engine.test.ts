@@ -29,6 +29,21 @@ describe('engine: first contact', () => {
     await roundTrip(alice, bob, id, 'twice');
   });
 
+  it('sending and reading copy a conversation (and its ratchet state) with every field kept', async () => {
+    const { alice, bob, id } = await startedPair();
+    const keys = (o: object) => Object.keys(o).sort();
+    const before = { a: alice.conversation(id)!, b: bob.conversation(id)! };
+    await roundTrip(bob, alice, id, 'one'); // alice steps her ratchet
+    await roundTrip(alice, bob, id, 'two');
+    await roundTrip(alice, bob, id, 'three'); // on bob's current chain
+    const after = { a: alice.conversation(id)!, b: bob.conversation(id)! };
+    for (const side of ['a', 'b'] as const) {
+      assert.notEqual(after[side], before[side]);
+      assert.deepEqual(keys(after[side]), keys(before[side]));
+      assert.deepEqual(keys(after[side].ratchet), keys(before[side].ratchet));
+    }
+  });
+
   it('the initiator may write again before any reply', async () => {
     const { alice, bob, id } = await startedPair();
     await roundTrip(alice, bob, id, 'one');

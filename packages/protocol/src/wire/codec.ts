@@ -14,7 +14,7 @@ import {
 } from './gen/umbra/v1/envelope_pb.ts';
 import { SignedInvitationSchema, InvitationSchema, type Invitation, type SignedInvitation } from './gen/umbra/v1/invitation_pb.ts';
 import { PrivateV1FrameSchema, type PrivateV1Frame } from './gen/umbra/v1/private_v1_pb.ts';
-import { compilePlan, planDecodeCanonical, planEncode } from './plan-codec.ts';
+import { compilePlan, planDecodeCanonical, planEncode, planEncodeInto } from './plan-codec.ts';
 
 export * from './gen/umbra/v1/envelope_pb.ts';
 export * from './gen/umbra/v1/invitation_pb.ts';
@@ -40,6 +40,19 @@ export const MESSAGE_ID_BYTES = 16;
 export function encode<Desc extends DescMessage>(schema: Desc, message: MessageShape<Desc>): Uint8Array {
   const plan = compilePlan(schema);
   return plan === null ? toBinary(schema, message) : planEncode(plan, message);
+}
+
+/**
+ * encode(), written from index 0 of the buffer `into(size)` returns (at least `size` bytes),
+ * or null when it returns null. `into` must not encode anything itself.
+ */
+export function encodeInto<Desc extends DescMessage>(schema: Desc, message: MessageShape<Desc>, into: (size: number) => Uint8Array | null): Uint8Array | null {
+  const plan = compilePlan(schema);
+  if (plan !== null) return planEncodeInto(plan, message, into);
+  const bytes = toBinary(schema, message);
+  const out = into(bytes.length);
+  out?.set(bytes);
+  return out;
 }
 
 /**
@@ -89,6 +102,53 @@ export function decodeEnvelope(bytes: Uint8Array): UmbraEnvelopeV1 | null {
   return env;
 }
 
+/** What a receiver routes an envelope by: its hint and its payload (a view of the input). */
+export interface EnvelopeRouting {
+  readonly hint: string;
+  readonly payload: Uint8Array;
+}
+
+/**
+ * decodeEnvelope's hint and payload, or null exactly when decodeEnvelope returns null: the
+ * receive path's decoder, which never needs the salt. The shape every Umbra sender writes (an
+ * ASCII hint, a salt, a payload, all present) is checked canonical in place without making the
+ * salt's BigInt or a message object; anything else goes to decodeEnvelope, which decides
+ * (test/codec-fast.test.ts compares the two on valid and mutated envelopes).
+ */
+export function decodeEnvelopeRouting(bytes: Uint8Array): EnvelopeRouting | null {
+  const fast = fastEnvelopeRouting(bytes);
+  if (fast !== null) return fast;
+  const env = decodeEnvelope(bytes);
+  return env === null ? null : { hint: env.conversationHint, payload: env.payload };
+}
+
+const asciiDecoder = new TextDecoder();
+
+function fastEnvelopeRouting(bytes: Uint8Array): EnvelopeRouting | null {
+  const end = bytes.length;
+  // 1: conversation_hint, 1..MAX_HINT_CHARS ASCII bytes (a one-byte length).
+  if (end > MAX_ENVELOPE_BYTES || bytes[0] !== 0x0a) return null;
+  const hintLength = bytes[1]!;
+  if (hintLength === 0 || hintLength > MAX_HINT_CHARS || 2 + hintLength >= end) return null;
+  for (let i = 2; i < 2 + hintLength; i++) if (bytes[i]! >= 0x80) return null;
+  let pos = 2 + hintLength;
+  // 2: salt, a minimal non-zero varint of at most 64 bits.
+  if (bytes[pos++] !== 0x10) return null;
+  for (let i = 0; ; i++) {
+    if (i === 10 || pos >= end) return null;
+    const b = bytes[pos++]!;
+    if ((b & 0x80) !== 0) continue;
+    if (b === 0 || (i === 9 && b > 1)) return null; // zero (or a padded varint), or above 64 bits
+    break;
+  }
+  // 5: payload, non-empty, to the end.
+  if (bytes[pos++] !== 0x2a) return null;
+  cursor = pos;
+  const payloadLength = readLength(bytes);
+  if (payloadLength <= 0 || cursor + payloadLength !== end) return null;
+  return { hint: asciiDecoder.decode(bytes.subarray(2, 2 + hintLength)), payload: bytes.subarray(cursor, end) };
+}
+
 // The hot-path encoders build their messages as literals: every field is given, so this is
 // what create() returns, without its per-call reflection (a few µs per message).
 export function encodeEnvelope(hint: string, salt: bigint, payload: Uint8Array): Uint8Array {
@@ -103,19 +163,56 @@ export function encodeEnvelope(hint: string, salt: bigint, payload: Uint8Array):
  * ASCII or a salt outside uint64 takes the general encoders.
  */
 export function encodeRatchetEnvelope(hint: string, salt: bigint, header: Uint8Array, ciphertext: Uint8Array): Uint8Array {
-  let ascii = true;
-  for (let i = 0; i < hint.length && ascii; i++) ascii = hint.charCodeAt(i) < 0x80;
-  if (!ascii || salt < 0n || salt >= 1n << 64n) {
+  if (!isAscii(hint) || salt < 0n || salt >= UINT64_RANGE) {
     return encodeEnvelope(hint, salt, encodeEncryptedPayload({ case: 'doubleRatchet', value: doubleRatchetMessage(header, ciphertext) }));
   }
+  return writeRatchetEnvelope(hint, Number(salt >> 32n), Number(salt & 0xffffffffn), header.length, ciphertext.length, header, ciphertext);
+}
+
+const UINT64_RANGE = 1n << 64n;
+
+function isAscii(text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) >= 0x80) return false;
+  return true;
+}
+
+/**
+ * encodeRatchetEnvelope's bytes, salt saltHi·2^32 + saltLo (uint32 halves: the engine's salt is
+ * random bytes, no BigInt is made), with the header and ciphertext left zero, for a sender that
+ * seals them in place: they are the envelope's last bytes, the ciphertext at
+ * `length - ciphertextLength` and the header at ratchetEnvelopeHeaderAt, whatever the hint
+ * (both lengths non-zero). test/codec-fast.test.ts checks it against the general encoders.
+ */
+export function ratchetEnvelopeFraming(hint: string, saltHi: number, saltLo: number, headerLength: number, ciphertextLength: number): Uint8Array {
+  if (!isAscii(hint)) {
+    const salt = (BigInt(saltHi >>> 0) << 32n) | BigInt(saltLo >>> 0);
+    return encodeRatchetEnvelope(hint, salt, new Uint8Array(headerLength), new Uint8Array(ciphertextLength));
+  }
+  return writeRatchetEnvelope(hint, saltHi >>> 0, saltLo >>> 0, headerLength, ciphertextLength, null, null);
+}
+
+/** Where ratchetEnvelopeFraming's envelope of `length` bytes holds the header (both lengths non-zero). */
+export function ratchetEnvelopeHeaderAt(length: number, headerLength: number, ciphertextLength: number): number {
+  return length - ciphertextLength - 1 - varintSize(ciphertextLength) - headerLength;
+}
+
+/** The one-pass writer (ASCII hint, uint32 salt halves); null header and ciphertext: left zero (framing only). */
+function writeRatchetEnvelope(
+  hint: string,
+  hi: number,
+  lo: number,
+  headerLength: number,
+  ciphertextLength: number,
+  header: Uint8Array | null,
+  ciphertext: Uint8Array | null,
+): Uint8Array {
   // DoubleRatchetMessage: 1 header, 2 ciphertext (bytes, left out when empty).
-  const drm = (header.length > 0 ? 1 + varintSize(header.length) + header.length : 0) + (ciphertext.length > 0 ? 1 + varintSize(ciphertext.length) + ciphertext.length : 0);
+  const drm = (headerLength > 0 ? 1 + varintSize(headerLength) + headerLength : 0) + (ciphertextLength > 0 ? 1 + varintSize(ciphertextLength) + ciphertextLength : 0);
   // EncryptedPayload: oneof member 2 (a message: written even when empty).
   const payload = 1 + varintSize(drm) + drm;
-  const lo = Number(salt & 0xffffffffn);
-  const hi = Number(salt >> 32n);
+  const hasSalt = hi !== 0 || lo !== 0;
   const size =
-    (hint.length > 0 ? 1 + varintSize(hint.length) + hint.length : 0) + (salt !== 0n ? 1 + uint64VarintSize(lo, hi) : 0) + 1 + varintSize(payload) + payload;
+    (hint.length > 0 ? 1 + varintSize(hint.length) + hint.length : 0) + (hasSalt ? 1 + uint64VarintSize(lo, hi) : 0) + 1 + varintSize(payload) + payload;
   const out = new Uint8Array(size);
   let pos = 0;
   if (hint.length > 0) {
@@ -123,7 +220,7 @@ export function encodeRatchetEnvelope(hint: string, salt: bigint, header: Uint8A
     pos = writeVarint(out, pos, hint.length);
     for (let i = 0; i < hint.length; i++) out[pos++] = hint.charCodeAt(i);
   }
-  if (salt !== 0n) {
+  if (hasSalt) {
     out[pos++] = 0x10; // 2: salt
     pos = writeUint64Varint(out, pos, lo, hi);
   }
@@ -131,16 +228,16 @@ export function encodeRatchetEnvelope(hint: string, salt: bigint, header: Uint8A
   pos = writeVarint(out, pos, payload);
   out[pos++] = 0x12; // EncryptedPayload.double_ratchet
   pos = writeVarint(out, pos, drm);
-  if (header.length > 0) {
+  if (headerLength > 0) {
     out[pos++] = 0x0a;
-    pos = writeVarint(out, pos, header.length);
-    out.set(header, pos);
-    pos += header.length;
+    pos = writeVarint(out, pos, headerLength);
+    if (header !== null) out.set(header, pos);
+    pos += headerLength;
   }
-  if (ciphertext.length > 0) {
+  if (ciphertextLength > 0) {
     out[pos++] = 0x12;
-    pos = writeVarint(out, pos, ciphertext.length);
-    out.set(ciphertext, pos);
+    pos = writeVarint(out, pos, ciphertextLength);
+    if (ciphertext !== null) out.set(ciphertext, pos);
   }
   return out;
 }
@@ -264,7 +361,7 @@ export function decodePrivateFrame(bytes: Uint8Array): PrivateV1Frame | null {
   if (frame === null) return null;
   if (frame.messageId.length !== MESSAGE_ID_BYTES) return null;
   if (frame.causalHistory.length > MAX_CAUSAL_HISTORY) return null;
-  if (frame.causalHistory.some((id) => id.length !== MESSAGE_ID_BYTES)) return null;
+  for (const id of frame.causalHistory) if (id.length !== MESSAGE_ID_BYTES) return null;
   if (frame.body.case === undefined) return null;
   if (frame.body.case === 'ack' && frame.body.value.messageIds.length > MAX_ACK_IDS) return null;
   if (frame.body.case === 'retransmitRequest' && frame.body.value.messageIds.length > MAX_ACK_IDS) return null;

@@ -50,6 +50,8 @@ interface FieldPlan {
   /** Written even when zero (oneof members, explicit presence). */
   readonly explicit: boolean;
   readonly tag: number;
+  /** Bit of the field's oneof in the decoder's seen-mask (0 when not a oneof member). */
+  readonly oneofBit: number;
   message: MessagePlan | null;
 }
 
@@ -57,7 +59,8 @@ interface MessagePlan {
   readonly typeName: string;
   /** In number order: toBinary's order and the canonical order. */
   readonly fields: readonly FieldPlan[];
-  readonly byNumber: ReadonlyMap<number, FieldPlan>;
+  /** Field by number (a sparse array: numbers are small), for the decoder's per-tag lookup. */
+  readonly byNumber: readonly (FieldPlan | undefined)[];
   /** Own properties of a fresh message (`create(schema)`), in creation order. */
   readonly defaults: readonly (readonly [string, 'bytes' | 'list' | 'oneof' | 'value', unknown])[];
 }
@@ -97,6 +100,8 @@ function build(desc: DescMessage, building: Map<DescMessage, MessagePlan>): Mess
   if (cached !== undefined) return cached;
   const fields: FieldPlan[] = [];
   const nested: [FieldPlan, DescMessage][] = [];
+  // A message has at most 31 oneofs here (ours have one or none); more: not covered.
+  if (desc.oneofs.length > 31) return null;
   for (const f of [...desc.fields].sort((a, b) => a.number - b.number)) {
     let kind: Kind | null;
     let list = false;
@@ -123,6 +128,7 @@ function build(desc: DescMessage, building: Map<DescMessage, MessagePlan>): Mess
       packed,
       explicit: f.oneof !== undefined || f.presence === PRESENCE_EXPLICIT,
       tag: (f.number << 3) | wireType,
+      oneofBit: f.oneof === undefined ? 0 : 1 << desc.oneofs.indexOf(f.oneof),
       message: null,
     };
     if (kind === KIND_MESSAGE) nested.push([field, f.message!]);
@@ -137,7 +143,9 @@ function build(desc: DescMessage, building: Map<DescMessage, MessagePlan>): Mess
     else if (value === null || typeof value !== 'object') defaults.push([key, 'value', value]);
     else return null; // a default this codec does not know how to copy
   }
-  const plan: MessagePlan = { typeName: desc.typeName, fields, byNumber: new Map(fields.map((f) => [f.number, f])), defaults };
+  const byNumber: (FieldPlan | undefined)[] = [];
+  for (const f of fields) byNumber[f.number] = f;
+  const plan: MessagePlan = { typeName: desc.typeName, fields, byNumber, defaults };
   building.set(desc, plan);
   for (const [field, message] of nested) {
     const inner = build(message, building);
@@ -156,8 +164,16 @@ function varintSize(value: number): number {
   return value < 0x80 ? 1 : value < 0x4000 ? 2 : value < 0x200000 ? 3 : value < 0x10000000 ? 4 : 5;
 }
 
+/** Largest uint64 handled as a double (exact below 2^53): timestamps and counters, without BigInt arithmetic. */
+const SAFE_UINT64 = BigInt(Number.MAX_SAFE_INTEGER);
+
 function uint64Size(value: bigint): number {
   if (value < 0x100000000n) return varintSize(Number(value));
+  if (value <= SAFE_UINT64) {
+    let size = 5;
+    for (let rest = Math.floor(Number(value) / 2 ** 35); rest > 0; rest = Math.floor(rest / 128)) size++;
+    return size;
+  }
   let size = 5;
   for (let rest = value >> 35n; rest > 0n; rest >>= 7n) size++;
   return size;
@@ -273,8 +289,16 @@ class Writer {
   }
   uint64(value: bigint): void {
     if (value < 0x100000000n) return this.varint(Number(value));
-    let lo = Number(value & 0xffffffffn);
-    let hi = Number(value >> 32n);
+    let lo: number;
+    let hi: number;
+    if (value <= SAFE_UINT64) {
+      const n = Number(value);
+      hi = Math.floor(n / 2 ** 32);
+      lo = n - hi * 2 ** 32;
+    } else {
+      lo = Number(value & 0xffffffffn);
+      hi = Number(value >> 32n);
+    }
     // 28 low bits, then the remaining 4 of lo joined with hi's bits.
     for (let i = 0; i < 4; i++) {
       this.buf[this.pos++] = (lo & 0x7f) | 0x80;
@@ -352,15 +376,48 @@ function writeMessage(w: Writer, plan: MessagePlan, message: Record<string, unkn
   }
 }
 
+/**
+ * One scratch for every call: encoding is synchronous and calls nothing outside this module, so
+ * calls never overlap. Emptied after each (no string bytes are kept).
+ */
+const sharedScratch: Scratch = { lengths: [], strings: [], lengthAt: 0, stringAt: 0 };
+
 /** Encode with a compiled plan: the same bytes as protobuf-es's `toBinary`. */
 export function planEncode<Desc extends DescMessage>(plan: MessagePlan, message: MessageShape<Desc>): Uint8Array {
-  const scratch: Scratch = { lengths: [], strings: [], lengthAt: 0, stringAt: 0 };
+  return planEncodeInto(plan, message, newBuffer)!;
+}
+
+function newBuffer(size: number): Uint8Array {
+  return new Uint8Array(size);
+}
+
+/**
+ * planEncode, written from index 0 of the buffer `into(size)` returns (at least `size` bytes;
+ * the rest is left as it is); null, writing nothing, when `into` returns null. Returns that
+ * buffer: a caller that pads (private-v1) encodes straight into its padding bucket.
+ */
+export function planEncodeInto<Desc extends DescMessage>(
+  plan: MessagePlan,
+  message: MessageShape<Desc>,
+  into: (size: number) => Uint8Array | null,
+): Uint8Array | null {
+  const scratch = sharedScratch;
   const record = message as unknown as Record<string, unknown>;
-  const size = messageSize(plan, record, scratch);
-  const w = new Writer(new Uint8Array(size));
-  writeMessage(w, plan, record, scratch);
-  if (w.pos !== size) throw new Error('plan codec: size mismatch'); // a bug, never input-dependent
-  return w.buf;
+  try {
+    const size = messageSize(plan, record, scratch);
+    const buf = into(size);
+    if (buf === null) return null;
+    if (buf.length < size) throw new RangeError('plan codec: buffer too small');
+    const w = new Writer(buf);
+    writeMessage(w, plan, record, scratch);
+    if (w.pos !== size) throw new Error('plan codec: size mismatch'); // a bug, never input-dependent
+    return buf;
+  } finally {
+    scratch.lengths.length = 0;
+    scratch.strings.length = 0;
+    scratch.lengthAt = 0;
+    scratch.stringAt = 0;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -420,7 +477,9 @@ class Reader {
       }
       if ((b & 0x80) === 0) {
         if (i > 0 && b === 0) throw REJECT;
-        return hi === 0 ? BigInt(lo >>> 0) : (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
+        // Below 2^53 (timestamps, counters) one exact double makes the BigInt.
+        hi >>>= 0;
+        return hi < 0x200000 ? BigInt(hi * 2 ** 32 + (lo >>> 0)) : (BigInt(hi) << 32n) | BigInt(lo >>> 0);
       }
     }
     throw REJECT;
@@ -472,9 +531,8 @@ function readValue(r: Reader, field: FieldPlan, wireType: number, end: number, d
       const bytes = r.buf.subarray(start, r.pos);
       // A leading byte-order mark would be dropped by the decoder: not canonical.
       if (bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) throw REJECT;
-      let ascii = true;
-      for (let i = 0; i < bytes.length && ascii; i++) ascii = bytes[i]! < 0x80;
-      if (ascii) return bytes.length < 64 ? String.fromCharCode(...bytes) : strictUtf8.decode(bytes);
+      // TextDecoder is the fastest way to a string even for 32 ASCII bytes (a hint): ~0.4 µs,
+      // against ~0.6 for fromCharCode.apply and ~3.7 for fromCharCode(...spread), the old path.
       try {
         return strictUtf8.decode(bytes);
       } catch {
@@ -489,29 +547,30 @@ function readValue(r: Reader, field: FieldPlan, wireType: number, end: number, d
     default: {
       if (wireType !== WIRE_LEN) throw REJECT;
       const start = r.span(end);
-      return readMessage(r.buf, start, r.pos, field.message!, depth + 1);
+      const after = r.pos;
+      r.pos = start;
+      return readMessage(r, after, field.message!, depth + 1);
     }
   }
 }
 
-function readMessage(buf: Uint8Array, start: number, end: number, plan: MessagePlan, depth: number): Record<string, unknown> {
+/** The message from r.pos to `end` (one reader for the whole input: it ends at `end`). */
+function readMessage(r: Reader, end: number, plan: MessagePlan, depth: number): Record<string, unknown> {
   if (depth > MAX_DEPTH) throw REJECT;
   const message = freshMessage(plan);
-  const r = new Reader(buf, start);
   let lastNumber = 0;
-  let oneofsSeen: string[] | null = null;
+  let oneofsSeen = 0;
   while (r.pos < end) {
     const tag = r.varint32(end);
     const number = tag >>> 3;
     const wireType = tag & 7;
-    const field = plan.byNumber.get(number);
+    const field = plan.byNumber[number];
     if (field === undefined) throw REJECT; // unknown field: not canonical
     const repeatable = field.list && !field.packed;
     if (number < lastNumber || (number === lastNumber && !repeatable)) throw REJECT;
     if (field.oneof !== null) {
-      oneofsSeen ??= [];
-      if (oneofsSeen.includes(field.oneof)) throw REJECT;
-      oneofsSeen.push(field.oneof);
+      if ((oneofsSeen & field.oneofBit) !== 0) throw REJECT;
+      oneofsSeen |= field.oneofBit;
     }
     lastNumber = number;
     if (!field.list) {
@@ -525,8 +584,8 @@ function readMessage(buf: Uint8Array, start: number, end: number, plan: MessageP
       if (r.pos === bodyStart) throw REJECT; // an empty packed list is left out
       const items = message[field.name] as unknown[];
       const bodyEnd = r.pos;
-      const inner = new Reader(buf, bodyStart);
-      while (inner.pos < bodyEnd) items.push(readValue(inner, field, WIRE_VARINT, bodyEnd, depth));
+      r.pos = bodyStart;
+      while (r.pos < bodyEnd) items.push(readValue(r, field, WIRE_VARINT, bodyEnd, depth));
     } else {
       (message[field.name] as unknown[]).push(readValue(r, field, wireType, end, depth));
     }
@@ -540,7 +599,7 @@ function readMessage(buf: Uint8Array, start: number, end: number, plan: MessageP
  */
 export function planDecodeCanonical<Desc extends DescMessage>(plan: MessagePlan, bytes: Uint8Array): MessageShape<Desc> | null {
   try {
-    return readMessage(bytes, 0, bytes.length, plan, 0) as unknown as MessageShape<Desc>;
+    return readMessage(new Reader(bytes, 0), bytes.length, plan, 0) as unknown as MessageShape<Desc>;
   } catch (e) {
     if (e === REJECT) return null;
     throw e;
