@@ -2,7 +2,7 @@
  * Load test (npm run loadtest; not part of npm test).
  *
  *   npm run loadtest -- [--clients 1000] [--messages 100] [--concurrency 100] [--size 512] [--no-kill]
- *                       [--echo-count 20000] [--profile DIR]
+ *                       [--echo-count 20000] [--receivers 2] [--lock /tmp/bench.lock] [--profile DIR]
  *                       [--db postgres://user@host:port/db --instances 1,3 [--rounds 1]]
  *
  * Without --db: the hub (SQLite files, two RSAs as child processes), as `umbra hub` runs it.
@@ -14,29 +14,36 @@
  * (pg_stat_database and pg_current_wal_lsn deltas over the run). Receivers connect to instance
  * i mod N and the SSA delivers to instance i+1 mod N, so with N > 1 every push crosses instances.
  *
- * Two processes (three with the RSAs): this one runs the services (issuer, SSA and directory
- * in-process, the two RSAs as child processes, exactly as `umbra hub --rsa-mode child` would), and
- * a forked *generator* process holds every client: the senders and the 1000 WebSocket receivers.
- * The generator never shares an event loop with a service, so it neither starves the services nor
- * is starved by them.
+ * Processes: this one runs the services (issuer, SSA and directory in-process, the RSAs as
+ * child processes, exactly as `umbra hub --rsa-mode child` would). The clients live in forked
+ * processes of their own, so that no client shares an event loop with a service, and the senders
+ * do not share one with the receivers (one loop holding 100 senders and 1000 receivers ran
+ * 100-300 ms behind, and the p99 measured it):
+ * - the *sender* holds the SSA tokens and every submit (100 in flight);
+ * - `--receivers K` *receiver* processes (default 2) hold the 1000 inboxes (each process clients
+ *   of every RSA service), each on its RSA WebSocket. A message carries its id and its send time (wall clock,
+ *   which the processes share) in its first 12 bytes.
  *
- * 1. Ceiling: a bare Fastify echo server runs in this process (where the SSA will run) and the
- *    generator drives it with the same pool, the same fetch client, the same concurrency and the
- *    same request body shape as the SSA submits.
- * 2. Setup (not timed): the generator creates an inbox and a seed per client, pre-fetches the SSA
- *    tokens and re-randomizes one address per message (client CPU, not service work).
+ * 1. Setup (not timed): the receivers create an inbox and a seed per client, the sender mints the
+ *    SSA tokens and re-randomizes one address per message (client CPU, not service work).
+ * 2. Ceiling: a bare Fastify echo server runs in this process (where the SSA runs) and the
+ *    sender drives it with the same pool, the same fetch client, the same concurrency and the
+ *    same request body shape as the SSA submits, before and after the run (the ratios use the mean).
  * 3. Run: every client sends M messages to the next client through the SSA; receivers listen on
  *    the RSA WebSocket, ack in batches, reconnect after a drop and dedupe by id. Unless --no-kill,
  *    RSA #1 is SIGKILLed when 1/3 of the submissions have been sent and restarted 1 s later.
  *
+ * `--lock FILE` holds flock(1) on FILE over 2 and 3 only (the minting is minutes of client CPU)
+ * and prints the load average when it is taken and released.
+ *
  * Prints msgs/s and p50/p99 latencies beside the echo ceiling, and how many messages were lost
- * (target 0). The SSA tokens for every configuration are minted once, before the first. `--profile DIR` writes V8 CPU profiles of every process there (services.cpuprofile,
- * generator.cpuprofile, rsa-<pid>.cpuprofile for the RSAs that were not killed).
+ * (target 0). The SSA tokens for every configuration are minted once, before the first. `--profile DIR` writes V8 CPU profiles of every process there (services-N, sender-N, receiverK-N,
+ * rsa-<pid>.cpuprofile for the RSAs that were not killed).
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Session } from 'node:inspector/promises';
@@ -45,7 +52,7 @@ import Fastify from 'fastify';
 import postgres from 'postgres';
 import { addressKeysOf, currentAddressKey, IssuerClient, RsaClient, SsaClient, tokenInfoOf, TokenWallet, type InboxClient, type InboxConnection } from '../packages/client/src/http.ts';
 import { nodeServiceClientOptions } from '../packages/client/src/node.ts';
-import { b64u, deriveAddress, readyUrl, rerandomizeAddress, startHub } from '../packages/services/src/index.ts';
+import { b64u, deriveAddress, fromB64u, readyUrl, rerandomizeAddress, startHub } from '../packages/services/src/index.ts';
 import { startIssuer } from '../packages/services/src/issuer.ts';
 import { startSsa, type SsaService } from '../packages/services/src/ssa.ts';
 import { childCommand } from '../packages/services/src/child-entry.ts';
@@ -65,12 +72,19 @@ const SIZE = arg('size', 512);
 const KILL = !process.argv.includes('--no-kill');
 const TOTAL = N * M;
 const ECHO_COUNT = arg('echo-count', Math.min(TOTAL, 20_000));
-const IS_GENERATOR = process.argv.includes('--generator');
+/** This process's part: the services (main, no --role), the sender, or receiver --part k of --receivers K. */
+const ROLE = strArg('role') ?? 'services';
+const RECEIVER_PROCS = arg('receivers', 2);
+const PART = arg('part', 0);
+const PARTS = RECEIVER_PROCS;
 const PROFILE_DIR = strArg('profile');
+const LOCK = strArg('lock');
 const DB = strArg('db');
 const INSTANCES = (strArg('instances') ?? '1').split(',').map(Number);
 const ROUNDS = arg('rounds', 1);
 if (INSTANCES.some((n) => !Number.isInteger(n) || n < 1)) throw new Error('--instances is a comma-separated list of positive integers');
+if (!Number.isInteger(RECEIVER_PROCS) || RECEIVER_PROCS < 1) throw new Error('--receivers is a positive integer');
+if (SIZE < 12) throw new Error('--size must be at least 12 (a message carries its id and send time)');
 if (DB && !/^postgres(ql)?:\/\//.test(DB)) throw new Error('--db must be a postgres:// URL');
 /** One entry per measured configuration: the SQLite hub, or N RSA instances on PostgreSQL. */
 const CONFIGS: number[] = DB ? Array.from({ length: ROUNDS }, () => INSTANCES).flat() : [0];
@@ -107,18 +121,53 @@ async function pool<T>(items: T[], conc: number, fn: (item: T, i: number) => Pro
   );
 }
 
-// ---- messages between the two processes -------------------------------------------------------
+// ---- messages between the processes -----------------------------------------------------------
 /**
  * `services`: per RSA service, the URLs of its instances (the hub: two services of one instance;
  * PostgreSQL mode: one service of N instances).
  */
-type ToGen =
+type ToSender =
   | { t: 'echo'; url: string; count: number }
   | { t: 'mint'; issuer: string; ssa: string; count: number }
-  | { t: 'setup'; services: string[][]; run: number }
+  | { t: 'jobs'; targets: Target[] }
   | { t: 'run'; run: number }
+  | { t: 'stop' };
+type ToReceiver =
+  | { t: 'setup'; issuer: string; services: string[][] }
+  | { t: 'listen'; run: number }
+  | { t: 'watch-kill' }
+  | { t: 'result'; runStartWall: number }
   | { t: 'reset' }
   | { t: 'stop' };
+/** Where to send client i's messages: what the sender needs of a receiver's inbox. */
+interface Target {
+  i: number;
+  deliverUrl: string;
+  /** The address derived from the client's seed (re-randomized per message by the sender). */
+  addr: string;
+  kid: number;
+  X: string;
+}
+interface SendResult {
+  submitSecs: number;
+  refused: number;
+  submit: { p50: number; p99: number };
+  /** Wall-clock ms (performance.timeOrigin + now) when the first submit went out. */
+  runStartWall: number;
+  /** Seconds into the run when the kill was asked for (-1: no kill). */
+  killAtS: number;
+}
+interface ReceiveResult {
+  /** End-to-end latencies of first receipts, ms. */
+  e2e: number[];
+  received: number;
+  duplicates: number;
+  over1s: number;
+  over1sKilled: number;
+  slowBySend: number[];
+  /** Wall-clock ms of the last first receipt. */
+  lastWall: number;
+}
 interface RunResult {
   submitSecs: number;
   e2eSecs: number;
@@ -136,23 +185,50 @@ interface RunResult {
   /** CPU seconds per process over the run (/proc), for the services side filled in by main(). */
   cpu?: Record<string, number>;
 }
-type FromGen =
+type FromSender =
   | { t: 'echo'; rate: number; p50: number; p99: number }
   | { t: 'mint'; secs: number }
-  | { t: 'setup'; secs: number }
+  | { t: 'jobs'; secs: number }
   | { t: 'kill'; at: number }
-  /** Every receiver connected again after the kill, `secs` after it was asked for. */
-  | { t: 'reconnected'; secs: number; timeline: number[] }
-  | { t: 'progress'; submitted: number; received: number; connected: number }
-  | { t: 'run'; result: RunResult }
+  | { t: 'progress'; submitted: number }
+  | { t: 'sent'; result: SendResult }
+  | { t: 'stopped' };
+type FromReceiver =
+  | { t: 'setup'; secs: number; targets: Target[] }
+  | { t: 'listen'; connected: number }
+  /** Every receiver of this process connected again after the kill, `secs` after it was asked for. */
+  | { t: 'reconnected'; secs: number; timeline: number[]; clients: number }
+  | { t: 'progress'; received: number; connected: number }
+  /** Every message addressed to this process's clients has arrived. */
+  | { t: 'done' }
+  | { t: 'result'; result: ReceiveResult }
   | { t: 'reset' }
   | { t: 'stopped' };
 
+/**
+ * Wall-clock milliseconds with sub-millisecond resolution, comparable between the sender and the
+ * receivers (each process's timeOrigin comes from the same system clock; now() is monotonic).
+ */
+const wallNow = () => performance.timeOrigin + performance.now();
+/** Where the sender writes a message's send time into its payload (after the 4-byte id). */
+const SENT_AT_OFFSET = 4;
+
+function onMessages<T>(handlers: (m: T) => Promise<void> | void): void {
+  process.on('message', (m: T) => {
+    Promise.resolve()
+      .then(() => handlers(m))
+      .catch((e: unknown) => {
+        console.error(`[${ROLE}]`, e);
+        process.exit(2);
+      });
+  });
+}
+
 // =================================================================================================
-// The generator process: every client lives here.
+// The sender process: the echo, the SSA tokens and every submit.
 // =================================================================================================
-async function generator(): Promise<void> {
-  const send = (m: FromGen) => process.send!(m);
+async function sender(): Promise<void> {
+  const send = (m: FromSender) => process.send!(m);
 
   async function echo(url: string, count: number): Promise<void> {
     const lat: number[] = [];
@@ -175,15 +251,6 @@ async function generator(): Promise<void> {
     send({ t: 'echo', rate: count / secs, p50: pct(lat, 50), p99: pct(lat, 99) });
   }
 
-  interface Client {
-    inbox: InboxClient;
-    /** Where the SSA delivers this client's messages (another instance than the receiver's when there are several). */
-    deliverUrl: string;
-    /** Index of the RSA service holding its inbox (0 is the one whose instance #1 is killed). */
-    service: number;
-    addr: Uint8Array;
-    key: { kid: number; X: Uint8Array };
-  }
   interface Job {
     id: number;
     to: number;
@@ -191,48 +258,36 @@ async function generator(): Promise<void> {
     addr: Uint8Array;
     payload: Uint8Array;
   }
-  let issuer: IssuerClient | null = null;
   let ssa: SsaClient | null = null;
   /** SSA tokens for every configuration, minted once. */
   const ssaTokens: Uint8Array[] = [];
-  let clients: Client[] = [];
+  let targets: Target[] = [];
   let jobs: Job[] = [];
 
   async function mint(m: { issuer: string; ssa: string; count: number }): Promise<void> {
     const t = performance.now();
-    issuer = await IssuerClient.register(m.issuer);
+    const issuer = await IssuerClient.register(m.issuer);
     ssa = new SsaClient(m.ssa);
     const ssaInfo = tokenInfoOf(await ssa.descriptor());
     // A few batches in flight at once (the issuer's blind signing is the slow part).
     const batches = Math.ceil(m.count / 100);
     await pool(Array.from({ length: batches }, (_, i) => i), 4, async (b) => {
-      ssaTokens.push(...(await issuer!.mint(ssaInfo, Math.min(100, m.count - b * 100))));
+      ssaTokens.push(...(await issuer.mint(ssaInfo, Math.min(100, m.count - b * 100))));
     });
     send({ t: 'mint', secs: (performance.now() - t) / 1000 });
   }
 
-  async function setup(m: { services: string[][] }): Promise<void> {
+  /** Tokens and re-randomized addresses for every message of the next run (client CPU, not timed). */
+  function makeJobs(list: Target[]): void {
     const t = performance.now();
-    clients = [];
+    targets = [...list].sort((a, b) => a.i - b.i);
+    if (targets.length !== N || targets.some((x, k) => x.i !== k)) throw new Error('the receivers did not set up every client');
+    const addrs = targets.map((x) => ({ addr: fromB64u(x.addr)!, key: { kid: x.kid, X: fromB64u(x.X)! } }));
     jobs = [];
-    const services = m.services.map((urls) => urls.map((u) => new RsaClient(u, nodeServiceClientOptions)));
-    const descs = await Promise.all(services.map((s) => s[0]!.descriptor()));
-    const wallets = descs.map((d) => new TokenWallet(issuer!, tokenInfoOf(d), 100));
-    const S = services.length;
-    for (let i = 0; i < N; i++) {
-      const s = i % S;
-      const inst = services[s]!;
-      const k = Math.floor(i / S);
-      const inbox = await inst[k % inst.length]!.createInbox(await wallets[s]!.takeMany(5));
-      const [seed] = await inbox.requestSeeds(await wallets[s]!.take(), 1);
-      const key = currentAddressKey(addressKeysOf(descs[s]!), 'ephemeral');
-      clients.push({ inbox, deliverUrl: inst[(k + 1) % inst.length]!.url, service: s, addr: deriveAddress(seed!.M, key), key });
-    }
     for (let mm = 0; mm < M; mm++)
       for (let i = 0; i < N; i++) {
         const to = (i + 1) % N;
-        const c = clients[to]!;
-        const rr = rerandomizeAddress(c.addr, c.key);
+        const rr = rerandomizeAddress(addrs[to]!.addr, addrs[to]!.key);
         if (rr.kind !== 'ok') throw new Error(rr.reason);
         const payload = new Uint8Array(randomBytes(SIZE));
         const id = jobs.length;
@@ -241,61 +296,148 @@ async function generator(): Promise<void> {
         if (!token) throw new Error('out of SSA tokens');
         jobs.push({ id, to, token, addr: rr.address, payload });
       }
-    resetRun();
-    send({ t: 'setup', secs: (performance.now() - t) / 1000 });
+    send({ t: 'jobs', secs: (performance.now() - t) / 1000 });
   }
 
-  // ---- receivers ----------------------------------------------------------------------------
-  let sentAt = new Float64Array(0);
+  async function run(runNo: number): Promise<void> {
+    const stopProfile = await profile(`sender-${runNo}.cpuprofile`);
+    const submitLat: number[] = [];
+    let refused = 0;
+    const t = performance.now();
+    const runStartWall = wallNow();
+    let killAtS = -1;
+    const progress = setInterval(() => send({ t: 'progress', submitted: submitLat.length }), 1000);
+    await pool(jobs, CONC, async (job, i) => {
+      if (KILL && i === Math.floor(TOTAL / 3)) {
+        killAtS = (performance.now() - t) / 1000;
+        send({ t: 'kill', at: i });
+      }
+      const s = performance.now();
+      // The send time travels in the payload: the receivers live in other processes.
+      new DataView(job.payload.buffer, job.payload.byteOffset).setFloat64(SENT_AT_OFFSET, wallNow());
+      const r = await ssa!.submit({ rsa: targets[job.to]!.deliverUrl, addr: job.addr, payload: job.payload, ttlS: 3600 }, job.token);
+      submitLat.push(performance.now() - s);
+      if (!r.ok) refused++;
+    });
+    const submitSecs = (performance.now() - t) / 1000;
+    clearInterval(progress);
+    await stopProfile();
+    submitLat.sort((a, b) => a - b);
+    jobs = [];
+    send({ t: 'sent', result: { submitSecs, refused, submit: { p50: pct(submitLat, 50), p99: pct(submitLat, 99) }, runStartWall, killAtS } });
+  }
+
+  onMessages<ToSender>(async (m) => {
+    if (m.t === 'echo') await echo(m.url, m.count);
+    else if (m.t === 'mint') await mint(m);
+    else if (m.t === 'jobs') makeJobs(m.targets);
+    else if (m.t === 'run') await run(m.run);
+    else if (m.t === 'stop') {
+      send({ t: 'stopped' });
+      process.exit(0);
+    }
+  });
+}
+
+// =================================================================================================
+// A receiver process: the inboxes of clients i ≡ PART (mod PARTS), each on its RSA WebSocket.
+// =================================================================================================
+async function receiver(): Promise<void> {
+  const send = (m: FromReceiver) => process.send!(m);
+
+  interface Client {
+    i: number;
+    inbox: InboxClient;
+    /** Index of the RSA service holding its inbox (0 is the one whose instance #1 is killed). */
+    service: number;
+  }
+  let issuer: IssuerClient | null = null;
+  let clients: Client[] = [];
+
+  async function setup(m: { issuer: string; services: string[][] }): Promise<void> {
+    const t = performance.now();
+    issuer ??= await IssuerClient.register(m.issuer);
+    clients = [];
+    const services = m.services.map((urls) => urls.map((u) => new RsaClient(u, nodeServiceClientOptions)));
+    const descs = await Promise.all(services.map((s) => s[0]!.descriptor()));
+    const wallets = descs.map((d) => new TokenWallet(issuer!, tokenInfoOf(d), 100));
+    const S = services.length;
+    const targets: Target[] = [];
+    for (let i = 0; i < N; i++) {
+      const s = i % S;
+      const inst = services[s]!;
+      const k = Math.floor(i / S);
+      // Every receiver process holds clients of every RSA service (the killed one's included).
+      if (k % PARTS !== PART) continue;
+      const inbox = await inst[k % inst.length]!.createInbox(await wallets[s]!.takeMany(5));
+      const [seed] = await inbox.requestSeeds(await wallets[s]!.take(), 1);
+      const key = currentAddressKey(addressKeysOf(descs[s]!), 'ephemeral');
+      clients.push({ i, inbox, service: s });
+      targets.push({ i, deliverUrl: inst[(k + 1) % inst.length]!.url, addr: b64u(deriveAddress(seed!.M, key)), kid: key.kid, X: b64u(key.X) });
+    }
+    resetRun();
+    send({ t: 'setup', secs: (performance.now() - t) / 1000, targets });
+  }
+
+  /** Messages addressed to this process's clients in one run (each client is sent M). */
+  const expected = () => clients.length * M;
   let received = new Uint8Array(0);
+  /** Send times of the messages slower than 1 s. */
+  let slowSentWall: number[] = [];
   let receivedCount = 0;
   let duplicates = 0;
   let e2e: number[] = [];
   let over1s = 0;
   let over1sKilled = 0;
-  /** Messages slower than 1 s by when they were sent, in 5 s buckets from the start of the run. */
-  let slowBySend: number[] = [];
-  let runStart = 0;
+  let lastWall = 0;
   let stopping = false;
   let connected = 0;
   let listeners: Promise<void>[] = [];
+  let progress: NodeJS.Timeout | null = null;
+  let stopProfile: () => Promise<void> = async () => {};
   const connections = new Set<InboxConnection>();
   function resetRun(): void {
-    sentAt = new Float64Array(TOTAL);
     received = new Uint8Array(TOTAL);
+    slowSentWall = [];
     receivedCount = 0;
     duplicates = 0;
     e2e = [];
     over1s = 0;
     over1sKilled = 0;
-    slowBySend = [];
+    lastWall = 0;
     stopping = false;
     connected = 0;
     listeners = [];
   }
+
   async function listen(c: Client): Promise<void> {
     while (!stopping) {
       let pending: Uint8Array[] = [];
       let flush: NodeJS.Timeout | null = null;
       try {
         // Acks go out in batches, 50 ms after the first unacked message (a timer only while
-        // something is pending: 1000 idle 50 ms intervals would cost the generator ~10% of a core).
+        // something is pending: 1000 idle 50 ms intervals would cost ~10% of a core).
         const conn = await c.inbox.connect(async (msg) => {
           const pt = await c.inbox.open(msg);
           if (!pt) return;
-          const id = new DataView(pt.buffer, pt.byteOffset).getUint32(0);
+          const view = new DataView(pt.buffer, pt.byteOffset);
+          const id = view.getUint32(0);
+          if (id >= TOTAL) return;
           if (received[id]) duplicates++;
           else {
+            const now = wallNow();
+            const sent = view.getFloat64(SENT_AT_OFFSET);
             received[id] = 1;
             receivedCount++;
-            const ms = performance.now() - sentAt[id]!;
+            lastWall = now;
+            const ms = now - sent;
             e2e.push(ms);
             if (ms > 1000) {
               over1s++;
+              slowSentWall.push(sent);
               if (c.service === 0) over1sKilled++;
-              const bucket = Math.floor((sentAt[id]! - runStart) / 5000);
-              slowBySend[bucket] = (slowBySend[bucket] ?? 0) + 1;
             }
+            if (receivedCount === expected()) send({ t: 'done' });
           }
           pending.push(msg.mid);
           flush ??= setTimeout(() => {
@@ -318,63 +460,45 @@ async function generator(): Promise<void> {
     }
   }
 
-  async function run(runNo: number): Promise<void> {
+  async function startListening(runNo: number): Promise<void> {
     for (const c of clients) listeners.push(listen(c));
-    await sleep(1000);
-    const stopProfile = await profile(`generator-${runNo}.cpuprofile`);
-    const submitLat: number[] = [];
-    let refused = 0;
-    const t = performance.now();
-    runStart = t;
-    let killSentAtS = -1;
+    // Every receiver connected (or 10 s) before the first submit.
+    const until = performance.now() + 10_000;
+    while (connected < clients.length && performance.now() < until) await sleep(20);
+    stopProfile = await profile(`receiver${PART}-${runNo}.cpuprofile`);
+    progress = setInterval(() => send({ t: 'progress', received: receivedCount, connected }), 1000);
+    send({ t: 'listen', connected });
+  }
+
+  /** The reconnect after the kill: how many of this process's receivers are connected, every 0.5 s, until all are back. */
+  function watchKill(): void {
+    const killAt = performance.now();
+    const timeline: number[] = [];
     let seenDown = false;
-    const progress = setInterval(() => send({ t: 'progress', submitted: submitLat.length, received: receivedCount, connected }), 5000);
-    await pool(jobs, CONC, async (job, i) => {
-      if (KILL && i === Math.floor(TOTAL / 3)) {
-        killSentAtS = (performance.now() - t) / 1000;
-        send({ t: 'kill', at: i });
-        const killAt = performance.now();
-        const timeline: number[] = [];
-        const watch = setInterval(() => {
-          const ms = performance.now() - killAt;
-          if (ms >= (timeline.length + 1) * 500) timeline.push(connected);
-          if (connected < N) seenDown = true;
-          if (seenDown && connected === N) {
-            clearInterval(watch);
-            send({ t: 'reconnected', secs: ms / 1000, timeline });
-          }
-        }, 20);
+    const watch = setInterval(() => {
+      const ms = performance.now() - killAt;
+      if (ms >= (timeline.length + 1) * 500) timeline.push(connected);
+      if (connected < clients.length) seenDown = true;
+      // Back, or (with no client of the killed instance here) nothing dropped within 5 s.
+      if ((connected === clients.length && (seenDown || ms > 5000)) || stopping) {
+        clearInterval(watch);
+        send({ t: 'reconnected', secs: ms / 1000, timeline, clients: clients.length });
       }
-      const s = performance.now();
-      sentAt[job.id] = s;
-      const r = await ssa!.submit({ rsa: clients[job.to]!.deliverUrl, addr: job.addr, payload: job.payload, ttlS: 3600 }, job.token);
-      submitLat.push(performance.now() - s);
-      if (!r.ok) refused++;
-    });
-    const submitSecs = (performance.now() - t) / 1000;
-    const deadline = Date.now() + 180_000;
-    while (receivedCount < TOTAL && Date.now() < deadline) await sleep(20);
-    const e2eSecs = (performance.now() - t) / 1000;
-    clearInterval(progress);
+    }, 20);
+  }
+
+  async function result(runStartWall: number): Promise<void> {
+    if (progress) clearInterval(progress);
+    progress = null;
     await stopProfile();
-    submitLat.sort((a, b) => a - b);
-    e2e.sort((a, b) => a - b);
-    send({
-      t: 'run',
-      result: {
-        submitSecs,
-        e2eSecs,
-        received: receivedCount,
-        duplicates,
-        refused,
-        submit: { p50: pct(submitLat, 50), p99: pct(submitLat, 99) },
-        e2e: { p50: pct(e2e, 50), p99: pct(e2e, 99) },
-        over1s,
-        over1sKilled,
-        slowBySend: Array.from(slowBySend, (n) => n ?? 0),
-        killAtS: killSentAtS,
-      },
-    });
+    stopProfile = async () => {};
+    // Messages slower than 1 s by when they were sent, in 5 s buckets from the start of the run.
+    const slowBySend: number[] = [];
+    for (const s of slowSentWall) {
+      const b = Math.max(0, Math.floor((s - runStartWall) / 5000));
+      slowBySend[b] = (slowBySend[b] ?? 0) + 1;
+    }
+    send({ t: 'result', result: { e2e, received: receivedCount, duplicates, over1s, over1sKilled, slowBySend: Array.from(slowBySend, (n) => n ?? 0), lastWall } });
   }
 
   /** Closes every receiver of the finished run. */
@@ -384,21 +508,18 @@ async function generator(): Promise<void> {
     await Promise.race([Promise.all(listeners), sleep(5000)]);
   }
 
-  process.on('message', (m: ToGen) => {
-    const fail = (e: unknown) => {
-      console.error('[generator]', e);
-      process.exit(2);
-    };
-    if (m.t === 'echo') echo(m.url, m.count).catch(fail);
-    else if (m.t === 'mint') mint(m).catch(fail);
-    else if (m.t === 'setup') setup(m).catch(fail);
-    else if (m.t === 'run') run(m.run).catch(fail);
-    else if (m.t === 'reset') reset().then(() => send({ t: 'reset' }), fail);
-    else if (m.t === 'stop') {
-      void reset().then(() => {
-        send({ t: 'stopped' });
-        process.exit(0);
-      });
+  onMessages<ToReceiver>(async (m) => {
+    if (m.t === 'setup') await setup(m);
+    else if (m.t === 'listen') await startListening(m.run);
+    else if (m.t === 'watch-kill') watchKill();
+    else if (m.t === 'result') await result(m.runStartWall);
+    else if (m.t === 'reset') {
+      await reset();
+      send({ t: 'reset' });
+    } else if (m.t === 'stop') {
+      await reset();
+      send({ t: 'stopped' });
+      process.exit(0);
     }
   });
 }
@@ -456,6 +577,31 @@ async function spawnInstance(config: Record<string, unknown>): Promise<Killable>
   };
 }
 
+/**
+ * With --lock FILE: holds flock(1) on FILE from the first echo to the last of a configuration
+ * (the measured part; the setup's token minting runs unlocked), and prints the load average at
+ * both ends. Returns the release.
+ */
+async function benchLock(): Promise<() => void> {
+  const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');
+  if (!LOCK) {
+    console.log(`  load average ${load()}`);
+    return () => console.log(`  load average ${load()}`);
+  }
+  const t = performance.now();
+  const holder = spawn('flock', [LOCK, '-c', 'echo locked; exec cat > /dev/null'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  children.add(holder);
+  await new Promise<void>((resolve, reject) => {
+    holder.stdout!.once('data', () => resolve());
+    holder.once('exit', (code) => reject(new Error(`flock ${LOCK} exited with ${code}`)));
+  });
+  console.log(`  ${LOCK} held after ${fmt((performance.now() - t) / 1000)} s; load average ${load()}`);
+  return () => {
+    console.log(`  ${LOCK} released; load average ${load()}`);
+    holder.stdin!.end();
+  };
+}
+
 /** CPU seconds (user + system) of this process and its children, by pid, from /proc (Linux; empty elsewhere). */
 function processCpu(): Map<number, { name: string; secs: number }> {
   const out = new Map<number, { name: string; secs: number }>();
@@ -483,7 +629,9 @@ function processCpu(): Map<number, { name: string; secs: number }> {
     } catch {
       /* gone */
     }
-    const name = pid === process.pid ? 'services' : cmd.includes('--generator') ? 'generator' : cmd.includes('rsa-main') ? 'rsa' : 'child';
+    const args = cmd.split('\0');
+    const role = args[args.indexOf('--role') + 1];
+    const name = pid === process.pid ? 'services' : args.includes('--role') && role ? (role === 'receiver' ? `receiver${args[args.indexOf('--part') + 1]}` : role) : cmd.includes('rsa-main') ? 'rsa' : 'child';
     out.set(pid, { name, secs: (Number(f[11]) + Number(f[12])) / tick });
   }
   return out;
@@ -504,46 +652,81 @@ interface ConfigResult {
 }
 
 async function main(): Promise<void> {
-  const gen: ChildProcess = fork(fileURLToPath(import.meta.url), [...process.argv.slice(2), '--generator'], {
-    execArgv: ['--import', 'tsx'],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  const waiters = new Map<string, (m: FromGen) => void>();
-  let onKill: ((at: number) => void) | null = null;
-  let onProgress: ((m: { submitted: number; received: number; connected: number }) => void) | null = null;
-  gen.on('message', (m: FromGen) => {
-    if (m.t === 'kill') return onKill?.(m.at);
-    if (m.t === 'reconnected')
-      return console.log(`  every receiver connected again ${fmt(m.secs)} s after the kill (connected every 0.5 s: ${m.timeline.join(' ')})`);
-    if (m.t === 'progress') return onProgress?.(m);
-    const w = waiters.get(m.t);
-    waiters.delete(m.t);
-    w?.(m);
-  });
-  gen.on('exit', (code) => {
-    if (code !== 0) {
-      console.error(`generator exited with ${code}`);
-      process.exit(2);
-    }
-  });
-  const ask = <T extends FromGen['t']>(msg: ToGen, reply: T): Promise<Extract<FromGen, { t: T }>> =>
-    new Promise((resolve) => {
-      waiters.set(reply, resolve as (m: FromGen) => void);
-      gen.send(msg);
+  const forkRole = (role: string, extra: string[] = []): ChildProcess =>
+    fork(fileURLToPath(import.meta.url), [...process.argv.slice(2), '--role', role, ...extra], {
+      execArgv: ['--import', 'tsx'],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+  const senderProc = forkRole('sender');
+  const receiverProcs = Array.from({ length: RECEIVER_PROCS }, (_, k) => forkRole('receiver', ['--part', String(k)]));
+  for (const [name, child] of [['sender', senderProc], ...receiverProcs.map((c, k) => [`receiver ${k}`, c] as const)] as const)
+    child.on('exit', (code) => {
+      if (code !== 0) {
+        console.error(`${name} exited with ${code}`);
+        process.exit(2);
+      }
     });
 
-  /** A bare Fastify echo server in this process (where the SSA runs), driven by the generator. */
+  /** One-off answers by type, per child; the rest (kill, progress, reconnect, done) go to handlers. */
+  const waiters = new Map<ChildProcess, Map<string, (m: unknown) => void>>();
+  const ask = <R extends { t: string }, T extends R['t']>(child: ChildProcess, msg: object, reply: T): Promise<Extract<R, { t: T }>> =>
+    new Promise((resolve) => {
+      let w = waiters.get(child);
+      if (!w) waiters.set(child, (w = new Map()));
+      w.set(reply, resolve as (m: unknown) => void);
+      child.send(msg);
+    });
+  const answer = (child: ChildProcess, m: { t: string }): void => {
+    const w = waiters.get(child)?.get(m.t);
+    waiters.get(child)?.delete(m.t);
+    w?.(m);
+  };
+  const askSender = <T extends FromSender['t']>(msg: ToSender, reply: T) => ask<FromSender, T>(senderProc, msg, reply);
+  const askReceivers = <T extends FromReceiver['t']>(msg: ToReceiver, reply: T) => Promise.all(receiverProcs.map((c) => ask<FromReceiver, T>(c, msg, reply)));
+
+  let onKill: ((at: number) => void) | null = null;
+  let submitted = 0;
+  senderProc.on('message', (m: FromSender) => {
+    if (m.t === 'kill') return onKill?.(m.at);
+    if (m.t === 'progress') return void (submitted = m.submitted);
+    answer(senderProc, m);
+  });
+  const receiving = receiverProcs.map(() => ({ received: 0, connected: 0, done: false, reconnected: null as null | { secs: number; timeline: number[]; clients: number } }));
+  let onDone: (() => void) | null = null;
+  receiverProcs.forEach((child, k) =>
+    child.on('message', (m: FromReceiver) => {
+      const r = receiving[k]!;
+      if (m.t === 'progress') return void Object.assign(r, { received: m.received, connected: m.connected });
+      if (m.t === 'done') {
+        r.done = true;
+        return onDone?.();
+      }
+      if (m.t === 'reconnected') {
+        r.reconnected = m;
+        if (!receiving.every((x) => x.reconnected)) return;
+        // Summed over the receiver processes, each counted whole once it was back.
+        const all = receiving.map((x) => x.reconnected!);
+        const len = Math.max(...all.map((x) => x.timeline.length));
+        const timeline = Array.from({ length: len }, (_, s) => all.reduce((a, x) => a + (x.timeline[s] ?? x.clients), 0));
+        const secs = Math.max(...all.map((x) => x.secs));
+        return console.log(`  every receiver connected again ${fmt(secs)} s after the kill (connected every 0.5 s: ${timeline.join(' ')})`);
+      }
+      answer(child, m);
+    }),
+  );
+
+  /** A bare Fastify echo server in this process (where the SSA runs), driven by the sender. */
   async function echoCeiling(): Promise<{ rate: number; p50: number; p99: number }> {
     const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
     app.post('/echo', async (req, reply) => reply.code(202).send(req.body));
     await app.listen({ host: '127.0.0.1', port: 0 });
     const echoUrl = `http://127.0.0.1:${(app.server.address() as { port: number }).port}/echo`;
-    console.log(`echo baseline: ${ECHO_COUNT} requests, concurrency ${CONC} (generator in its own process) ...`);
+    console.log(`echo baseline: ${ECHO_COUNT} requests, concurrency ${CONC} (from the sender process, as the submits) ...`);
     const cpuBefore = processCpu();
-    const echo = await ask({ t: 'echo', url: echoUrl, count: ECHO_COUNT }, 'echo');
+    const echo = await askSender({ t: 'echo', url: echoUrl, count: ECHO_COUNT }, 'echo');
     const cpuAfter = processCpu();
     await app.close();
-    // The CPU one echo request costs (generator + this process), to set beside the run's CPU per message.
+    // The CPU one echo request costs (sender + this process), to set beside the run's CPU per message.
     let cpuSecs = 0;
     for (const [pid, { secs }] of cpuAfter) cpuSecs += secs - (cpuBefore.get(pid)?.secs ?? secs);
     console.log(`  echo: ${fmt(echo.rate)} req/s, p50 ${fmt(echo.p50)} ms, p99 ${fmt(echo.p99)} ms, CPU ${((cpuSecs * 1000) / ECHO_COUNT).toFixed(2)} ms/req`);
@@ -556,11 +739,26 @@ async function main(): Promise<void> {
     return { rate: (a.rate + b.rate) / 2, p50: (a.p50 + b.p50) / 2, p99: (a.p99 + b.p99) / 2 };
   };
 
+  /** Inboxes on `services` (made by the receivers), then the sender's jobs addressed to them. */
+  async function setupRun(issuerUrl: string, services: string[][]): Promise<number> {
+    const t = performance.now();
+    const parts = await askReceivers({ t: 'setup', issuer: issuerUrl, services }, 'setup');
+    await askSender({ t: 'jobs', targets: parts.flatMap((p) => p.targets) }, 'jobs');
+    return (performance.now() - t) / 1000;
+  }
+
   /** The timed run against `services`, `kill` being the instance SIGKILLed at 1/3. */
   async function timedRun(runNo: number, ssa: SsaService, kill: Killable): Promise<RunResult> {
-    console.log(`run: ${N} clients × ${M} messages = ${TOTAL}, concurrency ${CONC}${KILL ? ', RSA instance #1 killed at 1/3 and restarted 1 s later' : ''}`);
+    console.log(
+      `run: ${N} clients × ${M} messages = ${TOTAL}, concurrency ${CONC}, receivers in ${RECEIVER_PROCS} process${RECEIVER_PROCS > 1 ? 'es' : ''}${KILL ? ', RSA instance #1 killed at 1/3 and restarted 1 s later' : ''}`,
+    );
+    for (const r of receiving) Object.assign(r, { received: 0, connected: 0, done: false, reconnected: null });
+    submitted = 0;
+    const listening = await askReceivers({ t: 'listen', run: runNo }, 'listen');
+    console.log(`  receivers connected: ${listening.reduce((a, l) => a + l.connected, 0)} of ${N}`);
     let killed: Promise<void> | null = null;
     onKill = (at) => {
+      for (const c of receiverProcs) c.send({ t: 'watch-kill' } satisfies ToReceiver);
       killed = (async () => {
         await kill.kill();
         console.log(`  RSA #1 killed at message ${at}`);
@@ -572,27 +770,58 @@ async function main(): Promise<void> {
     };
     const t0 = performance.now();
     const ssaDb = (ssa.store as unknown as { db: { all(sql: string): Promise<Record<string, unknown>[]> } }).db;
-    onProgress = (m) =>
-      void ssaDb.all('SELECT state, COUNT(*) AS n FROM queue GROUP BY state').then((rows) => {
-        const q = Object.fromEntries(rows.map((r) => [String(r.state), Number(r.n)]));
-        console.log(`  ${fmt((performance.now() - t0) / 1000)} s: submitted ${m.submitted}, received ${m.received}, receivers connected ${m.connected}; SSA queue ${JSON.stringify(q)}`);
-      });
+    const progress = setInterval(
+      () =>
+        void ssaDb.all('SELECT state, COUNT(*) AS n FROM queue GROUP BY state').then((rows) => {
+          const q = Object.fromEntries(rows.map((r) => [String(r.state), Number(r.n)]));
+          const received = receiving.reduce((a, r) => a + r.received, 0);
+          const connected = receiving.reduce((a, r) => a + r.connected, 0);
+          console.log(`  ${fmt((performance.now() - t0) / 1000)} s: submitted ${submitted}, received ${received}, receivers connected ${connected}; SSA queue ${JSON.stringify(q)}`);
+        }),
+      5000,
+    );
     const stopProfile = await profile(`services-${runNo}.cpuprofile`);
     // Event-loop stalls in the services' process (the SSA's SQLite commits and checkpoints run on it).
     const lag = monitorEventLoopDelay({ resolution: 10 });
     lag.enable();
     const cpuBefore = processCpu();
-    const { result } = await ask({ t: 'run', run: runNo }, 'run');
+    const allDone = new Promise<void>((resolve) => {
+      onDone = () => receiving.every((r) => r.done) && resolve();
+      onDone();
+    });
+    const { result: sent } = await askSender({ t: 'run', run: runNo }, 'sent');
+    const complete = await Promise.race([allDone.then(() => true), sleep(180_000).then(() => false)]);
+    const endWall = performance.timeOrigin + performance.now();
     const cpuAfter = processCpu();
     lag.disable();
+    clearInterval(progress);
+    onDone = null;
     console.log(`  services' event-loop delay: p50 ${fmt(lag.percentile(50) / 1e6)} ms, p99 ${fmt(lag.percentile(99) / 1e6)} ms, max ${fmt(lag.max / 1e6)} ms`);
     await stopProfile();
     if (killed) await killed;
+    const parts = (await askReceivers({ t: 'result', runStartWall: sent.runStartWall }, 'result')).map((r) => r.result);
+    const e2e = parts.flatMap((p) => p.e2e).sort((a, b) => a - b);
+    const slowBySend: number[] = [];
+    for (const p of parts) p.slowBySend.forEach((n, b) => (slowBySend[b] = (slowBySend[b] ?? 0) + n));
+    const result: RunResult = {
+      submitSecs: sent.submitSecs,
+      // Until the last message arrived (or the 180 s wait for the missing ones ran out).
+      e2eSecs: ((complete ? Math.max(...parts.map((p) => p.lastWall)) : endWall) - sent.runStartWall) / 1000,
+      received: parts.reduce((a, p) => a + p.received, 0),
+      duplicates: parts.reduce((a, p) => a + p.duplicates, 0),
+      refused: sent.refused,
+      submit: sent.submit,
+      e2e: { p50: pct(e2e, 50), p99: pct(e2e, 99) },
+      over1s: parts.reduce((a, p) => a + p.over1s, 0),
+      over1sKilled: parts.reduce((a, p) => a + p.over1sKilled, 0),
+      slowBySend: Array.from(slowBySend, (n) => n ?? 0),
+      killAtS: sent.killAtS,
+    };
     // Processes alive at both ends (the killed RSA's time is lost with it).
     result.cpu = {};
     for (const [pid, { name, secs }] of cpuAfter) {
       const b = cpuBefore.get(pid);
-      if (b) result.cpu[`${name}#${pid}`] = secs - b.secs;
+      if (b && secs > b.secs) result.cpu[`${name}#${pid}`] = secs - b.secs;
     }
     return result;
   }
@@ -600,7 +829,6 @@ async function main(): Promise<void> {
   const results: ConfigResult[] = [];
   if (!DB) {
     // ---- the hub (SQLite) -------------------------------------------------------------------
-    const echo = await echoCeiling();
     const dir = mkdtempSync(join(tmpdir(), 'umbra-load-'));
     if (PROFILE_DIR) process.env.UMBRA_CPU_PROFILE = PROFILE_DIR; // the RSA children profile themselves
     const hub = await startHub({
@@ -612,13 +840,17 @@ async function main(): Promise<void> {
     });
     console.log(`hub: ssa ${hub.ssa}, rsas ${hub.rsas.join(' ')} (data ${dir})`);
     console.log(`setup: ${N} inboxes, ${TOTAL} tokens and addresses ...`);
-    const mint = await ask({ t: 'mint', issuer: hub.issuer, ssa: hub.ssa, count: TOTAL }, 'mint');
-    const setup = await ask({ t: 'setup', services: hub.rsas.map((u) => [u]), run: 0 }, 'setup');
-    console.log(`  setup took ${fmt(mint.secs + setup.secs)} s`);
+    const mint = await askSender({ t: 'mint', issuer: hub.issuer, ssa: hub.ssa, count: TOTAL }, 'mint');
+    const setupSecs = await setupRun(hub.issuer, hub.rsas.map((u) => [u]));
+    console.log(`  setup took ${fmt(mint.secs + setupSecs)} s`);
+    const unlock = await benchLock();
+    const echo = await echoCeiling();
     const run = await timedRun(0, hub.services.ssa, hub.rsaHandles[0]);
-    await ask({ t: 'reset' }, 'reset');
+    await askReceivers({ t: 'reset' }, 'reset');
+    const echoAfter = await echoCeiling();
+    unlock();
     await hub.close();
-    results.push({ label: 'hub (SQLite)', echo: meanEcho(echo, await echoCeiling()), run });
+    results.push({ label: 'hub (SQLite)', echo: meanEcho(echo, echoAfter), run });
     rmSync(dir, { recursive: true, force: true });
   } else {
     // ---- issuer, SSA and N RSA instances on one PostgreSQL ----------------------------------
@@ -657,11 +889,10 @@ async function main(): Promise<void> {
       });
       console.log(`PostgreSQL ${new URL(DB).host}: issuer ${issuer.url}, ssa ${ssa.url}; configurations: ${CONFIGS.map((n) => `${n} RSA instance${n > 1 ? 's' : ''}`).join(', ')}`);
       console.log(`minting ${TOTAL * CONFIGS.length} SSA tokens for all configurations ...`);
-      const mint = await ask({ t: 'mint', issuer: issuer.url, ssa: ssa.url, count: TOTAL * CONFIGS.length }, 'mint');
+      const mint = await askSender({ t: 'mint', issuer: issuer.url, ssa: ssa.url, count: TOTAL * CONFIGS.length }, 'mint');
       console.log(`  minting took ${fmt(mint.secs)} s`);
       for (const [runNo, n] of CONFIGS.entries()) {
         console.log(`\n=== configuration ${runNo + 1}/${CONFIGS.length}: ${n} RSA instance${n > 1 ? 's' : ''} on PostgreSQL`);
-        const echo = await echoCeiling();
         const rsaDbName = `rsa${runNo}`;
         const config = {
           db: await createDb(rsaDbName),
@@ -679,14 +910,18 @@ async function main(): Promise<void> {
         const instances = [await spawnInstance(config)];
         instances.push(...(await Promise.all(Array.from({ length: n - 1 }, () => spawnInstance(config)))));
         console.log(`  RSA instances: ${instances.map((i) => i.url).join(' ')}`);
-        const setup = await ask({ t: 'setup', services: [instances.map((i) => i.url)], run: runNo }, 'setup');
-        console.log(`  setup (inboxes, addresses) took ${fmt(setup.secs)} s`);
+        const setupSecs = await setupRun(issuer.url, [instances.map((i) => i.url)]);
+        console.log(`  setup (inboxes, addresses) took ${fmt(setupSecs)} s`);
         const dbs = [`${tag}_ssa`, `${tag}_${rsaDbName}`];
         // pg_stat_database lags: an idle backend reports its counters within 10 s (PGSTAT_IDLE_INTERVAL).
         await sleep(11_000);
+        const unlock = await benchLock();
+        const echo = await echoCeiling();
         const before = await counters(dbs);
         const run = await timedRun(runNo, ssa, instances[0]!);
-        await ask({ t: 'reset' }, 'reset');
+        await askReceivers({ t: 'reset' }, 'reset');
+        const echoAfter = await echoCeiling();
+        unlock();
         for (const i of instances) await i.stop(); // their backends exit and report their counters
         await sleep(11_000);
         const after = await counters(dbs);
@@ -695,7 +930,7 @@ async function main(): Promise<void> {
           (await admin.unsafe('SELECT datname, pg_database_size(datname) AS s FROM pg_database WHERE datname = ANY($1)', [dbs])).map((r) => [String(r.datname).replace(`${tag}_`, ''), Number(r.s)]),
         );
         const xacts = Object.fromEntries(dbs.map((d) => [d.replace(`${tag}_`, '').replace(/\d+$/, ''), (after.xacts[d] ?? 0) - (before.xacts[d] ?? 0)]));
-        results.push({ label: `${n} RSA instance${n > 1 ? 's' : ''}`, echo: meanEcho(echo, await echoCeiling()), run, pg: { xacts, rows: after.rows - before.rows, walBytes, sizes } });
+        results.push({ label: `${n} RSA instance${n > 1 ? 's' : ''}`, echo: meanEcho(echo, echoAfter), run, pg: { xacts, rows: after.rows - before.rows, walBytes, sizes } });
       }
       await ssa.close();
       await issuer.close();
@@ -747,9 +982,11 @@ async function main(): Promise<void> {
     row('WAL bytes/msg', (x) => (x.pg ? (x.pg.walBytes / Math.max(1, x.run.received)).toFixed(0) : '-'));
   }
 
-  await ask({ t: 'stop' }, 'stopped');
+  await askReceivers({ t: 'stop' }, 'stopped');
+  await askSender({ t: 'stop' }, 'stopped');
   process.exit(failed ? 1 : 0);
 }
 
-if (IS_GENERATOR) await generator();
+if (ROLE === 'sender') await sender();
+else if (ROLE === 'receiver') await receiver();
 else await main();

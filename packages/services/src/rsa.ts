@@ -48,6 +48,13 @@ export interface RsaLimits extends DeliveryLimits {
    */
   maxBatchItems: number;
   maxBatchBytes: number;
+  /**
+   * How long after a WebSocket opens its handshake counts as under way at most (delivery items
+   * yield the event loop between each other while any is): a client answers the challenge
+   * within a round trip, so a socket that stays silent until its 10 s auth timeout stops
+   * counting after this.
+   */
+  handshakeYieldMs: number;
 }
 
 export const DEFAULT_RSA_LIMITS: RsaLimits = {
@@ -65,6 +72,7 @@ export const DEFAULT_RSA_LIMITS: RsaLimits = {
   perSsaPerMinute: 100_000,
   maxBatchItems: 64,
   maxBatchBytes: 4 * 1024 * 1024,
+  handshakeYieldMs: 2000,
 };
 
 /** Epoch key schedule per address class (communicator.md §4.2). */
@@ -113,8 +121,11 @@ export interface RsaService {
   store: RsaStore;
   /** Runs the epoch-key schedule now (creates/deletes keys as the clock says). */
   rotateKeys(): Promise<void>;
-  /** Work counters (for tests and the cost script): address resolutions attempted. */
-  stats: { resolves: number };
+  /**
+   * Work counters (for tests and the cost script): address resolutions attempted, and the
+   * WebSocket handshakes counted as under way now (delivery items yield while it is above 0).
+   */
+  stats: { resolves: number; handshakesUnderWay: number };
   close(): Promise<void>;
 }
 
@@ -147,7 +158,7 @@ export async function startRsa(opts: RsaOptions): Promise<RsaService> {
   const serviceKey: Ed25519Key = await loadServiceKey(store, opts.serviceKey);
   const nonces = nonceStoreFor(shared, () => clock.now());
   const trusted = new Set((opts.trustedSsaKeys ?? []).map(b64u));
-  const stats = { resolves: 0 };
+  const stats = { resolves: 0, handshakesUnderWay: 0 };
 
   // ---- epoch keys -------------------------------------------------------------------------
   let keys = new Map<number, AddressKeyRow>();
@@ -256,8 +267,6 @@ export async function startRsa(opts: RsaOptions): Promise<RsaService> {
 
   // ---- delivery ------------------------------------------------------------------------------
   const deliverySlices = new Slicer(2);
-  /** WebSocket connections opened and not yet authenticated (or closed). */
-  let handshakesUnderWay = 0;
   async function resolve(addr: Extract<ParsedAddress, { kind: 'ok' }>): Promise<{ seed: Seed; dhKey: Uint8Array } | null> {
     const kid = addr.kid;
     let key = keys.get(kid);
@@ -310,7 +319,7 @@ export async function startRsa(opts: RsaOptions): Promise<RsaService> {
     // way, they get the event loop between items: a restarted RSA's backlog would otherwise hold
     // its receivers' reconnects up for seconds. Not otherwise (sliced items commit in smaller
     // groups, and each slice costs an event-loop turn).
-    if (handshakesUnderWay > 0) await deliverySlices.turn();
+    if (stats.handshakesUnderWay > 0) await deliverySlices.turn();
     if (spentKey) {
       rememberSpent(spentKey);
       if (!(await store.spendToken(spentKey, now + 40 * DAY))) return { status: 401, title: 'Token refused', detail: 'token already spent' };
@@ -567,12 +576,16 @@ export async function startRsa(opts: RsaOptions): Promise<RsaService> {
 
   app.get('/v1/inboxes/:id/ws', { websocket: true }, (socket: WebSocket, req) => {
     const id = fromB64u((req.params as Record<string, string>).id);
-    handshakesUnderWay++;
+    // Under way until authenticated, closed, or handshakeYieldMs (whichever comes first).
+    stats.handshakesUnderWay++;
     let handshaking = true;
     const handshakeDone = () => {
-      if (handshaking) handshakesUnderWay--;
+      if (handshaking) stats.handshakesUnderWay--;
       handshaking = false;
+      clearTimeout(yieldBound);
     };
+    const yieldBound = setTimeout(handshakeDone, limits.handshakeYieldMs);
+    yieldBound.unref();
     const challenge = new Uint8Array(randomBytes(32));
     const send = (o: unknown) => socket.readyState === socket.OPEN && socket.send(JSON.stringify(o));
     let authed = false;

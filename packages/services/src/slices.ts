@@ -4,8 +4,12 @@
  * A batch's items would otherwise run back to back in one macrotask (each resolve + seal is
  * ~0.5-1 ms, a restarted RSA's backlog hundreds of them), and WebSocket handshakes, acks and new
  * connections would wait behind all of it. `turn()` lets work through while the current slice is
- * under its budget; after that, callers queue and are let through one per event-loop iteration,
- * so pending I/O is polled between any two of them. Order is first come, first served.
+ * under its budget; after that, callers queue. A slice starts after an I/O poll (setImmediate)
+ * and lets queued callers through one after another, each once the one before has done its
+ * synchronous part (including the microtasks it chains), until the budget is spent; then pending
+ * I/O is polled before the next slice. Order is first come, first served.
+ * Items of one slice run in the same event-loop turn, so their database transactions still
+ * share one group commit.
  */
 export class Slicer {
   private readonly waiting: (() => void)[] = [];
@@ -17,7 +21,7 @@ export class Slicer {
   /** Resolves when the caller may run its next piece of work; undefined when it may run at once. */
   turn(): Promise<void> | undefined {
     if (this.waiting.length === 0 && !this.scheduled && performance.now() - this.sliceStart < this.budgetMs) return undefined;
-    // Budget spent (or others already waiting): the next slice starts after an I/O poll.
+    // Budget spent (or others already waiting): the caller waits for a slice with room.
     return new Promise<void>((resolve) => {
       this.waiting.push(resolve);
       this.schedule();
@@ -35,10 +39,26 @@ export class Slicer {
     setImmediate(this.run);
   }
 
+  /** A new slice, after an I/O poll: its first caller goes at once. */
   private readonly run = (): void => {
-    this.scheduled = false;
     this.sliceStart = performance.now();
+    this.next();
+  };
+
+  /** Lets the next caller through, then (after its synchronous work) another while the slice has room. */
+  private readonly next = (): void => {
     this.waiting.shift()?.();
-    if (this.waiting.length > 0) this.schedule();
+    if (this.waiting.length === 0) {
+      this.scheduled = false;
+      return;
+    }
+    // The released caller continues in microtasks (and chains more of them); a tick queued from
+    // a microtask runs only once the microtask queue is drained, i.e. after its synchronous work.
+    queueMicrotask(() => process.nextTick(this.afterWork));
+  };
+
+  private readonly afterWork = (): void => {
+    if (performance.now() - this.sliceStart < this.budgetMs) this.next();
+    else setImmediate(this.run);
   };
 }

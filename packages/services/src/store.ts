@@ -209,14 +209,20 @@ export class SqlSsaStore extends SqlStoreBase implements SsaStore {
   async enqueue(item: QueueItem, idem: Uint8Array, spentKey: Uint8Array, spentExpires: number, now: number) {
     try {
       return await this.db.tx(async (q) => {
-        const existing = await q.all('SELECT sid FROM queue WHERE idem = ?', [idem]);
-        if (existing[0]) return { kind: 'duplicate' as const, sid: buf(existing[0].sid) };
-        if (!(await spend(q, spentKey, spentExpires))) throw new DoubleSpend();
-        await q.run(
+        // The insert is the idempotency check (idem is UNIQUE): one statement, not a SELECT
+        // first. A retried submit inserts nothing and spends nothing; a double spend throws,
+        // which rolls this transaction's insert back.
+        const inserted = await q.run(
           `INSERT INTO queue (sid, idem, rsa, sealed_addr, payload, created, expires, next_at, attempts, lease_until, state)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 'queued')`,
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 'queued') ON CONFLICT (idem) DO NOTHING`,
           [item.sid, idem, item.rsa, item.sealedAddr, item.payload, item.created, item.expires, now],
         );
+        if (inserted === 0) {
+          const existing = await q.all('SELECT sid FROM queue WHERE idem = ?', [idem]);
+          if (existing[0]) return { kind: 'duplicate' as const, sid: buf(existing[0].sid) };
+          throw new Error('queue insert conflicted on idem but no row holds it');
+        }
+        if (!(await spend(q, spentKey, spentExpires))) throw new DoubleSpend();
         return { kind: 'ok' as const };
       });
     } catch (e) {

@@ -54,3 +54,51 @@ test('callers are let through in order, one per event-loop turn once the budget 
   await Promise.all(Array.from({ length: 10 }, (_, k) => Promise.resolve(s.turn()).then(() => got.push(k))));
   assert.deepEqual(got, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
 });
+
+test('a slice lets queued callers through one after another until its budget is spent, in one event-loop turn', async () => {
+  const s = new Slicer(30);
+  spin(35); // the current slice is spent: everyone queues
+  let turns = 0;
+  let counting = true;
+  const count = () => {
+    if (!counting) return;
+    turns++;
+    setImmediate(count);
+  };
+  setImmediate(count);
+  const ranInTurn: number[] = [];
+  await Promise.all(
+    Array.from({ length: 10 }, async () => {
+      await s.turn();
+      // Work in two microtask hops, as an item's resolve then its store call.
+      spin(1);
+      await Promise.resolve();
+      spin(1);
+      ranInTurn.push(turns);
+    }),
+  );
+  counting = false;
+  // 10 × 2 ms fits one 30 ms slice: all ran in the same turn (one commit group, not ten).
+  assert.equal(new Set(ranInTurn).size, 1, `turns: ${ranInTurn.join(' ')}`);
+
+  // With a 3 ms budget the same work spans several slices, an I/O poll between each.
+  const small = new Slicer(3);
+  spin(5);
+  turns = 0;
+  counting = true;
+  setImmediate(count);
+  const ranInSmall: number[] = [];
+  await Promise.all(
+    Array.from({ length: 10 }, async () => {
+      await small.turn();
+      spin(1);
+      await Promise.resolve();
+      spin(1);
+      ranInSmall.push(turns);
+    }),
+  );
+  counting = false;
+  const slices = new Set(ranInSmall).size;
+  assert.ok(slices >= 4 && slices <= 10, `${slices} slices: ${ranInSmall.join(' ')}`);
+  assert.ok(ranInSmall.some((t, k) => k > 0 && t === ranInSmall[k - 1]), 'some slices held more than one caller');
+});
