@@ -1047,9 +1047,13 @@ export class Engine {
     // Only the hours this conversation is indexed for (a rollover may not have reached it yet).
     const last = Math.min(hour + 1, this.hints.coveredHour(next.id));
     for (let h = hour - 1; h <= last; h++) {
+      const before = windowAt(previous.receiveHints, h);
+      const after = windowAt(next.receiveHints, h);
+      // Usually one hour changed (the envelope's): the callbacks are made for it alone.
+      if (before === after || (before.highest === after.highest && before.seenMask === after.seenMask)) continue;
       diffWindows(
-        windowAt(previous.receiveHints, h),
-        windowAt(next.receiveHints, h),
+        before,
+        after,
         (index) => this.hints.add(next.id, next.receiveHintKey, { hour: h, index }),
         (index) => this.hints.remove(next.id, previous.receiveHintKey, { hour: h, index }),
       );

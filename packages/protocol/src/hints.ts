@@ -76,11 +76,13 @@ function writeBlockInput(input: Uint8Array, offset: number, hour: number, block:
   input[at + 7] = b & 0xff;
 }
 
+/** One block's input, reused: only the MAC call below reads it, synchronously (not secret). */
+const singleBlockInput = blockInputs(1);
+
 /** HMAC-SHA512(key, LABEL_HINT ‖ u32be(hour) ‖ u32be(block)), no memo. */
 function rawHintBlock(crypto: CryptoProvider, hintKey: Uint8Array, hour: number, block: number): Uint8Array {
-  const input = blockInputs(1);
-  writeBlockInput(input, 0, hour, block);
-  return crypto.hmacSha512(hintKey, input);
+  writeBlockInput(singleBlockInput, 0, hour, block);
+  return crypto.hmacSha512(hintKey, singleBlockInput);
 }
 
 function hintBlock(crypto: CryptoProvider, hintKey: Uint8Array, hour: number, block: number): Uint8Array {
@@ -101,8 +103,11 @@ export function computeHintBytes(crypto: CryptoProvider, hintKey: Uint8Array, ho
 }
 
 export function computeHint(crypto: CryptoProvider, hintKey: Uint8Array, hour: number, index: number): string {
-  return toHex(computeHintBytes(crypto, hintKey, hour, index));
+  // Read in place (a view, no copy): the block is the memo's and is not changed.
+  const offset = (index % HINTS_PER_BLOCK) * HINT_BYTES;
+  return toHex(hintBlock(crypto, hintKey, hour, Math.floor(index / HINTS_PER_BLOCK)).subarray(offset, offset + HINT_BYTES));
 }
+
 
 /** The sending side: which index the next envelope of this hour gets. */
 export interface HintSenderState {
@@ -425,8 +430,9 @@ export class HintTable<T> {
   private readonly batchMacs = new Uint8Array(MAX_WINDOW_BLOCKS * BLOCK_MAC_BYTES);
   private readonly batchKey = new Uint8Array(HINT_KEY_BYTES);
 
-  private static keyOf(hint: Uint8Array): number {
-    return HintTable.keyAt(hint, 0);
+  /** The table key of the hint of (hour, index) under `hintKey`, read in place from its block (no copy). */
+  private keyOfSlot(hintKey: Uint8Array, hour: number, index: number): number {
+    return HintTable.keyAt(hintBlock(this.crypto, hintKey, hour, Math.floor(index / HINTS_PER_BLOCK)), (index % HINTS_PER_BLOCK) * HINT_BYTES);
   }
 
   /** The table key of the hint at `offset` in `bytes`: its first 31 bits. */
@@ -461,7 +467,7 @@ export class HintTable<T> {
   }
 
   add(owner: T, hintKey: Uint8Array, slot: HintSlot): void {
-    const key = HintTable.keyOf(computeHintBytes(this.crypto, hintKey, slot.hour, slot.index));
+    const key = this.keyOfSlot(hintKey, slot.hour, slot.index);
     this.put(owner, this.slotOf(owner, hintKey), slot.hour, slot.index, key);
   }
 
@@ -500,7 +506,7 @@ export class HintTable<T> {
     const ownerSlot = this.ownerSlots.get(owner);
     const packed = ownerSlot !== undefined && slot.index < HintTable.INDEX_LIMIT && ownerSlot < HintTable.OWNER_LIMIT;
     if (packed && map === undefined) return; // the whole hour was dropped already
-    const key = known ? last.key : HintTable.keyOf(computeHintBytes(this.crypto, hintKey, slot.hour, slot.index));
+    const key = known ? last.key : this.keyOfSlot(hintKey, slot.hour, slot.index);
     if (!packed) {
       const list = this.overflow.get(key);
       const i = list?.findIndex((e) => e.owner === owner && e.hour === slot.hour && e.index === slot.index) ?? -1;

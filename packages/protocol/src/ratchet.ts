@@ -88,14 +88,15 @@ function kdfRoot(crypto: CryptoProvider, rootKey: Uint8Array, dhOutput: Uint8Arr
 /**
  * KDF_CK(ck) → (message key, next chain key): the two halves of one HMAC-SHA512(ck, 0x01)
  * (Signal's spec allows SHA-512; one call instead of two halves the per-message MAC cost).
- * Each half gets its own buffer and the output is wiped, so a stored skipped message key never
- * keeps the chain key that followed it (forward secrecy), nor the reverse.
+ * Both are views of the MAC's output: the next chain key is a MAC key again at the next message,
+ * and a view of the provider's (off-heap) output is passed to node:crypto as it is, where a fresh
+ * 32-byte copy (V8 keeps those on its heap) is first moved off-heap, ~1 µs a key. The message key
+ * is used once and wiped right after by the caller, so the chain key's buffer never
+ * keeps it; a skipped key that is stored gets its own copy, which does not keep the chain key.
  */
 function kdfChain(crypto: CryptoProvider, chainKey: Uint8Array) {
   const out = crypto.hmacSha512(chainKey, CHAIN_KDF_INPUT);
-  const keys = { messageKey: out.slice(0, 32), chainKey: out.slice(32, 64) };
-  out.fill(0);
-  return keys;
+  return { messageKey: out.subarray(0, 32), chainKey: out.subarray(32, 64) };
 }
 
 function dh(crypto: CryptoProvider, pair: KeyPair, publicKey: Uint8Array): Uint8Array {
@@ -259,6 +260,7 @@ export function ratchetEncryptInto(
   sealInto(crypto, state.sendingHeaderKey, plainHeader, NO_AAD, out, headerAt);
   const header = out.subarray(headerAt, headerAt + ENCRYPTED_HEADER_BYTES);
   sealInto(crypto, chain.messageKey, plaintext, join(associatedData, header), out, ciphertextAt);
+  chain.messageKey.fill(0);
   const next = copyState(state);
   next.sendingChainKey = chain.chainKey;
   next.sendCount = state.sendCount + 1;
@@ -368,6 +370,7 @@ function receive(
   if (s.receivingChainKey === null) return { ok: false, reason: 'malformed' };
   const chain = kdfChain(crypto, s.receivingChainKey);
   const plaintext = open(crypto, chain.messageKey, message.ciphertext, aad);
+  chain.messageKey.fill(0);
   if (plaintext === null) return { ok: false, reason: 'body-undecryptable' };
   s.receivingChainKey = chain.chainKey;
   s.receiveCount += 1;
@@ -390,9 +393,10 @@ function skip(crypto: CryptoProvider, s: Mutable<RatchetState>, original: Readon
     (s.skipped as Map<string, SkippedMessageKey>).set(skippedKeyId(headerKey, s.receiveCount), {
       headerKey,
       n: s.receiveCount,
-      messageKey: chain.messageKey,
+      messageKey: chain.messageKey.slice(), // its own buffer, without the chain key
       storedAt: now,
     });
+    chain.messageKey.fill(0);
     s.receivingChainKey = chain.chainKey;
     s.receiveCount += 1;
   }

@@ -261,6 +261,34 @@ describe('Double Ratchet with header encryption', () => {
     assert.equal(second.a.skipped.size + second.b.skipped.size, 0, 'a new state starts with no skipped keys');
   });
 
+  it('a chain key keeps no other key material in its buffer, and a stored skipped key does not keep the chain key', () => {
+    // Only the key's own bytes may be non-zero in the memory its array keeps alive.
+    const keepsOnlyItself = (key: Uint8Array) => {
+      const all = new Uint8Array(key.buffer);
+      return all.every((b, i) => b === 0 || (i >= key.byteOffset && i < key.byteOffset + key.length));
+    };
+    let { a, b } = pair();
+    const m0 = send(a, 'first');
+    a = m0.state;
+    const r0 = recv(b, m0.msg);
+    assert.ok(r0.ok);
+    b = r0.state;
+    assert.ok(keepsOnlyItself(a.sendingChainKey!), 'sender, after a message');
+    assert.ok(keepsOnlyItself(b.receivingChainKey!), 'receiver, after a message');
+    const sent = [send(a, 'x')];
+    for (let i = 0; i < 3; i++) sent.push(send(sent[sent.length - 1]!.state, `y${i}`));
+    const r = recv(b, sent[3]!.msg); // skips three keys
+    assert.ok(r.ok);
+    assert.equal(r.state.skipped.size, 3);
+    assert.ok(keepsOnlyItself(r.state.receivingChainKey!), 'receiver, after skipping');
+    for (const entry of r.state.skipped.values()) {
+      assert.ok(keepsOnlyItself(entry.messageKey), 'a stored skipped key has its own buffer');
+      assert.notEqual(entry.messageKey.buffer, r.state.receivingChainKey!.buffer);
+    }
+    const late = recv(r.state, sent[1]!.msg);
+    assert.ok(late.ok && dec(late.plaintext) === 'y0');
+  });
+
   it('a wrong associated data is rejected', () => {
     const { a, b } = pair();
     const m = send(a, 'x');

@@ -52,6 +52,11 @@ interface FieldPlan {
   readonly tag: number;
   /** Bit of the field's oneof in the decoder's seen-mask (0 when not a oneof member). */
   readonly oneofBit: number;
+  /**
+   * A oneof member: the index (in `fields`) just past the run of this oneof's members it is in
+   * (members adjacent in number order), so an encoder reads the oneof once per run.
+   */
+  runEnd: number;
   message: MessagePlan | null;
 }
 
@@ -61,9 +66,19 @@ interface MessagePlan {
   readonly fields: readonly FieldPlan[];
   /** Field by number (a sparse array: numbers are small), for the decoder's per-tag lookup. */
   readonly byNumber: readonly (FieldPlan | undefined)[];
-  /** Own properties of a fresh message (`create(schema)`), in creation order. */
-  readonly defaults: readonly (readonly [string, 'bytes' | 'list' | 'oneof' | 'value', unknown])[];
+  /**
+   * Own properties of a fresh message (`create(schema)`) after $typeName, in creation order: the
+   * name, what a fresh one holds (DEFAULT_*) and, for DEFAULT_VALUE, that value.
+   */
+  readonly defaultKeys: readonly string[];
+  readonly defaultKinds: readonly number[];
+  readonly defaultValues: readonly unknown[];
 }
+
+const DEFAULT_VALUE = 0;
+const DEFAULT_BYTES = 1;
+const DEFAULT_LIST = 2;
+const DEFAULT_ONEOF = 3;
 
 const plans = new WeakMap<DescMessage, MessagePlan | null>();
 
@@ -129,23 +144,35 @@ function build(desc: DescMessage, building: Map<DescMessage, MessagePlan>): Mess
       explicit: f.oneof !== undefined || f.presence === PRESENCE_EXPLICIT,
       tag: (f.number << 3) | wireType,
       oneofBit: f.oneof === undefined ? 0 : 1 << desc.oneofs.indexOf(f.oneof),
+      runEnd: -1,
       message: null,
     };
     if (kind === KIND_MESSAGE) nested.push([field, f.message!]);
     fields.push(field);
   }
+  for (let i = fields.length - 1; i >= 0; i--) {
+    const f = fields[i]!;
+    if (f.oneof !== null) f.runEnd = i + 1 < fields.length && fields[i + 1]!.oneof === f.oneof ? fields[i + 1]!.runEnd : i + 1;
+  }
   const template = create(desc) as unknown as Record<string, unknown>;
-  const defaults: [string, 'bytes' | 'list' | 'oneof' | 'value', unknown][] = [];
+  const defaultKeys: string[] = [];
+  const defaultKinds: number[] = [];
+  const defaultValues: unknown[] = [];
   for (const [key, value] of Object.entries(template)) {
-    if (value instanceof Uint8Array) defaults.push([key, 'bytes', null]);
-    else if (Array.isArray(value)) defaults.push([key, 'list', null]);
-    else if (desc.oneofs.some((o) => o.localName === key)) defaults.push([key, 'oneof', null]);
-    else if (value === null || typeof value !== 'object') defaults.push([key, 'value', value]);
+    if (key === '$typeName') continue;
+    let kind: number;
+    if (value instanceof Uint8Array) kind = DEFAULT_BYTES;
+    else if (Array.isArray(value)) kind = DEFAULT_LIST;
+    else if (desc.oneofs.some((o) => o.localName === key)) kind = DEFAULT_ONEOF;
+    else if (value === null || typeof value !== 'object') kind = DEFAULT_VALUE;
     else return null; // a default this codec does not know how to copy
+    defaultKeys.push(key);
+    defaultKinds.push(kind);
+    defaultValues.push(kind === DEFAULT_VALUE ? value : null);
   }
   const byNumber: (FieldPlan | undefined)[] = [];
   for (const f of fields) byNumber[f.number] = f;
-  const plan: MessagePlan = { typeName: desc.typeName, fields, byNumber, defaults };
+  const plan: MessagePlan = { typeName: desc.typeName, fields, byNumber, defaultKeys, defaultKinds, defaultValues };
   building.set(desc, plan);
   for (const [field, message] of nested) {
     const inner = build(message, building);
@@ -164,30 +191,38 @@ function varintSize(value: number): number {
   return value < 0x80 ? 1 : value < 0x4000 ? 2 : value < 0x200000 ? 3 : value < 0x10000000 ? 4 : 5;
 }
 
-/** Largest uint64 handled as a double (exact below 2^53): timestamps and counters, without BigInt arithmetic. */
-const SAFE_UINT64 = BigInt(Number.MAX_SAFE_INTEGER);
-
 function uint64Size(value: bigint): number {
-  if (value < 0x100000000n) return varintSize(Number(value));
-  if (value <= SAFE_UINT64) {
-    let size = 5;
-    for (let rest = Math.floor(Number(value) / 2 ** 35); rest > 0; rest = Math.floor(rest / 128)) size++;
-    return size;
-  }
+  // One conversion (exact below 2^53, and above it the double stays above 2^53 - 1), no BigInt compare.
+  const n = Number(value);
+  if (n <= Number.MAX_SAFE_INTEGER) return n < 0x10000000 ? varintSize(n) : n < 2 ** 35 ? 5 : n < 2 ** 42 ? 6 : n < 2 ** 49 ? 7 : 8;
   let size = 5;
   for (let rest = value >> 35n; rest > 0n; rest >>= 7n) size++;
   return size;
 }
 
 /**
- * Per-call scratch: the sizes of nested messages (and packed lists) and the UTF-8 bytes of
- * non-ASCII strings, recorded by the sizing pass in the order the writing pass meets them.
+ * Per-call scratch: the sizes of nested messages (and packed lists) and where each string's
+ * UTF-8 bytes are, recorded by the sizing pass in the order the writing pass meets them. The
+ * arrays only grow (their `count`s are reset instead: truncating an array is a runtime call).
  */
 interface Scratch {
   readonly lengths: number[];
-  readonly strings: (Uint8Array | null)[];
+  lengthCount: number;
   lengthAt: number;
+  /** Per string: its offset in `bytes`, or -1 for a short ASCII one (written from its char codes). */
+  readonly stringStarts: number[];
+  readonly stringLengths: number[];
+  stringCount: number;
   stringAt: number;
+  /** The encoded strings, end to end; wiped after each call (they are message text). */
+  bytes: Uint8Array;
+  bytesUsed: number;
+}
+
+function pushLength(scratch: Scratch): number {
+  const slot = scratch.lengthCount++;
+  scratch.lengths[slot] = 0;
+  return slot;
 }
 
 function isSet(field: FieldPlan, value: unknown): boolean {
@@ -210,23 +245,34 @@ function isSet(field: FieldPlan, value: unknown): boolean {
   }
 }
 
-/** The field's value in `message`, or undefined when a oneof holds another member. */
-function valueOf(field: FieldPlan, message: Record<string, unknown>): unknown {
-  if (field.oneof === null) return message[field.name];
-  const oneof = message[field.oneof] as { case: string | undefined; value?: unknown };
-  return oneof.case === field.name ? oneof.value : undefined;
-}
+/** Strings this short and ASCII are written from their char codes; longer ones by TextEncoder.encodeInto (one native call beats the two JS passes over a long string). */
+const SHORT_STRING = 24;
 
 function stringSize(value: string, scratch: Scratch): number {
-  for (let i = 0; i < value.length; i++) {
-    if (value.charCodeAt(i) >= 0x80) {
-      const bytes = textEncoder.encode(value);
-      scratch.strings.push(bytes);
-      return bytes.length;
+  const slot = scratch.stringCount++;
+  if (value.length < SHORT_STRING) {
+    let ascii = true;
+    for (let i = 0; i < value.length && ascii; i++) ascii = value.charCodeAt(i) < 0x80;
+    if (ascii) {
+      scratch.stringStarts[slot] = -1;
+      scratch.stringLengths[slot] = value.length;
+      return value.length;
     }
   }
-  scratch.strings.push(null);
-  return value.length;
+  // UTF-8 takes at most 3 bytes per UTF-16 unit (a surrogate pair: 4 for 2).
+  const start = scratch.bytesUsed;
+  if (start + 3 * value.length > scratch.bytes.length) {
+    const grown = new Uint8Array(Math.max(2 * scratch.bytes.length, start + 3 * value.length));
+    grown.set(scratch.bytes.subarray(0, start));
+    scratch.bytes.fill(0, 0, start);
+    scratch.bytes = grown;
+  }
+  // encodeInto writes what encode() would (lone surrogates as U+FFFD, like toBinary).
+  const written = textEncoder.encodeInto(value, scratch.bytes.subarray(start)).written;
+  scratch.bytesUsed = start + written;
+  scratch.stringStarts[slot] = start;
+  scratch.stringLengths[slot] = written;
+  return written;
 }
 
 function valueSize(field: FieldPlan, value: unknown, scratch: Scratch): number {
@@ -248,8 +294,7 @@ function valueSize(field: FieldPlan, value: unknown, scratch: Scratch): number {
       return varintSize(n) + n;
     }
     default: {
-      const slot = scratch.lengths.length;
-      scratch.lengths.push(0);
+      const slot = pushLength(scratch);
       const n = messageSize(field.message!, value as Record<string, unknown>, scratch);
       scratch.lengths[slot] = n;
       return varintSize(n) + n;
@@ -257,16 +302,55 @@ function valueSize(field: FieldPlan, value: unknown, scratch: Scratch): number {
   }
 }
 
+/**
+ * The field at `fields[i]` that is set, with its value, for the walk over `fields`: a oneof
+ * member stands for its whole run (the member the oneof holds, if in the run, else none), and
+ * `walkNext` is where the walk goes on. Module state instead of a result object: the walk is
+ * synchronous and not reentrant across calls of this function.
+ */
+let walkField: FieldPlan | null = null;
+let walkValue: unknown = undefined;
+let walkNext = 0;
+
+function fieldAt(fields: readonly FieldPlan[], i: number, message: Record<string, unknown>): void {
+  const field = fields[i]!;
+  walkField = null;
+  walkNext = i + 1;
+  if (field.oneof === null) {
+    const value = message[field.name];
+    if (value !== undefined && isSet(field, value)) {
+      walkField = field;
+      walkValue = value;
+    }
+    return;
+  }
+  walkNext = field.runEnd;
+  const oneof = message[field.oneof] as { case: string | undefined; value?: unknown };
+  if (oneof.case === undefined) return;
+  for (let j = i; j < field.runEnd; j++) {
+    const member = fields[j]!;
+    if (member.name !== oneof.case) continue;
+    if (oneof.value !== undefined && isSet(member, oneof.value)) {
+      walkField = member;
+      walkValue = oneof.value;
+    }
+    return;
+  }
+}
+
 function messageSize(plan: MessagePlan, message: Record<string, unknown>, scratch: Scratch): number {
   let size = 0;
-  for (const field of plan.fields) {
-    const value = valueOf(field, message);
-    if (value === undefined || !isSet(field, value)) continue;
+  const fields = plan.fields;
+  for (let i = 0; i < fields.length; ) {
+    fieldAt(fields, i, message);
+    i = walkNext;
+    const field = walkField;
+    const value = walkValue;
+    if (field === null) continue;
     const tagSize = varintSize(field.tag);
     if (!field.list) size += tagSize + valueSize(field, value, scratch);
     else if (field.packed) {
-      const slot = scratch.lengths.length;
-      scratch.lengths.push(0);
+      const slot = pushLength(scratch);
       let n = 0;
       for (const item of value as unknown[]) n += valueSize(field, item, scratch);
       scratch.lengths[slot] = n;
@@ -288,11 +372,11 @@ class Writer {
     buf[this.pos++] = value;
   }
   uint64(value: bigint): void {
-    if (value < 0x100000000n) return this.varint(Number(value));
+    const n = Number(value);
+    if (n < 0x100000000) return this.varint(n);
     let lo: number;
     let hi: number;
-    if (value <= SAFE_UINT64) {
-      const n = Number(value);
+    if (n <= Number.MAX_SAFE_INTEGER) {
       hi = Math.floor(n / 2 ** 32);
       lo = n - hi * 2 ** 32;
     } else {
@@ -331,15 +415,16 @@ function writeValue(w: Writer, field: FieldPlan, value: unknown, scratch: Scratc
       w.buf[w.pos++] = value === true ? 1 : 0;
       return;
     case KIND_STRING: {
-      const encoded = scratch.strings[scratch.stringAt++]!;
-      const s = value as string;
-      if (encoded === null) {
-        w.varint(s.length);
-        for (let i = 0; i < s.length; i++) w.buf[w.pos++] = s.charCodeAt(i);
+      const slot = scratch.stringAt++;
+      const start = scratch.stringStarts[slot]!;
+      const length = scratch.stringLengths[slot]!;
+      w.varint(length);
+      if (start < 0) {
+        const s = value as string;
+        for (let i = 0; i < length; i++) w.buf[w.pos++] = s.charCodeAt(i);
       } else {
-        w.varint(encoded.length);
-        w.buf.set(encoded, w.pos);
-        w.pos += encoded.length;
+        w.buf.set(scratch.bytes.subarray(start, start + length), w.pos);
+        w.pos += length;
       }
       return;
     }
@@ -357,9 +442,13 @@ function writeValue(w: Writer, field: FieldPlan, value: unknown, scratch: Scratc
 }
 
 function writeMessage(w: Writer, plan: MessagePlan, message: Record<string, unknown>, scratch: Scratch): void {
-  for (const field of plan.fields) {
-    const value = valueOf(field, message);
-    if (value === undefined || !isSet(field, value)) continue;
+  const fields = plan.fields;
+  for (let i = 0; i < fields.length; ) {
+    fieldAt(fields, i, message);
+    i = walkNext;
+    const field = walkField;
+    const value = walkValue;
+    if (field === null) continue;
     if (!field.list) {
       w.varint(field.tag);
       writeValue(w, field, value, scratch);
@@ -380,7 +469,17 @@ function writeMessage(w: Writer, plan: MessagePlan, message: Record<string, unkn
  * One scratch for every call: encoding is synchronous and calls nothing outside this module, so
  * calls never overlap. Emptied after each (no string bytes are kept).
  */
-const sharedScratch: Scratch = { lengths: [], strings: [], lengthAt: 0, stringAt: 0 };
+const sharedScratch: Scratch = {
+  lengths: [],
+  lengthCount: 0,
+  lengthAt: 0,
+  stringStarts: [],
+  stringLengths: [],
+  stringCount: 0,
+  stringAt: 0,
+  bytes: new Uint8Array(1024),
+  bytesUsed: 0,
+};
 
 /** Encode with a compiled plan: the same bytes as protobuf-es's `toBinary`. */
 export function planEncode<Desc extends DescMessage>(plan: MessagePlan, message: MessageShape<Desc>): Uint8Array {
@@ -413,10 +512,12 @@ export function planEncodeInto<Desc extends DescMessage>(
     if (w.pos !== size) throw new Error('plan codec: size mismatch'); // a bug, never input-dependent
     return buf;
   } finally {
-    scratch.lengths.length = 0;
-    scratch.strings.length = 0;
+    scratch.lengthCount = 0;
     scratch.lengthAt = 0;
+    scratch.stringCount = 0;
     scratch.stringAt = 0;
+    scratch.bytes.fill(0, 0, scratch.bytesUsed);
+    scratch.bytesUsed = 0;
   }
 }
 
@@ -496,9 +597,11 @@ class Reader {
 
 function freshMessage(plan: MessagePlan): Record<string, unknown> {
   const message: Record<string, unknown> = { $typeName: plan.typeName };
-  for (const [key, kind, value] of plan.defaults) {
-    if (key === '$typeName') continue;
-    message[key] = kind === 'bytes' ? new Uint8Array(0) : kind === 'list' ? [] : kind === 'oneof' ? { case: undefined } : value;
+  const keys = plan.defaultKeys;
+  const kinds = plan.defaultKinds;
+  for (let i = 0; i < keys.length; i++) {
+    const kind = kinds[i];
+    message[keys[i]!] = kind === DEFAULT_BYTES ? new Uint8Array(0) : kind === DEFAULT_LIST ? [] : kind === DEFAULT_ONEOF ? { case: undefined } : plan.defaultValues[i];
   }
   return message;
 }
