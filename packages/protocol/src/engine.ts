@@ -299,7 +299,8 @@ export class Engine {
   /** Ids whose entry is decoded because it changed since open, least recently changed first. */
   private readonly changed = new Set<string>();
   private readonly hints: HintTable<string>; // conversation hints → conversation id
-  private readonly byRoute = new Map<string, Set<string>>(); // own receive route → conversation ids
+  /** Own receive route → the conversation id on it, or a set when several share it (routes are per relationship: mostly one, and no Set per conversation). */
+  private readonly byRoute = new Map<string, string | Set<string>>();
   /** Refusal hint → id, for our first contacts that await the peer's first frame (and back). */
   private readonly refusalByHint = new Map<string, string>();
   private readonly refusalHintOf = new Map<string, string>();
@@ -800,8 +801,9 @@ export class Engine {
    * names a `route` endpoint, or a receiving-service endpoint by the lowercase hex of its address.
    */
   private conversationsOnRoute(route: string | undefined): string[] {
-    const ids = route === undefined || route === '' ? undefined : this.byRoute.get(route);
-    if (ids === undefined) return [];
+    const on = route === undefined || route === '' ? undefined : this.byRoute.get(route);
+    if (on === undefined) return [];
+    const ids = typeof on === 'string' ? [on] : on;
     const out = [...ids].map((id) => {
       const held = this.conversationsById.get(id)!;
       return { id, createdAt: isEncoded(held) ? conversationOrigin(this.encodedBytes(held)).createdAt : held.createdAt };
@@ -816,14 +818,18 @@ export class Engine {
     if (previous === next) return;
     for (const e of previous ?? []) {
       const route = endpointRoute(e);
-      if (route !== null) this.byRoute.get(route)?.delete(id);
+      if (route === null) continue;
+      const on = this.byRoute.get(route);
+      if (on === id) this.byRoute.delete(route);
+      else if (typeof on !== 'string' && on !== undefined) on.delete(id);
     }
     for (const e of next) {
       const route = endpointRoute(e);
       if (route === null) continue;
-      const ids = this.byRoute.get(route) ?? new Set<string>();
-      ids.add(id);
-      this.byRoute.set(route, ids);
+      const on = this.byRoute.get(route);
+      if (on === undefined || on === id) this.byRoute.set(route, id);
+      else if (typeof on === 'string') this.byRoute.set(route, new Set([on, id]));
+      else on.add(id);
     }
   }
 

@@ -130,6 +130,26 @@ describe('conversations kept encoded', () => {
     assert.deepEqual(reopened.conversation(peers[0]!.id), bob.conversation(peers[0]!.id));
   });
 
+  it('a conversation alone on its route is found by the route before indexing (one id per route, no set)', async () => {
+    const bob = Engine.create(crypto, T0);
+    const inv = bob.createInvitation({ nowMs: T0, reusable: false, ttlSeconds: 600, presentation: { name: 'Bob' } });
+    const alice = Engine.create(crypto, T0);
+    const a = await alice.acceptInvitation(inv.text, { nowMs: T0, presentation: { name: 'Alice' } });
+    assert.equal((await bob.receive(a.outgoing.envelope, T0)).kind, 'readable');
+    const route = alice.conversation(a.conversation.id)!.ownEndpoints[0]!.endpoint.value as string;
+    const others = Array.from({ length: SYNTHETIC }, (_, i) => syntheticConversation(crypto, i, T0));
+    let waits = 0;
+    const records = [...others, ...alice.conversations()].map((c) => serializeConversation(c));
+    const reopened = new Engine(crypto, { account: alice.account, inboxes: [], conversations: [], storedConversations: records }, T0, {
+      yieldToEventLoop: () => (waits++, Promise.resolve()),
+    });
+    const envelope = bob.send(a.conversation.id, textBody('on my route'), T0).outgoing.envelope;
+    const r = await reopened.classify(envelope, T0, { route });
+    assert.ok(r.kind === 'readable' && textOf(r.frames[0]!) === 'on my route');
+    assert.equal(waits, 0, 'read at once, without waiting for indexing slices');
+    assert.equal(reopened.hintWorkPending(), true);
+  });
+
   it('an encoded acceptor recognises the refusal; an encoded inviter takes its contact re-sending the handshake as a replay', async () => {
     const bob = Engine.create(crypto, T0);
     const inv = bob.createInvitation({ nowMs: T0, reusable: false, ttlSeconds: 600, presentation: { name: 'Bob' } });
