@@ -16,7 +16,7 @@ import {
   serializeConversation,
 } from '../src/state.ts';
 import { hourOf, windowAt } from '../src/hints.ts';
-import { T0, textBody, textOf } from './helpers.ts';
+import { T0, bobWithPeers, textBody, textOf, usedInvitation } from './helpers.ts';
 import { syntheticConversation } from './synthetic.ts';
 
 const PEERS = 3;
@@ -30,20 +30,6 @@ function openDecoded(engine: Engine, records: readonly PrivateConversation[], no
   return new Engine(crypto, { account: engine.account, inboxes: engine.allInboxes(), conversations: records.map((c) => deserializeConversation(serializeConversation(c))) }, nowMs);
 }
 
-async function bobWithPeers() {
-  const bob = Engine.create(crypto, T0);
-  const inv = bob.createInvitation({ nowMs: T0, reusable: true, ttlSeconds: 3600, presentation: { name: 'Bob' } });
-  const peers: { engine: Engine; id: string; route: string }[] = [];
-  for (let i = 0; i < PEERS; i++) {
-    const engine = Engine.create(crypto, T0);
-    const acc = await engine.acceptInvitation(inv.text, { nowMs: T0, presentation: { name: `peer ${i}` } });
-    assert.equal((await bob.receive(acc.outgoing.envelope, T0)).kind, 'readable');
-    const own = bob.conversation(acc.conversation.id)!.ownEndpoints[0]!;
-    peers.push({ engine, id: acc.conversation.id, route: own.endpoint.value as string });
-  }
-  const others = Array.from({ length: SYNTHETIC }, (_, i) => syntheticConversation(crypto, i, T0));
-  return { bob, peers, records: [...others, ...bob.conversations()] };
-}
 
 function reply(r: ClassifyResult) {
   assert.equal(r.kind, 'badly-formed');
@@ -52,7 +38,7 @@ function reply(r: ClassifyResult) {
 
 describe('conversations kept encoded', () => {
   it('the header, windows, endpoints and origin read from the bytes are what a full decode gives', async () => {
-    const { bob, peers, records } = await bobWithPeers();
+    const { bob, peers, records } = await bobWithPeers(crypto, PEERS, SYNTHETIC);
     const p0 = peers[0]!;
     assert.equal((await bob.receive(p0.engine.send(p0.id, textBody('seen'), T0).outgoing.envelope, T0)).kind, 'readable');
     let seenWindows = 0;
@@ -81,7 +67,7 @@ describe('conversations kept encoded', () => {
   });
 
   it('a truncated or mislabelled record is a typed error at open, not a crash', async () => {
-    const { records } = await bobWithPeers();
+    const { records } = await bobWithPeers(crypto, PEERS, SYNTHETIC);
     const bytes = serializeConversation(records[0]!);
     for (const bad of [bytes.subarray(0, bytes.length - 3), Uint8Array.of(0x0f, 1), Uint8Array.of(0x08, 2)]) {
       assert.throws(
@@ -92,7 +78,7 @@ describe('conversations kept encoded', () => {
   });
 
   it('reads, in order and once, before and after indexing; the table matches a decoded open', async () => {
-    const { bob, peers, records } = await bobWithPeers();
+    const { bob, peers, records } = await bobWithPeers(crypto, PEERS, SYNTHETIC);
     const last = peers[PEERS - 1]!;
     const envelopes = ['one', 'two'].map((t) => last.engine.send(last.id, textBody(t), T0).outgoing.envelope);
     const byRoute = last.engine.send(last.id, textBody('three'), T0).outgoing.envelope;
@@ -113,13 +99,13 @@ describe('conversations kept encoded', () => {
     await decoded.indexHints();
     assert.equal(reopened.hintTableSize(), decoded.hintTableSize());
     // A stranger's envelope is not for us.
-    const stranger = await bobWithPeers();
+    const stranger = await bobWithPeers(crypto, PEERS, SYNTHETIC);
     const foreign = stranger.peers[0]!;
     assert.deepEqual(await openEncoded(bob, records, T0).classify(foreign.engine.send(foreign.id, textBody('x'), T0).outgoing.envelope, T0), { kind: 'not-for-me' });
   });
 
   it('keeps its own copy of the records given: a caller that reuses their buffers after open changes nothing', async () => {
-    const { bob, peers, records } = await bobWithPeers();
+    const { bob, peers, records } = await bobWithPeers(crypto, PEERS, SYNTHETIC);
     const last = peers[PEERS - 1]!;
     const envelope = last.engine.send(last.id, textBody('after reuse'), T0).outgoing.envelope;
     const given = records.map((c) => serializeConversation(c));
@@ -151,13 +137,7 @@ describe('conversations kept encoded', () => {
   });
 
   it('an encoded acceptor recognises the refusal; an encoded inviter takes its contact re-sending the handshake as a replay', async () => {
-    const bob = Engine.create(crypto, T0);
-    const inv = bob.createInvitation({ nowMs: T0, reusable: false, ttlSeconds: 600, presentation: { name: 'Bob' } });
-    const alice = Engine.create(crypto, T0);
-    const carol = Engine.create(crypto, T0);
-    const a = await alice.acceptInvitation(inv.text, { nowMs: T0, presentation: { name: 'Alice' } });
-    const c = await carol.acceptInvitation(inv.text, { nowMs: T0, presentation: { name: 'Carol' } });
-    assert.equal((await bob.receive(a.outgoing.envelope, T0)).kind, 'readable');
+    const { bob, carol, a, c } = await usedInvitation();
     const refusal = reply(await bob.classify(c.outgoing.envelope, T0))!.envelope;
     const carolAgain = openEncoded(carol, carol.conversations(), T0);
     const got = await carolAgain.classify(refusal, T0);

@@ -7,7 +7,7 @@ import { openRefusal, refusalHint, refusalKey, sealRefusal } from '../src/handsh
 import { deserializeConversation, serializeConversation } from '../src/state.ts';
 import * as wire from '../src/wire/codec.ts';
 import { RefusalBodySchema } from '../src/wire/index.ts';
-import { T0, textBody } from './helpers.ts';
+import { T0, textBody, usedInvitation } from './helpers.ts';
 import { syntheticConversation } from './synthetic.ts';
 
 function reply(r: ClassifyResult) {
@@ -15,17 +15,6 @@ function reply(r: ClassifyResult) {
   return r.kind === 'badly-formed' ? r.reply : undefined;
 }
 
-/** Bob's single-use invitation, answered by Alice (accepted) and then by Carol (too late). */
-async function usedInvitation() {
-  const bob = Engine.create(crypto, T0);
-  const inv = bob.createInvitation({ nowMs: T0, reusable: false, ttlSeconds: 600, presentation: { name: 'Bob' } });
-  const alice = Engine.create(crypto, T0);
-  const carol = Engine.create(crypto, T0);
-  const a = await alice.acceptInvitation(inv.text, { nowMs: T0, presentation: { name: 'Alice' } });
-  const c = await carol.acceptInvitation(inv.text, { nowMs: T0, presentation: { name: 'Carol' } });
-  assert.equal((await bob.receive(a.outgoing.envelope, T0)).kind, 'readable');
-  return { bob, alice, carol, a, c, inv };
-}
 
 describe('handshake refusal', () => {
   it('a used single-use invitation: the late acceptor gets a refusal it can read, to its own endpoints', async () => {

@@ -6,8 +6,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Engine, nobleProvider, type CryptoProvider, type PrivateConversation } from '../src/index.ts';
 import { HOUR_MS } from '../src/hints.ts';
-import { T0, textBody, textOf } from './helpers.ts';
-import { syntheticConversation } from './synthetic.ts';
+import { T0, bobWithPeers, textBody, textOf } from './helpers.ts';
 
 const PEERS = 4;
 /** Enough other conversations that the table takes several slices (24 blocks each, TICK_HINT_BLOCKS per slice). */
@@ -30,23 +29,6 @@ function countingProvider(): { crypto: CryptoProvider; macs: () => number } {
   return { crypto, macs: () => macs };
 }
 
-/** Bob with PEERS real conversations (one reusable invitation, so one route) and SYNTHETIC others. */
-async function bobWithPeers(crypto: CryptoProvider) {
-  const bob = Engine.create(crypto, T0);
-  const inv = bob.createInvitation({ nowMs: T0, reusable: true, ttlSeconds: 3600, presentation: { name: 'Bob' } });
-  const peers: { engine: Engine; id: string; route: string }[] = [];
-  for (let i = 0; i < PEERS; i++) {
-    const engine = Engine.create(crypto, T0);
-    const acc = await engine.acceptInvitation(inv.text, { nowMs: T0, presentation: { name: `peer ${i}` } });
-    assert.equal((await bob.receive(acc.outgoing.envelope, T0)).kind, 'readable');
-    const own = bob.conversation(acc.conversation.id)!.ownEndpoints[0]!;
-    assert.equal(own.endpoint.case, 'route');
-    peers.push({ engine, id: acc.conversation.id, route: own.endpoint.value as string });
-  }
-  const others = Array.from({ length: SYNTHETIC }, (_, i) => syntheticConversation(crypto, i, T0));
-  // The real conversations last: the slices reach them at the end of each hour's pass.
-  return { bob, peers, records: [...others, ...bob.conversations()] };
-}
 
 function open(crypto: CryptoProvider, bob: Engine, records: readonly PrivateConversation[], nowMs: number, onYield: () => void = () => undefined): Engine {
   return new Engine(crypto, { account: bob.account, inboxes: bob.allInboxes(), conversations: records }, nowMs, {
@@ -60,7 +42,7 @@ function open(crypto: CryptoProvider, bob: Engine, records: readonly PrivateConv
 describe('hint table built after opening', () => {
   it('new Engine computes no hint; indexHints builds the table a running engine holds', async () => {
     const { crypto, macs } = countingProvider();
-    const { bob, records } = await bobWithPeers(crypto);
+    const { bob, records } = await bobWithPeers(crypto, PEERS, SYNTHETIC);
     const before = macs();
     let yields = 0;
     const reopened = open(crypto, bob, records, T0, () => yields++);
@@ -84,7 +66,7 @@ describe('hint table built after opening', () => {
 
   it('stopHintWork ends the background indexing after its slice (an engine replaced or closed)', async () => {
     const { crypto, macs } = countingProvider();
-    const { bob, records } = await bobWithPeers(crypto);
+    const { bob, records } = await bobWithPeers(crypto, PEERS, SYNTHETIC);
     const reopened = open(crypto, bob, records, T0, () => undefined);
     const running = reopened.indexHints({ maxHintBlocks: 8 });
     reopened.stopHintWork();
@@ -98,7 +80,7 @@ describe('hint table built after opening', () => {
 
   it('envelopes arriving before their conversation is indexed are Readable, in order, exactly once', async () => {
     const { crypto } = countingProvider();
-    const { bob, peers, records } = await bobWithPeers(crypto);
+    const { bob, peers, records } = await bobWithPeers(crypto, PEERS, SYNTHETIC);
     const last = peers[PEERS - 1]!;
     const texts = ['one', 'two', 'three'];
     const envelopes = texts.map((t) => last.engine.send(last.id, textBody(t), T0).outgoing.envelope);
@@ -123,7 +105,7 @@ describe('hint table built after opening', () => {
 
   it('with the route known, the conversations on it are indexed at once and read without waiting', async () => {
     const { crypto } = countingProvider();
-    const { bob, peers, records } = await bobWithPeers(crypto);
+    const { bob, peers, records } = await bobWithPeers(crypto, PEERS, SYNTHETIC);
     const last = peers[PEERS - 1]!;
     const envelope = last.engine.send(last.id, textBody('by route'), T0).outgoing.envelope;
     let yields = 0;
@@ -143,8 +125,8 @@ describe('hint table built after opening', () => {
 
   it("a stranger's envelope is NotForMe only once the table is complete", async () => {
     const { crypto } = countingProvider();
-    const { bob, records } = await bobWithPeers(crypto);
-    const stranger = await bobWithPeers(crypto);
+    const { bob, records } = await bobWithPeers(crypto, PEERS, SYNTHETIC);
+    const stranger = await bobWithPeers(crypto, PEERS, SYNTHETIC);
     const foreign = stranger.peers[0]!;
     const envelope = foreign.engine.send(foreign.id, textBody('not for bob'), T0).outgoing.envelope;
     const reopened = open(crypto, bob, records, T0);
@@ -155,7 +137,7 @@ describe('hint table built after opening', () => {
 
   it('an hour change before the first indexing finished: the next hour reads, the table matches a fresh open', async () => {
     const { crypto } = countingProvider();
-    const { bob, peers, records } = await bobWithPeers(crypto);
+    const { bob, peers, records } = await bobWithPeers(crypto, PEERS, SYNTHETIC);
     const reopened = open(crypto, bob, records, T0);
     reopened.tick(T0, { maxHintBlocks: 100 }); // part of the first pass
     assert.ok(reopened.hintWorkPending());
