@@ -547,9 +547,9 @@ export class Engine {
     const current = this.conversation(conversationId);
     if (current === undefined) throw new UmbraError('unknown-conversation', `no conversation ${conversationId}`);
     const frame = buildFrame(this.crypto, body, nowMs, reliability);
-    // The salt as salt() makes it (63 random bits, the top one set), in uint32 halves: no BigInt.
-    const salt = this.crypto.randomBytes(8);
-    const saltHi = (((salt[0]! | 0x80) << 24) | (salt[1]! << 16) | (salt[2]! << 8) | salt[3]!) >>> 0;
+    // The salt's bytes read in uint32 halves: no BigInt on the hot path.
+    const salt = this.saltBytes();
+    const saltHi = ((salt[0]! << 24) | (salt[1]! << 16) | (salt[2]! << 8) | salt[3]!) >>> 0;
     const saltLo = ((salt[4]! << 24) | (salt[5]! << 16) | (salt[6]! << 8) | salt[7]!) >>> 0;
     const { conversation, envelope } = encryptFrameToEnvelope(this.crypto, current, frame, nowMs, saltHi, saltLo);
     return {
@@ -1017,12 +1017,18 @@ export class Engine {
   }
 
   /**
-   * 63 random bits with the top bit set: the varint is then always 10 bytes, so the envelope
-   * length depends only on the padding bucket.
+   * A salt's 8 big-endian bytes: 63 random bits with the top bit set, so its varint is always
+   * 10 bytes and the envelope length depends only on the padding bucket.
    */
-  private salt(): bigint {
+  private saltBytes(): Uint8Array {
     const b = this.crypto.randomBytes(8);
-    return new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0, false) | (1n << 63n);
+    b[0] = b[0]! | 0x80;
+    return b;
+  }
+
+  private salt(): bigint {
+    const b = this.saltBytes();
+    return new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0, false);
   }
 
   private putInbox(inbox: Inbox): void {

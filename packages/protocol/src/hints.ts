@@ -97,17 +97,20 @@ function hintBlock(crypto: CryptoProvider, hintKey: Uint8Array, hour: number, bl
   return bytes;
 }
 
-export function computeHintBytes(crypto: CryptoProvider, hintKey: Uint8Array, hour: number, index: number): Uint8Array {
+/** The hint's bytes as a view of its (memoised) block: callers copy it or only read it. */
+function hintView(crypto: CryptoProvider, hintKey: Uint8Array, hour: number, index: number): Uint8Array {
   const offset = (index % HINTS_PER_BLOCK) * HINT_BYTES;
-  return hintBlock(crypto, hintKey, hour, Math.floor(index / HINTS_PER_BLOCK)).slice(offset, offset + HINT_BYTES);
+  return hintBlock(crypto, hintKey, hour, Math.floor(index / HINTS_PER_BLOCK)).subarray(offset, offset + HINT_BYTES);
+}
+
+export function computeHintBytes(crypto: CryptoProvider, hintKey: Uint8Array, hour: number, index: number): Uint8Array {
+  return hintView(crypto, hintKey, hour, index).slice();
 }
 
 export function computeHint(crypto: CryptoProvider, hintKey: Uint8Array, hour: number, index: number): string {
-  // Read in place (a view, no copy): the block is the memo's and is not changed.
-  const offset = (index % HINTS_PER_BLOCK) * HINT_BYTES;
-  return toHex(hintBlock(crypto, hintKey, hour, Math.floor(index / HINTS_PER_BLOCK)).subarray(offset, offset + HINT_BYTES));
+  // Read in place, no copy: the block is the memo's and is not changed.
+  return toHex(hintView(crypto, hintKey, hour, index));
 }
-
 
 /** The sending side: which index the next envelope of this hour gets. */
 export interface HintSenderState {
