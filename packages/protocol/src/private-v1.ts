@@ -228,7 +228,7 @@ export function encryptFrame(
 }
 
 /**
- * encryptFrame (not initial) and encodeRatchetEnvelopeSalted in one: the sealed header and body
+ * encryptFrame (not initial) and encodeRatchetEnvelope in one (through ratchetEnvelopeFraming): the sealed header and body
  * are written straight into the envelope (one buffer instead of three, and no copies). The salt
  * is given in uint32 halves. Returns the new conversation state and the envelope.
  */
