@@ -2,6 +2,7 @@
  * Load test (npm run loadtest; not part of npm test).
  *
  *   npm run loadtest -- [--clients 1000] [--messages 100] [--concurrency 100] [--size 512] [--no-kill]
+ *                       [--rate R | --rate 0.5x] [--max-inflight 2000]
  *                       [--echo-count 20000] [--receivers 2] [--lock /tmp/bench.lock] [--profile DIR]
  *                       [--db postgres://user@host:port/db --instances 1,3 [--rounds 1]]
  *
@@ -32,6 +33,13 @@
  * 3. Run: every client sends M messages to the next client through the SSA; receivers listen on
  *    the RSA WebSocket, ack in batches, reconnect after a drop and dedupe by id. Unless --no-kill,
  *    RSA #1 is SIGKILLed when 1/3 of the submissions have been sent and restarted 1 s later.
+ *
+ * Closed loop by default: CONC submits in flight, the next starting as one finishes, so the run
+ * goes as fast as the services can and its p99 is the backlog of a saturated system. `--rate R`
+ * is an open loop instead: message i is submitted at start + i/R (`--rate 0.5x`: R is that
+ * fraction of the echo measured just before the run), its latency counted from that scheduled
+ * time, at most --max-inflight submits in flight (a due submit waits past the cap and counts as
+ * late); the results say how many submits started late against the schedule.
  *
  * `--lock FILE` holds flock(1) on FILE over 2 and 3 only (the minting is minutes of client CPU)
  * and prints the load average when it is taken and released.
@@ -68,6 +76,15 @@ function strArg(name: string): string | null {
 const N = arg('clients', 1000);
 const M = arg('messages', 100);
 const CONC = arg('concurrency', 100);
+/**
+ * `--rate R` (msgs/s) or `--rate 0.5x` (that fraction of the echo measured just before the run):
+ * an open loop at a fixed offered rate instead of the closed loop of CONC in flight.
+ */
+const RATE_ARG = strArg('rate');
+const RATE: { perSecond: number } | { ofEcho: number } | null = RATE_ARG === null ? null : /^[0-9.]+x$/.test(RATE_ARG) ? { ofEcho: Number(RATE_ARG.slice(0, -1)) } : { perSecond: Number(RATE_ARG) };
+if (RATE && !(('perSecond' in RATE ? RATE.perSecond : RATE.ofEcho) > 0)) throw new Error('--rate is a positive number of msgs/s, or a fraction of the echo such as 0.5x');
+/** Open loop: most submits in flight at once (then the schedule slips and the submits count as late). */
+const MAX_INFLIGHT = arg('max-inflight', 2000);
 const SIZE = arg('size', 512);
 const KILL = !process.argv.includes('--no-kill');
 const TOTAL = N * M;
@@ -130,7 +147,8 @@ type ToSender =
   | { t: 'echo'; url: string; count: number }
   | { t: 'mint'; issuer: string; ssa: string; count: number }
   | { t: 'jobs'; targets: Target[] }
-  | { t: 'run'; run: number }
+  /** rate: null for the closed loop, else the open loop's submits per second. */
+  | { t: 'run'; run: number; rate: number | null }
   | { t: 'stop' };
 type ToReceiver =
   | { t: 'setup'; issuer: string; services: string[][] }
@@ -156,6 +174,11 @@ interface SendResult {
   runStartWall: number;
   /** Seconds into the run when the kill was asked for (-1: no kill). */
   killAtS: number;
+  /**
+   * Open loop only: the offered rate; submits started more than 10 / 100 ms after their scheduled
+   * time, the latest one; how often the in-flight cap held a due submit back; most in flight.
+   */
+  open?: { rate: number; late10: number; late100: number; maxLateMs: number; capped: number; maxInFlight: number; cap: number };
 }
 interface ReceiveResult {
   /** End-to-end latencies of first receipts, ms. */
@@ -184,6 +207,7 @@ interface RunResult {
   killAtS: number;
   /** CPU seconds per process over the run (/proc), for the services side filled in by main(). */
   cpu?: Record<string, number>;
+  open?: SendResult['open'];
 }
 type FromSender =
   | { t: 'echo'; rate: number; p50: number; p99: number }
@@ -299,7 +323,7 @@ async function sender(): Promise<void> {
     send({ t: 'jobs', secs: (performance.now() - t) / 1000 });
   }
 
-  async function run(runNo: number): Promise<void> {
+  async function run(runNo: number, rate: number | null): Promise<void> {
     const stopProfile = await profile(`sender-${runNo}.cpuprofile`);
     const submitLat: number[] = [];
     let refused = 0;
@@ -307,31 +331,99 @@ async function sender(): Promise<void> {
     const runStartWall = wallNow();
     let killAtS = -1;
     const progress = setInterval(() => send({ t: 'progress', submitted: submitLat.length }), 1000);
-    await pool(jobs, CONC, async (job, i) => {
+    /** One submit; `sentAt` is the wall time the message counts from (open loop: its scheduled time). */
+    const submitOne = async (job: Job, i: number, sentAt: number): Promise<void> => {
       if (KILL && i === Math.floor(TOTAL / 3)) {
         killAtS = (performance.now() - t) / 1000;
         send({ t: 'kill', at: i });
       }
       const s = performance.now();
       // The send time travels in the payload: the receivers live in other processes.
-      new DataView(job.payload.buffer, job.payload.byteOffset).setFloat64(SENT_AT_OFFSET, wallNow());
+      new DataView(job.payload.buffer, job.payload.byteOffset).setFloat64(SENT_AT_OFFSET, sentAt);
       const r = await ssa!.submit({ rsa: targets[job.to]!.deliverUrl, addr: job.addr, payload: job.payload, ttlS: 3600 }, job.token);
       submitLat.push(performance.now() - s);
       if (!r.ok) refused++;
-    });
+    };
+    let open: SendResult['open'];
+    if (rate === null) {
+      // Closed loop: CONC submits in flight, each starting when one finishes.
+      await pool(jobs, CONC, (job, i) => submitOne(job, i, wallNow()));
+    } else {
+      open = await openLoop(rate, submitOne);
+    }
     const submitSecs = (performance.now() - t) / 1000;
     clearInterval(progress);
     await stopProfile();
     submitLat.sort((a, b) => a - b);
     jobs = [];
-    send({ t: 'sent', result: { submitSecs, refused, submit: { p50: pct(submitLat, 50), p99: pct(submitLat, 99) }, runStartWall, killAtS } });
+    send({ t: 'sent', result: { submitSecs, refused, submit: { p50: pct(submitLat, 50), p99: pct(submitLat, 99) }, runStartWall, killAtS, open } });
+  }
+
+  /**
+   * Open loop: job i is due at start + i / rate, whatever happened to the ones before it. Its
+   * latency counts from that scheduled time (a submit held back by the cap or by this process's
+   * own lag is late, and its wait is in its latency: no coordinated omission). At most
+   * MAX_INFLIGHT submits are in flight: a stalled SSA makes the schedule slip instead of growing
+   * this process's memory without bound.
+   */
+  async function openLoop(rate: number, submitOne: (job: Job, i: number, sentAt: number) => Promise<void>): Promise<NonNullable<SendResult['open']>> {
+    const startPerf = performance.now();
+    const startWall = wallNow();
+    const intervalMs = 1000 / rate;
+    let next = 0;
+    let inFlight = 0;
+    let maxInFlight = 0;
+    let late10 = 0;
+    let late100 = 0;
+    let maxLateMs = 0;
+    /** Submits that were due while the cap was full (each counted once). */
+    let capped = 0;
+    let cappedAt = -1;
+    let wakeUp: (() => void) | null = null;
+    const running = new Set<Promise<void>>();
+    while (next < jobs.length) {
+      const now = performance.now();
+      // Start every job that is due, as far as the cap allows.
+      while (next < jobs.length && startPerf + next * intervalMs <= now) {
+        if (inFlight >= MAX_INFLIGHT) {
+          if (cappedAt !== next) capped++;
+          cappedAt = next;
+          break;
+        }
+        const i = next++;
+        const dueOffset = i * intervalMs;
+        const lateMs = now - (startPerf + dueOffset);
+        if (lateMs > 10) late10++;
+        if (lateMs > 100) late100++;
+        if (lateMs > maxLateMs) maxLateMs = lateMs;
+        inFlight++;
+        maxInFlight = Math.max(maxInFlight, inFlight);
+        const p: Promise<void> = submitOne(jobs[i]!, i, startWall + dueOffset).finally(() => {
+          inFlight--;
+          running.delete(p);
+          const w = wakeUp;
+          wakeUp = null;
+          w?.();
+        });
+        running.add(p);
+      }
+      if (next >= jobs.length) break;
+      const waitMs = startPerf + next * intervalMs - performance.now();
+      // At the cap: wait for a submit to finish (or the next due time, whichever is later).
+      await new Promise<void>((resolve) => {
+        if (inFlight >= MAX_INFLIGHT) wakeUp = resolve;
+        else setTimeout(resolve, Math.max(0, waitMs));
+      });
+    }
+    await Promise.all(running);
+    return { rate, late10, late100, maxLateMs, capped, maxInFlight, cap: MAX_INFLIGHT };
   }
 
   onMessages<ToSender>(async (m) => {
     if (m.t === 'echo') await echo(m.url, m.count);
     else if (m.t === 'mint') await mint(m);
     else if (m.t === 'jobs') makeJobs(m.targets);
-    else if (m.t === 'run') await run(m.run);
+    else if (m.t === 'run') await run(m.run, m.rate);
     else if (m.t === 'stop') {
       send({ t: 'stopped' });
       process.exit(0);
@@ -739,6 +831,14 @@ async function main(): Promise<void> {
     return { rate: (a.rate + b.rate) / 2, p50: (a.p50 + b.p50) / 2, p99: (a.p99 + b.p99) / 2 };
   };
 
+  /** The open loop's offered rate for a run whose echo (before it) is `echo`; null: the closed loop. */
+  const rateFor = (echo: { rate: number }): number | null => {
+    if (!RATE) return null;
+    const r = 'perSecond' in RATE ? RATE.perSecond : RATE.ofEcho * echo.rate;
+    console.log(`  offered rate ${fmt(r)} msgs/s${'ofEcho' in RATE ? ` (${RATE.ofEcho}× the echo before the run)` : ''}`);
+    return r;
+  };
+
   /** Inboxes on `services` (made by the receivers), then the sender's jobs addressed to them. */
   async function setupRun(issuerUrl: string, services: string[][]): Promise<number> {
     const t = performance.now();
@@ -748,9 +848,9 @@ async function main(): Promise<void> {
   }
 
   /** The timed run against `services`, `kill` being the instance SIGKILLed at 1/3. */
-  async function timedRun(runNo: number, ssa: SsaService, kill: Killable): Promise<RunResult> {
+  async function timedRun(runNo: number, ssa: SsaService, kill: Killable, rate: number | null): Promise<RunResult> {
     console.log(
-      `run: ${N} clients × ${M} messages = ${TOTAL}, concurrency ${CONC}, receivers in ${RECEIVER_PROCS} process${RECEIVER_PROCS > 1 ? 'es' : ''}${KILL ? ', RSA instance #1 killed at 1/3 and restarted 1 s later' : ''}`,
+      `run: ${N} clients × ${M} messages = ${TOTAL}, ${rate === null ? `closed loop, concurrency ${CONC}` : `open loop at ${fmt(rate)} msgs/s (at most ${MAX_INFLIGHT} in flight)`}, receivers in ${RECEIVER_PROCS} process${RECEIVER_PROCS > 1 ? 'es' : ''}${KILL ? ', RSA instance #1 killed at 1/3 and restarted 1 s later' : ''}`,
     );
     for (const r of receiving) Object.assign(r, { received: 0, connected: 0, done: false, reconnected: null });
     submitted = 0;
@@ -789,7 +889,7 @@ async function main(): Promise<void> {
       onDone = () => receiving.every((r) => r.done) && resolve();
       onDone();
     });
-    const { result: sent } = await askSender({ t: 'run', run: runNo }, 'sent');
+    const { result: sent } = await askSender({ t: 'run', run: runNo, rate }, 'sent');
     const complete = await Promise.race([allDone.then(() => true), sleep(180_000).then(() => false)]);
     const endWall = performance.timeOrigin + performance.now();
     const cpuAfter = processCpu();
@@ -816,6 +916,7 @@ async function main(): Promise<void> {
       over1sKilled: parts.reduce((a, p) => a + p.over1sKilled, 0),
       slowBySend: Array.from(slowBySend, (n) => n ?? 0),
       killAtS: sent.killAtS,
+      open: sent.open,
     };
     // Processes alive at both ends (the killed RSA's time is lost with it).
     result.cpu = {};
@@ -845,7 +946,7 @@ async function main(): Promise<void> {
     console.log(`  setup took ${fmt(mint.secs + setupSecs)} s`);
     const unlock = await benchLock();
     const echo = await echoCeiling();
-    const run = await timedRun(0, hub.services.ssa, hub.rsaHandles[0]);
+    const run = await timedRun(0, hub.services.ssa, hub.rsaHandles[0], rateFor(echo));
     await askReceivers({ t: 'reset' }, 'reset');
     const echoAfter = await echoCeiling();
     unlock();
@@ -918,7 +1019,7 @@ async function main(): Promise<void> {
         const unlock = await benchLock();
         const echo = await echoCeiling();
         const before = await counters(dbs);
-        const run = await timedRun(runNo, ssa, instances[0]!);
+        const run = await timedRun(runNo, ssa, instances[0]!, rateFor(echo));
         await askReceivers({ t: 'reset' }, 'reset');
         const echoAfter = await echoCeiling();
         unlock();
@@ -952,6 +1053,10 @@ async function main(): Promise<void> {
     console.log(`    echo ceiling (mean)  ${fmt(echo.rate)} req/s   p50 ${fmt(echo.p50)} ms   p99 ${fmt(echo.p99)} ms`);
     console.log(`    SSA submit (202)     ${fmt(ssaRate)} msg/s   p50 ${fmt(r.submit.p50)} ms   p99 ${fmt(r.submit.p99)} ms   (${(ssaRate / echo.rate).toFixed(2)}× echo)`);
     console.log(`    end to end (push)    ${fmt(e2eRate)} msg/s   p50 ${fmt(r.e2e.p50)} ms   p99 ${fmt(r.e2e.p99)} ms   (${(e2eRate / echo.rate).toFixed(2)}× echo)`);
+    if (r.open)
+      console.log(
+        `    open loop            offered ${fmt(r.open.rate)} msgs/s (${(r.open.rate / echo.rate).toFixed(2)}× the mean echo); late against the schedule: ${r.open.late10} by > 10 ms, ${r.open.late100} by > 100 ms, latest ${fmt(r.open.maxLateMs)} ms; held by the cap of ${r.open.cap}: ${r.open.capped}; most in flight ${r.open.maxInFlight}; latencies count from the scheduled time`,
+      );
     console.log(`    refused submits      ${r.refused}`);
     console.log(`    lost                 ${lost} of ${TOTAL}${KILL ? ' (with an RSA instance SIGKILLed and restarted)' : ''}`);
     console.log(`    duplicates pushed    ${r.duplicates} (redelivered before an ack; deduped by the receiver)`);
