@@ -2,7 +2,7 @@
  * Load test (npm run loadtest; not part of npm test).
  *
  *   npm run loadtest -- [--clients 1000] [--messages 100] [--concurrency 100] [--size 512] [--no-kill]
- *                       [--rate R | --rate 0.5x] [--max-inflight 2000]
+ *                       [--rate R | --rate 0.5x] [--max-inflight <concurrency>]
  *                       [--echo-count 20000] [--receivers 2] [--lock /tmp/bench.lock] [--profile DIR]
  *                       [--db postgres://user@host:port/db --instances 1,3 [--rounds 1]]
  *
@@ -83,8 +83,13 @@ const CONC = arg('concurrency', 100);
 const RATE_ARG = strArg('rate');
 const RATE: { perSecond: number } | { ofEcho: number } | null = RATE_ARG === null ? null : /^[0-9.]+x$/.test(RATE_ARG) ? { ofEcho: Number(RATE_ARG.slice(0, -1)) } : { perSecond: Number(RATE_ARG) };
 if (RATE && !(('perSecond' in RATE ? RATE.perSecond : RATE.ofEcho) > 0)) throw new Error('--rate is a positive number of msgs/s, or a fraction of the echo such as 0.5x');
-/** Open loop: most submits in flight at once (then the schedule slips and the submits count as late). */
-const MAX_INFLIGHT = arg('max-inflight', 2000);
+/**
+ * Open loop: most submits in flight at once (then the schedule slips and the submits count as
+ * late). Defaults to --concurrency, the closed loop's and the echo's number: fetch opens a
+ * connection per concurrent request, and with 2000 allowed a saturated run opened ~2000
+ * connections to the SSA and its submits stalled in bursts of 5-25 s.
+ */
+const MAX_INFLIGHT = arg('max-inflight', CONC);
 const SIZE = arg('size', 512);
 const KILL = !process.argv.includes('--no-kill');
 const TOTAL = N * M;
