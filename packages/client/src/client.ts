@@ -160,7 +160,7 @@ export class Client {
     await this.serial(async () => {
       // A restart is a good moment to retry: whatever was in flight goes out again now.
       const now = this.ctx.clock();
-      for (const [id, s] of this.state.reliabilityEntries()) this.state.setReliability(id, rel.retryAllNow(s, now));
+      for (const [id, s] of this.state.decodedReliabilityEntries()) this.state.setReliability(id, rel.retryAllNow(s, now));
       for (const id of await this.store.outbox.conversationsWithQueued()) await this.outbox.pump(id, now);
       await this.due.runDue();
     });

@@ -10,6 +10,7 @@ import {
   reliability as rel,
   serializeConversation,
   serializeInbox,
+  PackedBytes,
   type Inbox,
   type PrivateConversation,
 } from '@umbra/protocol';
@@ -30,6 +31,14 @@ export function storedInbox(inbox: Inbox, now: number): StoredInbox {
   return { invitationId: inbox.invitationId, state: serializeInbox(inbox), isDefault: inbox.isDefaultInbox, expiresAt: inbox.expiresAt, createdAt: now };
 }
 
+/**
+ * A conversation's reliability state as the client holds it: decoded, or the index of its
+ * encoded bytes in `idleReliability` while it is as it was at open, idle (nothing due, no acks
+ * pending, nothing in flight; rel.splitConversationRecord). Decoding 100,000 of them was a
+ * tenth of opening a client; most stay idle.
+ */
+export type HeldReliability = rel.ReliabilityState | number;
+
 export interface LoadedConversations {
   readonly inboxes: Inbox[];
   /** Conversations decoded at load (the migrated legacy ones). */
@@ -37,7 +46,9 @@ export interface LoadedConversations {
   /** The others, as their records hold them (serialized engine state): the engine decodes them when used. */
   readonly storedConversations: Uint8Array[];
   readonly metas: ConversationMeta[];
-  readonly states: Map<string, rel.ReliabilityState>;
+  readonly states: Map<string, HeldReliability>;
+  /** The reliability states left encoded because they were idle (`states` holds their index here). */
+  readonly idleReliability: PackedBytes;
   /** The migrated records (and legacy rows to drop), to write in one transaction; null when nothing was migrated. */
   readonly migration: StoreBatch | null;
 }
@@ -47,11 +58,19 @@ export async function loadConversations(store: Store): Promise<LoadedConversatio
   const [storedInboxes, stored] = await Promise.all([store.account.inboxes(), store.conversations.all()]);
   const conversations: PrivateConversation[] = [];
   const storedConversations: Uint8Array[] = [];
-  const states = new Map<string, rel.ReliabilityState>();
+  const states = new Map<string, HeldReliability>();
+  const idle: Uint8Array[] = [];
   const migrated: StoredConversation[] = [];
   const missingDelete: MissingEntry[] = [];
   let legacyMissing: Map<string, MissingEntry[]> | null = null;
   for (const c of stored) {
+    const parts = rel.splitConversationRecord(c.state);
+    if (parts !== null) {
+      storedConversations.push(parts.conversationState);
+      if (parts.idle) states.set(c.meta.id, idle.push(parts.reliability) - 1);
+      else states.set(c.meta.id, rel.deserializeReliability(parts.reliability));
+      continue;
+    }
     const decoded = rel.decodeConversationRecord(c.state);
     if (decoded.reliability !== null) {
       storedConversations.push(decoded.conversationState);
@@ -73,6 +92,7 @@ export async function loadConversations(store: Store): Promise<LoadedConversatio
     storedConversations,
     metas: stored.map((c) => c.meta),
     states,
+    idleReliability: new PackedBytes(idle),
     migration: migrated.length === 0 ? null : { conversations: migrated, missingDelete },
   };
 }

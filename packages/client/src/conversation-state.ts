@@ -3,9 +3,9 @@
  * (consent, origin, activity) and reliability state, and when each machine is next due. Changed
  * only inside client operations, and only after the store has the change (persist, then adopt).
  */
-import { Engine, reliability as rel, type CryptoProvider, type PrivateConversation } from '@umbra/protocol';
+import { Engine, PackedBytes, reliability as rel, type CryptoProvider, type PrivateConversation } from '@umbra/protocol';
 import { ClientError } from './errors.ts';
-import { conversationRecord, loadConversations, type LoadedConversations } from './conversation-records.ts';
+import { conversationRecord, loadConversations, type HeldReliability, type LoadedConversations } from './conversation-records.ts';
 import type { ConversationMeta, Store, StoredConversation } from './store.ts';
 
 export interface AccountKey {
@@ -35,7 +35,9 @@ export class ConversationState {
    * ahead of the disk between writes: a crash then costs a re-acknowledgement on the peer's
    * retry, and everything in flight is retried at open anyway.
    */
-  private readonly reliability = new Map<string, rel.ReliabilityState>();
+  private readonly reliability = new Map<string, HeldReliability>();
+  /** Where the states still encoded since open are (HeldReliability). */
+  private idleReliability = new PackedBytes([]);
   /** When each conversation's machine is next due (only conversations with pending work). */
   private readonly dueAt = new Map<string, number>();
 
@@ -55,7 +57,7 @@ export class ConversationState {
     const loaded = await loadConversations(store);
     this.engine.stopHintWork(); // the replaced engine's table is garbage: stop building it
     this.engine = this.adoptLoaded(loaded, now);
-    for (const [id, state] of loaded.states) this.setReliability(id, state);
+    for (const [id, state] of loaded.states) if (typeof state !== 'number') this.setReliability(id, state);
   }
 
   private adoptLoaded(loaded: LoadedConversations, now: number): Engine {
@@ -71,6 +73,7 @@ export class ConversationState {
     this.dueAt.clear();
     for (const meta of loaded.metas) this.metas.set(meta.id, meta);
     for (const [id, state] of loaded.states) this.reliability.set(id, state);
+    this.idleReliability = loaded.idleReliability;
     return engine;
   }
 
@@ -101,12 +104,22 @@ export class ConversationState {
   }
 
   rstate(id: string): rel.ReliabilityState {
-    return this.reliability.get(id) ?? rel.EMPTY_RELIABILITY;
+    const held = this.reliability.get(id);
+    if (held === undefined) return rel.EMPTY_RELIABILITY;
+    if (typeof held !== 'number') return held;
+    const state = rel.deserializeReliability(this.idleReliability.at(held));
+    this.reliability.set(id, state);
+    return state;
   }
 
-  /** Every conversation with a reliability state. */
-  reliabilityEntries(): [string, rel.ReliabilityState][] {
-    return [...this.reliability];
+  /**
+   * Every conversation whose reliability state is decoded. The others are still as they were at
+   * open, idle: nothing due, no acks pending, nothing in flight to retry.
+   */
+  decodedReliabilityEntries(): [string, rel.ReliabilityState][] {
+    const out: [string, rel.ReliabilityState][] = [];
+    for (const [id, held] of this.reliability) if (typeof held !== 'number') out.push([id, held]);
+    return out;
   }
 
   /** Adopt a conversation's new reliability state and keep the wake timer in step with it. */

@@ -56,7 +56,7 @@ export class DueWork {
   async flushAcks(): Promise<void> {
     const { state } = this.ctx;
     const now = this.ctx.clock();
-    for (const [id, current] of state.reliabilityEntries()) {
+    for (const [id, current] of state.decodedReliabilityEntries()) {
       if (current.pendingAcks.length === 0) continue;
       const taken = rel.takeAcks(current, now);
       state.setReliability(id, taken.state);

@@ -62,7 +62,11 @@ test('restart mid-chain (both sides), history and read state survive, the ratche
   assert.deepEqual(await texts(alice, conv.id), before);
   assert.equal((await bob.conversation(conv.id)).unreadCount, 0);
   assert.equal((await alice.conversation(conv.id)).peerName, 'bob');
-  await alice.send(conv.id, 'after restart');
+  // Both conversations were idle at the restart (all acked): their reliability state, left encoded
+  // at open, still carries the Lamport clock on.
+  const lamportBefore = Math.max(...(await alice.history(conv.id)).messages.map((m) => m.lamport));
+  const sent = await alice.send(conv.id, 'after restart');
+  assert.equal(sent.lamport, lamportBefore + 1, 'the Lamport clock continues from before the restart');
   await bob.send(conv.id, 'me too');
   await waitFor(async () => (await texts(bob, conv.id)).length === 12 && (await texts(alice, conv.id)).length === 12);
   assert.deepEqual(alice.stats().badlyFormed, {});

@@ -28,6 +28,7 @@ import {
   type Presentation,
 } from './invitation.ts';
 import { LABEL_INITIAL_MESSAGE } from './labels.ts';
+import { PackedBytes } from './packed-bytes.ts';
 import {
   MAX_REFUSAL_ENDPOINTS,
   REFUSAL_KEY_BYTES,
@@ -210,43 +211,45 @@ export interface EngineSnapshot {
 }
 
 /**
- * The conversations given encoded at open (`storedConversations`): their bytes end to end in one
- * buffer (copied, so the store's row buffers are not kept) and, per record, where it starts and
- * whether it awaits a first reply, in typed arrays. 100,000 idle conversations are then a few
+ * The conversations given encoded at open (`storedConversations`): their bytes packed in one
+ * buffer (the store's row buffers are not kept) and, per record, whether it awaits a first reply
+ * and whether it has own endpoints, in typed arrays. 100,000 idle conversations are then a few
  * arrays instead of 400,000 objects (a view, a key view, a wrapper and a row buffer each) that
  * every collection in the indexing slices after open traced (26–160 ms slices).
  */
 class OpenedRecords {
-  readonly bytes: Uint8Array;
-  /** Record i is bytes[starts[i], starts[i + 1]). */
-  readonly starts: Float64Array;
+  private readonly packed: PackedBytes;
   readonly awaitsFirstReply: Uint8Array;
+  readonly hasOwnEndpoints: Uint8Array;
 
   constructor(records: readonly Uint8Array[]) {
-    let total = 0;
-    for (const r of records) total += r.length;
-    this.bytes = new Uint8Array(total);
-    this.starts = new Float64Array(records.length + 1);
+    this.packed = new PackedBytes(records);
     this.awaitsFirstReply = new Uint8Array(records.length);
-    let at = 0;
-    for (let i = 0; i < records.length; i++) {
-      this.starts[i] = at;
-      this.bytes.set(records[i]!, at);
-      at += records[i]!.length;
-    }
-    this.starts[records.length] = at;
+    this.hasOwnEndpoints = new Uint8Array(records.length);
   }
 
   get count(): number {
     return this.awaitsFirstReply.length;
   }
 
+  get bytes(): Uint8Array {
+    return this.packed.bytes;
+  }
+
+  start(i: number): number {
+    return this.packed.starts[i]!;
+  }
+
+  end(i: number): number {
+    return this.packed.starts[i + 1]!;
+  }
+
   record(i: number): Uint8Array {
-    return this.bytes.subarray(this.starts[i], this.starts[i + 1]);
+    return this.packed.at(i);
   }
 
   windowAt(i: number, hour: number): HourWindow {
-    return conversationWindowAt(this.bytes, hour, this.starts[i], this.starts[i + 1]);
+    return conversationWindowAt(this.packed.bytes, hour, this.start(i), this.end(i));
   }
 }
 
@@ -348,14 +351,16 @@ export class Engine {
       this.hints.register(c.id, c.receiveHintKey);
     }
     for (let i = 0; i < opened.count; i++) {
-      const start = opened.starts[i]!;
-      const header = conversationHeader(opened.bytes, start, opened.starts[i + 1]);
+      const header = conversationHeader(opened.bytes, opened.start(i), opened.end(i));
       this.conversationsById.set(header.id, i);
       if (header.awaitsFirstReply) {
         opened.awaitsFirstReply[i] = 1;
         this.pendingRefusals.push(header.id);
       }
-      if (header.hasOwnEndpoints) this.indexRoutes(undefined, header.id, conversationOwnEndpoints(opened.record(i)));
+      if (header.hasOwnEndpoints) {
+        opened.hasOwnEndpoints[i] = 1;
+        this.indexRoutes(undefined, header.id, conversationOwnEndpoints(opened.record(i)));
+      }
       this.hints.register(header.id, opened.bytes.subarray(header.receiveHintKeyAt, header.receiveHintKeyAt + HINT_KEY_BYTES));
     }
     const pending = this.hints.ownerCount > 0;
@@ -409,6 +414,8 @@ export class Engine {
     const routes = new Set<string>();
     for (const inbox of this.inboxes.values()) routes.add(inboxRoute(this.crypto, inbox.identity.publicKey));
     for (const held of this.conversationsById.values()) {
+      // Records opened without own endpoints (most of them) are not read again.
+      if (typeof held === 'number' && this.opened.hasOwnEndpoints[held] === 0) continue;
       for (const e of isEncoded(held) ? conversationOwnEndpoints(this.encodedBytes(held)) : held.ownEndpoints) if (e.endpoint.case === 'route') routes.add(e.endpoint.value);
     }
     return [...routes];

@@ -60,6 +60,7 @@ export {
 } from './engine.ts';
 export type { HandshakeRefused, HandshakeRefusalReason } from './handshake-refusal.ts';
 export { deserializeConversation, deserializeInbox, serializeConversation, serializeInbox } from './state.ts';
+export { PackedBytes } from './packed-bytes.ts';
 export * as wire from './wire/index.ts';
 export * as group from './group/index.ts';
 export * as transparency from './transparency/index.ts';

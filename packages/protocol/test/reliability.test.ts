@@ -230,6 +230,42 @@ describe('reliability: state', () => {
     void serializeConversation;
   });
 
+  it('records split without decoding: idle only when nothing in the state can fall due; anything unusual is left to the decoder', () => {
+    const legacy = toBinary(PrivateConversationStateSchema, create(PrivateConversationStateSchema, { version: 1, conversationId: new Uint8Array(16).fill(1), initiator: true, createdAt: 5n }));
+    // Idle: a Lamport clock, recent ids, an old ack time and a refusal make nothing due.
+    const quiet = rel.onFrames(rel.EMPTY_RELIABILITY, [content(id(20), 7)], T, P, { known: NONE, acknowledge: false }).state;
+    const idle = { ...quiet, lastAckSentAt: T - 5, refusal: { reason: 'invitation-used' as const, refusedAt: T } };
+    assert.equal(idle.pendingAcks.length, 0);
+    const busyStates = {
+      acks: rel.onFrames(rel.EMPTY_RELIABILITY, [content(id(20), 7)], T, P, { known: NONE, acknowledge: true }).state,
+      missing: rel.onFrames(rel.EMPTY_RELIABILITY, [content(id(20), 7, [id(21)])], T, P, { known: NONE, acknowledge: false }).state,
+      inFlight: withInFlight(1),
+      handshake: rel.onHandshakeSent(rel.EMPTY_RELIABILITY, id(9), T, P),
+    };
+    for (const [name, state] of [['empty', rel.EMPTY_RELIABILITY], ['idle', idle], ...Object.entries(busyStates)] as const) {
+      const record = rel.encodeConversationRecord(legacy, state);
+      const parts = rel.splitConversationRecord(record);
+      assert.ok(parts !== null, name);
+      assert.deepEqual(parts.conversationState, legacy, name);
+      assert.deepEqual(rel.deserializeReliability(parts.reliability), rel.decodeConversationRecord(record).reliability, name);
+      assert.equal(parts.idle, name === 'empty' || name === 'idle', `${name}: idle`);
+      assert.equal(rel.nextDueAt(state) === null && state.pendingAcks.length === 0 && state.inFlight.length === 0, parts.idle, `${name}: idle means nothing due`);
+    }
+    const record = rel.encodeConversationRecord(legacy, idle);
+    assert.equal(rel.splitConversationRecord(legacy), null, 'a legacy state');
+    assert.equal(rel.splitConversationRecord(record.subarray(0, record.length - 1)), null, 'truncated');
+    assert.equal(rel.splitConversationRecord(new Uint8Array([0xff, 0xff])), null, 'not protobuf');
+    const v2 = record.slice();
+    assert.equal(v2[0], 0xa0); // field 20, varint
+    v2[2] = 2;
+    assert.equal(rel.splitConversationRecord(v2), null, 'an unknown record version');
+    assert.throws(() => rel.decodeConversationRecord(v2), { code: 'state-unsupported-version' });
+    const reordered = Uint8Array.from([...record.subarray(2), ...record.subarray(0, 2)]);
+    assert.equal(rel.splitConversationRecord(reordered), null, 'fields out of order');
+    const extra = Uint8Array.from([...record, 0xb8, 0x01, 0x01]); // field 23
+    assert.equal(rel.splitConversationRecord(extra), null, 'an unknown field');
+  });
+
   it('migration from the legacy columns, table and outbox keeps every fact, bounded', () => {
     const m = rel.migrateReliability({
       lamport: 42,

@@ -228,6 +228,103 @@ export function encodeConversationRecord(conversationState: Uint8Array, reliabil
   return encode(ConversationRecordSchema, record);
 }
 
+/** The parts of a stored conversation record, as views of its bytes, neither decoded. */
+export interface ConversationRecordParts {
+  /** The engine's encoded PrivateConversationState. */
+  readonly conversationState: Uint8Array;
+  /** The encoded ReliabilityState (deserializeReliability reads it). */
+  readonly reliability: Uint8Array;
+  /**
+   * Nothing is pending in the reliability state: no acks to send, no missing ids, nothing in
+   * flight and no handshake to retry, so nothing in it falls due until an operation changes it.
+   * An idle state can stay encoded until the conversation is used.
+   */
+  readonly idle: boolean;
+}
+
+// ReliabilityState's fields that make something due (state.proto): pending_acks, ack_due_at,
+// missing, in_flight, handshake_id. proto3 leaves empty lists and zero values out.
+const BUSY_FIELDS = (1 << 4) | (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9);
+// ConversationRecord's field tags as encode writes them: varint field 20, LEN fields 21 and 22.
+const TAG_RECORD_VERSION = 0xa0;
+const TAG_CONVERSATION = 0xaa;
+const TAG_RELIABILITY = 0xb2;
+
+// A reader of field headers without objects (splitConversationRecord runs once per conversation
+// at open): `varint` reads at `readAt` and moves it; -1 means "not as expected".
+let readAt = 0;
+
+/** A varint below 2^32 (lengths, versions, tags), or -1. */
+function varint(bytes: Uint8Array): number {
+  let value = 0;
+  for (let shift = 0; shift < 35; shift += 7) {
+    if (readAt >= bytes.length) return -1;
+    const b = bytes[readAt++]!;
+    value += (b & 0x7f) * 2 ** shift;
+    if (b < 0x80) return value <= 0xffffffff ? value : -1;
+  }
+  return -1;
+}
+
+/** Steps over a field's value (varint up to 10 bytes, or LEN); false if it does not parse. */
+function skipValue(bytes: Uint8Array, wire: number): boolean {
+  if (wire === 0) {
+    for (let i = 0; i < 10; i++) {
+      if (readAt >= bytes.length) return false;
+      if (bytes[readAt++]! < 0x80) return true;
+    }
+    return false;
+  }
+  if (wire !== 2) return false;
+  const length = varint(bytes);
+  if (length < 0 || length > bytes.length - readAt) return false;
+  readAt += length;
+  return true;
+}
+
+/** The two-byte tag `first, 0x01` of fields 16–31 at readAt. */
+function tagIs(bytes: Uint8Array, first: number): boolean {
+  if (bytes[readAt] !== first || bytes[readAt + 1] !== 0x01) return false;
+  readAt += 2;
+  return true;
+}
+
+/**
+ * Split a current record (record_version 1, fields 20–22 once each, in order, as encode writes
+ * them) into its parts by reading field headers only. Null for anything else (a legacy state, an
+ * unknown version, a field out of place, bytes that do not parse): decodeConversationRecord
+ * judges those. Opening 100,000 conversations splits each and decodes only the busy states.
+ */
+export function splitConversationRecord(bytes: Uint8Array): ConversationRecordParts | null {
+  readAt = 0;
+  if (!tagIs(bytes, TAG_RECORD_VERSION) || varint(bytes) !== CONVERSATION_RECORD_VERSION || !tagIs(bytes, TAG_CONVERSATION)) return null;
+  const conversationAt = readAt;
+  if (!skipValue(bytes, 2) || !tagIs(bytes, TAG_RELIABILITY)) return null;
+  const conversationEnd = readAt - 2;
+  const reliabilityAt = readAt;
+  if (!skipValue(bytes, 2) || readAt !== bytes.length) return null;
+  // The reliability state's own fields (1–13: one-byte tags), for which of them are present.
+  readAt = reliabilityAt;
+  const reliabilityStart = (varint(bytes), readAt);
+  let present = 0;
+  while (readAt < bytes.length) {
+    const tag = bytes[readAt++]!;
+    if (tag >= 0x80 || tag < 8 || !skipValue(bytes, tag & 7)) return null;
+    present |= 1 << (tag >> 3);
+  }
+  return {
+    conversationState: bytes.subarray(varintEnd(bytes, conversationAt), conversationEnd),
+    reliability: bytes.subarray(reliabilityStart, bytes.length),
+    idle: (present & BUSY_FIELDS) === 0,
+  };
+}
+
+/** Where the varint at `at` ends (a length already read once). */
+function varintEnd(bytes: Uint8Array, at: number): number {
+  while (bytes[at]! >= 0x80) at++;
+  return at + 1;
+}
+
 /**
  * Decode a stored conversation record. A record written before reliability moved here is a bare
  * PrivateConversationState (fields 1–18, so record_version reads 0): it comes back as is, with
