@@ -58,8 +58,14 @@ export function refusalKey(crypto: CryptoProvider, identitySecret: Uint8Array, i
   return crypto.hkdfSha256(identitySecret, invitationId, LABEL_REFUSAL_KEY, REFUSAL_KEY_BYTES);
 }
 
+/** The 16 bytes of the refusal hint (an envelope's hint field) for a first contact that carried `key`. */
+export function refusalHintBytes(crypto: CryptoProvider, key: Uint8Array): Uint8Array {
+  return crypto.hkdfSha256(key, EMPTY, LABEL_REFUSAL_HINT, 16);
+}
+
+/** The refusal hint as the engine looks it up (lowercase hex, like every envelope hint). */
 export function refusalHint(crypto: CryptoProvider, key: Uint8Array): string {
-  return toHex(crypto.hkdfSha256(key, EMPTY, LABEL_REFUSAL_HINT, 16));
+  return toHex(refusalHintBytes(crypto, key));
 }
 
 function signedBytes(invitationId: Uint8Array, initiatorIdentity: Uint8Array, reason: RefusalReason, refusedAt: number): Uint8Array {

@@ -67,6 +67,13 @@ export interface PrivateConversation {
   readonly ownEndpoints: readonly DeliveryEndpoint[];
   readonly peerPresentation: Presentation;
   readonly createdAt: number;
+  /**
+   * Ours as initiator: the 16-byte hint the inviter's refusal of our first contact would carry
+   * (handshake-refusal.ts), derived once when the conversation is made and kept in its state, so
+   * that opening over many first contacts awaiting a reply derives none. Empty for the
+   * responder, and for states stored before it was kept (the engine derives it then).
+   */
+  readonly refusalHint: Uint8Array;
 }
 
 export type FrameBody = PrivateV1Frame['body'];
@@ -95,6 +102,7 @@ function withRatchet(c: PrivateConversation, ratchet: RatchetState, sendHint: Hi
     ownEndpoints: c.ownEndpoints,
     peerPresentation: c.peerPresentation,
     createdAt: c.createdAt,
+    refusalHint: c.refusalHint,
   };
 }
 
@@ -117,6 +125,8 @@ export function newConversation(params: {
   ownEndpoints: readonly DeliveryEndpoint[];
   peerPresentation: Presentation;
   nowMs: number;
+  /** The initiator's refusal hint (PrivateConversation.refusalHint); none by default. */
+  refusalHint?: Uint8Array;
 }): PrivateConversation {
   const { keys } = params;
   return {
@@ -137,10 +147,12 @@ export function newConversation(params: {
     ownEndpoints: params.ownEndpoints,
     peerPresentation: params.peerPresentation,
     createdAt: params.nowMs,
+    refusalHint: params.refusalHint ?? NO_REFUSAL_HINT,
   };
 }
 
 const NO_HISTORY: readonly Uint8Array[] = Object.freeze([]);
+const NO_REFUSAL_HINT = new Uint8Array(0);
 const NO_RELIABILITY: ReliabilityFields = Object.freeze({});
 
 export function buildFrame(crypto: CryptoProvider, body: FrameBody, nowMs: number, reliability: ReliabilityFields = NO_RELIABILITY): PrivateV1Frame {

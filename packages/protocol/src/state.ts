@@ -126,6 +126,7 @@ export function serializeConversation(c: PrivateConversation): Uint8Array {
       ownEndpoints: [...c.ownEndpoints],
       peerPresentation: create(PresentationSchema, { name: c.peerPresentation.name, avatar: c.peerPresentation.avatar ?? EMPTY }),
       createdAt: BigInt(c.createdAt),
+      refusalHint: c.refusalHint,
     }),
   );
 }
@@ -136,6 +137,7 @@ export function deserializeConversation(bytes: Uint8Array): PrivateConversation 
   if (s.conversationId.length !== 16 || s.peerIdentity.length !== 32 || s.sendHintKey.length !== 32 || s.receiveHintKey.length !== 32) {
     throw malformed('conversation keys');
   }
+  if (s.refusalHint.length !== 0 && s.refusalHint.length !== REFUSAL_HINT_BYTES) throw malformed('refusal hint');
   const avatar = s.peerPresentation?.avatar ?? EMPTY;
   return {
     type: 'private/v1',
@@ -155,6 +157,7 @@ export function deserializeConversation(bytes: Uint8Array): PrivateConversation 
     ownEndpoints: s.ownEndpoints,
     peerPresentation: avatar.length > 0 ? { name: s.peerPresentation?.name ?? '', avatar } : { name: s.peerPresentation?.name ?? '' },
     createdAt: Number(s.createdAt),
+    refusalHint: s.refusalHint,
   };
 }
 
@@ -176,6 +179,8 @@ const F_RECEIVE_HINT_KEY = 11;
 const F_RECEIVE_HINTS = 14;
 const F_CREATED_AT = 17;
 const F_OWN_ENDPOINTS = 18;
+const F_REFUSAL_HINT = 19;
+const REFUSAL_HINT_BYTES = 16;
 const F_RATCHET_RECEIVING_CHAIN_KEY = 5;
 
 // A field reader without closures or objects (conversationHeader runs once per conversation at
@@ -337,19 +342,27 @@ function windowOf(state: HintReceiveState, hour: number): HourWindow {
   return { hour, highest: -1, seenMask: 0 };
 }
 
-/** What the refusal key of a stored conversation derives from: our identity's secret key and the invitation id (views of `bytes`). */
-export function conversationRefusalInputs(bytes: Uint8Array): { identitySecret: Uint8Array; invitationId: Uint8Array } {
+/**
+ * A stored conversation's refusal hint as kept (null in states written before it was kept), and
+ * what the refusal key derives from otherwise: our identity's secret key and the invitation id
+ * (views of `bytes`).
+ */
+export function conversationRefusalInputs(bytes: Uint8Array): { refusalHint: Uint8Array | null; identitySecret: Uint8Array; invitationId: Uint8Array } {
   let identitySecret: Uint8Array = new Uint8Array(0);
   let invitationId: Uint8Array = new Uint8Array(0);
+  let refusalHint: Uint8Array | null = null;
   scanFields(bytes, (field, start, end) => {
     if (field === F_INVITATION_ID) invitationId = bytes.subarray(start, end);
+    else if (field === F_REFUSAL_HINT) refusalHint = bytes.subarray(start, end);
     else if (field === F_IDENTITY) {
       scanAt = start;
       for (let f = nextField(bytes, end); f !== 0; f = nextField(bytes, end)) if (f === F_KEYPAIR_SECRET) identitySecret = bytes.subarray(fieldStart, fieldEnd);
     }
   });
   if (identitySecret.length === 0) throw malformed('identity');
-  return { identitySecret, invitationId };
+  const hint = refusalHint as Uint8Array | null;
+  if (hint !== null && hint.length !== REFUSAL_HINT_BYTES) throw malformed('refusal hint');
+  return { refusalHint: hint, identitySecret, invitationId };
 }
 
 /** The endpoints we asked the peer to deliver to, of a stored conversation. */

@@ -147,24 +147,38 @@ describe('handshake refusal', () => {
     assert.deepEqual(await alice.classify(refusal, T0), { kind: 'not-for-me' }, 'a refusal after the answer is no refusal');
   });
 
-  it('after a restart the acceptor still recognises the refusal; opening derives no refusal hint (it is done in the indexing slices)', async () => {
+  it('after a restart the acceptor still recognises the refusal, by the hint its state keeps (no derivation) or, in a state stored before it was kept, by deriving it in the indexing slices', async () => {
     const { bob, carol, c } = await usedInvitation();
     const envelope = reply(await bob.classify(c.outgoing.envelope, T0))!.envelope;
-    let hkdfs = 0;
-    const counting = { ...crypto, hkdfSha256: (...args: Parameters<typeof crypto.hkdfSha256>) => (hkdfs++, crypto.hkdfSha256(...args)) };
-    const conversations = carol.conversations().map((x) => deserializeConversation(serializeConversation(x)));
-    const reopened = new Engine(counting, { account: carol.account, inboxes: [], conversations }, T0);
-    assert.equal(hkdfs, 0, 'new Engine derives nothing');
-    assert.equal(reopened.hintWorkPending(), true);
-    const got = await reopened.classify(envelope, T0);
-    assert.ok(got.kind === 'readable' && got.refused?.reason === 'invitation-used', 'found once the slices derived its hint');
+    const [mine] = carol.conversations();
+    assert.equal(mine!.refusalHint.length, 16, 'acceptInvitation keeps the hint');
+    for (const stored of [serializeConversation(mine!), serializeConversation({ ...mine!, refusalHint: new Uint8Array(0) })]) {
+      let hkdfs = 0;
+      const counting = { ...crypto, hkdfSha256: (...args: Parameters<typeof crypto.hkdfSha256>) => (hkdfs++, crypto.hkdfSha256(...args)) };
+      const kept = deserializeConversation(stored).refusalHint.length === 16;
+      for (const snapshot of [{ conversations: [deserializeConversation(stored)] }, { conversations: [], storedConversations: [stored] }]) {
+        hkdfs = 0;
+        const reopened = new Engine(counting, { account: carol.account, inboxes: [], ...snapshot }, T0);
+        assert.equal(hkdfs, 0, 'new Engine derives nothing');
+        assert.equal(reopened.hintWorkPending(), true);
+        const got = await reopened.classify(envelope, T0);
+        assert.ok(got.kind === 'readable' && got.refused?.reason === 'invitation-used', `found (${kept ? 'kept' : 'derived'} hint)`);
+        const again = new Engine(counting, { account: carol.account, inboxes: [], ...snapshot }, T0);
+        hkdfs = 0;
+        while (again.hintWorkPending()) again.tick(T0);
+        assert.equal(hkdfs, kept ? 0 : 2, kept ? 'a kept hint is not derived' : 'a state without it derives it once');
+      }
+    }
+    assert.throws(() => deserializeConversation(serializeConversation({ ...mine!, refusalHint: new Uint8Array(15) })), { code: 'state-malformed' });
   });
 
-  it('an indexing slice counts a refusal hint at its cost: at most maxHintBlocks / 4 derived per tick', () => {
+  it('an indexing slice counts a refusal hint at its cost: at most maxHintBlocks / 4 derived per tick (states stored before the hint was kept)', () => {
     let hkdfs = 0;
     const counting = { ...crypto, hkdfSha256: (...args: Parameters<typeof crypto.hkdfSha256>) => (hkdfs++, crypto.hkdfSha256(...args)) };
     // Even-numbered synthetic conversations are our first contacts, awaiting the first reply.
-    const awaiting = Array.from({ length: 40 }, (_, i) => syntheticConversation(crypto, i, T0)).filter((x) => x.initiator);
+    const awaiting = Array.from({ length: 40 }, (_, i) => syntheticConversation(crypto, i, T0))
+      .filter((x) => x.initiator)
+      .map((x) => ({ ...x, refusalHint: new Uint8Array(0) }));
     const reopened = new Engine(counting, { account: crypto.ed25519Generate(), inboxes: [], conversations: [], storedConversations: awaiting.map((x) => serializeConversation(x)) }, T0);
     reopened.tick(T0, { maxHintBlocks: 40 });
     assert.equal(hkdfs, 2 * (40 / 4), 'two HKDFs per refusal hint, ten hints in the slice');

@@ -5,6 +5,7 @@
 import type { CryptoProvider, PrivateConversation } from '../src/index.ts';
 import { newConversation } from '../src/private-v1.ts';
 import { initInitiator, initResponder } from '../src/ratchet.ts';
+import { refusalHintBytes, refusalKey } from '../src/handshake-refusal.ts';
 
 export function syntheticConversation(crypto: CryptoProvider, i: number, nowMs: number): PrivateConversation {
   const sk = crypto.randomBytes(32);
@@ -19,17 +20,21 @@ export function syntheticConversation(crypto: CryptoProvider, i: number, nowMs: 
   };
   const spk = crypto.x25519Generate();
   const initiator = i % 2 === 0;
+  const identity = crypto.ed25519Generate();
+  const invitationId = crypto.randomBytes(16);
   return newConversation({
     keys,
     initiator,
-    identity: crypto.ed25519Generate(),
+    identity,
     peerIdentity: crypto.randomBytes(32),
-    invitationId: crypto.randomBytes(16),
+    invitationId,
     viaDefaultInbox: false,
     ratchet: initiator ? initInitiator(crypto, sk, spk.publicKey, keys.headerKeyA, keys.nextHeaderKeyB) : initResponder(sk, spk, keys.headerKeyA, keys.nextHeaderKeyB),
     peerEndpoints: [],
     ownEndpoints: [],
     peerPresentation: { name: `synthetic ${i}` },
     nowMs,
+    // As acceptInvitation keeps it for the initiator (a first contact that awaits its reply).
+    refusalHint: initiator ? refusalHintBytes(crypto, refusalKey(crypto, identity.secretKey, invitationId)) : undefined,
   });
 }
