@@ -266,8 +266,8 @@ export function conversationHeader(bytes: Uint8Array, start = 0, end = bytes.len
     else if (field === F_RECEIVE_HINT_KEY) [keyStart, keyEnd] = [fieldStart, fieldEnd];
     else if (field === F_INITIATOR) initiator = fieldValue !== 0;
     else if (field === F_OWN_ENDPOINTS) hasOwnEndpoints = true;
-    else if (field === F_RATCHET) {
-      // The ratchet's own fields, then on after it.
+    else if (field === F_RATCHET && initiator) {
+      // The ratchet's own fields (a responder's are not needed: field 3 came first), then on after it.
       const after = scanAt;
       const ratchetEnd = fieldEnd;
       scanAt = fieldStart;
