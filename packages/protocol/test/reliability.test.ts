@@ -264,6 +264,31 @@ describe('reliability: state', () => {
     assert.equal(rel.splitConversationRecord(reordered), null, 'fields out of order');
     const extra = Uint8Array.from([...record, 0xb8, 0x01, 0x01]); // field 23
     assert.equal(rel.splitConversationRecord(extra), null, 'an unknown field');
+    // Damaged records never throw from the split; what it accepts, the full decoder reads the same way.
+    const busy = rel.encodeConversationRecord(legacy, busyStates.inFlight);
+    let seed = 7;
+    const next = () => (seed = (seed * 1103515245 + 12345) >>> 0);
+    for (let i = 0; i < 3000; i++) {
+      const damaged = (i % 2 === 0 ? record : busy).slice();
+      for (let k = 0, n = 1 + (next() % 3); k < n; k++) damaged[next() % damaged.length] = next() & 0xff;
+      const cut = i % 5 === 0 ? damaged.subarray(0, next() % damaged.length) : damaged;
+      const parts = rel.splitConversationRecord(cut);
+      if (parts === null) continue;
+      let full: ReturnType<typeof rel.decodeConversationRecord> | null;
+      try {
+        full = rel.decodeConversationRecord(cut);
+      } catch {
+        full = null;
+      }
+      if (full === null || full.reliability === null) {
+        // The damage is inside the reliability state (the record's headers are intact): the full
+        // decoder refuses the record, and the state's own decoder refuses it when it is used.
+        assert.throws(() => rel.deserializeReliability(parts.reliability), UmbraError);
+        continue;
+      }
+      assert.deepEqual(parts.conversationState, full.conversationState);
+      assert.deepEqual(rel.deserializeReliability(parts.reliability), full.reliability);
+    }
   });
 
   it('migration from the legacy columns, table and outbox keeps every fact, bounded', () => {
