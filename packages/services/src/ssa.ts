@@ -63,6 +63,16 @@ export interface RetryPolicy {
    * restarted RSA is not left waiting out the items' backoff. The backoff still applies.
    */
   probeMs: number;
+  /**
+   * A submit wakes the delivery worker this many ms later (0 = at once), so that the submits of
+   * that window go to each RSA as one batch: one claim, one signed POST, one commit at the RSA and
+   * one markForwarded for all of them, instead of one each when submits arrive one at a time.
+   * Below saturation the batches were 3-7 items at once and 12 with 30 ms (load test, 200-400
+   * submits/s), and the SSA's and RSAs' CPU per message fell with it (docs/SCALING.md).
+   */
+  coalesceMs: number;
+  /** The worker also wakes every `pollMs` to claim what has become due (retries, backoffs). */
+  pollMs: number;
 }
 
 export const DEFAULT_RETRY: RetryPolicy = {
@@ -73,6 +83,8 @@ export const DEFAULT_RETRY: RetryPolicy = {
   batchSize: 32,
   requestTimeoutMs: 10_000,
   probeMs: 200,
+  coalesceMs: 30,
+  pollMs: 200,
 };
 
 /** Socket errors that say nothing listens at the RSA (or it went away mid-request): worth probing for its return. */
@@ -141,6 +153,7 @@ export async function startSsa(opts: SsaOptions): Promise<SsaService> {
   const clock = opts.clock ?? systemClock;
   const limits: SsaLimits = { ...DEFAULT_SSA_LIMITS, ...opts.limits };
   const retry: RetryPolicy = { ...DEFAULT_RETRY, ...opts.retry };
+
   const store = new SqlSsaStore(openDriver(opts.db));
   await initSchema(() => store.init());
   const serviceKey: Ed25519Key = await loadServiceKey(store, opts.serviceKey);
@@ -151,6 +164,22 @@ export async function startSsa(opts: SsaOptions): Promise<SsaService> {
   let verifier: TokenVerifier | null = null;
   const tokens = (): TokenVerifier => verifier!;
   let baseUrl = '';
+  /**
+   * checkServiceUrl's answers for the RSA URLs submits name: a WHATWG URL parse and the address
+   * checks, 5-6 µs of CPU per submit, against 0.02 µs for the lookup. The policy is fixed for the
+   * SSA's life, so an answer never changes; bounded, cleared when full.
+   */
+  const checkedUrls = new Map<string, ReturnType<typeof checkServiceUrl>>();
+  const checkedRsaUrl = (u: unknown): ReturnType<typeof checkServiceUrl> => {
+    if (typeof u !== 'string') return checkServiceUrl(u, outbound.policy);
+    let r = checkedUrls.get(u);
+    if (!r) {
+      r = checkServiceUrl(u, outbound.policy);
+      if (checkedUrls.size >= 1024) checkedUrls.clear();
+      checkedUrls.set(u, r);
+    }
+    return r;
+  };
 
   app.get('/.well-known/communicator.json', async () =>
     signDescriptor(serviceKey, {
@@ -171,7 +200,7 @@ export async function startSsa(opts: SsaOptions): Promise<SsaService> {
     const payload = fromB64u(body.payload);
     const idem = fromB64u(body.idem);
     const ttl = body.ttl_s ?? limits.maxTtlS;
-    const rsaUrl = checkServiceUrl(body.rsa, outbound.policy);
+    const rsaUrl = checkedRsaUrl(body.rsa);
     if (!rsaUrl.ok) return problem(reply, 400, 'Malformed rsa', rsaUrl.reason);
     if (!addr || addr.length !== ADDRESS_LENGTH) return problem(reply, 400, 'Malformed address', `addr must be ${ADDRESS_LENGTH} bytes of base64url`);
     const parsed = parseAddressNative(addr);
@@ -198,7 +227,7 @@ export async function startSsa(opts: SsaOptions): Promise<SsaService> {
     const r = await store.enqueue(item, idem, t.spentKey, now + 40 * DAY, now + Math.floor(Math.random() * retry.firstDelayMs));
     if (r.kind === 'double-spend') return problem(reply.header('www-authenticate', tokens().wwwAuthenticate()), 401, 'Token refused', 'token already spent');
     if (r.kind === 'duplicate') return reply.code(202).send({ sid: b64u(r.sid) });
-    wake();
+    wakeSoon();
     return reply.code(202).send({ sid: b64u(sid) });
   });
 
@@ -471,6 +500,17 @@ export async function startSsa(opts: SsaOptions): Promise<SsaService> {
     } while (again && !closed && inFlight < retry.concurrency);
   }
 
+  /** After a submit: wake within coalesceMs (one timer for all the submits of that window). */
+  let coalesceTimer: NodeJS.Timeout | null = null;
+  function wakeSoon(): void {
+    if (retry.coalesceMs <= 0) return wake();
+    if (closed || coalesceTimer) return;
+    coalesceTimer = setTimeout(() => {
+      coalesceTimer = null;
+      wake();
+    }, retry.coalesceMs);
+  }
+
   function wake(): void {
     if (closed) return;
     if (claiming) {
@@ -488,7 +528,7 @@ export async function startSsa(opts: SsaOptions): Promise<SsaService> {
 
   const tick = (): void => {
     wake();
-    timer = setTimeout(tick, 200);
+    timer = setTimeout(tick, retry.pollMs);
     timer.unref();
   };
   tick();
@@ -518,6 +558,7 @@ export async function startSsa(opts: SsaOptions): Promise<SsaService> {
     async close() {
       closed = true;
       if (timer) clearTimeout(timer);
+      if (coalesceTimer) clearTimeout(coalesceTimer);
       clearInterval(sweeper);
       for (const p of probes.values()) if (p.timer) clearTimeout(p.timer);
       await app.close();
