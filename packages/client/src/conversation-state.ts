@@ -35,7 +35,7 @@ export class ConversationState {
    * ahead of the disk between writes: a crash then costs a re-acknowledgement on the peer's
    * retry, and everything in flight is retried at open anyway.
    */
-  private readonly reliability = new Map<string, HeldReliability>();
+  private reliability = new Map<string, HeldReliability>();
   /** Where the states still encoded since open are (HeldReliability). */
   private idleReliability = new PackedBytes([]);
   /** When each conversation's machine is next due (only conversations with pending work). */
@@ -69,10 +69,10 @@ export class ConversationState {
     });
     void engine.indexHints({ yieldToEventLoop: backgroundYield });
     this.metas.clear();
-    this.reliability.clear();
     this.dueAt.clear();
     for (const meta of loaded.metas) this.metas.set(meta.id, meta);
-    for (const [id, state] of loaded.states) this.reliability.set(id, state);
+    // The loaded map itself (100,000 entries at a large open): loadConversations made it for this.
+    this.reliability = loaded.states;
     this.idleReliability = loaded.idleReliability;
     return engine;
   }
