@@ -159,6 +159,10 @@ const NO_CHANGES: StateChanges = { conversations: [], inboxes: [] };
  * was the same, 5.1–5.4 s, in an A/B of alternating hours). bench/run.ts prints the longest.
  */
 export const TICK_HINT_BLOCKS = 256;
+/** What an `indexHints` slice aims to stay under (the budget adapts to it; `tick` keeps its fixed one). */
+const SLICE_TARGET_MS = 4;
+/** A monotonic clock in ms where the platform has one (browsers, Node, Deno); without it the slices keep maxHintBlocks. */
+const sliceClock: () => number = typeof performance !== 'undefined' ? () => performance.now() : () => 0;
 const BLOCKS_PER_WINDOW = HINT_WINDOW / HINTS_PER_BLOCK;
 /**
  * What deriving one refusal hint (two HKDF-SHA256 and a hex string) costs in hint blocks: 38–60
@@ -656,9 +660,18 @@ export class Engine {
     const run = async (): Promise<void> => {
       try {
         // Yield first: a caller inside `tick` (onHintWork) has just run a slice of its own.
+        // The MAC work per slice follows the time a slice takes: it starts at one block, doubles
+        // while slices stay under SLICE_TARGET_MS and halves after one that did not. The first
+        // windows after open run the MAC code before the JIT has compiled it (a slice of 256
+        // blocks took 60-135 ms then on a quiet VM, against ~2 ms once compiled), and a new
+        // hour's table faults its pages in as the pass fills it.
+        let macBlocks = 1;
         while (this.passHour !== null && !this.hintWorkStopped) {
           await pause();
-          if (!this.hintWorkStopped) this.indexPendingHours(maxHintBlocks);
+          if (this.hintWorkStopped) break;
+          const started = sliceClock();
+          if (this.indexPendingHours(maxHintBlocks, macBlocks) === 0) continue;
+          macBlocks = sliceClock() - started > SLICE_TARGET_MS ? Math.max(1, macBlocks >> 1) : Math.min(maxHintBlocks, macBlocks * 2);
         }
       } finally {
         this.draining = null;
@@ -695,16 +708,21 @@ export class Engine {
     }
   }
 
-  /** Index the pending hours, one pass over the conversations per hour, oldest hour first. */
-  private indexPendingHours(maxBlocks: number): void {
+  /**
+   * Index the pending hours, one pass over the conversations per hour, oldest hour first: work
+   * worth `maxBlocks` in all, of which at most `maxMacBlocks` windows' MACs. Returns the MAC
+   * blocks computed.
+   */
+  private indexPendingHours(maxBlocks: number, maxMacBlocks = maxBlocks): number {
     let blocks = 0;
+    let macBlocks = 0;
     // First the refusal hints: the hours' pass cannot end before them.
     while (this.pendingRefusals.length > 0 && blocks < maxBlocks) {
       blocks += Math.max(REFUSAL_READ_BLOCKS, this.indexRefusalOf(this.pendingRefusals.pop()!));
     }
     // A conversation already indexed costs a check, not a MAC: count 64 of them as one block.
     let checks = 0;
-    while (this.passHour !== null && blocks + checks / 64 < maxBlocks) {
+    while (this.passHour !== null && blocks + checks / 64 < maxBlocks && macBlocks < maxMacBlocks) {
       if (this.hints.spareDirty) {
         // The dropped hour's table is emptied first, so the new hour reuses it (zeroing
         // SLOTS_PER_BLOCK slots costs about one MAC).
@@ -724,7 +742,9 @@ export class Engine {
       this.hints.addOwnersWindow(id, this.windowOf(this.conversationsById.get(id)!, hour));
       this.hints.setCoveredHour(id, hour);
       blocks += BLOCKS_PER_WINDOW;
+      macBlocks += BLOCKS_PER_WINDOW;
     }
+    return macBlocks;
   }
 
   private classifyUnsafe(input: Uint8Array, nowMs: number, context: ClassifyContext): ClassifyResult | Promise<ClassifyResult> {
