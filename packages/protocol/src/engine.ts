@@ -240,7 +240,7 @@ class OpenedRecords {
   }
 
   get count(): number {
-    return this.awaitsFirstReply.length;
+    return this.packed.count;
   }
 
   get bytes(): Uint8Array {
@@ -1037,8 +1037,8 @@ export class Engine {
   }
 
   /** Index the refusal hint: the one the state keeps, or derived (a state stored before it was kept). Returns the cost in hint blocks. */
-  private listenForRefusal(id: string, kept: Uint8Array | null, identitySecret: Uint8Array, invitationId: Uint8Array): number {
-    const derive = kept === null || kept.length === 0;
+  private listenForRefusal(id: string, kept: Uint8Array, identitySecret: Uint8Array, invitationId: Uint8Array): number {
+    const derive = kept.length === 0;
     const hint = derive ? refusalHint(this.crypto, refusalKey(this.crypto, identitySecret, invitationId)) : toHex(kept);
     this.refusalByHint.set(hint, id);
     this.refusalHintOf.set(id, hint);

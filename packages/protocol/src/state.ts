@@ -343,14 +343,14 @@ function windowOf(state: HintReceiveState, hour: number): HourWindow {
 }
 
 /**
- * A stored conversation's refusal hint as kept (null in states written before it was kept), and
+ * A stored conversation's refusal hint as kept (empty in states written before it was kept), and
  * what the refusal key derives from otherwise: our identity's secret key and the invitation id
  * (views of `bytes`).
  */
-export function conversationRefusalInputs(bytes: Uint8Array): { refusalHint: Uint8Array | null; identitySecret: Uint8Array; invitationId: Uint8Array } {
+export function conversationRefusalInputs(bytes: Uint8Array): { refusalHint: Uint8Array; identitySecret: Uint8Array; invitationId: Uint8Array } {
   let identitySecret: Uint8Array = new Uint8Array(0);
   let invitationId: Uint8Array = new Uint8Array(0);
-  let refusalHint: Uint8Array | null = null;
+  let refusalHint: Uint8Array = new Uint8Array(0);
   scanFields(bytes, (field, start, end) => {
     if (field === F_INVITATION_ID) invitationId = bytes.subarray(start, end);
     else if (field === F_REFUSAL_HINT) refusalHint = bytes.subarray(start, end);
@@ -360,9 +360,8 @@ export function conversationRefusalInputs(bytes: Uint8Array): { refusalHint: Uin
     }
   });
   if (identitySecret.length === 0) throw malformed('identity');
-  const hint = refusalHint as Uint8Array | null;
-  if (hint !== null && hint.length !== REFUSAL_HINT_BYTES) throw malformed('refusal hint');
-  return { refusalHint: hint, identitySecret, invitationId };
+  if (refusalHint.length !== 0 && refusalHint.length !== REFUSAL_HINT_BYTES) throw malformed('refusal hint');
+  return { refusalHint, identitySecret, invitationId };
 }
 
 /** The endpoints we asked the peer to deliver to, of a stored conversation. */

@@ -57,7 +57,7 @@ describe('conversations kept encoded', () => {
       const inPlace = conversationHeader(embedded, 3, 3 + bytes.length);
       assert.deepEqual({ ...inPlace, receiveHintKeyAt: inPlace.receiveHintKeyAt - 3 }, header);
       for (let h = hourOf(T0) - 3; h <= hourOf(T0) + 3; h++) assert.deepEqual(conversationWindowAt(embedded, h, 3, 3 + bytes.length), windowAt(full.receiveHints, h), `in place, hour ${h}`);
-      assert.deepEqual(conversationRefusalInputs(bytes), { refusalHint: full.refusalHint.length === 0 ? null : full.refusalHint, identitySecret: full.identity.secretKey, invitationId: full.invitationId });
+      assert.deepEqual(conversationRefusalInputs(bytes), { refusalHint: full.refusalHint, identitySecret: full.identity.secretKey, invitationId: full.invitationId });
       assert.deepEqual(conversationOwnEndpoints(bytes), full.ownEndpoints);
       const origin = conversationOrigin(bytes);
       seenWindows += full.receiveHints.hours.filter((w) => w.highest >= 0).length;

@@ -153,7 +153,6 @@ export async function startSsa(opts: SsaOptions): Promise<SsaService> {
   const clock = opts.clock ?? systemClock;
   const limits: SsaLimits = { ...DEFAULT_SSA_LIMITS, ...opts.limits };
   const retry: RetryPolicy = { ...DEFAULT_RETRY, ...opts.retry };
-
   const store = new SqlSsaStore(openDriver(opts.db));
   await initSchema(() => store.init());
   const serviceKey: Ed25519Key = await loadServiceKey(store, opts.serviceKey);

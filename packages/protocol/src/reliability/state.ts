@@ -266,20 +266,23 @@ function varint(bytes: Uint8Array): number {
   return -1;
 }
 
+/** Steps over a length-delimited field's value; returns where its bytes start, or -1 if it does not parse. */
+function lengthDelimited(bytes: Uint8Array): number {
+  const length = varint(bytes);
+  if (length < 0 || length > bytes.length - readAt) return -1;
+  readAt += length;
+  return readAt - length;
+}
+
 /** Steps over a field's value (varint up to 10 bytes, or LEN); false if it does not parse. */
 function skipValue(bytes: Uint8Array, wire: number): boolean {
-  if (wire === 0) {
-    for (let i = 0; i < 10; i++) {
-      if (readAt >= bytes.length) return false;
-      if (bytes[readAt++]! < 0x80) return true;
-    }
-    return false;
+  if (wire === 2) return lengthDelimited(bytes) >= 0;
+  if (wire !== 0) return false;
+  for (let i = 0; i < 10; i++) {
+    if (readAt >= bytes.length) return false;
+    if (bytes[readAt++]! < 0x80) return true;
   }
-  if (wire !== 2) return false;
-  const length = varint(bytes);
-  if (length < 0 || length > bytes.length - readAt) return false;
-  readAt += length;
-  return true;
+  return false;
 }
 
 /** The two-byte tag `first, 0x01` of fields 16–31 at readAt. */
@@ -298,14 +301,13 @@ function tagIs(bytes: Uint8Array, first: number): boolean {
 export function splitConversationRecord(bytes: Uint8Array): ConversationRecordParts | null {
   readAt = 0;
   if (!tagIs(bytes, TAG_RECORD_VERSION) || varint(bytes) !== CONVERSATION_RECORD_VERSION || !tagIs(bytes, TAG_CONVERSATION)) return null;
-  const conversationAt = readAt;
-  if (!skipValue(bytes, 2) || !tagIs(bytes, TAG_RELIABILITY)) return null;
-  const conversationEnd = readAt - 2;
-  const reliabilityAt = readAt;
-  if (!skipValue(bytes, 2) || readAt !== bytes.length) return null;
+  const conversationStart = lengthDelimited(bytes);
+  const conversationEnd = readAt;
+  if (conversationStart < 0 || !tagIs(bytes, TAG_RELIABILITY)) return null;
+  const reliabilityStart = lengthDelimited(bytes);
+  if (reliabilityStart < 0 || readAt !== bytes.length) return null;
   // The reliability state's own fields (1–13: one-byte tags), for which of them are present.
-  readAt = reliabilityAt;
-  const reliabilityStart = (varint(bytes), readAt);
+  readAt = reliabilityStart;
   let present = 0;
   while (readAt < bytes.length) {
     const tag = bytes[readAt++]!;
@@ -313,16 +315,10 @@ export function splitConversationRecord(bytes: Uint8Array): ConversationRecordPa
     present |= 1 << (tag >> 3);
   }
   return {
-    conversationState: bytes.subarray(varintEnd(bytes, conversationAt), conversationEnd),
-    reliability: bytes.subarray(reliabilityStart, bytes.length),
+    conversationState: bytes.subarray(conversationStart, conversationEnd),
+    reliability: bytes.subarray(reliabilityStart),
     idle: (present & BUSY_FIELDS) === 0,
   };
-}
-
-/** Where the varint at `at` ends (a length already read once). */
-function varintEnd(bytes: Uint8Array, at: number): number {
-  while (bytes[at]! >= 0x80) at++;
-  return at + 1;
 }
 
 /**
