@@ -16,11 +16,15 @@ export class Slicer {
   private sliceStart = -Infinity;
   private scheduled = false;
 
-  constructor(private readonly budgetMs = 2) {}
+  /** `now` is the clock slices are measured on (milliseconds); tests pass one they advance. */
+  constructor(
+    private readonly budgetMs = 2,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
 
   /** Resolves when the caller may run its next piece of work; undefined when it may run at once. */
   turn(): Promise<void> | undefined {
-    if (this.waiting.length === 0 && !this.scheduled && performance.now() - this.sliceStart < this.budgetMs) return undefined;
+    if (this.waiting.length === 0 && !this.scheduled && this.now() - this.sliceStart < this.budgetMs) return undefined;
     // Budget spent (or others already waiting): the caller waits for a slice with room.
     return new Promise<void>((resolve) => {
       this.waiting.push(resolve);
@@ -41,7 +45,7 @@ export class Slicer {
 
   /** A new slice, after an I/O poll: its first caller goes at once. */
   private readonly run = (): void => {
-    this.sliceStart = performance.now();
+    this.sliceStart = this.now();
     this.next();
   };
 
@@ -58,7 +62,7 @@ export class Slicer {
   };
 
   private readonly afterWork = (): void => {
-    if (performance.now() - this.sliceStart < this.budgetMs) this.next();
+    if (this.now() - this.sliceStart < this.budgetMs) this.next();
     else setImmediate(this.run);
   };
 }

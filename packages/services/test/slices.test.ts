@@ -4,19 +4,26 @@ import net from 'node:net';
 import { test } from 'node:test';
 import { Slicer } from '../src/slices.ts';
 
-function spin(ms: number): void {
-  const end = performance.now() + ms;
-  while (performance.now() < end) {
-    /* busy, like a resolve + seal */
+/**
+ * The slicer's clock, advanced only by the work the test says it did: a descheduled process
+ * (a loaded CI machine) cannot stretch a 1 ms item into a spent budget.
+ */
+class WorkClock {
+  ms = 0;
+  readonly now = (): number => this.ms;
+  /** Work that takes `ms`, like a resolve + seal. */
+  spin(ms: number): void {
+    this.ms += ms;
   }
 }
 
 test('within its budget a turn is granted at once; after it, callers wait', async () => {
-  const s = new Slicer(50);
+  const clock = new WorkClock();
+  const s = new Slicer(50, clock.now);
   assert.ok(s.turn() instanceof Promise, 'the first slice starts after an I/O poll');
   await s.turn();
   assert.equal(s.turn(), undefined);
-  spin(60);
+  clock.spin(60);
   const p = s.turn();
   assert.ok(p instanceof Promise);
   assert.equal(s.queued, 1);
@@ -31,12 +38,13 @@ test('socket I/O is handled between sliced work items, not after all of them', a
   const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
   const [conn] = (await once(server, 'connection')) as [net.Socket];
   await once(client, 'connect');
-  const s = new Slicer(2);
+  const clock = new WorkClock();
+  const s = new Slicer(2, clock.now);
   const order: string[] = [];
   conn.on('data', () => order.push('io'));
   const items = Array.from({ length: 40 }, async (_, k) => {
     await s.turn();
-    spin(1);
+    clock.spin(1);
     order.push(`item${k}`);
     if (k === 0) client.write('x'); // arrives while the other 39 items are queued
   });
@@ -56,8 +64,9 @@ test('callers are let through in order, one per event-loop turn once the budget 
 });
 
 test('a slice lets queued callers through one after another until its budget is spent, in one event-loop turn', async () => {
-  const s = new Slicer(30);
-  spin(35); // the current slice is spent: everyone queues
+  const clock = new WorkClock();
+  const s = new Slicer(30, clock.now);
+  clock.spin(35); // the current slice is spent: everyone queues
   let turns = 0;
   let counting = true;
   const count = () => {
@@ -71,9 +80,9 @@ test('a slice lets queued callers through one after another until its budget is 
     Array.from({ length: 10 }, async () => {
       await s.turn();
       // Work in two microtask hops, as an item's resolve then its store call.
-      spin(1);
+      clock.spin(1);
       await Promise.resolve();
-      spin(1);
+      clock.spin(1);
       ranInTurn.push(turns);
     }),
   );
@@ -82,8 +91,8 @@ test('a slice lets queued callers through one after another until its budget is 
   assert.equal(new Set(ranInTurn).size, 1, `turns: ${ranInTurn.join(' ')}`);
 
   // With a 3 ms budget the same work spans several slices, an I/O poll between each.
-  const small = new Slicer(3);
-  spin(5);
+  const small = new Slicer(3, clock.now);
+  clock.spin(5);
   turns = 0;
   counting = true;
   setImmediate(count);
@@ -91,9 +100,9 @@ test('a slice lets queued callers through one after another until its budget is 
   await Promise.all(
     Array.from({ length: 10 }, async () => {
       await small.turn();
-      spin(1);
+      clock.spin(1);
       await Promise.resolve();
-      spin(1);
+      clock.spin(1);
       ranInSmall.push(turns);
     }),
   );
