@@ -133,6 +133,25 @@ const fromB64u = (text: string): Uint8Array | null => fromBase64Url(text);
 const randomBytes = (n: number): Uint8Array => crypto.getRandomValues(new Uint8Array(n));
 const trim = (u: string) => u.replace(/\/+$/, '');
 
+/** The first reconnect after a socket drops comes within this (jittered over its second half). */
+export const RECONNECT_FIRST_MS = 250;
+/** The longest wait between attempts while an outage is young. */
+export const RECONNECT_FAST_CAP_MS = 1000;
+/** How long an outage counts as young (a service restarting, a brief network drop). */
+export const RECONNECT_FAST_WINDOW_MS = 60_000;
+/** The longest wait between attempts after that. */
+export const RECONNECT_MAX_MS = 10_000;
+
+/**
+ * Wait before reconnect attempt `failures + 1` of an outage that began `downForMs` ago: doubling
+ * from RECONNECT_FIRST_MS, capped at RECONNECT_FAST_CAP_MS within RECONNECT_FAST_WINDOW_MS of
+ * the drop and at RECONNECT_MAX_MS after it, times U(0.5, 1) (`random` in [0, 1)).
+ */
+export function reconnectDelayMs(failures: number, downForMs: number, random: number): number {
+  const cap = downForMs < RECONNECT_FAST_WINDOW_MS ? RECONNECT_FAST_CAP_MS : RECONNECT_MAX_MS;
+  return Math.min(cap, RECONNECT_FIRST_MS * 2 ** Math.min(6, failures)) * (0.5 + random * 0.5);
+}
+
 export class ServicesDelivery implements ServiceEndpointDelivery {
   readonly servicesRoute = SERVICES_ROUTE;
   private readonly issuer: IssuerClient;
@@ -689,7 +708,15 @@ export class ServicesDelivery implements ServiceEndpointDelivery {
     return { close: () => this.handlers.delete(onEnvelope) };
   }
 
-  private connect(i: number, failures: number): void {
+  /**
+   * One inbox's push socket. After a drop, the first attempt comes within
+   * RECONNECT_FIRST_MS (jittered, so a service's thousands of clients do not all come back in the
+   * same instant) and further attempts at most RECONNECT_FAST_CAP_MS apart for the first
+   * RECONNECT_FAST_WINDOW_MS: a restarted service is listening again within seconds, and the
+   * user should not wait out a long backoff after that. A refused attempt costs the service a
+   * TCP reset. Only an outage longer than the window backs off towards RECONNECT_MAX_MS.
+   */
+  private connect(i: number, failures: number, downSince: number | null = null): void {
     if (this.closed) return;
     const inbox = this.inboxes[i]!;
     inbox
@@ -703,22 +730,22 @@ export class ServicesDelivery implements ServiceEndpointDelivery {
           this.sockets[i] = sock;
           void sock.closed.then(() => {
             this.sockets[i] = null;
-            this.retry(i, 0);
+            this.retry(i, 0, Date.now());
           });
         },
         (e) => {
           this.error(new Error(`${inbox.url}: ${(e as Error).message}`));
-          this.retry(i, failures + 1);
+          this.retry(i, failures + 1, downSince ?? Date.now());
         },
       );
   }
 
-  private retry(i: number, failures: number): void {
+  private retry(i: number, failures: number, downSince: number): void {
     if (this.closed) return;
-    const delay = Math.min(10_000, 250 * 2 ** Math.min(6, failures)) * (0.75 + Math.random() * 0.5);
+    const delay = reconnectDelayMs(failures, Date.now() - downSince, Math.random());
     const t = setTimeout(() => {
       this.reconnectTimers.delete(t);
-      this.connect(i, failures);
+      this.connect(i, failures, downSince);
     }, delay);
     // Node timers keep the process alive unless unref()ed; browsers return a number.
     (t as { unref?: () => void }).unref?.();
