@@ -53,6 +53,13 @@ export interface RetryPolicy {
   firstDelayMs: number;
   /** Most deliveries in flight at once (all RSAs together). */
   concurrency: number;
+  /**
+   * Most deliveries in flight to any one RSA. Due items are claimed oldest first whatever their
+   * RSA, so without a cap one slow RSA (a restarted one working through its backlog and its
+   * receivers' reconnects) held every slot and the deliveries to the others waited behind it.
+   * An RSA at its cap is left out of the next claims until its batches come back.
+   */
+  perRsaConcurrency: number;
   /** Most deliveries per POST /v1/deliver/batch. */
   batchSize: number;
   requestTimeoutMs: number;
@@ -80,6 +87,7 @@ export const DEFAULT_RETRY: RetryPolicy = {
   maxMs: 5 * 60_000,
   firstDelayMs: 0,
   concurrency: 256,
+  perRsaConcurrency: 128,
   batchSize: 32,
   requestTimeoutMs: 10_000,
   probeMs: 200,
@@ -300,6 +308,8 @@ export async function startSsa(opts: SsaOptions): Promise<SsaService> {
   let closed = false;
   let timer: NodeJS.Timeout | null = null;
   let inFlight = 0;
+  /** Items in flight per RSA (for perRsaConcurrency); an RSA with none has no entry. */
+  const inFlightByRsa = new Map<string, number>();
   let claimed = 0;
   let claiming: Promise<void> | null = null;
   let again = false;
@@ -456,12 +466,16 @@ export async function startSsa(opts: SsaOptions): Promise<SsaService> {
 
   function start(rsa: string, chunk: QueueItem[]): void {
     inFlight += chunk.length;
+    inFlightByRsa.set(rsa, (inFlightByRsa.get(rsa) ?? 0) + chunk.length);
     const p = deliverBatch(rsa, chunk)
       .catch((e) => {
         if (!closed) console.error('[ssa] delivery bookkeeping failed:', e);
       })
       .finally(() => {
         inFlight -= chunk.length;
+        const left = inFlightByRsa.get(rsa)! - chunk.length;
+        if (left > 0) inFlightByRsa.set(rsa, left);
+        else inFlightByRsa.delete(rsa);
         batches.delete(p);
         wake();
       });
@@ -472,7 +486,10 @@ export async function startSsa(opts: SsaOptions): Promise<SsaService> {
     do {
       again = false;
       while (!closed && inFlight < retry.concurrency) {
-        const items = await store.claimDue(clock.now(), Math.min(retry.concurrency - inFlight, retry.batchSize * 4), retry.requestTimeoutMs * 3);
+        // RSAs at their cap sit out this claim (one claim can take an RSA past it by at most its size).
+        const full: string[] = [];
+        for (const [rsa, n] of inFlightByRsa) if (n >= retry.perRsaConcurrency) full.push(rsa);
+        const items = await store.claimDue(clock.now(), Math.min(retry.concurrency - inFlight, retry.batchSize * 4), retry.requestTimeoutMs * 3, full);
         if (items.length === 0 || closed) break;
         claimed += items.length;
         const perRsa = new Map<string, QueueItem[]>();

@@ -172,7 +172,8 @@ export interface SsaStore {
   enqueue(item: QueueItem, idem: Uint8Array, spentKey: Uint8Array, spentExpires: number, now: number):
     Promise<{ kind: 'ok' } | { kind: 'double-spend' } | { kind: 'duplicate'; sid: Uint8Array }>;
   /** Leases up to `limit` due items for `leaseMs` (several SSA instances may share a database). */
-  claimDue(now: number, limit: number, leaseMs: number): Promise<QueueItem[]>;
+  /** Leases up to `limit` due items, oldest first, none for the RSAs in `skipRsas`. */
+  claimDue(now: number, limit: number, leaseMs: number, skipRsas?: readonly string[]): Promise<QueueItem[]>;
   markForwarded(sids: Uint8Array[]): Promise<void>;
   reschedule(sid: Uint8Array, nextAt: number, attempts: number): Promise<void>;
   /** Makes every queued item for `rsa` due at `now` (the RSA answers again); returns how many moved. */
@@ -230,13 +231,14 @@ export class SqlSsaStore extends SqlStoreBase implements SsaStore {
       throw e;
     }
   }
-  async claimDue(now: number, limit: number, leaseMs: number): Promise<QueueItem[]> {
+  async claimDue(now: number, limit: number, leaseMs: number, skipRsas: readonly string[] = []): Promise<QueueItem[]> {
     const lock = this.db.dialect === 'pg' ? 'FOR UPDATE SKIP LOCKED' : '';
+    const skip = skipRsas.length > 0 ? `AND rsa NOT IN (${skipRsas.map(() => '?').join(', ')})` : '';
     const rows = await this.db.all(
       `UPDATE queue SET lease_until = ? WHERE sid IN (
-         SELECT sid FROM queue WHERE state = 'queued' AND next_at <= ? AND lease_until <= ? ORDER BY next_at LIMIT ? ${lock})
+         SELECT sid FROM queue WHERE state = 'queued' AND next_at <= ? AND lease_until <= ? ${skip} ORDER BY next_at LIMIT ? ${lock})
        RETURNING sid, rsa, sealed_addr, payload, created, expires, attempts`,
-      [now + leaseMs, now, now, limit],
+      [now + leaseMs, now, now, ...skipRsas, limit],
     );
     return rows.map((r: Row) => ({
       sid: buf(r.sid),
