@@ -16,15 +16,23 @@ export class Slicer {
   private sliceStart = -Infinity;
   private scheduled = false;
 
-  /** `now` is the clock slices are measured on (milliseconds); tests pass one they advance. */
+  private readonly budget: () => number;
+
+  /**
+   * `budgetMs` is a slice's length, or a function read whenever a slice's room is checked (the
+   * RSA's is shorter while WebSocket handshakes are under way). `now` is the clock slices are
+   * measured on (milliseconds); tests pass one they advance.
+   */
   constructor(
-    private readonly budgetMs = 2,
+    budgetMs: number | (() => number) = 2,
     private readonly now: () => number = () => performance.now(),
-  ) {}
+  ) {
+    this.budget = typeof budgetMs === 'number' ? () => budgetMs : budgetMs;
+  }
 
   /** Resolves when the caller may run its next piece of work; undefined when it may run at once. */
   turn(): Promise<void> | undefined {
-    if (this.waiting.length === 0 && !this.scheduled && this.now() - this.sliceStart < this.budgetMs) return undefined;
+    if (this.waiting.length === 0 && !this.scheduled && this.now() - this.sliceStart < this.budget()) return undefined;
     // Budget spent (or others already waiting): the caller waits for a slice with room.
     return new Promise<void>((resolve) => {
       this.waiting.push(resolve);
@@ -62,7 +70,7 @@ export class Slicer {
   };
 
   private readonly afterWork = (): void => {
-    if (this.now() - this.sliceStart < this.budgetMs) this.next();
+    if (this.now() - this.sliceStart < this.budget()) this.next();
     else setImmediate(this.run);
   };
 }

@@ -111,3 +111,14 @@ test('a slice lets queued callers through one after another until its budget is 
   assert.ok(slices >= 4 && slices <= 10, `${slices} slices: ${ranInSmall.join(' ')}`);
   assert.ok(ranInSmall.some((t, k) => k > 0 && t === ranInSmall[k - 1]), 'some slices held more than one caller');
 });
+
+test('a budget given as a function is read at every check (the RSA shortens its slices while handshakes are under way)', async () => {
+  const clock = new WorkClock();
+  let budget = 20;
+  const s = new Slicer(() => budget, clock.now);
+  await s.turn();
+  clock.spin(5);
+  assert.equal(s.turn(), undefined, '5 ms into a 20 ms slice');
+  budget = 2;
+  assert.ok(s.turn() instanceof Promise, 'past a budget shortened to 2 ms');
+});
