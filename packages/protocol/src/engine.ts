@@ -165,6 +165,14 @@ const SLICE_TARGET_MS = 4;
 const sliceClock: () => number = typeof performance !== 'undefined' ? () => performance.now() : () => 0;
 const BLOCKS_PER_WINDOW = HINT_WINDOW / HINTS_PER_BLOCK;
 /**
+ * The warm-up (HintTable.warmUp): one throwaway window per slice until a window takes under
+ * WARM_WINDOW_MS (~0.1 ms once compiled; 0.5-1 ms while not), MAX_WARM_UP_WINDOWS at most, so
+ * a slow machine stops warming and indexes. Each `indexHints` run warms first: in a warm
+ * process that is one window.
+ */
+const WARM_WINDOW_MS = 0.1;
+const MAX_WARM_UP_WINDOWS = 400;
+/**
  * What deriving one refusal hint (two HKDF-SHA256 and a hex string) costs in hint blocks: 38–60
  * µs against 12–20 µs per block of a window on node:crypto. Counted as one block, the first
  * slices after open (a first contact awaiting its reply each, 50,000 at 100,000 conversations)
@@ -630,7 +638,10 @@ export class Engine {
   tick(nowMs: number, options: { maxHintBlocks?: number } = {}): StateChanges {
     const hour = hourOf(nowMs);
     if (hour !== this.currentHour) this.rollOver(hour);
-    this.indexPendingHours(options.maxHintBlocks ?? TICK_HINT_BLOCKS);
+    // While `indexHints` runs, its slices do the work, sized to the time they take; a fixed
+    // slice here on top (the client ticks every few seconds) ran 15-30 ms while a fresh hour
+    // table faulted its pages in.
+    if (this.draining === null) this.indexPendingHours(options.maxHintBlocks ?? TICK_HINT_BLOCKS);
     return NO_CHANGES;
   }
 
@@ -660,18 +671,35 @@ export class Engine {
     const run = async (): Promise<void> => {
       try {
         // Yield first: a caller inside `tick` (onHintWork) has just run a slice of its own.
-        // The MAC work per slice follows the time a slice takes: it starts at one block, doubles
+        // The work per slice follows the time a slice takes: it starts at one block, doubles
         // while slices stay under SLICE_TARGET_MS and halves after one that did not. The first
-        // windows after open run the MAC code before the JIT has compiled it (a slice of 256
-        // blocks took 60-135 ms then on a quiet VM, against ~2 ms once compiled), and a new
-        // hour's table faults its pages in as the pass fills it.
-        let macBlocks = 1;
+        // slices after open run code the JIT has not compiled yet (a slice of 256 blocks took
+        // 60-135 ms then on a quiet VM, against ~2 ms once compiled), and a new hour's table
+        // faults its pages in as the pass fills it. A window cannot be split, so the code is
+        // first warmed a throwaway window at a time (HintTable.warmUp).
+        let budget = 1;
+        let warmed = this.hints.ownerCount === 0;
+        let warmUpWindows = 0;
+        let refusalPhase = true;
         while (this.passHour !== null && !this.hintWorkStopped) {
           await pause();
           if (this.hintWorkStopped) break;
           const started = sliceClock();
-          if (this.indexPendingHours(maxHintBlocks, macBlocks) === 0) continue;
-          macBlocks = sliceClock() - started > SLICE_TARGET_MS ? Math.max(1, macBlocks >> 1) : Math.min(maxHintBlocks, macBlocks * 2);
+          if (!warmed) {
+            // A real window's shape (its record's, read only), so the record reading warms too.
+            const held = this.conversationsById.get(this.hints.ownerAt(0)!);
+            this.hints.warmUp(held === undefined ? { hour: this.passHour, highest: -1, seenMask: 0 } : this.windowOf(held, this.passHour));
+            warmed = ++warmUpWindows >= MAX_WARM_UP_WINDOWS || sliceClock() - started < WARM_WINDOW_MS;
+            continue;
+          }
+          // Reading kept refusal hints is cheaper per block than a window (whose table pages may
+          // still fault in): the hours start again from one block.
+          if (refusalPhase && this.pendingRefusals.length === 0) {
+            refusalPhase = false;
+            budget = 1;
+          }
+          if (this.indexPendingHours(budget) === 0) continue;
+          budget = sliceClock() - started > SLICE_TARGET_MS ? Math.max(1, budget >> 1) : Math.min(maxHintBlocks, budget * 2);
         }
       } finally {
         this.draining = null;
@@ -710,19 +738,21 @@ export class Engine {
 
   /**
    * Index the pending hours, one pass over the conversations per hour, oldest hour first: work
-   * worth `maxBlocks` in all, of which at most `maxMacBlocks` windows' MACs. Returns the MAC
-   * blocks computed.
+   * worth about `maxBlocks` MAC blocks (the last item may overshoot: a window is 8-17 blocks).
+   * Returns the work done, in blocks.
    */
-  private indexPendingHours(maxBlocks: number, maxMacBlocks = maxBlocks): number {
+  private indexPendingHours(maxBlocks: number): number {
     let blocks = 0;
-    let macBlocks = 0;
     // First the refusal hints: the hours' pass cannot end before them.
     while (this.pendingRefusals.length > 0 && blocks < maxBlocks) {
       blocks += Math.max(REFUSAL_READ_BLOCKS, this.indexRefusalOf(this.pendingRefusals.pop()!));
     }
+    // A slice does one kind of work: windows cost more per block than reading kept hints (a
+    // budget grown on those ran 10 ms of windows at the end of the refusal phase).
+    if (blocks > 0) return blocks;
     // A conversation already indexed costs a check, not a MAC: count 64 of them as one block.
     let checks = 0;
-    while (this.passHour !== null && blocks + checks / 64 < maxBlocks && macBlocks < maxMacBlocks) {
+    while (this.passHour !== null && blocks + checks / 64 < maxBlocks) {
       if (this.hints.spareDirty) {
         // The dropped hour's table is emptied first, so the new hour reuses it (zeroing
         // SLOTS_PER_BLOCK slots costs about one MAC).
@@ -742,9 +772,8 @@ export class Engine {
       this.hints.addOwnersWindow(id, this.windowOf(this.conversationsById.get(id)!, hour));
       this.hints.setCoveredHour(id, hour);
       blocks += BLOCKS_PER_WINDOW;
-      macBlocks += BLOCKS_PER_WINDOW;
     }
-    return macBlocks;
+    return blocks + checks / 64;
   }
 
   private classifyUnsafe(input: Uint8Array, nowMs: number, context: ClassifyContext): ClassifyResult | Promise<ClassifyResult> {

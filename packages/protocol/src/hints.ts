@@ -428,6 +428,29 @@ export class HintTable<T> {
     hintKey.fill(0);
   }
 
+  /**
+   * Index window `w` (as one hour after the last) for a stand-in owner under an all-zero key,
+   * in a small table of this table's own, keeping its last three hours: the code of
+   * `addOwnersWindow` (the MACs, the probing, a table's growth) runs on throwaway entries. The
+   * engine does this a window per slice before its first pass, until a window is fast: the
+   * first windows after open ran 0.5-1 ms each, and 5-26 ms while the JIT compiled and then
+   * deoptimized the insert paths it had had no feedback for (probe runs, growth) — at eight
+   * MAC blocks a window, that work cannot be split across slices.
+   */
+  warmUp(w: HourWindow): void {
+    let table = this.warmUpTable;
+    if (table === null) {
+      table = this.warmUpTable = new HintTable<T>(this.crypto);
+      table.register(this.owners[0]!, new Uint8Array(HINT_KEY_BYTES));
+    }
+    const hour = this.warmUpHour++;
+    table.addOwnersWindow(this.owners[0]!, { hour, highest: w.highest, seenMask: w.seenMask });
+    table.dropHoursBefore(hour - 2);
+  }
+
+  private warmUpTable: HintTable<T> | null = null;
+  private warmUpHour = 0;
+
   /** Inputs and MACs of one window's blocks (a window spans 2·HINT_WINDOW indices: 17 blocks at most). */
   private readonly batchInput = blockInputs(MAX_WINDOW_BLOCKS);
   private readonly batchMacs = new Uint8Array(MAX_WINDOW_BLOCKS * BLOCK_MAC_BYTES);

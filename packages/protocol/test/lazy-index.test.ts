@@ -13,8 +13,13 @@ const PEERS = 4;
 const SYNTHETIC = 60;
 
 /** Counts HMAC-SHA512s (hint blocks, chain steps) made through it, one or a batch at a time. */
-function countingProvider(): { crypto: CryptoProvider; macs: () => number } {
+/**
+ * Counts hint MACs, and apart from them the warm-up blocks (`indexHints` warms the MAC code
+ * under an all-zero key, which no conversation's hint key is), with the order of both.
+ */
+function countingProvider(): { crypto: CryptoProvider; macs: () => number; events: string[] } {
   let macs = 0;
+  const events: string[] = [];
   const crypto: CryptoProvider = {
     ...nobleProvider,
     hmacSha512(key, data) {
@@ -22,13 +27,16 @@ function countingProvider(): { crypto: CryptoProvider; macs: () => number } {
       return nobleProvider.hmacSha512(key, data);
     },
     hmacSha512Batch(key, messages, messageLength, count, out, outOffset) {
-      macs += count;
+      if (key.every((b) => b === 0)) events.push(`warm ${count}`);
+      else {
+        macs += count;
+        events.push('hints');
+      }
       nobleProvider.hmacSha512Batch(key, messages, messageLength, count, out, outOffset);
     },
   };
-  return { crypto, macs: () => macs };
+  return { crypto, macs: () => macs, events };
 }
-
 
 function open(crypto: CryptoProvider, bob: Engine, records: readonly PrivateConversation[], nowMs: number, onYield: () => void = () => undefined): Engine {
   return new Engine(crypto, { account: bob.account, inboxes: bob.allInboxes(), conversations: records }, nowMs, {
@@ -41,11 +49,15 @@ function open(crypto: CryptoProvider, bob: Engine, records: readonly PrivateConv
 
 describe('hint table built after opening', () => {
   it('new Engine computes no hint; indexHints builds the table a running engine holds', async () => {
-    const { crypto, macs } = countingProvider();
+    const { crypto, macs, events } = countingProvider();
     const { bob, records } = await bobWithPeers(crypto, PEERS, SYNTHETIC);
     const before = macs();
     let yields = 0;
-    const reopened = open(crypto, bob, records, T0, () => yields++);
+    const reopened = open(crypto, bob, records, T0, () => {
+      yields++;
+      events.push('yield');
+    });
+    events.length = 0;
     assert.equal(macs() - before, 0, 'no MAC at open');
     assert.equal(reopened.hintTableSize(), 0);
     assert.ok(reopened.hintWorkPending());
@@ -54,6 +66,14 @@ describe('hint table built after opening', () => {
     assert.ok(yields >= 2, `${yields} yields: the work came in several slices`);
     // 8 blocks per conversation and hour, three hours.
     assert.equal(macs() - before, records.length * 24);
+    // First the code is warmed on throwaway windows (a zero key), one per slice, until fast
+    // (400 at most); then the real pass, which warms no more.
+    const firstHints = events.indexOf('hints');
+    const warmUp = events.slice(0, firstHints);
+    const warmWindows = warmUp.filter((e) => e.startsWith('warm'));
+    assert.ok(warmWindows.length >= 1 && warmWindows.length <= 400, `${warmWindows.length} warm-up windows`);
+    assert.ok(warmUp.every((e, k) => e === 'yield' || warmUp[k - 1] === 'yield'), `a slice held one warm-up window: ${warmUp.join(' ')}`);
+    assert.ok(!events.slice(firstHints).some((e) => e.startsWith('warm')), 'no warm-up once the hints began');
     const running = Engine.create(crypto, T0);
     running.commit({ conversations: records, inboxes: [] });
     assert.equal(reopened.hintTableSize(), running.hintTableSize());
