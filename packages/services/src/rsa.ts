@@ -55,15 +55,6 @@ export interface RsaLimits extends DeliveryLimits {
    * counting after this.
    */
   handshakeYieldMs: number;
-  /**
-   * A reconnect storm: with this many handshakes under way at once (a restarted RSA's receivers
-   * coming back together), delivery items wait until fewer are, handshakeHoldMs at most, instead
-   * of only running in short slices between them. Only a connected receiver can be pushed what is
-   * stored, so its handshake goes first (500 receivers and a 1,500-item backlog: connects p50
-   * 0.4-0.55 s instead of 1.2-1.35 s, docs/SCALING.md). Ordinary connection churn stays below it.
-   */
-  handshakeStormAt: number;
-  handshakeHoldMs: number;
 }
 
 export const DEFAULT_RSA_LIMITS: RsaLimits = {
@@ -82,8 +73,6 @@ export const DEFAULT_RSA_LIMITS: RsaLimits = {
   maxBatchItems: 64,
   maxBatchBytes: 4 * 1024 * 1024,
   handshakeYieldMs: 2000,
-  handshakeStormAt: 32,
-  handshakeHoldMs: 1000,
 };
 
 /** Epoch key schedule per address class (communicator.md §4.2). */
@@ -283,25 +272,6 @@ export async function startRsa(opts: RsaOptions): Promise<RsaService> {
   // they could count as handshakes. Slices are short (2 ms) while handshakes are under way and
   // longer otherwise (20 ms: a steady-state batch still shares one group commit).
   const deliverySlices = new Slicer(() => (stats.handshakesUnderWay > 0 ? 2 : 20));
-  /** Delivery items waiting out a reconnect storm (handshakeStormAt): one shared wait, handshakeHoldMs at most. */
-  let stormWait: { promise: Promise<void>; resolve: () => void; timer: NodeJS.Timeout } | null = null;
-  function endStormWait(): void {
-    const w = stormWait;
-    if (!w) return;
-    stormWait = null;
-    clearTimeout(w.timer);
-    w.resolve();
-  }
-  function stormPassed(): Promise<void> {
-    if (!stormWait) {
-      let resolve!: () => void;
-      const promise = new Promise<void>((r) => (resolve = r));
-      const timer = setTimeout(endStormWait, limits.handshakeHoldMs);
-      timer.unref();
-      stormWait = { promise, resolve, timer };
-    }
-    return stormWait.promise;
-  }
   async function resolve(addr: Extract<ParsedAddress, { kind: 'ok' }>): Promise<{ seed: Seed; dhKey: Uint8Array } | null> {
     const kid = addr.kid;
     let key = keys.get(kid);
@@ -354,7 +324,6 @@ export async function startRsa(opts: RsaOptions): Promise<RsaService> {
     // handshakes, acks) gets the event loop between slices of them, every 2 ms while handshakes
     // are under way (a restarted RSA's backlog would otherwise hold its receivers' reconnects up
     // for seconds), every 20 ms otherwise (sliced items commit in smaller groups).
-    if (stats.handshakesUnderWay >= limits.handshakeStormAt) await stormPassed();
     await deliverySlices.turn();
     if (spentKey) {
       rememberSpent(spentKey);
@@ -618,7 +587,6 @@ export async function startRsa(opts: RsaOptions): Promise<RsaService> {
     const handshakeDone = () => {
       if (handshaking) stats.handshakesUnderWay--;
       handshaking = false;
-      if (stats.handshakesUnderWay < limits.handshakeStormAt) endStormWait();
       clearTimeout(yieldBound);
     };
     const yieldBound = setTimeout(handshakeDone, limits.handshakeYieldMs);
