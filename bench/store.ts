@@ -27,6 +27,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3-multiple-ciphers';
 import { Client, MemoryNetwork, SqliteStore, nodeProvider, type StoreBatch } from '../packages/client/src/node.ts';
 import { conversationRecord } from '../packages/client/src/conversation-records.ts';
+import { keySqliteDatabase } from '../packages/client/src/at-rest.ts';
 import { reliability } from '../packages/protocol/src/index.ts';
 import { syntheticConversation } from '../packages/protocol/test/synthetic.ts';
 
@@ -174,7 +175,7 @@ async function replay(setupBatches: StoreBatch[], batches: StoreBatch[], burst: 
 function bareLoop(txPerMsg: number, bytesPerMsg: number, synchronous: 'FULL' | 'NORMAL'): number {
   const path = freshPath('bare');
   const db = new Database(path);
-  db.key(Buffer.concat([Buffer.from('raw:'), Buffer.from(key(9))]));
+  keySqliteDatabase(db, key(9), 'aegis'); // the page cipher of a new store
   db.pragma('journal_mode = WAL');
   db.pragma(`synchronous = ${synchronous}`);
   db.pragma('locking_mode = EXCLUSIVE');

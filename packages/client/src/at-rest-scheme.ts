@@ -88,9 +88,18 @@ export function deriveSubkey(masterKey: Uint8Array, purpose: KeyPurpose): Uint8A
 
 // ---- the key header --------------------------------------------------------------------------
 
-export type KeyHeader =
+/**
+ * The page cipher of the SQLite file beside a `.kdf` header (SQLite3 Multiple Ciphers' scheme
+ * name): `aegis` (AEGIS-256, AES-NI) for stores made since 3 December 2026; a header without
+ * the field is a store made before, in `chacha20` (ChaCha20-Poly1305), and stays in it.
+ */
+export type SqlitePageCipher = 'aegis' | 'chacha20';
+const SQLITE_PAGE_CIPHERS: readonly SqlitePageCipher[] = ['aegis', 'chacha20'];
+
+export type KeyHeader = (
   | { readonly alg: 'argon2id'; readonly params: Argon2idParams; readonly salt: Uint8Array }
-  | { readonly alg: 'app-key' };
+  | { readonly alg: 'app-key' }
+) & { readonly cipher?: SqlitePageCipher };
 
 /** Parses a key header's JSON text; ClientError('store-corrupt') when it is not one (`where` names it in the message). */
 export function parseKeyHeader(text: string, where: string): KeyHeader {
@@ -103,18 +112,21 @@ export function parseKeyHeader(text: string, where: string): KeyHeader {
     throw bad();
   }
   if (parsed === null || typeof parsed !== 'object' || parsed.format !== KEY_HEADER_FORMAT) throw bad();
-  if (parsed.alg === 'app-key') return { alg: 'app-key' };
+  if (parsed.cipher !== undefined && !SQLITE_PAGE_CIPHERS.includes(parsed.cipher as SqlitePageCipher)) throw bad();
+  const cipher = parsed.cipher === undefined ? {} : { cipher: parsed.cipher as SqlitePageCipher };
+  if (parsed.alg === 'app-key') return { alg: 'app-key', ...cipher };
   if (parsed.alg !== 'argon2id' || parsed.version !== ARGON2_VERSION || typeof parsed.salt !== 'string') throw bad();
   const salt = fromBase64Url(parsed.salt);
   if (salt === null || salt.length !== KDF_SALT_BYTES) throw bad();
-  return { alg: 'argon2id', params: checkArgon2idParams({ m: Number(parsed.m), t: Number(parsed.t), p: Number(parsed.p) }), salt };
+  return { alg: 'argon2id', params: checkArgon2idParams({ m: Number(parsed.m), t: Number(parsed.t), p: Number(parsed.p) }), salt, ...cipher };
 }
 
 export function serializeKeyHeader(header: KeyHeader): string {
+  const cipher = header.cipher === undefined ? {} : { cipher: header.cipher };
   const json =
     header.alg === 'app-key'
-      ? { format: KEY_HEADER_FORMAT, alg: 'app-key' }
-      : { format: KEY_HEADER_FORMAT, alg: 'argon2id', version: ARGON2_VERSION, ...header.params, salt: toBase64Url(header.salt) };
+      ? { format: KEY_HEADER_FORMAT, alg: 'app-key', ...cipher }
+      : { format: KEY_HEADER_FORMAT, alg: 'argon2id', version: ARGON2_VERSION, ...header.params, salt: toBase64Url(header.salt), ...cipher };
   return JSON.stringify(json) + '\n';
 }
 

@@ -29,6 +29,7 @@ import {
   type Argon2idFunction,
   type Argon2idParams,
   type KeyHeader,
+  type SqlitePageCipher,
   type Unlock,
 } from './at-rest-scheme.ts';
 import { ClientError } from './errors.ts';
@@ -42,6 +43,7 @@ export {
   type Argon2idParams,
   type KeyHeader,
   type KeyPurpose,
+  type SqlitePageCipher,
   type Unlock,
 } from './at-rest-scheme.ts';
 
@@ -99,17 +101,41 @@ export function readKeyHeader(path: string): KeyHeader | null {
 
 /**
  * The master key for the files beside `headerPath`: from the existing header, or (when
- * `create`) from a new one written first. A header made for the other kind of secret (app key
- * vs passphrase) is ClientError('wrong-passphrase').
+ * `create`) from a new one written first, which names the page cipher of a new store (AEGIS-256).
+ * A header made for the other kind of secret (app key vs passphrase) is
+ * ClientError('wrong-passphrase').
  */
 export async function unlockMasterKey(headerPath: string, unlock: Unlock, create: boolean): Promise<Uint8Array> {
   let header = readKeyHeader(headerPath);
   if (header === null) {
     if (!create) throw new ClientError('store-corrupt', `the key header ${headerPath} is missing`);
-    header = newKeyHeader(unlock, (n) => new Uint8Array(randomBytes(n)));
+    header = { ...newKeyHeader(unlock, (n) => new Uint8Array(randomBytes(n))), cipher: NEW_STORE_CIPHER };
     writePrivateFileAtomic(headerPath, serializeKeyHeader(header));
   }
   return unlockUnderHeader(header, unlock, nativeArgon2id);
+}
+
+/**
+ * AEGIS-256 with AES-NI decrypts a store's pages about 3× faster than ChaCha20-Poly1305 here
+ * (100,000 conversations: 82-146 against 297-330 ms) and halves a write's cipher time
+ * (docs/STORE.md, "Encryption at rest").
+ */
+const NEW_STORE_CIPHER: SqlitePageCipher = 'aegis';
+
+/** The page cipher the header at `headerPath` names (a header from before the field: ChaCha20-Poly1305). */
+export function sqlitePageCipher(headerPath: string): SqlitePageCipher {
+  return readKeyHeader(headerPath)?.cipher ?? 'chacha20';
+}
+
+/** Gives SQLite3 Multiple Ciphers the raw store key under `cipher` (no KDF of its own), before any read. */
+export function keySqliteDatabase(db: { pragma(source: string): unknown; key(key: Buffer): unknown }, rawKey: Uint8Array, cipher: SqlitePageCipher): void {
+  db.pragma(`cipher = '${cipher}'`);
+  const key = Buffer.concat([Buffer.from('raw:'), rawKey]);
+  try {
+    db.key(key);
+  } finally {
+    key.fill(0);
+  }
 }
 
 // ---- private files -------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import { closeSync, existsSync, openSync, readSync, renameSync, rmSync } from 'n
 import { dirname } from 'node:path';
 import { concat, fromUtf8, utf8, type CryptoProvider } from '@umbra/protocol';
 import { ClientError } from './errors.ts';
-import { checkArgon2idParams, deriveStoreKey, fsyncDirectory, fsyncFile, makePrivateFiles, type Argon2idParams } from './at-rest.ts';
+import { checkArgon2idParams, deriveStoreKey, fsyncDirectory, fsyncFile, keySqliteDatabase, makePrivateFiles, type Argon2idParams, type SqlitePageCipher } from './at-rest.ts';
 
 type Db = Database.Database;
 
@@ -96,8 +96,8 @@ export interface LegacySecrets {
 }
 
 export interface LegacyMigrationTarget {
-  /** Called once the old key is verified: returns the new store's raw SQLite key (and writes its key header). */
-  readonly newStoreKey: () => Promise<Uint8Array>;
+  /** Called once the old key is verified: returns the new store's raw SQLite key and page cipher (and writes its key header). */
+  readonly newStoreKey: () => Promise<{ rawKey: Uint8Array; cipher: SqlitePageCipher }>;
   /** Creates the schema of `version` in the new database (the shipped migrations, 0 → version). */
   readonly createSchema: (db: Db, version: number) => void;
   readonly schemaVersion: number;
@@ -153,11 +153,11 @@ export async function migrateLegacyStore(path: string, secrets: LegacySecrets, c
       throw new ClientError('store-unsupported-version', `the store has schema version ${version}; this client knows up to ${target.schemaVersion}`);
     }
     const box = await legacyKey(old, secrets, crypto);
-    const rawKey = await target.newStoreKey();
+    const { rawKey, cipher } = await target.newStoreKey();
     for (const f of [tmp, `${tmp}-journal`, `${tmp}-wal`]) rmSync(f, { force: true }); // a crashed earlier attempt
     const fresh = new Database(tmp);
     try {
-      fresh.key(Buffer.concat([Buffer.from('raw:'), rawKey]));
+      keySqliteDatabase(fresh, rawKey, cipher);
       rawKey.fill(0);
       fresh.pragma('synchronous = FULL');
       target.createSchema(fresh, version);

@@ -10,8 +10,8 @@
  * commit), and a read waits for the fsync of every commit before it, so nothing a caller can
  * observe is lost by a power cut. docs/STORE.md, "Durability".
  *
- * The whole file (and its WAL) is encrypted by SQLite3 Multiple Ciphers (ChaCha20-Poly1305 per
- * page) under a raw key derived from the app's key or the passphrase (at-rest.ts); no column is
+ * The whole file (and its WAL) is encrypted by SQLite3 Multiple Ciphers (AEGIS-256 per page;
+ * ChaCha20-Poly1305 in stores made before 3 December 2026, as their key header says) under a raw key derived from the app's key or the passphrase (at-rest.ts); no column is
  * readable without it. A wrong key is reported as ClientError('wrong-passphrase') before anything
  * is written. A store made before this format (clear file, secrets sealed per row) is migrated
  * at open (legacy-store-migration.ts).
@@ -28,7 +28,7 @@ import { utf8, fromUtf8, concat, type CryptoProvider } from '@umbra/protocol';
 import { nodeProvider } from './crypto/node-provider.ts';
 import { ClientError } from './errors.ts';
 import { checkUnlock } from './at-rest-scheme.ts';
-import { deriveSubkey, fsyncDirectory, keyHeaderPath, makePrivateDirectory, makePrivateFiles, readKeyHeader, unlockMasterKey, type Argon2idParams } from './at-rest.ts';
+import { deriveSubkey, fsyncDirectory, keyHeaderPath, keySqliteDatabase, makePrivateDirectory, makePrivateFiles, readKeyHeader, sqlitePageCipher, unlockMasterKey, type Argon2idParams } from './at-rest.ts';
 import { isClearSqliteFile, migrateLegacyStore } from './legacy-store-migration.ts';
 import { checkBytes, checkLimit, checkPosition, checkSeq, checkString, compareStrings, ENVELOPE_HASH_BYTES, MESSAGE_ID_BYTES, validateBatch } from './store-validation.ts';
 import type {
@@ -588,7 +588,7 @@ export class SqliteStore implements Store {
       db = new Database(path, { timeout: 250 });
       if (master !== null) {
         const rawKey = deriveSubkey(master, 'store');
-        db.key(Buffer.concat([Buffer.from('raw:'), rawKey]));
+        keySqliteDatabase(db, rawKey, sqlitePageCipher(keyHeaderPath(path)));
         rawKey.fill(0);
       }
       // The first read decrypts page 1: a wrong key fails here, before any write.
@@ -629,7 +629,7 @@ export class SqliteStore implements Store {
           createSchema: (db, version) => SqliteStore.migrate(db, 0, version),
           newStoreKey: async () => {
             master = await unlockMasterKey(keyHeaderPath(path), options, true);
-            return deriveSubkey(master, 'store');
+            return { rawKey: deriveSubkey(master, 'store'), cipher: sqlitePageCipher(keyHeaderPath(path)) };
           },
         });
       } catch (e) {

@@ -11,7 +11,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client, MemoryNetwork, SqliteStore, MailboxDelivery, openStore, type Store, type StoreBatch } from '../src/node.ts';
-import { nativeArgon2id } from '../src/at-rest.ts';
+import Database from 'better-sqlite3-multiple-ciphers';
+import { deriveSubkey, keySqliteDatabase, nativeArgon2id } from '../src/at-rest.ts';
 import { nobleArgon2id, DEFAULT_ARGON2ID } from '../src/at-rest-scheme.ts';
 import type { StoreBatch as LegacyStoreBatch } from './fixtures/legacy-store/store.ts';
 import { SqliteStore as LegacySqliteStore } from './fixtures/legacy-store/sqlite-store.ts';
@@ -221,6 +222,53 @@ test('a damaged page, a lost key header or a hostile header is a typed error, ne
   await assert.rejects(SqliteStore.open({ path, key: KEY_A }), { code: 'store-corrupt' });
   writeFileSync(`${path}.kdf`, header);
   await (await SqliteStore.open({ path, key: KEY_A })).close();
+});
+
+/** Whether the store file at `path` opens under `cipher` with the app key's store subkey (the header not consulted). */
+function opensAs(path: string, cipher: 'aegis' | 'chacha20'): boolean {
+  const db = new Database(path, { readonly: true });
+  try {
+    keySqliteDatabase(db, deriveSubkey(KEY_A, 'store'), cipher);
+    db.prepare('SELECT count(*) FROM sqlite_master').get();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    db.close();
+  }
+}
+
+test('a new store is AEGIS-256 and its key header says so; a store made in ChaCha20-Poly1305 before keeps opening and writing in it; an unknown cipher is store-corrupt', async () => {
+  const fresh = join(scratch(), 'umbra.db');
+  const store = await SqliteStore.open({ path: fresh, key: KEY_A });
+  await store.write(everyTableNow());
+  await store.close();
+  assert.equal((JSON.parse(readFileSync(`${fresh}.kdf`, 'utf8')) as { cipher?: string }).cipher, 'aegis');
+  assert.deepEqual([opensAs(fresh, 'aegis'), opensAs(fresh, 'chacha20')], [true, false]);
+
+  // The release before: no cipher in its header, ChaCha20-Poly1305 pages.
+  const dir = join(scratch(), 'data');
+  const batch = await makeReleaseDataDir(dir, { key: KEY_A });
+  const old = join(dir, 'umbra.db');
+  const oldHeader = readFileSync(`${old}.kdf`, 'utf8');
+  assert.equal((JSON.parse(oldHeader) as { cipher?: string }).cipher, undefined);
+  const opened = await openStore({ dataDir: dir, key: KEY_A });
+  await assertEveryTable(opened, batch);
+  await opened.write({ settings: [{ key: 'after-the-cipher-change', value: 'kept' }] });
+  await opened.close();
+  assert.equal(readFileSync(`${old}.kdf`, 'utf8'), oldHeader, 'the header is left as it was');
+  assert.deepEqual([opensAs(old, 'aegis'), opensAs(old, 'chacha20')], [false, true]);
+  const again = await openStore({ dataDir: dir, key: KEY_A });
+  assert.equal(await again.settings.get('after-the-cipher-change'), 'kept');
+  await again.close();
+
+  writeFileSync(`${fresh}.kdf`, '{"format":"umbra-store-kdf/v2","alg":"app-key","cipher":"rc4"}');
+  await assert.rejects(SqliteStore.open({ path: fresh, key: KEY_A }), { code: 'store-corrupt' });
+  // A header naming the other cipher than the file's: the pages do not open, nothing is written.
+  writeFileSync(`${fresh}.kdf`, '{"format":"umbra-store-kdf/v2","alg":"app-key","cipher":"chacha20"}');
+  const before = rawFiles(fresh);
+  await assert.rejects(SqliteStore.open({ path: fresh, key: KEY_A }), { code: 'wrong-passphrase' });
+  assert.ok(rawFiles(fresh).equals(before), 'the files are as they were');
 });
 
 const SERVICES: ServicesState = {
