@@ -15,7 +15,7 @@
 import type { CryptoProvider, KeyPair } from './crypto/provider.ts';
 import { toHex } from './bytes.ts';
 import { UmbraError } from './errors.ts';
-import { HINT_KEY_BYTES, HINT_WINDOW, HINTS_PER_BLOCK, HintTable, diffWindows, hourOf, windowAt, type HintSlot, type HourWindow } from './hints.ts';
+import { HINT_KEY_BYTES, HINT_WINDOW, HINTS_PER_BLOCK, HintTable, diffWindows, freshWindow, hourOf, windowAt, type HintSlot, type HourWindow } from './hints.ts';
 import {
   createInvitation,
   inboxHint,
@@ -688,7 +688,7 @@ export class Engine {
           if (!warmed) {
             // A real window's shape (its record's, read only), so the record reading warms too.
             const held = this.conversationsById.get(this.hints.ownerAt(0)!);
-            this.hints.warmUp(held === undefined ? { hour: this.passHour, highest: -1, seenMask: 0 } : this.windowOf(held, this.passHour));
+            this.hints.warmUp(held === undefined ? freshWindow(this.passHour) : this.windowOf(held, this.passHour));
             warmed = ++warmUpWindows >= MAX_WARM_UP_WINDOWS || sliceClock() - started < WARM_WINDOW_MS;
             continue;
           }

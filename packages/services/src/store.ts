@@ -171,8 +171,7 @@ export interface SsaStore {
    */
   enqueue(item: QueueItem, idem: Uint8Array, spentKey: Uint8Array, spentExpires: number, now: number):
     Promise<{ kind: 'ok' } | { kind: 'double-spend' } | { kind: 'duplicate'; sid: Uint8Array }>;
-  /** Leases up to `limit` due items for `leaseMs` (several SSA instances may share a database). */
-  /** Leases up to `limit` due items, oldest first, none for the RSAs in `skipRsas`. */
+  /** Leases up to `limit` due items, oldest first, for `leaseMs` (several SSA instances may share a database); none for the RSAs in `skipRsas`. */
   claimDue(now: number, limit: number, leaseMs: number, skipRsas?: readonly string[]): Promise<QueueItem[]>;
   markForwarded(sids: Uint8Array[]): Promise<void>;
   reschedule(sid: Uint8Array, nextAt: number, attempts: number): Promise<void>;
