@@ -15,7 +15,7 @@
 import type { CryptoProvider, KeyPair } from './crypto/provider.ts';
 import { toHex } from './bytes.ts';
 import { UmbraError } from './errors.ts';
-import { HINT_KEY_BYTES, HINT_WINDOW, HINTS_PER_BLOCK, HintTable, diffWindows, freshWindow, hourOf, windowAt, type HintSlot, type HourWindow } from './hints.ts';
+import { HINT_KEY_BYTES, HINT_WINDOW, HINTS_PER_BLOCK, HintTable, freshWindow, hourOf, windowAt, type HintSlot, type HourWindow } from './hints.ts';
 import {
   createInvitation,
   inboxHint,
@@ -1131,14 +1131,8 @@ export class Engine {
     for (let h = hour - 1; h <= last; h++) {
       const before = windowAt(previous.receiveHints, h);
       const after = windowAt(next.receiveHints, h);
-      // Usually one hour changed (the envelope's): the callbacks are made for it alone.
-      if (before === after || (before.highest === after.highest && before.seenMask === after.seenMask)) continue;
-      diffWindows(
-        before,
-        after,
-        (index) => this.hints.add(next.id, next.receiveHintKey, { hour: h, index }),
-        (index) => this.hints.remove(next.id, previous.receiveHintKey, { hour: h, index }),
-      );
+      // Usually one hour changed (the envelope's).
+      if (before !== after) this.hints.updateWindow(next.id, previous.receiveHintKey, next.receiveHintKey, before, after);
     }
   }
 

@@ -25,6 +25,8 @@ export const HINT_BYTES = 16;
 export const HINT_KEY_BYTES = 32;
 export const HOUR_MS = 3_600_000;
 const HINT_PATTERN = /^[0-9a-f]{32}$/;
+/** What candidates returns for no entry (most stranger envelopes): shared, never changed. */
+const NO_CANDIDATES: readonly never[] = Object.freeze([]);
 
 export function hourOf(nowMs: number): number {
   return Math.floor(nowMs / HOUR_MS);
@@ -184,20 +186,6 @@ export function isListened(w: HourWindow, index: number): boolean {
 }
 
 /**
- * The indices listened for in `after` and not in `before` (`added`), and the reverse, for two
- * windows of one hour; no allocation beyond the callbacks' own.
- */
-export function diffWindows(before: HourWindow, after: HourWindow, added: (index: number) => void, removed: (index: number) => void): void {
-  if (before.highest === after.highest && before.seenMask === after.seenMask) return;
-  const low = Math.max(0, Math.min(before.highest, after.highest) - HINT_WINDOW);
-  const high = Math.max(before.highest, after.highest) + HINT_WINDOW;
-  for (let i = low; i <= high; i++) {
-    const was = isListened(before, i);
-    if (was !== isListened(after, i)) (was ? removed : added)(i);
-  }
-}
-
-/**
  * Mark (hour, index) as arrived. Null when that slot is not listened for (or already seen).
  * An hour the state has no window for starts from a fresh one (the caller only passes hours it
  * listens to); windows more than two hours from `hour` are dropped, so a state holds at most five.
@@ -308,7 +296,10 @@ export class HintTable<T> {
   private readonly overflow = new Map<number, { owner: T; hour: number; index: number }[]>();
   private count = 0;
   /** The last successful lookup: its slot is usually removed next (saves one HMAC). */
-  private lastFound: { owner: T; hour: number; index: number; key: number } | null = null;
+  /** The first candidate of the last lookup, updated in place (remove() then skips the MAC). */
+  private readonly lastFound: { owner: T | undefined; hour: number; index: number; key: number } = { owner: undefined, hour: 0, index: 0, key: 0 };
+  /** candidates' values of one hour, reused. */
+  private readonly valueScratch: number[] = [];
   /** Per owner slot: the last hour whose listened slots the table holds (the engine's rollover). */
   private readonly coveredTo: number[] = [];
   /** A dropped hour's table being emptied for reuse (`spareClearedTo` slots done so far). */
@@ -493,8 +484,29 @@ export class HintTable<T> {
   }
 
   add(owner: T, hintKey: Uint8Array, slot: HintSlot): void {
-    const key = this.keyOfSlot(hintKey, slot.hour, slot.index);
-    this.put(owner, this.slotOf(owner, hintKey), slot.hour, slot.index, key);
+    this.addAt(owner, hintKey, slot.hour, slot.index);
+  }
+
+  private addAt(owner: T, hintKey: Uint8Array, hour: number, index: number): void {
+    this.put(owner, this.slotOf(owner, hintKey), hour, index, this.keyOfSlot(hintKey, hour, index));
+  }
+
+  /**
+   * One hour's window of `owner` went from `before` to `after`: the indices listened for in
+   * `after` and not in `before` are added (under `hintKey`), the reverse removed (under
+   * `previousKey`, which keyed them). Called on every envelope received, so no callback or
+   * slot object is made.
+   */
+  updateWindow(owner: T, previousKey: Uint8Array, hintKey: Uint8Array, before: HourWindow, after: HourWindow): void {
+    if (before.highest === after.highest && before.seenMask === after.seenMask) return;
+    const low = Math.max(0, Math.min(before.highest, after.highest) - HINT_WINDOW);
+    const high = Math.max(before.highest, after.highest) + HINT_WINDOW;
+    for (let i = low; i <= high; i++) {
+      const was = isListened(before, i);
+      if (was === isListened(after, i)) continue;
+      if (was) this.removeAt(owner, previousKey, before.hour, i);
+      else this.addAt(owner, hintKey, after.hour, i);
+    }
   }
 
   private put(owner: T, ownerSlot: number, hour: number, index: number, key: number): void {
@@ -526,16 +538,20 @@ export class HintTable<T> {
   }
 
   remove(owner: T, hintKey: Uint8Array, slot: HintSlot): void {
+    this.removeAt(owner, hintKey, slot.hour, slot.index);
+  }
+
+  private removeAt(owner: T, hintKey: Uint8Array, hour: number, index: number): void {
     const last = this.lastFound;
-    const known = last !== null && last.owner === owner && last.hour === slot.hour && last.index === slot.index;
-    const map = this.byHour.get(slot.hour);
+    const known = last.owner === owner && last.hour === hour && last.index === index;
+    const map = this.byHour.get(hour);
     const ownerSlot = this.ownerSlots.get(owner);
-    const packed = ownerSlot !== undefined && slot.index < HintTable.INDEX_LIMIT && ownerSlot < HintTable.OWNER_LIMIT;
+    const packed = ownerSlot !== undefined && index < HintTable.INDEX_LIMIT && ownerSlot < HintTable.OWNER_LIMIT;
     if (packed && map === undefined) return; // the whole hour was dropped already
-    const key = known ? last.key : this.keyOfSlot(hintKey, slot.hour, slot.index);
+    const key = known ? last.key : this.keyOfSlot(hintKey, hour, index);
     if (!packed) {
       const list = this.overflow.get(key);
-      const i = list?.findIndex((e) => e.owner === owner && e.hour === slot.hour && e.index === slot.index) ?? -1;
+      const i = list?.findIndex((e) => e.owner === owner && e.hour === hour && e.index === index) ?? -1;
       if (list !== undefined && i >= 0) {
         list.splice(i, 1);
         if (list.length === 0) this.overflow.delete(key);
@@ -543,7 +559,7 @@ export class HintTable<T> {
       }
       return;
     }
-    if (map!.delete(key, ownerSlot * HintTable.INDEX_LIMIT + slot.index)) this.count--;
+    if (map!.delete(key, ownerSlot * HintTable.INDEX_LIMIT + index)) this.count--;
   }
 
   /**
@@ -575,21 +591,32 @@ export class HintTable<T> {
    * that authenticates the hint otherwise (the ratchet binds it into the AEAD's associated
    * data) saves the MAC; one that cannot, calls `confirms`. `hint` is the envelope's string.
    */
-  candidates(hint: string): { owner: T; slot: HintSlot }[] {
-    if (!HINT_PATTERN.test(hint)) return [];
+  candidates(hint: string): readonly { owner: T; slot: HintSlot }[] {
+    if (!HINT_PATTERN.test(hint)) return NO_CANDIDATES;
     const key = HintTable.keyOfHex(hint);
-    const out: { owner: T; slot: HintSlot }[] = [];
-    for (const [hour, map] of this.byHour) {
-      for (const value of map.get(key)) {
-        const ownerSlot = Math.floor(value / HintTable.INDEX_LIMIT);
-        const owner = this.owners[ownerSlot];
+    let out: { owner: T; slot: HintSlot }[] | null = null;
+    // Every envelope is looked up here: one values array for all hours, kept, and no entry
+    // arrays from iterating the Map.
+    const values = this.valueScratch;
+    for (const hour of this.byHour.keys()) {
+      values.length = 0;
+      this.byHour.get(hour)!.appendTo(key, values);
+      for (let i = 0; i < values.length; i++) {
+        const value = values[i]!;
+        const owner = this.owners[Math.floor(value / HintTable.INDEX_LIMIT)];
         if (owner === undefined) continue;
-        out.push({ owner, slot: { hour, index: value % HintTable.INDEX_LIMIT } });
+        (out ??= []).push({ owner, slot: { hour, index: value % HintTable.INDEX_LIMIT } });
       }
     }
-    for (const e of this.overflow.get(key) ?? []) out.push({ owner: e.owner, slot: { hour: e.hour, index: e.index } });
+    const overflow = this.overflow.size === 0 ? undefined : this.overflow.get(key);
+    for (const e of overflow ?? []) (out ??= []).push({ owner: e.owner, slot: { hour: e.hour, index: e.index } });
+    if (out === null) return NO_CANDIDATES;
     const first = out[0];
-    if (first !== undefined) this.lastFound = { owner: first.owner, hour: first.slot.hour, index: first.slot.index, key };
+    const last = this.lastFound;
+    last.owner = first!.owner;
+    last.hour = first!.slot.hour;
+    last.index = first!.slot.index;
+    last.key = key;
     return out;
   }
 

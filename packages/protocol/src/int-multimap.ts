@@ -76,8 +76,12 @@ export class IntMultiMap {
 
   /** Every value stored under `key` (usually none or one). */
   get(key: number): number[] {
+    return this.appendTo(key, []);
+  }
+
+  /** Every value stored under `key`, pushed onto `out` (a caller gathering several tables' values builds one array). */
+  appendTo(key: number, out: number[]): number[] {
     const k = key >>> 0;
-    const out: number[] = [];
     for (let i = k & this.mask; this.values[i] !== EMPTY; i = (i + 1) & this.mask) {
       if (this.keys[i] === k) out.push(this.values[i]! - 1);
     }
