@@ -320,6 +320,8 @@ export class Engine {
   private readonly decoded = new Map<string, PrivateConversation>();
   /** Ids whose entry is decoded because it changed since open, least recently changed first. */
   private readonly changed = new Set<string>();
+  /** The last id added to `changed` (its most recent). */
+  private lastChanged: string | null = null;
   private readonly hints: HintTable<string>; // conversation hints → conversation id
   /** Own receive route → the conversation id on it, or a set when several share it (routes are per relationship: mostly one, and no Set per conversation). */
   private readonly byRoute = new Map<string, string | Set<string>>();
@@ -558,7 +560,7 @@ export class Engine {
   send(conversationId: string, body: FrameBody, nowMs: number, reliability?: ReliabilityFields): { outgoing: Outgoing; changes: StateChanges } {
     const sealed = this.seal(conversationId, body, nowMs, reliability);
     this.commit(sealed.changes);
-    return { outgoing: sealed.outgoing, changes: sealed.changes };
+    return sealed;
   }
 
   /**
@@ -1112,10 +1114,15 @@ export class Engine {
     // An encoded previous state compares by value below (its decoded copy, if cached, shares the caller's arrays).
     const previous = held !== undefined && isEncoded(held) ? (this.decoded.get(next.id) ?? deserializeConversation(this.encodedBytes(held))) : held;
     this.conversationsById.set(next.id, next);
-    this.decoded.delete(next.id);
-    this.changed.delete(next.id);
-    this.changed.add(next.id);
-    if (this.changed.size > DECODED_LIMIT) this.encodeLeastRecentlyChanged();
+    if (this.decoded.size > 0) this.decoded.delete(next.id);
+    // A burst on one conversation moves nothing: it is the most recently changed already (a
+    // Set delete and add per message leave holes its table compacts by reallocating).
+    if (this.lastChanged !== next.id) {
+      this.changed.delete(next.id);
+      this.changed.add(next.id);
+      this.lastChanged = next.id;
+      if (this.changed.size > DECODED_LIMIT) this.encodeLeastRecentlyChanged();
+    }
     this.indexRoutes(previous?.ownEndpoints, next.id, next.ownEndpoints);
     this.indexRefusal(next);
     if (previous === undefined) this.noteStarted(next);

@@ -170,7 +170,7 @@ export function buildFrame(crypto: CryptoProvider, body: FrameBody, nowMs: numbe
     $typeName: 'umbra.v1.PrivateV1Frame',
     messageId: reliability.messageId ?? crypto.randomBytes(MESSAGE_ID_BYTES),
     lamport: reliability.lamport ?? 0n,
-    causalHistory: [...history],
+    causalHistory: history.length === 0 ? [] : history.slice(),
     sentAt: BigInt(Math.max(0, Math.floor(nowMs))),
     body,
   };
