@@ -109,6 +109,11 @@ describe('hints', () => {
     assert.deepEqual(table.lookup(h), { owner: 'c7', slot: { hour: 1000, index: 5 } });
     assert.equal(table.lookup(h.toUpperCase()), null);
     assert.equal(table.lookup(h.slice(0, 30)), null);
+    // Not a hint at all: no candidate, even one that shares the key's 8 digits.
+    for (const bad of [h.toUpperCase(), h.slice(0, 31), `${h}0`, `${h.slice(0, 20)}g${h.slice(21)}`, `${h.slice(0, 31)}G`, `${h.slice(0, 8)}${'-'.repeat(24)}`]) {
+      assert.deepEqual(table.candidates(bad), [], bad);
+    }
+    assert.equal(table.candidates(h).length, 1);
     // Same 31-bit prefix, different tail: must not match.
     const forged = h.slice(0, 8) + (h[8] === '0' ? '1' : '0') + h.slice(9);
     assert.equal(table.lookup(forged), null);
