@@ -193,9 +193,51 @@ interface ReceiveResult {
   over1s: number;
   over1sKilled: number;
   slowBySend: number[];
+  /**
+   * The messages slower than 1 s to the killed RSA service: [sent, received, when the WebSocket
+   * they came on was ready (NaN: not yet, i.e. pushed during its handshake)], wall-clock ms.
+   */
+  slowKilled: [number, number, number][];
   /** Wall-clock ms of the last first receipt. */
   lastWall: number;
 }
+/**
+ * The late (> 1 s) messages to the killed RSA service, their lateness split by phase: before the
+ * restarted process listened (the outage), from then until the WebSocket they arrived on was
+ * ready (the reconnect: a message pushed during the handshake counts as arriving at it), and after
+ * that (the drain: queued at the SSA or the RSA behind the backlog). Seconds summed over the
+ * messages, and how many had each phase as their largest.
+ */
+interface LateSplit {
+  n: number;
+  secs: { outage: number; reconnect: number; drain: number };
+  mostly: { outage: number; reconnect: number; drain: number };
+  /** The drain part of the messages mostly late in it: p50 / p90 seconds. */
+  drainP50: number;
+  drainP90: number;
+}
+
+function lateSplit(slow: [number, number, number][], listenWall: number): LateSplit {
+  const r: LateSplit = { n: slow.length, secs: { outage: 0, reconnect: 0, drain: 0 }, mostly: { outage: 0, reconnect: 0, drain: 0 }, drainP50: NaN, drainP90: NaN };
+  const drains: number[] = [];
+  for (const [sent, recv, ready] of slow) {
+    const readyAt = Number.isNaN(ready) ? recv : ready;
+    const outage = Math.max(0, Math.min(listenWall, recv) - sent);
+    const reconnect = readyAt >= listenWall ? Math.max(0, Math.min(readyAt, recv) - Math.max(sent, listenWall)) : 0;
+    const drain = Math.max(0, recv - sent - outage - reconnect);
+    r.secs.outage += outage / 1000;
+    r.secs.reconnect += reconnect / 1000;
+    r.secs.drain += drain / 1000;
+    const most = outage >= reconnect && outage >= drain ? 'outage' : reconnect >= drain ? 'reconnect' : 'drain';
+    r.mostly[most]++;
+    if (most === 'drain') drains.push(drain / 1000);
+  }
+  drains.sort((a, b) => a - b);
+  r.drainP50 = pct(drains, 50);
+  r.drainP90 = pct(drains, 90);
+  return r;
+}
+
 interface RunResult {
   submitSecs: number;
   e2eSecs: number;
@@ -210,6 +252,8 @@ interface RunResult {
   slowBySend: number[];
   /** Seconds into the run when the kill was asked for (-1: no kill). */
   killAtS: number;
+  /** Where the late messages to the killed RSA service spent their time (see lateSplit). */
+  late?: LateSplit;
   /** CPU seconds per process over the run (/proc), for the services side filled in by main(). */
   cpu?: Record<string, number>;
   open?: SendResult['open'];
@@ -481,6 +525,7 @@ async function receiver(): Promise<void> {
   let received = new Uint8Array(0);
   /** Send times of the messages slower than 1 s. */
   let slowSentWall: number[] = [];
+  let slowKilled: [number, number, number][] = [];
   let receivedCount = 0;
   let duplicates = 0;
   let e2e: number[] = [];
@@ -496,6 +541,7 @@ async function receiver(): Promise<void> {
   function resetRun(): void {
     received = new Uint8Array(TOTAL);
     slowSentWall = [];
+    slowKilled = [];
     receivedCount = 0;
     duplicates = 0;
     e2e = [];
@@ -511,6 +557,8 @@ async function receiver(): Promise<void> {
     while (!stopping) {
       let pending: Uint8Array[] = [];
       let flush: NodeJS.Timeout | null = null;
+      /** When this connection was ready (wall clock); NaN while its handshake is under way. */
+      let readyWall = NaN;
       try {
         // Acks go out in batches, 50 ms after the first unacked message (a timer only while
         // something is pending: 1000 idle 50 ms intervals would cost ~10% of a core).
@@ -532,7 +580,10 @@ async function receiver(): Promise<void> {
             if (ms > 1000) {
               over1s++;
               slowSentWall.push(sent);
-              if (c.service === 0) over1sKilled++;
+              if (c.service === 0) {
+                over1sKilled++;
+                slowKilled.push([sent, now, readyWall]);
+              }
             }
             if (receivedCount === expected()) send({ t: 'done' });
           }
@@ -542,6 +593,7 @@ async function receiver(): Promise<void> {
             conn.ack(pending.splice(0, 1000));
           }, 50);
         });
+        readyWall = wallNow();
         connections.add(conn);
         connected++;
         await conn.closed;
@@ -595,7 +647,7 @@ async function receiver(): Promise<void> {
       const b = Math.max(0, Math.floor((s - runStartWall) / 5000));
       slowBySend[b] = (slowBySend[b] ?? 0) + 1;
     }
-    send({ t: 'result', result: { e2e, received: receivedCount, duplicates, over1s, over1sKilled, slowBySend: Array.from(slowBySend, (n) => n ?? 0), lastWall } });
+    send({ t: 'result', result: { e2e, received: receivedCount, duplicates, over1s, over1sKilled, slowBySend: Array.from(slowBySend, (n) => n ?? 0), slowKilled, lastWall } });
   }
 
   /** Closes every receiver of the finished run. */
@@ -862,6 +914,7 @@ async function main(): Promise<void> {
     const listening = await askReceivers({ t: 'listen', run: runNo }, 'listen');
     console.log(`  receivers connected: ${listening.reduce((a, l) => a + l.connected, 0)} of ${N}`);
     let killed: Promise<void> | null = null;
+    let listenWall = NaN;
     onKill = (at) => {
       for (const c of receiverProcs) c.send({ t: 'watch-kill' } satisfies ToReceiver);
       killed = (async () => {
@@ -870,6 +923,7 @@ async function main(): Promise<void> {
         await sleep(1000);
         const restartAt = performance.now();
         await kill.restart();
+        listenWall = wallNow();
         console.log(`  RSA #1 restarted (its process took ${fmt((performance.now() - restartAt) / 1000)} s to listen)`);
       })();
     };
@@ -921,6 +975,7 @@ async function main(): Promise<void> {
       over1sKilled: parts.reduce((a, p) => a + p.over1sKilled, 0),
       slowBySend: Array.from(slowBySend, (n) => n ?? 0),
       killAtS: sent.killAtS,
+      late: Number.isNaN(listenWall) ? undefined : lateSplit(parts.flatMap((p) => p.slowKilled), listenWall),
       open: sent.open,
     };
     // Processes alive at both ends (the killed RSA's time is lost with it).
@@ -1067,6 +1122,12 @@ async function main(): Promise<void> {
     console.log(`    duplicates pushed    ${r.duplicates} (redelivered before an ack; deduped by the receiver)`);
     console.log(`    slower than 1 s      ${r.over1s} (${r.over1sKilled} of them to the RSA service whose instance was killed)`);
     console.log(`      by send time       ${r.slowBySend.map((n, k) => `${k * 5}s:${n}`).filter((x) => !x.endsWith(':0')).join(' ')}${r.killAtS >= 0 ? ` (kill at ${fmt(r.killAtS)} s)` : ''}`);
+    if (r.late) {
+      const l = r.late;
+      console.log(
+        `      to the killed one  late by phase (s summed): outage ${fmt(l.secs.outage)}, reconnect ${fmt(l.secs.reconnect)}, drain ${fmt(l.secs.drain)}; mostly late in the outage ${l.mostly.outage}, the reconnect ${l.mostly.reconnect}, the drain ${l.mostly.drain} (drain p50 ${l.drainP50.toFixed(2)} s, p90 ${l.drainP90.toFixed(2)} s)`,
+      );
+    }
     if (r.cpu) {
       const cpuTotal = Object.values(r.cpu).reduce((a, v) => a + v, 0);
       console.log(`    CPU ms/msg           ${((cpuTotal * 1000) / Math.max(1, r.received)).toFixed(2)} (${Object.entries(r.cpu).map(([k, v]) => `${k} ${((v * 1000) / Math.max(1, r.received)).toFixed(2)}`).join(', ')}; the killed instance not counted)`);

@@ -171,11 +171,20 @@ export interface SsaStore {
    */
   enqueue(item: QueueItem, idem: Uint8Array, spentKey: Uint8Array, spentExpires: number, now: number):
     Promise<{ kind: 'ok' } | { kind: 'double-spend' } | { kind: 'duplicate'; sid: Uint8Array }>;
-  /** Leases up to `limit` due items, oldest first, for `leaseMs` (several SSA instances may share a database); none for the RSAs in `skipRsas`. */
-  claimDue(now: number, limit: number, leaseMs: number, skipRsas?: readonly string[]): Promise<QueueItem[]>;
+  /**
+   * Leases up to `limit` due items for `leaseMs` (several SSA instances may share a database),
+   * oldest first (by next_at), or newest first with `newestFirst`; none for the RSAs in `skipRsas`.
+   */
+  claimDue(now: number, limit: number, leaseMs: number, skipRsas?: readonly string[], newestFirst?: boolean): Promise<QueueItem[]>;
+  /** next_at of the oldest due item not leased (none for the RSAs in `skipRsas`), or null. */
+  oldestDue(now: number, skipRsas?: readonly string[]): Promise<number | null>;
   markForwarded(sids: Uint8Array[]): Promise<void>;
   reschedule(sid: Uint8Array, nextAt: number, attempts: number): Promise<void>;
-  /** Makes every queued item for `rsa` due at `now` (the RSA answers again); returns how many moved. */
+  /**
+   * Makes every queued item for `rsa` that is not yet due due since it was submitted (next_at =
+   * created: the RSA answers again, and the items keep their age for the claim order); returns
+   * how many moved.
+   */
   retryNow(rsa: string, now: number): Promise<number>;
   markExpired(sid: Uint8Array): Promise<void>;
   state(sid: Uint8Array): Promise<SubmissionState | null>;
@@ -230,12 +239,12 @@ export class SqlSsaStore extends SqlStoreBase implements SsaStore {
       throw e;
     }
   }
-  async claimDue(now: number, limit: number, leaseMs: number, skipRsas: readonly string[] = []): Promise<QueueItem[]> {
+  async claimDue(now: number, limit: number, leaseMs: number, skipRsas: readonly string[] = [], newestFirst = false): Promise<QueueItem[]> {
     const lock = this.db.dialect === 'pg' ? 'FOR UPDATE SKIP LOCKED' : '';
     const skip = skipRsas.length > 0 ? `AND rsa NOT IN (${skipRsas.map(() => '?').join(', ')})` : '';
     const rows = await this.db.all(
       `UPDATE queue SET lease_until = ? WHERE sid IN (
-         SELECT sid FROM queue WHERE state = 'queued' AND next_at <= ? AND lease_until <= ? ${skip} ORDER BY next_at LIMIT ? ${lock})
+         SELECT sid FROM queue WHERE state = 'queued' AND next_at <= ? AND lease_until <= ? ${skip} ORDER BY next_at ${newestFirst ? 'DESC' : ''} LIMIT ? ${lock})
        RETURNING sid, rsa, sealed_addr, payload, created, expires, attempts`,
       [now + leaseMs, now, now, ...skipRsas, limit],
     );
@@ -248,6 +257,14 @@ export class SqlSsaStore extends SqlStoreBase implements SsaStore {
       expires: num(r.expires),
       attempts: num(r.attempts),
     }));
+  }
+  async oldestDue(now: number, skipRsas: readonly string[] = []): Promise<number | null> {
+    const skip = skipRsas.length > 0 ? `AND rsa NOT IN (${skipRsas.map(() => '?').join(', ')})` : '';
+    const rows = await this.db.all(
+      `SELECT next_at FROM queue WHERE state = 'queued' AND next_at <= ? AND lease_until <= ? ${skip} ORDER BY next_at LIMIT 1`,
+      [now, now, ...skipRsas],
+    );
+    return rows[0] ? num(rows[0].next_at) : null;
   }
   async markForwarded(sids: Uint8Array[]): Promise<void> {
     if (sids.length === 0) return;
@@ -262,7 +279,13 @@ export class SqlSsaStore extends SqlStoreBase implements SsaStore {
     await this.db.run('UPDATE queue SET next_at = ?, attempts = ?, lease_until = 0 WHERE sid = ?', [nextAt, attempts, sid]);
   }
   async retryNow(rsa: string, now: number): Promise<number> {
-    return this.db.run(`UPDATE queue SET next_at = ? WHERE state = 'queued' AND next_at > ? AND rsa = ?`, [now, now, rsa]);
+    // created <= now: the submit time (never later than now, whatever a clock did meanwhile).
+    return this.db.run(`UPDATE queue SET next_at = CASE WHEN created < ? THEN created ELSE ? END WHERE state = 'queued' AND next_at > ? AND rsa = ?`, [
+      now,
+      now,
+      now,
+      rsa,
+    ]);
   }
   async markExpired(sid: Uint8Array): Promise<void> {
     await this.db.run(`UPDATE queue SET state = 'expired', sealed_addr = ?, payload = ? WHERE sid = ?`, [new Uint8Array(0), new Uint8Array(0), sid]);
