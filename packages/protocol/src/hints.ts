@@ -174,7 +174,10 @@ export function freshWindow(hour: number): HourWindow {
  * rollover changes no conversation record (engine.ts indexes each hour as it comes).
  */
 export function windowAt(state: HintReceiveState, hour: number): HourWindow {
-  for (const w of state.hours) if (w.hour === hour) return w;
+  // Indexed loops here and in markSeen: several run per envelope, and for-of made an
+  // iterator result per step where V8 did not elide it.
+  const hours = state.hours;
+  for (let i = 0; i < hours.length; i++) if (hours[i]!.hour === hour) return hours[i]!;
   return freshWindow(hour);
 }
 
@@ -205,7 +208,8 @@ export function markSeen(state: HintReceiveState, hour: number, index: number): 
   }
   const hours: HourWindow[] = [];
   let placed = false;
-  for (const old of state.hours) {
+  for (let i = 0; i < state.hours.length; i++) {
+    const old = state.hours[i]!;
     if (old.hour === hour) {
       hours.push(next);
       placed = true;
