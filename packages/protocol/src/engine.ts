@@ -188,7 +188,8 @@ const REFUSAL_READ_BLOCKS = 1;
 const SLOTS_PER_BLOCK = 4096;
 /**
  * Touching a new table's pages (HintTable.touchFresh) costs about one MAC block per this many
- * slots: two pages (one per array) fault in per 1,024 slots, ~3-5 µs each on this VM.
+ * slots: two pages (one per array) fault in per 1,024 slots, 3-5 µs each on this VM when the
+ * host has the memory at hand, far longer when not (so the touching also watches the clock).
  */
 const TOUCHED_SLOTS_PER_BLOCK = 2048;
 /** The touching between two looks at the clock: 32 pages. */

@@ -299,8 +299,7 @@ export class HintTable<T> {
   /** Entries whose index or owner slot does not fit the packing (rare: > 16,384 per hour). */
   private readonly overflow = new Map<number, { owner: T; hour: number; index: number }[]>();
   private count = 0;
-  /** The last successful lookup: its slot is usually removed next (saves one HMAC). */
-  /** The first candidate of the last lookup, updated in place (remove() then skips the MAC). */
+  /** The first candidate of the last lookup (its slot is usually removed next: remove() then skips the MAC), updated in place. */
   private readonly lastFound: { owner: T | undefined; hour: number; index: number; key: number } = { owner: undefined, hour: 0, index: 0, key: 0 };
   /** candidates' values of one hour, reused. */
   private readonly valueScratch: number[] = [];
