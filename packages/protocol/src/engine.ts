@@ -186,14 +186,6 @@ const REFUSAL_DERIVATION_BLOCKS = 4;
  */
 const REFUSAL_READ_BLOCKS = 1;
 const SLOTS_PER_BLOCK = 4096;
-/**
- * Touching a new table's pages (HintTable.touchFresh) costs about one MAC block per this many
- * slots: two pages (one per array) fault in per 1,024 slots, 3-5 µs each on this VM when the
- * host has the memory at hand, far longer when not (so the touching also watches the clock).
- */
-const TOUCHED_SLOTS_PER_BLOCK = 2048;
-/** The touching between two looks at the clock: 32 pages. */
-const TOUCH_CHUNK_SLOTS = 16 * 1024;
 
 /**
  * Refusals are answers to unauthenticated input, each costs a delivery: one per first contact
@@ -775,17 +767,6 @@ export class Engine {
         this.passHour = hour + 1 <= this.currentHour + 1 ? hour + 1 : null;
         this.passCursor = 0;
         continue;
-      }
-      // A pass into a new table touches its pages first (HintTable.prepareHour).
-      if (this.passCursor === 0) this.hints.prepareHour(hour);
-      if (this.hints.freshUntouched) {
-        // A fault costs from microseconds to ~0.1 ms (a VM's host backing the memory as it is
-        // first written), so the touching also stops at half the slice target, and the slice
-        // does nothing else.
-        const until = sliceClock() + SLICE_TARGET_MS / 2;
-        do blocks += this.hints.touchFresh(TOUCH_CHUNK_SLOTS) / TOUCHED_SLOTS_PER_BLOCK;
-        while (this.hints.freshUntouched && blocks < maxBlocks && sliceClock() < until);
-        return blocks;
       }
       const id = this.hints.ownerAt(this.passCursor++)!;
       checks++;

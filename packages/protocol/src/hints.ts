@@ -308,9 +308,6 @@ export class HintTable<T> {
   /** A dropped hour's table being emptied for reuse (`spareClearedTo` slots done so far). */
   private spare: IntMultiMap | null = null;
   private spareClearedTo = 0;
-  /** A new hour's table whose pages are being touched before use (`freshTouchedTo` slots so far). */
-  private fresh: IntMultiMap | null = null;
-  private freshTouchedTo = 0;
 
   constructor(private readonly crypto: CryptoProvider) {}
 
@@ -344,54 +341,6 @@ export class HintTable<T> {
     const from = this.spareClearedTo;
     this.spareClearedTo = this.spare.clearSlots(from, maxSlots);
     return this.spareClearedTo - from;
-  }
-
-  /**
-   * Give `hour` its table now if it has none, so that a newly allocated one can have its pages
-   * touched in slices (`touchFresh`) before the windows land in it: at 100,000 conversations an
-   * hour's table is 32 MB, and the first windows of a pass into untouched memory took 5-9 ms
-   * each, faulting pages in. A table reused from a dropped hour is touched already.
-   */
-  prepareHour(hour: number): void {
-    if (!this.byHour.has(hour)) this.byHour.set(hour, this.newHourTable());
-  }
-
-  /** Whether a new hour's table still has pages to touch (`touchFresh` before indexing into it). */
-  get freshUntouched(): boolean {
-    return this.fresh !== null;
-  }
-
-  /** Touch up to `maxSlots` more slots of the new table; returns the slots done. */
-  touchFresh(maxSlots: number): number {
-    if (this.fresh === null) return 0;
-    const from = this.freshTouchedTo;
-    this.freshTouchedTo = this.fresh.touchSlots(from, maxSlots);
-    if (this.freshTouchedTo >= this.fresh.capacity) this.fresh = null;
-    return this.freshTouchedTo - from;
-  }
-
-  /**
-   * A table for a new hour: as many entries as the fullest hour held now, and at least a fresh
-   * window's per owner (the same conversations listen in it; the first indexing after open has
-   * no hour to go by). Sized for that, filling it never rehashes. The emptied spare when it is
-   * large enough; otherwise a new one, whose pages `touchFresh` touches.
-   */
-  private newHourTable(): IntMultiMap {
-    let expected = this.owners.length * HINT_WINDOW;
-    for (const m of this.byHour.values()) expected = Math.max(expected, m.size);
-    const spare = this.spare;
-    if (spare !== null && this.spareClearedTo >= spare.capacity && spare.capacity >= IntMultiMap.capacityFor(expected)) {
-      this.spare = null;
-      return spare;
-    }
-    const map = new IntMultiMap(expected);
-    // One table is touched at a time; one made while another is still being touched (a new hour
-    // reached in between) is touched by its inserts instead.
-    if (this.fresh === null) {
-      this.fresh = map;
-      this.freshTouchedTo = 0;
-    }
-    return map;
   }
 
   /** Room for `owners` owners in all, allocated once (an engine opening knows how many). */
@@ -586,7 +535,18 @@ export class HintTable<T> {
     const value = ownerSlot * HintTable.INDEX_LIMIT + index;
     let map = this.byHour.get(hour);
     if (map === undefined) {
-      map = this.newHourTable();
+      // A new hour gets as many entries as the fullest hour held now, and at least a fresh
+      // window's per owner (the same conversations listen in it; the first indexing after open
+      // has no hour to go by): sized for that, filling it never rehashes.
+      let expected = this.owners.length * HINT_WINDOW;
+      for (const m of this.byHour.values()) expected = Math.max(expected, m.size);
+      const spare = this.spare;
+      if (spare !== null && this.spareClearedTo >= spare.capacity && spare.capacity >= IntMultiMap.capacityFor(expected)) {
+        map = spare;
+        this.spare = null;
+      } else {
+        map = new IntMultiMap(expected);
+      }
       this.byHour.set(hour, map);
     }
     map.add(key, value);
@@ -628,7 +588,6 @@ export class HintTable<T> {
       if (h >= hour) continue;
       this.count -= map.size;
       this.byHour.delete(h);
-      if (map === this.fresh) this.fresh = null; // emptying it as the spare touches every page
       if (this.spare === null || map.capacity > this.spare.capacity) {
         this.spare = map;
         this.spareClearedTo = 0;

@@ -21,8 +21,6 @@ const INITIAL_CAPACITY = 64;
  * conversations' hours (3.2 M entries each) in 2^22 slots instead of 2^23.
  */
 const MAX_LOAD = 0.8;
-/** Uint32 slots per 4 KiB page (the smallest page the platforms have). */
-const SLOTS_PER_PAGE = 1024;
 
 export class IntMultiMap {
   private keys: Uint32Array;
@@ -65,22 +63,6 @@ export class IntMultiMap {
     const to = Math.min(this.mask + 1, from + maxSlots);
     this.values.fill(EMPTY, from, to);
     this.count = 0;
-    return to;
-  }
-
-  /**
-   * Touch the memory of slots [from, from + maxSlots) without changing it: one write per page of
-   * each array, each the value already there. A new table is untouched memory that the OS hands
-   * out a page at a time on first write, so its first inserts, at random slots, each fault a page
-   * in (3-5 µs here, some far longer); touched in order beforehand, in slices, they do not.
-   * Returns where this call stopped (`capacity` once every page is touched).
-   */
-  touchSlots(from: number, maxSlots: number): number {
-    const to = Math.min(this.mask + 1, from + maxSlots);
-    for (let i = from; i < to; i += SLOTS_PER_PAGE) {
-      this.keys[i] = this.keys[i]!;
-      this.values[i] = this.values[i]!;
-    }
     return to;
   }
 

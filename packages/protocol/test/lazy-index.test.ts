@@ -6,7 +6,6 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Engine, nobleProvider, type CryptoProvider, type PrivateConversation } from '../src/index.ts';
 import { HOUR_MS } from '../src/hints.ts';
-import { IntMultiMap } from '../src/int-multimap.ts';
 import { T0, bobWithPeers, textBody, textOf } from './helpers.ts';
 
 const PEERS = 4;
@@ -83,41 +82,6 @@ describe('hint table built after opening', () => {
     const again = macs();
     await Promise.all([reopened.indexHints(), reopened.indexHints()]);
     assert.equal(macs(), again);
-  });
-
-  it("a pass into a new hour's table touches its pages first, in slices of their own, then indexes into them", async () => {
-    const { crypto, events } = countingProvider();
-    const { bob, records } = await bobWithPeers(crypto, PEERS, SYNTHETIC);
-    const touched: { from: number; to: number; capacity: number }[] = [];
-    const touchSlots = IntMultiMap.prototype.touchSlots;
-    IntMultiMap.prototype.touchSlots = function (this: IntMultiMap, from: number, maxSlots: number) {
-      const to = touchSlots.call(this, from, maxSlots);
-      // The warm-up's small table is never touched: only the engine's hour tables are.
-      touched.push({ from, to, capacity: this.capacity });
-      events.push('touch');
-      return to;
-    };
-    try {
-      const reopened = open(crypto, bob, records, T0, () => events.push('yield'));
-      events.length = 0;
-      await reopened.indexHints();
-      assert.equal(reopened.hintTableSize(), records.length * 96);
-    } finally {
-      IntMultiMap.prototype.touchSlots = touchSlots;
-    }
-    // Three hours, three new tables, each touched from its first slot to its last before use.
-    const starts = touched.filter((t) => t.from === 0);
-    assert.equal(starts.length, 3, JSON.stringify(touched));
-    for (const [k, t] of touched.entries()) {
-      const last = k + 1 === touched.length || touched[k + 1]!.from === 0;
-      if (last) assert.equal(t.to, t.capacity, 'touched to the end');
-      else assert.equal(touched[k + 1]!.from, t.to, 'in order, without a gap');
-    }
-    // The touching slice does nothing else: the first window comes after a yield.
-    const firstHints = events.indexOf('hints');
-    const lastTouchBefore = events.lastIndexOf('touch', firstHints);
-    assert.ok(lastTouchBefore >= 0, 'the first table is touched before its first window');
-    assert.ok(events.slice(lastTouchBefore, firstHints).includes('yield'), 'a yield between the touching and the windows');
   });
 
   it('stopHintWork ends the background indexing after its slice (an engine replaced or closed)', async () => {
