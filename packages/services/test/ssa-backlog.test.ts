@@ -11,11 +11,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import Fastify, { type FastifyInstance } from 'fastify';
 import { IssuerClient, SsaClient, tokenInfoOf, TokenWallet } from '@umbra/client/http';
-import { deriveAddress, fromB64u, generateAddressKey, generateSeed, rerandomizeAddress, startIssuer, startSsa, type IssuerService } from '../src/index.ts';
+import { generateAddressKey, startIssuer, startSsa, type IssuerService } from '../src/index.ts';
 import { openDriver } from '../src/db.ts';
 import { SqlSsaStore } from '../src/store.ts';
+import { standInRsa, submitText, type StandInRsa } from './ssa-fixture.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -23,7 +23,7 @@ describe('SSA: claims with a backlog', { timeout: 60_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'umbra-ssa-backlog-'));
   let issuer: IssuerService;
   let issuerClient: IssuerClient;
-  let rsa: FastifyInstance;
+  let rsa: StandInRsa;
   let rsaUrl = '';
   /** Payloads in the order the stand-in RSA was sent them. */
   const got: string[] = [];
@@ -34,21 +34,12 @@ describe('SSA: claims with a backlog', { timeout: 60_000 }, () => {
   before(async () => {
     issuer = await startIssuer({ db: join(dir, 'issuer.db'), quota: { ssa: 1000, rsa: 1000 } });
     issuerClient = await IssuerClient.register(issuer.url);
-    rsa = Fastify({ logger: false });
     // Holds its answers until released, then answers at once (batchSize 1: POST /v1/deliver).
-    rsa.post('/v1/deliver/batch', async (req) => {
-      const items = (req.body as { items: { payload: string }[] }).items;
-      for (const it of items) got.push(new TextDecoder().decode(fromB64u(it.payload)!));
+    rsa = await standInRsa(async (payloads) => {
+      for (const p of payloads) got.push(new TextDecoder().decode(p));
       await gate;
-      return { results: items.map(() => 202), retry_after_s: items.map(() => 0) };
     });
-    rsa.post('/v1/deliver', async (req, reply) => {
-      got.push(new TextDecoder().decode(fromB64u((req.body as { payload: string }).payload)!));
-      await gate;
-      return reply.code(202).send({});
-    });
-    await rsa.listen({ host: '127.0.0.1', port: 0 });
-    rsaUrl = `http://127.0.0.1:${(rsa.server.address() as { port: number }).port}`;
+    rsaUrl = rsa.url;
   });
   after(async () => {
     release();
@@ -71,12 +62,7 @@ describe('SSA: claims with a backlog', { timeout: 60_000 }, () => {
       const client = new SsaClient(ssa.url);
       const wallet = new TokenWallet(issuerClient, tokenInfoOf(await client.descriptor()), 7);
       const tokens = await wallet.takeMany(7);
-      const submit = async (i: number) => {
-        const rr = rerandomizeAddress(deriveAddress(generateSeed(), { kid: 7, X: key.X }), { kid: 7, X: key.X });
-        assert.equal(rr.kind, 'ok');
-        const r = await client.submit({ rsa: rsaUrl, addr: (rr as { address: Uint8Array }).address, payload: new TextEncoder().encode(`m${i}`) }, tokens[i]!);
-        assert.ok(r.ok);
-      };
+      const submit = async (i: number) => assert.ok((await submitText(client, rsaUrl, key, `m${i}`, tokens[i]!)).ok);
       await submit(0);
       const end = Date.now() + 10_000;
       while (got.length === 0 && Date.now() < end) await sleep(10);

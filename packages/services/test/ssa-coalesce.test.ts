@@ -10,9 +10,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import Fastify, { type FastifyInstance } from 'fastify';
 import { IssuerClient, SsaClient, tokenInfoOf, TokenWallet } from '@umbra/client/http';
-import { deriveAddress, generateAddressKey, generateSeed, rerandomizeAddress, startIssuer, startSsa, type IssuerService, type SsaService } from '../src/index.ts';
+import { generateAddressKey, startIssuer, startSsa, type IssuerService, type SsaService } from '../src/index.ts';
+import { standInRsa, submitText, type StandInRsa } from './ssa-fixture.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -20,7 +20,7 @@ describe('SSA: submits one at a time go to the RSA in one batch', { timeout: 60_
   const dir = mkdtempSync(join(tmpdir(), 'umbra-coalesce-'));
   let issuer: IssuerService;
   let issuerClient: IssuerClient;
-  let rsa: FastifyInstance;
+  let rsa: StandInRsa;
   let rsaUrl = '';
   /** Items per POST the stand-in RSA was sent. */
   const batches: number[] = [];
@@ -29,18 +29,10 @@ describe('SSA: submits one at a time go to the RSA in one batch', { timeout: 60_
   before(async () => {
     issuer = await startIssuer({ db: join(dir, 'issuer.db'), quota: { ssa: 1000, rsa: 1000 } });
     issuerClient = await IssuerClient.register(issuer.url);
-    rsa = Fastify({ logger: false });
-    rsa.post('/v1/deliver/batch', async (req) => {
-      const items = (req.body as { items: unknown[] }).items;
-      batches.push(items.length);
-      return { results: items.map(() => 202), retry_after_s: items.map(() => 0) };
+    rsa = await standInRsa((payloads) => {
+      batches.push(payloads.length);
     });
-    rsa.post('/v1/deliver', async (_req, reply) => {
-      batches.push(1);
-      return reply.code(202).send({ accepted: true });
-    });
-    await rsa.listen({ host: '127.0.0.1', port: 0 });
-    rsaUrl = `http://127.0.0.1:${(rsa.server.address() as { port: number }).port}`;
+    rsaUrl = rsa.url;
   });
   after(async () => {
     await rsa.close();
@@ -65,10 +57,7 @@ describe('SSA: submits one at a time go to the RSA in one batch', { timeout: 60_
       const tokens = await wallet.takeMany(5);
       batches.length = 0;
       for (let i = 0; i < 5; i++) {
-        const rr = rerandomizeAddress(deriveAddress(generateSeed(), { kid: 7, X: key.X }), { kid: 7, X: key.X });
-        assert.equal(rr.kind, 'ok');
-        const r = await client.submit({ rsa: rsaUrl, addr: (rr as { address: Uint8Array }).address, payload: new TextEncoder().encode(`m${i}`) }, tokens[i]!);
-        assert.ok(r.ok);
+        assert.ok((await submitText(client, rsaUrl, key, `m${i}`, tokens[i]!)).ok);
         if (gapMs > 0) await sleep(gapMs);
       }
       const end = Date.now() + 10_000;

@@ -11,9 +11,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import Fastify, { type FastifyInstance } from 'fastify';
 import { IssuerClient, SsaClient, tokenInfoOf, TokenWallet } from '@umbra/client/http';
-import { deriveAddress, generateAddressKey, generateSeed, rerandomizeAddress, startIssuer, startSsa, type IssuerService } from '../src/index.ts';
+import { generateAddressKey, startIssuer, startSsa, type IssuerService } from '../src/index.ts';
+import { standInRsa, submitText, type StandInRsa } from './ssa-fixture.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -21,8 +21,8 @@ describe('SSA: a slow RSA does not hold the deliveries to another', { timeout: 6
   const dir = mkdtempSync(join(tmpdir(), 'umbra-ssa-fair-'));
   let issuer: IssuerService;
   let issuerClient: IssuerClient;
-  let slow: FastifyInstance;
-  let fast: FastifyInstance;
+  let slow: StandInRsa;
+  let fast: StandInRsa;
   let slowUrl = '';
   let fastUrl = '';
   /** Items the slow RSA has been sent (and not yet answered). */
@@ -33,37 +33,18 @@ describe('SSA: a slow RSA does not hold the deliveries to another', { timeout: 6
   const fastGot: number[] = [];
   const key = generateAddressKey(7);
 
-  const urlOf = (app: FastifyInstance) => `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
-
   before(async () => {
     issuer = await startIssuer({ db: join(dir, 'issuer.db'), quota: { ssa: 1000, rsa: 1000 } });
     issuerClient = await IssuerClient.register(issuer.url);
-    slow = Fastify({ logger: false });
-    slow.post('/v1/deliver/batch', async (req) => {
-      const items = (req.body as { items: unknown[] }).items;
-      slowHeld += items.length;
+    slow = await standInRsa(async (payloads) => {
+      slowHeld += payloads.length;
       await slowGate;
-      return { results: items.map(() => 202), retry_after_s: items.map(() => 0) };
     });
-    slow.post('/v1/deliver', async (_req, reply) => {
-      slowHeld += 1;
-      await slowGate;
-      return reply.code(202).send({});
+    fast = await standInRsa((payloads) => {
+      for (const _ of payloads) fastGot.push(performance.now());
     });
-    fast = Fastify({ logger: false });
-    fast.post('/v1/deliver/batch', async (req) => {
-      const items = (req.body as { items: unknown[] }).items;
-      for (const _ of items) fastGot.push(performance.now());
-      return { results: items.map(() => 202), retry_after_s: items.map(() => 0) };
-    });
-    fast.post('/v1/deliver', async (_req, reply) => {
-      fastGot.push(performance.now());
-      return reply.code(202).send({});
-    });
-    await slow.listen({ host: '127.0.0.1', port: 0 });
-    await fast.listen({ host: '127.0.0.1', port: 0 });
-    slowUrl = urlOf(slow);
-    fastUrl = urlOf(fast);
+    slowUrl = slow.url;
+    fastUrl = fast.url;
   });
   after(async () => {
     releaseSlow();
@@ -87,12 +68,7 @@ describe('SSA: a slow RSA does not hold the deliveries to another', { timeout: 6
       const client = new SsaClient(ssa.url);
       const wallet = new TokenWallet(issuerClient, tokenInfoOf(await client.descriptor()), 25);
       const tokens = await wallet.takeMany(25);
-      const submit = async (rsa: string, i: number) => {
-        const rr = rerandomizeAddress(deriveAddress(generateSeed(), { kid: 7, X: key.X }), { kid: 7, X: key.X });
-        assert.equal(rr.kind, 'ok');
-        const r = await client.submit({ rsa, addr: (rr as { address: Uint8Array }).address, payload: new TextEncoder().encode(`m${i}`) }, tokens[i]!);
-        assert.ok(r.ok);
-      };
+      const submit = async (rsa: string, i: number) => assert.ok((await submitText(client, rsa, key, `m${i}`, tokens[i]!)).ok);
       // A backlog for the slow RSA, older than the item for the other (claims go oldest first).
       for (let i = 0; i < 24; i++) await submit(slowUrl, i);
       const end = Date.now() + 10_000;
