@@ -9,7 +9,7 @@ import { toHex } from './bytes.ts';
 import { UmbraError } from './errors.ts';
 import type { Inbox } from './invitation.ts';
 import type { PrivateConversation } from './private-v1.ts';
-import type { HintReceiveState, HourWindow } from './hints.ts';
+import { freshWindow, windowAt, type HintReceiveState, type HourWindow } from './hints.ts';
 import { NO_SKIPPED, type RatchetState, type SkippedMessageKey } from './ratchet.ts';
 import { DeliveryEndpointSchema, decode, encode, type DeliveryEndpoint } from './wire/codec.ts';
 import { PresentationSchema } from './wire/gen/umbra/v1/invitation_pb.ts';
@@ -325,7 +325,7 @@ export function conversationWindowAt(bytes: Uint8Array, hour: number, start = 0,
     while (scanAt < windowEnd) {
       const tag = readVarint(bytes, windowEnd);
       // Only varint fields 1-3 are written; anything else takes the general decoder.
-      if (tag !== 8 && tag !== 16 && tag !== 24) return windowOf(conversationReceiveHints(bytes.subarray(start, end)), hour);
+      if (tag !== 8 && tag !== 16 && tag !== 24) return windowAt(conversationReceiveHints(bytes.subarray(start, end)), hour);
       const value = readVarintLow32(bytes, windowEnd);
       if (tag === 8) h = value >>> 0;
       else if (tag === 16) highest = value | 0;
@@ -334,12 +334,7 @@ export function conversationWindowAt(bytes: Uint8Array, hour: number, start = 0,
     if (h === hour) return { hour, highest, seenMask };
     scanAt = after;
   }
-  return { hour, highest: -1, seenMask: 0 };
-}
-
-function windowOf(state: HintReceiveState, hour: number): HourWindow {
-  for (const w of state.hours) if (w.hour === hour) return w;
-  return { hour, highest: -1, seenMask: 0 };
+  return freshWindow(hour);
 }
 
 /**

@@ -24,7 +24,6 @@ describe('SSA: claims with a backlog', { timeout: 60_000 }, () => {
   let issuer: IssuerService;
   let issuerClient: IssuerClient;
   let rsa: StandInRsa;
-  let rsaUrl = '';
   /** Payloads in the order the stand-in RSA was sent them. */
   const got: string[] = [];
   let release: () => void = () => {};
@@ -39,7 +38,6 @@ describe('SSA: claims with a backlog', { timeout: 60_000 }, () => {
       for (const p of payloads) got.push(new TextDecoder().decode(p));
       await gate;
     });
-    rsaUrl = rsa.url;
   });
   after(async () => {
     release();
@@ -62,7 +60,7 @@ describe('SSA: claims with a backlog', { timeout: 60_000 }, () => {
       const client = new SsaClient(ssa.url);
       const wallet = new TokenWallet(issuerClient, tokenInfoOf(await client.descriptor()), 7);
       const tokens = await wallet.takeMany(7);
-      const submit = async (i: number) => assert.ok((await submitText(client, rsaUrl, key, `m${i}`, tokens[i]!)).ok);
+      const submit = async (i: number) => assert.ok((await submitText(client, rsa.url, key, `m${i}`, tokens[i]!)).ok);
       await submit(0);
       const end = Date.now() + 10_000;
       while (got.length === 0 && Date.now() < end) await sleep(10);

@@ -21,7 +21,6 @@ describe('SSA: submits one at a time go to the RSA in one batch', { timeout: 60_
   let issuer: IssuerService;
   let issuerClient: IssuerClient;
   let rsa: StandInRsa;
-  let rsaUrl = '';
   /** Items per POST the stand-in RSA was sent. */
   const batches: number[] = [];
   const key = generateAddressKey(7);
@@ -32,7 +31,6 @@ describe('SSA: submits one at a time go to the RSA in one batch', { timeout: 60_
     rsa = await standInRsa((payloads) => {
       batches.push(payloads.length);
     });
-    rsaUrl = rsa.url;
   });
   after(async () => {
     await rsa.close();
@@ -57,7 +55,7 @@ describe('SSA: submits one at a time go to the RSA in one batch', { timeout: 60_
       const tokens = await wallet.takeMany(5);
       batches.length = 0;
       for (let i = 0; i < 5; i++) {
-        assert.ok((await submitText(client, rsaUrl, key, `m${i}`, tokens[i]!)).ok);
+        assert.ok((await submitText(client, rsa.url, key, `m${i}`, tokens[i]!)).ok);
         if (gapMs > 0) await sleep(gapMs);
       }
       const end = Date.now() + 10_000;

@@ -23,8 +23,6 @@ describe('SSA: a slow RSA does not hold the deliveries to another', { timeout: 6
   let issuerClient: IssuerClient;
   let slow: StandInRsa;
   let fast: StandInRsa;
-  let slowUrl = '';
-  let fastUrl = '';
   /** Items the slow RSA has been sent (and not yet answered). */
   let slowHeld = 0;
   let releaseSlow: () => void = () => {};
@@ -43,8 +41,6 @@ describe('SSA: a slow RSA does not hold the deliveries to another', { timeout: 6
     fast = await standInRsa((payloads) => {
       for (const _ of payloads) fastGot.push(performance.now());
     });
-    slowUrl = slow.url;
-    fastUrl = fast.url;
   });
   after(async () => {
     releaseSlow();
@@ -70,13 +66,13 @@ describe('SSA: a slow RSA does not hold the deliveries to another', { timeout: 6
       const tokens = await wallet.takeMany(25);
       const submit = async (rsa: string, i: number) => assert.ok((await submitText(client, rsa, key, `m${i}`, tokens[i]!)).ok);
       // A backlog for the slow RSA, older than the item for the other (claims go oldest first).
-      for (let i = 0; i < 24; i++) await submit(slowUrl, i);
+      for (let i = 0; i < 24; i++) await submit(slow.url, i);
       const end = Date.now() + 10_000;
       while (slowHeld < 8 && Date.now() < end) await sleep(10);
       assert.ok(slowHeld >= 8, `the slow RSA was sent ${slowHeld} items`);
       await sleep(300); // a few more claim rounds (pollMs 100)
       const sent = performance.now();
-      await submit(fastUrl, 24);
+      await submit(fast.url, 24);
       while (fastGot.length === 0 && performance.now() - sent < 5000) await sleep(10);
       assert.equal(fastGot.length, 1, 'the item for the other RSA was not delivered while the slow one held its slots');
       assert.ok(fastGot[0]! - sent < 1000, `delivered ${(fastGot[0]! - sent).toFixed(0)} ms after its submit`);
