@@ -54,9 +54,10 @@ export interface RetryPolicy {
   /** Most deliveries in flight at once (all RSAs together). */
   concurrency: number;
   /**
-   * Most deliveries in flight to any one RSA. Due items are claimed by age whatever their
-   * RSA (see newestFirstAfterMs), so without a cap one slow RSA (a restarted one working through its backlog and its
-   * receivers' reconnects) held every slot and the deliveries to the others waited behind it.
+   * Most deliveries in flight to any one RSA. Due items are claimed by age whatever their RSA
+   * (see newestFirstAfterMs), so without a cap one slow RSA (a restarted one working through its
+   * backlog and its receivers' reconnects) held every slot and the deliveries to the others
+   * waited behind it.
    * An RSA at its cap is left out of the next claims until its batches come back.
    */
   perRsaConcurrency: number;

@@ -195,6 +195,11 @@ export interface SsaStore {
   close(): Promise<void>;
 }
 
+/** The queue filter leaving out the RSAs in `skipRsas` (its placeholders; bind the URLs in order), or '' for none. */
+function notInRsas(skipRsas: readonly string[]): string {
+  return skipRsas.length > 0 ? `AND rsa NOT IN (${skipRsas.map(() => '?').join(', ')})` : '';
+}
+
 export class SqlSsaStore extends SqlStoreBase implements SsaStore {
   async init(): Promise<void> {
     await this.db.exec(
@@ -241,7 +246,7 @@ export class SqlSsaStore extends SqlStoreBase implements SsaStore {
   }
   async claimDue(now: number, limit: number, leaseMs: number, skipRsas: readonly string[] = [], newestFirst = false): Promise<QueueItem[]> {
     const lock = this.db.dialect === 'pg' ? 'FOR UPDATE SKIP LOCKED' : '';
-    const skip = skipRsas.length > 0 ? `AND rsa NOT IN (${skipRsas.map(() => '?').join(', ')})` : '';
+    const skip = notInRsas(skipRsas);
     const rows = await this.db.all(
       `UPDATE queue SET lease_until = ? WHERE sid IN (
          SELECT sid FROM queue WHERE state = 'queued' AND next_at <= ? AND lease_until <= ? ${skip} ORDER BY next_at ${newestFirst ? 'DESC' : ''} LIMIT ? ${lock})
@@ -259,7 +264,7 @@ export class SqlSsaStore extends SqlStoreBase implements SsaStore {
     }));
   }
   async oldestDue(now: number, skipRsas: readonly string[] = []): Promise<number | null> {
-    const skip = skipRsas.length > 0 ? `AND rsa NOT IN (${skipRsas.map(() => '?').join(', ')})` : '';
+    const skip = notInRsas(skipRsas);
     const rows = await this.db.all(
       `SELECT next_at FROM queue WHERE state = 'queued' AND next_at <= ? AND lease_until <= ? ${skip} ORDER BY next_at LIMIT 1`,
       [now, now, ...skipRsas],
